@@ -1,0 +1,164 @@
+"""The ``ersgrid`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ersgrid.errors import ErsgridError
+
+app = typer.Typer(
+    help="ersgrid: energy management and digital twin for electric road systems.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _friendly(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an ErsgridError into a red message and exit code 2, with no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ErsgridError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _kpi_table(kpis_by_name: dict[str, dict[str, Any]]) -> Table:
+    from ersgrid.report.html import KPI_LABELS
+
+    first = next(iter(kpis_by_name.values()))
+    table = Table(title=f"{first['scenario']} — {first['days']} day(s) from {first['start']}")
+    table.add_column("KPI")
+    for name in kpis_by_name:
+        table.add_column(name, justify="right")
+    for key, label in KPI_LABELS.items():
+        cells = []
+        for kpis in kpis_by_name.values():
+            value = kpis.get(key)
+            cells.append(
+                f"{value:,.4g}" if isinstance(value, float) and abs(value) < 100
+                else f"{value:,.0f}" if isinstance(value, float) else str(value)
+            )  # fmt: skip
+        table.add_row(label.format(cur=first["currency"]), *cells)
+    return table
+
+
+@app.command()
+@_friendly
+def run(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    strategy: Annotated[
+        str, typer.Option(help="uncontrolled, or your own as package.module:ClassName.")
+    ] = "uncontrolled",
+    days: Annotated[float, typer.Option(help="Simulated days.", min=0.0104)] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="First local day, YYYY-MM-DD (default: the scenario's).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Replace the scenario's random seed.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results folder (default: results/<scenario>).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a scenario end to end and write its results folder and report."""
+    from ersgrid.run.runner import run as run_scenario
+    from ersgrid.scenario.loader import load_scenario
+
+    sc = load_scenario(scenario)
+    first_day = _parse_date(start)
+    folder = out or Path("results") / sc.name
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("steps"), TimeElapsedColumn(), console=console, disable=quiet,
+        transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"{sc.name} / {strategy}", total=None)
+
+        def tick(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = run_scenario(
+            sc, strategy, days=days, start=first_day, seed=seed, out=folder, progress=tick
+        )
+    console.print(_kpi_table({result.strategy: result.kpis}))
+    console.print(f"results: {folder}/ (report.html, kpis.json, timeseries.parquet, trips.parquet)")
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ErsgridError(f"--start {text!r}: expected a date as YYYY-MM-DD") from None
+
+
+@app.command()
+@_friendly
+def validate(
+    file: Annotated[str, typer.Argument(help="Scenario YAML file or built-in name.")],
+) -> None:
+    """Check a scenario without running it; exit 2 naming each field that is wrong."""
+    from ersgrid.scenario.layout import build_layout
+    from ersgrid.scenario.loader import load_scenario
+
+    sc = load_scenario(file)
+    layout = build_layout(sc)
+    console.print(
+        f"[green]ok[/]: {sc.name}: {sc.road.length_km:g} km, {sc.road.electrified_km:g} km "
+        f"electrified (both directions), {layout.n_segments} segments, "
+        f"{layout.n_substations} substations"
+    )
+
+
+@app.command()
+@_friendly
+def scenarios() -> None:
+    """List the built-in scenarios."""
+    from ersgrid.scenario.loader import describe_builtins
+
+    table = Table(title="Built-in scenarios")
+    table.add_column("name")
+    table.add_column("description")
+    for name, text in describe_builtins().items():
+        table.add_row(name, text)
+    console.print(table)
+
+
+@app.command("scenario-doc")
+@_friendly
+def scenario_doc(
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the scenario format (every field, unit, bound and default) as Markdown."""
+    from ersgrid.scenario.docs import schema_markdown
+
+    text = schema_markdown()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

@@ -1,0 +1,103 @@
+"""The strategy interface: what a controller sees each planning step and what it decides.
+
+A researcher's controller plugs in by subclassing :class:`Strategy` and naming it on the
+command line as ``--strategy package.module:ClassName``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.scenario.layout import Layout
+from ersgrid.scenario.schema import Scenario
+from ersgrid.twin.road import BlockReport
+
+__all__ = ["Dispatch", "Observation", "RunContext", "Strategy"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a strategy may know before a run starts.
+
+    Attributes
+    ----------
+    scenario : Scenario
+    layout : Layout
+    index : DatetimeIndex
+        Planning steps of the run (tz-aware, 15 min).
+    price_per_kwh : ndarray [currency/kWh]
+        Grid energy price at each planning step (the tariff is known in advance).
+    co2_kg_per_kwh : ndarray [kg/kWh]
+    expected_volume : DataFrame [veh/step]
+        Expected traffic by class and direction (the traffic model's mean, not the draw).
+    step_h : float [h]
+        Length of a planning step.
+    """
+
+    scenario: Scenario
+    layout: Layout
+    index: pd.DatetimeIndex
+    price_per_kwh: FloatArray
+    co2_kg_per_kwh: FloatArray
+    expected_volume: pd.DataFrame
+    step_h: float
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a strategy sees at the start of a planning step.
+
+    Attributes
+    ----------
+    step : int
+        Index of the planning step about to run.
+    time : Timestamp
+        Its local start time.
+    vehicles : DataFrame
+        The vehicles on the road now (see :meth:`RoadTwin.state`).
+    last : BlockReport or None
+        Measurements of the previous planning step.
+    """
+
+    step: int
+    time: pd.Timestamp
+    vehicles: pd.DataFrame
+    last: BlockReport | None
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Power limits for the next planning step, grid side.
+
+    Attributes
+    ----------
+    seg_limit_kw : ndarray [kW]
+        Per segment; the twin never lets a segment exceed ``min(limit, rating)``.
+    sub_limit_kw : ndarray [kW]
+        Per substation, shared among its segments.
+    """
+
+    seg_limit_kw: FloatArray
+    sub_limit_kw: FloatArray
+
+
+class Strategy(ABC):
+    """A controller of the road's charging power. Subclass and implement :meth:`decide`."""
+
+    name: ClassVar[str] = "strategy"
+
+    def reset(self, context: RunContext) -> None:
+        """Prepare for a run; called once before the first step."""
+        self.context = context
+
+    @abstractmethod
+    def decide(self, observation: Observation) -> Dispatch:
+        """Return the power limits for the planning step that starts now."""

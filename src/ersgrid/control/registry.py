@@ -1,0 +1,44 @@
+"""Find strategies by name, including a researcher's own as ``module:ClassName``."""
+
+from __future__ import annotations
+
+import importlib
+
+from ersgrid.control.base import Strategy
+from ersgrid.control.uncontrolled import Uncontrolled
+from ersgrid.errors import StrategyError
+
+__all__ = ["STRATEGIES", "make_strategy", "register_strategy"]
+
+STRATEGIES: dict[str, type[Strategy]] = {Uncontrolled.name: Uncontrolled}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    """Register a strategy class under its ``name`` (usable as a decorator)."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def make_strategy(name: str) -> Strategy:
+    """A fresh strategy by built-in name or ``package.module:ClassName``.
+
+    Raises
+    ------
+    StrategyError
+        If the name is unknown or the class cannot be loaded.
+    """
+    if name in STRATEGIES:
+        return STRATEGIES[name]()
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise StrategyError(f"cannot load strategy {name!r}: {err}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise StrategyError(f"{name!r} is not a subclass of ersgrid.control.Strategy")
+        return cls()
+    raise StrategyError(
+        f"unknown strategy {name!r}; built-in: {', '.join(sorted(STRATEGIES))}, "
+        "or give your own as package.module:ClassName"
+    )

@@ -1,0 +1,166 @@
+"""A self-contained HTML report of one or more runs (plotly inlined: opens with no network)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import plotly.graph_objects as go
+from plotly.io import to_html
+from plotly.subplots import make_subplots
+
+if TYPE_CHECKING:
+    from ersgrid.run.runner import RunResult
+
+__all__ = ["KPI_LABELS", "write_report"]
+
+KPI_LABELS: dict[str, str] = {
+    "energy_delivered_kwh": "Energy into batteries [kWh]",
+    "grid_import_kwh": "Grid import [kWh]",
+    "grid_export_kwh": "Grid export [kWh]",
+    "losses_kwh": "Transfer losses [kWh]",
+    "peak_import_kw": "Peak import, 15-min mean [kW]",
+    "energy_cost": "Energy cost [{cur}]",
+    "cost_per_kwh_delivered": "Cost per kWh delivered [{cur}/kWh]",
+    "co2_kg": "CO2 [kg]",
+    "trips": "Trips completed [-]",
+    "unmet_energy_kwh": "Unmet energy to exit targets [kWh]",
+    "trips_below_target": "Trips below exit target [-]",
+    "limit_violations": "Rating violations [-]",
+}
+
+_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 100 else f"{value:,.0f}"
+    return html.escape(str(value))
+
+
+def _kpi_table(results: list[RunResult]) -> str:
+    cur = results[0].scenario.currency
+    head = "".join(f"<th>{html.escape(r.strategy)}</th>" for r in results)
+    rows = []
+    for key, label in KPI_LABELS.items():
+        cells = "".join(f"<td>{_fmt(r.kpis.get(key, ''))}</td>" for r in results)
+        rows.append(f"<tr><th scope='row'>{html.escape(label.format(cur=cur))}</th>{cells}</tr>")
+    return (
+        f"<table><thead><tr><th>KPI</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _power_figure(results: list[RunResult]) -> go.Figure:
+    first = results[0]
+    subs = [c[len("road_power_") : -len("_kw")] for c in first.timeseries.columns
+            if c.startswith("road_power_") and c != "road_power_kw"]  # fmt: skip
+    fig = make_subplots(
+        rows=len(subs), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+        subplot_titles=[f"Substation {s}: road power against rating" for s in subs],
+    )  # fmt: skip
+    for row, sid in enumerate(subs, start=1):
+        for n, r in enumerate(results):
+            ts = r.timeseries
+            fig.add_trace(go.Scatter(
+                x=ts.index, y=ts[f"road_power_{sid}_kw"], name=f"{r.strategy}", mode="lines",
+                line={"color": _PALETTE[n % len(_PALETTE)], "width": 1.5},
+                legendgroup=r.strategy, showlegend=row == 1,
+            ), row=row, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=first.timeseries.index, y=first.timeseries[f"road_limit_{sid}_kw"],
+            name="rating / limit", mode="lines", line={"color": "black", "dash": "dash"},
+            legendgroup="limit", showlegend=row == 1,
+        ), row=row, col=1)  # fmt: skip
+        fig.update_yaxes(title_text="kW", row=row, col=1)
+    fig.update_layout(height=220 * len(subs) + 80, margin={"t": 40, "b": 30})
+    return fig
+
+
+def _price_figure(results: list[RunResult]) -> go.Figure:
+    r = results[0]
+    ts = r.timeseries
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=ts.index, y=ts["price_per_kwh"], name="price", mode="lines",
+                             line={"shape": "hv"}), secondary_y=False)  # fmt: skip
+    fig.add_trace(go.Scatter(x=ts.index, y=ts["co2_kg_per_kwh"], name="CO2 intensity",
+                             mode="lines", line={"dash": "dot"}), secondary_y=True)  # fmt: skip
+    fig.update_yaxes(title_text=f"{r.scenario.currency}/kWh", secondary_y=False)
+    fig.update_yaxes(title_text="kg CO2/kWh", secondary_y=True)
+    fig.update_layout(title="Grid energy price and CO2 intensity", height=320)
+    return fig
+
+
+def _soc_figure(results: list[RunResult]) -> go.Figure:
+    fig = go.Figure()
+    for n, r in enumerate(results):
+        fig.add_trace(go.Histogram(
+            x=r.trips["soc_exit"], name=r.strategy, opacity=0.6, xbins={"size": 0.025},
+            marker={"color": _PALETTE[n % len(_PALETTE)]},
+        ))  # fmt: skip
+    targets = sorted(set(results[0].trips["soc_target"].round(3)))
+    for t in targets:
+        fig.add_vline(x=t, line_dash="dash", annotation_text=f"target {t:.2f}")
+    fig.update_layout(
+        title="State of charge at exit (completed trips)", barmode="overlay",
+        xaxis_title="state of charge [-]", yaxis_title="trips", height=340,
+    )  # fmt: skip
+    return fig
+
+
+def _road_figure(results: list[RunResult]) -> go.Figure:
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for n, r in enumerate(results):
+        ts = r.timeseries
+        fig.add_trace(go.Scatter(x=ts.index, y=ts["grid_import_kw"], name=f"{r.strategy} import",
+                                 line={"color": _PALETTE[n % len(_PALETTE)]}),
+                      secondary_y=False)  # fmt: skip
+    ts = results[0].timeseries
+    fig.add_trace(go.Scatter(x=ts.index, y=ts["vehicles_on_road"], name="ERS vehicles on road",
+                             line={"color": "grey", "dash": "dot"}), secondary_y=True)  # fmt: skip
+    fig.update_yaxes(title_text="kW", secondary_y=False)
+    fig.update_yaxes(title_text="vehicles", secondary_y=True)
+    fig.update_layout(title="Grid import of the road and ERS vehicles on it", height=340)
+    return fig
+
+
+def write_report(
+    results: list[RunResult], path: Path, extra_figures: list[go.Figure] | None = None
+) -> Path:
+    """Write one HTML page with the KPI table and plots of every run in ``results``.
+
+    Runs must share a scenario and time index (e.g. strategies compared on one scenario).
+    """
+    first = results[0]
+    sc = first.scenario
+    figures = [_road_figure(results), _power_figure(results), _price_figure(results),
+               _soc_figure(results), *(extra_figures or [])]  # fmt: skip
+    parts = [
+        to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
+        for i, fig in enumerate(figures)
+    ]
+    title = f"ersgrid — {sc.name} — {', '.join(r.strategy for r in results)}"
+    meta = (
+        f"{html.escape(sc.description)}<br>Start {html.escape(str(first.kpis['start']))}, "
+        f"{first.kpis['days']} day(s), seed {sc.seed}, currency {sc.currency}, "
+        f"time zone {html.escape(sc.timezone)}"
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
+th[scope=row] {{ text-align: left; font-weight: normal; }}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>{meta}</p>
+<p>Sign convention: power drawn from the grid by the road is positive; export (V2G) negative.</p>
+<h2>Key figures</h2>
+{_kpi_table(results)}
+<h2>Plots</h2>
+{"".join(parts)}
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path

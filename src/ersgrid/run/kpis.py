@@ -1,0 +1,140 @@
+"""Key performance indicators of a run, and the readable trips table."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.errors import SimulationError
+from ersgrid.scenario.layout import Layout
+from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
+from ersgrid.timeindex import PLANNING_STEP_H
+
+__all__ = ["compute_kpis", "pseudonym", "trips_table"]
+
+ENERGY_TOLERANCE = 1e-6
+"""Relative tolerance of the energy-conservation check of every run [-]."""
+
+
+def pseudonym(seed: int, vehicle_id: npt.NDArray[np.int64]) -> list[str]:
+    """Run-level pseudonymous ids: a keyed BLAKE2b hash of the vehicle id (16 hex digits)."""
+    key = int(seed).to_bytes(8, "little", signed=False)
+    return [
+        hashlib.blake2b(int(v).to_bytes(8, "little"), key=key, digest_size=8).hexdigest()
+        for v in vehicle_id
+    ]
+
+
+def trips_table(
+    raw: pd.DataFrame, scenario: Scenario, layout: Layout, t0: pd.Timestamp, dt_s: float
+) -> pd.DataFrame:
+    """Turn the twin's raw trip records into one readable row per trip.
+
+    Columns: ``vehicle`` (pseudonym), ``vehicle_class``, ``direction``, ``entry_time``,
+    ``exit_time``, ``entry``/``exit`` (interchange names), ``entry_km``/``exit_km`` [km],
+    ``soc_entry``/``soc_exit``/``soc_target`` [-], ``energy_received_kwh`` (battery side),
+    ``energy_from_grid_kwh``, ``shortfall_kwh`` (to the exit target), ``depleted_kwh``.
+    """
+    ids = raw["vehicle_id"].to_numpy(dtype=np.int64)
+    entry_ic = raw["entry_ic"].to_numpy(dtype=np.int64)
+    exit_ic = raw["exit_ic"].to_numpy(dtype=np.int64)
+    battery = raw["battery_kwh"].to_numpy()
+    exit_energy = raw["exit_energy_kwh"].to_numpy()
+    target = raw["target_kwh"].to_numpy()
+    names = np.asarray(layout.ic_names, dtype=object)
+    step = pd.Timedelta(seconds=dt_s)
+    table = pd.DataFrame(
+        {
+            "vehicle": pseudonym(scenario.seed, ids),
+            "vehicle_class": np.asarray(VEHICLE_CLASSES, dtype=object)[raw["vclass"].to_numpy(int)],
+            "direction": np.where(raw["direction"].to_numpy() == 0, "A", "B"),
+            "entry_time": t0 + raw["entry_step"].to_numpy() * step,
+            "exit_time": t0 + raw["exit_step"].to_numpy() * step,
+            "entry": names[entry_ic] if len(raw) else np.array([], dtype=object),
+            "exit": names[exit_ic] if len(raw) else np.array([], dtype=object),
+            "entry_km": layout.ic_position_km[entry_ic],
+            "exit_km": layout.ic_position_km[exit_ic],
+            "soc_entry": raw["entry_energy_kwh"].to_numpy() / battery,
+            "soc_exit": exit_energy / battery,
+            "soc_target": target / battery,
+            "energy_received_kwh": raw["received_battery_kwh"].to_numpy(),
+            "energy_from_grid_kwh": raw["received_grid_kwh"].to_numpy(),
+            "shortfall_kwh": np.maximum(target - exit_energy, 0.0),
+            "depleted_kwh": raw["depleted_kwh"].to_numpy(),
+        }
+    )
+    return table.sort_values("exit_time", kind="stable").reset_index(drop=True)
+
+
+def compute_kpis(
+    *,
+    scenario: Scenario,
+    strategy: str,
+    timeseries: pd.DataFrame,
+    trips: pd.DataFrame,
+    seg_grid_kwh: npt.NDArray[np.float64],
+    seg_battery_kwh: npt.NDArray[np.float64],
+    received_on_road_kwh: tuple[float, float],
+    vehicles_on_road_at_end: int,
+    limit_violations: int,
+    vehicle_steps: int,
+    days: float,
+) -> dict[str, Any]:
+    """The KPIs of a run (``kpis.json``); checks energy conservation on the way.
+
+    Raises
+    ------
+    SimulationError
+        If grid-side energy does not equal battery-side energy plus losses, or metered energy
+        does not equal what the vehicles received, within :data:`ENERGY_TOLERANCE`.
+    """
+    dt_h = PLANNING_STEP_H
+    import_kwh = timeseries["grid_import_kw"].to_numpy() * dt_h
+    export_kwh = timeseries["grid_export_kw"].to_numpy() * dt_h
+    price = timeseries["price_per_kwh"].to_numpy()
+    co2 = timeseries["co2_kg_per_kwh"].to_numpy()
+    road_grid = float(seg_grid_kwh.sum())
+    delivered = float(seg_battery_kwh.sum())
+    vehicles_grid = float(trips["energy_from_grid_kwh"].sum()) + received_on_road_kwh[1]
+    vehicles_batt = float(trips["energy_received_kwh"].sum()) + received_on_road_kwh[0]
+    scale = max(road_grid, 1.0)
+    balance_error = max(abs(road_grid - vehicles_grid), abs(delivered - vehicles_batt))
+    if balance_error > ENERGY_TOLERANCE * scale:
+        raise SimulationError(
+            f"energy not conserved: segments metered {road_grid:.6f} kWh grid side / "
+            f"{delivered:.6f} kWh battery side, vehicles received {vehicles_grid:.6f} / "
+            f"{vehicles_batt:.6f} kWh"
+        )
+    energy_cost = float((import_kwh * price).sum())
+    below = trips["shortfall_kwh"].to_numpy() > 1e-6
+    return {
+        "scenario": scenario.name,
+        "strategy": strategy,
+        "seed": scenario.seed,
+        "currency": scenario.currency,
+        "start": str(timeseries.index[0]),
+        "days": days,
+        "energy_delivered_kwh": delivered,
+        "road_energy_kwh": road_grid,
+        "grid_import_kwh": float(import_kwh.sum()),
+        "grid_export_kwh": float(export_kwh.sum()),
+        "losses_kwh": road_grid - delivered,
+        "peak_import_kw": float(timeseries["grid_import_kw"].max()),
+        "peak_road_kw": float(timeseries["road_power_kw"].max()),
+        "energy_cost": energy_cost,
+        "co2_kg": float((import_kwh * co2).sum()),
+        "cost_per_kwh_delivered": energy_cost / delivered if delivered > 0 else float("nan"),
+        "trips": len(trips),
+        "unmet_energy_kwh": float(trips["shortfall_kwh"].sum()),
+        "trips_below_target": int(below.sum()),
+        "depleted_kwh": float(trips["depleted_kwh"].sum()),
+        "mean_soc_exit": float(trips["soc_exit"].mean()) if len(trips) else float("nan"),
+        "limit_violations": limit_violations,
+        "vehicles_on_road_at_end": vehicles_on_road_at_end,
+        "vehicle_steps": vehicle_steps,
+        "energy_balance_error_kwh": balance_error,
+    }

@@ -1,0 +1,55 @@
+"""The results folder of a run: KPIs, time series, trips, the resolved scenario, the report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from ersgrid.errors import ErsgridError
+from ersgrid.run.runner import RunResult
+from ersgrid.scenario.loader import dump_scenario
+
+__all__ = ["RESULT_FILES", "json_safe", "write_results"]
+
+RESULT_FILES = (
+    "kpis.json", "timeseries.parquet", "trips.parquet", "passes.parquet", "scenario.yaml",
+    "report.html",
+)  # fmt: skip
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_results(result: RunResult, out: Path) -> Path:
+    """Write every result file of a run into ``out`` (created if needed) and return it.
+
+    Files: ``kpis.json``, ``timeseries.parquet`` (planning step, tz-aware), ``trips.parquet``,
+    ``passes.parquet`` (metered vehicle × segment passes), ``scenario.yaml`` (resolved) and
+    ``report.html`` (self-contained).
+    """
+    from ersgrid.report.html import write_report
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "kpis.json").write_text(
+            json.dumps(json_safe(result.kpis), indent=2, ensure_ascii=False) + "\n",
+            encoding="utf-8",
+        )
+        result.timeseries.to_parquet(out / "timeseries.parquet")
+        result.trips.to_parquet(out / "trips.parquet", index=False)
+        result.passes.to_parquet(out / "passes.parquet", index=False)
+        (out / "scenario.yaml").write_text(dump_scenario(result.scenario), encoding="utf-8")
+        write_report([result], out / "report.html")
+    except OSError as err:
+        raise ErsgridError(f"cannot write results to {str(out)!r}: {err}") from None
+    return out

@@ -1,0 +1,416 @@
+"""The scenario schema: one typed table of every input, with units, bounds and descriptions.
+
+The schema is the single source of truth for validation and for the documentation of the
+scenario format (``docs/scenario.md`` is generated from it by ``ersgrid scenario-doc``).
+Every numeric field carries its unit in its name and in its description; every model
+forbids unknown keys so a typo is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "VEHICLE_CLASSES",
+    "Co2Spec",
+    "Direction",
+    "EntrySocSpec",
+    "InterchangeSpec",
+    "RoadSpec",
+    "Scenario",
+    "SectionSpec",
+    "ServiceAreaSpec",
+    "SimulationSpec",
+    "SpeedSpec",
+    "SubstationSpec",
+    "TariffSpec",
+    "TariffWindow",
+    "Technology",
+    "TrafficSpec",
+    "VehicleClassSpec",
+]
+
+VEHICLE_CLASSES: tuple[str, ...] = ("car", "bus", "truck")
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+HourlyProfile = Annotated[list[NonNegativeFloat], Field(min_length=24, max_length=24)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=False
+    )
+
+
+class Technology(StrEnum):
+    """Power-transfer technology of an electrified section."""
+
+    inductive = "inductive"
+    conductive_rail = "conductive_rail"
+    catenary = "catenary"
+
+
+class Direction(StrEnum):
+    """Travel direction: ``A`` runs with increasing road kilometre, ``B`` against it."""
+
+    A = "A"
+    B = "B"
+
+
+class SectionSpec(_Model):
+    """A stretch of one or both directions fitted with one technology, split into segments.
+
+    Each segment is one power unit: it has its own rating and meter and shares its power among
+    the vehicles on it.
+    """
+
+    name: str = Field(description="Label of the section, used in reports.")
+    start_km: NonNegativeFloat = Field(description="Road kilometre where the section begins [km].")
+    length_km: PositiveFloat = Field(description="Length of the section along the road [km].")
+    directions: list[Direction] = Field(
+        default_factory=lambda: [Direction.A, Direction.B],
+        min_length=1,
+        description="Directions whose electrified lane is fitted (A, B or both).",
+    )
+    technology: Technology = Field(description="inductive, conductive_rail or catenary.")
+    segment_length_m: PositiveFloat = Field(
+        default=500.0, ge=10.0, description="Length of one segment (power unit) [m]."
+    )
+    coverage: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        description="Share of the segment length that transfers power (coil or rail cover) [-]."
+    )
+    vehicle_limit_kw: PositiveFloat = Field(
+        description="Most power one vehicle can receive on this section, battery side [kW]."
+    )
+    rating_kw: PositiveFloat = Field(
+        description="Rating of each segment's power unit, grid side [kW]."
+    )
+    efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        description="Grid-to-battery efficiency of the power unit and transfer [-]."
+    )
+    substation: str | None = Field(
+        default=None,
+        description="Id of the substation feeding the section; nearest substation if omitted.",
+    )
+
+    @property
+    def end_km(self) -> float:
+        """Road kilometre where the section ends [km]."""
+        return self.start_km + self.length_km
+
+
+class InterchangeSpec(_Model):
+    """A point where vehicles enter or leave the corridor (interchange, junction or road end)."""
+
+    name: str = Field(description="Label of the interchange.")
+    position_km: NonNegativeFloat = Field(description="Road kilometre of the interchange [km].")
+    weight: PositiveFloat = Field(
+        description=(
+            "Relative traffic generated and attracted here [-]; road ends carry through traffic."
+        )
+    )
+
+
+class RoadSpec(_Model):
+    """The corridor: its length, interchanges and electrified sections."""
+
+    name: str = Field(description="Name of the road or corridor.")
+    length_km: PositiveFloat = Field(description="Length of the modelled corridor [km].")
+    interchanges: list[InterchangeSpec] = Field(
+        min_length=2, description="Entry and exit points, at least the two road ends."
+    )
+    sections: list[SectionSpec] = Field(min_length=1, description="Electrified sections.")
+
+    @property
+    def electrified_km(self) -> float:
+        """Electrified length summed over directions [km]."""
+        return sum(s.length_km * len(s.directions) for s in self.sections)
+
+
+class SubstationSpec(_Model):
+    """A substation that connects road segments to the grid."""
+
+    id: str = Field(description="Unique id of the substation.")
+    position_km: NonNegativeFloat = Field(description="Road kilometre of the substation [km].")
+    rating_kw: PositiveFloat = Field(
+        description="Most power the substation may feed to the road, grid side [kW]."
+    )
+
+
+class ServiceAreaSpec(_Model):
+    """A service area (rest area) beside the corridor."""
+
+    name: str = Field(description="Label of the service area.")
+    position_km: NonNegativeFloat = Field(description="Road kilometre of the service area [km].")
+    substation: str | None = Field(
+        default=None, description="Substation it is connected to; nearest if omitted."
+    )
+    facility_load_kw: NonNegativeFloat = Field(
+        default=0.0, description="Average facility load (shops, lighting, ventilation) [kW]."
+    )
+    critical_load_kw: NonNegativeFloat = Field(
+        default=0.0, description="Part of the load that must be kept alive in an outage [kW]."
+    )
+    v2g_chargers: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Number of bidirectional chargers for parked vehicles [-]."
+    )
+    charger_kw: NonNegativeFloat = Field(default=0.0, description="Rating of each charger [kW].")
+
+
+class EntrySocSpec(_Model):
+    """Distribution of the state of charge of vehicles as they enter the corridor."""
+
+    mean: Fraction = Field(description="Mean state of charge at entry [-].")
+    std: NonNegativeFloat = Field(default=0.1, le=0.5, description="Standard deviation [-].")
+    min: Fraction = Field(default=0.05, description="Lower truncation [-].")
+    max: Fraction = Field(default=0.95, description="Upper truncation [-].")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EntrySocSpec:
+        if not self.min <= self.mean <= self.max:
+            raise ValueError("entry state of charge needs min <= mean <= max")
+        return self
+
+
+class SpeedSpec(_Model):
+    """Distribution of the cruising speed of a vehicle class."""
+
+    mean_kmh: Annotated[float, Field(gt=5.0, le=200.0)] = Field(description="Mean speed [km/h].")
+    std_kmh: NonNegativeFloat = Field(
+        default=5.0, le=50.0, description="Standard deviation [km/h]."
+    )
+
+
+class VehicleClassSpec(_Model):
+    """One vehicle class (car, bus or truck) of the fleet using the corridor."""
+
+    share: Fraction = Field(description="Share of the corridor's traffic in this class [-].")
+    ev_share: Fraction = Field(description="Share of the class that is battery-electric [-].")
+    receiver_share: Fraction = Field(
+        description="Share of the class's EVs fitted with an ERS receiver or pantograph [-]."
+    )
+    battery_kwh: PositiveFloat = Field(description="Usable battery capacity [kWh].")
+    consumption_kwh_per_km: PositiveFloat = Field(description="Driving consumption [kWh/km].")
+    receiver_kw: PositiveFloat = Field(description="Rating of the vehicle's receiver [kW].")
+    v2g_share: Fraction = Field(
+        default=0.0, description="Share of the class's ERS vehicles that allow V2G [-]."
+    )
+    entry_soc: EntrySocSpec = Field(description="State of charge at entry.")
+    exit_target_soc: Fraction = Field(
+        description="State of charge the vehicle needs when it leaves the corridor [-]."
+    )
+    soc_max: Fraction = Field(
+        default=1.0, description="State of charge at which charging stops ('full') [-]."
+    )
+    speed: SpeedSpec = Field(description="Cruising speed on the corridor.")
+    diurnal: HourlyProfile | None = Field(
+        default=None,
+        description=(
+            "Own 24-hour shape (hour 0..23, relative) replacing the traffic's, e.g. night trucks."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _target_reachable(self) -> VehicleClassSpec:
+        if self.exit_target_soc > self.soc_max:
+            raise ValueError("exit_target_soc cannot exceed soc_max")
+        return self
+
+
+class TrafficSpec(_Model):
+    """Traffic volume and its daily and weekly shape."""
+
+    daily_volume: PositiveFloat = Field(
+        description="Average vehicles per day, both directions together, all classes [veh/day]."
+    )
+    direction_a_share: Fraction = Field(
+        default=0.5, description="Share travelling in direction A [-]."
+    )
+    diurnal_weekday: HourlyProfile = Field(
+        description="Relative traffic per hour 0..23 on working days [-] (normalised on load)."
+    )
+    diurnal_weekend: HourlyProfile = Field(
+        description="Relative traffic per hour 0..23 on weekends and public holidays [-]."
+    )
+    weekly: Annotated[list[NonNegativeFloat], Field(min_length=7, max_length=7)] = Field(
+        default_factory=lambda: [1.0] * 7,
+        description="Relative daily volume Monday..Sunday [-] (normalised to mean 1 on load).",
+    )
+    holidays_country: str | None = Field(
+        default=None,
+        description="ISO country code whose public holidays take the weekend shape (e.g. JP, SE).",
+    )
+
+    @field_validator("diurnal_weekday", "diurnal_weekend")
+    @classmethod
+    def _nonzero_profile(cls, value: list[float]) -> list[float]:
+        if sum(value) <= 0.0:
+            raise ValueError("a diurnal profile needs at least one positive hour")
+        return value
+
+
+class TariffWindow(_Model):
+    """A daily time window with its own energy price (e.g. the night hours of a TOU tariff)."""
+
+    name: str = Field(description="Label, e.g. night or peak.")
+    start: dt.time = Field(description="Local start time, HH:MM.")
+    end: dt.time = Field(description="Local end time, HH:MM; may wrap past midnight.")
+    price_per_kwh: NonNegativeFloat = Field(
+        description="Energy price in the window [currency/kWh]."
+    )
+    weekdays_only: bool = Field(default=False, description="Apply only Monday to Friday.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _quarter_hours(cls, value: dt.time) -> dt.time:
+        if value.minute % 15 or value.second:
+            raise ValueError("tariff windows start and end on a quarter hour")
+        return value
+
+
+class TariffSpec(_Model):
+    """What the road operator pays for grid energy and what vehicles pay for it."""
+
+    name: str = Field(description="Name of the tariff, e.g. the retailer's plan.")
+    base_price_per_kwh: NonNegativeFloat = Field(
+        description="Grid energy price outside any window [currency/kWh]."
+    )
+    windows: list[TariffWindow] = Field(
+        default_factory=list, description="Time-of-use windows; later entries win on overlap."
+    )
+    user_price_per_kwh: NonNegativeFloat = Field(
+        description="Price vehicles pay per kWh received into the battery [currency/kWh]."
+    )
+    export_price_per_kwh: NonNegativeFloat = Field(
+        default=0.0, description="Price paid for energy exported to the grid [currency/kWh]."
+    )
+    carbon_price_per_kg: NonNegativeFloat = Field(
+        default=0.0, description="Internal carbon price used in objectives [currency/kg CO2]."
+    )
+
+
+class Co2Spec(_Model):
+    """Carbon intensity of grid energy."""
+
+    intensity_kg_per_kwh: NonNegativeFloat = Field(
+        le=2.0, description="Average CO2 intensity of grid imports [kg/kWh]."
+    )
+    source: str = Field(default="", description="Where the figure comes from.")
+
+
+class SimulationSpec(_Model):
+    """Time settings of a run."""
+
+    start: dt.date = Field(description="Default first day of a run (local date).")
+    twin_step_s: Annotated[float, Field(ge=0.1, le=60.0)] = Field(
+        default=1.0, description="Time step of the road-and-vehicle twin [s]."
+    )
+    planning_step_min: Literal[15] = Field(
+        default=15, description="Planning step [min]; results are reported at this step."
+    )
+    max_vehicles: Annotated[int, Field(ge=100, le=5_000_000)] = Field(
+        default=200_000, description="Capacity of the twin's vehicle table [-]."
+    )
+
+    @model_validator(mode="after")
+    def _divides(self) -> SimulationSpec:
+        steps = self.planning_step_min * 60.0 / self.twin_step_s
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError("twin_step_s must divide the planning step evenly")
+        return self
+
+
+class Scenario(_Model):
+    """A complete ersgrid scenario."""
+
+    name: str = Field(description="Short name, used for the results folder.")
+    description: str = Field(default="", description="One line that says what the scenario is.")
+    currency: Literal["JPY", "EUR", "USD", "SEK"] = Field(description="Currency of all prices.")
+    timezone: str = Field(description="IANA time zone of the corridor, e.g. Asia/Tokyo.")
+    seed: Annotated[int, Field(ge=0)] = Field(default=0, description="Seed of every random draw.")
+    simulation: SimulationSpec = Field(description="Time settings.")
+    road: RoadSpec = Field(description="The corridor.")
+    substations: list[SubstationSpec] = Field(min_length=1, description="Grid connections.")
+    service_areas: list[ServiceAreaSpec] = Field(default_factory=list, description="Rest areas.")
+    vehicles: dict[Literal["car", "bus", "truck"], VehicleClassSpec] = Field(
+        min_length=1, description="Vehicle classes by name (car, bus, truck)."
+    )
+    traffic: TrafficSpec = Field(description="Traffic volume and profiles.")
+    tariff: TariffSpec = Field(description="Energy prices.")
+    co2: Co2Spec = Field(description="Carbon intensity of grid energy.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Asia/Tokyo"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        length = self.road.length_km
+        ids = [s.id for s in self.substations]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"substations: ids must be unique, got {ids}")
+        for i, sub in enumerate(self.substations):
+            if sub.position_km > length:
+                raise ValueError(
+                    f"substations.{i}.position_km: {sub.position_km} km lies beyond the road "
+                    f"(length_km = {length})"
+                )
+        for i, ic in enumerate(self.road.interchanges):
+            if ic.position_km > length:
+                raise ValueError(
+                    f"road.interchanges.{i}.position_km: {ic.position_km} km lies beyond the road "
+                    f"(length_km = {length})"
+                )
+        positions = sorted(ic.position_km for ic in self.road.interchanges)
+        if positions[-1] - positions[0] <= 0.0:
+            raise ValueError("road.interchanges: need at least two distinct positions")
+        for i, sec in enumerate(self.road.sections):
+            if sec.end_km > length + 1e-9:
+                raise ValueError(
+                    f"road.sections.{i}: ends at km {sec.end_km:g}, beyond the road "
+                    f"(length_km = {length})"
+                )
+            if sec.substation is not None and sec.substation not in ids:
+                raise ValueError(
+                    f"road.sections.{i}.substation: unknown substation {sec.substation!r}; "
+                    f"known: {ids}"
+                )
+            if len(set(sec.directions)) != len(sec.directions):
+                raise ValueError(f"road.sections.{i}.directions: a direction is listed twice")
+        for i, a in enumerate(self.road.sections):
+            for j in range(i + 1, len(self.road.sections)):
+                b = self.road.sections[j]
+                shared = set(a.directions) & set(b.directions)
+                if shared and a.start_km < b.end_km - 1e-9 and b.start_km < a.end_km - 1e-9:
+                    raise ValueError(
+                        f"road.sections.{i} ({a.name}) and road.sections.{j} ({b.name}) overlap "
+                        f"in direction {sorted(d.value for d in shared)}: sections of one "
+                        "direction must not overlap"
+                    )
+        for i, sa in enumerate(self.service_areas):
+            if sa.position_km > length:
+                raise ValueError(f"service_areas.{i}.position_km: beyond the road end")
+            if sa.substation is not None and sa.substation not in ids:
+                raise ValueError(
+                    f"service_areas.{i}.substation: unknown substation {sa.substation!r}"
+                )
+        share = sum(v.share for v in self.vehicles.values())
+        if share <= 0.0 or share > 1.0 + 1e-6:
+            raise ValueError(
+                f"vehicles: class shares must sum to more than 0 and at most 1, got {share:g}"
+            )
+        return self

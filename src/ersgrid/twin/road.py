@@ -1,0 +1,252 @@
+"""The road-and-vehicle twin: state, arrivals and meters around the compiled kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.errors import SimulationError
+from ersgrid.scenario.layout import Layout
+from ersgrid.twin import kernel
+from ersgrid.twin.traffic import Arrivals
+
+__all__ = ["BlockReport", "RoadTwin"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class BlockReport:
+    """What the twin measured over one block of steps (normally one planning step).
+
+    Attributes
+    ----------
+    duration_h : float [h]
+    seg_grid_kwh, seg_battery_kwh : ndarray [kWh]
+        Energy metered per segment on the grid side and into batteries.
+    sub_grid_kwh : ndarray [kWh]
+        Grid-side energy per substation (sum of its segments).
+    sub_peak_kw : ndarray [kW]
+        Highest power of each substation at any twin step of the block.
+    vehicles_on_road : int
+    mean_soc : float [-]
+        Mean state of charge of the vehicles on the road at the end of the block (NaN if none).
+    """
+
+    duration_h: float
+    seg_grid_kwh: FloatArray
+    seg_battery_kwh: FloatArray
+    sub_grid_kwh: FloatArray
+    sub_peak_kw: FloatArray
+    vehicles_on_road: int
+    mean_soc: float
+
+
+class RoadTwin:
+    """Vectorised twin of an electrified corridor and the ERS vehicles on it.
+
+    Parameters
+    ----------
+    layout : Layout
+    arrivals : Arrivals
+        Vehicles entering during the run, sorted by time.
+    dt_s : float [s]
+        Twin step.
+    capacity : int
+        Most vehicles on the road at once.
+    """
+
+    def __init__(self, layout: Layout, arrivals: Arrivals, dt_s: float, capacity: int) -> None:
+        self.layout = layout
+        self.dt_s = float(dt_s)
+        self.step = 0
+        n_seg, n_sub = layout.n_segments, layout.n_substations
+        self._arr_step = np.floor(arrivals.time_s / self.dt_s).astype(np.int64)
+        self._arr_f = np.ascontiguousarray(
+            np.vstack(
+                [
+                    arrivals.entry_m,
+                    arrivals.exit_m,
+                    arrivals.speed_mps,
+                    arrivals.energy_kwh,
+                    arrivals.full_kwh,
+                    arrivals.target_kwh,
+                    arrivals.receiver_kw,
+                    arrivals.consumption_kwh_per_m,
+                    arrivals.battery_kwh,
+                ]
+            ).reshape(9, len(arrivals))
+        )
+        self._arr_i = np.ascontiguousarray(
+            np.vstack(
+                [
+                    arrivals.vehicle_id,
+                    arrivals.direction,
+                    arrivals.vclass,
+                    arrivals.entry_ic,
+                    arrivals.exit_ic,
+                    arrivals.v2g,
+                ]
+            )
+            .astype(np.int64)
+            .reshape(6, len(arrivals))
+        )
+        self._arr_ptr = np.zeros(1, dtype=np.int64)
+        self._fs, self._is = kernel.empty_state(capacity)
+        self._n_active = np.zeros(1, dtype=np.int64)
+        self.counters = np.zeros(2, dtype=np.int64)
+        buf = max(4 * capacity // 10, 50_000)
+        self._trip_buf = np.zeros((buf, len(kernel.TRIP_COLUMNS)))
+        self._trip_n = np.zeros(1, dtype=np.int64)
+        self._pass_buf = np.zeros((buf, len(kernel.PASS_COLUMNS)))
+        self._pass_n = np.zeros(1, dtype=np.int64)
+        self._seg_demand = np.zeros(n_seg)
+        self._bin_demand = np.zeros((n_seg, kernel.N_PRIORITY))
+        self._bin_frac = np.zeros((n_seg, kernel.N_PRIORITY))
+        self._sub_total = np.zeros(n_sub)
+        self._touched = np.zeros(n_seg, dtype=np.int64)
+        self._trips: list[FloatArray] = []
+        self._passes: list[FloatArray] = []
+        self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
+        self._seg_sub = layout.seg_substation.astype(np.int64)
+
+    @property
+    def vehicles_on_road(self) -> int:
+        """Number of vehicles on the road now."""
+        return int(self._n_active[0])
+
+    @property
+    def vehicle_steps(self) -> int:
+        """Vehicle-steps simulated so far."""
+        return int(self.counters[1])
+
+    @property
+    def limit_violations(self) -> int:
+        """Twin steps at which a segment or substation exceeded its rating."""
+        return int(self.counters[0])
+
+    def state(self) -> pd.DataFrame:
+        """The vehicles on the road now, one row each (for strategies and dashboards)."""
+        n = self.vehicles_on_road
+        fs, is_ = self._fs[:, :n], self._is[:, :n]
+        return pd.DataFrame(
+            {
+                "vehicle_id": is_[kernel.I_ID],
+                "vclass": is_[kernel.I_CLASS],
+                "direction": is_[kernel.I_DIR],
+                "position_m": fs[kernel.F_POS],
+                "exit_m": fs[kernel.F_EXIT],
+                "speed_mps": fs[kernel.F_SPEED],
+                "energy_kwh": fs[kernel.F_ENERGY],
+                "battery_kwh": fs[kernel.F_BATTERY],
+                "target_kwh": fs[kernel.F_TARGET],
+                "full_kwh": fs[kernel.F_FULL],
+                "consumption_kwh_per_m": fs[kernel.F_CONS],
+                "segment": is_[kernel.I_SEG],
+                "v2g": is_[kernel.I_V2G].astype(bool),
+            }
+        )
+
+    def advance(
+        self, n_steps: int, seg_limit_kw: FloatArray, sub_limit_kw: FloatArray
+    ) -> BlockReport:
+        """Run ``n_steps`` twin steps under per-segment and per-substation limits.
+
+        Parameters
+        ----------
+        n_steps : int
+        seg_limit_kw : ndarray [kW]
+            Grid-side power each segment may draw (the dispatch).
+        sub_limit_kw : ndarray [kW]
+            Grid-side power each substation may feed to the road.
+        """
+        lay = self.layout
+        seg_limit = np.ascontiguousarray(seg_limit_kw, dtype=np.float64)
+        sub_limit = np.ascontiguousarray(sub_limit_kw, dtype=np.float64)
+        if seg_limit.shape != (lay.n_segments,) or sub_limit.shape != (lay.n_substations,):
+            raise SimulationError(
+                f"dispatch has {seg_limit.shape} segment and {sub_limit.shape} substation limits; "
+                f"the corridor has {lay.n_segments} segments and {lay.n_substations} substations"
+            )
+        if not (np.all(np.isfinite(seg_limit)) and np.all(np.isfinite(sub_limit))):
+            raise SimulationError("dispatch limits must be finite numbers")
+        seg_grid = np.zeros(lay.n_segments)
+        seg_batt = np.zeros(lay.n_segments)
+        sub_peak = np.zeros(lay.n_substations)
+        done = 0
+        while done < n_steps:
+            made = kernel.advance(
+                n_steps - done, self.step, self.dt_s,
+                self._arr_step, self._arr_f, self._arr_i, self._arr_ptr,
+                self._fs, self._is, self._n_active,
+                lay.lut, self._vlimit, lay.seg_coverage, lay.seg_efficiency, self._seg_sub,
+                lay.seg_rating_kw, lay.sub_rating_kw,
+                np.maximum(seg_limit, 0.0), np.maximum(sub_limit, 0.0),
+                seg_grid, seg_batt, sub_peak, self.counters,
+                self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
+                self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
+                self._touched,
+            )  # fmt: skip
+            if made < 0:
+                raise SimulationError(
+                    f"more than {self._fs.shape[1]} vehicles on the road at step {self.step}: "
+                    "raise simulation.max_vehicles in the scenario"
+                )
+            done += made
+            self.step += made
+            self._drain()
+        n = self.vehicles_on_road
+        soc = self._fs[kernel.F_ENERGY, :n] / self._fs[kernel.F_BATTERY, :n]
+        return BlockReport(
+            duration_h=n_steps * self.dt_s / 3600.0,
+            seg_grid_kwh=seg_grid,
+            seg_battery_kwh=seg_batt,
+            sub_grid_kwh=np.bincount(
+                self._seg_sub, weights=seg_grid, minlength=lay.n_substations
+            ).astype(np.float64),
+            sub_peak_kw=sub_peak,
+            vehicles_on_road=n,
+            mean_soc=float(soc.mean()) if n else float("nan"),
+        )
+
+    def _drain(self) -> None:
+        if self._trip_n[0]:
+            self._trips.append(self._trip_buf[: self._trip_n[0]].copy())
+            self._trip_n[0] = 0
+        if self._pass_n[0]:
+            self._passes.append(self._pass_buf[: self._pass_n[0]].copy())
+            self._pass_n[0] = 0
+
+    def finish(self) -> None:
+        """Close the open metering passes of vehicles still on the road (end of a run)."""
+        if self._pass_n[0] + self.vehicles_on_road > self._pass_buf.shape[0]:
+            self._drain()
+        kernel.close_passes(
+            self.step, self._fs, self._is, self._n_active, self._pass_buf, self._pass_n
+        )
+        self._drain()
+
+    def trips(self) -> pd.DataFrame:
+        """Completed trips so far, one row each, columns of :data:`kernel.TRIP_COLUMNS`."""
+        data = np.vstack(self._trips) if self._trips else np.zeros((0, len(kernel.TRIP_COLUMNS)))
+        return pd.DataFrame(data, columns=list(kernel.TRIP_COLUMNS))
+
+    def passes(self) -> pd.DataFrame:
+        """Metered passes (vehicle × segment) so far, columns of :data:`kernel.PASS_COLUMNS`."""
+        data = np.vstack(self._passes) if self._passes else np.zeros((0, len(kernel.PASS_COLUMNS)))
+        return pd.DataFrame(data, columns=list(kernel.PASS_COLUMNS))
+
+    def battery_energy_kwh(self) -> float:
+        """Energy in the batteries of the vehicles on the road now [kWh]."""
+        return float(self._fs[kernel.F_ENERGY, : self.vehicles_on_road].sum())
+
+    def received_on_road(self) -> tuple[float, float]:
+        """Battery-side and grid-side energy received by vehicles still on the road [kWh]."""
+        n = self.vehicles_on_road
+        return (
+            float(self._fs[kernel.F_RECV_BATT, :n].sum()),
+            float(self._fs[kernel.F_RECV_GRID, :n].sum()),
+        )

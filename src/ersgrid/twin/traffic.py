@@ -1,0 +1,312 @@
+"""Traffic model: expected volumes per planning step, and seeded stochastic arrivals.
+
+Only vehicles that can take power from the road (battery-electric with an ERS receiver) are
+drawn as individuals for the twin; the rest of the traffic counts in the volume and in the
+forecasts but draws no power. Arrivals are a non-homogeneous Poisson process per planning
+step, direction and class; origin and destination follow a gravity model on interchange
+weights (``P(i, j) ∝ w_i w_j`` for every exit ``j`` downstream of entry ``i``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import holidays as holidays_lib
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.scenario.layout import Layout
+from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
+
+__all__ = ["Arrivals", "draw_arrivals", "ers_fraction", "expected_volume", "holiday_mask"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@lru_cache(maxsize=32)
+def _holiday_dates(country: str, years: tuple[int, ...]) -> frozenset[object]:
+    return frozenset(holidays_lib.country_holidays(country, years=list(years)).keys())
+
+
+def holiday_mask(scenario: Scenario, index: pd.DatetimeIndex) -> npt.NDArray[np.bool_]:
+    """True at steps that fall on a public holiday of ``traffic.holidays_country``."""
+    country = scenario.traffic.holidays_country
+    if country is None:
+        return np.zeros(len(index), dtype=bool)
+    dates = _holiday_dates(country, tuple(sorted(set(index.year))))
+    return np.fromiter((d in dates for d in index.date), dtype=bool, count=len(index))
+
+
+def expected_volume(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Expected vehicles entering the corridor per step, all vehicles, by class and direction.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    index : DatetimeIndex
+        Planning steps (tz-aware, 15 min).
+
+    Returns
+    -------
+    DataFrame [veh/step]
+        Columns ``<class>_<direction>`` (e.g. ``truck_A``); weekends and public holidays take the
+        weekend shape; the weekly factors scale the daily volume.
+    """
+    traffic = scenario.traffic
+    step_h = scenario.simulation.planning_step_min / 60.0
+    weekly = np.asarray(traffic.weekly, dtype=np.float64)
+    weekly = weekly / weekly.mean()
+    weekday_shape = np.asarray(traffic.diurnal_weekday) / sum(traffic.diurnal_weekday)
+    weekend_shape = np.asarray(traffic.diurnal_weekend) / sum(traffic.diurnal_weekend)
+    dow = np.asarray(index.dayofweek)
+    hour = np.asarray(index.hour)
+    off_day = (dow >= 5) | holiday_mask(scenario, index)
+    daily = traffic.daily_volume * weekly[dow]
+    columns: dict[str, FloatArray] = {}
+    for name in VEHICLE_CLASSES:
+        spec = scenario.vehicles.get(name)  # type: ignore[call-overload]
+        if spec is None:
+            continue
+        if spec.diurnal is not None:
+            own = np.asarray(spec.diurnal) / sum(spec.diurnal)
+            shape = own[hour]
+        else:
+            shape = np.where(off_day, weekend_shape[hour], weekday_shape[hour])
+        per_step = daily * spec.share * shape * step_h
+        columns[f"{name}_A"] = per_step * traffic.direction_a_share
+        columns[f"{name}_B"] = per_step * (1.0 - traffic.direction_a_share)
+    return pd.DataFrame(columns, index=index)
+
+
+def ers_fraction(scenario: Scenario, name: str) -> float:
+    """Share of a class's vehicles that take power from the road (EV with receiver) [-]."""
+    spec = scenario.vehicles[name]  # type: ignore[index]
+    return spec.ev_share * spec.receiver_share
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Vehicles entering the twin, sorted by arrival time (struct of arrays).
+
+    Attributes
+    ----------
+    time_s : ndarray [s]
+        Arrival time from the start of the run.
+    direction : ndarray of int8
+        0 = A, 1 = B.
+    vclass : ndarray of int8
+        Index into :data:`~ersgrid.scenario.schema.VEHICLE_CLASSES`.
+    entry_m, exit_m : ndarray [m]
+        Entry and exit in travel coordinates.
+    entry_ic, exit_ic : ndarray of int16
+        Interchange indices (sorted by road kilometre).
+    speed_mps : ndarray [m/s]
+    energy_kwh : ndarray [kWh]
+        Battery energy at entry.
+    battery_kwh : ndarray [kWh]
+    full_kwh : ndarray [kWh]
+        Energy at which charging stops (``soc_max * battery_kwh``).
+    target_kwh : ndarray [kWh]
+        Energy needed at exit.
+    receiver_kw : ndarray [kW]
+    consumption_kwh_per_m : ndarray [kWh/m]
+    v2g : ndarray of bool
+    vehicle_id : ndarray of int64
+    """
+
+    time_s: FloatArray
+    direction: npt.NDArray[np.int8]
+    vclass: npt.NDArray[np.int8]
+    entry_m: FloatArray
+    exit_m: FloatArray
+    entry_ic: npt.NDArray[np.int16]
+    exit_ic: npt.NDArray[np.int16]
+    speed_mps: FloatArray
+    energy_kwh: FloatArray
+    battery_kwh: FloatArray
+    full_kwh: FloatArray
+    target_kwh: FloatArray
+    receiver_kw: FloatArray
+    consumption_kwh_per_m: FloatArray
+    v2g: npt.NDArray[np.bool_]
+    vehicle_id: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+
+def _truncated_normal(
+    rng: np.random.Generator, mean: float, std: float, lo: float, hi: float, n: int
+) -> FloatArray:
+    values = rng.normal(mean, std, n) if std > 0 else np.full(n, mean)
+    for _ in range(20):
+        bad = (values < lo) | (values > hi)
+        if not bad.any():
+            break
+        values[bad] = rng.normal(mean, std, int(bad.sum()))
+    return np.clip(values, lo, hi)
+
+
+def _od_tables(
+    layout: Layout,
+) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], FloatArray]]:
+    """Per direction: entry and exit interchange of each O-D pair, and its probability."""
+    n = len(layout.ic_position_km)
+    w = layout.ic_weight
+    tables = []
+    for direction in (0, 1):
+        pairs_i, pairs_j, probs = [], [], []
+        for i in range(n):
+            for j in range(n):
+                downstream = (
+                    layout.ic_position_km[j] > layout.ic_position_km[i]
+                    if direction == 0
+                    else layout.ic_position_km[j] < layout.ic_position_km[i]
+                )
+                if downstream:
+                    pairs_i.append(i)
+                    pairs_j.append(j)
+                    probs.append(w[i] * w[j])
+        p = np.asarray(probs, dtype=np.float64)
+        tables.append((np.asarray(pairs_i), np.asarray(pairs_j), p / p.sum()))
+    return tables
+
+
+def draw_arrivals(
+    scenario: Scenario,
+    layout: Layout,
+    index: pd.DatetimeIndex,
+    rng: np.random.Generator,
+    volume: pd.DataFrame | None = None,
+) -> Arrivals:
+    """Draw the ERS vehicles entering during the steps of ``index``.
+
+    Parameters
+    ----------
+    scenario, layout
+    index : DatetimeIndex
+        Planning steps of the run.
+    rng : numpy Generator
+        Seeded generator; the same seed gives the same arrivals.
+    volume : DataFrame, optional
+        Expected volume [veh/step] as from :func:`expected_volume` (e.g. changed by a price
+        response); computed from the scenario if omitted.
+    """
+    step_s = scenario.simulation.planning_step_min * 60.0
+    volume = expected_volume(scenario, index) if volume is None else volume
+    od = _od_tables(layout)
+    chunks: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "d", "c", "i", "j")}
+    for c, name in enumerate(VEHICLE_CLASSES):
+        if name not in scenario.vehicles:
+            continue
+        share = ers_fraction(scenario, name)
+        for d, tag in enumerate(("A", "B")):
+            lam = volume[f"{name}_{tag}"].to_numpy() * share
+            counts = rng.poisson(lam)
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            step = np.repeat(np.arange(len(index)), counts)
+            pairs_i, pairs_j, probs = od[d]
+            pick = rng.choice(len(probs), size=total, p=probs)
+            chunks["t"].append(step * step_s + rng.uniform(0.0, step_s, total))
+            chunks["d"].append(np.full(total, d, dtype=np.int8))
+            chunks["c"].append(np.full(total, c, dtype=np.int8))
+            chunks["i"].append(pairs_i[pick])
+            chunks["j"].append(pairs_j[pick])
+    if not chunks["t"]:
+        return _empty()
+    t = np.concatenate(chunks["t"])
+    order = np.argsort(t, kind="stable")
+    t = t[order]
+    direction = np.concatenate(chunks["d"])[order]
+    vclass = np.concatenate(chunks["c"])[order]
+    entry_ic = np.concatenate(chunks["i"])[order].astype(np.int16)
+    exit_ic = np.concatenate(chunks["j"])[order].astype(np.int16)
+    n = len(t)
+
+    battery = np.zeros(n)
+    full = np.zeros(n)
+    target = np.zeros(n)
+    receiver = np.zeros(n)
+    consumption = np.zeros(n)
+    energy = np.zeros(n)
+    speed = np.zeros(n)
+    v2g = np.zeros(n, dtype=bool)
+    for c, name in enumerate(VEHICLE_CLASSES):
+        spec = scenario.vehicles.get(name)  # type: ignore[call-overload]
+        mask = vclass == c
+        k = int(mask.sum())
+        if spec is None or k == 0:
+            continue
+        battery[mask] = spec.battery_kwh
+        full[mask] = spec.soc_max * spec.battery_kwh
+        target[mask] = spec.exit_target_soc * spec.battery_kwh
+        receiver[mask] = spec.receiver_kw
+        consumption[mask] = spec.consumption_kwh_per_km / 1000.0
+        soc = _truncated_normal(
+            rng,
+            spec.entry_soc.mean,
+            spec.entry_soc.std,
+            spec.entry_soc.min,
+            min(spec.entry_soc.max, spec.soc_max),
+            k,
+        )
+        energy[mask] = soc * spec.battery_kwh
+        kmh = _truncated_normal(
+            rng,
+            spec.speed.mean_kmh,
+            spec.speed.std_kmh,
+            0.6 * spec.speed.mean_kmh,
+            1.4 * spec.speed.mean_kmh,
+            k,
+        )
+        speed[mask] = kmh / 3.6
+        v2g[mask] = rng.random(k) < spec.v2g_share
+
+    entry_m = layout.to_travel_m(layout.ic_position_km[entry_ic], direction)
+    exit_m = layout.to_travel_m(layout.ic_position_km[exit_ic], direction)
+    return Arrivals(
+        time_s=t,
+        direction=direction,
+        vclass=vclass,
+        entry_m=entry_m,
+        exit_m=exit_m,
+        entry_ic=entry_ic,
+        exit_ic=exit_ic,
+        speed_mps=speed,
+        energy_kwh=energy,
+        battery_kwh=battery,
+        full_kwh=full,
+        target_kwh=target,
+        receiver_kw=receiver,
+        consumption_kwh_per_m=consumption,
+        v2g=v2g,
+        vehicle_id=np.arange(n, dtype=np.int64),
+    )
+
+
+def _empty() -> Arrivals:
+    f = np.zeros(0, dtype=np.float64)
+    i8 = np.zeros(0, dtype=np.int8)
+    i16 = np.zeros(0, dtype=np.int16)
+    return Arrivals(
+        time_s=f,
+        direction=i8,
+        vclass=i8,
+        entry_m=f,
+        exit_m=f,
+        entry_ic=i16,
+        exit_ic=i16,
+        speed_mps=f,
+        energy_kwh=f,
+        battery_kwh=f,
+        full_kwh=f,
+        target_kwh=f,
+        receiver_kw=f,
+        consumption_kwh_per_m=f,
+        v2g=np.zeros(0, dtype=bool),
+        vehicle_id=np.zeros(0, np.int64),
+    )

@@ -1,0 +1,28 @@
+"""Shared fixtures: small scenarios built from the built-in ``tiny``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import yaml
+
+from ersgrid.scenario.loader import _builtin_text, parse_scenario
+from ersgrid.scenario.schema import Scenario
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture
+def tiny_data() -> dict[str, Any]:
+    """The parsed YAML of the built-in ``tiny`` scenario (a fresh copy per test)."""
+    data = yaml.safe_load(_builtin_text("tiny"))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture
+def tiny(tiny_data: dict[str, Any]) -> Scenario:
+    """The built-in ``tiny`` scenario."""
+    return parse_scenario(tiny_data, "tiny")
