@@ -29,7 +29,7 @@ def test_shin_tomei_matches_its_brief() -> None:
     assert sc.timezone == "Asia/Tokyo"
     assert len(sc.substations) >= 3
     assert 20 <= sc.road.electrified_km / 2 <= 99  # tens of km per direction
-    night = [w for w in sc.tariff.windows if w.name == "night"][0]
+    night = next(w for w in sc.tariff.windows if w.name == "night")
     assert (night.start.hour, night.end.hour) == (23, 7)
     assert 30 <= sc.tariff.base_price_per_kwh <= 34
     assert 19 <= night.price_per_kwh <= 23
@@ -131,4 +131,3 @@ def test_schema_doc_lists_every_top_level_field() -> None:
     text = schema_markdown()
     for name in Scenario.model_fields:
         assert f"| `{name}` |" in text
-

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ersgrid.grid.context import EnergyContext
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin.road import BlockReport
@@ -40,6 +41,8 @@ class RunContext:
         Expected traffic by class and direction (the traffic model's mean, not the draw).
     step_h : float [h]
         Length of a planning step.
+    energy : EnergyContext
+        Other loads, local renewables and connection limits per substation and step.
     """
 
     scenario: Scenario
@@ -49,6 +52,7 @@ class RunContext:
     co2_kg_per_kwh: FloatArray
     expected_volume: pd.DataFrame
     step_h: float
+    energy: EnergyContext
 
 
 @dataclass(frozen=True)

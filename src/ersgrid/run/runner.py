@@ -16,6 +16,7 @@ import pandas as pd
 from ersgrid.control.base import Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import StrategyError
+from ersgrid.grid.context import build_energy_context, connection_balance
 from ersgrid.market.tariff import co2_series, price_series
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.layout import build_layout
@@ -124,6 +125,7 @@ def run(
         co2_kg_per_kwh=co2,
         expected_volume=volume,
         step_h=PLANNING_STEP_H,
+        energy=build_energy_context(scenario, layout, index),
     )
     policy.reset(context)
 
@@ -159,7 +161,9 @@ def run(
             progress(k + 1, len(index))
     twin.finish()
 
-    road_kw = sub_kwh.sum(axis=1) / PLANNING_STEP_H
+    road_sub_kw = sub_kwh / PLANNING_STEP_H
+    road_kw = road_sub_kw.sum(axis=1)
+    import_kw, export_kw, curtailed_kw = connection_balance(road_sub_kw, context.energy)
     columns: dict[str, Any] = {"road_power_kw": road_kw}
     for j, sid in enumerate(layout.sub_ids):
         columns[f"road_power_{sid}_kw"] = sub_kwh[:, j] / PLANNING_STEP_H
@@ -168,8 +172,11 @@ def run(
     columns |= {
         "battery_power_kw": batt_kwh / PLANNING_STEP_H,
         "losses_kw": (sub_kwh.sum(axis=1) - batt_kwh) / PLANNING_STEP_H,
-        "grid_import_kw": np.maximum(road_kw, 0.0),
-        "grid_export_kw": np.maximum(-road_kw, 0.0),
+        "other_load_kw": context.energy.other_load_kw.sum(axis=1),
+        "renewable_kw": context.energy.renewable_kw.sum(axis=1),
+        "curtailed_kw": curtailed_kw.sum(axis=1),
+        "grid_import_kw": import_kw.sum(axis=1),
+        "grid_export_kw": export_kw.sum(axis=1),
         "price_per_kwh": price,
         "co2_kg_per_kwh": co2,
         "vehicles_on_road": on_road,
