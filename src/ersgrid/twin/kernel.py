@@ -33,14 +33,17 @@ PASS_COLUMNS = ("vehicle_id", "segment", "start_step", "end_step", "battery_kwh"
 F_POS, F_SPEED, F_EXIT, F_ENERGY, F_FULL, F_TARGET, F_RECEIVER, F_CONS = range(8)
 F_BATTERY, F_ENTRY_ENERGY, F_RECV_BATT, F_RECV_GRID, F_DEPLETED = range(8, 13)
 F_PASS_BATT, F_PASS_GRID, F_REQ = range(13, 16)
-N_F = 16
+# cached per vehicle: metres and driving energy per step, priority constants, and the
+# battery-side request and inverse efficiency of the segment it is on
+F_STEP_M, F_STEP_KWH, F_NEED0, F_PRIO_SCALE, F_WANT, F_INV_EFF = range(16, 22)
+N_F = 22
 # Indices into the integer state matrix ``is_`` (int64).
 I_ID, I_DIR, I_CLASS, I_ENTRY_STEP, I_SEG, I_PASS_START, I_BIN, I_ENTRY_IC, I_EXIT_IC = range(9)
 I_V2G = 9
 N_I = 10
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _emit_pass(
     is_: np.ndarray, fs: np.ndarray, k: int, step: int, pass_buf: np.ndarray, pass_n: np.ndarray
 ) -> None:
@@ -57,7 +60,7 @@ def _emit_pass(
     fs[F_PASS_GRID, k] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def advance(
     n_steps: int,
     first_step: int,
@@ -97,6 +100,8 @@ def advance(
     bin_frac: np.ndarray,
     sub_total: np.ndarray,
     touched: np.ndarray,
+    bin_lo: np.ndarray,
+    bin_hi: np.ndarray,
 ) -> int:
     """Advance the road by up to ``n_steps`` twin steps; return the number of steps done.
 
@@ -105,6 +110,7 @@ def advance(
     ``counters``: [0] limit violations, [1] vehicle-steps simulated.
     """
     dt_h = dt_s / 3600.0
+    inv_dt_h = 1.0 / dt_h
     cap = fs.shape[1]
     n_arr = arr_step.shape[0]
     n_sub = sub_total.shape[0]
@@ -133,6 +139,13 @@ def advance(
             fs[F_PASS_BATT, k] = 0.0
             fs[F_PASS_GRID, k] = 0.0
             fs[F_REQ, k] = 0.0
+            fs[F_STEP_M, k] = arr_f[2, a] * dt_s
+            fs[F_STEP_KWH, k] = arr_f[7, a] * arr_f[2, a] * dt_s
+            # slack class = (energy + cons * pos - need0) * prio_scale + N/2
+            fs[F_NEED0, k] = arr_f[5, a] + arr_f[7, a] * arr_f[1, a]
+            fs[F_PRIO_SCALE, k] = (N_PRIORITY / 2.0) / arr_f[8, a]
+            fs[F_WANT, k] = 0.0
+            fs[F_INV_EFF, k] = 0.0
             is_[I_ID, k] = arr_i[0, a]
             is_[I_DIR, k] = arr_i[1, a]
             is_[I_CLASS, k] = arr_i[2, a]
@@ -152,7 +165,7 @@ def advance(
         # --- move, exit, consume, request (downwards so swap-remove keeps order valid)
         i = n - 1
         while i >= 0:
-            pos = fs[F_POS, i] + fs[F_SPEED, i] * dt_s
+            pos = fs[F_POS, i] + fs[F_STEP_M, i]
             fs[F_POS, i] = pos
             if pos >= fs[F_EXIT, i]:
                 _emit_pass(is_, fs, i, step, pass_buf, pass_n)
@@ -181,7 +194,7 @@ def advance(
                 n_active[0] = last
                 i -= 1
                 continue
-            energy = fs[F_ENERGY, i] - fs[F_CONS, i] * fs[F_SPEED, i] * dt_s
+            energy = fs[F_ENERGY, i] - fs[F_STEP_KWH, i]
             if energy < 0.0:
                 fs[F_DEPLETED, i] += -energy
                 energy = 0.0
@@ -194,17 +207,21 @@ def advance(
                 _emit_pass(is_, fs, i, step, pass_buf, pass_n)
                 is_[I_SEG, i] = seg
                 is_[I_PASS_START, i] = step
+                if seg >= 0:
+                    fs[F_WANT, i] = min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
+                    fs[F_INV_EFF, i] = 1.0 / seg_eff[seg]
             fs[F_REQ, i] = 0.0
             if seg >= 0:
-                want = min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
-                room = (fs[F_FULL, i] - energy) / dt_h
+                want = fs[F_WANT, i]
+                room = (fs[F_FULL, i] - energy) * inv_dt_h
                 if room < want:
                     want = room
                 if want > 1e-9:
-                    grid = want / seg_eff[seg]
-                    need = fs[F_TARGET, i] + fs[F_CONS, i] * (fs[F_EXIT, i] - pos) - energy
-                    slack = -need / fs[F_BATTERY, i]
-                    b = int((slack + 1.0) * (N_PRIORITY / 2.0))
+                    grid = want * fs[F_INV_EFF, i]
+                    b = int(
+                        (energy + fs[F_CONS, i] * pos - fs[F_NEED0, i]) * fs[F_PRIO_SCALE, i]
+                        + N_PRIORITY / 2.0
+                    )
                     if b < 0:
                         b = 0
                     elif b >= N_PRIORITY:
@@ -214,6 +231,12 @@ def advance(
                     if seg_demand[seg] == 0.0:
                         touched[n_touched] = seg
                         n_touched += 1
+                        bin_lo[seg] = b
+                        bin_hi[seg] = b
+                    elif b < bin_lo[seg]:
+                        bin_lo[seg] = b
+                    elif b > bin_hi[seg]:
+                        bin_hi[seg] = b
                     seg_demand[seg] += grid
                     bin_demand[seg, b] += grid
             i -= 1
@@ -234,7 +257,7 @@ def advance(
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
             left = budget
-            for b in range(N_PRIORITY):
+            for b in range(bin_lo[s], bin_hi[s] + 1):
                 d = bin_demand[s, b]
                 if d <= 0.0:
                     continue
@@ -272,13 +295,13 @@ def advance(
         for t in range(n_touched):
             s = touched[t]
             seg_demand[s] = 0.0
-            for b in range(N_PRIORITY):
+            for b in range(bin_lo[s], bin_hi[s] + 1):
                 bin_demand[s, b] = 0.0
                 bin_frac[s, b] = 0.0
     return n_steps
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def close_passes(
     step: int,
     fs: np.ndarray,

@@ -108,6 +108,8 @@ class RoadTwin:
         self._bin_frac = np.zeros((n_seg, kernel.N_PRIORITY))
         self._sub_total = np.zeros(n_sub)
         self._touched = np.zeros(n_seg, dtype=np.int64)
+        self._bin_lo = np.zeros(n_seg, dtype=np.int64)
+        self._bin_hi = np.zeros(n_seg, dtype=np.int64)
         self._trips: list[FloatArray] = []
         self._passes: list[FloatArray] = []
         self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
@@ -188,7 +190,7 @@ class RoadTwin:
                 seg_grid, seg_batt, sub_peak, self.counters,
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
-                self._touched,
+                self._touched, self._bin_lo, self._bin_hi,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
