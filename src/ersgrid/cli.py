@@ -162,3 +162,7 @@ def scenario_doc(
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m ersgrid.cli
+    app()
