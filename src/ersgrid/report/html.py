@@ -86,7 +86,10 @@ def _price_figure(results: list[RunResult]) -> go.Figure:
     fig.add_trace(go.Scatter(x=ts.index, y=ts["co2_kg_per_kwh"], name="CO2 intensity",
                              mode="lines", line={"dash": "dot"}), secondary_y=True)  # fmt: skip
     fig.update_yaxes(title_text=f"{r.scenario.currency}/kWh", secondary_y=False)
-    fig.update_yaxes(title_text="kg CO2/kWh", secondary_y=True)
+    fig.update_yaxes(
+        title_text="kg CO2/kWh", secondary_y=True, rangemode="tozero",
+        range=[0.0, 1.2 * float(ts["co2_kg_per_kwh"].max()) + 1e-3],
+    )  # fmt: skip
     fig.update_layout(title="Grid energy price and CO2 intensity", height=320)
     return fig
 
