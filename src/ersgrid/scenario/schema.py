@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
+
 __all__ = [
     "VEHICLE_CLASSES",
     "Co2Spec",
@@ -345,6 +347,12 @@ class Scenario(_Model):
     traffic: TrafficSpec = Field(description="Traffic volume and profiles.")
     tariff: TariffSpec = Field(description="Energy prices.")
     co2: Co2Spec = Field(description="Carbon intensity of grid energy.")
+    frequency: FrequencySpec = Field(
+        default_factory=FrequencySpec, description="System-frequency model of the area."
+    )
+    reserve: ReserveSpec = Field(
+        default_factory=ReserveSpec, description="Frequency-reserve product the road offers."
+    )
 
     @field_validator("timezone")
     @classmethod
