@@ -92,7 +92,7 @@ def simulate(
     """
     dt = freq.step_s
     n = round(freq.duration_s / dt) + 1
-    t = np.arange(n) * dt
+    t = np.arange(n, dtype=np.float64) * dt
     base = freq.system_mw
     f0 = float(freq.nominal_hz)
     two_h = 2.0 * freq.inertia_s
