@@ -181,3 +181,65 @@ def test_invariants_hold_for_any_limits(
     assert (trips["exit_energy_kwh"] <= 513.0 + 1e-9).all()
     assert (trips["exit_energy_kwh"] >= 0.0).all()
     assert dataclasses.is_dataclass(rep)
+
+
+def test_v2g_discharges_highest_slack_first_and_keeps_the_floor(
+    tiny_data: dict[str, Any],
+) -> None:
+    sc = _one_segment(tiny_data, rating_kw=150 * 0.9)  # one full V2G receiver at the grid
+    lay = build_layout(sc)
+    arr = _arrivals(
+        3,
+        energy_kwh=np.array([500.0, 300.0, 500.0]),
+        v2g=np.array([True, True, False]),
+    )
+    twin = RoadTwin(lay, arr, 1.0, 100)
+    v2g = np.full(lay.n_segments, 1e6)
+    rep = twin.advance(300, lay.seg_rating_kw, lay.sub_rating_kw, v2g)
+    twin.finish()
+    passes = twin.passes()
+    by_vehicle = passes.groupby("vehicle_id")["grid_kwh"].sum()
+    # the segment returns power, never draws it; only V2G vehicles take part
+    assert (passes["grid_kwh"] < 0).all()
+    assert 2 not in by_vehicle.index
+    # the fuller vehicle returns first, within the segment rating
+    assert -by_vehicle[0] > -by_vehicle.get(1, 0.0)
+    assert rep.sub_peak_kw[0] <= 0.0
+    assert rep.seg_v2g_grid_kwh.sum() == pytest.approx(-passes["grid_kwh"].sum(), rel=1e-12)
+    # losses are positive in both directions: battery gave more than the grid got
+    assert rep.seg_v2g_battery_kwh.sum() == pytest.approx(rep.seg_v2g_grid_kwh.sum() / 0.9)
+    assert rep.sub_grid_kwh[0] == pytest.approx(-rep.seg_v2g_grid_kwh.sum())
+
+
+def test_v2g_never_goes_below_what_the_trip_needs(tiny_data: dict[str, Any]) -> None:
+    sc = _one_segment(tiny_data, rating_kw=5000)
+    lay = build_layout(sc)
+    arr = _arrivals(1, energy_kwh=np.array([240.0]), v2g=np.array([True]))
+    twin = RoadTwin(lay, arr, 1.0, 100)
+    twin.advance(450, lay.seg_rating_kw, lay.sub_rating_kw, np.full(lay.n_segments, 1e6))
+    twin.finish()
+    trip = twin.trips().iloc[0]
+    assert trip["v2g_battery_kwh"] > 0
+    # it keeps its exit target: 216 kWh (0.4 x 540) at km 10
+    assert trip["exit_energy_kwh"] >= 216.0 - 0.0011 * 25.0 - 1e-9
+
+
+def test_run_counts_v2g_in_the_balance() -> None:
+    from ersgrid import Dispatch, Observation, Strategy
+
+    class NightV2G(Strategy):
+        name = "night-v2g"
+
+        def decide(self, observation: Observation) -> Dispatch:
+            lay = self.context.layout
+            v2g = np.where(observation.time.hour >= 17, lay.seg_rating_kw, 0.0)
+            return Dispatch(lay.seg_rating_kw, lay.sub_rating_kw, v2g)
+
+    res = run("tiny", strategy=NightV2G(), days=1)
+    k = res.kpis
+    assert k["v2g_to_grid_kwh"] > 0
+    assert k["v2g_discharged_kwh"] > k["v2g_to_grid_kwh"]
+    assert k["energy_balance_error_kwh"] < 1e-6 * k["road_energy_kwh"]
+    evening = res.timeseries.index.hour >= 17
+    assert (res.timeseries.loc[evening, "road_power_kw"] <= 1e-9).all()
+    assert res.trips["v2g_grid_kwh"].sum() > 0

@@ -87,10 +87,14 @@ class Dispatch:
         Per segment; the twin never lets a segment exceed ``min(limit, rating)``.
     sub_limit_kw : ndarray [kW]
         Per substation, shared among its segments.
+    seg_v2g_kw : ndarray [kW], optional
+        Per segment, power to return from V2G vehicles (positive, grid side); a segment asked
+        to return power does not charge in that step.
     """
 
     seg_limit_kw: FloatArray
     sub_limit_kw: FloatArray
+    seg_v2g_kw: FloatArray | None = None
 
 
 class Strategy(ABC):

@@ -63,6 +63,8 @@ def trips_table(
             "soc_target": target / battery,
             "energy_received_kwh": raw["received_battery_kwh"].to_numpy(),
             "energy_from_grid_kwh": raw["received_grid_kwh"].to_numpy(),
+            "v2g_battery_kwh": raw["v2g_battery_kwh"].to_numpy(),
+            "v2g_grid_kwh": raw["v2g_grid_kwh"].to_numpy(),
             "shortfall_kwh": np.maximum(target - exit_energy, 0.0),
             "depleted_kwh": raw["depleted_kwh"].to_numpy(),
         }
@@ -76,9 +78,8 @@ def compute_kpis(
     strategy: str,
     timeseries: pd.DataFrame,
     trips: pd.DataFrame,
-    seg_grid_kwh: npt.NDArray[np.float64],
-    seg_battery_kwh: npt.NDArray[np.float64],
-    received_on_road_kwh: tuple[float, float],
+    metered_kwh: dict[str, float],
+    on_road_kwh: dict[str, float],
     vehicles_on_road_at_end: int,
     limit_violations: int,
     vehicle_steps: int,
@@ -86,29 +87,45 @@ def compute_kpis(
 ) -> dict[str, Any]:
     """The KPIs of a run (``kpis.json``); checks energy conservation on the way.
 
+    Parameters
+    ----------
+    metered_kwh : dict [kWh]
+        Segment meters summed over the run: ``grid``, ``battery`` (charging), ``v2g_grid``,
+        ``v2g_battery`` (V2G, positive).
+    on_road_kwh : dict [kWh]
+        The same quantities for vehicles still on the road (keys ``grid``, ``battery``,
+        ``v2g_grid``, ``v2g_battery``), as counted by the vehicles themselves.
+
     Raises
     ------
     SimulationError
-        If grid-side energy does not equal battery-side energy plus losses, or metered energy
-        does not equal what the vehicles received, within :data:`ENERGY_TOLERANCE`.
+        If what the segments metered does not equal what the vehicles counted, in either
+        direction and on either side, within :data:`ENERGY_TOLERANCE`.
     """
     dt_h = PLANNING_STEP_H
     import_kwh = timeseries["grid_import_kw"].to_numpy() * dt_h
     export_kwh = timeseries["grid_export_kw"].to_numpy() * dt_h
     price = timeseries["price_per_kwh"].to_numpy()
     co2 = timeseries["co2_kg_per_kwh"].to_numpy()
-    road_grid = float(seg_grid_kwh.sum())
-    delivered = float(seg_battery_kwh.sum())
-    vehicles_grid = float(trips["energy_from_grid_kwh"].sum()) + received_on_road_kwh[1]
-    vehicles_batt = float(trips["energy_received_kwh"].sum()) + received_on_road_kwh[0]
-    scale = max(road_grid, 1.0)
-    balance_error = max(abs(road_grid - vehicles_grid), abs(delivered - vehicles_batt))
-    if balance_error > ENERGY_TOLERANCE * scale:
-        raise SimulationError(
-            f"energy not conserved: segments metered {road_grid:.6f} kWh grid side / "
-            f"{delivered:.6f} kWh battery side, vehicles received {vehicles_grid:.6f} / "
-            f"{vehicles_batt:.6f} kWh"
-        )
+    columns = {
+        "grid": "energy_from_grid_kwh",
+        "battery": "energy_received_kwh",
+        "v2g_grid": "v2g_grid_kwh",
+        "v2g_battery": "v2g_battery_kwh",
+    }
+    scale = max(metered_kwh["grid"], 1.0)
+    balance_error = 0.0
+    for key, column in columns.items():
+        counted = float(trips[column].sum()) + on_road_kwh[key]
+        error = abs(metered_kwh[key] - counted)
+        balance_error = max(balance_error, error)
+        if error > ENERGY_TOLERANCE * scale:
+            raise SimulationError(
+                f"energy not conserved ({key}): segments metered {metered_kwh[key]:.6f} kWh, "
+                f"vehicles counted {counted:.6f} kWh"
+            )
+    road_grid = metered_kwh["grid"] - metered_kwh["v2g_grid"]
+    delivered = metered_kwh["battery"]
     energy_cost = float((import_kwh * price).sum())
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
     return {
@@ -120,9 +137,11 @@ def compute_kpis(
         "days": days,
         "energy_delivered_kwh": delivered,
         "road_energy_kwh": road_grid,
+        "v2g_discharged_kwh": metered_kwh["v2g_battery"],
+        "v2g_to_grid_kwh": metered_kwh["v2g_grid"],
         "grid_import_kwh": float(import_kwh.sum()),
         "grid_export_kwh": float(export_kwh.sum()),
-        "losses_kwh": road_grid - delivered,
+        "losses_kwh": road_grid - delivered + metered_kwh["v2g_battery"],
         "peak_import_kw": float(timeseries["grid_import_kw"].max()),
         "peak_road_kw": float(timeseries["road_power_kw"].max()),
         "energy_cost": energy_cost,

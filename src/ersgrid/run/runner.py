@@ -136,11 +136,15 @@ def run(
     sub_kwh = np.zeros((len(index), n_sub))
     sub_peak = np.zeros((len(index), n_sub))
     sub_limit = np.zeros((len(index), n_sub))
-    batt_kwh = np.zeros(len(index))
+    flows = {  # per planning step, summed over segments [kWh]
+        key: np.zeros(len(index))
+        for key in ("battery", "v2g_grid", "v2g_battery", "request", "v2g_potential")
+    }
     on_road = np.zeros(len(index), dtype=np.int64)
     mean_soc = np.zeros(len(index))
-    seg_grid_total = np.zeros(layout.n_segments)
-    seg_batt_total = np.zeros(layout.n_segments)
+    totals = {  # per segment, summed over the run [kWh]
+        key: np.zeros(layout.n_segments) for key in ("grid", "battery", "v2g_grid", "v2g_battery")
+    }
     last = None
     for k, when in enumerate(index):
         obs = Observation(step=k, time=when, vehicles=twin.state(), last=last)
@@ -148,15 +152,21 @@ def run(
         _check_dispatch(policy.name, k, decision.seg_limit_kw, decision.sub_limit_kw, context)
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
-        last = twin.advance(steps_per_plan, seg_limit, limit)
+        last = twin.advance(steps_per_plan, seg_limit, limit, decision.seg_v2g_kw)
         sub_kwh[k] = last.sub_grid_kwh
         sub_peak[k] = last.sub_peak_kw
         sub_limit[k] = limit
-        batt_kwh[k] = last.seg_battery_kwh.sum()
+        flows["battery"][k] = last.seg_battery_kwh.sum()
+        flows["v2g_grid"][k] = last.seg_v2g_grid_kwh.sum()
+        flows["v2g_battery"][k] = last.seg_v2g_battery_kwh.sum()
+        flows["request"][k] = last.seg_request_kwh.sum()
+        flows["v2g_potential"][k] = last.seg_v2g_potential_kwh.sum()
         on_road[k] = last.vehicles_on_road
         mean_soc[k] = last.mean_soc
-        seg_grid_total += last.seg_grid_kwh
-        seg_batt_total += last.seg_battery_kwh
+        totals["grid"] += last.seg_grid_kwh
+        totals["battery"] += last.seg_battery_kwh
+        totals["v2g_grid"] += last.seg_v2g_grid_kwh
+        totals["v2g_battery"] += last.seg_v2g_battery_kwh
         if progress is not None:
             progress(k + 1, len(index))
     twin.finish()
@@ -169,9 +179,13 @@ def run(
         columns[f"road_power_{sid}_kw"] = sub_kwh[:, j] / PLANNING_STEP_H
         columns[f"road_limit_{sid}_kw"] = sub_limit[:, j]
         columns[f"road_peak_{sid}_kw"] = sub_peak[:, j]
+    h = PLANNING_STEP_H
     columns |= {
-        "battery_power_kw": batt_kwh / PLANNING_STEP_H,
-        "losses_kw": (sub_kwh.sum(axis=1) - batt_kwh) / PLANNING_STEP_H,
+        "battery_power_kw": flows["battery"] / h,
+        "v2g_discharge_kw": flows["v2g_grid"] / h,
+        "losses_kw": (sub_kwh.sum(axis=1) - flows["battery"] + flows["v2g_battery"]) / h,
+        "road_request_kw": flows["request"] / h,
+        "v2g_potential_kw": flows["v2g_potential"] / h,
         "other_load_kw": context.energy.other_load_kw.sum(axis=1),
         "renewable_kw": context.energy.renewable_kw.sum(axis=1),
         "curtailed_kw": curtailed_kw.sum(axis=1),
@@ -185,15 +199,13 @@ def run(
     timeseries = pd.DataFrame(columns, index=index.rename("time"))
     trips = trips_table(twin.trips(), scenario, layout, index[0], dt_s)
     passes = twin.passes()
-    recv_batt_on_road, recv_grid_on_road = twin.received_on_road()
     kpis = compute_kpis(
         scenario=scenario,
         strategy=policy.name,
         timeseries=timeseries,
         trips=trips,
-        seg_grid_kwh=seg_grid_total,
-        seg_battery_kwh=seg_batt_total,
-        received_on_road_kwh=(recv_batt_on_road, recv_grid_on_road),
+        metered_kwh={key: float(value.sum()) for key, value in totals.items()},
+        on_road_kwh=twin.received_on_road(),
         vehicles_on_road_at_end=twin.vehicles_on_road,
         limit_violations=twin.limit_violations,
         vehicle_steps=twin.vehicle_steps,

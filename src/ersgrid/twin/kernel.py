@@ -10,6 +10,11 @@ are served in order; the class where the budget runs out is served proportionall
 exact water-filling on the quantised priority, found in O(vehicles + touched segments ×
 classes) per step, with no sort.
 
+V2G: where the dispatch asks a segment to export (``seg_v2g_kw > 0``), the segment does not
+charge in that step; vehicles that allow V2G offer power down to the energy they still need
+to reach their exit target (the floor they keep for the rest of their trip), served from the
+highest slack first, within the requested export and the segment's rating.
+
 Column layouts of the output buffers are given by :data:`TRIP_COLUMNS` and
 :data:`PASS_COLUMNS`.
 """
@@ -25,9 +30,15 @@ N_PRIORITY = 16
 TRIP_COLUMNS = (
     "vehicle_id", "vclass", "direction", "entry_ic", "exit_ic", "entry_step", "exit_step",
     "entry_energy_kwh", "exit_energy_kwh", "battery_kwh", "target_kwh",
-    "received_battery_kwh", "received_grid_kwh", "depleted_kwh",
+    "received_battery_kwh", "received_grid_kwh", "depleted_kwh", "v2g_battery_kwh",
+    "v2g_grid_kwh",
 )  # fmt: skip
 PASS_COLUMNS = ("vehicle_id", "segment", "start_step", "end_step", "battery_kwh", "grid_kwh")
+"""A pass is one vehicle on one segment; V2G passes carry negative energy (out of the battery,
+into the grid), charge passes positive. A pass with both is emitted as two records."""
+# Columns of the per-segment accumulator ``seg_acc`` [kWh], all non-negative.
+A_GRID, A_BATT, A_V2G_GRID, A_V2G_BATT, A_REQUEST, A_V2G_POTENTIAL = range(6)
+N_A = 6
 
 # Indices into the vehicle state matrix ``fs`` (float64, one row per quantity).
 F_POS, F_SPEED, F_EXIT, F_ENERGY, F_FULL, F_TARGET, F_RECEIVER, F_CONS = range(8)
@@ -36,7 +47,9 @@ F_PASS_BATT, F_PASS_GRID, F_REQ = range(13, 16)
 # cached per vehicle: metres and driving energy per step, priority constants, and the
 # battery-side request and inverse efficiency of the segment it is on
 F_STEP_M, F_STEP_KWH, F_NEED0, F_PRIO_SCALE, F_WANT, F_INV_EFF = range(16, 22)
-N_F = 22
+# V2G energy of the trip and of the open pass (battery and grid side, positive)
+F_V2G_BATT, F_V2G_GRID, F_PASS_V2G_BATT, F_PASS_V2G_GRID = range(22, 26)
+N_F = 26
 # Indices into the integer state matrix ``is_`` (int64).
 I_ID, I_DIR, I_CLASS, I_ENTRY_STEP, I_SEG, I_PASS_START, I_BIN, I_ENTRY_IC, I_EXIT_IC = range(9)
 I_V2G = 9
@@ -47,17 +60,29 @@ N_I = 10
 def _emit_pass(
     is_: np.ndarray, fs: np.ndarray, k: int, step: int, pass_buf: np.ndarray, pass_n: np.ndarray
 ) -> None:
-    if is_[I_SEG, k] >= 0 and fs[F_PASS_GRID, k] > 0.0:
-        r = pass_n[0]
-        pass_buf[r, 0] = is_[I_ID, k]
-        pass_buf[r, 1] = is_[I_SEG, k]
-        pass_buf[r, 2] = is_[I_PASS_START, k]
-        pass_buf[r, 3] = step
-        pass_buf[r, 4] = fs[F_PASS_BATT, k]
-        pass_buf[r, 5] = fs[F_PASS_GRID, k]
-        pass_n[0] = r + 1
+    if is_[I_SEG, k] >= 0:
+        if fs[F_PASS_GRID, k] > 0.0:
+            r = pass_n[0]
+            pass_buf[r, 0] = is_[I_ID, k]
+            pass_buf[r, 1] = is_[I_SEG, k]
+            pass_buf[r, 2] = is_[I_PASS_START, k]
+            pass_buf[r, 3] = step
+            pass_buf[r, 4] = fs[F_PASS_BATT, k]
+            pass_buf[r, 5] = fs[F_PASS_GRID, k]
+            pass_n[0] = r + 1
+        if fs[F_PASS_V2G_GRID, k] > 0.0:
+            r = pass_n[0]
+            pass_buf[r, 0] = is_[I_ID, k]
+            pass_buf[r, 1] = is_[I_SEG, k]
+            pass_buf[r, 2] = is_[I_PASS_START, k]
+            pass_buf[r, 3] = step
+            pass_buf[r, 4] = -fs[F_PASS_V2G_BATT, k]
+            pass_buf[r, 5] = -fs[F_PASS_V2G_GRID, k]
+            pass_n[0] = r + 1
     fs[F_PASS_BATT, k] = 0.0
     fs[F_PASS_GRID, k] = 0.0
+    fs[F_PASS_V2G_BATT, k] = 0.0
+    fs[F_PASS_V2G_GRID, k] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
@@ -84,9 +109,9 @@ def advance(
     sub_rating_kw: np.ndarray,
     seg_limit_kw: np.ndarray,
     sub_limit_kw: np.ndarray,
+    seg_v2g_kw: np.ndarray,
     # accumulators over the call
-    seg_grid_kwh: np.ndarray,
-    seg_batt_kwh: np.ndarray,
+    seg_acc: np.ndarray,
     sub_peak_kw: np.ndarray,
     counters: np.ndarray,
     # output buffers
@@ -102,6 +127,7 @@ def advance(
     touched: np.ndarray,
     bin_lo: np.ndarray,
     bin_hi: np.ndarray,
+    sub_v2g: np.ndarray,
 ) -> int:
     """Advance the road by up to ``n_steps`` twin steps; return the number of steps done.
 
@@ -146,6 +172,10 @@ def advance(
             fs[F_PRIO_SCALE, k] = (N_PRIORITY / 2.0) / arr_f[8, a]
             fs[F_WANT, k] = 0.0
             fs[F_INV_EFF, k] = 0.0
+            fs[F_V2G_BATT, k] = 0.0
+            fs[F_V2G_GRID, k] = 0.0
+            fs[F_PASS_V2G_BATT, k] = 0.0
+            fs[F_PASS_V2G_GRID, k] = 0.0
             is_[I_ID, k] = arr_i[0, a]
             is_[I_DIR, k] = arr_i[1, a]
             is_[I_CLASS, k] = arr_i[2, a]
@@ -159,7 +189,7 @@ def advance(
             n_active[0] = k + 1
             arr_ptr[0] = a + 1
         n = n_active[0]
-        if trip_n[0] + n > trip_buf.shape[0] or pass_n[0] + n > pass_buf.shape[0]:
+        if trip_n[0] + n > trip_buf.shape[0] or pass_n[0] + 2 * n > pass_buf.shape[0]:
             return local
         n_touched = 0
         # --- move, exit, consume, request (downwards so swap-remove keeps order valid)
@@ -184,6 +214,8 @@ def advance(
                 trip_buf[r, 11] = fs[F_RECV_BATT, i]
                 trip_buf[r, 12] = fs[F_RECV_GRID, i]
                 trip_buf[r, 13] = fs[F_DEPLETED, i]
+                trip_buf[r, 14] = fs[F_V2G_BATT, i]
+                trip_buf[r, 15] = fs[F_V2G_GRID, i]
                 trip_n[0] = r + 1
                 last = n_active[0] - 1
                 if i != last:
@@ -213,19 +245,28 @@ def advance(
             fs[F_REQ, i] = 0.0
             if seg >= 0:
                 want = fs[F_WANT, i]
-                room = (fs[F_FULL, i] - energy) * inv_dt_h
-                if room < want:
-                    want = room
-                if want > 1e-9:
-                    grid = want * fs[F_INV_EFF, i]
-                    b = int(
-                        (energy + fs[F_CONS, i] * pos - fs[F_NEED0, i]) * fs[F_PRIO_SCALE, i]
-                        + N_PRIORITY / 2.0
-                    )
-                    if b < 0:
-                        b = 0
-                    elif b >= N_PRIORITY:
-                        b = N_PRIORITY - 1
+                slack_kwh = energy + fs[F_CONS, i] * pos - fs[F_NEED0, i]
+                b = int(slack_kwh * fs[F_PRIO_SCALE, i] + N_PRIORITY / 2.0)
+                if b < 0:
+                    b = 0
+                elif b >= N_PRIORITY:
+                    b = N_PRIORITY - 1
+                grid = 0.0
+                if is_[I_V2G, i] and slack_kwh > 0.0:
+                    offer = slack_kwh * inv_dt_h
+                    if offer > want:
+                        offer = want
+                    seg_acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h
+                    if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
+                        grid = offer * seg_eff[seg]
+                        b = N_PRIORITY - 1 - b  # highest slack discharges first
+                if seg_v2g_kw[seg] <= 0.0:
+                    room = (fs[F_FULL, i] - energy) * inv_dt_h
+                    if room < want:
+                        want = room
+                    if want > 1e-9:
+                        grid = want * fs[F_INV_EFF, i]
+                if grid > 0.0:
                     is_[I_BIN, i] = b
                     fs[F_REQ, i] = grid
                     if seg_demand[seg] == 0.0:
@@ -245,14 +286,19 @@ def advance(
         # --- segment budgets, then substation caps
         for t in range(n_touched):
             s = touched[t]
-            budget = min(seg_demand[s], seg_limit_kw[s])
+            if seg_v2g_kw[s] > 0.0:
+                budget = min(seg_demand[s], seg_v2g_kw[s], seg_rating_kw[s])
+                sub_v2g[seg_sub[s]] += budget
+            else:
+                seg_acc[s, A_REQUEST] += seg_demand[s] * dt_h
+                budget = min(seg_demand[s], seg_limit_kw[s])
+                sub_total[seg_sub[s]] += budget
             seg_demand[s] = budget
-            sub_total[seg_sub[s]] += budget
         for t in range(n_touched):
             s = touched[t]
             sub = seg_sub[s]
             budget = seg_demand[s]
-            if sub_total[sub] > sub_limit_kw[sub]:
+            if seg_v2g_kw[s] <= 0.0 and sub_total[sub] > sub_limit_kw[sub]:
                 budget *= sub_limit_kw[sub] / sub_total[sub]
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
@@ -271,9 +317,11 @@ def advance(
             served = min(sub_total[sub], sub_limit_kw[sub])
             if served > sub_rating_kw[sub] * (1.0 + 1e-9):
                 counters[0] += 1
-            if served > sub_peak_kw[sub]:
-                sub_peak_kw[sub] = served
+            net = served - sub_v2g[sub]
+            if net > sub_peak_kw[sub]:
+                sub_peak_kw[sub] = net
             sub_total[sub] = 0.0
+            sub_v2g[sub] = 0.0
         # --- deliver and meter
         for i in range(n):
             grid = fs[F_REQ, i]
@@ -281,16 +329,26 @@ def advance(
                 continue
             s = is_[I_SEG, i]
             grid *= bin_frac[s, is_[I_BIN, i]]
-            batt = grid * seg_eff[s]
+            if seg_v2g_kw[s] > 0.0:
+                e_grid = grid * dt_h
+                e_batt = e_grid / seg_eff[s]
+                fs[F_ENERGY, i] -= e_batt
+                fs[F_V2G_BATT, i] += e_batt
+                fs[F_V2G_GRID, i] += e_grid
+                fs[F_PASS_V2G_BATT, i] += e_batt
+                fs[F_PASS_V2G_GRID, i] += e_grid
+                seg_acc[s, A_V2G_GRID] += e_grid
+                seg_acc[s, A_V2G_BATT] += e_batt
+                continue
             e_grid = grid * dt_h
-            e_batt = batt * dt_h
+            e_batt = grid * seg_eff[s] * dt_h
             fs[F_ENERGY, i] += e_batt
             fs[F_RECV_BATT, i] += e_batt
             fs[F_RECV_GRID, i] += e_grid
             fs[F_PASS_BATT, i] += e_batt
             fs[F_PASS_GRID, i] += e_grid
-            seg_grid_kwh[s] += e_grid
-            seg_batt_kwh[s] += e_batt
+            seg_acc[s, A_GRID] += e_grid
+            seg_acc[s, A_BATT] += e_batt
         # --- clear scratch
         for t in range(n_touched):
             s = touched[t]

@@ -26,11 +26,18 @@ class BlockReport:
     ----------
     duration_h : float [h]
     seg_grid_kwh, seg_battery_kwh : ndarray [kWh]
-        Energy metered per segment on the grid side and into batteries.
+        Charging energy metered per segment on the grid side and into batteries.
+    seg_v2g_grid_kwh, seg_v2g_battery_kwh : ndarray [kWh]
+        V2G energy per segment delivered to the grid and taken out of batteries (positive).
+    seg_request_kwh : ndarray [kWh]
+        Charging energy the vehicles asked for, before dispatch limits (grid side).
+    seg_v2g_potential_kwh : ndarray [kWh]
+        Energy V2G vehicles could have returned, keeping what they need to their exit target
+        (grid side).
     sub_grid_kwh : ndarray [kWh]
-        Grid-side energy per substation (sum of its segments).
+        Net grid-side energy per substation: charging minus V2G.
     sub_peak_kw : ndarray [kW]
-        Highest power of each substation at any twin step of the block.
+        Highest net power of each substation at any twin step of the block.
     vehicles_on_road : int
     mean_soc : float [-]
         Mean state of charge of the vehicles on the road at the end of the block (NaN if none).
@@ -39,6 +46,10 @@ class BlockReport:
     duration_h: float
     seg_grid_kwh: FloatArray
     seg_battery_kwh: FloatArray
+    seg_v2g_grid_kwh: FloatArray
+    seg_v2g_battery_kwh: FloatArray
+    seg_request_kwh: FloatArray
+    seg_v2g_potential_kwh: FloatArray
     sub_grid_kwh: FloatArray
     sub_peak_kw: FloatArray
     vehicles_on_road: int
@@ -110,6 +121,7 @@ class RoadTwin:
         self._touched = np.zeros(n_seg, dtype=np.int64)
         self._bin_lo = np.zeros(n_seg, dtype=np.int64)
         self._bin_hi = np.zeros(n_seg, dtype=np.int64)
+        self._sub_v2g = np.zeros(n_sub)
         self._trips: list[FloatArray] = []
         self._passes: list[FloatArray] = []
         self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
@@ -153,7 +165,11 @@ class RoadTwin:
         )
 
     def advance(
-        self, n_steps: int, seg_limit_kw: FloatArray, sub_limit_kw: FloatArray
+        self,
+        n_steps: int,
+        seg_limit_kw: FloatArray,
+        sub_limit_kw: FloatArray,
+        seg_v2g_kw: FloatArray | None = None,
     ) -> BlockReport:
         """Run ``n_steps`` twin steps under per-segment and per-substation limits.
 
@@ -164,20 +180,32 @@ class RoadTwin:
             Grid-side power each segment may draw (the dispatch).
         sub_limit_kw : ndarray [kW]
             Grid-side power each substation may feed to the road.
+        seg_v2g_kw : ndarray [kW], optional
+            Grid-side power each segment should return from V2G vehicles; a segment with a
+            positive value discharges and does not charge.
         """
         lay = self.layout
         seg_limit = np.ascontiguousarray(seg_limit_kw, dtype=np.float64)
         sub_limit = np.ascontiguousarray(sub_limit_kw, dtype=np.float64)
-        if seg_limit.shape != (lay.n_segments,) or sub_limit.shape != (lay.n_substations,):
+        v2g = (
+            np.zeros(lay.n_segments)
+            if seg_v2g_kw is None
+            else np.ascontiguousarray(seg_v2g_kw, dtype=np.float64)
+        )
+        if (
+            seg_limit.shape != (lay.n_segments,)
+            or sub_limit.shape != (lay.n_substations,)
+            or v2g.shape != (lay.n_segments,)
+        ):
             raise SimulationError(
-                f"dispatch has {seg_limit.shape} segment and {sub_limit.shape} substation limits; "
-                f"the corridor has {lay.n_segments} segments and {lay.n_substations} substations"
+                f"dispatch has {seg_limit.shape} segment, {sub_limit.shape} substation and "
+                f"{v2g.shape} V2G limits; the corridor has {lay.n_segments} segments and "
+                f"{lay.n_substations} substations"
             )
-        if not (np.all(np.isfinite(seg_limit)) and np.all(np.isfinite(sub_limit))):
+        if not all(np.all(np.isfinite(a)) for a in (seg_limit, sub_limit, v2g)):
             raise SimulationError("dispatch limits must be finite numbers")
-        seg_grid = np.zeros(lay.n_segments)
-        seg_batt = np.zeros(lay.n_segments)
-        sub_peak = np.zeros(lay.n_substations)
+        acc = np.zeros((lay.n_segments, kernel.N_A))
+        sub_peak = np.full(lay.n_substations, -np.inf)
         done = 0
         while done < n_steps:
             made = kernel.advance(
@@ -186,11 +214,11 @@ class RoadTwin:
                 self._fs, self._is, self._n_active,
                 lay.lut, self._vlimit, lay.seg_coverage, lay.seg_efficiency, self._seg_sub,
                 lay.seg_rating_kw, lay.sub_rating_kw,
-                np.maximum(seg_limit, 0.0), np.maximum(sub_limit, 0.0),
-                seg_grid, seg_batt, sub_peak, self.counters,
+                np.maximum(seg_limit, 0.0), np.maximum(sub_limit, 0.0), np.maximum(v2g, 0.0),
+                acc, sub_peak, self.counters,
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
-                self._touched, self._bin_lo, self._bin_hi,
+                self._touched, self._bin_lo, self._bin_hi, self._sub_v2g,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
@@ -202,12 +230,17 @@ class RoadTwin:
             self._drain()
         n = self.vehicles_on_road
         soc = self._fs[kernel.F_ENERGY, :n] / self._fs[kernel.F_BATTERY, :n]
+        net = acc[:, kernel.A_GRID] - acc[:, kernel.A_V2G_GRID]
         return BlockReport(
             duration_h=n_steps * self.dt_s / 3600.0,
-            seg_grid_kwh=seg_grid,
-            seg_battery_kwh=seg_batt,
+            seg_grid_kwh=acc[:, kernel.A_GRID].copy(),
+            seg_battery_kwh=acc[:, kernel.A_BATT].copy(),
+            seg_v2g_grid_kwh=acc[:, kernel.A_V2G_GRID].copy(),
+            seg_v2g_battery_kwh=acc[:, kernel.A_V2G_BATT].copy(),
+            seg_request_kwh=acc[:, kernel.A_REQUEST].copy(),
+            seg_v2g_potential_kwh=acc[:, kernel.A_V2G_POTENTIAL].copy(),
             sub_grid_kwh=np.bincount(
-                self._seg_sub, weights=seg_grid, minlength=lay.n_substations
+                self._seg_sub, weights=net, minlength=lay.n_substations
             ).astype(np.float64),
             sub_peak_kw=sub_peak,
             vehicles_on_road=n,
@@ -224,7 +257,7 @@ class RoadTwin:
 
     def finish(self) -> None:
         """Close the open metering passes of vehicles still on the road (end of a run)."""
-        if self._pass_n[0] + self.vehicles_on_road > self._pass_buf.shape[0]:
+        if self._pass_n[0] + 2 * self.vehicles_on_road > self._pass_buf.shape[0]:
             self._drain()
         kernel.close_passes(
             self.step, self._fs, self._is, self._n_active, self._pass_buf, self._pass_n
@@ -245,10 +278,17 @@ class RoadTwin:
         """Energy in the batteries of the vehicles on the road now [kWh]."""
         return float(self._fs[kernel.F_ENERGY, : self.vehicles_on_road].sum())
 
-    def received_on_road(self) -> tuple[float, float]:
-        """Battery-side and grid-side energy received by vehicles still on the road [kWh]."""
+    def received_on_road(self) -> dict[str, float]:
+        """Energy exchanged so far by the vehicles still on the road [kWh].
+
+        Keys: ``battery`` and ``grid`` (charging, battery and grid side), ``v2g_battery`` and
+        ``v2g_grid`` (V2G, out of batteries and into the grid).
+        """
         n = self.vehicles_on_road
-        return (
-            float(self._fs[kernel.F_RECV_BATT, :n].sum()),
-            float(self._fs[kernel.F_RECV_GRID, :n].sum()),
-        )
+        fs = self._fs
+        return {
+            "battery": float(fs[kernel.F_RECV_BATT, :n].sum()),
+            "grid": float(fs[kernel.F_RECV_GRID, :n].sum()),
+            "v2g_battery": float(fs[kernel.F_V2G_BATT, :n].sum()),
+            "v2g_grid": float(fs[kernel.F_V2G_GRID, :n].sum()),
+        }
