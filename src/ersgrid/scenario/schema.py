@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ersgrid.scenario.storage import StorageSpec
+
 __all__ = [
     "VEHICLE_CLASSES",
     "Co2Spec",
@@ -345,6 +347,9 @@ class Scenario(_Model):
     traffic: TrafficSpec = Field(description="Traffic volume and profiles.")
     tariff: TariffSpec = Field(description="Energy prices.")
     co2: Co2Spec = Field(description="Carbon intensity of grid energy.")
+    storage: StorageSpec | None = Field(
+        default=None, description="Stationary batteries at substations; none if omitted."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -408,6 +413,12 @@ class Scenario(_Model):
                 raise ValueError(
                     f"service_areas.{i}.substation: unknown substation {sa.substation!r}"
                 )
+        if self.storage is not None and self.storage.substations is not None:
+            for sid in self.storage.substations:
+                if sid not in ids:
+                    raise ValueError(
+                        f"storage.substations: unknown substation {sid!r}; known: {ids}"
+                    )
         share = sum(v.share for v in self.vehicles.values())
         if share <= 0.0 or share > 1.0 + 1e-6:
             raise ValueError(
