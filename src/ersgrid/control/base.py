@@ -18,6 +18,7 @@ from ersgrid.grid.context import EnergyContext
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin.road import BlockReport
+from ersgrid.twin.traffic import Arrivals
 
 __all__ = ["Dispatch", "Observation", "RunContext", "Strategy"]
 
@@ -43,6 +44,9 @@ class RunContext:
         Length of a planning step.
     energy : EnergyContext
         Other loads, local renewables and connection limits per substation and step.
+    arrivals : Arrivals or None
+        The run's realised arrivals (set by the runner). Only the ``oracle`` may read it: it
+        is the hindsight bound; any other strategy that uses it is cheating.
     """
 
     scenario: Scenario
@@ -53,6 +57,7 @@ class RunContext:
     expected_volume: pd.DataFrame
     step_h: float
     energy: EnergyContext
+    arrivals: Arrivals | None = None
 
 
 @dataclass(frozen=True)
@@ -69,12 +74,15 @@ class Observation:
         The vehicles on the road now (see :meth:`RoadTwin.state`).
     last : BlockReport or None
         Measurements of the previous planning step.
+    storage_kwh : ndarray [kWh] or None
+        Energy in each substation's stationary battery now (None without storage).
     """
 
     step: int
     time: pd.Timestamp
     vehicles: pd.DataFrame
     last: BlockReport | None
+    storage_kwh: FloatArray | None = None
 
 
 @dataclass(frozen=True)
@@ -90,17 +98,24 @@ class Dispatch:
     seg_v2g_kw : ndarray [kW], optional
         Per segment, power to return from V2G vehicles (positive, grid side); a segment asked
         to return power does not charge in that step.
+    storage_kw : ndarray [kW] or None
+        Set-point of the stationary battery at each substation, AC side, positive charging;
+        the runner clips it to the battery's limits and the connection's (see
+        :func:`ersgrid.optimize.storage.realise_storage`). None: batteries idle.
     """
 
     seg_limit_kw: FloatArray
     sub_limit_kw: FloatArray
     seg_v2g_kw: FloatArray | None = None
+    storage_kw: FloatArray | None = None
 
 
 class Strategy(ABC):
     """A controller of the road's charging power. Subclass and implement :meth:`decide`."""
 
     name: ClassVar[str] = "strategy"
+    fallbacks: int = 0
+    """Planning steps at which the strategy fell back to its safe schedule (``kpis.json``)."""
 
     def reset(self, context: RunContext) -> None:
         """Prepare for a run; called once before the first step."""

@@ -5,12 +5,17 @@ from __future__ import annotations
 import importlib
 
 from ersgrid.control.base import Strategy
+from ersgrid.control.mpc import MPC
+from ersgrid.control.oracle import Oracle
+from ersgrid.control.tou import TimeOfUse
 from ersgrid.control.uncontrolled import Uncontrolled
 from ersgrid.errors import StrategyError
 
 __all__ = ["STRATEGIES", "make_strategy", "register_strategy"]
 
-STRATEGIES: dict[str, type[Strategy]] = {Uncontrolled.name: Uncontrolled}
+STRATEGIES: dict[str, type[Strategy]] = {
+    cls.name: cls for cls in (Uncontrolled, TimeOfUse, MPC, Oracle)
+}
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:

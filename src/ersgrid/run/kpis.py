@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.errors import SimulationError
+from ersgrid.optimize.objective import ObjectiveWeights
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
@@ -84,6 +85,8 @@ def compute_kpis(
     limit_violations: int,
     vehicle_steps: int,
     days: float,
+    fallbacks: int = 0,
+    storage_discharged_kwh: float = 0.0,
 ) -> dict[str, Any]:
     """The KPIs of a run (``kpis.json``); checks energy conservation on the way.
 
@@ -128,6 +131,19 @@ def compute_kpis(
     delivered = metered_kwh["battery"]
     energy_cost = float((import_kwh * price).sum())
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
+    w = ObjectiveWeights.from_scenario(scenario)
+    revenue = delivered * w.user_price_per_kwh
+    export_revenue = float(export_kwh.sum()) * w.export_price_per_kwh
+    unmet = float(trips["shortfall_kwh"].sum())
+    co2_kg = float((import_kwh * co2).sum())
+    objective = (
+        energy_cost
+        + w.carbon_price_per_kg * co2_kg
+        - export_revenue
+        + w.degradation_cost_per_kwh * storage_discharged_kwh
+        - revenue
+        + w.shortfall_penalty_per_kwh * unmet
+    )
     return {
         "scenario": scenario.name,
         "strategy": strategy,
@@ -145,10 +161,16 @@ def compute_kpis(
         "peak_import_kw": float(timeseries["grid_import_kw"].max()),
         "peak_road_kw": float(timeseries["road_power_kw"].max()),
         "energy_cost": energy_cost,
-        "co2_kg": float((import_kwh * co2).sum()),
+        "co2_kg": co2_kg,
         "cost_per_kwh_delivered": energy_cost / delivered if delivered > 0 else float("nan"),
         "trips": len(trips),
-        "unmet_energy_kwh": float(trips["shortfall_kwh"].sum()),
+        "unmet_energy_kwh": unmet,
+        "revenue": revenue,
+        "export_revenue": export_revenue,
+        "margin": revenue + export_revenue - energy_cost,
+        "objective": objective,
+        "storage_discharged_kwh": storage_discharged_kwh,
+        "fallbacks": int(fallbacks),
         "trips_below_target": int(below.sum()),
         "depleted_kwh": float(trips["depleted_kwh"].sum()),
         "mean_soc_exit": float(trips["soc_exit"].mean()) if len(trips) else float("nan"),

@@ -18,6 +18,7 @@ from ersgrid.control.registry import make_strategy
 from ersgrid.errors import StrategyError
 from ersgrid.grid.context import build_energy_context, connection_balance
 from ersgrid.market.tariff import co2_series, price_series
+from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import load_scenario
@@ -126,6 +127,7 @@ def run(
         expected_volume=volume,
         step_h=PLANNING_STEP_H,
         energy=build_energy_context(scenario, layout, index),
+        arrivals=arrivals,
     )
     policy.reset(context)
 
@@ -145,11 +147,27 @@ def run(
     totals = {  # per segment, summed over the run [kWh]
         key: np.zeros(layout.n_segments) for key in ("grid", "battery", "v2g_grid", "v2g_battery")
     }
+    storage = storage_arrays(scenario, layout)
+    stored = storage.initial_kwh.copy()
+    storage_kw = np.zeros((len(index), n_sub))
+    storage_kwh = np.zeros((len(index), n_sub))
+    en = context.energy
     last = None
     for k, when in enumerate(index):
-        obs = Observation(step=k, time=when, vehicles=twin.state(), last=last)
+        obs = Observation(
+            step=k, time=when, vehicles=twin.state(), last=last,
+            storage_kwh=stored.copy() if storage.present else None,
+        )  # fmt: skip
         decision = policy.decide(obs)
         _check_dispatch(policy.name, k, decision.seg_limit_kw, decision.sub_limit_kw, context)
+        if decision.storage_kw is not None and (
+            np.shape(decision.storage_kw) != (n_sub,)
+            or not np.all(np.isfinite(decision.storage_kw))
+        ):
+            raise StrategyError(
+                f"strategy {policy.name!r} at step {k}: storage_kw must give {n_sub} finite "
+                "set-points"
+            )
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
         last = twin.advance(steps_per_plan, seg_limit, limit, decision.seg_v2g_kw)
@@ -161,6 +179,13 @@ def run(
         flows["v2g_battery"][k] = last.seg_v2g_battery_kwh.sum()
         flows["request"][k] = last.seg_request_kwh.sum()
         flows["v2g_potential"][k] = last.seg_v2g_potential_kwh.sum()
+        if decision.storage_kw is not None and storage.present:
+            net_kw = last.sub_grid_kwh / PLANNING_STEP_H + en.other_load_kw[k] - en.renewable_kw[k]
+            storage_kw[k], stored = realise_storage(
+                np.asarray(decision.storage_kw, dtype=np.float64), stored, storage, net_kw,
+                en.import_limit_kw[k], en.export_limit_kw[k], PLANNING_STEP_H,
+            )  # fmt: skip
+        storage_kwh[k] = stored
         on_road[k] = last.vehicles_on_road
         mean_soc[k] = last.mean_soc
         totals["grid"] += last.seg_grid_kwh
@@ -173,7 +198,8 @@ def run(
 
     road_sub_kw = sub_kwh / PLANNING_STEP_H
     road_kw = road_sub_kw.sum(axis=1)
-    import_kw, export_kw, curtailed_kw = connection_balance(road_sub_kw, context.energy)
+    # batteries sit behind the connection beside the road: they add to its net load
+    import_kw, export_kw, curtailed_kw = connection_balance(road_sub_kw + storage_kw, en)
     columns: dict[str, Any] = {"road_power_kw": road_kw}
     for j, sid in enumerate(layout.sub_ids):
         columns[f"road_power_{sid}_kw"] = sub_kwh[:, j] / PLANNING_STEP_H
@@ -188,6 +214,8 @@ def run(
         "v2g_potential_kw": flows["v2g_potential"] / h,
         "other_load_kw": context.energy.other_load_kw.sum(axis=1),
         "renewable_kw": context.energy.renewable_kw.sum(axis=1),
+        "storage_power_kw": storage_kw.sum(axis=1),
+        "storage_energy_kwh": storage_kwh.sum(axis=1),
         "curtailed_kw": curtailed_kw.sum(axis=1),
         "grid_import_kw": import_kw.sum(axis=1),
         "grid_export_kw": export_kw.sum(axis=1),
@@ -210,6 +238,8 @@ def run(
         limit_violations=twin.limit_violations,
         vehicle_steps=twin.vehicle_steps,
         days=days,
+        fallbacks=int(policy.fallbacks),
+        storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * PLANNING_STEP_H),
     )
     kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes)

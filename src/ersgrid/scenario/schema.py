@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
+from ersgrid.scenario.storage import StorageSpec
 
 __all__ = [
     "VEHICLE_CLASSES",
@@ -353,6 +354,9 @@ class Scenario(_Model):
     reserve: ReserveSpec = Field(
         default_factory=ReserveSpec, description="Frequency-reserve product the road offers."
     )
+    storage: StorageSpec | None = Field(
+        default=None, description="Stationary batteries at substations; none if omitted."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -416,6 +420,12 @@ class Scenario(_Model):
                 raise ValueError(
                     f"service_areas.{i}.substation: unknown substation {sa.substation!r}"
                 )
+        if self.storage is not None and self.storage.substations is not None:
+            for sid in self.storage.substations:
+                if sid not in ids:
+                    raise ValueError(
+                        f"storage.substations: unknown substation {sid!r}; known: {ids}"
+                    )
         share = sum(v.share for v in self.vehicles.values())
         if share <= 0.0 or share > 1.0 + 1e-6:
             raise ValueError(

@@ -143,7 +143,11 @@ class RoadTwin:
         return int(self.counters[0])
 
     def state(self) -> pd.DataFrame:
-        """The vehicles on the road now, one row each (for strategies and dashboards)."""
+        """The vehicles on the road now, one row each (for strategies and dashboards).
+
+        ``entry_step`` is the twin step of entry; ``entry_ic``/``exit_ic`` the interchanges
+        (toll systems record them).
+        """
         n = self.vehicles_on_road
         fs, is_ = self._fs[:, :n], self._is[:, :n]
         return pd.DataFrame(
@@ -161,6 +165,9 @@ class RoadTwin:
                 "consumption_kwh_per_m": fs[kernel.F_CONS],
                 "segment": is_[kernel.I_SEG],
                 "v2g": is_[kernel.I_V2G].astype(bool),
+                "entry_step": is_[kernel.I_ENTRY_STEP],
+                "entry_ic": is_[kernel.I_ENTRY_IC],
+                "exit_ic": is_[kernel.I_EXIT_IC],
             }
         )
 

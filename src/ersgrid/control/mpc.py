@@ -1,0 +1,220 @@
+"""``mpc``: receding-horizon planning on the cohort LP with a warm HiGHS.
+
+Every planning step the strategy re-plans the next ``horizon_steps`` steps with
+
+- a **traffic forecast** of the vehicles that will enter (a :class:`TrafficForecaster`;
+  the default :class:`ExpectedProfile` is the scenario's expected traffic profile —
+  calendar, weekly and diurnal shape — until the forecasting module replaces it),
+- the **measured state** of the vehicles on the road now (count and mean energy of each
+  cohort, matched by entry step, entry and exit interchange, class and entry
+  state-of-charge bin),
+- the stored energy of each battery now, prices, CO2, loads, renewables and limits.
+
+The model covers a block of ``block_steps`` steps plus the horizon and is built once per
+block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
+starts from its previous basis. If a solve fails the step falls back to the safe schedule
+(:func:`~ersgrid.control.planning.safe_dispatch`) and counts in ``fallbacks``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
+from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch
+from ersgrid.errors import InfeasibleSchedule
+from ersgrid.optimize.cohorts import (
+    Cohorts,
+    drop_idle,
+    entry_soc_bins,
+    exposure,
+    forecast_cohorts,
+)
+from ersgrid.optimize.model import CohortLP
+from ersgrid.optimize.solver import HighsSession
+from ersgrid.optimize.storage import storage_arrays
+from ersgrid.scenario.schema import VEHICLE_CLASSES
+
+__all__ = ["MPC", "ExpectedProfile", "TrafficForecaster"]
+
+FloatArray = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
+
+
+class TrafficForecaster(Protocol):
+    """Forecasts vehicles entering the corridor; plug a trained model in here."""
+
+    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
+        """Expected vehicles entering in run steps ``start .. stop - 1`` [veh/step], all
+        vehicles, columns ``<class>_<direction>``, issued at the start of step ``issued``."""
+        ...
+
+
+class ExpectedProfile:
+    """The traffic model's expected profile (no learning): ``context.expected_volume``.
+
+    Steps before the run (vehicles already on the road at its start) repeat the first
+    step's expectation.
+    """
+
+    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
+        vol = context.expected_volume
+        rows = np.clip(np.arange(start, stop), 0, len(vol) - 1)
+        return vol.iloc[rows].reset_index(drop=True)
+
+
+class MPC(Strategy):
+    """Receding-horizon control on the cohort LP.
+
+    Parameters
+    ----------
+    horizon_steps : int
+        Planning horizon (96 = 24 h); cut at the end of the run.
+    block_steps : int
+        Steps between model rebuilds (each rebuild is a cold solve).
+    soc_bins : int
+        Entry state-of-charge bins per class.
+    forecaster : TrafficForecaster, optional
+        Default :class:`ExpectedProfile`.
+    time_limit_s : float [s]
+        Per solve; a solve that exceeds it falls back.
+    """
+
+    name = "mpc"
+
+    def __init__(
+        self,
+        horizon_steps: int = 96,
+        block_steps: int = 96,
+        soc_bins: int = 2,
+        forecaster: TrafficForecaster | None = None,
+        time_limit_s: float = 30.0,
+    ) -> None:
+        self.horizon_steps = int(horizon_steps)
+        self.block_steps = int(block_steps)
+        self.soc_bins = int(soc_bins)
+        self.forecaster: TrafficForecaster = forecaster or ExpectedProfile()
+        self.time_limit_s = float(time_limit_s)
+        self.solve_s: list[float] = []
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.fallbacks = 0
+        self.solve_s = []
+        self._origin = -1
+        self._session: HighsSession | None = None
+        self._storage = storage_arrays(context.scenario, context.layout)
+        sc = context.scenario
+        longest_h = max(
+            context.layout.length_m / (spec.speed.mean_kmh * 0.6 / 3.6) / 3600.0
+            for spec in sc.vehicles.values()
+        )
+        self._lookback = math.ceil(longest_h / context.step_h) + 1
+        self._edges = {}
+        for c, name in enumerate(VEHICLE_CLASSES):
+            spec = sc.vehicles.get(name)  # type: ignore[call-overload]
+            if spec is not None:
+                soc = spec.entry_soc
+                top = min(soc.max, spec.soc_max)
+                _, edges = entry_soc_bins(soc.mean, soc.std, soc.min, top, self.soc_bins)
+                self._edges[c] = edges
+
+    def _rebuild(self, step: int) -> None:
+        ctx = self.context
+        T = len(ctx.index)
+        stop = min(step + self.block_steps + self.horizon_steps, T)
+        volume = self.forecaster.forecast(ctx, step, step - self._lookback, stop)
+        coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
+                               first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
+        coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
+        self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop))
+        self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
+        self._origin = step
+        self._stop = stop
+        self._keys = self._cohort_keys(coh)
+        self._order = np.argsort(self._keys)
+
+    def _cohort_keys(self, c: Cohorts) -> npt.NDArray[np.int64]:
+        n_ic = len(self.context.layout.ic_position_km)
+        key = (c.entry_step + self._lookback) * 2 + c.direction
+        key = (key * len(VEHICLE_CLASSES) + c.vclass) * n_ic + c.entry_ic
+        return (key * n_ic + c.exit_ic) * self.soc_bins + c.soc_bin
+
+    def _live(self, vehicles: pd.DataFrame, rel: int) -> tuple[FloatArray, FloatArray]:
+        """Counts and effective entry energies with the measured vehicles on the road."""
+        coh = self._model.cohorts
+        count = coh.count.copy()
+        energy = coh.energy_kwh.copy()
+        entered = coh.entry_step < rel
+        count[entered] = 0.0
+        if len(vehicles) == 0:
+            return count, energy
+        ctx = self.context
+        lay = ctx.layout
+        step_twin = ctx.scenario.simulation.twin_step_s / (ctx.step_h * 3600.0)
+        entry_step = np.floor(vehicles["entry_step"].to_numpy() * step_twin).astype(np.int64)
+        entry_step -= self._origin
+        direction = vehicles["direction"].to_numpy().astype(np.int64)
+        vclass = vehicles["vclass"].to_numpy().astype(np.int64)
+        entry_ic = vehicles["entry_ic"].to_numpy().astype(np.int64)
+        entry_m = lay.to_travel_m(lay.ic_position_km[entry_ic], direction.astype(np.int8))
+        now = vehicles["energy_kwh"].to_numpy()
+        driven_m = vehicles["position_m"].to_numpy() - entry_m
+        used = vehicles["consumption_kwh_per_m"].to_numpy() * driven_m
+        soc_est = (now + used) / vehicles["battery_kwh"].to_numpy()
+        soc_bin = np.zeros(len(vehicles), dtype=np.int64)
+        for c, edges in self._edges.items():
+            m = vclass == c
+            soc_bin[m] = np.clip(np.searchsorted(edges[1:-1], soc_est[m]), 0, self.soc_bins - 1)
+        probe = Cohorts(
+            direction=direction, vclass=vclass, entry_step=entry_step,
+            entry_h=np.zeros(len(now)), entry_m=entry_m, exit_m=entry_m,
+            entry_ic=entry_ic, exit_ic=vehicles["exit_ic"].to_numpy().astype(np.int64),
+            soc_bin=soc_bin, speed_mps=np.ones(len(now)), count=np.ones(len(now)),
+            energy_kwh=now, target_kwh=now, full_kwh=now, receiver_kw=now,
+            consumption_kwh_per_m=now,
+        )  # fmt: skip
+        keys = self._cohort_keys(probe)
+        pos = np.searchsorted(self._keys[self._order], keys)
+        pos = np.clip(pos, 0, len(self._order) - 1)
+        idx = self._order[pos]
+        ok = (self._keys[idx] == keys) & (entry_step < rel)
+        idx = idx[ok]
+        n = np.bincount(idx, minlength=len(coh)).astype(np.float64)
+        e_sum = np.bincount(idx, weights=now[ok], minlength=len(coh))
+        seen = n > 0
+        count[seen] = n[seen]
+        before = self._model.consumed_before_kwh(rel)
+        energy[seen] = e_sum[seen] / n[seen] + before[seen]
+        return count, energy
+
+    def decide(self, observation: Observation) -> Dispatch:
+        k = observation.step
+        try:
+            if self._session is None or k >= self._origin + self.block_steps:
+                self._rebuild(k)
+            assert self._session is not None
+            rel = k - self._origin
+            count, energy = self._live(observation.vehicles, rel)
+            stored = self._stored(observation)
+            window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
+            bounds = self._model.bounds(count, energy, window, stored)
+            solution = self._session.solve(bounds)
+        except InfeasibleSchedule as err:
+            self.fallbacks += 1
+            log.warning("mpc step %d: falling back to the safe schedule: %s", k, err)
+            self._session = None
+            return safe_dispatch(self.context)
+        self.solve_s.append(solution.solve_s)
+        return plan_dispatch(self.context, self._model, solution.values, count, rel)
+
+    def _stored(self, observation: Observation) -> FloatArray:
+        if observation.storage_kwh is None:
+            return self._storage.initial_kwh.copy()
+        return np.asarray(observation.storage_kwh, dtype=np.float64)

@@ -1,0 +1,69 @@
+"""``tou``: a time-of-use rule a road operator can run without an optimiser.
+
+- **Batteries**: charge at full power in the cheapest price level of the day, discharge at
+  full power in the dearest (the runner never lets a battery export beyond the
+  connection's limit, so discharge only covers the site's own load).
+- **Road**: in steps where selling energy to vehicles loses money (the user price times
+  the worst segment efficiency is below the import price plus the carbon cost), cap each
+  substation at ``loss_cap_share`` of its rating; the twin then serves the vehicles with
+  the least slack to their exit target first. Otherwise the road runs at its ratings.
+
+Price levels are taken per local day from the tariff, so the rule needs no forecast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
+from ersgrid.optimize.storage import storage_arrays
+
+__all__ = ["TimeOfUse"]
+
+
+class TimeOfUse(Strategy):
+    """Rule-based time-of-use control of road power and stationary batteries.
+
+    Parameters
+    ----------
+    loss_cap_share : float [-]
+        Road power cap, as a share of each substation's rating, in steps where selling
+        energy loses money.
+    """
+
+    name = "tou"
+
+    def __init__(self, loss_cap_share: float = 0.5) -> None:
+        self.loss_cap_share = float(loss_cap_share)
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.fallbacks = 0
+        self._storage = storage_arrays(context.scenario, context.layout)
+        tariff = context.scenario.tariff
+        cost = context.price_per_kwh + tariff.carbon_price_per_kg * context.co2_kg_per_kwh
+        day = np.asarray(context.index.year * 1000 + context.index.dayofyear)
+        low = np.empty_like(cost)
+        high = np.empty_like(cost)
+        for d in np.unique(day):
+            m = day == d
+            low[m] = cost[m].min()
+            high[m] = cost[m].max()
+        spread = high > low + 1e-9
+        self._charge = spread & (cost <= low + 1e-9)
+        self._discharge = spread & (cost >= high - 1e-9)
+        worst_eff = float(context.layout.seg_efficiency.min(initial=1.0))
+        self._losing = tariff.user_price_per_kwh * worst_eff < cost
+
+    def decide(self, observation: Observation) -> Dispatch:
+        k = observation.step
+        lay = self.context.layout
+        sub = lay.sub_rating_kw.copy()
+        if self._losing[k]:
+            sub = sub * self.loss_cap_share
+        storage = np.zeros(lay.n_substations)
+        if self._charge[k]:
+            storage = self._storage.power_kw.copy()
+        elif self._discharge[k]:
+            storage = -self._storage.power_kw
+        return Dispatch(lay.seg_rating_kw.copy(), sub, storage)

@@ -1,0 +1,371 @@
+"""Vehicle cohorts for the planning LP, and where and when each can take power.
+
+A *cohort* is a group of ERS vehicles that enter in the same planning step at the same
+interchange, leave at the same interchange, belong to the same class and direction, and
+start with about the same battery energy (one bin of the entry state-of-charge
+distribution). The planner treats each cohort as ``count`` identical vehicles. Built from
+the traffic forecast (:func:`forecast_cohorts`) or from realised arrivals, one vehicle per
+cohort (:func:`vehicle_cohorts`, used only by the oracle).
+
+:func:`exposure` turns cohorts and the corridor layout into the LP's raw material: for each
+(cohort, planning step, substation) where a vehicle can charge, the most energy one vehicle
+can take into its battery in that step and the grid-to-battery efficiency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.scenario.layout import Layout
+from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
+from ersgrid.twin.traffic import Arrivals, ers_fraction
+
+__all__ = [
+    "Cohorts",
+    "Exposure",
+    "drop_idle",
+    "entry_soc_bins",
+    "exposure",
+    "forecast_cohorts",
+    "od_table",
+    "vehicle_cohorts",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_CHUNK_PAIRS = 4_000_000
+"""Most cohort × segment pairs handled at once by :func:`exposure` (bounds memory)."""
+
+
+@dataclass(frozen=True)
+class Cohorts:
+    """Cohorts as a struct of arrays, one entry per cohort.
+
+    Attributes
+    ----------
+    direction : ndarray of int64
+        0 = A, 1 = B.
+    vclass : ndarray of int64
+        Index into :data:`~ersgrid.scenario.schema.VEHICLE_CLASSES`.
+    entry_step : ndarray of int64
+        Planning step of entry, counted from the model's first step (may be negative for
+        vehicles already on the road when the model starts).
+    entry_h : ndarray [h]
+        Time a vehicle is at ``entry_m``, from the start of the model's first step.
+    entry_m, exit_m : ndarray [m]
+        Entry and exit in the direction's travel coordinates.
+    entry_ic, exit_ic : ndarray of int64
+        Interchange indices (sorted by road kilometre).
+    soc_bin : ndarray of int64
+        Bin of the entry state-of-charge distribution.
+    speed_mps : ndarray [m/s]
+    count : ndarray [veh]
+        Vehicles in the cohort (expected: fractional).
+    energy_kwh : ndarray [kWh]
+        Battery energy of one vehicle at ``entry_m``.
+    target_kwh, full_kwh : ndarray [kWh]
+        Energy needed at exit, energy at which charging stops.
+    receiver_kw : ndarray [kW]
+        Receiver rating, battery side.
+    consumption_kwh_per_m : ndarray [kWh/m]
+    """
+
+    direction: IntArray
+    vclass: IntArray
+    entry_step: IntArray
+    entry_h: FloatArray
+    entry_m: FloatArray
+    exit_m: FloatArray
+    entry_ic: IntArray
+    exit_ic: IntArray
+    soc_bin: IntArray
+    speed_mps: FloatArray
+    count: FloatArray
+    energy_kwh: FloatArray
+    target_kwh: FloatArray
+    full_kwh: FloatArray
+    receiver_kw: FloatArray
+    consumption_kwh_per_m: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    def take(self, keep: npt.NDArray[np.int64] | npt.NDArray[np.bool_]) -> Cohorts:
+        """The cohorts selected by an index or mask."""
+        return Cohorts(**{k: v[keep] for k, v in self.__dict__.items()})
+
+    def trip_h(self) -> FloatArray:
+        """Duration of each cohort's trip [h]."""
+        return (self.exit_m - self.entry_m) / self.speed_mps / 3600.0
+
+    def consumed_kwh(self, until_h: FloatArray | float) -> FloatArray:
+        """Energy one vehicle of each cohort has consumed by time ``until_h`` [kWh]."""
+        moved = np.clip((until_h - self.entry_h) * 3600.0 * self.speed_mps, 0.0, None)
+        return self.consumption_kwh_per_m * np.minimum(moved, self.exit_m - self.entry_m)
+
+
+def od_table(layout: Layout, direction: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """Entry and exit interchange of each origin–destination pair of a direction, and its
+    probability (gravity model on interchange weights, as in the traffic model)."""
+    pos = layout.ic_position_km
+    i, j = np.meshgrid(np.arange(len(pos)), np.arange(len(pos)), indexing="ij")
+    down = pos[j] > pos[i] if direction == 0 else pos[j] < pos[i]
+    ii, jj = i[down], j[down]
+    p = layout.ic_weight[ii] * layout.ic_weight[jj]
+    return ii.astype(np.int64), jj.astype(np.int64), p / p.sum()
+
+
+def entry_soc_bins(
+    mean: float, std: float, lo: float, hi: float, n_bins: int
+) -> tuple[FloatArray, FloatArray]:
+    """Equal-probability bins of a truncated normal entry state of charge.
+
+    Returns
+    -------
+    soc_mean : ndarray [-]
+        Conditional mean state of charge of each bin.
+    edges : ndarray [-]
+        ``n_bins + 1`` bin edges.
+    """
+    if std <= 0.0 or hi <= lo:
+        value = float(np.clip(mean, lo, hi))
+        return np.full(n_bins, value), np.linspace(lo, hi, n_bins + 1)
+    x = np.linspace(lo, hi, 4001)
+    pdf = np.exp(-0.5 * ((x - mean) / std) ** 2)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(x))])
+    cdf /= cdf[-1]
+    edges = np.interp(np.linspace(0.0, 1.0, n_bins + 1), cdf, x)
+    means = np.empty(n_bins)
+    for b in range(n_bins):
+        inside = (x >= edges[b]) & (x <= edges[b + 1])
+        w = pdf[inside]
+        means[b] = float((x[inside] * w).sum() / w.sum()) if w.sum() > 0 else edges[b]
+    return means, edges
+
+
+def forecast_cohorts(
+    scenario: Scenario,
+    layout: Layout,
+    volume: pd.DataFrame | FloatArray,
+    step_h: float,
+    first_step: int = 0,
+    n_bins: int = 2,
+) -> Cohorts:
+    """Cohorts of ERS vehicles expected to enter in each step of a traffic forecast.
+
+    Parameters
+    ----------
+    scenario, layout
+    volume : DataFrame or ndarray [veh/step]
+        Expected vehicles entering per step, all vehicles, columns ``<class>_<direction>``
+        as from :func:`~ersgrid.twin.traffic.expected_volume` (an ndarray must have the
+        same column order). Only the ERS share of each class counts.
+    step_h : float [h]
+        Planning step.
+    first_step : int
+        Model step of the first row of ``volume`` (negative: before the model starts).
+    n_bins : int
+        Bins of the entry state-of-charge distribution per class.
+
+    Returns
+    -------
+    Cohorts
+        Entry at the middle of the step, class mean speed, bin-mean entry energy.
+    """
+    columns = list(volume.columns) if isinstance(volume, pd.DataFrame) else None
+    values = np.asarray(volume, dtype=np.float64)
+    n_steps = values.shape[0]
+    parts: list[dict[str, npt.NDArray[np.generic]]] = []
+    col = 0
+    for c, name in enumerate(VEHICLE_CLASSES):
+        spec = scenario.vehicles.get(name)  # type: ignore[call-overload]
+        if spec is None:
+            continue
+        share = ers_fraction(scenario, name)
+        soc_mean, _ = entry_soc_bins(
+            spec.entry_soc.mean,
+            spec.entry_soc.std,
+            spec.entry_soc.min,
+            min(spec.entry_soc.max, spec.soc_max),
+            n_bins,
+        )
+        for d, tag in enumerate(("A", "B")):
+            j = columns.index(f"{name}_{tag}") if columns is not None else col
+            col += 1
+            if share <= 0.0:
+                continue
+            ii, jj, p = od_table(layout, d)
+            steps = np.arange(n_steps)
+            grid = np.meshgrid(steps, np.arange(len(p)), np.arange(n_bins), indexing="ij")
+            s_, o_, b_ = (a.ravel() for a in grid)
+            count = values[s_, j] * share * p[o_] / n_bins
+            entry_m = layout.to_travel_m(layout.ic_position_km[ii[o_]], np.full(len(s_), d))
+            exit_m = layout.to_travel_m(layout.ic_position_km[jj[o_]], np.full(len(s_), d))
+            k = len(s_)
+            parts.append(
+                {
+                    "direction": np.full(k, d),
+                    "vclass": np.full(k, c),
+                    "entry_step": s_ + first_step,
+                    "entry_h": (s_ + first_step + 0.5) * step_h,
+                    "entry_m": entry_m,
+                    "exit_m": exit_m,
+                    "entry_ic": ii[o_],
+                    "exit_ic": jj[o_],
+                    "soc_bin": b_,
+                    "speed_mps": np.full(k, spec.speed.mean_kmh / 3.6),
+                    "count": count,
+                    "energy_kwh": soc_mean[b_] * spec.battery_kwh,
+                    "target_kwh": np.full(k, spec.exit_target_soc * spec.battery_kwh),
+                    "full_kwh": np.full(k, spec.soc_max * spec.battery_kwh),
+                    "receiver_kw": np.full(k, spec.receiver_kw),
+                    "consumption_kwh_per_m": np.full(k, spec.consumption_kwh_per_km / 1000.0),
+                }
+            )
+    return _concat(parts)
+
+
+def vehicle_cohorts(arrivals: Arrivals, step_h: float) -> Cohorts:
+    """One cohort per realised vehicle (count 1, its own entry energy and speed).
+
+    Only the oracle may plan with these: they are the run's actual draws.
+    """
+    n = len(arrivals)
+    entry_h = arrivals.time_s / 3600.0
+    return Cohorts(
+        direction=arrivals.direction.astype(np.int64),
+        vclass=arrivals.vclass.astype(np.int64),
+        entry_step=np.floor(entry_h / step_h).astype(np.int64),
+        entry_h=entry_h,
+        entry_m=arrivals.entry_m.astype(np.float64),
+        exit_m=arrivals.exit_m.astype(np.float64),
+        entry_ic=arrivals.entry_ic.astype(np.int64),
+        exit_ic=arrivals.exit_ic.astype(np.int64),
+        soc_bin=np.zeros(n, dtype=np.int64),
+        speed_mps=arrivals.speed_mps.astype(np.float64),
+        count=np.ones(n),
+        energy_kwh=arrivals.energy_kwh.astype(np.float64),
+        target_kwh=arrivals.target_kwh.astype(np.float64),
+        full_kwh=arrivals.full_kwh.astype(np.float64),
+        receiver_kw=arrivals.receiver_kw.astype(np.float64),
+        consumption_kwh_per_m=arrivals.consumption_kwh_per_m.astype(np.float64),
+    )
+
+
+def _concat(parts: list[dict[str, npt.NDArray[np.generic]]]) -> Cohorts:
+    names = list(Cohorts.__dataclass_fields__)
+    if not parts:
+        return Cohorts(**{k: np.zeros(0, dtype=_dtype(k)) for k in names})
+    return Cohorts(**{k: np.concatenate([p[k] for p in parts]).astype(_dtype(k)) for k in names})
+
+
+def _dtype(name: str) -> type:
+    ints = {"direction", "vclass", "entry_step", "entry_ic", "exit_ic", "soc_bin"}
+    return np.int64 if name in ints else np.float64
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Where and when each cohort's vehicles can charge, one entry per (cohort, step, substation).
+
+    Attributes
+    ----------
+    cohort, step, substation : ndarray of int64
+    max_kwh : ndarray [kWh]
+        Most energy one vehicle can take into its battery there in that step (receiver and
+        segment limits, coil coverage, time on energised segments).
+    efficiency : ndarray [-]
+        Grid-to-battery efficiency (energy-weighted over the segments involved).
+    """
+
+    cohort: IntArray
+    step: IntArray
+    substation: IntArray
+    max_kwh: FloatArray
+    efficiency: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.cohort)
+
+
+def exposure(cohorts: Cohorts, layout: Layout, n_steps: int, step_h: float) -> Exposure:
+    """Charging opportunities of every cohort in model steps ``0 .. n_steps - 1``.
+
+    A vehicle drives at its cohort's constant speed from ``entry_m`` at ``entry_h`` to
+    ``exit_m``; on a segment it can take ``min(receiver, segment vehicle limit) × coverage``
+    (battery side). Time on each segment is split over the planning steps it spans.
+    """
+    ks, ts, ss, xs, gs = [], [], [], [], []
+    for d in (0, 1):
+        segs = np.flatnonzero(layout.seg_direction == d)
+        coh = np.flatnonzero(cohorts.direction == d)
+        if len(segs) == 0 or len(coh) == 0:
+            continue
+        chunk = max(1, _CHUNK_PAIRS // len(segs))
+        s0, s1 = layout.seg_start_m[segs], layout.seg_end_m[segs]
+        for lo in range(0, len(coh), chunk):
+            kk_all = coh[lo : lo + chunk]
+            e0 = cohorts.entry_m[kk_all][:, None]
+            e1 = cohorts.exit_m[kk_all][:, None]
+            a = np.maximum(s0[None, :], e0)
+            b = np.minimum(s1[None, :], e1)
+            row, col = np.nonzero(b > a)
+            k = kk_all[row]
+            seg = segs[col]
+            v_h = cohorts.speed_mps[k] * 3600.0
+            ta = cohorts.entry_h[k] + (a[row, col] - cohorts.entry_m[k]) / v_h
+            tb = cohorts.entry_h[k] + (b[row, col] - cohorts.entry_m[k]) / v_h
+            sa = np.floor(ta / step_h).astype(np.int64)
+            sb = np.floor(np.nextafter(tb, -np.inf) / step_h).astype(np.int64)
+            power = np.minimum(cohorts.receiver_kw[k], layout.seg_vehicle_limit_kw[seg])
+            power = power * layout.seg_coverage[seg]
+            span = sb - sa
+            for j in range(int(span.max(initial=0)) + 1):
+                m = span >= j
+                st = sa[m] + j
+                dur = np.minimum(tb[m], (st + 1) * step_h) - np.maximum(ta[m], st * step_h)
+                xbar = power[m] * np.clip(dur, 0.0, None)
+                ks.append(k[m])
+                ts.append(st)
+                ss.append(layout.seg_substation[seg[m]].astype(np.int64))
+                xs.append(xbar)
+                gs.append(xbar / layout.seg_efficiency[seg[m]])
+    if not ks:
+        z = np.zeros(0, dtype=np.int64)
+        return Exposure(z, z, z, np.zeros(0), np.zeros(0))
+    k = np.concatenate(ks)
+    t = np.concatenate(ts)
+    s = np.concatenate(ss)
+    x = np.concatenate(xs)
+    g = np.concatenate(gs)
+    keep = (t >= 0) & (t < n_steps) & (x > 1e-9)
+    k, t, s, x, g = k[keep], t[keep], s[keep], x[keep], g[keep]
+    n_sub = layout.n_substations
+    key = (k * n_steps + t) * n_sub + s
+    uniq, inv = np.unique(key, return_inverse=True)
+    xsum = np.asarray(np.bincount(inv, weights=x, minlength=len(uniq)), dtype=np.float64)
+    gsum = np.asarray(np.bincount(inv, weights=g, minlength=len(uniq)), dtype=np.float64)
+    return Exposure(
+        cohort=uniq // (n_steps * n_sub),
+        step=(uniq // n_sub) % n_steps,
+        substation=uniq % n_sub,
+        max_kwh=xsum,
+        efficiency=xsum / gsum,
+    )
+
+
+def drop_idle(cohorts: Cohorts, expo: Exposure) -> tuple[Cohorts, Exposure]:
+    """Drop cohorts that cannot charge anywhere in the model (nothing to decide for them)."""
+    keep = np.unique(expo.cohort)
+    return cohorts.take(keep), Exposure(
+        cohort=np.searchsorted(keep, expo.cohort),
+        step=expo.step,
+        substation=expo.substation,
+        max_kwh=expo.max_kwh,
+        efficiency=expo.efficiency,
+    )

@@ -1,0 +1,327 @@
+"""The cohort LP, built from index arrays into one sparse matrix.
+
+Variables (column blocks, in this order):
+
+========  ==========================  ======  ===================================
+block     index                       unit    meaning
+========  ==========================  ======  ===================================
+``x``     (cohort, step, substation)  kWh     charge into the cohort's batteries
+``u``     cohort                      kWh     cohort's energy short of exit target
+``road``  (step, substation)          kW      road power, grid side
+``imp``   (step, substation)          kW      grid import
+``exp``   (step, substation)          kW      grid export
+``curt``  (step, substation)          kW      renewable power curtailed
+``ch``    (step, substation)          kW      storage charging, AC side
+``dis``   (step, substation)          kW      storage discharging, AC side
+``soc``   (step, substation)          kWh     stored energy at the end of the step
+========  ==========================  ======  ===================================
+
+Rows: ``full`` (a cohort's vehicles never charge past full: cumulative charge up to step t
+≤ count·(full − E0 + consumed by t)), ``short`` (cohort charge + u ≥ count·(target − E0 +
+consumption of the trip)), ``roaddef`` (road = Σ x / (η Δ)), ``balance`` (imp − exp +
+curt − ch + dis − road = other − renewables), ``soc`` (storage dynamics).
+
+Every quantity that changes from one receding-horizon step to the next — cohort counts and
+energies, the active window, the stored energy now, import caps — is a bound or a
+right-hand side (:meth:`CohortLP.bounds`), so the solver keeps its basis between solves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from ersgrid.optimize.cohorts import Cohorts, Exposure
+from ersgrid.optimize.objective import ObjectiveWeights
+from ersgrid.optimize.storage import StorageArrays
+
+__all__ = ["BLOCKS", "Bounds", "CohortLP", "PlanInputs"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+BLOCKS = ("road", "imp", "exp", "curt", "ch", "dis", "soc")
+"""Per (step, substation) column blocks after ``x`` and ``u``."""
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Prices, site data and limits over the model's steps, shape (steps,) or (steps, subs).
+
+    Attributes
+    ----------
+    step_h : float [h]
+    price_per_kwh : ndarray [currency/kWh]
+        Grid import price.
+    co2_kg_per_kwh : ndarray [kg/kWh]
+    other_load_kw, renewable_kw, import_limit_kw, export_limit_kw : ndarray [kW]
+    road_rating_kw : ndarray [kW], per substation
+    weights : ObjectiveWeights
+    storage : StorageArrays
+    """
+
+    step_h: float
+    price_per_kwh: FloatArray
+    co2_kg_per_kwh: FloatArray
+    other_load_kw: FloatArray
+    renewable_kw: FloatArray
+    import_limit_kw: FloatArray
+    export_limit_kw: FloatArray
+    road_rating_kw: FloatArray
+    weights: ObjectiveWeights
+    storage: StorageArrays
+
+    @property
+    def n_steps(self) -> int:
+        """Steps of the model."""
+        return len(self.price_per_kwh)
+
+    @property
+    def n_substations(self) -> int:
+        """Substations of the model."""
+        return len(self.road_rating_kw)
+
+
+@dataclass
+class Bounds:
+    """Column and row bounds of one solve."""
+
+    col_lower: FloatArray
+    col_upper: FloatArray
+    row_lower: FloatArray
+    row_upper: FloatArray
+
+
+def _expand_cumulative(row_of_x: IntArray, row_end: IntArray) -> tuple[IntArray, IntArray]:
+    """For each x entry, the rows ``row_of_x .. row_end - 1`` it enters; (x index, row)."""
+    lengths = row_end - row_of_x
+    total = int(lengths.sum())
+    x_idx = np.repeat(np.arange(len(row_of_x)), lengths)
+    offset = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return x_idx, np.repeat(row_of_x, lengths) + offset
+
+
+class CohortLP:
+    """The planning LP of a set of cohorts over ``inputs.n_steps`` steps.
+
+    Parameters
+    ----------
+    cohorts : Cohorts
+    exposure : Exposure
+        From :func:`~ersgrid.optimize.cohorts.exposure` over the same steps.
+    inputs : PlanInputs
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csc_matrix
+        Constraint matrix, rows × columns.
+    cost : ndarray
+        Objective coefficient of each column [currency per unit of the column].
+    """
+
+    def __init__(self, cohorts: Cohorts, exposure: Exposure, inputs: PlanInputs) -> None:
+        self.cohorts = cohorts
+        self.exposure = exposure
+        self.inputs = inputs
+        T, S, dt = inputs.n_steps, inputs.n_substations, inputs.step_h
+        ex = exposure
+        n_x = len(ex)
+        self.u_cohort = np.unique(ex.cohort)
+        n_u = len(self.u_cohort)
+        u_of = np.full(len(cohorts), -1, dtype=np.int64)
+        u_of[self.u_cohort] = np.arange(n_u)
+        n_ts = T * S
+        self.offsets = {"x": 0, "u": n_x}
+        pos = n_x + n_u
+        for name in BLOCKS:
+            self.offsets[name] = pos
+            pos += n_ts
+        self.n_cols = pos
+
+        # full rows: one per (cohort, step) where the cohort can charge, sorted.
+        ks_key = ex.cohort * T + ex.step
+        full_key = np.unique(ks_key)
+        self.full_cohort = full_key // T
+        self.full_step = full_key % T
+        n_f = len(full_key)
+        row_of_x = np.searchsorted(full_key, ks_key)
+        cohort_end = np.searchsorted(self.full_cohort, self.full_cohort, side="right")
+        x_in_full, full_row = _expand_cumulative(row_of_x, cohort_end[row_of_x])
+
+        r_short = n_f
+        r_roaddef = r_short + n_u
+        r_balance = r_roaddef + n_ts
+        r_soc = r_balance + n_ts
+        self.n_rows = r_soc + n_ts
+        self.row_offsets = {
+            "full": 0, "short": r_short, "roaddef": r_roaddef, "balance": r_balance,
+            "soc": r_soc,
+        }  # fmt: skip
+
+        ts = ex.step * S + ex.substation
+        grid_per_kwh = 1.0 / (ex.efficiency * dt)
+        cell = np.arange(n_ts)
+        o = self.offsets
+        eta_c = inputs.storage.charge_efficiency
+        eta_d = inputs.storage.discharge_efficiency
+        prev = cell - S
+        has_prev = prev >= 0
+        rows = [
+            full_row, np.full(n_x, r_short) + u_of[ex.cohort], r_short + np.arange(n_u),
+            r_roaddef + ts, r_roaddef + cell,
+            r_balance + cell, r_balance + cell, r_balance + cell, r_balance + cell,
+            r_balance + cell, r_balance + cell,
+            r_soc + cell, r_soc + cell[has_prev], r_soc + cell, r_soc + cell,
+        ]  # fmt: skip
+        cols = [
+            x_in_full, np.arange(n_x), o["u"] + np.arange(n_u),
+            np.arange(n_x), o["road"] + cell,
+            o["imp"] + cell, o["exp"] + cell, o["curt"] + cell, o["ch"] + cell,
+            o["dis"] + cell, o["road"] + cell,
+            o["soc"] + cell, o["soc"] + prev[has_prev], o["ch"] + cell, o["dis"] + cell,
+        ]  # fmt: skip
+        vals = [
+            np.ones(len(full_row)), np.ones(n_x), np.ones(n_u),
+            -grid_per_kwh, np.ones(n_ts),
+            np.ones(n_ts), -np.ones(n_ts), np.ones(n_ts), -np.ones(n_ts),
+            np.ones(n_ts), -np.ones(n_ts),
+            np.ones(n_ts), -np.ones(int(has_prev.sum())), np.full(n_ts, -dt * eta_c),
+            np.full(n_ts, dt / eta_d),
+        ]  # fmt: skip
+        self.matrix = sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(self.n_rows, self.n_cols),
+        )
+        w = inputs.weights
+        cost = np.zeros(self.n_cols)
+        cost[:n_x] = -w.user_price_per_kwh
+        cost[o["u"] : o["u"] + n_u] = w.shortfall_penalty_per_kwh
+        unit = inputs.price_per_kwh + w.carbon_price_per_kg * inputs.co2_kg_per_kwh
+        cost[o["imp"] : o["imp"] + n_ts] = np.repeat(unit * dt, S)
+        cost[o["exp"] : o["exp"] + n_ts] = -w.export_price_per_kwh * dt
+        cost[o["dis"] : o["dis"] + n_ts] = w.degradation_cost_per_kwh * dt
+        self.cost = cost
+
+        # per-row data of the cohort rows, fixed at build
+        step_end_h = (self.full_step + 1) * dt
+        c = cohorts
+        fc = self.full_cohort
+        self._full_consumed = c.consumption_kwh_per_m[fc] * np.clip(
+            (step_end_h - c.entry_h[fc]) * 3600.0 * c.speed_mps[fc],
+            0.0,
+            c.exit_m[fc] - c.entry_m[fc],
+        )
+        uc = self.u_cohort
+        self._trip_kwh = c.consumption_kwh_per_m[uc] * (c.exit_m[uc] - c.entry_m[uc])
+        self._exit_step = np.floor((c.entry_h[uc] + c.trip_h()[uc]) / dt).astype(np.int64)
+        self._entry_step = np.floor(c.entry_h / dt).astype(np.int64)
+
+    def consumed_before_kwh(self, step: int) -> FloatArray:
+        """Energy one vehicle of each cohort has consumed by the start of ``step`` [kWh]."""
+        return self.cohorts.consumed_kwh(step * self.inputs.step_h)
+
+    def bounds(
+        self,
+        count: FloatArray | None = None,
+        energy_kwh: FloatArray | None = None,
+        window: tuple[int, int] | None = None,
+        stored_kwh: FloatArray | None = None,
+        import_limit_kw: FloatArray | None = None,
+    ) -> Bounds:
+        """Bounds of a solve over ``window`` = (first step, end step) of the model.
+
+        Parameters
+        ----------
+        count : ndarray [veh], per cohort
+            Vehicles in each cohort (default: the cohorts' own counts).
+        energy_kwh : ndarray [kWh], per cohort
+            Effective entry energy of one vehicle: for a cohort already on the road, its
+            measured energy now plus what the model says it consumed before the window.
+        window : (int, int)
+            Steps ``k0 .. k1 - 1`` are planned; every other step is inactive (zero flows,
+            rows relaxed). Default: every step.
+        stored_kwh : ndarray [kWh], per substation
+            Energy stored at the start of step ``k0`` (default: the initial energy).
+        import_limit_kw : ndarray [kW], shape (steps, substations)
+            Replaces the inputs' import caps (e.g. a demand-response event).
+        """
+        inp = self.inputs
+        T, S = inp.n_steps, inp.n_substations
+        k0, k1 = window if window is not None else (0, T)
+        c = self.cohorts
+        n = c.count if count is None else count
+        e0 = c.energy_kwh if energy_kwh is None else energy_kwh
+        stored = inp.storage.initial_kwh if stored_kwh is None else stored_kwh
+        imp_cap = inp.import_limit_kw if import_limit_kw is None else import_limit_kw
+        o = self.offsets
+        ex = self.exposure
+        lo = np.zeros(self.n_cols)
+        hi = np.zeros(self.n_cols)
+        active_x = (ex.step >= k0) & (ex.step < k1)
+        hi[: len(ex)] = np.where(active_x, n[ex.cohort] * ex.max_kwh, 0.0)
+        n_u = len(self.u_cohort)
+        hi[o["u"] : o["u"] + n_u] = np.inf
+        step = np.repeat(np.arange(T), S)
+        live = (step >= k0) & (step < k1)
+
+        def put(name: str, upper: FloatArray, lower: FloatArray | float = 0.0) -> None:
+            sl = slice(o[name], o[name] + T * S)
+            lo[sl] = np.where(live, lower, 0.0)
+            hi[sl] = np.where(live, upper, 0.0)
+
+        put("road", np.tile(inp.road_rating_kw, T))
+        put("imp", np.maximum(imp_cap, 0.0).ravel())
+        put("exp", inp.export_limit_kw.ravel())
+        put("curt", inp.renewable_kw.ravel())
+        put("ch", np.tile(inp.storage.power_kw, T))
+        put("dis", np.tile(inp.storage.power_kw, T))
+        st = inp.storage
+        put("soc", np.tile(st.energy_max_kwh, T), np.tile(st.energy_min_kwh, T))
+        sl = slice(o["soc"], o["soc"] + T * S)
+        lo[sl] = np.where(live, lo[sl], -np.inf)
+        hi[sl] = np.where(live, hi[sl], np.inf)
+        if k0 > 0:
+            prev = slice(o["soc"] + (k0 - 1) * S, o["soc"] + k0 * S)
+            lo[prev] = stored
+            hi[prev] = stored
+
+        rlo = np.full(self.n_rows, -np.inf)
+        rhi = np.full(self.n_rows, np.inf)
+        fc, fs = self.full_cohort, self.full_step
+        in_win = (fs >= k0) & (fs < k1)
+        room = np.maximum(c.full_kwh[fc] - e0[fc] + self._full_consumed, 0.0) * n[fc]
+        rhi[: len(fc)] = np.where(in_win, room, np.inf)
+        uc = self.u_cohort
+        ends = (self._exit_step >= k0) & (self._exit_step < k1)
+        need = (c.target_kwh[uc] - e0[uc] + self._trip_kwh) * n[uc]
+        r = self.row_offsets
+        rlo[r["short"] : r["short"] + n_u] = np.where(ends, need, -np.inf)
+        rlo[r["roaddef"] : r["roaddef"] + T * S] = 0.0
+        rhi[r["roaddef"] : r["roaddef"] + T * S] = 0.0
+        rhs = (inp.other_load_kw - inp.renewable_kw).ravel()
+        bal = slice(r["balance"], r["balance"] + T * S)
+        rlo[bal] = np.where(live, rhs, -np.inf)
+        rhi[bal] = np.where(live, rhs, np.inf)
+        soc = slice(r["soc"], r["soc"] + T * S)
+        first = np.zeros(T * S)
+        if k0 == 0:
+            first[:S] = stored
+        rlo[soc] = np.where(live, first, -np.inf)
+        rhi[soc] = np.where(live, first, np.inf)
+        return Bounds(lo, hi, rlo, rhi)
+
+    def block(self, values: FloatArray, name: str) -> FloatArray:
+        """A (step, substation) block of a solution vector, shape (steps, substations)."""
+        T, S = self.inputs.n_steps, self.inputs.n_substations
+        return values[self.offsets[name] : self.offsets[name] + T * S].reshape(T, S)
+
+    def road_potential_kw(self, count: FloatArray) -> FloatArray:
+        """Road power if every cohort took all it could [kW], shape (steps, substations)."""
+        T, S = self.inputs.n_steps, self.inputs.n_substations
+        ex = self.exposure
+        grid = count[ex.cohort] * ex.max_kwh / ex.efficiency / self.inputs.step_h
+        total = np.bincount(ex.step * S + ex.substation, weights=grid, minlength=T * S)
+        return np.asarray(total, dtype=np.float64).reshape(T, S)

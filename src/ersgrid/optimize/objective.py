@@ -1,0 +1,64 @@
+"""The one objective every strategy is measured on, shared by the planner and the KPIs.
+
+``objective = Σ Δ·(price + carbon_price·co2)·import − Σ Δ·export_price·export
++ degradation·storage discharge − user_price·energy into vehicle batteries
++ penalty·energy vehicles needed at their exit and did not get`` [currency].
+
+Lower is better; ``−objective`` is the margin after carbon, wear and unmet-need penalty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ersgrid.scenario.schema import Scenario
+
+__all__ = ["PENALTY_FACTOR", "ObjectiveWeights"]
+
+PENALTY_FACTOR = 3.0
+"""Unmet exit energy costs this many times the dearest price of the scenario [-].
+
+It must exceed what any kWh could earn or cost elsewhere so that the planner never trades a
+vehicle's exit target for money, yet stay finite so a plan always exists (soft
+constraint): three times the highest of the user price and every grid price does both.
+"""
+
+
+@dataclass(frozen=True)
+class ObjectiveWeights:
+    """Prices and penalties of the objective [currency/kWh, currency/kg].
+
+    Attributes
+    ----------
+    user_price_per_kwh : float
+        Paid by vehicles per kWh into their batteries.
+    export_price_per_kwh : float
+    carbon_price_per_kg : float
+    degradation_cost_per_kwh : float
+        Per kWh discharged from stationary storage (AC side); 0 without storage.
+    shortfall_penalty_per_kwh : float
+        Per kWh a vehicle lacked at its exit target.
+    """
+
+    user_price_per_kwh: float
+    export_price_per_kwh: float
+    carbon_price_per_kg: float
+    degradation_cost_per_kwh: float
+    shortfall_penalty_per_kwh: float
+
+    @classmethod
+    def from_scenario(cls, scenario: Scenario) -> ObjectiveWeights:
+        """The weights of a scenario (its tariff, carbon price and storage)."""
+        tariff = scenario.tariff
+        dearest = max(
+            [tariff.user_price_per_kwh, tariff.base_price_per_kwh]
+            + [w.price_per_kwh for w in tariff.windows]
+        )
+        deg = scenario.storage.degradation_cost_per_kwh if scenario.storage else 0.0
+        return cls(
+            user_price_per_kwh=tariff.user_price_per_kwh,
+            export_price_per_kwh=tariff.export_price_per_kwh,
+            carbon_price_per_kg=tariff.carbon_price_per_kg,
+            degradation_cost_per_kwh=deg,
+            shortfall_penalty_per_kwh=PENALTY_FACTOR * dearest,
+        )

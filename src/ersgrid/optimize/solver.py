@@ -1,0 +1,155 @@
+"""Solve a :class:`~ersgrid.optimize.model.CohortLP` with HiGHS, cold once and warm after.
+
+The matrix and costs go to HiGHS once (:meth:`HighsSession.__init__`); each later solve only
+changes column and row bounds, so HiGHS restarts from the basis of the previous solve.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import numpy.typing as npt
+
+from ersgrid.errors import InfeasibleSchedule
+from ersgrid.optimize.model import Bounds, CohortLP
+
+__all__ = ["HighsSession", "Solution"]
+
+FloatArray = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One solve's result.
+
+    Attributes
+    ----------
+    values : ndarray
+        Column values (see the block table of :mod:`ersgrid.optimize.model`).
+    objective : float [currency]
+    solve_s : float [s]
+        Wall time of the solve.
+    iterations : int
+        Simplex iterations.
+    """
+
+    values: FloatArray
+    objective: float
+    solve_s: float
+    iterations: int
+
+
+class HighsSession:
+    """A HiGHS instance holding one model, for repeated solves under new bounds.
+
+    Parameters
+    ----------
+    model : CohortLP
+    time_limit_s : float [s]
+        Per solve; a solve that hits it counts as a failure.
+    threads : int
+        HiGHS threads (1 keeps runs reproducible and polite on shared machines).
+    """
+
+    def __init__(self, model: CohortLP, time_limit_s: float = 60.0, threads: int = 1) -> None:
+        self.model = model
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", int(threads))
+        h.setOptionValue("time_limit", float(time_limit_s))
+        status = _pass(h, model, model.bounds())
+        if status == highspy.HighsStatus.kError:
+            raise InfeasibleSchedule("HiGHS rejected the planning model (passModel failed)")
+        self._highs = h
+        self._cols = np.arange(model.n_cols, dtype=np.int32)
+        self._rows = np.arange(model.n_rows, dtype=np.int32)
+        self.solves = 0
+
+    def set_time_limit(self, seconds: float) -> None:
+        """Change the per-solve time limit [s]."""
+        self._highs.setOptionValue("time_limit", float(seconds))
+
+    def solve(self, bounds: Bounds) -> Solution:
+        """Solve under ``bounds``, warm from the previous basis if there is one.
+
+        Raises
+        ------
+        InfeasibleSchedule
+            If HiGHS does not report an optimal solution; the message names the status and,
+            for an infeasible model, the constraint group whose relaxation restores
+            feasibility.
+        """
+        h = self._highs
+        h.changeColsBounds(len(self._cols), self._cols, bounds.col_lower, bounds.col_upper)
+        h.changeRowsBounds(  # type: ignore[attr-defined]
+            len(self._rows), self._rows, bounds.row_lower, bounds.row_upper
+        )
+        t0 = time.perf_counter()
+        h.run()
+        elapsed = time.perf_counter() - t0
+        status = h.getModelStatus()
+        self.solves += 1
+        if status != highspy.HighsModelStatus.kOptimal:
+            text = h.modelStatusToString(status)
+            group = ""
+            if status == highspy.HighsModelStatus.kInfeasible:
+                group = f"; binding group: {binding_group(self.model, bounds)}"
+            h.clearSolver()
+            raise InfeasibleSchedule(f"HiGHS returned {text!r} after {elapsed:.2f} s{group}")
+        values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        info = h.getInfo()
+        return Solution(values, float(info.objective_function_value), elapsed,
+                        int(info.simplex_iteration_count))  # fmt: skip
+
+
+def binding_group(model: CohortLP, bounds: Bounds) -> str:
+    """Name the hard-constraint group that makes ``bounds`` infeasible.
+
+    Relaxes, one group at a time, the import caps, the export caps and the storage limits
+    and returns the first whose relaxation makes the model feasible (solved separately, cold).
+    """
+    o = model.offsets
+    T, S = model.inputs.n_steps, model.inputs.n_substations
+    groups = {
+        "grid import limits (transformer or demand-response caps)": ("imp",),
+        "grid export limits": ("exp",),
+        "storage energy and power limits": ("soc", "ch", "dis"),
+        "road (substation) ratings": ("road",),
+    }
+    for label, names in groups.items():
+        lo, hi = bounds.col_lower.copy(), bounds.col_upper.copy()
+        for name in names:
+            sl = slice(o[name], o[name] + T * S)
+            hi[sl] = np.where(hi[sl] > 0, np.inf, hi[sl])
+            if name == "soc":
+                lo[sl] = -np.inf
+        relaxed = Bounds(lo, hi, bounds.row_lower, bounds.row_upper)
+        probe = highspy.Highs()  # type: ignore[no-untyped-call]
+        probe.setOptionValue("output_flag", False)
+        probe.setOptionValue("threads", 1)
+        _pass(probe, model, relaxed)
+        probe.run()
+        if probe.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            log.warning("planner infeasible: %s bind", label)
+            return label
+    return "unknown (no single group's relaxation restores feasibility)"
+
+
+def _pass(h: highspy.Highs, model: CohortLP, b: Bounds) -> object:
+    A = model.matrix
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = model.n_cols, model.n_rows
+    lp.col_cost_ = model.cost
+    lp.col_lower_, lp.col_upper_ = b.col_lower, b.col_upper
+    lp.row_lower_, lp.row_upper_ = b.row_lower, b.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = model.n_cols, model.n_rows
+    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = A.indices.astype(np.int32)
+    lp.a_matrix_.value_ = A.data
+    return h.passModel(lp)

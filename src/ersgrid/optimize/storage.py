@@ -1,0 +1,111 @@
+"""Stationary storage as arrays, and how a storage set-point is realised within its limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ersgrid.scenario.layout import Layout
+from ersgrid.scenario.schema import Scenario
+
+__all__ = ["StorageArrays", "realise_storage", "storage_arrays"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class StorageArrays:
+    """Stationary batteries per substation (zeros where there is none).
+
+    Attributes
+    ----------
+    energy_min_kwh, energy_max_kwh : ndarray [kWh]
+        Allowed stored energy.
+    initial_kwh : ndarray [kWh]
+    power_kw : ndarray [kW]
+        Charge and discharge limit, AC side.
+    charge_efficiency, discharge_efficiency : float [-]
+    """
+
+    energy_min_kwh: FloatArray
+    energy_max_kwh: FloatArray
+    initial_kwh: FloatArray
+    power_kw: FloatArray
+    charge_efficiency: float
+    discharge_efficiency: float
+
+    @property
+    def present(self) -> bool:
+        """True if any substation has a unit with power and energy."""
+        return bool(np.any((self.power_kw > 0) & (self.energy_max_kwh > 0)))
+
+
+def storage_arrays(scenario: Scenario, layout: Layout) -> StorageArrays:
+    """The scenario's ``storage`` section per substation of ``layout``."""
+    n = layout.n_substations
+    spec = scenario.storage
+    if spec is None:
+        z = np.zeros(n)
+        return StorageArrays(z, z.copy(), z.copy(), z.copy(), 1.0, 1.0)
+    has = np.array(
+        [spec.substations is None or sid in spec.substations for sid in layout.sub_ids],
+        dtype=np.float64,
+    )
+    cap = has * spec.energy_kwh
+    return StorageArrays(
+        energy_min_kwh=cap * spec.soc_min,
+        energy_max_kwh=cap * spec.soc_max,
+        initial_kwh=cap * spec.soc_initial,
+        power_kw=has * spec.power_kw,
+        charge_efficiency=spec.charge_efficiency,
+        discharge_efficiency=spec.discharge_efficiency,
+    )
+
+
+def realise_storage(
+    setpoint_kw: FloatArray,
+    stored_kwh: FloatArray,
+    storage: StorageArrays,
+    net_load_kw: FloatArray,
+    import_limit_kw: FloatArray,
+    export_limit_kw: FloatArray,
+    step_h: float,
+) -> tuple[FloatArray, FloatArray]:
+    """What the batteries actually do in one step, and their stored energy after it.
+
+    The set-point (AC side, positive = charging from the grid) is clipped to the power
+    limit, to the energy room and content, to the import headroom left by the site's net
+    load when charging, and when discharging to the net load plus the export limit (a
+    battery never pushes more power out of a connection than it may export).
+
+    Parameters
+    ----------
+    setpoint_kw : ndarray [kW], per substation
+    stored_kwh : ndarray [kWh]
+        Stored energy at the start of the step.
+    storage : StorageArrays
+    net_load_kw : ndarray [kW]
+        Road + other load − renewables at each connection during the step.
+    import_limit_kw, export_limit_kw : ndarray [kW]
+    step_h : float [h]
+
+    Returns
+    -------
+    power_kw : ndarray [kW]
+        Realised AC power (positive charging).
+    stored_kwh : ndarray [kWh]
+        Stored energy at the end of the step.
+    """
+    eta_c, eta_d = storage.charge_efficiency, storage.discharge_efficiency
+    p = np.clip(setpoint_kw, -storage.power_kw, storage.power_kw)
+    room_kw = np.maximum(storage.energy_max_kwh - stored_kwh, 0.0) / (eta_c * step_h)
+    content_kw = np.maximum(stored_kwh - storage.energy_min_kwh, 0.0) * eta_d / step_h
+    headroom_kw = np.maximum(import_limit_kw - net_load_kw, 0.0)
+    sink_kw = np.maximum(net_load_kw + export_limit_kw, 0.0)
+    charge = np.minimum(np.minimum(np.maximum(p, 0.0), room_kw), headroom_kw)
+    discharge = np.minimum(np.minimum(np.maximum(-p, 0.0), content_kw), sink_kw)
+    stored = stored_kwh + (charge * eta_c - discharge / eta_d) * step_h
+    stored = np.clip(stored, storage.energy_min_kwh, storage.energy_max_kwh)
+    return charge - discharge, stored
