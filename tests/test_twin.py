@@ -233,7 +233,7 @@ def test_run_counts_v2g_in_the_balance() -> None:
         def decide(self, observation: Observation) -> Dispatch:
             lay = self.context.layout
             v2g = np.where(observation.time.hour >= 17, lay.seg_rating_kw, 0.0)
-            return Dispatch(lay.seg_rating_kw, lay.sub_rating_kw, v2g)
+            return Dispatch(lay.seg_rating_kw, lay.sub_rating_kw, seg_v2g_kw=v2g)
 
     res = run("tiny", strategy=NightV2G(), days=1)
     k = res.kpis

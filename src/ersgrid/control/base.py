@@ -95,19 +95,19 @@ class Dispatch:
         Per segment; the twin never lets a segment exceed ``min(limit, rating)``.
     sub_limit_kw : ndarray [kW]
         Per substation, shared among its segments.
-    seg_v2g_kw : ndarray [kW], optional
-        Per segment, power to return from V2G vehicles (positive, grid side); a segment asked
-        to return power does not charge in that step.
     storage_kw : ndarray [kW] or None
         Set-point of the stationary battery at each substation, AC side, positive charging;
         the runner clips it to the battery's limits and the connection's (see
         :func:`ersgrid.optimize.storage.realise_storage`). None: batteries idle.
+    seg_v2g_kw : ndarray [kW], optional
+        Per segment, power to return from V2G vehicles (positive, grid side); a segment asked
+        to return power does not charge in that step.
     """
 
     seg_limit_kw: FloatArray
     sub_limit_kw: FloatArray
-    seg_v2g_kw: FloatArray | None = None
     storage_kw: FloatArray | None = None
+    seg_v2g_kw: FloatArray | None = None
 
 
 class Strategy(ABC):
