@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -49,6 +50,11 @@ def write_results(result: RunResult, out: Path) -> Path:
         result.trips.to_parquet(out / "trips.parquet", index=False)
         result.passes.to_parquet(out / "passes.parquet", index=False)
         (out / "scenario.yaml").write_text(dump_scenario(result.scenario), encoding="utf-8")
+        if "dr" in result.extras:
+            events = [dataclasses.asdict(p) for p in result.extras["dr"]]
+            (out / "dr_events.json").write_text(
+                json.dumps(json_safe(events), indent=2) + "\n", encoding="utf-8"
+            )
         write_report([result], out / "report.html")
     except OSError as err:
         raise ErsgridError(f"cannot write results to {str(out)!r}: {err}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ from ersgrid.control.base import Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import StrategyError
 from ersgrid.grid.context import build_energy_context, connection_balance
+from ersgrid.market.dr import dr_caps, dr_performance
 from ersgrid.market.tariff import co2_series, price_series
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
+from ersgrid.scenario.demand_response import DemandResponseSpec, DREventSpec
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
@@ -85,6 +87,7 @@ def run(
     seed: int | None = None,
     out: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    dr_events: list[DREventSpec] | None = None,
 ) -> RunResult:
     """Run a scenario end to end under a strategy.
 
@@ -104,6 +107,10 @@ def run(
         Results folder to write (see :func:`ersgrid.run.results.write_results`).
     progress : callable, optional
         Called as ``progress(done_steps, total_steps)`` after each planning step.
+    dr_events : list of DREventSpec, optional
+        Demand-response events beside the scenario's own (e.g. from a CSV file or a VTN).
+        With any event, the run first simulates ``uncontrolled`` on the same vehicles as the
+        baseline of sheds and of the reduction it reports.
     """
     wall0 = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -129,6 +136,19 @@ def run(
         energy=build_energy_context(scenario, layout, index),
         arrivals=arrivals,
     )
+    events = [*scenario.demand_response.events, *(dr_events or [])]
+    baseline_import = None
+    if events:
+        quiet = scenario.model_copy(update={"demand_response": DemandResponseSpec()})
+        baseline = run(quiet, "uncontrolled", days=days, start=start)
+        baseline_import = baseline.extras["import_kw"]
+        caps = dr_caps(events, index, layout, baseline_import)
+        context = replace(
+            context,
+            energy=replace(
+                context.energy, import_limit_kw=np.minimum(context.energy.import_limit_kw, caps)
+            ),
+        )
     policy.reset(context)
 
     dt_s = scenario.simulation.twin_step_s
@@ -241,8 +261,20 @@ def run(
         fallbacks=int(policy.fallbacks),
         storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * PLANNING_STEP_H),
     )
+    extras: dict[str, Any] = {"import_kw": import_kw}
+    if events and baseline_import is not None:
+        perf = dr_performance(
+            events, index, layout, caps, baseline_import, import_kw, PLANNING_STEP_H
+        )
+        extras["dr"] = perf
+        kpis |= {
+            "dr_events": len(perf),
+            "dr_reduction_kwh": sum(p.reduction_kwh for p in perf),
+            "dr_max_excess_kw": max(p.max_excess_kw for p in perf),
+            "dr_honoured": all(p.honoured for p in perf if p.opt_in),
+        }
     kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
-    result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes)
+    result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes, extras)
     if out is not None:
         from ersgrid.run.results import write_results
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ersgrid.scenario.demand_response import DemandResponseSpec
 from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
 from ersgrid.scenario.storage import StorageSpec
 
@@ -356,6 +357,9 @@ class Scenario(_Model):
     )
     storage: StorageSpec | None = Field(
         default=None, description="Stationary batteries at substations; none if omitted."
+    )
+    demand_response: DemandResponseSpec = Field(
+        default_factory=DemandResponseSpec, description="Demand-response events."
     )
 
     @field_validator("timezone")

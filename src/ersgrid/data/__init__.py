@@ -1,0 +1,1 @@
+"""Data layer: importers of files (events, prices, weather, history) with line-named errors."""
