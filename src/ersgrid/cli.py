@@ -79,12 +79,20 @@ def run(
         Path | None, typer.Option(help="Results folder (default: results/<scenario>).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    dr_events: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV of demand-response events (event_id,start,end,import_cap_kw|shed_kw)."
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario end to end and write its results folder and report."""
+    from ersgrid.data.dr_events import read_dr_events
     from ersgrid.run.runner import run as run_scenario
     from ersgrid.scenario.loader import load_scenario
 
     sc = load_scenario(scenario)
+    events = read_dr_events(dr_events) if dr_events is not None else None
     first_day = _parse_date(start)
     folder = out or Path("results") / sc.name
     with Progress(
@@ -98,8 +106,9 @@ def run(
             bar.update(task, completed=done, total=total)
 
         result = run_scenario(
-            sc, strategy, days=days, start=first_day, seed=seed, out=folder, progress=tick
-        )
+            sc, strategy, days=days, start=first_day, seed=seed, out=folder, progress=tick,
+            dr_events=events,
+        )  # fmt: skip
     console.print(_kpi_table({result.strategy: result.kpis}))
     console.print(f"results: {folder}/ (report.html, kpis.json, timeseries.parquet, trips.parquet)")
 
