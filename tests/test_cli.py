@@ -100,7 +100,9 @@ def test_scenarios_lists_builtins() -> None:
         assert name in res.output
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["scenarios"], ["scenario-doc"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["validate"], ["scenarios"], ["scenario-doc"], ["dr", "run"]]
+)
 def test_help_for_every_command(command: list[str]) -> None:
     res = runner.invoke(app, [*command, "--help"])
     assert res.exit_code == 0

@@ -25,6 +25,13 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+
+def _register_subcommands() -> None:
+    from ersgrid.cli_dr import dr_app
+
+    app.add_typer(dr_app, name="dr")
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -172,6 +179,8 @@ def scenario_doc(
 def main() -> None:  # pragma: no cover - console entry
     app()
 
+
+_register_subcommands()
 
 if __name__ == "__main__":  # pragma: no cover - python -m ersgrid.cli
     app()
