@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ersgrid.scenario.settlement import SettlementSpec
+
 __all__ = [
     "VEHICLE_CLASSES",
     "Co2Spec",
@@ -345,6 +347,9 @@ class Scenario(_Model):
     traffic: TrafficSpec = Field(description="Traffic volume and profiles.")
     tariff: TariffSpec = Field(description="Energy prices.")
     co2: Co2Spec = Field(description="Carbon intensity of grid energy.")
+    settlement: SettlementSpec = Field(
+        default_factory=SettlementSpec, description="Settlement parties and rules (ledger)."
+    )
 
     @field_validator("timezone")
     @classmethod
