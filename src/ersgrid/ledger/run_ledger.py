@@ -37,7 +37,9 @@ def period_starts(index: pd.DatetimeIndex, period: str) -> npt.NDArray[np.int64]
     local = index.floor("h", ambiguous="NaT", nonexistent="shift_backward")
     if period == "day":
         local = index.normalize()
-    return np.asarray(local.as_unit("s").to_numpy().astype("datetime64[s]").astype(np.int64))
+    return np.asarray(
+        local.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
+    )
 
 
 def records_from_passes(

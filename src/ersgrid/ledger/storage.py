@@ -129,8 +129,11 @@ class LedgerStore:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             if create:
                 metadata.create_all(self.engine)
-            elif not self.engine.dialect.has_table(self.engine.connect(), "blocks"):
-                raise LedgerError(f"no ledger at {url!r}: the database has no blocks table")
+            else:
+                with self.engine.connect() as conn:
+                    found = self.engine.dialect.has_table(conn, "blocks")
+                if not found:
+                    raise LedgerError(f"no ledger at {url!r}: the database has no blocks table")
         except SQLAlchemyError as err:
             raise LedgerError(f"cannot open ledger database {url!r}: {err}") from None
 
