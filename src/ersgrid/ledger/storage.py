@@ -229,14 +229,18 @@ class LedgerStore:
 
     def record_rows(self, first_seq: int, end_seq: int) -> list[tuple[Any, ...]]:
         """(seq, height, unit, pseudonym, period, body, leaf) for first_seq <= seq < end_seq."""
-        c = records_t.c
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            "SELECT seq, height, unit, pseudonym, period, body, leaf FROM records "
+            f"WHERE seq >= {mark} AND seq < {mark} ORDER BY seq"
+        )
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(c.seq, c.height, c.unit, c.pseudonym, c.period, c.body, c.leaf)
-                    .where(c.seq >= first_seq, c.seq < end_seq).order_by(c.seq)
-                ).all()
-            )  # fmt: skip
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql, (first_seq, end_seq))
+                return list(cur.fetchall())
+            finally:
+                cur.close()
 
     def records_of(self, pseudonyms: list[bytes]) -> list[tuple[int, int, bytes, bytes]]:
         """(seq, height, body, leaf) of every record of the given pseudonyms, by seq."""

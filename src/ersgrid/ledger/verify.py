@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ersgrid.errors import LedgerError, LedgerTampered
 from ersgrid.ledger.blocks import (
@@ -84,7 +85,7 @@ def _verify_block(
     next_seq: int,
     producer: bytes,
     unit_keys: list[bytes],
-) -> BlockHeader:
+) -> tuple[BlockHeader, npt.NDArray[np.void]]:
     height, raw, stored_hash, signature = row
     try:
         head = BlockHeader.decode(raw)
@@ -173,7 +174,7 @@ def _verify_block(
         att_leaves.append(attestation_leaf(body))
     if covered != head.n_records or merkle_root(att_leaves) != head.root:
         raise _bad(f"block {position}: Merkle root does not match its records")
-    return head
+    return head, rec
 
 
 def verify_ledger(
@@ -203,16 +204,18 @@ def verify_ledger(
         unit_keys = [bytes.fromhex(u["public_key"]) for u in meta["units"]]
         prev, next_seq = GENESIS_HASH, 0
         heads = []
+        by_period: dict[int, list[npt.NDArray[np.void]]] = {}
         for position, row in enumerate(store.block_rows()):
-            head = _verify_block(store, position, row, prev, next_seq, producer, unit_keys)
+            head, rec = _verify_block(store, position, row, prev, next_seq, producer, unit_keys)
             prev, next_seq = head.hash, head.first_seq + head.n_records
             heads.append(head)
+            by_period.setdefault(head.period, []).append(rec)
         total = store.count_records()
         if total != next_seq:
             raise _bad(
                 f"{total - next_seq} stored records (from seq {next_seq}) belong to no block"
             )
-        periods = _verify_settlements(store, meta, producer, next_seq)
+        periods = _verify_settlements(store, meta, producer, by_period)
         anchors, chain_name = _verify_anchors(folder, store, heads, periods, chain_url)
     finally:
         store.close()
@@ -222,23 +225,24 @@ def verify_ledger(
 
 
 def _verify_settlements(
-    store: LedgerStore, meta: dict[str, Any], producer: bytes, n_records: int
+    store: LedgerStore,
+    meta: dict[str, Any],
+    producer: bytes,
+    by_period: dict[int, list[npt.NDArray[np.void]]],
 ) -> dict[int, bytes]:
     rules = SettlementSpec.model_validate(meta["rules"])
     p = meta["prices"]
     prices = PriceTable(p["start_ms"], p["step_ms"], p["values"])
     roots = {}
-    all_rows = store.record_rows(0, n_records)
-    rec_all = decode_records([bytes(r[5]) for r in all_rows]) if all_rows else None
     for period, n, root, sig in store.settlement_rows():
         rows = store.statement_rows(period)
         if len(rows) != n:
             raise _bad(f"period {period}: {len(rows)} statements stored, {n} settled")
         if not verify_signature(producer, sig, settlement_message(period, root)):
             raise _bad(f"period {period}: bad signature on the settlement")
-        if rec_all is None:
-            raise _bad(f"period {period}: settled but the ledger holds no records")
-        rec = rec_all[rec_all["period"] == period]
+        if period not in by_period:
+            raise _bad(f"period {period}: settled but the ledger holds no records of it")
+        rec = np.concatenate(by_period[period])
         redo = settle_period(
             period, rec, prices.at(rec["end_ms"]), meta["tariffs"], rules,
             meta["reference_price_per_kwh"], meta["currency"],
