@@ -176,6 +176,15 @@ def scenario_doc(
         out.write_text(text, encoding="utf-8")
 
 
+def _add_subcommands() -> None:
+    from ersgrid.cli_ledger import ledger_app
+
+    app.add_typer(ledger_app, name="ledger")
+
+
+_add_subcommands()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

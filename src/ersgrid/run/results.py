@@ -8,6 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ersgrid.errors import ErsgridError
 from ersgrid.run.runner import RunResult
 from ersgrid.scenario.loader import dump_scenario
@@ -31,6 +33,27 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _write_ledger(result: RunResult, out: Path) -> None:
+    """Write the run's ledger (ledger.sqlite, keys/, chain/) and add its KPIs."""
+    from ersgrid.scenario.layout import build_layout
+
+    try:
+        from ersgrid.ledger.run_ledger import write_run_ledger
+    except ImportError as err:
+        raise ErsgridError(
+            f"writing the run's ledger needs {err.name!r}: pip install 'ersgrid[ledger,chain]'"
+        ) from None
+
+    summary = write_run_ledger(
+        result.scenario, build_layout(result.scenario), pd.DatetimeIndex(result.timeseries.index),
+        result.passes, out,
+    )  # fmt: skip
+    result.kpis["ledger_records"] = summary.records
+    result.kpis["ledger_blocks"] = summary.blocks
+    result.kpis["settlement_balanced"] = summary.settlement_balanced
+    result.kpis["ledger_wall_time_s"] = round(summary.wall_time_s, 3)
+
+
 def write_results(result: RunResult, out: Path) -> Path:
     """Write every result file of a run into ``out`` (created if needed) and return it.
 
@@ -42,6 +65,7 @@ def write_results(result: RunResult, out: Path) -> Path:
 
     try:
         out.mkdir(parents=True, exist_ok=True)
+        _write_ledger(result, out)
         (out / "kpis.json").write_text(
             json.dumps(json_safe(result.kpis), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ersgrid.scenario.demand_response import DemandResponseSpec
 from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
+from ersgrid.scenario.settlement import SettlementSpec
 from ersgrid.scenario.storage import StorageSpec
 
 __all__ = [
@@ -360,6 +361,9 @@ class Scenario(_Model):
     )
     demand_response: DemandResponseSpec = Field(
         default_factory=DemandResponseSpec, description="Demand-response events."
+    )
+    settlement: SettlementSpec = Field(
+        default_factory=SettlementSpec, description="Settlement parties and rules (ledger)."
     )
 
     @field_validator("timezone")

@@ -1,0 +1,126 @@
+"""Ledger benchmark: append rate, verify time, anchoring time per block.
+
+Prints, on this machine and in this run:
+- records/s appended (sign + hash + store, batched per power unit and block) with SQLite, and
+  the peer: records/s of signing every record on its own with Ed25519;
+- verify of N records (signatures, leaves, Merkle roots, links, settlement recomputed,
+  anchors read from the rebuilt in-process chain);
+- anchoring time per block on the in-process chain, one block per transaction and batched.
+
+Usage: python benchmarks/ledger.py [--records 200000] [--per-period 10000] [--units 160]
+(goal: ≥ 50,000 records/s appended; verify of 1,000,000 records < 60 s: --records 1000000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ersgrid.ledger.chain import AnchorItem, ChainClient, compile_anchor_contract
+from ersgrid.ledger.records import RECORD_DTYPE, encode_records
+from ersgrid.ledger.verify import verify_ledger
+from ersgrid.ledger.writer import LedgerWriter, PriceTable
+from ersgrid.scenario.settlement import SettlementSpec
+
+T0_S = 2_059_052_400  # 2035-04-02 00:00 Asia/Tokyo
+
+
+def make_records(n: int, per_period: int, units: int, seed: int = 0) -> np.ndarray:
+    """Synthetic charge records like the twin's: ``per_period`` records an hour."""
+    rng = np.random.default_rng(seed)
+    rec = np.zeros(n, dtype=RECORD_DTYPE)
+    rec["version"] = 1
+    rec["unit"] = rng.integers(0, units, n)
+    period = T0_S + 3600 * (np.arange(n) // per_period)
+    rec["period"] = period
+    vehicles = rng.integers(0, max(1, per_period // 40), n)
+    names = np.array([rng.bytes(16) for _ in range(max(1, per_period // 40))], dtype="S16")
+    rec["pseudonym"] = names[vehicles]
+    rec["start_ms"] = period * 1000 + rng.integers(0, 3_580_000, n)
+    rec["end_ms"] = rec["start_ms"] + 20_000
+    rec["battery_mwh"] = rng.integers(10_000, 900_000, n)
+    rec["grid_mwh"] = rec["battery_mwh"] * 8 // 7
+    return rec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--per-period", type=int, default=10_000)
+    parser.add_argument("--units", type=int, default=160)
+    parser.add_argument("--anchor-blocks", type=int, default=40)
+    args = parser.parse_args()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")  # fmt: skip
+    rec = make_records(args.records, args.per_period, args.units)
+    hours = int(np.ceil(args.records / args.per_period))
+    tmp = Path(tempfile.mkdtemp(prefix="ersgrid-ledger-bench-"))
+    try:
+        writer = LedgerWriter.create(
+            tmp / "ledger", [{"id": f"U{i}", "substation": "S"} for i in range(args.units)],
+            timezone="Asia/Tokyo", currency="JPY", rules=SettlementSpec(grid_fee_per_kwh=4.0),
+            tariffs=[{"name": "bench", "user_price_per_kwh": 55.0, "export_price_per_kwh": 8.5}],
+            prices=PriceTable(T0_S * 1000, 900_000, [32.14] * (4 * hours)),
+            reference_price_per_kwh=32.14,
+        )  # fmt: skip
+        t, c = time.perf_counter(), time.process_time()
+        blocks = writer.append(rec)
+        append_s, append_cpu = time.perf_counter() - t, time.process_time() - c
+        print(f"append: {args.records:,} records in {len(blocks)} blocks, {append_s:.2f} s wall "
+              f"({append_cpu:.2f} s CPU) → {args.records / append_s:,.0f} records/s wall, "
+              f"{args.records / append_cpu:,.0f} per CPU-second (sign + hash + store, SQLite, "
+              f"{args.units} units)")  # fmt: skip
+
+        # peer: one Ed25519 signature per record instead of one per unit and block
+        key = writer.keys.unit_key(0)
+        sample = encode_records(rec[: min(50_000, len(rec))])
+        t = time.perf_counter()
+        for body in sample:
+            key.sign(body)
+        per_record = len(sample) / (time.perf_counter() - t)
+        print(f"peer: signing each record on its own: {per_record:,.0f} records/s (signing alone)")
+
+        t = time.perf_counter()
+        settled, balanced = writer.settle(rec)
+        print(f"settle: {len(settled)} periods in {time.perf_counter() - t:.2f} s, "
+              f"balanced={balanced}")  # fmt: skip
+        t = time.perf_counter()
+        anchored = writer.anchor()
+        print(f"anchor (first, with imports, compile and deploy): {anchored} roots in "
+              f"{time.perf_counter() - t:.2f} s")  # fmt: skip
+        writer.close()
+
+        t, c = time.perf_counter(), time.process_time()
+        rep = verify_ledger(tmp / "ledger")
+        verify_s, verify_cpu = time.perf_counter() - t, time.process_time() - c
+        print(f"verify: {rep.records:,} records, {rep.blocks} blocks, {rep.periods} periods, "
+              f"{rep.anchors_checked} anchors in {verify_s:.2f} s wall ({verify_cpu:.2f} s CPU) "
+              f"→ {rep.records / verify_s:,.0f} records/s")  # fmt: skip
+
+        # anchoring per block on the in-process chain
+        client = ChainClient.in_process(os.urandom(32))
+        client.deploy(compile_anchor_contract(tmp / "chain"))
+        n = args.anchor_blocks
+        roots = [os.urandom(32) for _ in range(2 * n)]
+        t = time.perf_counter()
+        for i in range(n):
+            client.anchor([AnchorItem(0, i, roots[i])])
+        single = (time.perf_counter() - t) / n
+        t = time.perf_counter()
+        client.anchor([AnchorItem(0, n + i, roots[n + i]) for i in range(n)])
+        batched = (time.perf_counter() - t) / n
+        print(f"anchor per block, in-process chain: {single * 1000:.1f} ms one per transaction, "
+              f"{batched * 1000:.2f} ms batched ({n} per transaction)")  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""``ersgrid ledger``: verify a ledger, make and check inclusion proofs, read statements."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ersgrid.errors import LedgerTampered
+
+__all__ = ["ledger_app"]
+
+ledger_app = typer.Typer(
+    help="Signed metering ledger: verify it, prove a vehicle's records, read statements.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL if not DIR/ledger.sqlite (e.g. postgresql://…)."),
+]
+ChainOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chain-url",
+        help="Ethereum JSON-RPC node holding the anchors (default: the ledger's own chain).",
+    ),
+]
+
+
+def _tampered(err: LedgerTampered) -> None:
+    err_console.print(f"[bold red]TAMPERED:[/] {err}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+@ledger_app.command()
+def verify(
+    folder: Annotated[Path, typer.Argument(help="Results folder holding the ledger.")],
+    db: DbOption = None,
+    chain_url: ChainOption = None,
+) -> None:
+    """Recompute every signature, Merkle root, hash link, settlement and anchor.
+
+    Exit 0 if all match; 1 naming the first bad record, block or period; 2 on other errors.
+    """
+    from ersgrid.cli import _friendly
+    from ersgrid.ledger.verify import verify_ledger
+
+    @_friendly
+    def go() -> None:
+        try:
+            rep = verify_ledger(folder, db, chain_url)
+        except LedgerTampered as err:
+            _tampered(err)
+            return
+        console.print(
+            f"[green]ok[/]: {rep.records:,} records in {rep.blocks} blocks, {rep.periods} "
+            f"settled periods, {rep.anchors_checked} anchors checked on {rep.chain} "
+            f"({rep.wall_time_s:.1f} s)"
+        )
+
+    go()
+
+
+@ledger_app.command()
+def proof(
+    folder: Annotated[Path, typer.Argument(help="Results folder holding the ledger and keys/.")],
+    vehicle: Annotated[int, typer.Option("--vehicle", help="Vehicle id of the run.")],
+    period: Annotated[
+        str, typer.Option("--period", help="Local period start: 2035-04-02T09 (hour) or a date.")
+    ],
+    db: DbOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write the proof here (default stdout).")] = None,
+) -> None:
+    """Inclusion proof of one vehicle's records and statement in one period (JSON)."""
+    from ersgrid.cli import _friendly
+    from ersgrid.ledger.proofs import make_proof
+
+    @_friendly
+    def go() -> None:
+        data = make_proof(folder, vehicle, period, db)
+        text = json.dumps(data, indent=1) + "\n"
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+            err_console.print(f"proof of {len(data['records'])} records written to {out}")
+
+    go()
+
+
+@ledger_app.command("check-proof")
+def check_proof_cmd(
+    file: Annotated[Path, typer.Argument(help="Proof file from `ersgrid ledger proof`.")],
+    chain_url: ChainOption = None,
+) -> None:
+    """Check a proof without the ledger; with --chain-url also its anchors on chain."""
+    from ersgrid.cli import _friendly
+    from ersgrid.errors import LedgerError
+    from ersgrid.ledger.proofs import check_proof
+
+    @_friendly
+    def go() -> None:
+        try:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise LedgerError(f"cannot read proof {str(file)!r}: {err}") from None
+        try:
+            res = check_proof(data, chain_url)
+        except LedgerTampered as err:
+            _tampered(err)
+            return
+        anchors = (
+            f"{res['anchors_checked']} anchors match on chain"
+            if chain_url
+            else "anchors not checked (give --chain-url)"
+        )
+        console.print(
+            f"[green]ok[/]: {res['records']} records, {res['battery_kwh']:.3f} kWh charged, "
+            f"statement total {res['total']:,.2f}; {anchors}"
+        )
+
+    go()
+
+
+@ledger_app.command()
+def statements(
+    folder: Annotated[Path, typer.Argument(help="Results folder holding the ledger.")],
+    period: Annotated[
+        str | None, typer.Option(help="One period (local start); all periods summed if omitted.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Totals per party (owners summed), energy and money, per the signed statements."""
+    from ersgrid.cli import _friendly
+    from ersgrid.ledger.proofs import parse_period
+    from ersgrid.ledger.storage import LedgerStore, database_url
+
+    @_friendly
+    def go() -> None:
+        store = LedgerStore(database_url(folder, db))
+        try:
+            meta = store.meta()
+            wanted = None if period is None else parse_period(period, meta["timezone"],
+                                                              meta["period"])  # fmt: skip
+            totals: dict[str, list[float]] = {}
+            n_periods = 0
+            for p, *_ in store.settlement_rows():
+                if wanted is not None and p != wanted:
+                    continue
+                n_periods += 1
+                for party, body, _ in store.statement_rows(p):
+                    st = json.loads(body)
+                    key = "vehicle owners" if party.startswith("vehicle:") else st["name"]
+                    row = totals.setdefault(key, [0.0, 0])
+                    row[0] += st["total_micro"] / 1e6
+                    row[1] += 1
+        finally:
+            store.close()
+        table = Table(title=f"{meta.get('name', '')}: {n_periods} period(s), {meta['currency']}")
+        table.add_column("party")
+        table.add_column("statements", justify="right")
+        table.add_column(f"net [{meta['currency']}]", justify="right")
+        for key, (money, count) in totals.items():
+            table.add_row(key, f"{count:,}", f"{money:,.2f}")
+        table.add_row("sum", "", f"{sum(v[0] for v in totals.values()):,.6f}")
+        console.print(table)
+
+    go()

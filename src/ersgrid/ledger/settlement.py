@@ -1,0 +1,253 @@
+"""Settlement: one period's metering records turned into statements for every party.
+
+Money is in integer micro-units of the scenario's currency (1e-6), computed record by record as
+``round(energy_mwh × price_per_kwh)`` (a mWh is 1e-6 kWh), and moved only by *transfers*
+between two parties, so each period's statements sum to exactly zero. See
+:class:`ersgrid.scenario.settlement.SettlementSpec` for the rules and ``docs/ledger.md`` for
+the Shapley game.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ersgrid.ledger.merkle import merkle_root
+from ersgrid.ledger.records import Direction
+from ersgrid.ledger.shapley import shapley_values
+from ersgrid.scenario.settlement import SettlementSpec
+
+__all__ = [
+    "MICRO",
+    "PeriodSettlement",
+    "check_balance",
+    "margin_game",
+    "settle_period",
+    "statement_leaf",
+]
+
+MICRO = 1_000_000
+"""Micro-units per currency unit."""
+STATEMENT_PREFIX = b"\x03"
+
+
+def statement_leaf(body: str) -> bytes:
+    """Leaf hash of a statement's canonical JSON."""
+    return hashlib.sha256(STATEMENT_PREFIX + body.encode()).digest()
+
+
+@dataclass
+class PeriodSettlement:
+    """Statements of one period: party id → statement (JSON-ready dict)."""
+
+    period: int
+    statements: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def canonical(self) -> list[tuple[str, str, bytes]]:
+        """(party, canonical JSON, leaf) sorted by party id."""
+        out = []
+        for party in sorted(self.statements):
+            body = json.dumps(self.statements[party], sort_keys=True, separators=(",", ":"))
+            out.append((party, body, statement_leaf(body)))
+        return out
+
+    def root(self) -> bytes:
+        """Merkle root over the statements' leaves."""
+        return merkle_root([leaf for _, _, leaf in self.canonical()])
+
+
+def _largest_remainder(values: dict[str, float], total: int) -> dict[str, int]:
+    """Round ``values`` to integers that sum exactly to ``total``."""
+    floors = {k: int(np.floor(v)) for k, v in values.items()}
+    short = total - sum(floors.values())
+    order = sorted(values, key=lambda k: (floors[k] - values[k], k))
+    for k in order[: max(short, 0)]:
+        floors[k] += 1
+    if short < 0:
+        for k in sorted(values, key=lambda k: (values[k] - floors[k], k))[:-short]:
+            floors[k] -= 1
+    return floors
+
+
+def margin_game(
+    partners: list[str],
+    user_micro: float,
+    energy_tou_micro: float,
+    energy_ref_micro: float,
+    fees_micro: float,
+    sold_share_without_automaker: float,
+) -> dict[str, float]:
+    """Shapley values of the road's margin among its partners.
+
+    The worth of a coalition S is 0 without the road operator (no road) and otherwise
+    ``f(S) · (user − energy(S) − fees)`` where ``energy(S)`` is at the retailer's partnership
+    (time-of-use) price if the retailer is in S and at the reference price if not, and ``f(S)``
+    is 1 with the automaker and ``sold_share_without_automaker`` without it. A partner not
+    listed is not a player and its lever is always on. The grand coalition's worth is the
+    actual margin, so the values add up to it.
+    """
+
+    def worth(s: frozenset[str]) -> float:
+        if "road_operator" not in s:
+            return 0.0
+        energy = (
+            energy_tou_micro
+            if ("retailer" in s or "retailer" not in partners)
+            else (energy_ref_micro)
+        )
+        sold = (
+            1.0
+            if ("automaker" in s or "automaker" not in partners)
+            else (sold_share_without_automaker)
+        )
+        return sold * (user_micro - energy - fees_micro)
+
+    return shapley_values(partners, worth)
+
+
+def settle_period(
+    period: int,
+    records: npt.NDArray[np.void],
+    retail_price_per_kwh: npt.NDArray[np.float64],
+    tariffs: list[dict[str, Any]],
+    rules: SettlementSpec,
+    reference_price_per_kwh: float,
+    currency: str,
+) -> PeriodSettlement:
+    """Statements of every party for one period.
+
+    Parameters
+    ----------
+    period : int [unix s]
+        Start of the period.
+    records : structured ndarray of RECORD_DTYPE
+        The period's records.
+    retail_price_per_kwh : ndarray [currency/kWh]
+        Retailer's price in force at each record's metering time.
+    tariffs : list of dict
+        The ledger's tariff table: ``user_price_per_kwh`` and ``export_price_per_kwh`` each.
+    rules : SettlementSpec
+    reference_price_per_kwh : float [currency/kWh]
+        Price without the retailer's partnership (Shapley game only).
+    currency : str
+    """
+    tariff = np.asarray(records["tariff"], dtype=np.int64)
+    user_price = np.array([t["user_price_per_kwh"] for t in tariffs])[tariff]
+    export_price = np.array([t["export_price_per_kwh"] for t in tariffs])[tariff]
+    batt = np.asarray(records["battery_mwh"], dtype=np.int64)
+    grid = np.asarray(records["grid_mwh"], dtype=np.int64)
+    charge = np.asarray(records["direction"]) == Direction.charge
+    v2g = ~charge
+    owners = np.array([bytes(p).hex() for p in records["pseudonym"]])
+    names = rules.parties.model_dump()
+    lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def transfer(payer: str, payee: str, item: str, energy_mwh: int, amount: int) -> None:
+        lines[payer].append(
+            {"item": item, "counterparty": payee, "energy_mwh": energy_mwh, "amount_micro": -amount}
+        )
+        lines[payee].append(
+            {"item": item, "counterparty": payer, "energy_mwh": energy_mwh, "amount_micro": amount}
+        )
+
+    def by_owner(mask: npt.NDArray[np.bool_], values: npt.NDArray[np.int64]) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for o, v in zip(owners[mask].tolist(), values[mask].tolist(), strict=True):
+            out[o] += v
+        return out
+
+    # charging: owners → road operator; road operator → retailer, grid operator
+    user_micro = np.rint(batt * user_price).astype(np.int64)
+    energy_micro = np.rint(grid * retail_price_per_kwh).astype(np.int64)
+    fee_micro = np.rint(grid * rules.grid_fee_per_kwh).astype(np.int64)
+    e_batt, e_user = by_owner(charge, batt), by_owner(charge, user_micro)
+    for o in sorted(e_user):
+        transfer(f"vehicle:{o}", "road_operator", "charging", e_batt[o], e_user[o])
+    grid_charge = int(grid[charge].sum())
+    energy_cost = int(energy_micro[charge].sum())
+    fees = int(fee_micro[charge].sum())
+    transfer("road_operator", "retailer", "energy", grid_charge, energy_cost)
+    transfer("road_operator", "grid_operator", "network fee", grid_charge, fees)
+
+    # the margin, shared among partners
+    revenue = int(user_micro[charge].sum())
+    margin = revenue - energy_cost - fees
+    partners: list[str] = sorted(rules.shares)
+    if rules.benefit_sharing == "fixed":
+        shares: dict[str, float] = {str(k): v for k, v in rules.shares.items()}
+        raw = {p: shares[p] * margin for p in partners}
+    else:
+        raw = margin_game(
+            partners, float(revenue), float(energy_cost),
+            float(np.rint(grid[charge] * reference_price_per_kwh).sum()), float(fees),
+            rules.sold_share_without_automaker,
+        )  # fmt: skip
+    alloc = _largest_remainder(raw, margin)
+    for p in partners:
+        if p != "road_operator":
+            transfer("road_operator", p, f"margin share ({rules.benefit_sharing})", 0, alloc[p])
+
+    # V2G: aggregator pays owners, retailer pays aggregator, aggregator shares its margin
+    if v2g.any():
+        pay_micro = np.rint(-batt * rules.v2g_payment_per_kwh).astype(np.int64)
+        out_batt, out_pay = by_owner(v2g, -batt), by_owner(v2g, pay_micro)
+        for o in sorted(out_pay):
+            transfer("aggregator", f"vehicle:{o}", "V2G discharge", out_batt[o], out_pay[o])
+        exported = int(-grid[v2g].sum())
+        export_income = int(np.rint(-grid[v2g] * export_price[v2g]).sum())
+        transfer("retailer", "aggregator", "V2G export", exported, export_income)
+        v_margin = export_income - int(pay_micro[v2g].sum())
+        kept = round(rules.aggregator_share * v_margin)
+        transfer("aggregator", "road_operator", "V2G margin share", 0, v_margin - kept)
+
+    result = PeriodSettlement(period)
+    for party in sorted(lines):
+        role = "vehicle_owner" if party.startswith("vehicle:") else party
+        result.statements[party] = {
+            "period": period, "party": party, "role": role,
+            "name": names.get(party, "pseudonymous owner"), "currency": currency,
+            "lines": lines[party], "total_micro": sum(x["amount_micro"] for x in lines[party]),
+        }  # fmt: skip
+    return result
+
+
+def check_balance(settlement: PeriodSettlement, records: npt.NDArray[np.void]) -> str | None:
+    """None if money sums to zero and statement energy equals metered energy, else the reason."""
+    st = settlement.statements
+    total = sum(s["total_micro"] for s in st.values())
+    if total != 0:
+        return f"period {settlement.period}: statements sum to {total} micro-units, not 0"
+    charge = np.asarray(records["direction"]) == Direction.charge
+    batt = np.asarray(records["battery_mwh"], dtype=np.int64)
+    grid = np.asarray(records["grid_mwh"], dtype=np.int64)
+    owners_in = sum(
+        x["energy_mwh"] for k, s in st.items() if k.startswith("vehicle:")
+        for x in s["lines"] if x["item"] == "charging"
+    )  # fmt: skip
+    if owners_in != int(batt[charge].sum()):
+        return (
+            f"period {settlement.period}: owners' statements hold {owners_in} mWh charged, "
+            f"meters {int(batt[charge].sum())} mWh"
+        )
+    bought = sum(
+        x["energy_mwh"] for x in st.get("road_operator", {"lines": []})["lines"]
+        if x["item"] == "energy"
+    )  # fmt: skip
+    if bought != int(grid[charge].sum()):
+        return (
+            f"period {settlement.period}: road operator bought {bought} mWh, meters "
+            f"{int(grid[charge].sum())} mWh"
+        )
+    owners_out = sum(
+        x["energy_mwh"] for k, s in st.items() if k.startswith("vehicle:")
+        for x in s["lines"] if x["item"] == "V2G discharge"
+    )  # fmt: skip
+    if owners_out != int(-batt[~charge].sum()):
+        return f"period {settlement.period}: V2G energy in statements differs from the meters"
+    return None

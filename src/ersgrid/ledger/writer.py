@@ -1,0 +1,239 @@
+"""Writing a ledger: create its keys and database, append records as blocks, settle, anchor."""
+
+from __future__ import annotations
+
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ersgrid.errors import LedgerError
+from ersgrid.ledger.blocks import Block, build_block
+from ersgrid.ledger.chain import (
+    DEFAULT_EVM_VERSION,
+    KIND_BLOCK,
+    KIND_SETTLEMENT,
+    AnchorItem,
+    ChainClient,
+    compile_anchor_contract,
+)
+from ersgrid.ledger.keys import KeyStore, public_bytes
+from ersgrid.ledger.settlement import PeriodSettlement, check_balance, settle_period
+from ersgrid.ledger.storage import LedgerStore, database_url
+from ersgrid.scenario.settlement import ROLES, SettlementSpec
+
+__all__ = [
+    "SETTLEMENT_DOMAIN",
+    "LedgerWriter",
+    "PriceTable",
+    "settlement_message",
+]
+
+SETTLEMENT_DOMAIN = b"ersgrid-settlement-v1|"
+DEFAULT_BLOCK_RECORDS = 100_000
+
+
+def settlement_message(period: int, root: bytes) -> bytes:
+    """What the road operator signs for a period's settlement."""
+    return SETTLEMENT_DOMAIN + struct.pack(">q", period) + root
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """Retailer's price per planning step: ``values[k]`` holds from ``start_ms + k·step_ms``."""
+
+    start_ms: int
+    step_ms: int
+    values: list[float]
+
+    def at(self, time_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Price in force at each time [currency/kWh] (clamped to the table's range)."""
+        k = (np.asarray(time_ms, dtype=np.int64) - self.start_ms) // self.step_ms
+        return np.asarray(self.values, dtype=np.float64)[np.clip(k, 0, len(self.values) - 1)]
+
+
+class LedgerWriter:
+    """Creates a ledger in ``folder`` (database, ``keys/``, chain cache) and appends to it.
+
+    Parameters
+    ----------
+    folder : Path
+        Holds ``ledger.sqlite`` (unless ``db_url`` is given), ``keys/`` and ``chain/``.
+    db_url : str, optional
+        SQLAlchemy URL of the database (PostgreSQL in production).
+    """
+
+    def __init__(self, folder: Path, db_url: str | None = None) -> None:
+        self.folder = Path(folder)
+        self.store = LedgerStore(database_url(self.folder, db_url), create=True)
+        self.keys = KeyStore(self.folder / "keys")
+
+    @classmethod
+    def create(
+        cls,
+        folder: Path,
+        units: list[dict[str, Any]],
+        *,
+        timezone: str,
+        currency: str,
+        rules: SettlementSpec,
+        tariffs: list[dict[str, Any]],
+        prices: PriceTable,
+        reference_price_per_kwh: float,
+        db_url: str | None = None,
+        name: str = "",
+    ) -> LedgerWriter:
+        """Create keys and an empty ledger.
+
+        Parameters
+        ----------
+        units : list of dict
+            One per power unit, in unit-index order: ``id`` and ``substation``.
+        tariffs : list of dict
+            ``name``, ``user_price_per_kwh``, ``export_price_per_kwh`` each (records point here).
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = KeyStore.create(folder / "keys", len(units), ROLES)
+        writer = cls(folder, db_url)
+        if writer.store.tip()[0] != 0:
+            raise LedgerError(f"the database {writer.store.url!r} already holds a ledger")
+        writer.keys = keys
+        unit_meta = [
+            {"unit": i, **u, "public_key": public_bytes(keys.unit_key(i)).hex()}
+            for i, u in enumerate(units)
+        ]
+        writer.store.set_meta(
+            format=1, name=name, run_id=uuid.uuid4().hex, timezone=timezone, currency=currency,
+            period=rules.period, rules=rules.model_dump(mode="json"), tariffs=tariffs,
+            prices={"start_ms": prices.start_ms, "step_ms": prices.step_ms,
+                    "values": list(prices.values)},
+            reference_price_per_kwh=reference_price_per_kwh, units=unit_meta,
+            parties={r: public_bytes(keys.party_key(r)).hex() for r in ROLES},
+        )  # fmt: skip
+        return writer
+
+    def meta(self) -> dict[str, Any]:
+        """The ledger's meta values."""
+        return self.store.meta()
+
+    def append(
+        self, records: npt.NDArray[np.void], max_block_records: int = DEFAULT_BLOCK_RECORDS
+    ) -> list[Block]:
+        """Append records as blocks (one or more per period); return the blocks written.
+
+        ``seq`` is assigned here. Records are grouped by period, then sorted by unit and end
+        time. Each block is committed on its own: once this returns, every record is
+        acknowledged.
+        """
+        if len(records) == 0:
+            return []
+        order = np.lexsort(
+            (records["pseudonym"], records["end_ms"], records["unit"], records["period"])
+        )
+        rec = np.array(records[order], copy=True)
+        height, prev, seq = self.store.tip()
+        rec["seq"] = np.arange(seq, seq + len(rec), dtype=np.uint64)
+        periods = np.asarray(rec["period"], dtype=np.int64)
+        cuts = np.flatnonzero(np.diff(periods)) + 1
+        written = []
+        for part in np.split(rec, cuts):
+            for a in range(0, len(part), max_block_records):
+                chunk = part[a : a + max_block_records]
+                block = build_block(chunk, height, prev, self.keys, int(time.time() * 1000))
+                self.store.append_block(block)
+                written.append(block)
+                height, prev = height + 1, block.hash
+        return written
+
+    def settle(self, records: npt.NDArray[np.void]) -> tuple[list[PeriodSettlement], bool]:
+        """Settle every period of ``records`` (all of each period's records), store and sign.
+
+        Returns
+        -------
+        (settlements, balanced)
+            ``balanced`` is True when every period's money sums to zero and its statements'
+            energy equals the metered energy.
+        """
+        meta = self.meta()
+        rules = SettlementSpec.model_validate(meta["rules"])
+        p = meta["prices"]
+        prices = PriceTable(p["start_ms"], p["step_ms"], p["values"])
+        producer = self.keys.party_key("road_operator")
+        out = []
+        balanced = True
+        periods = np.asarray(records["period"], dtype=np.int64)
+        for period in np.unique(periods).tolist():
+            rec = records[periods == period]
+            st = settle_period(
+                period, rec, prices.at(rec["end_ms"]), meta["tariffs"], rules,
+                meta["reference_price_per_kwh"], meta["currency"],
+            )  # fmt: skip
+            balanced &= check_balance(st, rec) is None
+            root = st.root()
+            self.store.put_settlement(
+                period, st.canonical(), root, producer.sign(settlement_message(period, root))
+            )
+            out.append(st)
+        return out, balanced
+
+    def anchor(
+        self,
+        chain_url: str | None = None,
+        evm_version: str = DEFAULT_EVM_VERSION,
+    ) -> int:
+        """Anchor every block and settlement not anchored yet; return how many roots were sent.
+
+        Deploys the contract on first use (in-process chain unless ``chain_url``). For the
+        in-process chain every raw transaction is kept in the ledger for later replay.
+        """
+        meta = self.meta()
+        chain = meta.get("chain")
+        account = self.keys.chain_account()
+        artifact = compile_anchor_contract(
+            self.folder / "chain", chain["evm_version"] if chain else evm_version
+        )
+        if chain is None:
+            client = (
+                ChainClient.connect(chain_url, account)
+                if chain_url
+                else ChainClient.in_process(account)
+            )
+            address = client.deploy(artifact)
+            chain = {
+                "kind": client.kind, "url": chain_url, "chain_id": client.chain_id,
+                "contract": address, "evm_version": artifact["evm_version"],
+                "vyper": artifact["vyper"], "account": client.account.address,
+            }  # fmt: skip
+        else:
+            if chain["kind"] == "in-process":
+                client = ChainClient.in_process(account, replay=self.store.chain_txs())
+            else:
+                client = ChainClient.connect(chain_url or chain["url"], account)
+            client.attach(artifact, chain["contract"])
+            client.sent.clear()
+        done = self.store.anchors()
+        items = [
+            AnchorItem(KIND_BLOCK, h, hsh)
+            for h, _, hsh, _ in self.store.block_rows()
+            if (KIND_BLOCK, h) not in done
+        ] + [
+            AnchorItem(KIND_SETTLEMENT, p, root)
+            for p, _, root, _ in self.store.settlement_rows()
+            if (KIND_SETTLEMENT, p) not in done
+        ]
+        rows = client.anchor(items) if items else []
+        if client.kind == "in-process":
+            self.store.add_chain_txs(client.sent)
+        self.store.put_anchors(rows)
+        self.store.set_meta(chain=chain)
+        return len(rows)
+
+    def close(self) -> None:
+        """Release the database."""
+        self.store.close()

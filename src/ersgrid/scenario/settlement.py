@@ -1,0 +1,105 @@
+"""The ``settlement:`` section of a scenario: who the parties are and how money flows between them.
+
+What vehicles pay per kWh is ``tariff.user_price_per_kwh`` and what the retailer charges per kWh is
+the tariff's time-of-use price; this section adds the rest of the rules: network fees, V2G
+payments, the aggregator's share and how the road operator's margin is shared among partners.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["PARTNER_ROLES", "ROLES", "PartiesSpec", "SettlementSpec"]
+
+ROLES: tuple[str, ...] = ("road_operator", "retailer", "grid_operator", "aggregator", "automaker")
+"""Roles of the settlement parties besides the vehicle owners."""
+
+PARTNER_ROLES: tuple[str, ...] = ("road_operator", "retailer", "automaker")
+"""Roles that may share the road operator's margin (the joint benefit of the road)."""
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _default_shares() -> dict[Literal["road_operator", "retailer", "automaker"], float]:
+    return {"road_operator": 1.0}
+
+
+class PartiesSpec(_Model):
+    """Names of the parties that appear on the statements (vehicle owners stay pseudonymous)."""
+
+    road_operator: str = Field(default="Road operator", description="Runs the road's power units.")
+    retailer: str = Field(default="Energy retailer", description="Sells grid energy to the road.")
+    grid_operator: str = Field(default="Grid operator", description="Receives the network fees.")
+    aggregator: str = Field(default="Aggregator", description="Sells V2G energy and reserve.")
+    automaker: str = Field(default="Automaker", description="Fits and integrates the receivers.")
+
+
+class SettlementSpec(_Model):
+    """Settlement rules: periods, fees, V2G payments and the sharing of the road's margin.
+
+    Money flows per period: owners pay ``tariff.user_price_per_kwh`` per kWh into the battery to
+    the road operator; the road operator pays the retailer the tariff's price per grid-side kWh
+    and the grid operator ``grid_fee_per_kwh``; the rest (the margin) is shared among the
+    partners named in ``shares``, by those fixed shares or by their Shapley values. For V2G the
+    aggregator pays owners ``v2g_payment_per_kwh`` per kWh out of the battery, the retailer pays
+    the aggregator ``tariff.export_price_per_kwh`` per kWh exported, and the aggregator keeps
+    ``aggregator_share`` of that margin and passes the rest to the road operator.
+    """
+
+    period: Literal["hour", "day"] = Field(
+        default="hour",
+        description=("Settlement period and pseudonym rotation: one local hour or one local day."),
+    )
+    grid_fee_per_kwh: NonNegativeFloat = Field(
+        default=0.0, description="Network fee per grid-side kWh, paid to the grid operator "
+        "[currency/kWh].",
+    )  # fmt: skip
+    v2g_payment_per_kwh: NonNegativeFloat = Field(
+        default=0.0, description="Paid to a vehicle owner per kWh discharged from the battery "
+        "[currency/kWh].",
+    )  # fmt: skip
+    aggregator_share: Fraction = Field(
+        default=0.3, description="Share of the V2G margin the aggregator keeps [-]."
+    )
+    benefit_sharing: Literal["fixed", "shapley"] = Field(
+        default="fixed",
+        description="Share the road operator's margin by fixed shares or by Shapley values.",
+    )
+    shares: dict[Literal["road_operator", "retailer", "automaker"], Fraction] = Field(
+        default_factory=_default_shares,
+        description=(
+            "Partners of the margin and their fixed shares [-] (sum 1; road_operator required); "
+            "with shapley only the keys count."
+        ),
+    )
+    reference_price_per_kwh: NonNegativeFloat | None = Field(
+        default=None,
+        description=(
+            "Shapley: price the road would pay per grid-side kWh without the retailer's "
+            "partnership tariff [currency/kWh]; the tariff's highest price if omitted."
+        ),
+    )
+    sold_share_without_automaker: Fraction = Field(
+        default=0.5,
+        description=(
+            "Shapley: share of the energy the road still sells without the automaker's "
+            "receiver integration [-]."
+        ),
+    )
+    parties: PartiesSpec = Field(default_factory=PartiesSpec, description="Party names.")
+
+    @model_validator(mode="after")
+    def _shares(self) -> SettlementSpec:
+        if "road_operator" not in self.shares:
+            raise ValueError("settlement.shares must include road_operator")
+        total = sum(self.shares.values())
+        if self.benefit_sharing == "fixed" and abs(total - 1.0) > 1e-9:
+            raise ValueError(f"settlement.shares must sum to 1, got {total:g}")
+        return self

@@ -1,0 +1,243 @@
+"""Ledger: records, Merkle proofs, a real run's ledger, and tampering caught by ``verify``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ersgrid.cli import app
+from ersgrid.errors import LedgerTampered
+from ersgrid.ledger.chain import (
+    KIND_BLOCK,
+    KIND_SETTLEMENT,
+    AnchorItem,
+    ChainClient,
+    compile_anchor_contract,
+)
+from ersgrid.ledger.keys import KeyStore
+from ersgrid.ledger.merkle import merkle_proof, merkle_root, root_from_proof
+from ersgrid.ledger.storage import LedgerStore, database_url
+from ersgrid.ledger.verify import verify_ledger
+from ersgrid.scenario.schema import Scenario
+from ledger_helpers import copy_ledger, write_tiny_ledger
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13])
+def test_merkle_proofs_lead_to_the_root(n: int) -> None:
+    import hashlib
+
+    leaves = [hashlib.sha256(bytes([i])).digest() for i in range(n)]
+    root = merkle_root(leaves)
+    for i in range(n):
+        assert root_from_proof(leaves[i], merkle_proof(leaves, i)) == root
+    if n > 1:
+        assert root_from_proof(leaves[0], merkle_proof(leaves, 1)) != root
+        assert merkle_root(leaves[:-1]) != root
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real ledger (three hours of ``tiny``), written once per module."""
+    from ersgrid.scenario.loader import load_scenario
+
+    folder = tmp_path_factory.mktemp("ledger") / "run"
+    summary = write_tiny_ledger(load_scenario("tiny"), folder)
+    assert summary.records > 400
+    assert summary.blocks == 3
+    assert summary.settlement_balanced
+    assert summary.anchored == summary.blocks + summary.periods
+    return folder
+
+
+def _verify_cli(folder: Path) -> tuple[int, str]:
+    res = runner.invoke(app, ["ledger", "verify", str(folder)])
+    return res.exit_code, res.output + (res.stderr if res.stderr_bytes is not None else "")
+
+
+def test_untouched_ledger_verifies(ledger: Path) -> None:
+    rep = verify_ledger(ledger)
+    assert rep.blocks == 3
+    assert rep.anchors_checked == 6
+    code, text = _verify_cli(ledger)
+    assert code == 0, text
+    assert "ok" in text
+
+
+def test_keys_are_private_and_outside_the_database(ledger: Path) -> None:
+    keys = ledger / "keys"
+    assert (keys.stat().st_mode & 0o777) == 0o700
+    files = [p for p in keys.rglob("*.key")]
+    assert len(files) > 10
+    assert all((p.stat().st_mode & 0o777) == 0o600 for p in files)
+    secret = KeyStore(keys).provider_secret()
+    assert secret not in (ledger / "ledger.sqlite").read_bytes()
+    assert KeyStore(keys).chain_account() not in (ledger / "ledger.sqlite").read_bytes()
+
+
+def _sql(folder: Path, *statements: str) -> None:
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    with con:
+        for s in statements:
+            con.execute(s)
+    con.close()
+
+
+def test_one_byte_changed_in_the_database_file_is_caught(ledger: Path, tmp_path: Path) -> None:
+    folder = copy_ledger(ledger, tmp_path / "t")
+    store = LedgerStore(database_url(folder))
+    seq = 123
+    body = bytes(store.record_rows(seq, seq + 1)[0][5])
+    store.close()
+    assert not (folder / "ledger.sqlite-wal").exists()
+    raw = bytearray((folder / "ledger.sqlite").read_bytes())
+    at = raw.find(body)
+    assert at > 0
+    assert raw.find(body, at + 1) < 0
+    raw[at + 60] ^= 0x01  # lowest byte of the record's battery energy [mWh]
+    (folder / "ledger.sqlite").write_bytes(bytes(raw))
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert f"record seq {seq}" in text
+    assert "altered value" in text
+
+
+def test_deleted_record_is_caught(ledger: Path, tmp_path: Path) -> None:
+    folder = copy_ledger(ledger, tmp_path / "t")
+    _sql(folder, "DELETE FROM records WHERE seq = 200")
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert "record seq 200 missing" in text
+
+
+def test_swapped_blocks_are_caught(ledger: Path, tmp_path: Path) -> None:
+    folder = copy_ledger(ledger, tmp_path / "t")
+    _sql(
+        folder,
+        "UPDATE blocks SET height = -1 WHERE height = 1",
+        "UPDATE blocks SET height = 1 WHERE height = 2",
+        "UPDATE blocks SET height = 2 WHERE height = -1",
+    )
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert "block at position 1" in text
+    assert "reordered or swapped" in text
+
+
+def test_replaced_signature_is_caught(ledger: Path, tmp_path: Path) -> None:
+    folder = copy_ledger(ledger, tmp_path / "t")
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    (other,) = con.execute(
+        "SELECT signature FROM attestations WHERE height = 0 ORDER BY unit LIMIT 1"
+    ).fetchone()
+    (unit,) = con.execute(
+        "SELECT unit FROM attestations WHERE height = 1 ORDER BY unit LIMIT 1 OFFSET 1"
+    ).fetchone()
+    with con:
+        con.execute(
+            "UPDATE attestations SET signature = ? WHERE height = 1 AND unit = ?", (other, unit)
+        )
+    con.close()
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert f"block 1: bad signature of power unit {unit}" in text
+
+
+def test_block_signature_replaced_is_caught(ledger: Path, tmp_path: Path) -> None:
+    folder = copy_ledger(ledger, tmp_path / "t")
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    (sig0,) = con.execute("SELECT signature FROM blocks WHERE height = 0").fetchone()
+    with con:
+        con.execute("UPDATE blocks SET signature = ? WHERE height = 2", (sig0,))
+    con.close()
+    with pytest.raises(LedgerTampered, match="block 2: bad signature of the road operator"):
+        verify_ledger(folder)
+
+
+def test_different_root_anchored_is_caught(ledger: Path, tmp_path: Path) -> None:
+    """The chain says another root for block 1 than the ledger holds."""
+    folder = copy_ledger(ledger, tmp_path / "t")
+    store = LedgerStore(database_url(folder))
+    blocks = store.block_rows()
+    settlements = store.settlement_rows()
+    items = [
+        AnchorItem(KIND_BLOCK, h, bytes(32 - 1) + b"\x07" if h == 1 else hsh)
+        for h, _, hsh, _ in blocks
+    ] + [AnchorItem(KIND_SETTLEMENT, p, r) for p, _, r, _ in settlements]
+    client = ChainClient.in_process(KeyStore(folder / "keys").chain_account())
+    client.deploy(compile_anchor_contract(folder / "chain", store.meta()["chain"]["evm_version"]))
+    client.anchor(items)
+    store.close()
+    _sql(folder, "DELETE FROM chain_txs")
+    store = LedgerStore(database_url(folder))
+    store.add_chain_txs(client.sent)
+    store.close()
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert "block 1: root anchored on chain" in text
+    assert "is different" in text
+
+
+def test_altered_statement_is_caught(ledger: Path, tmp_path: Path) -> None:
+    folder = copy_ledger(ledger, tmp_path / "t")
+    _sql(
+        folder,
+        'UPDATE statements SET body = replace(body, \'"name":"Grid operator"\', '
+        "'\"name\":\"Grid operator \"') WHERE party = 'grid_operator'",
+    )
+    with pytest.raises(LedgerTampered, match="statement of grid_operator differs"):
+        verify_ledger(folder)
+
+
+def test_missing_ledger_is_a_clear_error(tmp_path: Path) -> None:
+    code, text = _verify_cli(tmp_path)
+    assert code == 2
+    assert "ledger.sqlite is missing" in text
+
+
+def test_proof_round_trip_and_forgery(ledger: Path, tmp_path: Path, tiny: Scenario) -> None:
+    import json
+
+    from ersgrid.ledger.proofs import check_proof, make_proof
+
+    out = tmp_path / "proof.json"
+    res = runner.invoke(
+        app,
+        ["ledger", "proof", str(ledger), "--vehicle", "0", "--period", "2035-04-02T00",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    proof = json.loads(out.read_text())
+    assert proof["records"]
+    assert all(r["values"]["pseudonym"] == proof["pseudonym"] for r in proof["records"])
+    res = runner.invoke(app, ["ledger", "check-proof", str(out)])
+    assert res.exit_code == 0, res.output
+    summary = check_proof(proof)
+    assert summary["battery_kwh"] > 0
+    # the same vehicle in the next hour has another pseudonym
+    later = make_proof(ledger, 0, "2035-04-02T01") if _has_records(ledger, 0, 1) else None
+    if later is not None:
+        assert later["pseudonym"] != proof["pseudonym"]
+    # a forged record fails
+    rec = bytearray(bytes.fromhex(proof["records"][0]["record"]))
+    rec[60] ^= 1
+    proof["records"][0]["record"] = bytes(rec).hex()
+    out.write_text(json.dumps(proof))
+    res = runner.invoke(app, ["ledger", "check-proof", str(out)])
+    assert res.exit_code == 1
+    assert "not included under the root its power unit signed" in res.output
+
+
+def _has_records(folder: Path, vehicle: int, hour: int) -> bool:
+    from ersgrid.errors import LedgerError
+    from ersgrid.ledger.proofs import make_proof
+
+    try:
+        make_proof(folder, vehicle, f"2035-04-02T0{hour}")
+    except LedgerError:
+        return False
+    return True

@@ -1,0 +1,147 @@
+"""Settlement: money balances and energy matches the meters on random inputs; Shapley by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ersgrid.ledger.records import RECORD_DTYPE, Direction
+from ersgrid.ledger.settlement import check_balance, margin_game, settle_period
+from ersgrid.ledger.shapley import shapley_values
+from ersgrid.scenario.settlement import SettlementSpec
+
+PERIOD = 2_059_052_400
+
+
+def _records(rng: np.random.Generator, n: int, owners: int, v2g_share: float) -> np.ndarray:
+    rec = np.zeros(n, dtype=RECORD_DTYPE)
+    rec["version"] = 1
+    rec["seq"] = np.arange(n)
+    rec["unit"] = rng.integers(0, 30, n)
+    names = [rng.bytes(16) for _ in range(owners)]
+    rec["pseudonym"] = [names[i] for i in rng.integers(0, owners, n)]
+    rec["period"] = PERIOD
+    rec["end_ms"] = PERIOD * 1000 + rng.integers(0, 3_600_000, n)
+    batt = rng.integers(1, 2_000_000, n)
+    eff = rng.uniform(0.6, 0.98, n)
+    v2g = rng.random(n) < v2g_share
+    grid = np.where(v2g, -np.rint(batt * eff), np.rint(batt / eff)).astype(np.int64)
+    rec["battery_mwh"] = np.where(v2g, -batt, batt)
+    rec["grid_mwh"] = grid
+    rec["direction"] = np.where(v2g, Direction.v2g, Direction.charge)
+    return rec
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 400),
+    owners=st.integers(1, 40),
+    v2g_share=st.sampled_from([0.0, 0.1, 0.5]),
+    sharing=st.sampled_from(["fixed", "shapley"]),
+    fee=st.floats(0.0, 20.0),
+    v2g_pay=st.floats(0.0, 40.0),
+    agg=st.floats(0.0, 1.0),
+    user_price=st.floats(0.0, 100.0),
+    export_price=st.floats(0.0, 30.0),
+    partners=st.sampled_from([("road_operator",), ("road_operator", "retailer"),
+                              ("road_operator", "retailer", "automaker")]),
+)  # fmt: skip
+def test_settlement_balances(
+    seed: int, n: int, owners: int, v2g_share: float, sharing: str, fee: float,
+    v2g_pay: float, agg: float, user_price: float, export_price: float,
+    partners: tuple[str, ...],
+) -> None:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    rec = _records(rng, n, owners, v2g_share)
+    shares = dict(zip(partners, np.full(len(partners), 1.0 / len(partners)), strict=True))
+    shares["road_operator"] += 1.0 - sum(shares.values())
+    rules = SettlementSpec(
+        grid_fee_per_kwh=fee, v2g_payment_per_kwh=v2g_pay, aggregator_share=agg,
+        benefit_sharing=sharing, shares=shares,
+    )  # fmt: skip
+    prices = rng.uniform(5.0, 60.0, n)
+    tariffs = [{"user_price_per_kwh": user_price, "export_price_per_kwh": export_price}]
+    result = settle_period(PERIOD, rec, prices, tariffs, rules, 70.0, "JPY")
+    assert check_balance(result, rec) is None
+    statements = result.statements.values()
+    # money: zero sum, and each statement's total is the sum of its lines
+    assert sum(s["total_micro"] for s in statements) == 0
+    assert all(s["total_micro"] == sum(x["amount_micro"] for x in s["lines"]) for s in statements)
+    # energy: owners' lines hold exactly the metered battery energy, both directions
+    charge = rec["direction"] == Direction.charge
+    charged = sum(
+        x["energy_mwh"] for s in statements if s["role"] == "vehicle_owner"
+        for x in s["lines"] if x["item"] == "charging"
+    )  # fmt: skip
+    returned = sum(
+        x["energy_mwh"] for s in statements if s["role"] == "vehicle_owner"
+        for x in s["lines"] if x["item"] == "V2G discharge"
+    )  # fmt: skip
+    assert charged == int(rec["battery_mwh"][charge].sum())
+    assert returned == -int(rec["battery_mwh"][~charge].sum())
+    # an owner pays exactly its energy at the user price (to a micro-unit per record)
+    some = next(s for s in statements if s["role"] == "vehicle_owner")
+    mine = rec[[bytes(p).hex() == some["party"][8:] for p in rec["pseudonym"]] & charge]
+    paid = -sum(x["amount_micro"] for x in some["lines"] if x["item"] == "charging")
+    assert abs(paid - int(mine["battery_mwh"].sum()) * user_price) <= len(mine) + 1
+
+
+def test_unbalanced_statement_is_detected() -> None:
+    rng = np.random.default_rng(1)
+    rec = _records(rng, 50, 5, 0.2)
+    rules = SettlementSpec(grid_fee_per_kwh=3.0)
+    tariffs = [{"user_price_per_kwh": 50.0, "export_price_per_kwh": 8.0}]
+    result = settle_period(PERIOD, rec, np.full(50, 30.0), tariffs, rules, 40.0, "JPY")
+    result.statements["retailer"]["total_micro"] += 1
+    assert "sum to 1 micro-units" in (check_balance(result, rec) or "")
+
+
+def test_shapley_three_party_case_by_hand() -> None:
+    """road R, retailer T, automaker A; user 100, energy 40 (TOU) or 60 (reference), fees 10,
+    half the energy sold without A. v(R)=15, v(RT)=25, v(RA)=30, v(RTA)=50, else 0.
+    Over the 6 join orders R's marginal contributions are 15,15,25,30,50,50 → 185/6;
+    T's 0,0,10,0,20,20 → 50/6; A's 0,0,15,0,25,25 → 65/6."""
+    values = margin_game(["automaker", "retailer", "road_operator"], 100.0, 40.0, 60.0, 10.0, 0.5)
+    assert values["road_operator"] == pytest.approx(185 / 6)
+    assert values["retailer"] == pytest.approx(50 / 6)
+    assert values["automaker"] == pytest.approx(65 / 6)
+    assert sum(values.values()) == pytest.approx(50.0)
+
+
+def test_shapley_glove_game() -> None:
+    """One left glove (L), two right gloves (R1, R2): L gets 2/3, each right glove 1/6."""
+
+    def worth(s: frozenset[str]) -> float:
+        return float("L" in s and ("R1" in s or "R2" in s))
+
+    values = shapley_values(["L", "R1", "R2"], worth)
+    assert values == pytest.approx({"L": 2 / 3, "R1": 1 / 6, "R2": 1 / 6})
+
+
+def test_shapley_sharing_in_settlement_uses_the_game() -> None:
+    rng = np.random.default_rng(3)
+    rec = _records(rng, 200, 10, 0.0)
+    rules = SettlementSpec(
+        benefit_sharing="shapley",
+        shares={"road_operator": 0.0, "retailer": 0.0, "automaker": 0.0},
+        sold_share_without_automaker=0.5,
+    )
+    tariffs = [{"user_price_per_kwh": 60.0, "export_price_per_kwh": 0.0}]
+    result = settle_period(PERIOD, rec, np.full(200, 20.0), tariffs, rules, 35.0, "EUR")
+    got = {
+        p: next(x["amount_micro"] for x in result.statements[p]["lines"] if "margin" in x["item"])
+        for p in ("retailer", "automaker")
+    }
+    assert got["retailer"] > 0
+    assert got["automaker"] > 0
+    assert check_balance(result, rec) is None
+
+
+def test_settlement_rules_are_validated() -> None:
+    with pytest.raises(ValueError, match="must include road_operator"):
+        SettlementSpec(shares={"retailer": 1.0})
+    with pytest.raises(ValueError, match="must sum to 1"):
+        SettlementSpec(shares={"road_operator": 0.5, "retailer": 0.2})
