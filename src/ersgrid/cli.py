@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ersgrid.cli_sweep import sweep as _sweep
 from ersgrid.errors import ErsgridError
 
 app = typer.Typer(
@@ -158,6 +159,9 @@ def scenario_doc(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
+
+
+app.command("sweep")(_friendly(_sweep))
 
 
 def main() -> None:  # pragma: no cover - console entry
