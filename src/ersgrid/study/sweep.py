@@ -223,7 +223,10 @@ def run_sweep(
     pending: list[RunSpec] = []
     for spec in runs:
         row = read_row(base, spec.run_id)
-        if row is None or (retry_failed and row.get("status") != "ok"):
+        if row is None:
+            pending.append(spec)
+        elif retry_failed and row.get("status") != "ok":
+            (run_dir(base, spec.run_id) / ROW_FILE).unlink()  # the task skips runs with a row
             pending.append(spec)
         else:
             rows[spec.run_id] = row
