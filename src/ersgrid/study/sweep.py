@@ -77,7 +77,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         ) from None
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="15s")
+            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
         except (OSError, TimeoutError) as err:
             raise SweepError(
                 f"cannot reach the Dask scheduler at {scheduler!r}: {err}; start one with "
