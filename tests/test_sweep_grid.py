@@ -89,8 +89,12 @@ def test_needs_a_strategy_and_positive_days() -> None:
         build_runs("tiny", {}, [], 1.0)
     with pytest.raises(ScenarioError, match="listed twice"):
         build_runs("tiny", {}, ["a", "a"], 1.0)
-    with pytest.raises(ScenarioError, match="positive"):
+    with pytest.raises(ScenarioError, match="positive whole number of 15-min steps"):
         build_runs("tiny", {}, ["a"], 0.0)
+    with pytest.raises(ScenarioError, match="positive whole number of 15-min steps"):
+        build_runs("tiny", {}, ["a"], 0.1)
+    with pytest.raises(ScenarioError, match="YYYY-MM-DD"):
+        build_runs("tiny", {}, ["a"], 1.0, start="2035-13-01")
 
 
 def test_pareto_front_by_hand() -> None:

@@ -9,6 +9,7 @@ stops the sweep at once with the schema's own message rather than as hundreds of
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import json
@@ -20,6 +21,7 @@ import yaml
 from ersgrid.errors import ScenarioError
 from ersgrid.scenario.loader import dump_scenario, load_scenario
 from ersgrid.scenario.schema import Scenario
+from ersgrid.timeindex import planning_index
 
 __all__ = ["RunSpec", "build_runs", "parse_param", "parse_params"]
 
@@ -143,14 +145,17 @@ def build_runs(
     Raises
     ------
     ScenarioError
-        If a path does not exist or a combination of values breaks a scenario rule.
+        If a path does not exist, a combination of values breaks a scenario rule, or
+        ``days``/``start`` do not make whole planning steps.
     """
     if not strategies:
         raise ScenarioError("a sweep needs at least one strategy (--strategies uncontrolled,...)")
     if len(set(strategies)) != len(strategies):
         raise ScenarioError(f"--strategies {','.join(strategies)}: a strategy is listed twice")
-    if days <= 0:
-        raise ScenarioError(f"--days {days}: must be positive")
+    try:
+        first_day = dt.date.fromisoformat(start) if start is not None else None
+    except ValueError:
+        raise ScenarioError(f"--start {start!r}: expected a date as YYYY-MM-DD") from None
     paths = list(grid)
     runs: list[RunSpec] = []
     for combo in itertools.product(*(grid[p] for p in paths)):
@@ -160,6 +165,7 @@ def build_runs(
         except ScenarioError as err:
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
             raise ScenarioError(f"sweep point ({shown}) is invalid:\n{err}") from None
+        planning_index(resolved, days, first_day)  # days and start fit this point's steps
         for strategy in strategies:
             runs.append(
                 RunSpec(
