@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ersgrid.cli_sweep import sweep as _sweep
 from ersgrid.errors import ErsgridError
 
 app = typer.Typer(
@@ -24,12 +25,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _register_subcommands() -> None:
-    from ersgrid.cli_dr import dr_app
-
-    app.add_typer(dr_app, name="dr")
 
 
 P = ParamSpec("P")
@@ -177,19 +172,20 @@ def scenario_doc(
 
 
 def _add_subcommands() -> None:
+    from ersgrid.cli_dr import dr_app
     from ersgrid.cli_ledger import ledger_app
 
     app.add_typer(ledger_app, name="ledger")
+    app.add_typer(dr_app, name="dr")
 
 
 _add_subcommands()
+app.command("sweep")(_friendly(_sweep))
 
 
 def main() -> None:  # pragma: no cover - console entry
     app()
 
-
-_register_subcommands()
 
 if __name__ == "__main__":  # pragma: no cover - python -m ersgrid.cli
     app()

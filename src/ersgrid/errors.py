@@ -12,6 +12,7 @@ says what is wrong and what to do about it.
     ├── StrategyError          a strategy is unknown or returned an unusable decision
     ├── SimulationError        the twin reached a state it cannot continue from
     ├── InfeasibleSchedule     the planner could not produce a schedule
+    ├── SweepError             a sweep cannot start (no Dask, no scheduler, unusable --out)
     └── LedgerError            the ledger cannot be written or read
         └── LedgerTampered     verification found a record or block that does not match
 """
@@ -27,6 +28,7 @@ __all__ = [
     "ScenarioError",
     "SimulationError",
     "StrategyError",
+    "SweepError",
 ]
 
 
@@ -52,6 +54,10 @@ class SimulationError(ErsgridError):
 
 class InfeasibleSchedule(ErsgridError):
     """The planner could not produce a schedule (solver failure or impossible hard limits)."""
+
+
+class SweepError(ErsgridError):
+    """A sweep cannot start or finish: Dask missing, scheduler unreachable, output unusable."""
 
 
 class LedgerError(ErsgridError):

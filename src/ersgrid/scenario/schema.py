@@ -337,7 +337,9 @@ class Scenario(_Model):
 
     name: str = Field(description="Short name, used for the results folder.")
     description: str = Field(default="", description="One line that says what the scenario is.")
-    currency: Literal["JPY", "EUR", "USD", "SEK"] = Field(description="Currency of all prices.")
+    currency: Literal["JPY", "EUR", "USD", "SEK", "CNY"] = Field(
+        description="Currency of all prices."
+    )
     timezone: str = Field(description="IANA time zone of the corridor, e.g. Asia/Tokyo.")
     seed: Annotated[int, Field(ge=0)] = Field(default=0, description="Seed of every random draw.")
     simulation: SimulationSpec = Field(description="Time settings.")

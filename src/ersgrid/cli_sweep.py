@@ -1,0 +1,113 @@
+"""The ``ersgrid sweep`` command: a parameter study on Dask with a progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["sweep"]
+
+console = Console()
+
+
+def _summary(table: Any, params: list[str]) -> Table:
+    out = Table(title="Sweep results (one row per run)")
+    cols = [*params, "strategy", "status", "energy_cost", "co2_kg", "peak_import_kw"]
+    cols = [c for c in cols if c in table.columns]
+    for c in cols:
+        out.add_column(c, justify="right")
+    for _, row in table.head(40).iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            cells.append(f"{v:,.4g}" if isinstance(v, float) else str(v))
+        out.add_row(*cells)
+    return out
+
+
+def sweep(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="PATH=v1,v2,... with a dotted scenario field path, e.g. "
+            "traffic.daily_volume=20000,40000 or road.sections.0.length_km=10,20. Repeat it; "
+            "the sweep runs every combination.",
+        ),
+    ] = None,
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated strategy names (or package.module:Class).")
+    ] = "uncontrolled",
+    days: Annotated[float, typer.Option(help="Simulated days of each run.", min=0.0104)] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="First local day, YYYY-MM-DD (default: the scenario's).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes of the local cluster (default: CPU count).", min=1),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Sweep folder (default: results/sweep-<scenario>); rerun to resume."),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Run again the runs recorded as failed.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run a parameter sweep (every combination × every strategy) as Dask tasks.
+
+    Writes sweep.parquet (one row per run), report.html (trade-offs and the cost-CO2 Pareto
+    front) and runs/<id>/ (each run's own results folder) under --out.
+    """
+    from ersgrid.errors import ScenarioError
+    from ersgrid.study.grid import build_runs, parse_params
+    from ersgrid.study.sweep import run_sweep
+
+    grid = parse_params(param or [])
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    if not names:
+        raise ScenarioError("--strategies: give at least one strategy name")
+    runs = build_runs(scenario, grid, names, days, start)  # every point valid before any runs
+    first = runs[0]
+    folder = out or Path("results") / f"sweep-{first.scenario.name}"
+    console.print(
+        f"sweep of {first.scenario.name}: {len(runs)} runs ({len(runs) // len(names)} points × "
+        f"{len(names)} strategies), {days:g} day(s) each, on "
+        + (scheduler or f"a local cluster of {workers or 'CPU-count'} worker processes")
+    )
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("runs, {task.fields[failed]} failed"), TimeElapsedColumn(),
+        console=console, disable=quiet,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"sweep {first.scenario.name}", total=None, failed=0)
+        failed = 0
+
+        def tick(done: int, total: int, row: dict[str, Any] | None) -> None:
+            nonlocal failed
+            if row is not None and row.get("status") != "ok":
+                failed += 1
+            bar.update(task, completed=done, total=total, failed=failed)
+
+        result = run_sweep(
+            scenario, grid, names, days, folder, start=start, scheduler=scheduler,
+            workers=workers, retry_failed=retry_failed, progress=tick,
+        )  # fmt: skip
+    console.print(_summary(result.table, list(grid)))
+    console.print(
+        f"{len(result.table)} runs ({result.executed} run now, {result.resumed} resumed, "
+        f"{result.failed} failed) in {result.wall_time_s:.1f} s; results: {result.out}/ "
+        "(sweep.parquet, report.html, runs/)"
+    )

@@ -1,0 +1,281 @@
+"""Run a sweep: one Dask task per run, on a local cluster or an existing Dask scheduler.
+
+The client validates every run first (:func:`ersgrid.study.grid.build_runs`), skips runs whose
+row is already on disk (resume), submits the rest as tasks, and writes ``sweep.parquet`` and
+``report.html`` from the rows. Robustness comes from Dask where Dask already does it: a task
+whose worker dies is rescheduled on another (or the restarted) worker, up to the scheduler's
+``distributed.scheduler.allowed-failures`` (3 by default); after that the run is recorded as
+failed with ``KilledWorker``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ersgrid.errors import SweepError
+from ersgrid.run.results import json_safe
+from ersgrid.study.grid import ParamValue, RunSpec, build_runs
+from ersgrid.study.task import ROW_FILE, execute_run, read_row, run_dir
+
+__all__ = ["SWEEP_FILES", "SweepProgress", "SweepResult", "rows_table", "run_sweep"]
+
+SWEEP_FILES = ("sweep.json", "sweep.parquet", "report.html")
+"""Files a sweep writes at the top of its ``--out`` folder (runs go under ``runs/<id>/``)."""
+
+SweepProgress = Callable[[int, int, dict[str, Any] | None], None]
+"""Called as ``progress(finished_runs, total_runs, row)``; ``row`` is None for the first call."""
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced.
+
+    Attributes
+    ----------
+    out : Path
+        The sweep's folder.
+    table : DataFrame
+        ``sweep.parquet``: one row per run, in grid order.
+    executed : int
+        Runs executed by this call.
+    resumed : int
+        Runs found finished on disk and not run again.
+    wall_time_s : float [s]
+    """
+
+    out: Path
+    table: pd.DataFrame
+    executed: int
+    resumed: int
+    wall_time_s: float
+
+    @property
+    def failed(self) -> int:
+        """Number of runs recorded as failed."""
+        return int((self.table["status"] != "ok").sum())
+
+
+@contextmanager
+def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SweepError(
+            "sweeps run on Dask, which is not installed: pip install 'ersgrid[scale]'"
+        ) from None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (30 s)
+        except (OSError, TimeoutError) as err:
+            raise SweepError(
+                f"cannot reach the Dask scheduler at {scheduler!r}: {err}; start one with "
+                "`dask scheduler` and at least one `dask worker`, or leave out --scheduler"
+            ) from None
+        try:
+            try:
+                client.wait_for_workers(1, timeout=60)
+            except TimeoutError:
+                raise SweepError(
+                    f"the Dask scheduler at {scheduler!r} has no workers after 60 s; start "
+                    "one with `dask worker <address> --nthreads 1`"
+                ) from None
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n < 1:
+        raise SweepError(f"--workers {n}: need at least one worker")
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _failed_row(spec: RunSpec, err: BaseException) -> dict[str, Any]:
+    return {
+        "run_id": spec.run_id,
+        "status": "failed",
+        "error_type": type(err).__name__,
+        "error": str(err) or repr(err),
+        "strategy": spec.strategy,
+        **spec.params,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        "results": None,
+    }
+
+
+def rows_table(rows: list[dict[str, Any]], param_paths: list[str]) -> pd.DataFrame:
+    """The sweep table from run rows: parameters first, then status, then KPIs.
+
+    A parameter column whose values mix types (e.g. numbers and words) is stored as text.
+    """
+    table = pd.DataFrame(rows)
+    first = ["run_id", *param_paths, "strategy", "status", "error_type", "error"]
+    for col in first:
+        if col not in table.columns:
+            table[col] = None
+    table = table[first + [c for c in table.columns if c not in first]]
+    for path in param_paths:
+        kinds = {type(v) for v in table[path] if v is not None}
+        if len(kinds) > 1 and not kinds <= {int, float}:
+            table[path] = table[path].astype(str)
+    return table
+
+
+def _write_manifest(out: Path, scenario: str, runs: list[RunSpec], meta: dict[str, Any]) -> None:
+    manifest = {
+        "scenario": scenario,
+        **meta,
+        "runs": [{"run_id": r.run_id, "strategy": r.strategy, "params": r.params} for r in runs],
+        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    tmp = out / ".sweep.json.tmp"
+    tmp.write_text(json.dumps(json_safe(manifest), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "sweep.json")
+
+
+def run_sweep(
+    scenario: str | Path,
+    params: dict[str, list[ParamValue]],
+    strategies: list[str],
+    days: float,
+    out: str | Path,
+    *,
+    start: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    progress: SweepProgress | None = None,
+    report: bool = True,
+) -> SweepResult:
+    """Run every combination of ``params`` under every strategy, one Dask task per run.
+
+    Parameters
+    ----------
+    scenario : str or Path
+        Built-in scenario name or YAML path.
+    params : dict
+        Values by dotted scenario field path (see :func:`ersgrid.study.grid.parse_params`).
+    strategies : list of str
+        Strategy names; an unknown one is recorded as a failed run (``StrategyError``).
+    days : float [d]
+        Simulated days of each run.
+    out : str or Path
+        Sweep folder. Running again with the same folder resumes: finished runs are kept.
+        With ``--scheduler``, it must be the same path on the workers (shared disk).
+    start : str, optional
+        First local day, ``YYYY-MM-DD``.
+    scheduler : str, optional
+        Address of a running Dask scheduler, e.g. ``tcp://10.0.0.5:8786``; a local cluster
+        of ``workers`` processes (one thread each) when omitted.
+    workers : int, optional
+        Worker processes of the local cluster (default: CPU count).
+    retry_failed : bool
+        Run again the runs recorded as failed (by default they are kept as they are).
+    progress : callable, optional
+        See :data:`SweepProgress`.
+    report : bool
+        Write ``report.html`` with the trade-off plots.
+
+    Raises
+    ------
+    ScenarioError
+        If a parameter path or value is invalid (before anything runs).
+    SweepError
+        If Dask is missing or the scheduler cannot be reached.
+    """
+    wall0 = time.perf_counter()
+    runs = build_runs(scenario, params, strategies, days, start)
+    base = Path(out).resolve()
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        _write_manifest(
+            base,
+            str(scenario),
+            runs,
+            {"params": params, "strategies": strategies, "days": days, "start": start},
+        )
+    except OSError as err:
+        raise SweepError(f"cannot write the sweep folder {str(base)!r}: {err}") from None
+    rows: dict[str, dict[str, Any]] = {}
+    pending: list[RunSpec] = []
+    for spec in runs:
+        row = read_row(base, spec.run_id)
+        if row is None:
+            pending.append(spec)
+        elif retry_failed and row.get("status") != "ok":
+            (run_dir(base, spec.run_id) / ROW_FILE).unlink()  # the task skips runs with a row
+            pending.append(spec)
+        else:
+            rows[spec.run_id] = row
+    resumed = len(rows)
+    if progress is not None:
+        progress(resumed, len(runs), None)
+    if pending:
+        _execute(pending, base, scheduler, workers, rows, len(runs), progress)
+    table = rows_table([rows[r.run_id] for r in runs], list(params))
+    tmp = base / ".sweep.parquet.tmp"
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, base / "sweep.parquet")
+    if report:
+        from ersgrid.study.report import write_sweep_report
+
+        write_sweep_report(table, list(params), base / "report.html", title=str(scenario))
+    return SweepResult(base, table, len(pending), resumed, round(time.perf_counter() - wall0, 3))
+
+
+def _execute(
+    pending: list[RunSpec],
+    base: Path,
+    scheduler: str | None,
+    workers: int | None,
+    rows: dict[str, dict[str, Any]],
+    total: int,
+    progress: SweepProgress | None,
+) -> None:
+    from distributed import as_completed
+
+    # Keys name the run and the sweep folder, so two sweeps on one scheduler never share one.
+    tag = hashlib.sha256(str(base).encode("utf-8")).hexdigest()[:8]
+    with _client(scheduler, workers) as client:
+        by_key: dict[str, RunSpec] = {}
+        futures = []
+        for spec in pending:
+            key = f"ersgrid-run-{spec.run_id}-{tag}"
+            by_key[key] = spec
+            futures.append(client.submit(execute_run, spec, str(base), key=key, pure=False))
+        for future in as_completed(futures):
+            spec = by_key[future.key]
+            try:
+                row = future.result()
+            except Exception as err:  # e.g. KilledWorker: record it, keep going
+                row = json_safe(_failed_row(spec, err))
+                folder = run_dir(base, spec.run_id)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / ROW_FILE).write_text(json.dumps(row, indent=1) + "\n", encoding="utf-8")
+            future.release()
+            rows[spec.run_id] = row
+            if progress is not None:
+                progress(len(rows), total, row)

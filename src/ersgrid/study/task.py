@@ -1,0 +1,124 @@
+"""One run of a sweep as it executes on a worker: run, stream results to disk, return a row.
+
+The task writes the run's own results folder, then its row (``row.json``) last and atomically
+(written to a temporary name, then renamed). A run counts as finished exactly when its
+``row.json`` exists, so a sweep killed at any moment resumes by re-running only the runs with
+no row. Only the row (a few hundred bytes) travels back to the client: time series stay on
+the worker's disk, so a worker's memory is bounded by one run, whatever the sweep's size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ersgrid.errors import ErsgridError
+from ersgrid.run.results import json_safe
+from ersgrid.study.grid import RunSpec
+
+__all__ = ["ROW_FILE", "RUNS_DIR", "execute_run", "read_row", "run_dir"]
+
+RUNS_DIR = "runs"
+"""Sub-folder of a sweep's ``--out`` holding one folder per run, named by run id."""
+
+ROW_FILE = "row.json"
+"""The run's row: written last, its presence marks the run as finished."""
+
+
+def run_dir(out: Path, run_id: str) -> Path:
+    """The folder of one run inside a sweep's output folder."""
+    return out / RUNS_DIR / run_id
+
+
+def read_row(out: Path, run_id: str) -> dict[str, Any] | None:
+    """The stored row of a finished run, or None if the run has not finished.
+
+    A row file that cannot be parsed (e.g. a disk filled up while writing it) counts as not
+    finished, so the run is done again.
+    """
+    path = run_dir(out, run_id) / ROW_FILE
+    try:
+        row = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _scalar_kpis(kpis: dict[str, Any]) -> dict[str, Any]:
+    skip = {"scenario", "strategy", "start", "days"}
+    return {
+        k: v
+        for k, v in kpis.items()
+        if k not in skip and isinstance(v, bool | int | float | str | None)
+    }
+
+
+def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
+    """Run one sweep point and write its results folder and row; return the row.
+
+    A run that raises is recorded with ``status = "failed"``, the error's type and message,
+    and the traceback in ``error.txt``; it does not raise, so one bad run never stops a
+    sweep. A run whose row already exists is not run again (the stored row is returned).
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The run (resolved scenario, strategy, days).
+    out : str
+        The sweep's output folder, as seen from the worker.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``status`` (``ok``/``failed``), ``error_type``, ``error``, ``strategy``,
+        the parameters by dotted path, the run's scalar KPIs, ``wall_time_s`` [s],
+        ``worker`` (host:pid) and ``results`` (folder relative to ``out``).
+    """
+    from ersgrid.run.runner import run
+
+    base = Path(out)
+    done = read_row(base, spec.run_id)
+    if done is not None:
+        return done
+    folder = run_dir(base, spec.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "status": "ok",
+        "error_type": None,
+        "error": None,
+        "strategy": spec.strategy,
+        **spec.params,
+    }
+    try:
+        start = dt.date.fromisoformat(spec.start) if spec.start else None
+        result = run(
+            spec.scenario, spec.strategy, days=spec.days, start=start, out=folder / "results"
+        )
+        row |= _scalar_kpis(result.kpis)
+    except Exception as err:  # every failure of a run is recorded
+        kind = "ersgrid" if isinstance(err, ErsgridError) else "bug"
+        row |= {"status": "failed", "error_type": type(err).__name__, "error": str(err)}
+        (folder / "error.txt").write_text(
+            f"{kind} error in run {spec.run_id}\n{traceback.format_exc()}", encoding="utf-8"
+        )
+    row["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    row["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    row["results"] = f"{RUNS_DIR}/{spec.run_id}/results" if row["status"] == "ok" else None
+    row = json_safe(row)
+    _write_atomic(folder / ROW_FILE, json.dumps(row, ensure_ascii=False, indent=1) + "\n")
+    return row
