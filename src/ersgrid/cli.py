@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ersgrid.cli_forecast import forecast_app
 from ersgrid.errors import ErsgridError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(forecast_app, name="forecast")
 console = Console()
 err_console = Console(stderr=True)
 

@@ -86,7 +86,9 @@ def _extend(y_known: pd.Series, index: pd.DatetimeIndex) -> pd.Series:
 
 
 def _finish(q: FloatArray, nonnegative: bool, index: pd.DatetimeIndex) -> pd.DataFrame:
-    q = np.sort(q, axis=1)  # quantiles never cross
+    q = q.copy()  # quantiles never cross; P50 stays as the model made it
+    q[:, 0] = np.minimum(q[:, 0], q[:, 1])
+    q[:, 2] = np.maximum(q[:, 2], q[:, 1])
     if nonnegative:
         q = np.maximum(q, 0.0)
     return pd.DataFrame(q, index=index, columns=list(QUANTILE_COLUMNS))
