@@ -30,7 +30,7 @@ from ersgrid.forecast.history import TRAFFIC_PREFIX
 __all__ = ["parse_history", "read_history"]
 
 _CLASS_COLUMN = re.compile(r"^(car|bus|truck)(_[AB])?$")
-_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 _STEP = pd.Timedelta(minutes=15)
 
 
