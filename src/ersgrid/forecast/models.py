@@ -127,6 +127,13 @@ class SeasonalNaive(TargetModel):
 Backend = Literal["lightgbm", "sklearn"]
 
 
+def _one_thread() -> Any:
+    """Limit OpenMP (scikit-learn's trees) to one thread; LightGBM gets ``num_threads=1``."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
 class GradientBoosting(TargetModel):
     """Gradient-boosted trees on calendar, holiday, lagged and weather features, one per quantile.
 
@@ -217,11 +224,12 @@ class GradientBoosting(TargetModel):
         if n_cal > 0 and len(ys) - n_cal >= 3 * STEPS_PER_WEEK:
             fit_rows = len(ys) - n_cal
         self._models = []
-        for alpha in QUANTILES:
-            est = self._estimator(alpha)
-            rows = len(ys) if alpha == 0.5 else fit_rows  # the median learns from every row
-            est.fit(xs[:rows], ys[:rows])
-            self._models.append(est)
+        with _one_thread():
+            for alpha in QUANTILES:
+                est = self._estimator(alpha)
+                rows = len(ys) if alpha == 0.5 else fit_rows  # the median learns from every row
+                est.fit(xs[:rows], ys[:rows])
+                self._models.append(est)
         self._shift = np.zeros(3)
         if fit_rows < len(ys):
             xc, yc = xs[fit_rows:], ys[fit_rows:]
@@ -238,7 +246,8 @@ class GradientBoosting(TargetModel):
         y = _extend(y_known, index)
         x = self._design(y, covariates.reindex(y.index)).reindex(index)[self._columns]
         xs = x.to_numpy(dtype=np.float64)
-        q = np.column_stack([m.predict(xs) for m in self._models]) + self._shift[None, :]
+        with _one_thread():
+            q = np.column_stack([m.predict(xs) for m in self._models]) + self._shift[None, :]
         return _finish(q, self._nonnegative, index)
 
 
