@@ -243,3 +243,19 @@ def test_backtest_rejects_an_empty_target() -> None:
     hist = synthetic_demand(weeks=6).assign(wind=0.0)
     with pytest.raises(DataError, match="zero or missing throughout"):
         backtest(hist, "wind", None, days=3)
+
+
+def test_observed_values_reach_the_next_forecast() -> None:
+    hist = synthetic_demand(weeks=3)
+    fc = Forecaster(hist, None, model="naive")
+    issue = hist.index[2 * STEPS_PER_WEEK]
+    before = fc.predict("demand", issue, 4)["p50"]
+    week_ago = pd.date_range(issue - pd.Timedelta(days=7), periods=4, freq="15min")
+    fc.observe(pd.DataFrame({"demand": [1.0, 2.0, 3.0, 4.0]}, index=week_ago))
+    after = fc.predict("demand", issue, 4)["p50"]
+    assert not np.allclose(before, after)
+    np.testing.assert_array_equal(after.to_numpy(), [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(DataError, match="outside the history"):
+        fc.observe(pd.DataFrame({"demand": [1.0]}, index=[issue + pd.Timedelta(days=30)]))
+    with pytest.raises(DataError, match="not targets"):
+        fc.observe(pd.DataFrame({"load": [1.0]}, index=[issue]))

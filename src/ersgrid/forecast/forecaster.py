@@ -9,6 +9,7 @@ never reads a value at or after the issue time.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -82,7 +83,7 @@ class Forecaster:
         cls,
         scenario: Scenario,
         start: dt.date | None = None,
-        days: int = 2,
+        days: float = 2.0,
         history_days: int = 365,
         model: ModelSpec = "gbm",
     ) -> Forecaster:
@@ -93,8 +94,9 @@ class Forecaster:
         before their time (a strategy may also :meth:`observe` what the twin measured).
         """
         first = start or scenario.simulation.start
-        end = first + dt.timedelta(days=days + 2)
-        history = generate_history(scenario, end=end, days=history_days + days + 2)
+        ahead = math.ceil(days) + 2
+        end = first + dt.timedelta(days=ahead)
+        history = generate_history(scenario, end=end, days=history_days + ahead)
         return cls(
             history,
             scenario.traffic.holidays_country,
@@ -108,7 +110,20 @@ class Forecaster:
         return target_names(self.history)
 
     def observe(self, actuals: pd.DataFrame) -> None:
-        """Record measured values (e.g. the twin's counts) over the history's own rows."""
+        """Record measured values (e.g. the twin's counts) over the history's own rows.
+
+        Models fitted before are kept until their next re-fit; forecasts read the new values
+        at once (through the lags).
+        """
+        outside = ~actuals.index.isin(self.history.index)
+        if outside.any():
+            raise DataError(
+                f"observed step {actuals.index[outside][0]} lies outside the history "
+                f"({self.history.index[0]} … {self.history.index[-1]}) or off its 15-min grid"
+            )
+        unknown = [c for c in actuals.columns if c not in self.history.columns]
+        if unknown:
+            raise DataError(f"observed columns {unknown} are not targets of this forecaster")
         self.history.loc[actuals.index, actuals.columns] = actuals
 
     def _check(self, target: str, issue_time: pd.Timestamp) -> pd.Timestamp:
