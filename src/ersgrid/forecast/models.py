@@ -37,6 +37,7 @@ __all__ = [
 QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
 QUANTILE_COLUMNS: tuple[str, str, str] = ("p10", "p50", "p90")
 FloatArray = npt.NDArray[np.float64]
+_LOOKBACK = pd.Timedelta(weeks=5)
 
 
 class TargetModel(ABC):
@@ -77,11 +78,13 @@ class TargetModel(ABC):
 
 
 def _extend(y_known: pd.Series, index: pd.DatetimeIndex) -> pd.Series:
-    """``y_known`` continued with NaN over ``index`` on one regular grid."""
+    """The last five weeks of ``y_known`` (all any lag reaches), continued with NaN over
+    ``index`` on one regular grid."""
     step = pd.Timedelta(minutes=15)
     if len(y_known) == 0:
         raise DataError("no history before the issue time: a forecast needs past values")
-    full = pd.date_range(y_known.index[0], index[-1], freq=step)
+    first = max(y_known.index[0], index[0] - _LOOKBACK)
+    full = pd.date_range(first, index[-1], freq=step)
     return y_known.reindex(full)
 
 
