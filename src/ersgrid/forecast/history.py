@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.forecast.calendar import HOLIDAY_PERIODS, holiday_period_code
-from ersgrid.forecast.weather import synthetic_weather
+from ersgrid.forecast.weather import ar1, synthetic_weather
 from ersgrid.grid.context import build_energy_context
 from ersgrid.market.tariff import co2_series, price_series
 from ersgrid.scenario.layout import build_layout
@@ -52,12 +52,9 @@ def history_index(scenario: Scenario, end: dt.date, days: int) -> pd.DatetimeInd
 
 
 def _ar1_log(rng: np.random.Generator, n: int, phi: float, std: float) -> FloatArray:
-    out = np.empty(n)
-    innov = rng.normal(0.0, std * np.sqrt(1.0 - phi * phi), n)
-    out[0] = rng.normal(0.0, std)
-    for i in range(1, n):
-        out[i] = phi * out[i - 1] + innov[i]
-    return np.exp(out - 0.5 * std * std)
+    """Multiplicative AR(1) day effect with mean 1 (log-normal, log std ``std``)."""
+    out: FloatArray = np.exp(ar1(rng, n, phi, std) - 0.5 * std * std)
+    return out
 
 
 def traffic_history(

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["CLIMATES", "Climate", "climate_for", "synthetic_weather"]
+__all__ = ["CLIMATES", "Climate", "ar1", "climate_for", "synthetic_weather"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -79,8 +79,8 @@ def climate_for(timezone: str) -> Climate:
     return CLIMATES.get(timezone, _TEMPERATE)
 
 
-def _ar1(rng: np.random.Generator, n: int, phi: float, std: float) -> FloatArray:
-    """Stationary AR(1) series with marginal standard deviation ``std``."""
+def ar1(rng: np.random.Generator, n: int, phi: float, std: float) -> FloatArray:
+    """Stationary AR(1) series of ``n`` values, coefficient ``phi``, marginal std ``std``."""
     out = np.empty(n)
     innov = rng.normal(0.0, std * np.sqrt(1.0 - phi * phi), n)
     out[0] = rng.normal(0.0, std)
@@ -119,7 +119,7 @@ def synthetic_weather(
     seasonal = c.mean_temp_c - c.annual_amplitude_c * np.cos(
         2 * np.pi * (doy - c.coldest_day_of_year) / 365.25
     )
-    anomaly = _ar1(rng, n_days, 0.75, c.anomaly_std_c)
+    anomaly = ar1(rng, n_days, 0.75, c.anomaly_std_c)
     hour = np.asarray(index.hour + index.minute / 60.0)
     temp = (seasonal + anomaly)[day_of] - c.diurnal_amplitude_c * np.cos(
         2 * np.pi * (hour - 3.0) / 24.0
