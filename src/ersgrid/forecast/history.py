@@ -129,9 +129,17 @@ def traffic_history(
 
 
 def _demand_factor(
-    weather: pd.DataFrame, traffic_ratio: FloatArray, rng: np.random.Generator, days: FloatArray
+    weather: pd.DataFrame,
+    traffic_ratio: FloatArray,
+    rng: np.random.Generator,
+    days: npt.NDArray[np.int64],
+    n_connections: int,
 ) -> FloatArray:
-    """Relative deviation of metered demand from the profile [-]."""
+    """Relative deviation of metered demand from the profile [-], shape (steps, connections).
+
+    Temperature and the day's traffic act on every connection alike; each connection has its
+    own day effect and metering noise on top of a common day effect.
+    """
     temp = weather["wx:temp_c"].to_numpy()
     daily_mean = pd.Series(temp).groupby(days).transform("mean").to_numpy()
     # heating below 14 °C, cooling above 22 °C, on the day's mean temperature [U]
@@ -140,9 +148,10 @@ def _demand_factor(
     thermal = 1.0 + heating + cooling
     thermal = thermal / thermal.mean()
     n_days = int(days.max()) + 1
-    day = _ar1_log(rng, n_days, 0.5, 0.03)[days.astype(np.int64)]
-    noise = rng.lognormal(-0.5 * 0.04**2, 0.04, len(temp))
-    out: FloatArray = thermal * (0.8 + 0.2 * traffic_ratio) * day * noise
+    common = thermal * (0.8 + 0.2 * traffic_ratio) * _ar1_log(rng, n_days, 0.5, 0.025)[days]
+    own_day = np.column_stack([_ar1_log(rng, n_days, 0.5, 0.02) for _ in range(n_connections)])
+    noise = rng.lognormal(-0.5 * 0.04**2, 0.04, (len(temp), n_connections))
+    out: FloatArray = common[:, None] * own_day[days] * noise
     return out
 
 
@@ -182,7 +191,7 @@ def generate_history(
 
     layout = build_layout(scenario)
     energy = build_energy_context(scenario, layout, index)
-    days_code = np.asarray(pd.Index(index.normalize()).factorize()[0], dtype=np.float64)
+    days_code = np.asarray(pd.Index(index.normalize()).factorize()[0], dtype=np.int64)
     expected_total = expected_volume(scenario, index).to_numpy().sum(axis=1)
     ratio_daily = pd.Series(frame["traffic"]).groupby(days_code).transform(
         "sum"
@@ -190,8 +199,8 @@ def generate_history(
         pd.Series(expected_total).groupby(days_code).transform("sum").to_numpy(), 1.0
     )
     other = np.asarray(energy.other_load_kw, dtype=np.float64)
-    factor = _demand_factor(weather, ratio_daily, rng, days_code)
-    demand = other * factor[:, None]
+    factor = _demand_factor(weather, ratio_daily, rng, days_code, other.shape[1])
+    demand = other * factor
     for j, sub in enumerate(layout.sub_ids):
         if np.any(other[:, j] > 0):
             frame[f"demand:{sub}"] = demand[:, j]
