@@ -259,3 +259,13 @@ def test_observed_values_reach_the_next_forecast() -> None:
         fc.observe(pd.DataFrame({"demand": [1.0]}, index=[issue + pd.Timedelta(days=30)]))
     with pytest.raises(DataError, match="not targets"):
         fc.observe(pd.DataFrame({"load": [1.0]}, index=[issue]))
+
+
+def test_issued_every_stitches_day_ahead_forecasts() -> None:
+    hist = synthetic_demand(weeks=4)
+    fc = Forecaster(hist, None, model="naive")
+    run = pd.DatetimeIndex(hist.index[3 * STEPS_PER_WEEK : 3 * STEPS_PER_WEEK + 150])
+    out = fc.issued_every("demand", run, every_steps=96)
+    assert out.index.equals(run)
+    assert list(out["issued"].unique()) == [run[0], run[96]]
+    np.testing.assert_array_equal(out["p50"], hist["demand"].shift(STEPS_PER_WEEK).loc[run])

@@ -183,6 +183,26 @@ class Forecaster:
             cov = covariates(full, self.country, self.history.reindex(full))
         return model.predict(y_known, cov, index)
 
+    def issued_every(
+        self, target: str, index: pd.DatetimeIndex, every_steps: int = 96
+    ) -> pd.DataFrame:
+        """Forecasts of ``target`` over ``index`` as they were known, issued every ``every_steps``.
+
+        For plotting forecast against actual over a run (the report): each block of
+        ``every_steps`` steps comes from the forecast issued at its first step.
+
+        Returns
+        -------
+        DataFrame
+            ``p10``, ``p50``, ``p90`` on ``index``, plus ``issued`` (issue time of each row).
+        """
+        parts = []
+        for start in range(0, len(index), every_steps):
+            block = index[start : start + every_steps]
+            q = self.predict(target, block[0], len(block))
+            parts.append(q.assign(issued=block[0]))
+        return pd.concat(parts)
+
     def traffic_forecast(
         self, issue_time: pd.Timestamp, horizon_steps: int, quantile: str = "p50"
     ) -> pd.DataFrame:
