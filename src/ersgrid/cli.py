@@ -173,10 +173,12 @@ def scenario_doc(
 
 def _add_subcommands() -> None:
     from ersgrid.cli_dr import dr_app
+    from ersgrid.cli_forecast import forecast_app
     from ersgrid.cli_ledger import ledger_app
 
     app.add_typer(ledger_app, name="ledger")
     app.add_typer(dr_app, name="dr")
+    app.add_typer(forecast_app, name="forecast")
 
 
 _add_subcommands()

@@ -1,0 +1,236 @@
+"""The forecaster a strategy calls: P10/P50/P90 of any target from any issue time.
+
+:class:`Forecaster` holds the history of every target (generated from a scenario or imported
+from a user's files), fits one model per target on the data before the issue time, re-fits as
+time moves on (weekly by default, and whenever asked about a time before its last fit), and
+never reads a value at or after the issue time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from ersgrid.errors import DataError, ErsgridError
+from ersgrid.forecast.features import covariates
+from ersgrid.forecast.history import TRAFFIC_PREFIX, generate_history
+from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
+from ersgrid.scenario.schema import Scenario
+
+__all__ = ["Forecaster", "target_names"]
+
+STEP = pd.Timedelta(minutes=15)
+WEEK = pd.Timedelta(days=7)
+ModelSpec = str | Callable[[], TargetModel]
+
+
+def target_names(history: pd.DataFrame) -> list[str]:
+    """The forecastable columns of a history (everything but weather)."""
+    return [c for c in history.columns if not str(c).startswith(("wx:", "wxf:"))]
+
+
+class Forecaster:
+    """Forecasts of every target in a history, issued at any time.
+
+    Parameters
+    ----------
+    history : DataFrame
+        Regular 15-min, tz-aware index; one column per target (see
+        :func:`~ersgrid.forecast.history.generate_history`), optional weather forecast columns
+        ``wxf:*``. Rows after an issue time may be present (e.g. the weather forecast of the
+        planning horizon); target values there are never read for that issue time.
+    country : str or None
+        ISO code for public holidays and holiday periods (the scenario's
+        ``traffic.holidays_country``).
+    model : str or callable
+        ``gbm`` (default), ``hgb``, ``naive``, ``package.module:ClassName``, or a factory
+        returning a fresh :class:`~ersgrid.forecast.models.TargetModel`.
+    refit_every : Timedelta
+        Re-fit a target's model once its last fit is this old.
+    direction_a_share : float [-]
+        Split of class counts without a direction (``traffic:<class>``) into directions A and B.
+    """
+
+    def __init__(
+        self,
+        history: pd.DataFrame,
+        country: str | None,
+        model: ModelSpec = "gbm",
+        refit_every: pd.Timedelta = WEEK,
+        direction_a_share: float = 0.5,
+    ) -> None:
+        if not isinstance(history.index, pd.DatetimeIndex) or history.index.tz is None:
+            raise DataError("history needs a tz-aware DatetimeIndex (local time of the corridor)")
+        if len(history) > 1 and not (np.diff(history.index) == STEP).all():
+            raise DataError("history must be on a regular 15-min grid without duplicate steps")
+        self.history = history.copy()
+        self.country = country
+        self._factory: Callable[[], TargetModel] = (
+            (lambda: make_model(model)) if isinstance(model, str) else model
+        )
+        self.refit_every = refit_every
+        self.direction_a_share = direction_a_share
+        self._models: dict[str, tuple[pd.Timestamp, TargetModel]] = {}
+        self._cov = covariates(history.index, country, history)
+        self.fits = 0
+
+    @classmethod
+    def for_scenario(
+        cls,
+        scenario: Scenario,
+        start: dt.date | None = None,
+        days: float = 2.0,
+        history_days: int = 365,
+        model: ModelSpec = "gbm",
+    ) -> Forecaster:
+        """A forecaster with a generated history of ``history_days`` before ``start``.
+
+        The history runs on to ``start + days + 2`` so the weather forecast covers every
+        planning horizon of a ``days``-long run; the targets of those steps are not read
+        before their time (a strategy may also :meth:`observe` what the twin measured).
+        """
+        first = start or scenario.simulation.start
+        ahead = math.ceil(days) + 2
+        end = first + dt.timedelta(days=ahead)
+        history = generate_history(scenario, end=end, days=history_days + ahead)
+        return cls(
+            history,
+            scenario.traffic.holidays_country,
+            model=model,
+            direction_a_share=scenario.traffic.direction_a_share,
+        )
+
+    @property
+    def targets(self) -> list[str]:
+        """Names of the targets this forecaster can forecast."""
+        return target_names(self.history)
+
+    def observe(self, actuals: pd.DataFrame) -> None:
+        """Record measured values (e.g. the twin's counts) over the history's own rows.
+
+        Models fitted before are kept until their next re-fit; forecasts read the new values
+        at once (through the lags).
+        """
+        outside = ~actuals.index.isin(self.history.index)
+        if outside.any():
+            raise DataError(
+                f"observed step {actuals.index[outside][0]} lies outside the history "
+                f"({self.history.index[0]} … {self.history.index[-1]}) or off its 15-min grid"
+            )
+        unknown = [c for c in actuals.columns if c not in self.history.columns]
+        if unknown:
+            raise DataError(f"observed columns {unknown} are not targets of this forecaster")
+        self.history.loc[actuals.index, actuals.columns] = actuals
+
+    def _check(self, target: str, issue_time: pd.Timestamp) -> pd.Timestamp:
+        if target not in self.history.columns or target.startswith(("wx:", "wxf:")):
+            raise ErsgridError(f"unknown forecast target {target!r}; known: {self.targets}")
+        t = pd.Timestamp(issue_time)
+        tz = pd.DatetimeIndex(self.history.index).tz
+        t = t.tz_localize(tz) if t.tz is None else t
+        if (t - self.history.index[0]) % STEP != pd.Timedelta(0):
+            raise ErsgridError(f"issue time {t} is not on the 15-min grid of the history")
+        return t
+
+    def model_for(self, target: str, issue_time: pd.Timestamp) -> TargetModel:
+        """The model of ``target`` fitted on data before ``issue_time`` (re-fitted if stale)."""
+        t = self._check(target, issue_time)
+        cached = self._models.get(target)
+        if cached is not None and cached[0] <= t < cached[0] + self.refit_every:
+            return cached[1]
+        y = self.history[target].loc[self.history.index < t]
+        if y.notna().sum() == 0:
+            raise DataError(f"{target}: no history before {t}")
+        model = self._factory()
+        model.fit(y, self._cov.loc[y.index])
+        self.fits += 1
+        self._models[target] = (t, model)
+        return model
+
+    def predict(self, target: str, issue_time: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
+        """P10, P50, P90 of ``target`` for ``horizon_steps`` 15-min steps from ``issue_time``.
+
+        Parameters
+        ----------
+        target : str
+            A column of the history, e.g. ``traffic``, ``traffic:truck_A``, ``demand``, ``pv``.
+        issue_time : Timestamp
+            Start of the first forecast step; only values of earlier steps are used.
+        horizon_steps : int [steps]
+            Number of 15-min steps (at most the model's ``max_horizon_steps``, 192 = 48 h).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``p10``, ``p50``, ``p90`` in the target's unit, indexed by step start.
+        """
+        t = self._check(target, issue_time)
+        model = self.model_for(target, t)
+        if not 1 <= horizon_steps <= model.max_horizon_steps:
+            raise ErsgridError(
+                f"horizon_steps = {horizon_steps}: {model.name} serves 1 to "
+                f"{model.max_horizon_steps} steps ahead without looking at the future"
+            )
+        index = pd.date_range(t, periods=horizon_steps, freq=STEP)
+        y_known = self.history[target].loc[self.history.index < t]
+        cov = self._cov
+        if index[-1] > cov.index[-1]:
+            full = pd.date_range(cov.index[0], index[-1], freq=STEP)
+            cov = covariates(full, self.country, self.history.reindex(full))
+        return model.predict(y_known, cov, index)
+
+    def issued_every(
+        self, target: str, index: pd.DatetimeIndex, every_steps: int = 96
+    ) -> pd.DataFrame:
+        """Forecasts of ``target`` over ``index`` as they were known, issued every ``every_steps``.
+
+        For plotting forecast against actual over a run (the report): each block of
+        ``every_steps`` steps comes from the forecast issued at its first step.
+
+        Returns
+        -------
+        DataFrame
+            ``p10``, ``p50``, ``p90`` on ``index``, plus ``issued`` (issue time of each row).
+        """
+        parts = []
+        for start in range(0, len(index), every_steps):
+            block = index[start : start + every_steps]
+            q = self.predict(target, block[0], len(block))
+            parts.append(q.assign(issued=block[0]))
+        return pd.concat(parts)
+
+    def traffic_forecast(
+        self, issue_time: pd.Timestamp, horizon_steps: int, quantile: str = "p50"
+    ) -> pd.DataFrame:
+        """Vehicles per step by class and direction, the layout of ``expected_volume``.
+
+        Parameters
+        ----------
+        issue_time : Timestamp
+        horizon_steps : int [steps]
+        quantile : {"p10", "p50", "p90"}
+
+        Returns
+        -------
+        DataFrame [veh/step]
+            Columns ``<class>_<direction>`` (e.g. ``truck_A``).
+        """
+        if quantile not in QUANTILE_COLUMNS:
+            raise ErsgridError(f"quantile {quantile!r}: use one of {QUANTILE_COLUMNS}")
+        columns = [c for c in self.history.columns if str(c).startswith(TRAFFIC_PREFIX)]
+        if not columns:
+            raise ErsgridError("the history has no traffic:<class>_<direction> columns")
+        out: dict[str, pd.Series] = {}
+        for column in columns:
+            name = column[len(TRAFFIC_PREFIX) :]
+            q = self.predict(column, issue_time, horizon_steps)[quantile]
+            if name.endswith(("_A", "_B")):
+                out[name] = q
+            else:
+                out[f"{name}_A"] = q * self.direction_a_share
+                out[f"{name}_B"] = q * (1.0 - self.direction_a_share)
+        return pd.DataFrame(out)

@@ -1,0 +1,215 @@
+"""A year (or any span) of 15-min history generated from a scenario's own models.
+
+No public traffic counts are available offline, so the history that forecasters learn from
+is drawn from the scenario itself:
+
+* **traffic** — :func:`ersgrid.twin.traffic.expected_volume` (weekday/weekend/public-holiday
+  shapes) moved by holiday periods (:mod:`ersgrid.forecast.calendar`: Golden Week, Obon,
+  New Year, midsummer, …), by weather (rain thins car traffic, snow thins all traffic), by a
+  persistent day-level effect (AR(1) in log space) and by count noise (Poisson around an
+  over-dispersed mean);
+* **demand** — the other loads at each substation
+  (:func:`ersgrid.grid.context.build_energy_context`) moved by temperature anomalies
+  (heating and cooling), by the traffic of the day (service-area shops and restaurants) and by
+  metering noise;
+* **PV, wind, renewables** — the energy context's generation as it is (weather-driven there);
+* **price, CO2** — :func:`ersgrid.market.tariff.price_series` and ``co2_series``.
+
+Columns are ``traffic:<class>_<direction>`` and ``traffic`` [veh/step], ``demand`` and
+``demand:<substation>`` [kW], ``pv``, ``wind``, ``renewable`` [kW] where the context has them,
+``price`` [currency/kWh], ``co2`` [kg/kWh], plus the weather columns of
+:func:`~ersgrid.forecast.weather.synthetic_weather`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.forecast.calendar import HOLIDAY_PERIODS, holiday_period_code
+from ersgrid.forecast.weather import ar1, synthetic_weather
+from ersgrid.grid.context import build_energy_context
+from ersgrid.market.tariff import co2_series, price_series
+from ersgrid.scenario.layout import build_layout
+from ersgrid.scenario.schema import Scenario
+from ersgrid.twin.traffic import expected_volume, holiday_mask
+
+__all__ = ["TRAFFIC_PREFIX", "generate_history", "history_index", "traffic_history"]
+
+FloatArray = npt.NDArray[np.float64]
+TRAFFIC_PREFIX = "traffic:"
+
+
+def history_index(scenario: Scenario, end: dt.date, days: int) -> pd.DatetimeIndex:
+    """15-min steps of the ``days`` local days before ``end`` (exclusive), tz-aware."""
+    first = pd.Timestamp(end - dt.timedelta(days=days)).tz_localize(scenario.timezone)
+    last = pd.Timestamp(end).tz_localize(scenario.timezone)
+    step = f"{scenario.simulation.planning_step_min}min"
+    return pd.date_range(first, last, freq=step, inclusive="left")
+
+
+def _ar1_log(rng: np.random.Generator, n: int, phi: float, std: float) -> FloatArray:
+    """Multiplicative AR(1) day effect with mean 1 (log-normal, log std ``std``)."""
+    out: FloatArray = np.exp(ar1(rng, n, phi, std) - 0.5 * std * std)
+    return out
+
+
+def traffic_history(
+    scenario: Scenario,
+    index: pd.DatetimeIndex,
+    weather: pd.DataFrame,
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Counted vehicles per step by class and direction [veh/step].
+
+    Parameters
+    ----------
+    scenario : Scenario
+    index : DatetimeIndex
+        15-min steps, tz-aware.
+    weather : DataFrame
+        Realised weather on ``index`` (``wx:temp_c`` [°C], ``wx:precip_mm_h`` [mm/h]).
+    rng : numpy Generator
+
+    Returns
+    -------
+    DataFrame [veh/step]
+        Integer counts in columns ``<class>_<direction>`` (the layout of ``expected_volume``).
+    """
+    base = expected_volume(scenario, index)
+    country = scenario.traffic.holidays_country
+    periods = {p.code: p for ps in HOLIDAY_PERIODS.values() for p in ps}
+    code = holiday_period_code(country, index)
+    hour = np.asarray(index.hour)
+    off_day = (np.asarray(index.dayofweek) >= 5) | holiday_mask(scenario, index)
+    wd = np.asarray(scenario.traffic.diurnal_weekday, dtype=np.float64)
+    we = np.asarray(scenario.traffic.diurnal_weekend, dtype=np.float64)
+    leisure_ratio = (we / we.sum()) / np.maximum(wd / wd.sum(), 1e-9)
+
+    days = np.asarray(pd.Index(index.normalize()).factorize()[0])
+    n_days = int(days.max()) + 1 if len(days) else 0
+    common = _ar1_log(rng, n_days, 0.6, 0.045)[days]
+    temp = weather["wx:temp_c"].to_numpy()
+    precip = weather["wx:precip_mm_h"].to_numpy()
+    rain_day = pd.Series(precip).groupby(days).transform("sum").to_numpy() * 0.25
+    snow = temp < 0.5
+
+    out: dict[str, FloatArray] = {}
+    for column in base.columns:
+        name = column.split("_")[0]
+        truck = name == "truck"
+        own_shape = scenario.vehicles[name].diurnal is not None  # type: ignore[index]
+        lam = base[column].to_numpy().copy()
+        factor = np.ones(len(index))
+        for c, period in periods.items():
+            sel = code == c
+            if not sel.any():
+                continue
+            factor[sel] *= period.truck_factor if truck else period.car_factor
+            if period.leisure_shape and not own_shape:
+                shift = sel & ~off_day
+                factor[shift] *= leisure_ratio[hour[shift]]
+        if truck:
+            weather_factor = 1.0 - np.where(snow, np.minimum(0.2, 0.03 * precip), 0.0)
+        else:
+            weather_factor = (
+                1.0
+                - np.minimum(0.15, 0.012 * precip)
+                - np.where(snow, np.minimum(0.25, 0.05 * precip), 0.0)
+                - np.where(rain_day > 50.0, 0.08, 0.0)  # storm days: trips cancelled
+            )
+        own = rng.lognormal(0.0, 0.02, n_days)[days]
+        over = rng.lognormal(-0.5 * 0.05**2, 0.05, len(index))
+        lam = lam * factor * weather_factor * common * own * over
+        out[column] = rng.poisson(np.maximum(lam, 0.0)).astype(np.float64)
+    return pd.DataFrame(out, index=index)
+
+
+def _demand_factor(
+    weather: pd.DataFrame,
+    traffic_ratio: FloatArray,
+    rng: np.random.Generator,
+    days: npt.NDArray[np.int64],
+    n_connections: int,
+) -> FloatArray:
+    """Relative deviation of metered demand from the profile [-], shape (steps, connections).
+
+    Temperature and the day's traffic act on every connection alike; each connection has its
+    own day effect and metering noise on top of a common day effect.
+    """
+    temp = weather["wx:temp_c"].to_numpy()
+    daily_mean = pd.Series(temp).groupby(days).transform("mean").to_numpy()
+    # heating below 14 °C, cooling above 22 °C, on the day's mean temperature [U]
+    heating = 0.012 * np.maximum(0.0, 14.0 - daily_mean)
+    cooling = 0.025 * np.maximum(0.0, daily_mean - 22.0)
+    thermal = 1.0 + heating + cooling
+    thermal = thermal / thermal.mean()
+    n_days = int(days.max()) + 1
+    common = thermal * (0.8 + 0.2 * traffic_ratio) * _ar1_log(rng, n_days, 0.5, 0.025)[days]
+    own_day = np.column_stack([_ar1_log(rng, n_days, 0.5, 0.02) for _ in range(n_connections)])
+    noise = rng.lognormal(-0.5 * 0.04**2, 0.04, (len(temp), n_connections))
+    out: FloatArray = common[:, None] * own_day[days] * noise
+    return out
+
+
+def generate_history(
+    scenario: Scenario,
+    end: dt.date | None = None,
+    days: int = 365,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """History of every forecast target for the ``days`` local days before ``end``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+    end : date, optional
+        First day *after* the history (the scenario's start by default).
+    days : int [d]
+        Length of the history.
+    seed : int, optional
+        Seed of the draw (the scenario's seed by default); the same seed gives the same history.
+
+    Returns
+    -------
+    DataFrame
+        One row per 15-min step; target columns as described in the module docstring, and
+        weather columns ``wx:*`` (realised) and ``wxf:*`` (forecast).
+    """
+    end = end or scenario.simulation.start
+    index = history_index(scenario, end, days)
+    rng = np.random.default_rng([scenario.seed if seed is None else seed, 5])
+    weather = synthetic_weather(scenario.timezone, index, rng)
+    counts = traffic_history(scenario, index, weather, rng)
+    frame: dict[str, FloatArray] = {
+        f"{TRAFFIC_PREFIX}{c}": counts[c].to_numpy() for c in counts.columns
+    }
+    frame["traffic"] = counts.to_numpy().sum(axis=1)
+
+    layout = build_layout(scenario)
+    energy = build_energy_context(scenario, layout, index)
+    days_code = np.asarray(pd.Index(index.normalize()).factorize()[0], dtype=np.int64)
+    expected_total = expected_volume(scenario, index).to_numpy().sum(axis=1)
+    ratio_daily = pd.Series(frame["traffic"]).groupby(days_code).transform(
+        "sum"
+    ).to_numpy() / np.maximum(
+        pd.Series(expected_total).groupby(days_code).transform("sum").to_numpy(), 1.0
+    )
+    other = np.asarray(energy.other_load_kw, dtype=np.float64)
+    factor = _demand_factor(weather, ratio_daily, rng, days_code, other.shape[1])
+    demand = other * factor
+    for j, sub in enumerate(layout.sub_ids):
+        if np.any(other[:, j] > 0):
+            frame[f"demand:{sub}"] = demand[:, j]
+    frame["demand"] = demand.sum(axis=1)
+    for name in ("pv", "wind", "renewable"):
+        series = getattr(energy, "renewable_kw" if name == "renewable" else f"{name}_kw", None)
+        if series is not None:
+            frame[name] = np.asarray(series, dtype=np.float64).reshape(len(index), -1).sum(axis=1)
+    frame["price"] = price_series(scenario.tariff, index).to_numpy(dtype=np.float64)
+    frame["co2"] = co2_series(scenario.co2, index).to_numpy(dtype=np.float64)
+    out = pd.DataFrame(frame, index=index)
+    return pd.concat([out, weather], axis=1)
