@@ -102,12 +102,15 @@ class Dispatch:
     seg_v2g_kw : ndarray [kW], optional
         Per segment, power to return from V2G vehicles (positive, grid side); a segment asked
         to return power does not charge in that step.
+    sub_v2g_kw : ndarray [kW], optional
+        Per substation, most V2G power taken back in total (unlimited if omitted).
     """
 
     seg_limit_kw: FloatArray
     sub_limit_kw: FloatArray
     storage_kw: FloatArray | None = None
     seg_v2g_kw: FloatArray | None = None
+    sub_v2g_kw: FloatArray | None = None
 
 
 class Strategy(ABC):

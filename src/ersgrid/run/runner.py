@@ -190,7 +190,9 @@ def run(
             )
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
-        last = twin.advance(steps_per_plan, seg_limit, limit, decision.seg_v2g_kw)
+        last = twin.advance(
+            steps_per_plan, seg_limit, limit, decision.seg_v2g_kw, decision.sub_v2g_kw
+        )
         sub_kwh[k] = last.sub_grid_kwh
         sub_peak[k] = last.sub_peak_kw
         sub_limit[k] = limit
@@ -261,7 +263,13 @@ def run(
         fallbacks=int(policy.fallbacks),
         storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * PLANNING_STEP_H),
     )
-    extras: dict[str, Any] = {"import_kw": import_kw}
+    extras: dict[str, Any] = {
+        "import_kw": import_kw,
+        "road_sub_kw": road_sub_kw,
+        "storage_kwh": storage_kwh,
+        "energy": context.energy,
+        "arrivals": arrivals,
+    }
     if events and baseline_import is not None:
         perf = dr_performance(
             events, index, layout, caps, baseline_import, import_kw, PLANNING_STEP_H

@@ -19,6 +19,7 @@ from ersgrid.scenario.demand_response import DemandResponseSpec
 from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
 from ersgrid.scenario.settlement import SettlementSpec
 from ersgrid.scenario.storage import StorageSpec
+from ersgrid.scenario.v2g import V2GSpec
 
 __all__ = [
     "VEHICLE_CLASSES",
@@ -367,6 +368,7 @@ class Scenario(_Model):
     settlement: SettlementSpec = Field(
         default_factory=SettlementSpec, description="Settlement parties and rules (ledger)."
     )
+    v2g: V2GSpec = Field(default_factory=V2GSpec, description="V2G wear and parked vehicles.")
 
     @field_validator("timezone")
     @classmethod

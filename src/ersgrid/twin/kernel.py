@@ -110,6 +110,7 @@ def advance(
     seg_limit_kw: np.ndarray,
     sub_limit_kw: np.ndarray,
     seg_v2g_kw: np.ndarray,
+    sub_v2g_kw: np.ndarray,
     # accumulators over the call
     seg_acc: np.ndarray,
     sub_peak_kw: np.ndarray,
@@ -298,8 +299,11 @@ def advance(
             s = touched[t]
             sub = seg_sub[s]
             budget = seg_demand[s]
-            if seg_v2g_kw[s] <= 0.0 and sub_total[sub] > sub_limit_kw[sub]:
-                budget *= sub_limit_kw[sub] / sub_total[sub]
+            if seg_v2g_kw[s] <= 0.0:
+                if sub_total[sub] > sub_limit_kw[sub]:
+                    budget *= sub_limit_kw[sub] / sub_total[sub]
+            elif sub_v2g[sub] > sub_v2g_kw[sub]:
+                budget *= sub_v2g_kw[sub] / sub_v2g[sub]
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
             left = budget
@@ -317,7 +321,7 @@ def advance(
             served = min(sub_total[sub], sub_limit_kw[sub])
             if served > sub_rating_kw[sub] * (1.0 + 1e-9):
                 counters[0] += 1
-            net = served - sub_v2g[sub]
+            net = served - min(sub_v2g[sub], sub_v2g_kw[sub])
             if net > sub_peak_kw[sub]:
                 sub_peak_kw[sub] = net
             sub_total[sub] = 0.0

@@ -177,6 +177,7 @@ class RoadTwin:
         seg_limit_kw: FloatArray,
         sub_limit_kw: FloatArray,
         seg_v2g_kw: FloatArray | None = None,
+        sub_v2g_kw: FloatArray | None = None,
     ) -> BlockReport:
         """Run ``n_steps`` twin steps under per-segment and per-substation limits.
 
@@ -190,6 +191,8 @@ class RoadTwin:
         seg_v2g_kw : ndarray [kW], optional
             Grid-side power each segment should return from V2G vehicles; a segment with a
             positive value discharges and does not charge.
+        sub_v2g_kw : ndarray [kW], optional
+            Most V2G power each substation takes back in total (unlimited if omitted).
         """
         lay = self.layout
         seg_limit = np.ascontiguousarray(seg_limit_kw, dtype=np.float64)
@@ -209,6 +212,15 @@ class RoadTwin:
                 f"{v2g.shape} V2G limits; the corridor has {lay.n_segments} segments and "
                 f"{lay.n_substations} substations"
             )
+        sub_v2g = (
+            np.full(lay.n_substations, np.inf)
+            if sub_v2g_kw is None
+            else np.ascontiguousarray(sub_v2g_kw, dtype=np.float64)
+        )
+        if sub_v2g.shape != (lay.n_substations,) or np.any(np.isnan(sub_v2g)):
+            raise SimulationError(
+                f"sub_v2g_kw needs {lay.n_substations} numbers, got shape {sub_v2g.shape}"
+            )
         if not all(np.all(np.isfinite(a)) for a in (seg_limit, sub_limit, v2g)):
             raise SimulationError("dispatch limits must be finite numbers")
         acc = np.zeros((lay.n_segments, kernel.N_A))
@@ -222,7 +234,7 @@ class RoadTwin:
                 lay.lut, self._vlimit, lay.seg_coverage, lay.seg_efficiency, self._seg_sub,
                 lay.seg_rating_kw, lay.sub_rating_kw,
                 np.maximum(seg_limit, 0.0), np.maximum(sub_limit, 0.0), np.maximum(v2g, 0.0),
-                acc, sub_peak, self.counters,
+                np.maximum(sub_v2g, 0.0), acc, sub_peak, self.counters,
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
                 self._touched, self._bin_lo, self._bin_hi, self._sub_v2g,
