@@ -185,6 +185,16 @@ _add_subcommands()
 app.command("sweep")(_friendly(_sweep))
 
 
+def _add_support_commands() -> None:
+    from ersgrid.cli_support import outage, reserve
+
+    app.command("reserve")(reserve)
+    app.command("outage")(outage)
+
+
+_add_support_commands()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -32,6 +32,15 @@ RESERVE_PRESETS: dict[str, dict[str, Any]] = {
         "sustain_s": 300.0,
         "source": "EPRX primary reserve (一次調整力) product rules",
     },
+    # Nordic FCR-N: linear over ±100 mHz with no deadband; 63 % within 60 s and full
+    # activation within 3 min; a continuous product [V/W ENTSO-E Nordic, Fingrid/Svk].
+    "fcr-n": {
+        "full_activation_mhz": 100.0,
+        "deadband_mhz": 0.0,
+        "activation_time_s": 180.0,
+        "sustain_s": 3600.0,
+        "source": "Nordic FCR-N (Svenska kraftnät / Fingrid technical requirements)",
+    },
 }
 
 
@@ -89,7 +98,7 @@ class FrequencySpec(_Model):
 class ReserveSpec(_Model):
     """The symmetric frequency reserve the road offers (droop with deadband)."""
 
-    product: Literal["fcr-ce", "jp-primary", "custom"] = Field(
+    product: Literal["fcr-ce", "fcr-n", "jp-primary", "custom"] = Field(
         default="fcr-ce", description="Product preset; its rules fill fields not given."
     )
     full_activation_mhz: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(

@@ -1,0 +1,161 @@
+"""``ersgrid reserve`` and ``ersgrid outage``: the road as a grid resource."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ersgrid.errors import ErsgridError
+
+console = Console()
+
+
+def _fail(err: ErsgridError) -> None:
+    console.print(f"[bold red]error:[/] {err}", highlight=False)
+    raise typer.Exit(2)
+
+
+def reserve(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    strategy: Annotated[str, typer.Option(help="Strategy whose headroom is offered.")] = "mpc",
+    hold: Annotated[
+        float,
+        typer.Option(
+            help="Share of the road's demand held back as headroom (0: none).", min=0.0, max=0.9
+        ),
+    ] = 0.2,
+    days: Annotated[float, typer.Option(help="Simulated days.")] = 1.0,
+    product: Annotated[
+        str | None, typer.Option(help="fcr-ce, fcr-n or jp-primary (default: the scenario's).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for reserve.html and reserve.json.")
+    ] = None,
+) -> None:
+    """Offer the road's headroom as frequency reserve and test it in every disturbance."""
+    from ersgrid.control.registry import make_strategy
+    from ersgrid.report.support import reserve_figures, write_support_page
+    from ersgrid.run.reserve import HoldHeadroom, reserve_study
+    from ersgrid.run.runner import run
+    from ersgrid.scenario.loader import load_scenario
+
+    try:
+        sc = load_scenario(scenario, {"reserve.product": product} if product else None)
+        policy = make_strategy(strategy)
+        if hold > 0:
+            policy = HoldHeadroom(policy, hold)
+        result = run(sc, policy, days=days)
+        study = reserve_study(result)
+    except ErsgridError as err:
+        _fail(err)
+        return
+    spec = sc.reserve
+    table = Table(
+        title=f"{sc.name} / {strategy}: {spec.product} reserve "
+        f"({sc.frequency.nominal_hz} Hz, ×{spec.aggregation_factor:g} corridors)"
+    )
+    for col in (
+        "case",
+        "disturbance",
+        "reserve [MW]",
+        "nadir with [Hz]",
+        "nadir without [Hz]",
+        "activation [s]",
+        "limit [s]",
+        "delivered/required [MWh]",
+        "compliant",
+    ):
+        table.add_column(col)
+    for case, e, _, _ in study.events:
+        table.add_row(
+            case,
+            e.name,
+            f"{e.reserve_mw:.2f}",
+            f"{e.nadir_hz:.4f}",
+            f"{e.nadir_without_hz:.4f}",
+            f"{e.activation_lag_s:.1f}",
+            f"{e.activation_time_s:g}",
+            f"{e.delivered_mwh:.3f}/{e.required_mwh:.3f}",
+            "yes" if e.compliant else "NO",
+        )
+    console.print(table)
+    cur = sc.currency
+    console.print(
+        f"reserve offered: mean {study.reserve_kw.mean():,.0f} kW, "
+        f"min {study.reserve_kw.min():,.0f} kW; capacity revenue {study.revenue:,.0f} {cur}; "
+        f"V2G in the events {study.v2g_kwh:,.1f} kWh, wear {study.degradation_cost:,.0f} {cur}"
+    )
+    folder = out or Path("results") / f"{sc.name}-reserve"
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "product": spec.product,
+        "revenue": study.revenue,
+        "v2g_kwh": study.v2g_kwh,
+        "degradation_cost": study.degradation_cost,
+        "all_compliant": study.all_compliant,
+        "reserve_kw_mean": float(study.reserve_kw.mean()),
+        "events": [{"case": c, **dataclasses.asdict(e)} for c, e, _, _ in study.events],
+    }
+    (folder / "reserve.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_support_page(
+        folder / "reserve.html",
+        f"Frequency reserve — {sc.name} / {strategy}",
+        reserve_figures(result, study),
+    )
+    console.print(f"written: {folder}/reserve.html, reserve.json")
+
+
+def outage(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    substation: Annotated[str, typer.Option(help="Id of the substation that loses the grid.")],
+    start: Annotated[str, typer.Option(help="Local start, YYYY-MM-DDTHH:MM.")],
+    hours: Annotated[float, typer.Option(help="Length of the outage [h].", min=0.25)] = 4.0,
+    strategy: Annotated[str, typer.Option(help="Strategy outside the island.")] = "uncontrolled",
+    days: Annotated[float, typer.Option(help="Simulated days.")] = 1.0,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for outage.json and outage.html.")
+    ] = None,
+) -> None:
+    """Cut the grid at a substation and see how long V2G and storage keep critical loads."""
+    from ersgrid.report.support import outage_figures, write_support_page
+    from ersgrid.run.resilience import Outage, run_outage
+    from ersgrid.scenario.loader import load_scenario
+
+    try:
+        when = dt.datetime.fromisoformat(start)
+    except ValueError:
+        _fail(ErsgridError(f"--start {start!r}: expected YYYY-MM-DDTHH:MM"))
+        return
+    try:
+        sc = load_scenario(scenario)
+        event = Outage(substation, when, hours)
+        result, rep, fleet = run_outage(sc, event, strategy, days)
+    except ErsgridError as err:
+        _fail(err)
+        return
+    table = Table(title=f"Outage at {substation} from {rep.start} for {rep.hours:g} h")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key, value in dataclasses.asdict(rep).items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:,.2f}")
+    console.print(table)
+    folder = out or Path("results") / f"{sc.name}-outage"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        k: (float(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(rep).items()
+    }
+    (folder / "outage.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_support_page(
+        folder / "outage.html",
+        f"Outage at {substation} — {sc.name}",
+        outage_figures(result, event, fleet),
+    )
+    console.print(f"written: {folder}/outage.html, outage.json")

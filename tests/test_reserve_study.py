@@ -1,0 +1,46 @@
+"""Reserve study of a run: headroom held back, offered, and tested in every disturbance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ersgrid import run
+from ersgrid.control import Uncontrolled
+from ersgrid.run.reserve import HoldHeadroom, headroom_kw, reserve_study
+
+
+@pytest.fixture(scope="module")
+def held() -> object:
+    return run("tiny", HoldHeadroom(Uncontrolled(), 0.25), days=1)
+
+
+def test_uncontrolled_leaves_no_symmetric_headroom() -> None:
+    res = run("tiny", "uncontrolled", days=0.5)
+    up, _down, sym = headroom_kw(res)
+    assert (up >= 0).all()
+    # it takes all it can: headroom only where a segment rating binds, a few kW at most
+    assert sym.max() < 0.01 * up.max()
+
+
+def test_holding_back_gives_reserve_that_meets_the_product(held: object) -> None:
+    study = reserve_study(held)  # type: ignore[arg-type]
+    assert study.reserve_kw.max() > 0
+    ts = held.timeseries  # type: ignore[attr-defined]
+    # what is held back is what the reserve can use upward; charging is what it can cut
+    assert np.all(study.reserve_kw <= 0.5 * ts["road_request_kw"].to_numpy() + 1e-6)
+    assert study.all_compliant
+    for _, event, _with_road, _without in study.events:
+        assert event.activation_lag_s <= event.activation_time_s
+        if event.delta_mw > 0:
+            assert event.nadir_hz > event.nadir_without_hz
+        else:
+            assert event.nadir_hz < event.nadir_without_hz
+    price = held.scenario.reserve.capacity_price_per_mw_h  # type: ignore[attr-defined]
+    assert study.revenue == pytest.approx((study.reserve_kw / 1000).sum() * price * 0.25)
+
+
+def test_holding_back_costs_energy(held: object) -> None:
+    base = run("tiny", "uncontrolled", days=1)
+    assert held.kpis["energy_delivered_kwh"] < base.kpis["energy_delivered_kwh"]  # type: ignore[attr-defined]
+    assert held.strategy == "uncontrolled+hold0.25"  # type: ignore[attr-defined]
