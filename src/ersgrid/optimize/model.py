@@ -113,6 +113,9 @@ class CohortLP:
     exposure : Exposure
         From :func:`~ersgrid.optimize.cohorts.exposure` over the same steps.
     inputs : PlanInputs
+    terminal_value_per_kwh : float [currency/kWh]
+        Value of energy stored at the end of the model's last step (when that step is the
+        last of the run: see :func:`~ersgrid.optimize.objective.refill_cost_per_kwh`).
 
     Attributes
     ----------
@@ -122,7 +125,13 @@ class CohortLP:
         Objective coefficient of each column [currency per unit of the column].
     """
 
-    def __init__(self, cohorts: Cohorts, exposure: Exposure, inputs: PlanInputs) -> None:
+    def __init__(
+        self,
+        cohorts: Cohorts,
+        exposure: Exposure,
+        inputs: PlanInputs,
+        terminal_value_per_kwh: float = 0.0,
+    ) -> None:
         self.cohorts = cohorts
         self.exposure = exposure
         self.inputs = inputs
@@ -203,6 +212,7 @@ class CohortLP:
         cost[o["imp"] : o["imp"] + n_ts] = np.repeat(unit * dt, S)
         cost[o["exp"] : o["exp"] + n_ts] = -w.export_price_per_kwh * dt
         cost[o["dis"] : o["dis"] + n_ts] = w.degradation_cost_per_kwh * dt
+        cost[o["soc"] + (T - 1) * S : o["soc"] + T * S] = -terminal_value_per_kwh
         self.cost = cost
 
         # per-row data of the cohort rows, fixed at build
@@ -230,6 +240,7 @@ class CohortLP:
         window: tuple[int, int] | None = None,
         stored_kwh: FloatArray | None = None,
         import_limit_kw: FloatArray | None = None,
+        terminal_kwh: FloatArray | None = None,
     ) -> Bounds:
         """Bounds of a solve over ``window`` = (first step, end step) of the model.
 
@@ -247,6 +258,9 @@ class CohortLP:
             Energy stored at the start of step ``k0`` (default: the initial energy).
         import_limit_kw : ndarray [kW], shape (steps, substations)
             Replaces the inputs' import caps (e.g. a demand-response event).
+        terminal_kwh : ndarray [kWh], per substation
+            Least stored energy at the end of the window (e.g. the initial energy when the
+            window ends with the run, so a plan cannot sell off the batteries' start content).
         """
         inp = self.inputs
         T, S = inp.n_steps, inp.n_substations
@@ -280,9 +294,9 @@ class CohortLP:
         put("dis", np.tile(inp.storage.power_kw, T))
         st = inp.storage
         put("soc", np.tile(st.energy_max_kwh, T), np.tile(st.energy_min_kwh, T))
-        sl = slice(o["soc"], o["soc"] + T * S)
-        lo[sl] = np.where(live, lo[sl], -np.inf)
-        hi[sl] = np.where(live, hi[sl], np.inf)
+        if terminal_kwh is not None and k1 > k0:
+            end = slice(o["soc"] + (k1 - 1) * S, o["soc"] + k1 * S)
+            lo[end] = np.minimum(np.maximum(lo[end], terminal_kwh), hi[end])
         if k0 > 0:
             prev = slice(o["soc"] + (k0 - 1) * S, o["soc"] + k0 * S)
             lo[prev] = stored

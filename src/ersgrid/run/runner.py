@@ -228,6 +228,7 @@ def run(
         days=days,
         fallbacks=int(policy.fallbacks),
         storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * PLANNING_STEP_H),
+        storage_change_kwh=float(stored.sum() - storage.initial_kwh.sum()),
     )
     kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes)
