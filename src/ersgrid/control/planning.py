@@ -59,6 +59,11 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     vehicles loses money at this step's price (user price × worst efficiency below import
     price + carbon cost). Elsewhere the substation runs at its rating and the twin serves
     whatever the actual vehicles can take, so forecast errors do not starve them.
+
+    Batteries follow the plan's set-point, except where the plan discharges to cover the
+    whole site load (no import left): there they follow the actual load (full power; the
+    runner clips discharge to the site's net load), so a load above forecast is still
+    served from storage and not from the grid at that step's price.
     """
     lay = context.layout
     inp = model.inputs
@@ -71,5 +76,8 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
     hold = capped | losing
     sub_limit = np.where(hold, np.maximum(road, 0.0), lay.sub_rating_kw)
-    storage = model.block(values, "ch")[step] - model.block(values, "dis")[step]
+    dis = model.block(values, "dis")[step]
+    storage = model.block(values, "ch")[step] - dis
+    follow = (dis > 1e-6) & (imp <= 1e-6)
+    storage = np.where(follow, -inp.storage.power_kw, storage)
     return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)

@@ -18,8 +18,9 @@ block     index                       unit    meaning
 
 Rows: ``full`` (a cohort's vehicles never charge past full: cumulative charge up to step t
 ≤ count·(full − E0 + consumed by t)), ``short`` (cohort charge + u ≥ count·(target − E0 +
-consumption of the trip)), ``roaddef`` (road = Σ x / (η Δ)), ``balance`` (imp − exp +
-curt − ch + dis − road = other − renewables), ``soc`` (storage dynamics).
+consumption of the trip)), ``roaddef`` (road = Σ x / (η Δ)), ``balance`` (imp − exp −
+curt − ch + dis − road = other − renewables, i.e. import − export = road + other −
+(renewables − curtailment) + storage charge − discharge), ``soc`` (storage dynamics).
 
 Every quantity that changes from one receding-horizon step to the next — cohort counts and
 energies, the active window, the stored energy now, import caps — is a bound or a
@@ -195,7 +196,7 @@ class CohortLP:
         vals = [
             np.ones(len(full_row)), np.ones(n_x), np.ones(n_u),
             -grid_per_kwh, np.ones(n_ts),
-            np.ones(n_ts), -np.ones(n_ts), np.ones(n_ts), -np.ones(n_ts),
+            np.ones(n_ts), -np.ones(n_ts), -np.ones(n_ts), -np.ones(n_ts),
             np.ones(n_ts), -np.ones(n_ts),
             np.ones(n_ts), -np.ones(int(has_prev.sum())), np.full(n_ts, -dt * eta_c),
             np.full(n_ts, dt / eta_d),
