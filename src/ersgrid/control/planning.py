@@ -70,7 +70,8 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     road = model.block(values, "road")[step]
     imp = model.block(values, "imp")[step]
     cap = inp.import_limit_kw[step]
-    capped = np.isfinite(cap) & (imp >= cap - 1e-6 * np.abs(cap) - 1.0)
+    cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
+    capped = imp >= cap * (1.0 - 1e-6) - 1.0
     w = inp.weights
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost

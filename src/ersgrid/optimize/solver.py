@@ -125,7 +125,7 @@ def binding_group(model: CohortLP, bounds: Bounds) -> str:
         lo, hi = bounds.col_lower.copy(), bounds.col_upper.copy()
         for name in names:
             sl = slice(o[name], o[name] + T * S)
-            hi[sl] = np.where(hi[sl] > 0, np.inf, hi[sl])
+            hi[sl] = np.inf
             if name == "soc":
                 lo[sl] = -np.inf
         relaxed = Bounds(lo, hi, bounds.row_lower, bounds.row_upper)
