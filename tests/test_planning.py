@@ -138,7 +138,7 @@ def test_realise_storage_respects_every_limit() -> None:
 
 def test_storage_on_unknown_substation_is_named(tiny_data: dict[str, Any]) -> None:
     tiny_data["storage"]["substations"] = ["SS-Nowhere"]
-    with pytest.raises(ScenarioError, match="storage.substations"):
+    with pytest.raises(ScenarioError, match=r"storage\.substations"):
         parse_scenario(tiny_data, "tiny")
 
 
