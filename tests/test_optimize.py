@@ -286,3 +286,14 @@ def test_entry_soc_bins_are_equal_probability() -> None:
     assert means[1] < 0.5 < means[2]
     assert np.all(np.diff(means) > 0)
     assert means.mean() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_time_limit_applies_per_solve_not_per_session(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    session = HighsSession(model, time_limit_s=0.2)
+    count = cohorts.count.copy()
+    for k in range(120):  # together far longer than 0.2 s
+        count *= 1.001
+        session.solve(model.bounds(count, None, (k % 5, 10)))
+    assert session.solves == 120
