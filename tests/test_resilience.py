@@ -44,10 +44,10 @@ def test_island_balance_and_no_charging_in_the_outage(tiny_data: dict[str, Any])
     assert fleet.vehicles.shape == (96, 1)
 
 
-def test_without_v2g_the_load_is_not_served(tiny_data: dict[str, Any]) -> None:
+def test_without_v2g_or_storage_the_load_is_not_served(tiny_data: dict[str, Any]) -> None:
     for cls in tiny_data["vehicles"].values():
         cls["v2g_share"] = 0.0
-    sc = _tiny(tiny_data)
+    sc = _tiny(tiny_data, storage=None)
     _, rep, _ = run_outage(sc, OUTAGE)
     _check_balance(rep)
     assert rep.road_v2g_kwh == 0.0

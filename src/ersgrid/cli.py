@@ -70,7 +70,10 @@ def _kpi_table(kpis_by_name: dict[str, dict[str, Any]]) -> Table:
 def run(
     scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
     strategy: Annotated[
-        str, typer.Option(help="uncontrolled, or your own as package.module:ClassName.")
+        str,
+        typer.Option(
+            help="uncontrolled, tou, mpc, oracle, or your own as package.module:ClassName."
+        ),
     ] = "uncontrolled",
     days: Annotated[float, typer.Option(help="Simulated days.", min=0.0104)] = 1.0,
     start: Annotated[
@@ -113,6 +116,69 @@ def run(
         )  # fmt: skip
     console.print(_kpi_table({result.strategy: result.kpis}))
     console.print(f"results: {folder}/ (report.html, kpis.json, timeseries.parquet, trips.parquet)")
+
+
+@app.command()
+@_friendly
+def compare(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated strategies to run on the same draws.")
+    ] = "uncontrolled,tou,mpc,oracle",
+    days: Annotated[float, typer.Option(help="Simulated days.", min=0.0104)] = 1.0,
+    start: Annotated[
+        str | None, typer.Option(help="First local day, YYYY-MM-DD (default: the scenario's).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Replace the scenario's random seed.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder (default: results/<scenario>-compare).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run several strategies on one scenario and compare them in one table and one report."""
+    import json
+
+    from ersgrid.report.html import write_report
+    from ersgrid.report.planning import margin_figure, storage_figure
+    from ersgrid.run.results import json_safe
+    from ersgrid.run.runner import run as run_scenario
+    from ersgrid.scenario.loader import load_scenario
+
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    if not names:
+        raise ErsgridError("--strategies: give at least one strategy, e.g. uncontrolled,mpc")
+    sc = load_scenario(scenario)
+    first_day = _parse_date(start)
+    folder = out or Path("results") / f"{sc.name}-compare"
+    results = []
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("steps"), TimeElapsedColumn(), console=console, disable=quiet,
+    ) as bar:  # fmt: skip
+        for name in names:
+            task = bar.add_task(f"{sc.name} / {name}", total=None)
+
+            def tick(done: int, total: int, task: Any = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            results.append(
+                run_scenario(
+                    sc,
+                    name,
+                    days=days,
+                    start=first_day,
+                    seed=seed,
+                    out=folder / name,
+                    progress=tick,
+                )
+            )
+    console.print(_kpi_table({r.strategy: r.kpis for r in results}))
+    write_report(results, folder / "report.html", [storage_figure(results), margin_figure(results)])
+    (folder / "compare.json").write_text(
+        json.dumps(json_safe({r.strategy: r.kpis for r in results}), indent=2) + "\n",
+        encoding="utf-8",
+    )
+    console.print(f"results: {folder}/ (report.html, compare.json, one folder per strategy)")
 
 
 def _parse_date(text: str | None) -> dt.date | None:

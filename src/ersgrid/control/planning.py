@@ -9,18 +9,13 @@ import numpy.typing as npt
 
 from ersgrid.control.base import Dispatch, RunContext
 from ersgrid.optimize.model import CohortLP, PlanInputs
-from ersgrid.optimize.objective import ObjectiveWeights
+from ersgrid.optimize.objective import ObjectiveWeights, refill_cost_per_kwh
 from ersgrid.optimize.storage import storage_arrays
 
-__all__ = ["HOLD_BACK_TOLERANCE", "plan_dispatch", "plan_inputs", "safe_dispatch"]
+__all__ = ["plan_dispatch", "plan_inputs", "safe_dispatch", "terminal_value"]
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
-
-HOLD_BACK_TOLERANCE = 0.98
-"""A plan holds the road back at a substation when its road power is below this share of
-what the planned vehicles could take [-]; otherwise the substation runs at its rating and
-the twin serves whatever the actual vehicles can take."""
 
 
 def plan_inputs(context: RunContext, start: int, stop: int) -> PlanInputs:
@@ -41,25 +36,49 @@ def plan_inputs(context: RunContext, start: int, stop: int) -> PlanInputs:
     )
 
 
+def terminal_value(context: RunContext, stop: int) -> float:
+    """Value of stored energy at the end of a model that ends at run step ``stop``
+    [currency/kWh]: the KPIs' refill cost if the model ends with the run, else 0 (the
+    receding horizon re-plans before then)."""
+    if stop < len(context.index):
+        return 0.0
+    return refill_cost_per_kwh(context.scenario, context.price_per_kwh, context.co2_kg_per_kwh)
+
+
 def safe_dispatch(context: RunContext) -> Dispatch:
     """The fallback schedule: the conventional baseline within ratings, batteries idle."""
     lay = context.layout
     return Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy(), None)
 
 
-def plan_dispatch(
-    context: RunContext, model: CohortLP, values: FloatArray, count: FloatArray, step: int
-) -> Dispatch:
+def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step: int) -> Dispatch:
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
-    Substations where the plan takes (nearly) all the planned vehicles could take run at
-    their rating, so forecast errors do not starve the actual vehicles; where the plan holds
-    back (price, import cap), the substation limit is the planned road power.
+    The plan's road power becomes a substation's limit only where the plan has a reason to
+    hold the road back: its grid import is at the connection's cap, or energy sold to
+    vehicles loses money at this step's price (user price × worst efficiency below import
+    price + carbon cost). Elsewhere the substation runs at its rating and the twin serves
+    whatever the actual vehicles can take, so forecast errors do not starve them.
+
+    Batteries follow the plan's set-point, except where the plan discharges to cover the
+    whole site load (no import left): there they follow the actual load (full power; the
+    runner clips discharge to the site's net load), so a load above forecast is still
+    served from storage and not from the grid at that step's price.
     """
     lay = context.layout
+    inp = model.inputs
     road = model.block(values, "road")[step]
-    potential = model.road_potential_kw(count)[step]
-    hold = road < HOLD_BACK_TOLERANCE * potential - 1.0
+    imp = model.block(values, "imp")[step]
+    cap = inp.import_limit_kw[step]
+    cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
+    capped = imp >= cap * (1.0 - 1e-6) - 1.0
+    w = inp.weights
+    unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
+    losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
+    hold = capped | losing
     sub_limit = np.where(hold, np.maximum(road, 0.0), lay.sub_rating_kw)
-    storage = model.block(values, "ch")[step] - model.block(values, "dis")[step]
+    dis = model.block(values, "dis")[step]
+    storage = model.block(values, "ch")[step] - dis
+    follow = (dis > 1e-6) & (imp <= 1e-6)
+    storage = np.where(follow, -inp.storage.power_kw, storage)
     return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)

@@ -7,6 +7,8 @@ block     index                       unit    meaning
 ========  ==========================  ======  ===================================
 ``x``     (cohort, step, substation)  kWh     charge into the cohort's batteries
 ``u``     cohort                      kWh     cohort's energy short of exit target
+``cum``   (cohort, step)              kWh     cohort's charge from its entry to the
+                                              end of the step (steps where it can charge)
 ``road``  (step, substation)          kW      road power, grid side
 ``imp``   (step, substation)          kW      grid import
 ``exp``   (step, substation)          kW      grid export
@@ -16,10 +18,17 @@ block     index                       unit    meaning
 ``soc``   (step, substation)          kWh     stored energy at the end of the step
 ========  ==========================  ======  ===================================
 
-Rows: ``full`` (a cohort's vehicles never charge past full: cumulative charge up to step t
-≤ count·(full − E0 + consumed by t)), ``short`` (cohort charge + u ≥ count·(target − E0 +
-consumption of the trip)), ``roaddef`` (road = Σ x / (η Δ)), ``balance`` (imp − exp +
-curt − ch + dis − road = other − renewables), ``soc`` (storage dynamics).
+Rows:
+
+- ``cumdef``: cum at a step = cum at the cohort's previous charging step + its charge in the
+  step; the bound ``cum ≤ count·(full − E0 + consumed by the end of the step)`` keeps its
+  vehicles from charging past full;
+- ``short``: cum at the cohort's last charging step + u ≥ count·(target − E0 + consumption
+  of the trip);
+- ``roaddef``: road = Σ x / (η Δ);
+- ``balance``: imp − exp − curt − ch + dis − road = other − renewables, i.e. import − export
+  = road + other − (renewables − curtailment) + storage charge − discharge;
+- ``soc``: stored energy = previous + Δ·(ηc·ch − dis/ηd).
 
 Every quantity that changes from one receding-horizon step to the next — cohort counts and
 energies, the active window, the stored energy now, import caps — is a bound or a
@@ -95,13 +104,13 @@ class Bounds:
     row_upper: FloatArray
 
 
-def _expand_cumulative(row_of_x: IntArray, row_end: IntArray) -> tuple[IntArray, IntArray]:
-    """For each x entry, the rows ``row_of_x .. row_end - 1`` it enters; (x index, row)."""
-    lengths = row_end - row_of_x
-    total = int(lengths.sum())
-    x_idx = np.repeat(np.arange(len(row_of_x)), lengths)
-    offset = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return x_idx, np.repeat(row_of_x, lengths) + offset
+def _sorted_unique(values: IntArray) -> IntArray:
+    """``np.unique`` without its sort when ``values`` is already sorted (as exposures are)."""
+    if len(values) and np.all(values[1:] >= values[:-1]):
+        first = np.ones(len(values), dtype=bool)
+        first[1:] = values[1:] != values[:-1]
+        return values[first]
+    return np.unique(values)
 
 
 class CohortLP:
@@ -113,6 +122,9 @@ class CohortLP:
     exposure : Exposure
         From :func:`~ersgrid.optimize.cohorts.exposure` over the same steps.
     inputs : PlanInputs
+    terminal_value_per_kwh : float [currency/kWh]
+        Value of energy stored at the end of the model's last step (when that step is the
+        last of the run: see :func:`~ersgrid.optimize.objective.refill_cost_per_kwh`).
 
     Attributes
     ----------
@@ -122,34 +134,39 @@ class CohortLP:
         Objective coefficient of each column [currency per unit of the column].
     """
 
-    def __init__(self, cohorts: Cohorts, exposure: Exposure, inputs: PlanInputs) -> None:
+    def __init__(
+        self,
+        cohorts: Cohorts,
+        exposure: Exposure,
+        inputs: PlanInputs,
+        terminal_value_per_kwh: float = 0.0,
+    ) -> None:
         self.cohorts = cohorts
         self.exposure = exposure
         self.inputs = inputs
         T, S, dt = inputs.n_steps, inputs.n_substations, inputs.step_h
         ex = exposure
         n_x = len(ex)
-        self.u_cohort = np.unique(ex.cohort)
+        self.u_cohort = _sorted_unique(ex.cohort)
         n_u = len(self.u_cohort)
-        u_of = np.full(len(cohorts), -1, dtype=np.int64)
-        u_of[self.u_cohort] = np.arange(n_u)
         n_ts = T * S
-        self.offsets = {"x": 0, "u": n_x}
-        pos = n_x + n_u
-        for name in BLOCKS:
-            self.offsets[name] = pos
-            pos += n_ts
-        self.n_cols = pos
-
-        # full rows: one per (cohort, step) where the cohort can charge, sorted.
+        # one cum column and cumdef row per (cohort, step) where the cohort can charge, sorted
         ks_key = ex.cohort * T + ex.step
-        full_key = np.unique(ks_key)
+        full_key = _sorted_unique(ks_key)
         self.full_cohort = full_key // T
         self.full_step = full_key % T
         n_f = len(full_key)
         row_of_x = np.searchsorted(full_key, ks_key)
-        cohort_end = np.searchsorted(self.full_cohort, self.full_cohort, side="right")
-        x_in_full, full_row = _expand_cumulative(row_of_x, cohort_end[row_of_x])
+        has_before = np.zeros(n_f, dtype=bool)
+        has_before[1:] = self.full_cohort[1:] == self.full_cohort[:-1]
+        last_of_cohort = np.searchsorted(self.full_cohort, self.u_cohort, side="right") - 1
+
+        self.offsets = {"x": 0, "u": n_x, "cum": n_x + n_u}
+        pos = n_x + n_u + n_f
+        for name in BLOCKS:
+            self.offsets[name] = pos
+            pos += n_ts
+        self.n_cols = pos
 
         r_short = n_f
         r_roaddef = r_short + n_u
@@ -157,7 +174,7 @@ class CohortLP:
         r_soc = r_balance + n_ts
         self.n_rows = r_soc + n_ts
         self.row_offsets = {
-            "full": 0, "short": r_short, "roaddef": r_roaddef, "balance": r_balance,
+            "cumdef": 0, "short": r_short, "roaddef": r_roaddef, "balance": r_balance,
             "soc": r_soc,
         }  # fmt: skip
 
@@ -169,24 +186,28 @@ class CohortLP:
         eta_d = inputs.storage.discharge_efficiency
         prev = cell - S
         has_prev = prev >= 0
+        f = np.arange(n_f)
         rows = [
-            full_row, np.full(n_x, r_short) + u_of[ex.cohort], r_short + np.arange(n_u),
+            row_of_x, f, f[has_before],
+            r_short + np.arange(n_u), r_short + np.arange(n_u),
             r_roaddef + ts, r_roaddef + cell,
             r_balance + cell, r_balance + cell, r_balance + cell, r_balance + cell,
             r_balance + cell, r_balance + cell,
             r_soc + cell, r_soc + cell[has_prev], r_soc + cell, r_soc + cell,
         ]  # fmt: skip
         cols = [
-            x_in_full, np.arange(n_x), o["u"] + np.arange(n_u),
+            np.arange(n_x), o["cum"] + f, o["cum"] + f[has_before] - 1,
+            o["cum"] + last_of_cohort, o["u"] + np.arange(n_u),
             np.arange(n_x), o["road"] + cell,
             o["imp"] + cell, o["exp"] + cell, o["curt"] + cell, o["ch"] + cell,
             o["dis"] + cell, o["road"] + cell,
             o["soc"] + cell, o["soc"] + prev[has_prev], o["ch"] + cell, o["dis"] + cell,
         ]  # fmt: skip
         vals = [
-            np.ones(len(full_row)), np.ones(n_x), np.ones(n_u),
+            -np.ones(n_x), np.ones(n_f), -np.ones(int(has_before.sum())),
+            np.ones(n_u), np.ones(n_u),
             -grid_per_kwh, np.ones(n_ts),
-            np.ones(n_ts), -np.ones(n_ts), np.ones(n_ts), -np.ones(n_ts),
+            np.ones(n_ts), -np.ones(n_ts), -np.ones(n_ts), -np.ones(n_ts),
             np.ones(n_ts), -np.ones(n_ts),
             np.ones(n_ts), -np.ones(int(has_prev.sum())), np.full(n_ts, -dt * eta_c),
             np.full(n_ts, dt / eta_d),
@@ -203,6 +224,7 @@ class CohortLP:
         cost[o["imp"] : o["imp"] + n_ts] = np.repeat(unit * dt, S)
         cost[o["exp"] : o["exp"] + n_ts] = -w.export_price_per_kwh * dt
         cost[o["dis"] : o["dis"] + n_ts] = w.degradation_cost_per_kwh * dt
+        cost[o["soc"] + (T - 1) * S : o["soc"] + T * S] = -terminal_value_per_kwh
         self.cost = cost
 
         # per-row data of the cohort rows, fixed at build
@@ -217,7 +239,6 @@ class CohortLP:
         uc = self.u_cohort
         self._trip_kwh = c.consumption_kwh_per_m[uc] * (c.exit_m[uc] - c.entry_m[uc])
         self._exit_step = np.floor((c.entry_h[uc] + c.trip_h()[uc]) / dt).astype(np.int64)
-        self._entry_step = np.floor(c.entry_h / dt).astype(np.int64)
 
     def consumed_before_kwh(self, step: int) -> FloatArray:
         """Energy one vehicle of each cohort has consumed by the start of ``step`` [kWh]."""
@@ -230,6 +251,7 @@ class CohortLP:
         window: tuple[int, int] | None = None,
         stored_kwh: FloatArray | None = None,
         import_limit_kw: FloatArray | None = None,
+        terminal_kwh: FloatArray | None = None,
     ) -> Bounds:
         """Bounds of a solve over ``window`` = (first step, end step) of the model.
 
@@ -247,6 +269,9 @@ class CohortLP:
             Energy stored at the start of step ``k0`` (default: the initial energy).
         import_limit_kw : ndarray [kW], shape (steps, substations)
             Replaces the inputs' import caps (e.g. a demand-response event).
+        terminal_kwh : ndarray [kWh], per substation
+            Least stored energy at the end of the window (e.g. the initial energy when the
+            window ends with the run, so a plan cannot sell off the batteries' start content).
         """
         inp = self.inputs
         T, S = inp.n_steps, inp.n_substations
@@ -280,20 +305,24 @@ class CohortLP:
         put("dis", np.tile(inp.storage.power_kw, T))
         st = inp.storage
         put("soc", np.tile(st.energy_max_kwh, T), np.tile(st.energy_min_kwh, T))
-        sl = slice(o["soc"], o["soc"] + T * S)
-        lo[sl] = np.where(live, lo[sl], -np.inf)
-        hi[sl] = np.where(live, hi[sl], np.inf)
+        if terminal_kwh is not None and k1 > k0:
+            end = slice(o["soc"] + (k1 - 1) * S, o["soc"] + k1 * S)
+            lo[end] = np.minimum(np.maximum(lo[end], terminal_kwh), hi[end])
         if k0 > 0:
             prev = slice(o["soc"] + (k0 - 1) * S, o["soc"] + k0 * S)
             lo[prev] = stored
             hi[prev] = stored
 
-        rlo = np.full(self.n_rows, -np.inf)
-        rhi = np.full(self.n_rows, np.inf)
         fc, fs = self.full_cohort, self.full_step
         in_win = (fs >= k0) & (fs < k1)
         room = np.maximum(c.full_kwh[fc] - e0[fc] + self._full_consumed, 0.0) * n[fc]
-        rhi[: len(fc)] = np.where(in_win, room, np.inf)
+        cum = slice(o["cum"], o["cum"] + len(fc))
+        lo[cum] = 0.0
+        hi[cum] = np.where(in_win, room, np.inf)
+        rlo = np.full(self.n_rows, -np.inf)
+        rhi = np.full(self.n_rows, np.inf)
+        rlo[: len(fc)] = 0.0
+        rhi[: len(fc)] = 0.0
         uc = self.u_cohort
         ends = (self._exit_step >= k0) & (self._exit_step < k1)
         need = (c.target_kwh[uc] - e0[uc] + self._trip_kwh) * n[uc]

@@ -2,7 +2,12 @@
 
 ``objective = Σ Δ·(price + carbon_price·co2)·import − Σ Δ·export_price·export
 + degradation·storage discharge − user_price·energy into vehicle batteries
-+ penalty·energy vehicles needed at their exit and did not get`` [currency].
++ penalty·energy vehicles needed at their exit and did not get
+− refill cost·(stored energy at the end − at the start)`` [currency].
+
+The last term values what the stationary batteries hold at the end of a run at what it
+would cost to put it back (:func:`refill_cost_per_kwh`), so neither emptying nor filling the
+batteries by the end of a run is free.
 
 Lower is better; ``−objective`` is the margin after carbon, wear and unmet-need penalty.
 """
@@ -11,9 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["PENALTY_FACTOR", "ObjectiveWeights"]
+__all__ = ["PENALTY_FACTOR", "ObjectiveWeights", "refill_cost_per_kwh"]
 
 PENALTY_FACTOR = 3.0
 """Unmet exit energy costs this many times the dearest price of the scenario [-].
@@ -62,3 +70,19 @@ class ObjectiveWeights:
             degradation_cost_per_kwh=deg,
             shortfall_penalty_per_kwh=PENALTY_FACTOR * dearest,
         )
+
+
+def refill_cost_per_kwh(
+    scenario: Scenario,
+    price_per_kwh: npt.NDArray[np.float64],
+    co2_kg_per_kwh: npt.NDArray[np.float64],
+) -> float:
+    """Cheapest cost of putting one kWh into storage during a run [currency/kWh].
+
+    The lowest import price plus carbon cost of the run, over the charge efficiency; 0
+    without storage.
+    """
+    if scenario.storage is None or len(price_per_kwh) == 0:
+        return 0.0
+    cost = price_per_kwh + scenario.tariff.carbon_price_per_kg * co2_kg_per_kwh
+    return float(cost.min()) / scenario.storage.charge_efficiency

@@ -61,7 +61,7 @@ class HighsSession:
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", int(threads))
-        h.setOptionValue("time_limit", float(time_limit_s))
+        self.time_limit_s = float(time_limit_s)
         status = _pass(h, model, model.bounds())
         if status == highspy.HighsStatus.kError:
             raise InfeasibleSchedule("HiGHS rejected the planning model (passModel failed)")
@@ -72,7 +72,7 @@ class HighsSession:
 
     def set_time_limit(self, seconds: float) -> None:
         """Change the per-solve time limit [s]."""
-        self._highs.setOptionValue("time_limit", float(seconds))
+        self.time_limit_s = float(seconds)
 
     def solve(self, bounds: Bounds) -> Solution:
         """Solve under ``bounds``, warm from the previous basis if there is one.
@@ -89,6 +89,8 @@ class HighsSession:
         h.changeRowsBounds(  # type: ignore[attr-defined]
             len(self._rows), self._rows, bounds.row_lower, bounds.row_upper
         )
+        # HiGHS's time limit counts the instance's whole run time, so extend it per solve
+        h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
         t0 = time.perf_counter()
         h.run()
         elapsed = time.perf_counter() - t0
@@ -125,7 +127,7 @@ def binding_group(model: CohortLP, bounds: Bounds) -> str:
         lo, hi = bounds.col_lower.copy(), bounds.col_upper.copy()
         for name in names:
             sl = slice(o[name], o[name] + T * S)
-            hi[sl] = np.where(hi[sl] > 0, np.inf, hi[sl])
+            hi[sl] = np.inf
             if name == "soc":
                 lo[sl] = -np.inf
         relaxed = Bounds(lo, hi, bounds.row_lower, bounds.row_upper)
@@ -141,15 +143,11 @@ def binding_group(model: CohortLP, bounds: Bounds) -> str:
 
 
 def _pass(h: highspy.Highs, model: CohortLP, b: Bounds) -> object:
+    """Hand the model to HiGHS in one call, straight from numpy arrays (no Python lists)."""
     A = model.matrix
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = model.n_cols, model.n_rows
-    lp.col_cost_ = model.cost
-    lp.col_lower_, lp.col_upper_ = b.col_lower, b.col_upper
-    lp.row_lower_, lp.row_upper_ = b.row_lower, b.row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = model.n_cols, model.n_rows
-    lp.a_matrix_.start_ = A.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = A.indices.astype(np.int32)
-    lp.a_matrix_.value_ = A.data
-    return h.passModel(lp)
+    return h.passModel(
+        model.n_cols, model.n_rows, A.nnz, int(highspy.MatrixFormat.kColwise),
+        int(highspy.ObjSense.kMinimize), 0.0, model.cost, b.col_lower, b.col_upper,
+        b.row_lower, b.row_upper, A.indptr.astype(np.int32), A.indices.astype(np.int32),
+        A.data, np.zeros(model.n_cols, dtype=np.int32),
+    )  # fmt: skip

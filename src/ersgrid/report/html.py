@@ -28,6 +28,11 @@ KPI_LABELS: dict[str, str] = {
     "unmet_energy_kwh": "Unmet energy to exit targets [kWh]",
     "trips_below_target": "Trips below exit target [-]",
     "limit_violations": "Rating violations [-]",
+    "revenue": "Revenue from vehicles [{cur}]",
+    "margin": "Margin (revenue − energy cost) [{cur}]",
+    "objective": "Objective, realised (lower is better) [{cur}]",
+    "storage_discharged_kwh": "Storage discharged [kWh]",
+    "fallbacks": "Planner fallbacks [-]",
 }
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")

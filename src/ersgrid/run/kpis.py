@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.errors import SimulationError
-from ersgrid.optimize.objective import ObjectiveWeights
+from ersgrid.optimize.objective import ObjectiveWeights, refill_cost_per_kwh
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
@@ -87,6 +87,7 @@ def compute_kpis(
     days: float,
     fallbacks: int = 0,
     storage_discharged_kwh: float = 0.0,
+    storage_change_kwh: float = 0.0,
 ) -> dict[str, Any]:
     """The KPIs of a run (``kpis.json``); checks energy conservation on the way.
 
@@ -98,6 +99,11 @@ def compute_kpis(
     on_road_kwh : dict [kWh]
         The same quantities for vehicles still on the road (keys ``grid``, ``battery``,
         ``v2g_grid``, ``v2g_battery``), as counted by the vehicles themselves.
+
+    ``objective`` is :mod:`ersgrid.optimize.objective`'s on the realised run, less the value
+    of the energy the stationary batteries gained over the run (``storage_change_kwh``,
+    valued by :func:`~ersgrid.optimize.objective.refill_cost_per_kwh`), so a strategy cannot
+    look good by emptying the batteries.
 
     Raises
     ------
@@ -143,6 +149,7 @@ def compute_kpis(
         + w.degradation_cost_per_kwh * storage_discharged_kwh
         - revenue
         + w.shortfall_penalty_per_kwh * unmet
+        - storage_change_kwh * refill_cost_per_kwh(scenario, price, co2)
     )
     return {
         "scenario": scenario.name,
@@ -170,6 +177,7 @@ def compute_kpis(
         "margin": revenue + export_revenue - energy_cost,
         "objective": objective,
         "storage_discharged_kwh": storage_discharged_kwh,
+        "storage_change_kwh": storage_change_kwh,
         "fallbacks": int(fallbacks),
         "trips_below_target": int(below.sum()),
         "depleted_kwh": float(trips["depleted_kwh"].sum()),

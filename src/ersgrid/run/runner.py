@@ -262,6 +262,7 @@ def run(
         days=days,
         fallbacks=int(policy.fallbacks),
         storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * PLANNING_STEP_H),
+        storage_change_kwh=float(stored.sum() - storage.initial_kwh.sum()),
     )
     extras: dict[str, Any] = {
         "import_kw": import_kw,

@@ -1,0 +1,299 @@
+"""The cohort LP: an independent dense formulation agrees, warm equals cold, failures named."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.optimize import linprog
+
+from ersgrid.errors import InfeasibleSchedule
+from ersgrid.optimize import (
+    CohortLP,
+    HighsSession,
+    ObjectiveWeights,
+    PlanInputs,
+    StorageArrays,
+    exposure,
+    forecast_cohorts,
+)
+from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, entry_soc_bins
+from ersgrid.scenario import build_layout
+from ersgrid.scenario.schema import Scenario
+from ersgrid.timeindex import PLANNING_STEP_H, planning_index
+from ersgrid.twin.traffic import ers_fraction, expected_volume
+
+DT = PLANNING_STEP_H
+
+
+def _instance(tiny: Scenario, n_steps: int = 10) -> tuple[Cohorts, Exposure, PlanInputs]:
+    """A small instance of tiny where every constraint group matters.
+
+    Prices step up and down, an import cap binds in the dear steps, renewables exceed the
+    load at midday with a small export limit (curtailment), and a battery can shift energy.
+    Traffic is scaled up so the substation rating binds.
+    """
+    layout = build_layout(tiny)
+    index = planning_index(tiny, 1.0, None)[32 : 32 + n_steps]
+    volume = expected_volume(tiny, index) * 6.0
+    cohorts = forecast_cohorts(tiny, layout, volume, DT, first_step=-2, n_bins=2)
+    cohorts, ex = drop_idle(cohorts, exposure(cohorts, layout, n_steps, DT))
+    price = np.array([20.0, 20.0, 35.0, 35.0, 60.0, 60.0, 35.0, 20.0, 20.0, 35.0])[:n_steps]
+    S = layout.n_substations
+    renewable = np.zeros((n_steps, S))
+    renewable[5:7] = 1500.0
+    imp_cap = np.full((n_steps, S), np.inf)
+    imp_cap[4:6] = 150.0
+    storage = StorageArrays(
+        energy_min_kwh=np.full(S, 50.0),
+        energy_max_kwh=np.full(S, 900.0),
+        initial_kwh=np.full(S, 300.0),
+        power_kw=np.full(S, 400.0),
+        charge_efficiency=0.92,
+        discharge_efficiency=0.93,
+    )
+    weights = ObjectiveWeights(
+        user_price_per_kwh=45.0,
+        export_price_per_kwh=8.5,
+        carbon_price_per_kg=3.0,
+        degradation_cost_per_kwh=5.0,
+        shortfall_penalty_per_kwh=180.0,
+    )
+    inputs = PlanInputs(
+        step_h=DT,
+        price_per_kwh=price,
+        co2_kg_per_kwh=np.full(n_steps, 0.437),
+        other_load_kw=np.full((n_steps, S), 60.0),
+        renewable_kw=renewable,
+        import_limit_kw=imp_cap,
+        export_limit_kw=np.full((n_steps, S), 100.0),
+        road_rating_kw=layout.sub_rating_kw * 0.5,
+        weights=weights,
+        storage=storage,
+    )
+    return cohorts, ex, inputs
+
+
+def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: float) -> float:
+    """The same plan written independently: per-vehicle charge, explicit battery states,
+    dense matrices, one loop per cohort, solved by scipy's linprog."""
+    T, S = inp.n_steps, inp.n_substations
+    names: list[tuple[object, ...]] = []
+
+    def var(*key: object) -> int:
+        names.append(key)
+        return len(names) - 1
+
+    xv = [var("x", i) for i in range(len(ex))]
+    cohorts = sorted(set(ex.cohort.tolist()))
+    uv = {k: var("u", k) for k in cohorts}
+    ev: dict[tuple[int, int], int] = {}
+    for k in cohorts:
+        steps = ex.step[ex.cohort == k]
+        for t in range(int(steps.min()), int(steps.max()) + 1):
+            ev[(k, t)] = var("E", k, t)
+    grid = {(n, t, s): var(n, t, s) for n in ("imp", "exp", "curt", "ch", "dis", "soc")
+            for t in range(T) for s in range(S)}  # fmt: skip
+    nv = len(names)
+    cost = np.zeros(nv)
+    lb = np.zeros(nv)
+    ub = np.full(nv, np.inf)
+    A_eq: list[np.ndarray] = []
+    b_eq: list[float] = []
+    A_ub: list[np.ndarray] = []
+    b_ub: list[float] = []
+    w = inp.weights
+
+    def row() -> np.ndarray:
+        return np.zeros(nv)
+
+    def consumed(k: int, t: int) -> float:
+        """Energy one vehicle of cohort k has used by the start of step t [kWh]."""
+        driven = (t * DT - c.entry_h[k]) * 3600.0 * c.speed_mps[k]
+        return float(c.consumption_kwh_per_m[k] * np.clip(driven, 0.0, c.exit_m[k] - c.entry_m[k]))
+
+    for i in range(len(ex)):
+        k = int(ex.cohort[i])
+        ub[xv[i]] = ex.max_kwh[i]
+        cost[xv[i]] = -w.user_price_per_kwh * c.count[k]
+    for k in cohorts:
+        n = c.count[k]
+        steps = sorted(t for (kk, t) in ev if kk == k)
+        for t in steps:
+            r = row()  # E_t − E_{t−1} − Σ_s x = −(consumption during t)
+            r[ev[(k, t)]] = 1.0
+            rhs = -(consumed(k, t + 1) - consumed(k, t))
+            if t - 1 in steps:
+                r[ev[(k, t - 1)]] = -1.0
+            else:
+                rhs += c.energy_kwh[k] - consumed(k, t)
+            for i in np.flatnonzero((ex.cohort == k) & (ex.step == t)):
+                r[xv[i]] = -1.0
+            A_eq.append(r)
+            b_eq.append(rhs)
+            ub[ev[(k, t)]] = c.full_kwh[k]
+            lb[ev[(k, t)]] = -np.inf
+        trip_end_h = c.entry_h[k] + (c.exit_m[k] - c.entry_m[k]) / c.speed_mps[k] / 3600.0
+        if trip_end_h < T * DT:
+            last = steps[-1]
+            # u ≥ target − (E_last − consumption after the last charging step)
+            after = c.consumption_kwh_per_m[k] * (c.exit_m[k] - c.entry_m[k]) - consumed(
+                k, last + 1
+            )
+            r = row()
+            r[uv[k]] = -1.0
+            r[ev[(k, last)]] = -1.0
+            A_ub.append(r)
+            b_ub.append(-(c.target_kwh[k] + after))
+        cost[uv[k]] = w.shortfall_penalty_per_kwh * n
+    st = inp.storage
+    for t in range(T):
+        unit = inp.price_per_kwh[t] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[t]
+        for s in range(S):
+            road = row()
+            for i in np.flatnonzero((ex.step == t) & (ex.substation == s)):
+                road[xv[i]] = c.count[ex.cohort[i]] / (ex.efficiency[i] * DT)
+            A_ub.append(road.copy())
+            b_ub.append(inp.road_rating_kw[s])
+            # import − export = road + other − (renewables − curtailed) + charge − discharge
+            r = -road
+            r[grid["imp", t, s]] = 1.0
+            r[grid["exp", t, s]] = -1.0
+            r[grid["curt", t, s]] -= 1.0
+            r[grid["ch", t, s]] -= 1.0
+            r[grid["dis", t, s]] += 1.0
+            A_eq.append(r)
+            b_eq.append(inp.other_load_kw[t, s] - inp.renewable_kw[t, s])
+            r = row()  # soc_t = soc_{t−1} + Δ(ηc ch − dis/ηd)
+            r[grid["soc", t, s]] = 1.0
+            r[grid["ch", t, s]] = -DT * st.charge_efficiency
+            r[grid["dis", t, s]] = DT / st.discharge_efficiency
+            if t > 0:
+                r[grid["soc", t - 1, s]] = -1.0
+            A_eq.append(r)
+            b_eq.append(st.initial_kwh[s] if t == 0 else 0.0)
+            ub[grid["imp", t, s]] = inp.import_limit_kw[t, s]
+            ub[grid["exp", t, s]] = inp.export_limit_kw[t, s]
+            ub[grid["curt", t, s]] = inp.renewable_kw[t, s]
+            ub[grid["ch", t, s]] = st.power_kw[s]
+            ub[grid["dis", t, s]] = st.power_kw[s]
+            lb[grid["soc", t, s]] = st.energy_min_kwh[s]
+            ub[grid["soc", t, s]] = st.energy_max_kwh[s]
+            cost[grid["imp", t, s]] = unit * DT
+            cost[grid["exp", t, s]] = -w.export_price_per_kwh * DT
+            cost[grid["dis", t, s]] = w.degradation_cost_per_kwh * DT
+            if t == T - 1:
+                cost[grid["soc", t, s]] = -terminal_value
+    bounds = list(zip(lb, ub, strict=True))
+    res = linprog(cost, A_ub=np.array(A_ub), b_ub=np.array(b_ub), A_eq=np.array(A_eq),
+                  b_eq=np.array(b_eq), bounds=bounds, method="highs")  # fmt: skip
+    assert res.status == 0, res.message
+    return float(res.fun)
+
+
+def test_lp_agrees_with_an_independent_dense_formulation(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs, terminal_value_per_kwh=24.0)
+    ours = HighsSession(model).solve(model.bounds())
+    theirs = _dense_objective(cohorts, ex, inputs, terminal_value=24.0)
+    assert ours.objective == pytest.approx(theirs, rel=1e-6)
+    # every constraint group is exercised: cap binds, curtailment, storage, shortfall
+    imp = model.block(ours.values, "imp")
+    assert np.any(np.isclose(imp[4:6], 150.0))
+    assert model.block(ours.values, "curt").sum() > 0.0
+    assert model.block(ours.values, "dis").sum() > 0.0
+    assert ours.values[model.offsets["u"] : model.offsets["u"] + len(model.u_cohort)].sum() > 0
+
+
+def test_warm_resolve_after_bound_changes_equals_cold(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    warm = HighsSession(model)
+    warm.solve(model.bounds())
+    count = cohorts.count * np.linspace(0.5, 1.5, len(cohorts))
+    energy = cohorts.energy_kwh - 3.0
+    stored = np.full(inputs.n_substations, 600.0)
+    for window in [(1, 10), (2, 9), (3, 10)]:
+        b = model.bounds(count, energy, window, stored)
+        w = warm.solve(b)
+        cold = HighsSession(model).solve(b)
+        assert w.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
+
+
+def test_outside_the_window_nothing_flows(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    sol = HighsSession(model).solve(model.bounds(window=(3, 7)))
+    for name in ("road", "imp", "exp", "ch", "dis"):
+        block = model.block(sol.values, name)
+        assert np.all(block[:3] == 0.0), name
+        assert np.all(block[7:] == 0.0), name
+    x_steps = ex.step[sol.values[: len(ex)] > 1e-9]
+    assert x_steps.min() >= 3
+    assert x_steps.max() < 7
+
+
+def test_impossible_import_cap_is_named(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    S = inputs.n_substations
+    no_storage = dataclasses.replace(
+        inputs.storage, energy_min_kwh=np.zeros(S), energy_max_kwh=np.zeros(S),
+        initial_kwh=np.zeros(S), power_kw=np.zeros(S),
+    )  # fmt: skip
+    bad = dataclasses.replace(
+        inputs, import_limit_kw=np.full_like(inputs.import_limit_kw, 10.0), storage=no_storage
+    )
+    model = CohortLP(cohorts, ex, bad)
+    with pytest.raises(InfeasibleSchedule, match="grid import limits"):
+        HighsSession(model).solve(model.bounds())
+
+
+def test_cohorts_carry_the_expected_ers_traffic(tiny: Scenario) -> None:
+    layout = build_layout(tiny)
+    index = planning_index(tiny, 1.0, None)
+    volume = expected_volume(tiny, index)
+    cohorts = forecast_cohorts(tiny, layout, volume, DT, n_bins=3)
+    want = sum(volume[f"{c}_{d}"].sum() * ers_fraction(tiny, c) for c in tiny.vehicles
+               for d in "AB")  # fmt: skip
+    assert cohorts.count.sum() == pytest.approx(want, rel=1e-12)
+
+
+def test_exposure_of_one_vehicle_matches_hand_calculation(tiny: Scenario) -> None:
+    # tiny: coils from km 3 to 7 (8 segments of 500 m each way), coverage 0.8, 120 kW/vehicle
+    layout = build_layout(tiny)
+    one = Cohorts(
+        direction=np.array([0]), vclass=np.array([0]), entry_step=np.array([0]),
+        entry_h=np.array([0.2]), entry_m=np.array([0.0]), exit_m=np.array([10_000.0]),
+        entry_ic=np.array([0]), exit_ic=np.array([2]), soc_bin=np.array([0]),
+        speed_mps=np.array([100 / 3.6]), count=np.array([1.0]), energy_kwh=np.array([30.0]),
+        target_kwh=np.array([24.0]), full_kwh=np.array([57.0]), receiver_kw=np.array([40.0]),
+        consumption_kwh_per_m=np.array([0.00017]),
+    )  # fmt: skip
+    ex = exposure(one, layout, 4, DT)
+    # 4 km of coils at 100 km/h = 0.04 h at 40 kW × 0.8 → 1.28 kWh; enters them at
+    # 0.2 + 0.03 h = 0.23 h and leaves at 0.27 h: split over steps 0 (to 0.25 h) and 1
+    assert ex.max_kwh.sum() == pytest.approx(1.28, rel=1e-9)
+    assert list(ex.step) == [0, 1]
+    assert ex.max_kwh[0] == pytest.approx(40 * 0.8 * 0.02, rel=1e-9)
+    assert np.allclose(ex.efficiency, 0.88)
+
+
+def test_entry_soc_bins_are_equal_probability() -> None:
+    means, edges = entry_soc_bins(0.5, 0.15, 0.05, 0.95, 4)
+    assert edges[0] == pytest.approx(0.05)
+    assert edges[-1] == pytest.approx(0.95)
+    assert means[1] < 0.5 < means[2]
+    assert np.all(np.diff(means) > 0)
+    assert means.mean() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_time_limit_applies_per_solve_not_per_session(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    session = HighsSession(model, time_limit_s=0.05)
+    count = cohorts.count.copy()
+    for k in range(120):  # together ~0.2 s, each ~2 ms
+        count *= 1.001
+        session.solve(model.bounds(count, None, (k % 5, 10)))
+    assert session.solves == 120

@@ -1,0 +1,164 @@
+"""Planning strategies on the twin: invariants, ordering, fallback, storage and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ersgrid.cli import app
+from ersgrid.control import RunContext
+from ersgrid.control.mpc import MPC
+from ersgrid.errors import ScenarioError
+from ersgrid.grid.context import EnergyContext
+from ersgrid.optimize import StorageArrays, realise_storage
+from ersgrid.run import run
+from ersgrid.run.runner import RunResult
+from ersgrid.scenario import parse_scenario
+from ersgrid.scenario.schema import Scenario
+from ersgrid.timeindex import PLANNING_STEP_H
+
+STRATEGIES = ("uncontrolled", "tou", "mpc", "oracle")
+TOLERANCE = 1e-4
+"""Relative slack of the objective ordering [-]. The oracle bounds the *plan*; the realised
+run is the twin's (per-vehicle priority sharing at 1 s, not the LP's substation totals),
+so strategies that reach the same plan can differ by a few parts per million."""
+
+
+@pytest.fixture(scope="module")
+def tiny_runs() -> dict[str, RunResult]:
+    """Every strategy on tiny for one day (same seed, same draws)."""
+    return {name: run("tiny", name, days=1.0) for name in STRATEGIES}
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_invariants_hold_for_every_strategy(tiny_runs: dict[str, RunResult], name: str) -> None:
+    r = tiny_runs[name]
+    sc = r.scenario
+    assert sc.storage is not None
+    ts = r.timeseries
+    k = r.kpis
+    assert k["limit_violations"] == 0
+    assert k["energy_balance_error_kwh"] <= 1e-6 * max(k["road_energy_kwh"], 1.0)
+    assert k["fallbacks"] == 0
+    rating = sc.substations[0].rating_kw
+    assert ts["road_power_kw"].max() <= rating * (1 + 1e-9)
+    cap = sc.storage.energy_kwh
+    assert ts["storage_energy_kwh"].min() >= sc.storage.soc_min * cap - 1e-6
+    assert ts["storage_energy_kwh"].max() <= sc.storage.soc_max * cap + 1e-6
+    assert ts["storage_power_kw"].abs().max() <= sc.storage.power_kw + 1e-6
+    # connection balance: import − export = road + other − renewables used + storage
+    lhs = ts["grid_import_kw"] - ts["grid_export_kw"]
+    rhs = (ts["road_power_kw"] + ts["other_load_kw"] - ts["renewable_kw"] + ts["curtailed_kw"]
+           + ts["storage_power_kw"])  # fmt: skip
+    assert np.allclose(lhs, rhs, atol=1e-6)
+    # storage energy follows its power with the efficiencies
+    p = ts["storage_power_kw"].to_numpy()
+    e = np.concatenate([[sc.storage.soc_initial * cap], ts["storage_energy_kwh"].to_numpy()])
+    step = (np.maximum(p, 0) * sc.storage.charge_efficiency
+            - np.maximum(-p, 0) / sc.storage.discharge_efficiency) * PLANNING_STEP_H  # fmt: skip
+    assert np.allclose(np.diff(e), step, atol=1e-6)
+    assert k["margin"] == pytest.approx(k["revenue"] + k["export_revenue"] - k["energy_cost"])
+
+
+def test_objective_ordering_on_tiny(tiny_runs: dict[str, RunResult]) -> None:
+    obj = {n: r.kpis["objective"] for n, r in tiny_runs.items()}
+    slack = TOLERANCE * abs(obj["uncontrolled"])
+    assert obj["oracle"] <= obj["mpc"] + slack
+    assert obj["mpc"] <= obj["tou"] + slack
+    assert obj["tou"] < obj["uncontrolled"]
+    unmet = {n: r.kpis["unmet_energy_kwh"] for n, r in tiny_runs.items()}
+    assert unmet["mpc"] <= unmet["uncontrolled"] + 1e-6
+    # storage earns money: the planners cut the cost of each delivered kWh
+    cost = {n: r.kpis["cost_per_kwh_delivered"] for n, r in tiny_runs.items()}
+    assert cost["mpc"] < cost["tou"] < cost["uncontrolled"]
+
+
+def test_mpc_uses_warm_solves(tiny: Scenario) -> None:
+    policy = MPC(horizon_steps=32, block_steps=16)
+    result = run(tiny, policy, days=0.25)
+    assert result.kpis["fallbacks"] == 0
+    assert len(policy.solve_s) == 24
+    # a rebuild (cold) every 16 steps, the other re-plans warm and faster than the cold ones
+    cold = np.array(policy.solve_s)[[0, 16]]
+    warm = np.delete(np.array(policy.solve_s), [0, 16])
+    assert np.median(warm) <= cold.max()
+
+
+class _CappedMPC(MPC):
+    """mpc on data that make the import cap impossible: the site's load exceeds it."""
+
+    name = "mpc-capped"
+
+    def reset(self, context: RunContext) -> None:
+        en = context.energy
+        capped = EnergyContext(
+            en.other_load_kw, en.renewable_kw, np.zeros_like(en.import_limit_kw),
+            en.export_limit_kw,
+        )  # fmt: skip
+        super().reset(dataclasses.replace(context, energy=capped))
+
+
+def test_solver_failure_falls_back_to_the_safe_schedule(
+    tiny: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    no_storage = tiny.model_copy(update={"storage": None})
+    with caplog.at_level("WARNING"):
+        failed = run(no_storage, _CappedMPC(horizon_steps=8), days=0.125)
+    steps = 12
+    assert failed.kpis["fallbacks"] == steps
+    assert "grid import limits" in caplog.text
+    baseline = run(no_storage, "uncontrolled", days=0.125)
+    for key in ("energy_delivered_kwh", "grid_import_kwh", "unmet_energy_kwh"):
+        assert failed.kpis[key] == pytest.approx(baseline.kpis[key], rel=1e-12)
+
+
+def test_realise_storage_respects_every_limit() -> None:
+    st = StorageArrays(
+        energy_min_kwh=np.array([10.0, 10.0, 10.0]), energy_max_kwh=np.array([100.0] * 3),
+        initial_kwh=np.array([50.0] * 3), power_kw=np.array([200.0] * 3),
+        charge_efficiency=0.9, discharge_efficiency=0.9,
+    )  # fmt: skip
+    stored = np.array([95.0, 20.0, 50.0])
+    p, after = realise_storage(
+        np.array([500.0, -500.0, -500.0]), stored, st, net_load_kw=np.array([0.0, 300.0, 40.0]),
+        import_limit_kw=np.full(3, np.inf), export_limit_kw=np.zeros(3), step_h=0.25,
+    )  # fmt: skip
+    assert p[0] == pytest.approx(5.0 / (0.9 * 0.25))  # energy room of 5 kWh
+    assert p[1] == pytest.approx(-10.0 * 0.9 / 0.25)  # content of 10 kWh above the minimum
+    assert p[2] == pytest.approx(-40.0)  # never more than the site's load (no export)
+    assert np.all(after >= st.energy_min_kwh - 1e-12)
+    assert np.all(after <= st.energy_max_kwh + 1e-12)
+
+
+def test_storage_on_unknown_substation_is_named(tiny_data: dict[str, Any]) -> None:
+    tiny_data["storage"]["substations"] = ["SS-Nowhere"]
+    with pytest.raises(ScenarioError, match=r"storage\.substations"):
+        parse_scenario(tiny_data, "tiny")
+
+
+def test_compare_writes_one_report_with_every_strategy(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    res = CliRunner().invoke(
+        app, ["compare", "tiny", "--strategies", "uncontrolled,tou", "--days", "0.125", "-q",
+              "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Objective" in res.output
+    both = json.loads((out / "compare.json").read_text())
+    assert set(both) == {"uncontrolled", "tou"}
+    page = (out / "report.html").read_text()
+    assert "Energy in stationary batteries" in page
+    assert (out / "tou" / "kpis.json").exists()
+
+
+def test_compare_names_an_unknown_strategy(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["compare", "tiny", "--strategies", "nope", "--days", "0.1",
+                                   "-q", "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code == 2
+    assert "unknown strategy 'nope'" in res.output
