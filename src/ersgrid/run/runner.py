@@ -17,7 +17,8 @@ from ersgrid.control.base import Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import StrategyError
 from ersgrid.grid.context import build_energy_context, connection_balance
-from ersgrid.market.tariff import co2_series, price_series
+from ersgrid.grid.outputs import energy_outputs
+from ersgrid.market.prices import scenario_co2_series, scenario_price_series
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import load_scenario
@@ -115,8 +116,8 @@ def run(
     rng = np.random.default_rng(scenario.seed)
     volume = expected_volume(scenario, index)
     arrivals = draw_arrivals(scenario, layout, index, rng, volume)
-    price = price_series(scenario.tariff, index).to_numpy()
-    co2 = co2_series(scenario.co2, index).to_numpy()
+    price = scenario_price_series(scenario, index).to_numpy()
+    co2 = scenario_co2_series(scenario, index).to_numpy()
     context = RunContext(
         scenario=scenario,
         layout=layout,
@@ -182,6 +183,10 @@ def run(
         "vehicles_on_road": on_road,
         "mean_soc": mean_soc,
     }
+    energy_columns, energy_kpis, grid_check = energy_outputs(
+        scenario, layout, index, road_sub_kw, context.energy, PLANNING_STEP_H
+    )
+    columns |= energy_columns
     timeseries = pd.DataFrame(columns, index=index.rename("time"))
     trips = trips_table(twin.trips(), scenario, layout, index[0], dt_s)
     passes = twin.passes()
@@ -199,8 +204,11 @@ def run(
         vehicle_steps=twin.vehicle_steps,
         days=days,
     )
+    kpis |= energy_kpis
     kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes)
+    if grid_check is not None:
+        result.extras["grid"] = grid_check
     if out is not None:
         from ersgrid.run.results import write_results
 

@@ -1,0 +1,1 @@
+"""Offline data: weather, standard load profiles and price files, read where they come in."""
