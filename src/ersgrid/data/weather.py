@@ -213,7 +213,9 @@ def _clear_sky(spec: WeatherSpec, index: pd.DatetimeIndex, seed: int) -> Weather
         - 4.0 * np.cos(2 * np.pi * (hour - 3.0) / 24.0)
     )
     take = full.get_indexer(index)
-    clear = loc.get_clearsky(index, model="ineichen")["ghi"].to_numpy(float)
+    # Irradiance is the mean over a step: take the clear sky at its mid-point.
+    mid = index + pd.Timedelta(hours=step_h / 2)
+    clear = loc.get_clearsky(mid, model="ineichen")["ghi"].to_numpy(float)
     ghi = clear * (1.0 - 0.75 * cover[take] ** 3.4)
     pressure = float(pvlib.atmosphere.alt2pres(spec.altitude_m))
     return Weather(

@@ -463,15 +463,16 @@ def _check_energy_sections(sc: Scenario, ids: list[str]) -> None:
         named += [
             (f"grid.connections.{i}", c.substation) for i, c in enumerate(sc.grid.connections)
         ]
-        missing = sorted(set(ids) - {c.substation for c in sc.grid.connections})
-        if missing:
-            raise ValueError(f"grid.connections: no bus given for substations {missing}")
     named += [(f"renewables.pv.{i}", a.substation) for i, a in enumerate(sc.renewables.pv)]
     named += [(f"renewables.wind.{i}", w.substation) for i, w in enumerate(sc.renewables.wind)]
     named += [(f"loads.feeder.{i}", f.substation) for i, f in enumerate(sc.loads.feeder)]
     for where, sub in named:
         if sub not in ids:
             raise ValueError(f"{where}.substation: unknown substation {sub!r}; known: {ids}")
+    if sc.grid is not None:
+        missing = sorted(set(ids) - {c.substation for c in sc.grid.connections})
+        if missing:
+            raise ValueError(f"grid.connections: no bus given for substations {missing}")
     if (sc.renewables.pv or sc.renewables.wind) and sc.weather is None:
         raise ValueError("weather: renewables are listed, so the scenario must name its weather")
     needs_model = sc.co2.mode == "mix" or sc.prices.source == "merit_order"
