@@ -12,7 +12,7 @@ from ersgrid.data.prices import align_prices, read_jepx_spot, read_price_csv
 from ersgrid.data.weather import read_dwd_try
 from ersgrid.errors import DataError
 
-AREAS = "北海道 東北 東京 中部 北陸 関西 中国 四国 九州".split()
+AREAS = ["北海道", "東北", "東京", "中部", "北陸", "関西", "中国", "四国", "九州"]
 HEADER = ",".join(
     ["受渡日", "時刻コード", "売り入札量(kWh)", "買い入札量(kWh)", "約定総量(kWh)",
      "システムプライス(円/kWh)", *[f"エリアプライス{a}(円/kWh)" for a in AREAS],
@@ -147,3 +147,37 @@ def test_dwd_try_names_line_and_column_of_bad_value(tmp_path: Path) -> None:
     bad.write_text("\n".join(lines[: star + 1] + lines[star + 20 : star + 118]), encoding="latin-1")
     with pytest.raises(DataError, match="8760 hourly rows, found 98"):
         read_dwd_try(bad)
+
+
+def test_scenario_prices_and_co2_from_each_source(tmp_path: Path, tiny_data: dict) -> None:
+    from ersgrid.market.prices import scenario_co2_series, scenario_price_series
+    from ersgrid.scenario import parse_scenario
+
+    path = _write(tmp_path, [HEADER, *_jepx_rows("2035/04/02", range(1, 49))])
+    tiny_data["prices"] = {"source": "jepx", "path": str(path), "area": "chubu",
+                           "adder_per_kwh": 9.5}  # fmt: skip
+    hourly = [0.5] * 7 + [0.3] * 10 + [0.5] * 7
+    tiny_data["co2"] |= {"mode": "time_of_day", "hourly_kg_per_kwh": hourly}
+    scenario = parse_scenario(tiny_data, "tiny-jepx")
+    index = pd.date_range("2035-04-02", periods=96, freq="15min", tz="Asia/Tokyo")
+    price = scenario_price_series(scenario, index)
+    assert price.iloc[3] == pytest.approx(10.2 + 0.5 * 3 + 9.5)  # code 2, chubu = 4th area
+    co2 = scenario_co2_series(scenario, index)
+    assert co2.iloc[4 * 6] == 0.5
+    assert co2.iloc[4 * 7] == 0.3
+    tiny_data["co2"]["mode"] = "mix"
+    with pytest.raises(Exception, match="merit-order model"):
+        parse_scenario(tiny_data, "bad")
+
+
+def test_shin_tomei_co2_from_the_merit_order_mix() -> None:
+    from ersgrid.market.prices import scenario_co2_series
+    from ersgrid.scenario.loader import load_scenario
+
+    scenario = load_scenario("shin-tomei")
+    index = pd.date_range("2035-04-02", periods=96 * 7, freq="15min", tz="Asia/Tokyo")
+    co2 = scenario_co2_series(scenario, index).to_numpy()
+    assert 0.3 < co2.mean() < 0.55  # calibrated near the FY2022 factor 0.437 kg/kWh
+    noon = index.hour == 12
+    night = index.hour == 3
+    assert co2[noon].mean() < co2[night].mean()  # PV displaces coal/LNG at midday

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ersgrid.data.weather import load_weather
 from ersgrid.grid.check import GridCheck, run_grid_check
 from ersgrid.grid.context import EnergyContext, connection_balance, renewable_split
 from ersgrid.scenario.layout import Layout
@@ -57,7 +58,8 @@ def energy_outputs(
     kpis : dict
         ``renewable_kwh``, ``renewable_used_kwh``, ``renewable_other_kwh``,
         ``renewable_exported_kwh``, ``curtailed_kwh``, ``renewable_share`` (of the road's
-        grid-side energy met by local renewables) and the :data:`GRID_KPIS`.
+        grid-side energy met by local renewables), ``weather`` (what the weather data are),
+        ``network`` and the :data:`GRID_KPIS`.
     check : GridCheck or None
     """
     split = renewable_split(road_sub_kw, energy)
@@ -76,12 +78,15 @@ def energy_outputs(
         "curtailed_kwh": float(split.curtailed_kw.sum() * step_h),
         "renewable_share": used_kwh / road_kwh if road_kwh > 0 else float("nan"),
     }
+    if scenario.weather is not None:
+        kpis["weather"] = load_weather(scenario.weather, index, scenario.seed).description
     kpis |= dict.fromkeys(GRID_KPIS)
     if scenario.grid is None:
         return columns, kpis, None
     t0 = time.perf_counter()
     import_kw, export_kw, _ = connection_balance(road_sub_kw, energy)
     check = run_grid_check(scenario, layout.sub_ids, index, import_kw - export_kw)
+    kpis["network"] = scenario.grid.network
     res = check.result
     spec = scenario.grid
     with np.errstate(invalid="ignore"):
