@@ -25,8 +25,8 @@ def _feeder(tmp_path: Path) -> Path:
     import pandapower as pp
 
     net = pp.create_empty_network()
-    b0 = pp.create_bus(net, 20.0, name="Slack")
-    b1 = pp.create_bus(net, 20.0, name="Road")
+    b0 = pp.create_bus(net, 20.0, name="Slack", index=10)  # indices need not be positions
+    b1 = pp.create_bus(net, 20.0, name="Road", index=20)
     pp.create_ext_grid(net, b0, vm_pu=1.0)
     pp.create_line_from_parameters(net, b0, b1, length_km=10.0, r_ohm_per_km=0.3,
                                    x_ohm_per_km=0.35, c_nf_per_km=0.0, max_i_ka=0.12,
@@ -61,10 +61,10 @@ def test_violations_are_counted_on_a_feeder_built_to_violate(
     assert check.loading_violations == 3  # the feeder at steps 1, 2 and 4
     assert check.min_voltage_pu == pytest.approx(vm[4])
     # The same case through pandapower's own solver gives the same counts.
-    reference = solve_pandapower(prepare_case(scenario.grid, ["SS-Test"]),
-                                 grid_inputs(scenario, prepare_case(scenario.grid, ["SS-Test"]),
-                                             INDEX, draw_kw))  # fmt: skip
+    case = prepare_case(scenario.grid, ["SS-Test"])
+    reference = solve_pandapower(case, grid_inputs(scenario, case, INDEX, draw_kw))
     assert count_violations(reference, scenario.grid)[:2] == (2, 3)
+    np.testing.assert_allclose(reference.vm_pu, check.result.vm_pu, atol=1e-8)
 
 
 def test_voltage_band_and_loading_limit_come_from_the_scenario(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ BUILTIN_NETWORKS: dict[str, str] = {
     "cigre_mv_der": "CIGRE MV benchmark with its 8 PV units and 1.5 MW wind unit",
 }
 """Built-in networks by name, with what they are."""
+
+_BUILT: dict[str, Any] = {}
 
 
 def load_network(name: str) -> Any:
@@ -29,10 +32,12 @@ def load_network(name: str) -> Any:
         import pandapower.networks as pn
     except ModuleNotFoundError:
         raise DataError("the grid model needs pandapower: pip install 'ersgrid[grid]'") from None
-    if name == "cigre_mv":
-        return pn.create_cigre_network_mv(with_der=False)
-    if name == "cigre_mv_der":
-        return pn.create_cigre_network_mv(with_der="pv_wind")
+    if name in BUILTIN_NETWORKS:
+        # Building a benchmark takes pandapower ~1 s; keep one and hand out copies.
+        if name not in _BUILT:
+            der = "pv_wind" if name == "cigre_mv_der" else False
+            _BUILT[name] = pn.create_cigre_network_mv(with_der=der)
+        return copy.deepcopy(_BUILT[name])
     path = Path(name)
     if not path.is_file():
         raise DataError(

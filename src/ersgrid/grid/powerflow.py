@@ -65,6 +65,8 @@ class GridCase:
     bus_names : list of str
     conn_load : ndarray of int
         Index in ``net.load`` of the load that stands for each road connection.
+    conn_bus : ndarray of int
+        Internal bus of each road connection.
     load_bus, sgen_bus, gen_bus : ndarray of int
         Internal bus of each in-service network load (excluding connections), sgen and gen.
     load_s_mva, sgen_s_mva : ndarray of complex [MVA]
@@ -95,6 +97,7 @@ class GridCase:
     bus_int: IntArray
     bus_names: list[str]
     conn_load: IntArray
+    conn_bus: IntArray
     load_bus: IntArray
     load_s_mva: ComplexArray
     load_names: list[str]
@@ -115,7 +118,7 @@ class GridCase:
     conn_power_factor: float
 
     @property
-    def n_steps_shape(self) -> tuple[int, int, int]:
+    def sizes(self) -> tuple[int, int, int]:
         """Counts of buses, lines and transformers."""
         return len(self.bus_int), len(self.line_rows), len(self.trafo_rows)
 
@@ -267,6 +270,7 @@ def compile_case(net: Any, conn_buses: list[str], power_factor: float = 1.0) -> 
         bus_int=bus_int,
         bus_names=names,
         conn_load=conn_load,
+        conn_bus=lookup[np.asarray(conn_idx, dtype=np.int64)],
         load_bus=load_bus,
         load_s_mva=np.asarray(load_s[own_on], dtype=np.complex128),
         load_names=[str(n) for n in own["name"].to_numpy()[own_on]],
@@ -297,13 +301,12 @@ def injections_mva(case: GridCase, inputs: GridInputs) -> ComplexArray:
     steps = inputs.conn_p_mw.shape[0]
     s = np.zeros((steps, n_bus), dtype=np.complex128)
     tan_phi = np.sqrt(max(1.0 / case.conn_power_factor**2 - 1.0, 0.0))
-    conn_bus = case.bus_int[case.net.load["bus"].to_numpy()[case.conn_load]]
     on = np.asarray(case.net.load["in_service"].to_numpy(bool)[case.conn_load])
     conn_s = inputs.conn_p_mw * (1.0 + 1j * tan_phi) * on[None, :]
     for cols, bus, sign in (
         (inputs.load_factor[:, :, None] * case.load_s_mva[None, :, None], case.load_bus, -1.0),
         (inputs.sgen_factor[:, :, None] * case.sgen_s_mva[None, :, None], case.sgen_bus, 1.0),
-        (conn_s[:, :, None], conn_bus, -1.0),
+        (conn_s[:, :, None], case.conn_bus, -1.0),
     ):
         for j, b in enumerate(bus):
             s[:, b] += sign * cols[:, j, 0]
@@ -423,7 +426,7 @@ def solve_pandapower(case: GridCase, inputs: GridInputs, warm: bool = True) -> P
     sq0 = net.sgen["q_mvar"].to_numpy(float).copy()
     tan_phi = np.sqrt(max(1.0 / case.conn_power_factor**2 - 1.0, 0.0))
     steps = inputs.conn_p_mw.shape[0]
-    n_bus, n_line, n_trafo = case.n_steps_shape
+    n_bus, n_line, n_trafo = case.sizes
     vm = np.full((steps, n_bus), np.nan)
     line = np.full((steps, n_line), np.nan)
     trafo = np.full((steps, n_trafo), np.nan)
