@@ -88,6 +88,7 @@ def test_non_convergence_names_the_step_and_cause(
     assert "step 2 (2035-04-02 00:30:00+09:00)" in text
     assert "did not converge" in text
     assert "60.00 MW" in text
+    assert "MVA at Road)" in text
     recorded = run_grid_check(
         _tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record"),
         ["SS-Test"], INDEX, draw_kw,

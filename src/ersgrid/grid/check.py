@@ -192,7 +192,8 @@ def run_grid_check(
         failures.append(
             f"step {k} ({index[k]}): power flow did not converge after {result.iterations[k]} "
             f"iterations (largest mismatch {result.mismatch_mva[k]:.3g} MVA at "
-            f"{case.bus_names[result.worst_bus[k]]}); the road connections draw {total:.2f} MW "
+            f"{case.bus_label(int(result.worst_bus[k]))}); the road connections draw "
+            f"{total:.2f} MW "
             "— more than the network can carry, or a network error"
         )
     if failures and spec.on_nonconvergence == "raise":

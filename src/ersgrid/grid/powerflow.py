@@ -117,6 +117,12 @@ class GridCase:
     trafo_names: list[str]
     conn_power_factor: float
 
+    def bus_label(self, internal: int) -> str:
+        """Name of the network bus behind an internal bus index (pandapower adds auxiliary
+        buses, e.g. at open line switches)."""
+        hits = np.flatnonzero(self.bus_int == internal)
+        return self.bus_names[int(hits[0])] if len(hits) else f"auxiliary bus {internal}"
+
     @property
     def sizes(self) -> tuple[int, int, int]:
         """Counts of buses, lines and transformers."""
@@ -155,7 +161,7 @@ class PowerFlowResult:
     mismatch_mva : ndarray [MVA], shape (steps,)
         Largest power mismatch at the end.
     worst_bus : ndarray of int, shape (steps,)
-        Network bus (position in ``net.bus``) with the largest mismatch.
+        Internal bus with the largest mismatch (see :meth:`GridCase.bus_label`).
     """
 
     vm_pu: FloatArray
@@ -165,6 +171,20 @@ class PowerFlowResult:
     iterations: IntArray
     mismatch_mva: FloatArray
     worst_bus: IntArray
+
+
+def _solve_each(jac: FloatArray, rhs: FloatArray) -> FloatArray:
+    """Solve a stack of systems; a singular one gives NaN without spoiling the others."""
+    try:
+        return np.asarray(np.linalg.solve(jac, rhs[:, :, None])[:, :, 0], dtype=np.float64)
+    except np.linalg.LinAlgError:
+        out = np.full(rhs.shape, np.nan)
+        for i in range(len(jac)):
+            try:
+                out[i] = np.linalg.solve(jac[i], rhs[i])
+            except np.linalg.LinAlgError:
+                continue
+        return out
 
 
 def _in_service(frame: Any) -> npt.NDArray[np.bool_]:
@@ -385,10 +405,7 @@ def solve_batch(
             jac[:, :n_a, n_a:] = d_vm[:, pvpq][:, :, case.pq].real
             jac[:, n_a:, :n_a] = d_va[:, case.pq][:, :, pvpq].imag
             jac[:, n_a:, n_a:] = d_vm[:, case.pq][:, :, case.pq].imag
-            try:
-                dx = np.linalg.solve(jac, -f[a][:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                dx = np.full((len(a), n_a + n_m), np.nan)
+            dx = _solve_each(jac, -f[a])
             va_[:, pvpq] += dx[:, :n_a]
             vm_[:, case.pq] += dx[:, n_a:]
             va[a], vm[a] = va_, vm_
@@ -397,11 +414,9 @@ def solve_batch(
         v_all[sl] = v
         iters[sl] = it
         mism[sl] = np.nan_to_num(err, nan=np.inf) * case.base_mva
-        worst_int = np.argmax(np.abs(np.nan_to_num(np.concatenate(
-            [mis[:, pvpq].real, mis[:, case.pq].imag], axis=1), nan=np.inf)), axis=1)  # fmt: skip
+        worst_eq = np.argmax(np.nan_to_num(np.abs(f), nan=np.inf), axis=1) if f.shape[1] else 0
         idx = np.concatenate([pvpq, case.pq])
-        worst_bus_int = idx[worst_int] if len(idx) else np.zeros(len(v), np.int64)
-        worst[sl] = np.array([int(np.argmax(case.bus_int == b)) for b in worst_bus_int])
+        worst[sl] = idx[worst_eq] if len(idx) else 0
         converged[sl] = err < tol
     vm_out = np.abs(v_all[:, case.bus_int])
     line, trafo = _branch_loadings(case, v_all)
