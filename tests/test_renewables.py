@@ -150,3 +150,37 @@ def test_clear_sky_weather_is_seeded_and_below_clear_sky() -> None:
     assert np.all(a.ghi_w_m2 >= 0.25 * clear.to_numpy() - 1e-9)  # Kasten-Czeplak at C = 1
     assert a.ghi_w_m2[index.hour == 0].max() == 0.0
     assert "not measured" in a.description
+
+
+def test_tmy_year_keeps_the_files_irradiation() -> None:
+    import pvlib
+
+    from ersgrid.data.weather import read_tmy
+
+    spec = WeatherSpec(source="pvlib_tmy", tmy_file="723170TYA.CSV", latitude_deg=36.1,
+                       longitude_deg=-79.95)  # fmt: skip
+    index = pd.date_range("2035-01-01", periods=35040, freq="15min", tz="America/New_York")
+    weather = read_weather(spec, index, 0)
+    hourly = read_tmy(Path(pvlib.__file__).parent / "data" / "723170TYA.CSV")
+    year_kwh_m2 = weather.ghi_w_m2.sum() * 0.25 / 1000
+    file_kwh_m2 = hourly["ghi_w_m2"].sum() / 1000
+    assert year_kwh_m2 == pytest.approx(file_kwh_m2, rel=0.02)
+    assert weather.temp_air_c.mean() == pytest.approx(hourly["temp_air_c"].mean(), abs=0.05)
+    assert "not measured at the corridor" in weather.description
+
+
+def test_merit_order_prices_through_the_scenario() -> None:
+    from ersgrid.market.prices import scenario_price_series
+    from ersgrid.scenario.loader import load_scenario
+
+    scenario = load_scenario("shin-tomei", overrides={"prices.source": "merit_order",
+                                                      "prices.adder_per_kwh": 10.0})  # fmt: skip
+    index = pd.date_range("2035-04-02", periods=96 * 7, freq="15min", tz="Asia/Tokyo")
+    price = scenario_price_series(scenario, index).to_numpy()
+    mo = scenario.prices.merit_order
+    assert mo is not None
+    allowed = {p.marginal_cost_per_kwh + 10.0 for p in mo.plants}
+    allowed |= {mo.floor_price_per_kwh + 10.0, mo.scarcity_price_per_kwh + 10.0}
+    assert set(np.round(price, 9)) <= {round(a, 9) for a in allowed}
+    assert price[index.hour == 12].mean() < price[index.hour == 19].mean()  # PV at noon
+    assert len(set(price)) >= 3
