@@ -63,6 +63,18 @@ def main() -> None:
         f"{len(case.line_names)} lines, {len(case.trafo_names)} transformers; {n} steps"
     )
     print(f"inputs (profiles, weather): {prep:.3f} s")
+    import pandapower as pp
+
+    bare = {}
+    for init in ("auto", "results"):
+        t = time.perf_counter()
+        for _ in range(50):
+            pp.runpp(case.net, numba=False, init=init)
+        bare[init] = (time.perf_counter() - t) / 50
+    print(
+        f"bare runpp on the nominal network (peer figure, no injections changed): "
+        f"cold {bare['auto'] * 1e3:.1f} ms, warm {bare['results'] * 1e3:.1f} ms"
+    )
     timings = {}
     t = time.perf_counter()
     cold = solve_pandapower(case, inputs, warm=False)

@@ -188,3 +188,23 @@ def test_run_reports_grid_kpis_renewables_and_plots(tmp_path: Path) -> None:
     assert "Bus voltages against the band" in page
     assert "Loading of each line and transformer" in page
     assert "Local renewables: where they go" in page
+
+
+def test_recorded_failure_shows_in_kpis_and_columns(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    from ersgrid.grid.context import build_energy_context
+    from ersgrid.grid.outputs import energy_outputs
+    from ersgrid.scenario import build_layout
+
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record")
+    layout = build_layout(scenario)
+    energy = build_energy_context(scenario, layout, INDEX)
+    road = np.array([[1000.0], [2000.0], [60_000.0], [1000.0], [1000.0]])
+    columns, kpis, check = energy_outputs(scenario, layout, INDEX, road, energy, 0.25)
+    assert check is not None
+    assert kpis["powerflow_failures"] == 1
+    assert "step 2" in kpis["powerflow_failure_messages"][0]
+    assert np.isnan(columns["grid_min_voltage_pu"][2])
+    assert np.isfinite(np.delete(columns["grid_min_voltage_pu"], 2)).all()
+    assert kpis["min_voltage_pu"] == pytest.approx(np.nanmin(columns["grid_min_voltage_pu"]))

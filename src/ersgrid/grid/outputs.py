@@ -93,11 +93,12 @@ def energy_outputs(
         v_bad = ((res.vm_pu < spec.voltage_min_pu) | (res.vm_pu > spec.voltage_max_pu)).sum(1)
         loads = np.concatenate([res.line_loading_pct, res.trafo_loading_pct], axis=1)
         l_bad = (loads > spec.loading_max_pct).sum(axis=1)
+    nan = np.where(res.converged, 0.0, np.nan)  # no voltages where the flow failed
     columns |= {
-        "grid_min_voltage_pu": np.nanmin(res.vm_pu, axis=1, initial=np.inf),
-        "grid_max_voltage_pu": np.nanmax(res.vm_pu, axis=1, initial=-np.inf),
-        "grid_max_line_loading_pct": _row_max(res.line_loading_pct),
-        "grid_max_trafo_loading_pct": _row_max(res.trafo_loading_pct),
+        "grid_min_voltage_pu": np.nanmin(res.vm_pu, axis=1, initial=np.inf) + nan,
+        "grid_max_voltage_pu": np.nanmax(res.vm_pu, axis=1, initial=-np.inf) + nan,
+        "grid_max_line_loading_pct": _row_max(res.line_loading_pct) + nan,
+        "grid_max_trafo_loading_pct": _row_max(res.trafo_loading_pct) + nan,
         "grid_voltage_violations": v_bad.astype(np.int64),
         "grid_loading_violations": l_bad.astype(np.int64),
     }

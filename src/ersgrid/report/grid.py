@@ -59,9 +59,10 @@ def _loading_figure(r: RunResult) -> go.Figure:
         res = check.result
         z = np.concatenate([res.line_loading_pct, res.trafo_loading_pct], axis=1).T
         names = [*check.line_names, *check.trafo_names]
+        finite = z[np.isfinite(z)]
         fig = go.Figure(go.Heatmap(
             x=ts.index, y=names, z=z, colorscale="RdYlGn_r", zmin=0,
-            zmax=max(grid.loading_max_pct * 1.2, float(np.nanmax(z)) if z.size else 0.0),
+            zmax=max(grid.loading_max_pct * 1.2, float(finite.max()) if finite.size else 0.0),
             colorbar={"title": "%"},
         ))  # fmt: skip
         over = int(ts["grid_loading_violations"].sum())
