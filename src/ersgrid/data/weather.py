@@ -76,11 +76,12 @@ def hour_of_year(index: pd.DatetimeIndex) -> FloatArray:
 
 
 def _on_index(hourly: FloatArray, index: pd.DatetimeIndex) -> FloatArray:
-    """Interpolate 8760 hour-ending values (centred at h - 0.5) onto ``index``, periodic."""
+    """Interpolate 8760 hour-ending values (centred at h - 0.5) onto the mid-point of each
+    step of ``index``, periodically over the year."""
     centres = np.arange(8760, dtype=np.float64) + 0.5
-    return np.asarray(
-        np.interp(hour_of_year(index), centres, hourly, period=8760.0), dtype=np.float64
-    )
+    step_h = (index[1] - index[0]).total_seconds() / 3600.0 if len(index) > 1 else 0.25
+    where = hour_of_year(index) + step_h / 2.0
+    return np.asarray(np.interp(where, centres, hourly, period=8760.0), dtype=np.float64)
 
 
 def read_tmy(path: Path) -> pd.DataFrame:

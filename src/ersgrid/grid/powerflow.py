@@ -447,8 +447,6 @@ def solve_pandapower(case: GridCase, inputs: GridInputs, warm: bool = True) -> P
     trafo = np.full((steps, n_trafo), np.nan)
     conv = np.zeros(steps, dtype=bool)
     iters = np.zeros(steps, dtype=np.int64)
-    p_col = net.load.columns.get_loc("p_mw")
-    q_col = net.load.columns.get_loc("q_mvar")
     try:
         for k in range(steps):
             p = p0.copy()
@@ -457,11 +455,14 @@ def solve_pandapower(case: GridCase, inputs: GridInputs, warm: bool = True) -> P
             q[own_on] = q0[own_on] * inputs.load_factor[k]
             p[case.conn_load] = inputs.conn_p_mw[k]
             q[case.conn_load] = inputs.conn_p_mw[k] * tan_phi
-            net.load.iloc[:, p_col] = p
-            net.load.iloc[:, q_col] = q
+            net.load["p_mw"] = p
+            net.load["q_mvar"] = q
             if len(sg_on):
-                net.sgen.loc[net.sgen.index[sg_on], "p_mw"] = sp0[sg_on] * inputs.sgen_factor[k]
-                net.sgen.loc[net.sgen.index[sg_on], "q_mvar"] = sq0[sg_on] * inputs.sgen_factor[k]
+                sp, sq = sp0.copy(), sq0.copy()
+                sp[sg_on] = sp0[sg_on] * inputs.sgen_factor[k]
+                sq[sg_on] = sq0[sg_on] * inputs.sgen_factor[k]
+                net.sgen["p_mw"] = sp
+                net.sgen["q_mvar"] = sq
             try:
                 pp.runpp(net, numba=False, init="results" if warm and k else "auto")
             except pp.LoadflowNotConverged:
