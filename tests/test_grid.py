@@ -208,3 +208,17 @@ def test_recorded_failure_shows_in_kpis_and_columns(
     assert np.isnan(columns["grid_min_voltage_pu"][2])
     assert np.isfinite(np.delete(columns["grid_min_voltage_pu"], 2)).all()
     assert kpis["min_voltage_pu"] == pytest.approx(np.nanmin(columns["grid_min_voltage_pu"]))
+
+
+def test_a_wrong_bus_stops_the_run_before_the_twin_runs(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    from ersgrid.run import run
+
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path))
+    assert scenario.grid is not None
+    scenario.grid.connections[0].bus = "Bus 99"
+    calls: list[int] = []
+    with pytest.raises(GridError, match="bus 'Bus 99' does not exist"):
+        run(scenario, days=1, progress=lambda done, total: calls.append(done))
+    assert calls == []

@@ -13,12 +13,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.data.weather import load_weather
-from ersgrid.grid.check import GridCheck, run_grid_check
+from ersgrid.grid.check import GridCheck, prepare_case, run_grid_check
 from ersgrid.grid.context import EnergyContext, connection_balance, renewable_split
+from ersgrid.grid.powerflow import GridCase
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["GRID_KPIS", "energy_outputs"]
+__all__ = ["GRID_KPIS", "energy_outputs", "prepare_grid"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -29,6 +30,14 @@ GRID_KPIS: tuple[str, ...] = (
 """KPIs of the grid check; None when the scenario has no grid section."""
 
 
+def prepare_grid(scenario: Scenario, layout: Layout) -> GridCase | None:
+    """Load and compile the scenario's network before a run, so a wrong bus name or an
+    unusable network stops the run at its start, not after it (None without a grid)."""
+    if scenario.grid is None:
+        return None
+    return prepare_case(scenario.grid, layout.sub_ids)
+
+
 def energy_outputs(
     scenario: Scenario,
     layout: Layout,
@@ -36,6 +45,7 @@ def energy_outputs(
     road_sub_kw: FloatArray,
     energy: EnergyContext,
     step_h: float,
+    case: GridCase | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], GridCheck | None]:
     """Time-series columns, KPIs and the grid check of a run.
 
@@ -45,6 +55,8 @@ def energy_outputs(
         Mean road power at each connection in each planning step (draw positive).
     step_h : float [h]
         Length of a planning step.
+    case : GridCase, optional
+        The compiled network from :func:`prepare_grid`; compiled here if omitted.
 
     Returns
     -------
@@ -85,7 +97,7 @@ def energy_outputs(
         return columns, kpis, None
     t0 = time.perf_counter()
     import_kw, export_kw, _ = connection_balance(road_sub_kw, energy)
-    check = run_grid_check(scenario, layout.sub_ids, index, import_kw - export_kw)
+    check = run_grid_check(scenario, layout.sub_ids, index, import_kw - export_kw, case)
     kpis["network"] = scenario.grid.network
     res = check.result
     spec = scenario.grid

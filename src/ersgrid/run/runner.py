@@ -17,7 +17,7 @@ from ersgrid.control.base import Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import StrategyError
 from ersgrid.grid.context import build_energy_context, connection_balance
-from ersgrid.grid.outputs import energy_outputs
+from ersgrid.grid.outputs import energy_outputs, prepare_grid
 from ersgrid.market.prices import scenario_co2_series, scenario_price_series
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.layout import build_layout
@@ -129,6 +129,7 @@ def run(
         energy=build_energy_context(scenario, layout, index),
     )
     policy.reset(context)
+    grid_case = prepare_grid(scenario, layout)  # fails fast on a wrong bus or network
 
     dt_s = scenario.simulation.twin_step_s
     steps_per_plan = round(scenario.simulation.planning_step_min * 60.0 / dt_s)
@@ -184,7 +185,7 @@ def run(
         "mean_soc": mean_soc,
     }
     energy_columns, energy_kpis, grid_check = energy_outputs(
-        scenario, layout, index, road_sub_kw, context.energy, PLANNING_STEP_H
+        scenario, layout, index, road_sub_kw, context.energy, PLANNING_STEP_H, grid_case
     )
     columns |= energy_columns
     timeseries = pd.DataFrame(columns, index=index.rename("time"))
