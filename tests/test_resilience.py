@@ -14,7 +14,9 @@ from ersgrid.scenario.schema import Scenario
 
 
 def _tiny(data: dict[str, Any], **changes: Any) -> Scenario:
+    """Tiny without its local PV and wind (unless given), so the island leans on V2G."""
     data = dict(data)
+    data["renewables"] = {}
     data.update(changes)
     return parse_scenario(data)
 
@@ -78,3 +80,12 @@ def test_unknown_substation_and_outside_window(tiny_data: dict[str, Any]) -> Non
     with pytest.raises(ScenarioError, match="outside the run"):
         run_outage(sc, Outage("SS-Test", dt.datetime(2040, 1, 1), 1.0))
     assert np.isfinite(OUTAGE.hours)
+
+
+def test_local_renewables_serve_first_and_charge_the_battery(tiny_data: dict[str, Any]) -> None:
+    sc = parse_scenario(tiny_data)  # with its roof PV and wind turbine
+    _, rep, _ = run_outage(sc, Outage("SS-Test", dt.datetime(2035, 4, 2, 11, 0), 2.0))
+    _check_balance(rep)
+    assert rep.pv_kwh > rep.critical_kwh  # midday: local generation exceeds the load
+    assert rep.not_served_kwh == pytest.approx(0.0, abs=1e-9)
+    assert rep.storage_charged_kwh > 0

@@ -9,6 +9,7 @@ says what is wrong and what to do about it.
     ErsgridError
     ├── ScenarioError          a scenario file or override is invalid
     ├── DataError              an input file (prices, weather, history) is malformed
+    ├── GridError              a power flow failed (did not converge) or the network is unusable
     ├── StrategyError          a strategy is unknown or returned an unusable decision
     ├── SimulationError        the twin reached a state it cannot continue from
     ├── InfeasibleSchedule     the planner could not produce a schedule
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "DataError",
     "ErsgridError",
+    "GridError",
     "InfeasibleSchedule",
     "LedgerError",
     "LedgerTampered",
@@ -42,6 +44,10 @@ class ScenarioError(ErsgridError):
 
 class DataError(ErsgridError):
     """An input file is malformed: the message names the file, line and column."""
+
+
+class GridError(ErsgridError):
+    """A power flow did not converge or a network cannot be used: names the step and cause."""
 
 
 class StrategyError(ErsgridError):

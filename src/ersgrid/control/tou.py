@@ -1,8 +1,9 @@
 """``tou``: a time-of-use rule a road operator can run without an optimiser.
 
-- **Batteries**: charge at full power in the cheapest price level of the day, discharge at
-  full power in the dearest (the runner never lets a battery export beyond the
-  connection's limit, so discharge only covers the site's own load).
+- **Batteries**: charge at full power in the cheapest price level of the day, and from any
+  local renewable surplus; discharge in the dearest level, but only as much as the site drew
+  from the grid in the previous step (a battery that exports sells at the export price what
+  it bought at the import price).
 - **Road**: in steps where selling energy to vehicles loses money (the user price times
   the worst segment efficiency is below the import price plus the carbon cost), cap each
   substation at ``loss_cap_share`` of its rating; the twin then serves the vehicles with
@@ -62,8 +63,21 @@ class TimeOfUse(Strategy):
         if self._losing[k]:
             sub = sub * self.loss_cap_share
         storage = np.zeros(lay.n_substations)
+        net_kw = self._previous_net_kw(observation)
         if self._charge[k]:
             storage = self._storage.power_kw.copy()
         elif self._discharge[k]:
-            storage = -self._storage.power_kw
+            storage = -np.minimum(self._storage.power_kw, np.maximum(net_kw, 0.0))
+        else:
+            storage = np.minimum(self._storage.power_kw, np.maximum(-net_kw, 0.0))
         return Dispatch(lay.seg_rating_kw.copy(), sub, storage)
+
+    def _previous_net_kw(self, observation: Observation) -> np.ndarray:
+        """Net load of each connection in the previous step (road + other − renewables) [kW]."""
+        lay = self.context.layout
+        k = observation.step
+        if observation.last is None or k == 0:
+            return np.zeros(lay.n_substations)
+        en = self.context.energy
+        road_kw = observation.last.sub_grid_kwh / observation.last.duration_h
+        return np.asarray(road_kw + en.other_load_kw[k - 1] - en.renewable_kw[k - 1])

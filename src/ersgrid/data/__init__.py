@@ -1,1 +1,2 @@
-"""Data layer: importers of files (events, prices, weather, history) with line-named errors."""
+"""Offline data and importers: weather, standard load profiles, price files and DR events,
+read where they come in, with errors that name the line and column."""

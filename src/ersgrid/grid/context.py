@@ -13,12 +13,19 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ersgrid.data.profiles import bdew_power_kw
+from ersgrid.data.weather import load_weather
+from ersgrid.grid.renewables import pv_from_weather_kw, wind_ac_kw
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["EnergyContext", "build_energy_context", "connection_balance"]
+__all__ = ["EnergyContext", "RenewableSplit", "build_energy_context", "connection_balance",
+           "renewable_split"]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
+
+HOURS_PER_YEAR = 8760.0
+"""Hours of a (non-leap) year, to turn a mean load into annual energy [h]."""
 
 
 @dataclass(frozen=True)
@@ -58,21 +65,50 @@ def build_energy_context(
 ) -> EnergyContext:
     """Other loads, renewables and connection limits for the steps of ``index``.
 
-    Service-area facility loads are constant at their average; there is no local generation
-    and no connection limit beyond the substations' road ratings until the scenario models
-    the grid.
+    - Service-area facility loads follow ``loads.service_area_profile`` (BDEW, default g3),
+      scaled so their annual mean is ``facility_load_kw``; feeder loads follow their BDEW
+      profile scaled to their annual energy.
+    - Renewables: each PV array (pvlib chain) and wind farm (windpowerlib) from the
+      scenario's weather, at the substation whose connection it feeds.
+    - Limits: ``grid.connections`` import and export limits; without a grid section imports
+      are unlimited (beyond the road ratings) and export is not allowed.
     """
     shape = (len(index), layout.n_substations)
     other = np.zeros(shape)
+    profile = scenario.loads.service_area_profile
     for sa, sub in zip(
         scenario.service_areas, _substation_of_service_areas(scenario, layout), strict=True
     ):
-        other[:, sub] += sa.facility_load_kw
+        if profile == "constant":
+            other[:, sub] += sa.facility_load_kw
+        else:
+            other[:, sub] += bdew_power_kw(profile, sa.facility_load_kw * HOURS_PER_YEAR, index)
+    for load in scenario.loads.feeder:
+        col = layout.sub_ids.index(load.substation)
+        other[:, col] += bdew_power_kw(load.profile, load.annual_kwh, index)
+    renewable = np.zeros(shape)
+    ren = scenario.renewables
+    if scenario.weather is not None and (ren.pv or ren.wind):
+        weather = load_weather(scenario.weather, index, scenario.seed)
+        for array, power in zip(
+            ren.pv, pv_from_weather_kw(ren.pv, weather, scenario.weather), strict=True
+        ):
+            renewable[:, layout.sub_ids.index(array.substation)] += power
+        for farm in ren.wind:
+            renewable[:, layout.sub_ids.index(farm.substation)] += wind_ac_kw(farm, weather)
+    import_limit = np.full(shape, np.inf)
+    export_limit = np.zeros(shape)
+    if scenario.grid is not None:
+        for conn in scenario.grid.connections:
+            col = layout.sub_ids.index(conn.substation)
+            if conn.import_limit_kw is not None:
+                import_limit[:, col] = conn.import_limit_kw
+            export_limit[:, col] = conn.export_limit_kw
     return EnergyContext(
         other_load_kw=other,
-        renewable_kw=np.zeros(shape),
-        import_limit_kw=np.full(shape, np.inf),
-        export_limit_kw=np.zeros(shape),
+        renewable_kw=renewable,
+        import_limit_kw=import_limit,
+        export_limit_kw=export_limit,
     )
 
 
@@ -97,3 +133,34 @@ def connection_balance(
     surplus = np.maximum(-net, 0.0)
     export_kw = np.minimum(surplus, energy.export_limit_kw)
     return import_kw, export_kw, surplus - export_kw
+
+
+@dataclass(frozen=True)
+class RenewableSplit:
+    """Where local renewable power goes at each connection, shape (steps, substations) [kW].
+
+    Renewables serve the road first, then the other loads behind the connection; the
+    surplus is exported up to the export limit and the rest curtailed, so
+    ``to_road + to_other + exported + curtailed == renewable`` at every step.
+    """
+
+    to_road_kw: FloatArray
+    to_other_kw: FloatArray
+    exported_kw: FloatArray
+    curtailed_kw: FloatArray
+
+
+def renewable_split(road_kw: FloatArray, energy: EnergyContext) -> RenewableSplit:
+    """Split local renewables between road, other loads, export and curtailment.
+
+    Parameters
+    ----------
+    road_kw : ndarray [kW], shape (steps, substations)
+        Road power at each connection (draw positive).
+    """
+    ren = energy.renewable_kw
+    to_road = np.minimum(ren, np.maximum(road_kw, 0.0))
+    to_other = np.minimum(ren - to_road, np.maximum(energy.other_load_kw, 0.0))
+    surplus = ren - to_road - to_other
+    exported = np.minimum(surplus, energy.export_limit_kw)
+    return RenewableSplit(to_road, to_other, exported, surplus - exported)

@@ -72,13 +72,14 @@ def realise_storage(
     import_limit_kw: FloatArray,
     export_limit_kw: FloatArray,
     step_h: float,
+    may_export: bool = False,
 ) -> tuple[FloatArray, FloatArray]:
     """What the batteries actually do in one step, and their stored energy after it.
 
     The set-point (AC side, positive = charging from the grid) is clipped to the power
     limit, to the energy room and content, to the import headroom left by the site's net
-    load when charging, and when discharging to the net load plus the export limit (a
-    battery never pushes more power out of a connection than it may export).
+    load when charging, and when discharging to the site's own net load (batteries behind
+    the connection do not feed back; with ``may_export`` up to the export limit beyond it).
 
     Parameters
     ----------
@@ -103,7 +104,7 @@ def realise_storage(
     room_kw = np.maximum(storage.energy_max_kwh - stored_kwh, 0.0) / (eta_c * step_h)
     content_kw = np.maximum(stored_kwh - storage.energy_min_kwh, 0.0) * eta_d / step_h
     headroom_kw = np.maximum(import_limit_kw - net_load_kw, 0.0)
-    sink_kw = np.maximum(net_load_kw + export_limit_kw, 0.0)
+    sink_kw = np.maximum(net_load_kw + (export_limit_kw if may_export else 0.0), 0.0)
     charge = np.minimum(np.minimum(np.maximum(p, 0.0), room_kw), headroom_kw)
     discharge = np.minimum(np.minimum(np.maximum(-p, 0.0), content_kw), sink_kw)
     stored = stored_kwh + (charge * eta_c - discharge / eta_d) * step_h

@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 from plotly.io import to_html
 from plotly.subplots import make_subplots
 
+from ersgrid.report.grid import GRID_KPI_LABELS, grid_figures
+
 if TYPE_CHECKING:
     from ersgrid.run.runner import RunResult
 
@@ -33,6 +35,7 @@ KPI_LABELS: dict[str, str] = {
     "objective": "Objective, realised (lower is better) [{cur}]",
     "storage_discharged_kwh": "Storage discharged [kWh]",
     "fallbacks": "Planner fallbacks [-]",
+    **GRID_KPI_LABELS,
 }
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
@@ -142,7 +145,7 @@ def write_report(
     first = results[0]
     sc = first.scenario
     figures = [_road_figure(results), _power_figure(results), _price_figure(results),
-               _soc_figure(results), *(extra_figures or [])]  # fmt: skip
+               _soc_figure(results), *grid_figures(results), *(extra_figures or [])]  # fmt: skip
     parts = [
         to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
         for i, fig in enumerate(figures)

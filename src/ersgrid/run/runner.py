@@ -17,8 +17,9 @@ from ersgrid.control.base import Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import StrategyError
 from ersgrid.grid.context import build_energy_context, connection_balance
+from ersgrid.grid.outputs import energy_outputs, prepare_grid
 from ersgrid.market.dr import dr_caps, dr_performance
-from ersgrid.market.tariff import co2_series, price_series
+from ersgrid.market.prices import scenario_co2_series, scenario_price_series
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.demand_response import DemandResponseSpec, DREventSpec
@@ -123,8 +124,8 @@ def run(
     rng = np.random.default_rng(scenario.seed)
     volume = expected_volume(scenario, index)
     arrivals = draw_arrivals(scenario, layout, index, rng, volume)
-    price = price_series(scenario.tariff, index).to_numpy()
-    co2 = co2_series(scenario.co2, index).to_numpy()
+    price = scenario_price_series(scenario, index).to_numpy()
+    co2 = scenario_co2_series(scenario, index).to_numpy()
     context = RunContext(
         scenario=scenario,
         layout=layout,
@@ -138,6 +139,7 @@ def run(
     )
     events = [*scenario.demand_response.events, *(dr_events or [])]
     baseline_import = None
+    caps = np.full((len(index), layout.n_substations), np.inf)
     if events:
         quiet = scenario.model_copy(update={"demand_response": DemandResponseSpec()})
         baseline = run(quiet, "uncontrolled", days=days, start=start)
@@ -150,6 +152,7 @@ def run(
             ),
         )
     policy.reset(context)
+    grid_case = prepare_grid(scenario, layout)  # fails fast on a wrong bus or network
 
     dt_s = scenario.simulation.twin_step_s
     steps_per_plan = round(scenario.simulation.planning_step_min * 60.0 / dt_s)
@@ -190,6 +193,12 @@ def run(
             )
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
+        if events:
+            # the EMS keeps a DR cap whatever the strategy: the road gets what the cap leaves
+            # after the other loads, local renewables and any battery charging
+            charging = 0.0 if decision.storage_kw is None else np.maximum(decision.storage_kw, 0.0)
+            room = caps[k] - en.other_load_kw[k] + en.renewable_kw[k] - charging
+            limit = np.minimum(limit, np.maximum(room, 0.0))
         last = twin.advance(
             steps_per_plan, seg_limit, limit, decision.seg_v2g_kw, decision.sub_v2g_kw
         )
@@ -206,6 +215,7 @@ def run(
             storage_kw[k], stored = realise_storage(
                 np.asarray(decision.storage_kw, dtype=np.float64), stored, storage, net_kw,
                 en.import_limit_kw[k], en.export_limit_kw[k], PLANNING_STEP_H,
+                may_export=bool(scenario.storage and scenario.storage.may_export),
             )  # fmt: skip
         storage_kwh[k] = stored
         on_road[k] = last.vehicles_on_road
@@ -246,6 +256,12 @@ def run(
         "vehicles_on_road": on_road,
         "mean_soc": mean_soc,
     }
+    # the power flow and renewable accounting see the road and its batteries together
+    energy_columns, energy_kpis, grid_check = energy_outputs(
+        scenario, layout, index, road_sub_kw + storage_kw, context.energy, PLANNING_STEP_H,
+        grid_case,
+    )  # fmt: skip
+    columns |= energy_columns
     timeseries = pd.DataFrame(columns, index=index.rename("time"))
     trips = trips_table(twin.trips(), scenario, layout, index[0], dt_s)
     passes = twin.passes()
@@ -264,6 +280,7 @@ def run(
         storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * PLANNING_STEP_H),
         storage_change_kwh=float(stored.sum() - storage.initial_kwh.sum()),
     )
+    kpis |= energy_kpis
     extras: dict[str, Any] = {
         "import_kw": import_kw,
         "road_sub_kw": road_sub_kw,
@@ -282,6 +299,8 @@ def run(
             "dr_max_excess_kw": max(p.max_excess_kw for p in perf),
             "dr_honoured": all(p.honoured for p in perf if p.opt_in),
         }
+    if grid_check is not None:
+        extras["grid"] = grid_check
     kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
     result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes, extras)
     if out is not None:

@@ -16,6 +16,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ersgrid.scenario.demand_response import DemandResponseSpec
+from ersgrid.scenario.energy import (
+    GridSpec,
+    LoadsSpec,
+    PriceSourceSpec,
+    RenewablesSpec,
+    WeatherSpec,
+)
 from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
 from ersgrid.scenario.settlement import SettlementSpec
 from ersgrid.scenario.storage import StorageSpec
@@ -309,6 +316,22 @@ class Co2Spec(_Model):
         le=2.0, description="Average CO2 intensity of grid imports [kg/kWh]."
     )
     source: str = Field(default="", description="Where the figure comes from.")
+    mode: Literal["constant", "time_of_day", "mix"] = Field(
+        default="constant",
+        description=(
+            "constant: intensity_kg_per_kwh; time_of_day: hourly_kg_per_kwh; mix: from the "
+            "generation mix of prices.merit_order at each step."
+        ),
+    )
+    hourly_kg_per_kwh: (
+        Annotated[list[NonNegativeFloat], Field(min_length=24, max_length=24)] | None
+    ) = Field(default=None, description="Intensity per local hour 0..23 for time_of_day [kg/kWh].")
+
+    @model_validator(mode="after")
+    def _mode_data(self) -> Co2Spec:
+        if self.mode == "time_of_day" and self.hourly_kg_per_kwh is None:
+            raise ValueError("co2.hourly_kg_per_kwh: mode 'time_of_day' needs 24 hourly values")
+        return self
 
 
 class SimulationSpec(_Model):
@@ -369,6 +392,21 @@ class Scenario(_Model):
         default_factory=SettlementSpec, description="Settlement parties and rules (ledger)."
     )
     v2g: V2GSpec = Field(default_factory=V2GSpec, description="V2G wear and parked vehicles.")
+    grid: GridSpec | None = Field(
+        default=None, description="Distribution network and connections; no power flow if omitted."
+    )
+    weather: WeatherSpec | None = Field(
+        default=None, description="Weather for renewables; needed when renewables are listed."
+    )
+    renewables: RenewablesSpec = Field(
+        default_factory=RenewablesSpec, description="PV and wind behind the road's connections."
+    )
+    loads: LoadsSpec = Field(
+        default_factory=LoadsSpec, description="Other loads behind the road's connections."
+    )
+    prices: PriceSourceSpec = Field(
+        default_factory=PriceSourceSpec, description="Where the grid energy price comes from."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -438,9 +476,38 @@ class Scenario(_Model):
                     raise ValueError(
                         f"storage.substations: unknown substation {sid!r}; known: {ids}"
                     )
+        _check_energy_sections(self, ids)
         share = sum(v.share for v in self.vehicles.values())
         if share <= 0.0 or share > 1.0 + 1e-6:
             raise ValueError(
                 f"vehicles: class shares must sum to more than 0 and at most 1, got {share:g}"
             )
         return self
+
+
+def _check_energy_sections(sc: Scenario, ids: list[str]) -> None:
+    """Cross-checks of the grid and energy sections against the substations."""
+    named: list[tuple[str, str]] = []
+    if sc.grid is not None:
+        named += [
+            (f"grid.connections.{i}", c.substation) for i, c in enumerate(sc.grid.connections)
+        ]
+    named += [(f"renewables.pv.{i}", a.substation) for i, a in enumerate(sc.renewables.pv)]
+    named += [(f"renewables.wind.{i}", w.substation) for i, w in enumerate(sc.renewables.wind)]
+    named += [(f"loads.feeder.{i}", f.substation) for i, f in enumerate(sc.loads.feeder)]
+    for where, sub in named:
+        if sub not in ids:
+            raise ValueError(f"{where}.substation: unknown substation {sub!r}; known: {ids}")
+    if sc.grid is not None:
+        missing = sorted(set(ids) - {c.substation for c in sc.grid.connections})
+        if missing:
+            raise ValueError(f"grid.connections: no bus given for substations {missing}")
+    if (sc.renewables.pv or sc.renewables.wind) and sc.weather is None:
+        raise ValueError("weather: renewables are listed, so the scenario must name its weather")
+    needs_model = sc.co2.mode == "mix" or sc.prices.source == "merit_order"
+    if needs_model and sc.prices.merit_order is None:
+        raise ValueError("prices.merit_order: co2 mode 'mix' needs the merit-order model")
+    if sc.prices.merit_order is not None and sc.weather is None:
+        mo = sc.prices.merit_order
+        if mo.pv_capacity_mw > 0 or mo.wind_capacity_mw > 0:
+            raise ValueError("weather: the merit-order model's PV and wind need the weather")

@@ -66,6 +66,13 @@ class StorageSpec(BaseModel):
             "over the cycle life."
         )
     )
+    may_export: bool = Field(
+        default=False,
+        description=(
+            "Whether the batteries may feed back through the connection; off by default, as "
+            "grid codes commonly forbid reverse flow from storage (e.g. Japan's FIT rules) [-]."
+        ),
+    )
     source: str = Field(default="", description="Where the sizes and costs come from.")
 
     @model_validator(mode="after")

@@ -1,0 +1,224 @@
+"""Power flow: batch solver against pandapower, violation counting, non-convergence, runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ersgrid.data.networks import load_network
+from ersgrid.errors import GridError, ScenarioError
+from ersgrid.grid.check import count_violations, grid_inputs, prepare_case, run_grid_check
+from ersgrid.grid.context import EnergyContext, renewable_split
+from ersgrid.grid.powerflow import compile_case, solve_batch, solve_pandapower
+from ersgrid.scenario import parse_scenario
+from ersgrid.scenario.loader import builtin_names, load_scenario
+
+INDEX = pd.date_range("2035-04-02", periods=5, freq="15min", tz="Asia/Tokyo")
+
+
+def _feeder(tmp_path: Path) -> Path:
+    """Slack bus, one 10 km 20 kV line (3 Ω, 3.5 Ω, 120 A ≈ 4.2 MVA) to the bus 'Road'."""
+    import pandapower as pp
+
+    net = pp.create_empty_network()
+    b0 = pp.create_bus(net, 20.0, name="Slack", index=10)  # indices need not be positions
+    b1 = pp.create_bus(net, 20.0, name="Road", index=20)
+    pp.create_ext_grid(net, b0, vm_pu=1.0)
+    pp.create_line_from_parameters(net, b0, b1, length_km=10.0, r_ohm_per_km=0.3,
+                                   x_ohm_per_km=0.35, c_nf_per_km=0.0, max_i_ka=0.12,
+                                   name="Feeder")  # fmt: skip
+    path = tmp_path / "feeder.json"
+    pp.to_json(net, str(path))
+    return path
+
+
+def _tiny_on(tiny_data: dict[str, Any], network: Path, **grid: Any) -> Any:
+    conn = [{"substation": "SS-Test", "bus": "Road"}]
+    tiny_data["grid"] = {"network": str(network), "connections": conn, **grid}
+    return parse_scenario(tiny_data, "tiny-feeder")
+
+
+def test_violations_are_counted_on_a_feeder_built_to_violate(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path))
+    # 1 MW: fine. 4.5 MW: line over its 4.2 MVA, voltage still ~0.965. 7 MW: both violated.
+    draw_kw = np.array([[1000.0], [4500.0], [7000.0], [1000.0], [7500.0]])
+    check = run_grid_check(scenario, ["SS-Test"], INDEX, draw_kw)
+    vm = check.result.vm_pu[:, check.bus_names.index("Road")]
+    assert np.all(check.result.converged)
+    assert vm[0] > 0.98
+    assert 0.95 < vm[1] < 0.98
+    assert vm[2] < 0.95
+    assert vm[4] < vm[2]
+    assert check.result.line_loading_pct[:, 0][[0, 3]].max() < 50.0
+    assert check.result.line_loading_pct[1, 0] > 100.0
+    assert check.voltage_violations == 2  # bus Road at steps 2 and 4
+    assert check.loading_violations == 3  # the feeder at steps 1, 2 and 4
+    assert check.min_voltage_pu == pytest.approx(vm[4])
+    # The same case through pandapower's own solver gives the same counts.
+    case = prepare_case(scenario.grid, ["SS-Test"])
+    reference = solve_pandapower(case, grid_inputs(scenario, case, INDEX, draw_kw))
+    assert count_violations(reference, scenario.grid)[:2] == (2, 3)
+    np.testing.assert_allclose(reference.vm_pu, check.result.vm_pu, atol=1e-8)
+
+
+def test_voltage_band_and_loading_limit_come_from_the_scenario(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path), voltage_min_pu=0.97, loading_max_pct=150)
+    draw_kw = np.array([[1000.0], [4500.0], [7000.0], [1000.0], [7500.0]])
+    check = run_grid_check(scenario, ["SS-Test"], INDEX, draw_kw)
+    assert check.voltage_violations == 3
+    assert check.loading_violations == 2
+
+
+def test_non_convergence_names_the_step_and_cause(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path))
+    draw_kw = np.array([[1000.0], [2000.0], [60_000.0], [1000.0], [1000.0]])  # 60 MW > ~33 MW
+    with pytest.raises(GridError) as err:
+        run_grid_check(scenario, ["SS-Test"], INDEX, draw_kw)
+    text = str(err.value)
+    assert "step 2 (2035-04-02 00:30:00+09:00)" in text
+    assert "did not converge" in text
+    assert "60.00 MW" in text
+    assert "MVA at Road)" in text
+    recorded = run_grid_check(
+        _tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record"),
+        ["SS-Test"], INDEX, draw_kw,
+    )  # fmt: skip
+    assert list(np.flatnonzero(~recorded.result.converged)) == [2]
+    assert len(recorded.failures) == 1
+    assert "step 2" in recorded.failures[0]
+    assert recorded.voltage_violations == 0  # only converged steps are counted
+
+
+def test_unknown_bus_and_bad_cross_references_are_reported(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path))
+    assert scenario.grid is not None
+    with pytest.raises(GridError, match="bus 'Bus 99' does not exist"):
+        compile_case(load_network(scenario.grid.network), ["Bus 99"])
+    tiny_data["grid"]["connections"][0]["substation"] = "SS-Nowhere"
+    with pytest.raises(ScenarioError, match="unknown substation 'SS-Nowhere'"):
+        parse_scenario(tiny_data, "bad")
+    tiny_data.pop("grid")
+    tiny_data.pop("weather")
+    with pytest.raises(ScenarioError, match="renewables are listed"):
+        parse_scenario(tiny_data, "bad")
+
+
+@pytest.mark.parametrize("name", [n for n in builtin_names() if load_scenario(n).grid is not None])
+def test_batch_power_flow_finds_exactly_what_pandapower_finds(name: str) -> None:
+    """The fast solver is exact, not a screen: same voltages, same loadings, same violations,
+    on every built-in's network with the road drawing up to 120 % of its substation ratings."""
+    scenario = load_scenario(name)
+    assert scenario.grid is not None
+    subs = [s.id for s in scenario.substations]
+    rating = np.array([s.rating_kw for s in scenario.substations])
+    # 32 steps from 08:00, when the network's own loads are high, and so is the sun.
+    index = pd.date_range("2035-04-02 08:00", periods=32, freq="15min", tz=scenario.timezone)
+    rng = np.random.default_rng(3)
+    draw_kw = rating[None, :] * rng.uniform(0.0, 1.2, (32, len(subs)))
+    case = prepare_case(scenario.grid, subs)
+    inputs = grid_inputs(scenario, case, index, draw_kw)
+    fast = solve_batch(case, inputs)
+    reference = solve_pandapower(case, inputs)
+    assert fast.converged.all()
+    assert reference.converged.all()
+    np.testing.assert_allclose(fast.vm_pu, reference.vm_pu, atol=1e-7)
+    np.testing.assert_allclose(fast.line_loading_pct, reference.line_loading_pct, atol=1e-4)
+    np.testing.assert_allclose(fast.trafo_loading_pct, reference.trafo_loading_pct, atol=1e-4)
+    spec = scenario.grid
+    for a, b in ((fast, reference),):
+        va = (a.vm_pu < spec.voltage_min_pu) | (a.vm_pu > spec.voltage_max_pu)
+        vb = (b.vm_pu < spec.voltage_min_pu) | (b.vm_pu > spec.voltage_max_pu)
+        np.testing.assert_array_equal(va, vb)
+        la = np.concatenate([a.line_loading_pct, a.trafo_loading_pct], 1) > spec.loading_max_pct
+        lb = np.concatenate([b.line_loading_pct, b.trafo_loading_pct], 1) > spec.loading_max_pct
+        np.testing.assert_array_equal(la, lb)
+    assert count_violations(fast, spec) == pytest.approx(count_violations(reference, spec))
+
+
+def test_renewable_split_conserves_energy() -> None:
+    rng = np.random.default_rng(0)
+    shape = (200, 3)
+    energy = EnergyContext(
+        other_load_kw=rng.uniform(0, 300, shape), renewable_kw=rng.uniform(0, 2000, shape),
+        import_limit_kw=np.full(shape, np.inf), export_limit_kw=np.full(shape, 250.0),
+    )  # fmt: skip
+    road = rng.uniform(0, 1500, shape)
+    split = renewable_split(road, energy)
+    total = split.to_road_kw + split.to_other_kw + split.exported_kw + split.curtailed_kw
+    np.testing.assert_allclose(total, energy.renewable_kw)
+    assert np.all(split.to_road_kw <= road + 1e-12)
+    assert np.all(split.exported_kw <= 250.0 + 1e-12)
+    # Curtailment only when road and other loads are fully served and export is at its limit.
+    curt = split.curtailed_kw > 1e-9
+    np.testing.assert_allclose(split.to_road_kw[curt], road[curt])
+    np.testing.assert_allclose(split.exported_kw[curt], 250.0)
+
+
+def test_run_reports_grid_kpis_renewables_and_plots(tmp_path: Path) -> None:
+    from ersgrid.run import run
+
+    result = run("tiny", days=1, out=tmp_path / "out")
+    k = result.kpis
+    for key in ("voltage_violations", "loading_violations", "min_voltage_pu", "max_loading_pct",
+                "renewable_used_kwh", "curtailed_kwh", "renewable_share"):  # fmt: skip
+        assert k[key] is not None, key
+    ts = result.timeseries
+    step_h = 0.25
+    assert k["renewable_used_kwh"] == pytest.approx(ts["renewable_used_kw"].sum() * step_h)
+    assert k["renewable_used_kwh"] <= k["road_energy_kwh"] + 1e-6
+    assert k["renewable_kwh"] == pytest.approx(
+        (ts["renewable_used_kw"] + ts["renewable_other_kw"] + ts["renewable_exported_kw"]
+         + ts["curtailed_kw"]).sum() * step_h)  # fmt: skip
+    assert 0.9 < k["min_voltage_pu"] <= 1.0
+    assert k["max_loading_pct"] > 0
+    assert ts["grid_voltage_SS-Test_pu"].notna().all()
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Bus voltages against the band" in page
+    assert "Loading of each line and transformer" in page
+    assert "Local renewables: where they go" in page
+
+
+def test_recorded_failure_shows_in_kpis_and_columns(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    from ersgrid.grid.context import build_energy_context
+    from ersgrid.grid.outputs import energy_outputs
+    from ersgrid.scenario import build_layout
+
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record")
+    layout = build_layout(scenario)
+    energy = build_energy_context(scenario, layout, INDEX)
+    road = np.array([[1000.0], [2000.0], [60_000.0], [1000.0], [1000.0]])
+    columns, kpis, check = energy_outputs(scenario, layout, INDEX, road, energy, 0.25)
+    assert check is not None
+    assert kpis["powerflow_failures"] == 1
+    assert "step 2" in kpis["powerflow_failure_messages"][0]
+    assert np.isnan(columns["grid_min_voltage_pu"][2])
+    assert np.isfinite(np.delete(columns["grid_min_voltage_pu"], 2)).all()
+    assert kpis["min_voltage_pu"] == pytest.approx(np.nanmin(columns["grid_min_voltage_pu"]))
+
+
+def test_a_wrong_bus_stops_the_run_before_the_twin_runs(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    from ersgrid.run import run
+
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path))
+    assert scenario.grid is not None
+    scenario.grid.connections[0].bus = "Bus 99"
+    calls: list[int] = []
+    with pytest.raises(GridError, match="bus 'Bus 99' does not exist"):
+        run(scenario, days=1, progress=lambda done, total: calls.append(done))
+    assert calls == []
