@@ -1,0 +1,91 @@
+"""Assemble and run the service: ``ersgrid serve SCENARIO``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ersgrid.errors import ServiceError
+from ersgrid.service.app import Service, create_app
+from ersgrid.service.live import LiveLoop
+from ersgrid.service.studies import Studies
+
+__all__ = ["build_service", "serve"]
+
+
+def build_service(
+    scenario: str,
+    strategy: str = "uncontrolled",
+    speed: float = 60.0,
+    days: float = 7.0,
+    start: dt.date | None = None,
+    seed: int | None = None,
+    db: str | None = None,
+    mqtt: str | None = None,
+    site: str | None = None,
+    ocpp_port: int | None = None,
+    data_dir: Path | None = None,
+    stale_after_s: float = 10.0,
+) -> Service:
+    """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
+
+    Parameters
+    ----------
+    scenario : str
+        Built-in name or YAML path.
+    speed : float [-]
+        Scenario seconds per wall second.
+    days : float [d]
+        Scenario days the live loop covers.
+    db : str, optional
+        SQLAlchemy URL of the store (``sqlite:///file.db`` or ``postgresql://...``);
+        ``sqlite:///<data_dir>/ersgrid.db`` by default.
+    mqtt : str, optional
+        ``mqtt://host:port`` of the broker; no MQTT when not given.
+    site : str, optional
+        Site name in MQTT topics; the scenario name by default.
+    ocpp_port : int, optional
+        Port of the OCPP CSMS (websocket) on the service host; no OCPP when not given.
+    data_dir : Path, optional
+        Where study runs and the default database go.
+    stale_after_s : float [s]
+        Wall-clock silence after which a segment device counts as stale.
+    """
+    folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    loop = LiveLoop(scenario, strategy, speed=speed, days=days, start=start, seed=seed)
+    service = Service(loop=loop, studies=Studies(folder / "runs"))
+    if mqtt is not None or ocpp_port is not None:
+        raise ServiceError("--mqtt and --ocpp-port are not available yet in this build")
+    return service
+
+
+def _check_loopback_or_explicit(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ServiceError(f"--host {host!r}: give an IP address or localhost") from None
+
+
+def serve(service: Service, host: str = "127.0.0.1", port: int = 8000, **uvicorn_kw: Any) -> None:
+    """Start the loop and adapters, serve the API until interrupted, then stop everything."""
+    import uvicorn
+
+    _check_loopback_or_explicit(host)
+    app = create_app(service)
+    for adapter in service.extras.values():
+        if hasattr(adapter, "start"):
+            adapter.start()
+    service.loop.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_kw)
+    finally:
+        service.loop.stop()
+        for adapter in service.extras.values():
+            if hasattr(adapter, "stop"):
+                adapter.stop()
+        service.studies.shutdown()
