@@ -307,6 +307,7 @@ def create_app(service: Service) -> FastAPI:
                     "alarms": [a.as_dict() for a in loop.alarms.list(limit=50)],
                     "dr_events": [e.as_dict(loop.now) for e in loop.dr.list()],
                     "history": list(loop.history)[-96:],
+                    "adapters": {n: a.status() for n, a in service.extras.items()},
                 }
                 yield f"data: {json.dumps(json_safe(payload), default=str)}\n\n"
                 await asyncio.sleep(service.stream_interval_s)
