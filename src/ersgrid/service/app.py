@@ -279,6 +279,18 @@ def create_app(service: Service) -> FastAPI:
         except ServiceError as err:
             _not_found(str(err))
 
+    @api.get("/api/segments/{segment}/telemetry")
+    def segment_telemetry(
+        segment: str, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    ) -> list[dict[str, Any]]:
+        if segment not in loop.layout.seg_ids:
+            _not_found(f"no segment {segment!r}")
+        store = service.extras.get("storage")
+        if store is None:
+            raise HTTPException(409, detail="this service runs without a store")
+        rows: list[dict[str, Any]] = store.recent_telemetry(segment, limit)
+        return rows
+
     # ---- faults (twin only) -------------------------------------------------------------
     @api.post("/api/faults", status_code=201)
     def inject_fault(req: FaultRequest) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +80,7 @@ class DrBook:
         self._events: dict[int, DrEvent] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.on_change: Callable[[DrEvent], None] | None = None
 
     def create(
         self,
@@ -109,6 +111,8 @@ class DrBook:
         with self._lock:
             event = DrEvent(next(self._ids), start, end, names, float(import_limit_kw), reason)
             self._events[event.id] = event
+        if self.on_change is not None:
+            self.on_change(event)
         return event
 
     def cancel(self, event_id: int) -> DrEvent:
@@ -118,6 +122,8 @@ class DrBook:
             if event is None:
                 raise ServiceError(f"no DR event with id {event_id}")
             event.cancelled = True
+        if self.on_change is not None:
+            self.on_change(event)
         return event
 
     def list(self) -> list[DrEvent]:

@@ -231,8 +231,20 @@ class LiveLoop:
             self.decision = Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
         self.decided_at = self.index[k]
 
+    def set_safe(self, i: int, safe: bool) -> None:
+        """Hold segment ``i`` at the safe limit (its device went silent) or release it."""
+        with self._lock:
+            if safe:
+                self.safe_segments.add(i)
+            else:
+                self.safe_segments.discard(i)
+
     def effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Segment limit, substation road limit and DR import cap in force now [kW]."""
+        with self._lock:
+            return self._effective_limits()
+
+    def _effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         lay = self.layout
         k = self.plan_step
         decision = self.decision or Dispatch(lay.seg_rating_kw, lay.sub_rating_kw)

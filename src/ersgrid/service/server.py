@@ -58,8 +58,19 @@ def build_service(
     folder.mkdir(parents=True, exist_ok=True)
     loop = LiveLoop(scenario, strategy, speed=speed, days=days, start=start, seed=seed)
     service = Service(loop=loop, studies=Studies(folder / "runs"))
-    if mqtt is not None or ocpp_port is not None:
-        raise ServiceError("--mqtt and --ocpp-port are not available yet in this build")
+    from ersgrid.service.storage import Store
+
+    store = Store(db or f"sqlite:///{folder / 'ersgrid.db'}")
+    store.attach(loop, twin_telemetry=mqtt is None)
+    service.extras["storage"] = store
+    if mqtt is not None:
+        from ersgrid.service.mqtt import MqttBridge
+
+        service.extras["mqtt"] = MqttBridge(
+            loop, mqtt, site or loop.scenario.name, store, stale_after_s=stale_after_s
+        )
+    if ocpp_port is not None:
+        raise ServiceError("--ocpp-port is not available yet in this build")
     return service
 
 
