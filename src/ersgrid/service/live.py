@@ -268,9 +268,7 @@ class LiveLoop:
             block.seg_grid_kwh, block.seg_battery_kwh, duration_h * 3600.0,
             when.hour + when.minute / 60.0 + when.second / 3600.0,
         )  # fmt: skip
-        vehicles = self.twin.state()
-        segs = vehicles["segment"].to_numpy()
-        soc = (vehicles["energy_kwh"] / vehicles["battery_kwh"]).to_numpy()
+        segs, soc = self.twin.segments_and_soc()
         soc_counts = np.histogram(np.clip(soc, 0.0, 1.0), SOC_BINS)[0].astype(np.int64)
         seg_vehicles = np.bincount(segs[segs >= 0], minlength=lay.n_segments).astype(np.int64)
         sub_road_kw = block.sub_grid_kwh / duration_h

@@ -58,7 +58,12 @@ def build_service(
     folder.mkdir(parents=True, exist_ok=True)
     loop = LiveLoop(scenario, strategy, speed=speed, days=days, start=start, seed=seed)
     service = Service(loop=loop, studies=Studies(folder / "runs"))
+    from ersgrid.service.anomaly import AnomalyDetector
     from ersgrid.service.storage import Store
+
+    detector = AnomalyDetector(loop.layout, loop.alarms)
+    loop.observers.append(detector.observe)
+    service.extras["anomaly"] = detector
 
     store = Store(db or f"sqlite:///{folder / 'ersgrid.db'}")
     store.attach(loop, twin_telemetry=mqtt is None)
