@@ -195,7 +195,7 @@ def serve(
 
     service = build_service(
         scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
-        data_dir=data_dir or Path("results") / "service",
+        data_dir=data_dir or Path("results") / "service", host=host,
     )  # fmt: skip
     console.print(
         f"serving {service.loop.scenario.name} at http://{host}:{port}/ "

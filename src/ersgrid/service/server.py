@@ -29,6 +29,7 @@ def build_service(
     ocpp_port: int | None = None,
     data_dir: Path | None = None,
     stale_after_s: float = 10.0,
+    host: str = "127.0.0.1",
 ) -> Service:
     """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
 
@@ -53,6 +54,8 @@ def build_service(
         Where study runs and the default database go.
     stale_after_s : float [s]
         Wall-clock silence after which a segment device counts as stale.
+    host : str
+        Address the OCPP CSMS binds to.
     """
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,9 @@ def build_service(
             loop, mqtt, site or loop.scenario.name, store, stale_after_s=stale_after_s
         )
     if ocpp_port is not None:
-        raise ServiceError("--ocpp-port is not available yet in this build")
+        from ersgrid.service.csms import Csms
+
+        service.extras["ocpp"] = Csms(loop, host=host, port=ocpp_port)
     return service
 
 
