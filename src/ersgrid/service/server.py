@@ -74,9 +74,12 @@ def build_service(
     if mqtt is not None:
         from ersgrid.service.mqtt import MqttBridge
 
+        # the twin's devices publish once a tick: never call them stale between two ticks
+        tick_wall_s = loop.tick_steps * loop.dt_s / loop.speed
         service.extras["mqtt"] = MqttBridge(
-            loop, mqtt, site or loop.scenario.name, store, stale_after_s=stale_after_s
-        )
+            loop, mqtt, site or loop.scenario.name, store,
+            stale_after_s=max(stale_after_s, 3 * tick_wall_s),
+        )  # fmt: skip
     if ocpp_port is not None:
         from ersgrid.service.csms import Csms
 
