@@ -300,11 +300,17 @@ class Csms:
             await server.wait_closed()
             pusher.cancel()
 
-        self._aloop = asyncio.new_event_loop()
+        self._aloop = aloop = asyncio.new_event_loop()
+        asyncio.set_event_loop(aloop)
         try:
-            self._aloop.run_until_complete(main())
-        finally:
-            self._aloop.close()
+            aloop.run_until_complete(main())
+        finally:  # end every session and pending call before the event loop goes
+            pending = asyncio.all_tasks(aloop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                aloop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            aloop.close()
 
     def start(self) -> None:
         """Start the websocket server; raises ServiceError if the port is taken."""
