@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 HOST, PORT = "127.0.0.1", 1883
-INGEST_RATE = int(os.environ.get("INGEST_RATE", "25000"))  # offered [msg/s]
+INGEST_RATES = [int(r) for r in os.environ.get("INGEST_RATES", "5000,10000,20000").split(",")]
 INGEST_S = float(os.environ.get("INGEST_S", "8"))
 API_S = float(os.environ.get("API_S", "8"))
 
@@ -179,6 +179,9 @@ def main() -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     sc = _corridor()
+    if os.environ.get("SWITCH_MS"):
+        sys.setswitchinterval(float(os.environ["SWITCH_MS"]) / 1000.0)
+    print(f"interpreter switch interval: {sys.getswitchinterval() * 1000:g} ms")
     loop = LiveLoop(sc, days=1.0, speed=60.0)
     segs = loop.layout.seg_ids
     print(f"corridor: {sc.name} at 80 m segments = {len(segs)} segments, "
@@ -187,47 +190,48 @@ def main() -> int:
     ctx = mp.get_context("fork")
     q: Any = ctx.Queue()
 
-    # ---- peer: bare subscriber ----------------------------------------------------------
     site = f"bench-{os.getpid()}"
-    peer = ctx.Process(target=counter, args=(site + "-peer", INGEST_S + 3, q))
-    peer.start()
-    assert q.get(timeout=20)[0] == "ready"
-    pub = ctx.Process(target=publisher, args=(site + "-peer", segs, INGEST_RATE, INGEST_S, q))
-    pub.start()
-    got = dict((k, (v, e)) for k, v, e in (q.get(timeout=120) for _ in range(2)))
-    pub.join()
-    peer.join()
-    sent, pub_s = got["sent"]
-    print(f"\n[peer] bare paho subscriber: offered {sent / pub_s:,.0f} msg/s "
-          f"({sent:,} in {pub_s:.1f} s), counted {got['counted'][0]:,} "
-          f"({got['counted'][0] / sent:.1%})")  # fmt: skip
-
-    # ---- 1. ingest into storage ---------------------------------------------------------
     store = Store(f"sqlite:///{tmp / 'bench.db'}", batch_rows=20_000, flush_s=0.2)
     bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=60,
                         refresh_s=1.0, publish_twin=False)  # fmt: skip
     store.start()
     bridge.start()
-    a0, w0 = bridge.accepted, store.rows_written
-    t0 = time.perf_counter()
-    pub = ctx.Process(target=publisher, args=(site, segs, INGEST_RATE, INGEST_S, q))
-    pub.start()
-    _, sent, pub_s = q.get(timeout=120)
-    pub.join()
-    t_pub_end = time.perf_counter()
-    accepted_at_end = bridge.accepted - a0
-    while store.pending() or (bridge.accepted - a0 < sent and time.perf_counter() - t_pub_end < 20):
-        time.sleep(0.05)
-    t1 = time.perf_counter()
-    accepted, written = bridge.accepted - a0, store.rows_written - w0
-    print(f"\n[1] ingest through Mosquitto into SQLite, {len(segs)} segments (live loop paused):")
-    print(f"    offered {sent / pub_s:,.0f} msg/s for {pub_s:.1f} s ({sent:,} messages)")
-    print(f"    accepted {accepted:,} ({accepted / sent:.1%}); {accepted_at_end:,} by the end "
-          f"of publishing; rows committed {written:,}; "
-          f"drained {t1 - t_pub_end:.2f} s after")  # fmt: skip
-    print(f"    sustained ingest into storage: {written / (t1 - t0):,.0f} rows/s "
-          f"(= {written / (t1 - t0) / len(segs):.1f} Hz per segment); "
-          f"rejected {dict(bridge.rejected)}; write errors {store.write_errors}")  # fmt: skip
+    print(f"\n[1] ingest through Mosquitto into SQLite, {len(segs)} segments, live loop paused, "
+          f"{INGEST_S:g} s per rate; peer = bare paho subscriber that only counts")  # fmt: skip
+    print("    offered msg/s | peer counted | ingest accepted | rows committed/s | drain s")
+    for rate in INGEST_RATES:
+        # peer first, same offered load, its own topics
+        peer = ctx.Process(target=counter, args=(f"{site}-peer{rate}", INGEST_S * 1.6 + 3, q))
+        peer.start()
+        assert q.get(timeout=20)[0] == "ready"
+        pub = ctx.Process(target=publisher, args=(f"{site}-peer{rate}", segs, rate, INGEST_S, q))
+        pub.start()
+        got = dict((k, (v, e)) for k, v, e in (q.get(timeout=120) for _ in range(2)))
+        pub.join()
+        peer.join()
+        peer_sent, _ = got["sent"]
+        peer_counted = got["counted"][0]
+        # the service
+        a0, w0 = bridge.accepted, store.rows_written
+        t0 = time.perf_counter()
+        pub = ctx.Process(target=publisher, args=(site, segs, rate, INGEST_S, q))
+        pub.start()
+        _, sent, pub_s = q.get(timeout=120)
+        pub.join()
+        t_pub_end = time.perf_counter()
+        last, still = -1, time.perf_counter()
+        while time.perf_counter() - still < 1.0:  # until nothing more arrives for 1 s
+            if bridge.accepted != last:
+                last, still = bridge.accepted, time.perf_counter()
+            time.sleep(0.05)
+        while store.pending():
+            time.sleep(0.05)
+        t1 = time.perf_counter() - 1.0
+        accepted, written = bridge.accepted - a0, store.rows_written - w0
+        print(f"    {sent / pub_s:13,.0f} | {peer_counted / peer_sent:12.1%} | "
+              f"{accepted / sent:15.1%} | {written / (t1 - t0):16,.0f} | "
+              f"{max(t1 - t_pub_end, 0):.1f}")  # fmt: skip
+    print(f"    rejected {dict(bridge.rejected)}; write errors {store.write_errors}")
 
     # ---- 2. latency ---------------------------------------------------------------------
     loop.start()  # from here on the twin runs at x60 beside the bridge

@@ -67,6 +67,9 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         page.wait_for_selector(
             "#alarm-list tr.critical >> text=cable theft suspected", timeout=30_000
         )
+        page.click("#alarm-list tr.critical button")  # the operator acknowledges it
+        page.wait_for_selector("#alarm-list tr.acked >> text=cable theft suspected")
+        assert httpx.get(url + "/api/alarms").json()[0]["acknowledged_by"] == "dashboard"
         dr = {"start": "2035-04-02T20:00", "end": "2035-04-02T21:00", "import_limit_kw": 300}
         assert httpx.post(url + "/api/dr-events", json=dr).status_code == 201
         page.wait_for_selector("#dr-list >> text=scheduled", timeout=30_000)
