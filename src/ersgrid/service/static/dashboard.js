@@ -76,6 +76,9 @@ function drawSubs(state) {
 
 function drawHistory(history, currency) {
   const t = history.map((h) => h.time);
+  const top = (xs, f) => Math.max(1e-9, ...xs) * f;  // keep price and CO2 lines apart
+  const priceTop = top(history.map((h) => h.price_per_kwh), 1.6);
+  const co2Top = top(history.map((h) => h.co2_kg_per_kwh * 1000), 1.1);
   Plotly.react("history", [
     { type: "scatter", name: "road kW", x: t, y: history.map((h) => h.road_kw), line: { color: "#3b7dd8" } },
     { type: "scatter", name: "road limit kW", x: t, y: history.map((h) => h.road_limit_kw),
@@ -87,9 +90,9 @@ function drawHistory(history, currency) {
   ], { margin: { ...margin, r: 10 }, legend: { orientation: "h" },
     xaxis: { domain: [0, 0.84] }, yaxis: { title: { text: "kW" }, rangemode: "tozero" },
     yaxis2: { overlaying: "y", side: "right", anchor: "x", title: { text: currency + "/kWh" },
-      rangemode: "tozero" },
+      range: [0, priceTop] },
     yaxis3: { overlaying: "y", side: "right", anchor: "free", position: 0.96,
-      title: { text: "g CO2/kWh" }, rangemode: "tozero" } }, plotCfg);
+      title: { text: "g CO2/kWh" }, range: [0, co2Top] } }, plotCfg);
 }
 
 function drawSoc(soc) {
