@@ -209,12 +209,24 @@ class Store:
             self._wake.clear()
             self.flush()
 
-    def purge(self, now_ts: float) -> int:
-        """Delete telemetry and setpoints older than the retention; returns rows deleted."""
-        cutoff = now_ts - self.retention_days * 86400.0
+    def purge(self, now_ts: float | None = None) -> int:
+        """Delete telemetry and setpoints older than the retention; returns rows deleted.
+
+        Parameters
+        ----------
+        now_ts : float [s since epoch], optional
+            "Now" for both tables; by default the newest time in each table (device clocks,
+            the twin's scenario clock and the service's wall clock need not agree).
+        """
+        keep_s = self.retention_days * 86400.0
+        n = 0
         with self.engine.begin() as conn:
-            n = conn.execute(telemetry.delete().where(telemetry.c.ts < cutoff)).rowcount
-            n += conn.execute(setpoints.delete().where(setpoints.c.ts < cutoff)).rowcount
+            for table in (telemetry, setpoints):
+                now = now_ts
+                if now is None:
+                    now = conn.execute(sa.select(sa.func.max(table.c.ts))).scalar_one()
+                if now is not None:
+                    n += conn.execute(table.delete().where(table.c.ts < now - keep_s)).rowcount
         return int(n)
 
     def count(self, table: str = "telemetry") -> int:
@@ -314,8 +326,12 @@ class Store:
                     for i, sid in enumerate(self._seg_ids)
                 ]
             )
-            if loop.ticks % 240 == 0:
-                self.purge(ts)
+        if loop.ticks % 240 == 0:  # once an hour of scenario time at 15 s ticks
+            try:
+                self.purge()
+            except sa.exc.SQLAlchemyError as err:
+                self.write_errors += 1
+                self.last_error = str(err).splitlines()[0]
 
     def status(self) -> dict[str, Any]:
         """For /api/health and the dashboard."""
