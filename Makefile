@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SCENARIO ?= shin-tomei
 DAYS ?= 1
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,7 +22,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-run
 	$(BIN)/ersgrid run $(SCENARIO) --strategy uncontrolled --days $(DAYS) --out results/$(SCENARIO)
 
-test: $(VENV)/.installed-dev
+# The dashboard test drives Debian's Chromium (no browser download by playwright).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+test: $(VENV)/.installed-dev browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

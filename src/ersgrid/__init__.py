@@ -16,6 +16,7 @@ from ersgrid.errors import (
     LedgerError,
     LedgerTampered,
     ScenarioError,
+    ServiceError,
     SimulationError,
     StrategyError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "ServiceError",
     "SimulationError",
     "Strategy",
     "StrategyError",

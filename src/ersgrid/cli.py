@@ -261,6 +261,50 @@ def _add_support_commands() -> None:
 _add_support_commands()
 
 
+@app.command()
+@_friendly
+def serve(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    speed: Annotated[
+        float, typer.Option(help="Scenario seconds per wall-clock second.", min=0.001)
+    ] = 60.0,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the API and dashboard.")] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL: sqlite:///file.db (default in --data-dir) or postgresql://..."
+        ),
+    ] = None,
+    mqtt: Annotated[
+        str | None, typer.Option(help="MQTT broker, e.g. mqtt://127.0.0.1:1883 (off if not given).")
+    ] = None,
+    ocpp_port: Annotated[
+        int | None, typer.Option(help="Port of the OCPP 2.0.1 CSMS (off if not given).")
+    ] = None,
+    strategy: Annotated[str, typer.Option(help="Strategy of the live loop.")] = "uncontrolled",
+    days: Annotated[
+        float, typer.Option(help="Scenario days the live loop covers.", min=0.0104)
+    ] = 7.0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder for study runs and the default database.")
+    ] = None,
+) -> None:
+    """Run the live EMS: the twin on an accelerated clock, REST API and dashboard."""
+    from ersgrid.service.server import build_service
+    from ersgrid.service.server import serve as run_server
+
+    service = build_service(
+        scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
+        data_dir=data_dir or Path("results") / "service", host=host,
+    )  # fmt: skip
+    console.print(
+        f"serving {service.loop.scenario.name} at http://{host}:{port}/ "
+        f"(API docs at /docs), clock x{speed:g}"
+    )
+    run_server(service, host=host, port=port)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -14,8 +14,9 @@ says what is wrong and what to do about it.
     ├── SimulationError        the twin reached a state it cannot continue from
     ├── InfeasibleSchedule     the planner could not produce a schedule
     ├── SweepError             a sweep cannot start (no Dask, no scheduler, unusable --out)
-    └── LedgerError            the ledger cannot be written or read
-        └── LedgerTampered     verification found a record or block that does not match
+    ├── LedgerError            the ledger cannot be written or read
+    │   └── LedgerTampered     verification found a record or block that does not match
+    └── ServiceError           the operations service cannot do what was asked
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "LedgerError",
     "LedgerTampered",
     "ScenarioError",
+    "ServiceError",
     "SimulationError",
     "StrategyError",
     "SweepError",
@@ -72,3 +74,7 @@ class LedgerError(ErsgridError):
 
 class LedgerTampered(LedgerError):
     """Verification found a record, block or anchor that does not match what was signed."""
+
+
+class ServiceError(ErsgridError):
+    """The operations service cannot do what was asked (bad request, missing device, I/O)."""

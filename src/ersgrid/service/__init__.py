@@ -1,1 +1,5 @@
-"""Service face: the live EMS, its API and dashboard, and protocol adapters (OpenADR, OCPP)."""
+"""Service face: the live EMS (control loop, REST API, dashboard, MQTT, storage), and the
+protocol adapters (OpenADR VEN, OCPP CSMS).
+
+Needs the ``service`` extra (``pip install ersgrid[service]``); the OpenADR VEN needs ``dr``.
+"""

@@ -171,6 +171,15 @@ class RoadTwin:
             }
         )
 
+    def segments_and_soc(self) -> tuple[npt.NDArray[np.int64], FloatArray]:
+        """Segment index (-1 where none) and state of charge [-] of each vehicle on the road.
+
+        A cheap subset of :meth:`state` for live views that need it at every tick.
+        """
+        n = self.vehicles_on_road
+        soc = self._fs[kernel.F_ENERGY, :n] / self._fs[kernel.F_BATTERY, :n]
+        return self._is[kernel.I_SEG, :n].astype(np.int64), soc
+
     def advance(
         self,
         n_steps: int,

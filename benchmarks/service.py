@@ -1,0 +1,298 @@
+"""Service benchmark: MQTT ingest into storage, telemetry→setpoint latency, API latency.
+
+Needs Mosquitto on 127.0.0.1:1883. Corridor: Shin-Tomei cut into 80 m segments, which
+gives 1,000 segments (500 per direction). Every publisher and client is a separate process
+on loopback; the service (bridge, store writer, paced live loop, uvicorn) runs here.
+
+1. Ingest (live loop paused): a publisher process sends telemetry for the 1,000 segments
+   at a fixed offered rate for ``INGEST_S`` seconds; figures are messages accepted and
+   rows committed to SQLite per second, and the backlog left. Peer: a bare paho
+   subscriber that only counts, same offered load.
+2. Latency: 1,000 segments at 1 Hz each (1,000 msg/s); every telemetry message is answered
+   with a setpoint carrying ``in_reply_to``; the device measures publish → setpoint
+   received (two broker hops included), while the live loop runs at x60.
+3. API: a second process sends requests from 8 threads for ``API_S`` seconds while the
+   loop runs at ×60 with the ingest of 2; p50/p99 per endpoint. Peer: ``/api/health``.
+
+Run: ``.venv/bin/python benchmarks/service.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HOST, PORT = "127.0.0.1", 1883
+INGEST_RATES = [int(r) for r in os.environ.get("INGEST_RATES", "5000,10000,20000").split(",")]
+INGEST_S = float(os.environ.get("INGEST_S", "8"))
+API_S = float(os.environ.get("API_S", "8"))
+
+
+def _client(name: str) -> Any:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{os.getpid()}")
+    c.max_queued_messages_set(0)
+    c.connect(HOST, PORT, keepalive=60)
+    return c
+
+
+def publisher(site: str, seg_ids: list[str], rate: float, seconds: float, out: Any) -> None:
+    """Publish telemetry round-robin over the segments at ``rate`` msg/s for ``seconds``."""
+    c = _client("bench-pub")
+    c.loop_start()
+    topics = [f"ersgrid/{site}/segment/{s}/telemetry" for s in seg_ids]
+    n_total = int(rate * seconds)
+    t0 = time.perf_counter()
+    sent = 0
+    batch = max(1, int(rate / 200))  # pace in 5 ms slices
+    while sent < n_total:
+        for _ in range(min(batch, n_total - sent)):
+            body = {"ts": time.time(), "seq": sent, "power_kw": 120.5, "energy_kwh": 1000.0 + sent,
+                    "temperature_c": 31.5}  # fmt: skip
+            c.publish(topics[sent % len(topics)], json.dumps(body), qos=0)
+            sent += 1
+        ahead = sent / rate - (time.perf_counter() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+    elapsed = time.perf_counter() - t0
+    time.sleep(0.5)
+    c.loop_stop()
+    c.disconnect()
+    out.put(("sent", sent, elapsed))
+
+
+def counter(site: str, seconds: float, out: Any) -> None:
+    """Peer: a bare subscriber that only counts telemetry messages."""
+    c = _client("bench-count")
+    n = [0]
+    c.on_message = lambda *_: n.__setitem__(0, n[0] + 1)
+    c.subscribe(f"ersgrid/{site}/segment/+/telemetry", qos=0)
+    c.loop_start()
+    out.put(("ready", 0, 0.0))
+    time.sleep(seconds)
+    c.loop_stop()
+    out.put(("counted", n[0], seconds))
+
+
+def device_fleet(site: str, seg_ids: list[str], seconds: float, out: Any) -> None:
+    """1,000 devices at 1 Hz; measure publish → setpoint with in_reply_to."""
+    c = _client("bench-fleet")
+    sent_at: dict[int, float] = {}
+    lat: list[float] = []
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        seq = json.loads(msg.payload).get("in_reply_to")
+        t = sent_at.pop(seq, None) if seq is not None else None
+        if t is not None:
+            lat.append(time.perf_counter() - t)
+
+    c.on_message = on_message
+    c.subscribe(f"ersgrid/{site}/segment/+/setpoint", qos=0)
+    c.loop_start()
+    time.sleep(0.5)
+    n = len(seg_ids)
+    t0 = time.perf_counter()
+    seq = 0
+    while time.perf_counter() - t0 < seconds:
+        for k in range(n):  # each device once a second, evenly spread
+            due = t0 + seq / n
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            body = {"ts": time.time(), "seq": seq, "power_kw": 100.0}
+            sent_at[seq] = time.perf_counter()
+            c.publish(f"ersgrid/{site}/segment/{seg_ids[k]}/telemetry", json.dumps(body), qos=0)
+            seq += 1
+    time.sleep(1.0)
+    c.loop_stop()
+    out.put(("latency", lat, seq))
+
+
+def api_client(base: str, seconds: float, out: Any) -> None:
+    """Second process: 8 threads of GET/POST requests; latencies per endpoint."""
+    import httpx
+
+    paths = ["/api/health", "/api/state", "/api/plan", "/api/alarms?limit=50", "POST /api/alarms"]
+    results: dict[str, list[float]] = {p: [] for p in paths}
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> None:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            i = k
+            while time.perf_counter() < stop:
+                path = paths[i % len(paths)]
+                t = time.perf_counter()
+                if path.startswith("POST"):
+                    r = client.post(
+                        "/api/alarms", json={"message": f"bench {i}", "severity": "info"}
+                    )
+                else:
+                    r = client.get(path)
+                dt_s = time.perf_counter() - t
+                if r.status_code < 300:
+                    with lock:
+                        results[path].append(dt_s)
+                i += 1
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(("api", results, seconds))
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000.0 if values else float("nan")
+
+
+def _corridor() -> Any:
+    from ersgrid.scenario.loader import load_scenario
+
+    sc = load_scenario("shin-tomei")
+    road = sc.road.model_copy(
+        update={
+            "sections": [s.model_copy(update={"segment_length_m": 80}) for s in sc.road.sections]
+        }
+    )
+    return sc.model_copy(update={"road": road})
+
+
+def main() -> int:
+    from ersgrid.service.live import LiveLoop
+    from ersgrid.service.mqtt import MqttBridge
+    from ersgrid.service.storage import Store
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    sc = _corridor()
+    if os.environ.get("SWITCH_MS"):
+        sys.setswitchinterval(float(os.environ["SWITCH_MS"]) / 1000.0)
+    print(f"interpreter switch interval: {sys.getswitchinterval() * 1000:g} ms")
+    loop = LiveLoop(sc, days=1.0, speed=60.0)
+    segs = loop.layout.seg_ids
+    print(f"corridor: {sc.name} at 80 m segments = {len(segs)} segments, "
+          f"{loop.layout.n_substations} substations")  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="ersgrid-bench-"))
+    ctx = mp.get_context("fork")
+    q: Any = ctx.Queue()
+
+    site = f"bench-{os.getpid()}"
+    store = Store(f"sqlite:///{tmp / 'bench.db'}", batch_rows=20_000, flush_s=0.2)
+    bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=60,
+                        refresh_s=1.0, publish_twin=False)  # fmt: skip
+    store.start()
+    bridge.start()
+    print(f"\n[1] ingest through Mosquitto into SQLite, {len(segs)} segments, live loop paused, "
+          f"{INGEST_S:g} s per rate; peer = bare paho subscriber that only counts")  # fmt: skip
+    print("    offered msg/s | peer counted | ingest accepted | rows committed/s | drain s")
+    for rate in INGEST_RATES:
+        # peer first, same offered load, its own topics
+        peer = ctx.Process(target=counter, args=(f"{site}-peer{rate}", INGEST_S * 1.6 + 3, q))
+        peer.start()
+        assert q.get(timeout=20)[0] == "ready"
+        pub = ctx.Process(target=publisher, args=(f"{site}-peer{rate}", segs, rate, INGEST_S, q))
+        pub.start()
+        got = dict((k, (v, e)) for k, v, e in (q.get(timeout=120) for _ in range(2)))
+        pub.join()
+        peer.join()
+        peer_sent, _ = got["sent"]
+        peer_counted = got["counted"][0]
+        # the service
+        a0, w0 = bridge.accepted, store.rows_written
+        t0 = time.perf_counter()
+        pub = ctx.Process(target=publisher, args=(site, segs, rate, INGEST_S, q))
+        pub.start()
+        _, sent, pub_s = q.get(timeout=120)
+        pub.join()
+        t_pub_end = time.perf_counter()
+        last, still = -1, time.perf_counter()
+        while time.perf_counter() - still < 1.0:  # until nothing more arrives for 1 s
+            if bridge.accepted != last:
+                last, still = bridge.accepted, time.perf_counter()
+            time.sleep(0.05)
+        while store.pending():
+            time.sleep(0.05)
+        t1 = time.perf_counter() - 1.0
+        accepted, written = bridge.accepted - a0, store.rows_written - w0
+        print(f"    {sent / pub_s:13,.0f} | {peer_counted / peer_sent:12.1%} | "
+              f"{accepted / sent:15.1%} | {written / (t1 - t0):16,.0f} | "
+              f"{max(t1 - t_pub_end, 0):.1f}")  # fmt: skip
+    print(f"    rejected {dict(bridge.rejected)}; write errors {store.write_errors}")
+
+    # ---- 2. latency ---------------------------------------------------------------------
+    loop.start()  # from here on the twin runs at x60 beside the bridge
+    bridge.refresh_s = 0.0  # answer every message
+    fleet = ctx.Process(target=device_fleet, args=(site, segs, 10.0, q))
+    fleet.start()
+    _, lat, n_sent = q.get(timeout=120)
+    fleet.join()
+    print(f"\n[2] telemetry in → setpoint out, {len(segs)} segments at 1 Hz, loop running x60 "
+          "(two broker hops):")  # fmt: skip
+    print(f"    {len(lat):,} of {n_sent:,} answered; p50 {_pct(lat, 50):.1f} ms, "
+          f"p99 {_pct(lat, 99):.1f} ms, max {_pct(lat, 100):.1f} ms")  # fmt: skip
+    bridge.refresh_s = 1.0
+
+    # ---- 3. API under load --------------------------------------------------------------
+    import uvicorn
+
+    from ersgrid.service.app import Service, create_app
+    from ersgrid.service.studies import Studies
+
+    service = Service(
+        loop=loop, studies=Studies(tmp / "runs"), extras={"mqtt": bridge, "storage": store}
+    )
+    sock_port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host=HOST, port=sock_port,
+                                           log_level="warning"))  # fmt: skip
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    while not server.started:
+        time.sleep(0.05)
+    fleet = ctx.Process(target=device_fleet, args=(site, segs, API_S, q))
+    fleet.start()
+    client = ctx.Process(target=api_client, args=(f"http://{HOST}:{sock_port}", API_S, q))
+    client.start()
+    outs = [q.get(timeout=120) for _ in range(2)]
+    client.join()
+    fleet.join()
+    results = next(v for k, v, _ in outs if k == "api")
+    print(f"\n[3] API from a second process, 8 threads, {API_S:g} s, while the loop runs x60 "
+          f"and 1,000 devices report at 1 Hz:")  # fmt: skip
+    for path, values in results.items():
+        print(f"    {path:24s} {len(values) / API_S:7.1f} req/s  p50 {_pct(values, 50):7.1f} ms  "
+              f"p99 {_pct(values, 99):7.1f} ms")  # fmt: skip
+    server.should_exit = True
+    th.join(10)
+    loop.stop()
+    bridge.stop()
+    store.stop()
+    print(f"\nlive loop during the benchmark: {loop.ticks} ticks, lag {loop.lag_s:.0f} s of "
+          f"scenario time, observer errors {loop.observer_errors}")  # fmt: skip
+    return 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+if __name__ == "__main__":
+    sys.exit(main())

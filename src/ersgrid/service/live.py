@@ -1,0 +1,423 @@
+"""The live control loop: the strategy decides, the twin runs on an accelerated clock.
+
+The loop uses the same pieces as :func:`ersgrid.run.runner.run` (layout, traffic arrivals,
+tariff, energy context, strategy registry) but advances in short *ticks* (15 s of scenario
+time by default) so that the live state, telemetry and detectors see the road as it runs.
+At each planning-step boundary (15 min) the strategy decides a :class:`Dispatch`; at every
+tick the dispatch is capped by active demand-response events and by safe limits of
+segments whose devices went silent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ersgrid.control.base import Dispatch, Observation, RunContext
+from ersgrid.control.registry import make_strategy
+from ersgrid.errors import ErsgridError, ServiceError
+from ersgrid.grid.context import build_energy_context
+from ersgrid.market.tariff import co2_series, price_series
+from ersgrid.scenario.layout import build_layout
+from ersgrid.scenario.loader import load_scenario
+from ersgrid.scenario.schema import Scenario
+from ersgrid.service.alarms import AlarmBook
+from ersgrid.service.dr import DrBook
+from ersgrid.service.instruments import Instruments, Readings
+from ersgrid.timeindex import PLANNING_STEP_H, planning_index
+from ersgrid.twin.road import RoadTwin
+from ersgrid.twin.traffic import draw_arrivals, expected_volume
+
+__all__ = ["FAULT_KINDS", "LiveLoop", "TickReport"]
+
+log = logging.getLogger(__name__)
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+FAULT_KINDS = ("coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck")
+SOC_BINS = np.linspace(0.0, 1.0, 11)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """One tick of the live loop, what observers (telemetry, storage, detectors) receive.
+
+    Attributes
+    ----------
+    time : Timestamp
+        Scenario time at the end of the tick (tz-aware).
+    duration_s : float [s]
+    seg_power_kw : ndarray [kW]
+        True mean grid-side power per segment over the tick.
+    seg_limit_kw : ndarray [kW]
+        Effective segment limits applied (dispatch, ratings, safe limits).
+    sub_road_kw : ndarray [kW]
+        True road power per substation.
+    sub_limit_kw : ndarray [kW]
+        Effective road limit per substation (dispatch, ratings, DR caps).
+    sub_import_kw : ndarray [kW]
+        Grid import per substation: road plus other loads minus renewables, at least 0.
+    seg_vehicles : ndarray of int
+        Vehicles on each segment at the end of the tick.
+    readings : Readings
+        What the meters and sensors reported.
+    soc_counts : ndarray of int
+        Vehicles on the road by state of charge, bins of :data:`SOC_BINS`.
+    price_per_kwh : float [currency/kWh]
+    co2_kg_per_kwh : float [kg/kWh]
+    """
+
+    time: pd.Timestamp
+    duration_s: float
+    seg_power_kw: FloatArray
+    seg_limit_kw: FloatArray
+    sub_road_kw: FloatArray
+    sub_limit_kw: FloatArray
+    sub_import_kw: FloatArray
+    seg_vehicles: IntArray
+    readings: Readings
+    soc_counts: IntArray
+    price_per_kwh: float
+    co2_kg_per_kwh: float
+
+
+Observer = Callable[[TickReport], None]
+
+
+class LiveLoop:
+    """The twin of a corridor run live under a strategy.
+
+    Parameters
+    ----------
+    scenario : Scenario, str or Path
+    strategy : str
+        Built-in name or ``module:Class``.
+    speed : float [-]
+        Scenario seconds per wall-clock second (60: one hour per minute).
+    days : float [d]
+        Scenario days the loop covers before it stops.
+    tick_s : float [s]
+        Scenario time per tick; divides the planning step.
+    start : date, optional
+    seed : int, optional
+    safe_limit_kw : float [kW]
+        Limit of a segment whose device has gone silent.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        strategy: str = "uncontrolled",
+        speed: float = 60.0,
+        days: float = 7.0,
+        tick_s: float = 15.0,
+        start: dt.date | None = None,
+        seed: int | None = None,
+        safe_limit_kw: float = 0.0,
+    ) -> None:
+        sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if seed is not None:
+            sc = sc.model_copy(update={"seed": int(seed)})
+        self.scenario = sc
+        self.policy = make_strategy(strategy)
+        self.layout = build_layout(sc)
+        # our own copy of the efficiencies: fault injection changes them in place
+        self.layout = dataclasses.replace(
+            self.layout, seg_efficiency=self.layout.seg_efficiency.copy()
+        )
+        self.index = planning_index(sc, days, start)
+        rng = np.random.default_rng(sc.seed)
+        volume = expected_volume(sc, self.index)
+        arrivals = draw_arrivals(sc, self.layout, self.index, rng, volume)
+        self.price = price_series(sc.tariff, self.index).to_numpy()
+        self.co2 = co2_series(sc.co2, self.index).to_numpy()
+        self.context = RunContext(
+            scenario=sc,
+            layout=self.layout,
+            index=self.index,
+            price_per_kwh=self.price,
+            co2_kg_per_kwh=self.co2,
+            expected_volume=volume,
+            step_h=PLANNING_STEP_H,
+            energy=build_energy_context(sc, self.layout, self.index),
+        )
+        self.policy.reset(self.context)
+        self.dt_s = sc.simulation.twin_step_s
+        self.steps_per_plan = round(sc.simulation.planning_step_min * 60.0 / self.dt_s)
+        self.tick_steps = max(1, round(tick_s / self.dt_s))
+        if self.steps_per_plan % self.tick_steps:
+            raise ServiceError(
+                f"tick_s = {tick_s}: must divide the planning step of "
+                f"{sc.simulation.planning_step_min} min into whole twin steps"
+            )
+        self.twin = RoadTwin(self.layout, arrivals, self.dt_s, sc.simulation.max_vehicles)
+        self.instruments = Instruments(self.layout, sc.seed + 1)
+        self.alarms = AlarmBook(self._clock_iso)
+        self.dr = DrBook(self.layout.sub_ids)
+        self.safe_limit_kw = float(safe_limit_kw)
+        self.safe_segments: set[int] = set()
+        self.observers: list[Observer] = []
+        self.observer_errors = 0
+        self.speed = float(speed)
+        self.finished = False
+        self.ticks = 0
+        self.decision: Dispatch | None = None
+        self.decided_at: pd.Timestamp | None = None
+        self.history: deque[dict[str, Any]] = deque(maxlen=4 * 96)
+        self.last: TickReport | None = None
+        self.faults: list[dict[str, Any]] = []
+        self.lag_s = 0.0
+        self._plan_acc = np.zeros((3, self.layout.n_substations))
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ---- time -------------------------------------------------------------------------
+    @property
+    def now(self) -> pd.Timestamp:
+        """Scenario time now (tz-aware)."""
+        return self.index[0] + pd.Timedelta(seconds=self.twin.step * self.dt_s)
+
+    @property
+    def plan_step(self) -> int:
+        """Index of the planning step the loop is in."""
+        return min(self.twin.step // self.steps_per_plan, len(self.index) - 1)
+
+    def _clock_iso(self) -> str:
+        return self.now.isoformat()
+
+    # ---- one tick ---------------------------------------------------------------------
+    def tick(self) -> TickReport | None:
+        """Advance the twin by one tick; returns its report, or None once finished."""
+        with self._lock:
+            if self.finished:
+                return None
+            if self.twin.step % self.steps_per_plan == 0:
+                if self.twin.step // self.steps_per_plan >= len(self.index):
+                    self.finished = True
+                    return None
+                self._decide()
+            return self._advance()
+
+    def _decide(self) -> None:
+        k = self.twin.step // self.steps_per_plan
+        lay = self.layout
+        obs = Observation(step=k, time=self.index[k], vehicles=self.twin.state(), last=None)
+        try:
+            decision = self.policy.decide(obs)
+            seg = np.asarray(decision.seg_limit_kw, dtype=np.float64)
+            sub = np.asarray(decision.sub_limit_kw, dtype=np.float64)
+            if seg.shape != (lay.n_segments,) or sub.shape != (lay.n_substations,):
+                raise ServiceError(f"dispatch shapes {seg.shape}, {sub.shape} do not fit")
+            if not (np.isfinite(seg).all() and np.isfinite(sub).all()):
+                raise ServiceError("dispatch limits are not finite")
+            self.decision = Dispatch(seg, sub)
+        except Exception as err:  # a strategy bug must not stop the road: fall back to ratings
+            self.alarms.raise_alarm(
+                "strategy_error", "corridor", f"strategy {self.policy.name!r} failed: {err}; "
+                "running on equipment ratings", "critical", "loop",
+            )  # fmt: skip
+            self.decision = Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
+        self.decided_at = self.index[k]
+
+    def set_safe(self, i: int, safe: bool) -> None:
+        """Hold segment ``i`` at the safe limit (its device went silent) or release it."""
+        with self._lock:
+            if safe:
+                self.safe_segments.add(i)
+            else:
+                self.safe_segments.discard(i)
+
+    def effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Segment limit, substation road limit and DR import cap in force now [kW]."""
+        with self._lock:
+            return self._effective_limits()
+
+    def _effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        lay = self.layout
+        k = self.plan_step
+        decision = self.decision or Dispatch(lay.seg_rating_kw, lay.sub_rating_kw)
+        seg = np.minimum(decision.seg_limit_kw, lay.seg_rating_kw)
+        for i in self.safe_segments:
+            seg[i] = min(seg[i], self.safe_limit_kw)
+        caps = self.dr.import_caps_kw(self.now)
+        energy = self.context.energy
+        road_room = np.maximum(caps - energy.other_load_kw[k] + energy.renewable_kw[k], 0.0)
+        sub = np.minimum(np.minimum(decision.sub_limit_kw, lay.sub_rating_kw), road_room)
+        return seg, sub, caps
+
+    def _advance(self) -> TickReport:
+        lay = self.layout
+        k = self.plan_step
+        seg_limit, sub_limit, _ = self.effective_limits()
+        block = self.twin.advance(self.tick_steps, seg_limit, sub_limit)
+        duration_h = block.duration_h
+        when = self.now
+        readings = self.instruments.read(
+            block.seg_grid_kwh, block.seg_battery_kwh, duration_h * 3600.0,
+            when.hour + when.minute / 60.0 + when.second / 3600.0,
+        )  # fmt: skip
+        segs, soc = self.twin.segments_and_soc()
+        soc_counts = np.histogram(np.clip(soc, 0.0, 1.0), SOC_BINS)[0].astype(np.int64)
+        seg_vehicles = np.bincount(segs[segs >= 0], minlength=lay.n_segments).astype(np.int64)
+        sub_road_kw = block.sub_grid_kwh / duration_h
+        energy = self.context.energy
+        sub_import = np.maximum(sub_road_kw + energy.other_load_kw[k] - energy.renewable_kw[k], 0)
+        report = TickReport(
+            time=when,
+            duration_s=duration_h * 3600.0,
+            seg_power_kw=block.seg_grid_kwh / duration_h,
+            seg_limit_kw=seg_limit,
+            sub_road_kw=sub_road_kw,
+            sub_limit_kw=sub_limit,
+            sub_import_kw=sub_import,
+            seg_vehicles=seg_vehicles,
+            readings=readings,
+            soc_counts=soc_counts,
+            price_per_kwh=float(self.price[k]),
+            co2_kg_per_kwh=float(self.co2[k]),
+        )
+        self._plan_acc += np.vstack([sub_road_kw, sub_limit, sub_import]) * duration_h
+        if self.twin.step % self.steps_per_plan == 0:
+            self._close_plan_step(k)
+        self.last = report
+        self.ticks += 1
+        for observer in list(self.observers):
+            try:
+                observer(report)
+            except Exception as err:  # an observer must never stop the road
+                self.observer_errors += 1
+                log.exception("observer %r failed", observer)
+                self.alarms.raise_alarm(
+                    "observer_error", getattr(observer, "__qualname__", "observer"),
+                    f"{type(err).__name__}: {err}", "warning", "loop",
+                )  # fmt: skip
+        return report
+
+    def _close_plan_step(self, k: int) -> None:
+        mean = self._plan_acc / PLANNING_STEP_H
+        self._plan_acc[:] = 0.0
+        self.history.append(
+            {
+                "time": self.index[k].isoformat(),
+                "road_kw": float(mean[0].sum()),
+                "road_limit_kw": float(mean[1].sum()),
+                "import_kw": float(mean[2].sum()),
+                "sub_road_kw": mean[0].round(3).tolist(),
+                "sub_limit_kw": mean[1].round(3).tolist(),
+                "price_per_kwh": float(self.price[k]),
+                "co2_kg_per_kwh": float(self.co2[k]),
+                "vehicles_on_road": self.twin.vehicles_on_road,
+            }
+        )
+
+    def run_for(self, seconds: float) -> int:
+        """Advance by at least ``seconds`` of scenario time now (no pacing); returns ticks."""
+        n = max(1, int(np.ceil(seconds / (self.tick_steps * self.dt_s))))
+        done = 0
+        for _ in range(n):
+            if self.tick() is None:
+                break
+            done += 1
+        return done
+
+    # ---- faults -----------------------------------------------------------------------
+    def inject_fault(self, kind: str, subject: str, magnitude: float = 0.0) -> dict[str, Any]:
+        """Inject a fault into the twin or its instruments.
+
+        Parameters
+        ----------
+        kind : {"coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck"}
+            ``coil_efficiency``: the coil of segment ``subject`` loses ``magnitude`` (share)
+            of its efficiency; ``segment_meter`` / ``substation_meter``: the meter of
+            ``subject`` under-reports by ``magnitude`` (share); ``sensor_stuck``: the
+            temperature sensor of segment ``subject`` repeats its last reading.
+        subject : str
+            A segment id, or a substation id for ``substation_meter``.
+        magnitude : float [-]
+        """
+        lay = self.layout
+        if kind not in FAULT_KINDS:
+            raise ServiceError(f"kind {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
+        ids = lay.sub_ids if kind == "substation_meter" else lay.seg_ids
+        if subject not in ids:
+            raise ServiceError(
+                f"subject {subject!r}: no such {'substation' if ids is lay.sub_ids else 'segment'}"
+            )
+        if kind != "sensor_stuck" and not 0.0 < magnitude < 1.0:
+            raise ServiceError(f"magnitude {magnitude}: a share between 0 and 1")
+        i = ids.index(subject)
+        with self._lock:
+            if kind == "coil_efficiency":
+                lay.seg_efficiency[i] *= 1.0 - magnitude
+            elif kind == "segment_meter":
+                self.instruments.seg_meter_gain[i] = 1.0 - magnitude
+            elif kind == "substation_meter":
+                self.instruments.sub_meter_gain[i] = 1.0 - magnitude
+            else:
+                self.instruments.stuck[i] = True
+            fault = {"kind": kind, "subject": subject, "magnitude": magnitude,
+                     "sim_time": self._clock_iso()}  # fmt: skip
+            self.faults.append(fault)
+        return fault
+
+    # ---- pacing thread ----------------------------------------------------------------
+    def start(self) -> None:
+        """Run the loop in a background thread, paced at ``speed``."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._pace, name="ersgrid-live", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the background thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def set_speed(self, speed: float) -> None:
+        """Change the clock's speed (scenario seconds per wall second, > 0)."""
+        if not (np.isfinite(speed) and speed > 0):
+            raise ServiceError("speed: must be a finite number > 0")
+        self.speed = float(speed)
+
+    def _pace(self) -> None:
+        tick_s = self.tick_steps * self.dt_s
+        wall = time.perf_counter()
+        owed_s = 0.0
+        while not self._stop.is_set() and not self.finished:
+            now = time.perf_counter()
+            owed_s += (now - wall) * self.speed
+            wall = now
+            while owed_s >= tick_s and not self._stop.is_set():
+                try:
+                    if self.tick() is None:
+                        break
+                except ErsgridError as err:
+                    self.alarms.raise_alarm(
+                        "loop_error", "corridor", f"the twin stopped: {err}", "critical", "loop"
+                    )
+                    self.finished = True
+                    break
+                owed_s -= tick_s
+                if time.perf_counter() - wall > 0.5:
+                    break  # let readers in; the debt carries over
+            self.lag_s = max(owed_s, 0.0)
+            self._stop.wait(min(0.05, max(tick_s / self.speed / 4, 0.005)))

@@ -1,0 +1,419 @@
+"""Telemetry in and setpoints out over MQTT (paho-mqtt 2, any 3.1.1 broker such as Mosquitto).
+
+Topic layout (``<site>`` is the scenario name unless given; ``<id>`` a segment id)::
+
+    ersgrid/<site>/segment/<id>/telemetry   device → service, JSON, QoS 0
+    ersgrid/<site>/segment/<id>/setpoint    service → device, JSON, QoS 0
+    ersgrid/<site>/service/status           "online" / "offline" (retained, last will)
+
+Payload schemas and units are in ``docs/service.md`` and :func:`parse_telemetry`. A message
+that is not JSON, misses a field, has a wrong type, names an unknown segment or is out of
+range is rejected and counted by reason; nothing in a message can stop the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections import Counter
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+import numpy.typing as npt
+
+from ersgrid.errors import ServiceError
+from ersgrid.service.live import LiveLoop, TickReport
+from ersgrid.service.storage import Store
+
+__all__ = ["MqttBridge", "Rejected", "TwinDevices", "parse_telemetry", "telemetry_topic"]
+
+FloatArray = npt.NDArray[np.float64]
+TEMPERATURE_RANGE_C = (-50.0, 200.0)
+POWER_TOLERANCE = 1.2
+"""A reading may exceed the segment's rating by 20 % (meter error, short peaks) [-]."""
+
+
+class Rejected(Exception):
+    """A telemetry message that was refused; ``reason`` is the counter it goes to."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def telemetry_topic(site: str, segment: str) -> str:
+    """Topic on which a segment's power unit publishes telemetry."""
+    return f"ersgrid/{site}/segment/{segment}/telemetry"
+
+
+def setpoint_topic(site: str, segment: str) -> str:
+    """Topic on which the service publishes a segment's setpoint."""
+    return f"ersgrid/{site}/segment/{segment}/setpoint"
+
+
+def _number(obj: dict[str, Any], key: str, required: bool) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise Rejected("schema", f"missing field {key!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Rejected("schema", f"{key!r} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise Rejected("out_of_range", f"{key!r} is not finite")
+    return float(value)
+
+
+def parse_telemetry(
+    payload: bytes, rating_kw: float
+) -> tuple[float, int | None, float, float | None, float | None]:
+    """Check a telemetry payload and return its values.
+
+    Payload (JSON object; unknown keys are ignored)::
+
+        {"ts": 1775001600.0,      # measurement time [s since 1970-01-01 UTC], required
+         "seq": 42,               # message counter of the device [-], optional
+         "power_kw": 182.5,       # grid-side power [kW], road draw positive, required
+         "energy_kwh": 10234.7,   # cumulative grid-side meter [kWh], optional
+         "temperature_c": 31.2}   # coil / power-unit temperature [°C], optional
+
+    Parameters
+    ----------
+    payload : bytes
+    rating_kw : float [kW]
+        Rating of the segment's power unit; ``|power_kw|`` may exceed it by 20 %.
+
+    Returns
+    -------
+    ts [s], seq, power_kw [kW], energy_kwh [kWh] or None, temperature_c [°C] or None
+
+    Raises
+    ------
+    Rejected
+        ``malformed`` (not a JSON object), ``schema`` (missing field, wrong type) or
+        ``out_of_range``.
+    """
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise Rejected("malformed", str(err)) from None
+    if not isinstance(obj, dict):
+        raise Rejected("malformed", "payload is not a JSON object")
+    ts = _number(obj, "ts", True)
+    power = _number(obj, "power_kw", True)
+    energy = _number(obj, "energy_kwh", False)
+    temp = _number(obj, "temperature_c", False)
+    seq = obj.get("seq")
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 0):
+        raise Rejected("schema", "'seq' must be a non-negative integer")
+    if ts is None or power is None:  # unreachable: both are required above
+        raise Rejected("schema", "missing ts or power_kw")
+    if ts <= 0:
+        raise Rejected("out_of_range", f"ts = {ts} is not a time")
+    if abs(power) > POWER_TOLERANCE * rating_kw:
+        raise Rejected("out_of_range", f"power_kw = {power} beyond the rating of {rating_kw} kW")
+    if energy is not None and energy < 0:
+        raise Rejected("out_of_range", f"energy_kwh = {energy} < 0")
+    if temp is not None and not TEMPERATURE_RANGE_C[0] <= temp <= TEMPERATURE_RANGE_C[1]:
+        raise Rejected("out_of_range", f"temperature_c = {temp} outside {TEMPERATURE_RANGE_C}")
+    return ts, seq, power, energy, temp
+
+
+def _broker(url: str) -> tuple[str, int]:
+    parsed = urlparse(url if "://" in url else f"mqtt://{url}")
+    if parsed.scheme not in {"mqtt", "tcp"} or not parsed.hostname:
+        raise ServiceError(f"--mqtt {url!r}: expected mqtt://host:port")
+    return parsed.hostname, parsed.port or 1883
+
+
+def _client(name: str) -> Any:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    return mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"{name}-{os.getpid()}-{id(object())}",
+        protocol=mqtt.MQTTv311,
+    )  # fmt: skip
+
+
+class MqttBridge:
+    """The service's side of MQTT: ingest telemetry, publish setpoints, watch for silence.
+
+    Parameters
+    ----------
+    loop : LiveLoop
+    url : str
+        ``mqtt://host:port`` of the broker.
+    site : str
+        Site name in topics.
+    store : Store, optional
+        Where accepted telemetry and sent setpoints go.
+    stale_after_s : float [s]
+        Wall-clock silence after which a device that has reported counts as stale: its
+        segment goes to the loop's safe limit and a ``device_stale`` alarm is raised.
+    refresh_s : float [s]
+        A device's telemetry is answered with its setpoint when the setpoint changed or the
+        last one sent is older than this.
+    publish_twin : bool
+        Also run :class:`TwinDevices`: the twin's power units publish their telemetry.
+    """
+
+    def __init__(
+        self,
+        loop: LiveLoop,
+        url: str,
+        site: str,
+        store: Store | None = None,
+        stale_after_s: float = 10.0,
+        refresh_s: float = 1.0,
+        publish_twin: bool = True,
+    ) -> None:
+        self.loop = loop
+        self.host, self.port = _broker(url)
+        self.site = site
+        self.store = store
+        self.stale_after_s = float(stale_after_s)
+        self.refresh_s = float(refresh_s)
+        lay = loop.layout
+        self._index = {sid: i for i, sid in enumerate(lay.seg_ids)}
+        self._rating = lay.seg_rating_kw.copy()
+        n = lay.n_segments
+        self._limits = lay.seg_rating_kw.copy()
+        self._reasons = ["dispatch"] * n
+        self._last_seen = np.zeros(n)  # monotonic [s]; 0 = never reported
+        self._sent_kw = np.full(n, np.nan)
+        self._sent_at = np.zeros(n)
+        self._stale: set[int] = set()
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.setpoints_sent = 0
+        self._setpoint_rows: list[tuple[float, str, float, str]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+        self._client: Any = None
+        self.connected = threading.Event()
+        self.twin = TwinDevices(loop, url, site) if publish_twin else None
+        loop.observers.append(self._on_tick)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect, subscribe and start the watchdog; raises ServiceError if unreachable."""
+        client = _client("ersgrid-service")
+        client.will_set(f"ersgrid/{self.site}/service/status", "offline", qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        try:
+            client.connect(self.host, self.port, keepalive=30)
+        except OSError as err:
+            raise ServiceError(
+                f"cannot reach the MQTT broker at {self.host}:{self.port}: {err}; "
+                "start Mosquitto or leave out --mqtt"
+            ) from None
+        client.loop_start()
+        self._client = client
+        if not self.connected.wait(10):
+            raise ServiceError(f"the MQTT broker at {self.host}:{self.port} did not answer")
+        self._stop.clear()
+        self._watchdog = threading.Thread(target=self._watch, name="ersgrid-mqtt-watch",
+                                          daemon=True)  # fmt: skip
+        self._watchdog.start()
+        if self.twin is not None:
+            self.twin.start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly (the status goes to offline)."""
+        self._stop.set()
+        if self.twin is not None:
+            self.twin.stop()
+        if self._watchdog is not None:
+            self._watchdog.join(5)
+        if self._client is not None:
+            self._client.publish(f"ersgrid/{self.site}/service/status", "offline", 1, True)
+            self._client.disconnect()
+            self._client.loop_stop()
+        self._flush_setpoints()
+
+    def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            return
+        client.subscribe(f"ersgrid/{self.site}/segment/+/telemetry", qos=0)
+        client.publish(f"ersgrid/{self.site}/service/status", "online", qos=1, retain=True)
+        self.connected.set()
+
+    # ---- hot path -----------------------------------------------------------------------
+    def _on_message(self, client: Any, _u: Any, msg: Any) -> None:
+        try:
+            self._ingest(client, msg.topic, msg.payload)
+        except Exception:  # a message must never take the network thread down
+            self.rejected["error"] += 1
+
+    def _ingest(self, client: Any, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        i = self._index.get(parts[3]) if len(parts) == 5 else None
+        if i is None:
+            self.rejected["unknown_segment"] += 1
+            return
+        try:
+            ts, seq, power, energy, temp = parse_telemetry(payload, float(self._rating[i]))
+        except Rejected as err:
+            self.rejected[err.reason] += 1
+            return
+        now = time.time()
+        self._last_seen[i] = time.monotonic()
+        self.accepted += 1
+        if self.store is not None:
+            self.store.add_telemetry([(ts, now, parts[3], power, energy, temp, "mqtt")])
+        if i in self._stale:
+            self._recover(i)
+        limit = float(self._limits[i])
+        if limit != self._sent_kw[i] or now - self._sent_at[i] >= self.refresh_s:
+            self._send(client, i, limit, now, seq)
+
+    def _send(self, client: Any, i: int, limit: float, now: float, seq: int | None) -> None:
+        sid = self.loop.layout.seg_ids[i]
+        body = {"ts": now, "limit_kw": round(limit, 3), "reason": self._reasons[i],
+                "valid_s": 3 * self.refresh_s, "in_reply_to": seq}  # fmt: skip
+        client.publish(setpoint_topic(self.site, sid), json.dumps(body), qos=0)
+        self._sent_kw[i], self._sent_at[i] = limit, now
+        self.setpoints_sent += 1
+        with self._lock:
+            self._setpoint_rows.append((now, sid, limit, self._reasons[i]))
+
+    # ---- loop side ----------------------------------------------------------------------
+    def _on_tick(self, report: TickReport) -> None:
+        """New limits from the loop: share curtailed substation limits, push changes.
+
+        Where a substation's road limit is below its rating (a DR cap or the strategy
+        curtails it), its limit is shared among its segments in proportion to their
+        present power plus 5 % of their limit, capped at each segment's limit, so the
+        setpoints never add up to more than the substation may draw. Elsewhere a segment's
+        setpoint is its own limit and the substation's protection shares the rest.
+        """
+        lay = self.loop.layout
+        seg, sub = report.seg_limit_kw, report.sub_limit_kw
+        binding = sub < lay.sub_rating_kw - 1e-9
+        weight = report.seg_power_kw + 0.05 * seg
+        wsum = np.bincount(lay.seg_substation, weights=weight, minlength=lay.n_substations)
+        share = sub[lay.seg_substation] * weight / np.maximum(wsum[lay.seg_substation], 1e-9)
+        limits = np.where(binding[lay.seg_substation], np.minimum(seg, share), seg)
+        dr_binds = np.isfinite(self.loop.dr.import_caps_kw(report.time)) & binding
+        reasons = [
+            "safe" if i in self._stale
+            else "dr" if dr_binds[lay.seg_substation[i]] else "dispatch"
+            for i in range(lay.n_segments)
+        ]  # fmt: skip
+        self._limits, self._reasons = limits, reasons
+        client = self._client
+        if client is None:
+            return
+        now = time.time()
+        changed = np.flatnonzero((self._last_seen > 0) & (np.abs(limits - self._sent_kw) > 1e-6))
+        for i in changed:
+            self._send(client, int(i), float(limits[i]), now, None)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.25):
+            mono = time.monotonic()
+            silent = np.flatnonzero(
+                (self._last_seen > 0) & (mono - self._last_seen > self.stale_after_s)
+            )
+            for i in silent:
+                if int(i) not in self._stale:
+                    self._go_stale(int(i))
+            self._flush_setpoints()
+
+    def _go_stale(self, i: int) -> None:
+        sid = self.loop.layout.seg_ids[i]
+        self._stale.add(i)
+        self.loop.set_safe(i, True)
+        self.loop.alarms.raise_alarm(
+            "device_stale", sid,
+            f"no telemetry from {sid} for {self.stale_after_s:g} s; segment held at the safe "
+            f"limit of {self.loop.safe_limit_kw:g} kW", "critical", "mqtt",
+        )  # fmt: skip
+        self._reasons[i] = "safe"
+        self._limits[i] = min(float(self._limits[i]), self.loop.safe_limit_kw)
+        if self._client is not None:
+            self._send(self._client, i, float(self._limits[i]), time.time(), None)
+
+    def _recover(self, i: int) -> None:
+        self._stale.discard(i)
+        self.loop.set_safe(i, False)
+        self.loop.alarms.clear("device_stale", self.loop.layout.seg_ids[i])
+        self._limits[i] = float(self.loop.effective_limits()[0][i])  # refined at the next tick
+        self._reasons[i] = "dispatch"
+
+    def _flush_setpoints(self) -> None:
+        with self._lock:
+            rows, self._setpoint_rows = self._setpoint_rows, []
+        if self.store is not None and rows:
+            try:
+                self.store.add_setpoints(rows)
+            except Exception:
+                self.store.write_errors += 1
+
+    def status(self) -> dict[str, Any]:
+        """Counters for /api/health and the dashboard."""
+        return {
+            "broker": f"{self.host}:{self.port}",
+            "site": self.site,
+            "connected": bool(self._client is not None and self._client.is_connected()),
+            "accepted": self.accepted,
+            "rejected": dict(self.rejected),
+            "setpoints_sent": self.setpoints_sent,
+            "devices": int((self._last_seen > 0).sum()),
+            "stale": sorted(self.loop.layout.seg_ids[i] for i in self._stale),
+        }
+
+
+class TwinDevices:
+    """The twin's power units as MQTT devices: each tick, every segment publishes telemetry."""
+
+    def __init__(self, loop: LiveLoop, url: str, site: str) -> None:
+        self.loop = loop
+        self.host, self.port = _broker(url)
+        self.site = site
+        self._client: Any = None
+        self._energy = np.zeros(loop.layout.n_segments)
+        self._seq = 0
+        self.paused: set[str] = set()
+        """Segments whose device is silenced (to exercise stale-device handling)."""
+        self.published = 0
+        loop.observers.append(self._on_tick)
+
+    def start(self) -> None:
+        """Connect as the devices."""
+        client = _client("ersgrid-twin")
+        client.connect(self.host, self.port, keepalive=30)
+        client.loop_start()
+        self._client = client
+
+    def stop(self) -> None:
+        """Disconnect."""
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+    def _on_tick(self, report: TickReport) -> None:
+        client = self._client
+        if client is None:
+            return
+        r = report.readings
+        self._energy += r.seg_grid_kwh
+        kw = r.seg_grid_kwh / (report.duration_s / 3600.0)
+        ts = report.time.timestamp()
+        self._seq += 1
+        for i, sid in enumerate(self.loop.layout.seg_ids):
+            if sid in self.paused:
+                continue
+            body = {"ts": ts, "seq": self._seq, "power_kw": round(float(kw[i]), 3),
+                    "energy_kwh": round(float(self._energy[i]), 4),
+                    "temperature_c": round(float(r.seg_temperature_c[i]), 2)}  # fmt: skip
+            client.publish(telemetry_topic(self.site, sid), json.dumps(body), qos=0)
+            self.published += 1

@@ -1,0 +1,115 @@
+"""Assemble and run the service: ``ersgrid serve SCENARIO``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ersgrid.errors import ServiceError
+from ersgrid.service.app import Service, create_app
+from ersgrid.service.live import LiveLoop
+from ersgrid.service.studies import Studies
+
+__all__ = ["build_service", "serve"]
+
+
+def build_service(
+    scenario: str,
+    strategy: str = "uncontrolled",
+    speed: float = 60.0,
+    days: float = 7.0,
+    start: dt.date | None = None,
+    seed: int | None = None,
+    db: str | None = None,
+    mqtt: str | None = None,
+    site: str | None = None,
+    ocpp_port: int | None = None,
+    data_dir: Path | None = None,
+    stale_after_s: float = 10.0,
+    host: str = "127.0.0.1",
+) -> Service:
+    """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
+
+    Parameters
+    ----------
+    scenario : str
+        Built-in name or YAML path.
+    speed : float [-]
+        Scenario seconds per wall second.
+    days : float [d]
+        Scenario days the live loop covers.
+    db : str, optional
+        SQLAlchemy URL of the store (``sqlite:///file.db`` or ``postgresql://...``);
+        ``sqlite:///<data_dir>/ersgrid.db`` by default.
+    mqtt : str, optional
+        ``mqtt://host:port`` of the broker; no MQTT when not given.
+    site : str, optional
+        Site name in MQTT topics; the scenario name by default.
+    ocpp_port : int, optional
+        Port of the OCPP CSMS (websocket) on the service host; no OCPP when not given.
+    data_dir : Path, optional
+        Where study runs and the default database go.
+    stale_after_s : float [s]
+        Wall-clock silence after which a segment device counts as stale.
+    host : str
+        Address the OCPP CSMS binds to.
+    """
+    folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    loop = LiveLoop(scenario, strategy, speed=speed, days=days, start=start, seed=seed)
+    service = Service(loop=loop, studies=Studies(folder / "runs"))
+    from ersgrid.service.anomaly import AnomalyDetector
+    from ersgrid.service.storage import Store
+
+    detector = AnomalyDetector(loop.layout, loop.alarms)
+    loop.observers.append(detector.observe)
+    service.extras["anomaly"] = detector
+
+    store = Store(db or f"sqlite:///{folder / 'ersgrid.db'}")
+    store.attach(loop, twin_telemetry=mqtt is None)
+    service.extras["storage"] = store
+    if mqtt is not None:
+        from ersgrid.service.mqtt import MqttBridge
+
+        # the twin's devices publish once a tick: never call them stale between two ticks
+        tick_wall_s = loop.tick_steps * loop.dt_s / loop.speed
+        service.extras["mqtt"] = MqttBridge(
+            loop, mqtt, site or loop.scenario.name, store,
+            stale_after_s=max(stale_after_s, 3 * tick_wall_s),
+        )  # fmt: skip
+    if ocpp_port is not None:
+        from ersgrid.service.csms import Csms
+
+        service.extras["ocpp"] = Csms(loop, host=host, port=ocpp_port)
+    return service
+
+
+def _check_loopback_or_explicit(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ServiceError(f"--host {host!r}: give an IP address or localhost") from None
+
+
+def serve(service: Service, host: str = "127.0.0.1", port: int = 8000, **uvicorn_kw: Any) -> None:
+    """Start the loop and adapters, serve the API until interrupted, then stop everything."""
+    import uvicorn
+
+    _check_loopback_or_explicit(host)
+    app = create_app(service)
+    for adapter in service.extras.values():
+        if hasattr(adapter, "start"):
+            adapter.start()
+    service.loop.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", **uvicorn_kw)
+    finally:
+        service.loop.stop()
+        for adapter in service.extras.values():
+            if hasattr(adapter, "stop"):
+                adapter.stop()
+        service.studies.shutdown()

@@ -1,0 +1,145 @@
+"""JSON views of the live loop for the API and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ersgrid.service.live import SOC_BINS, LiveLoop
+
+__all__ = ["corridor_view", "live_state", "plan_view"]
+
+
+def _num(x: float) -> float | None:
+    """A JSON number: NaN and infinities become null."""
+    return round(float(x), 3) if np.isfinite(x) else None
+
+
+def corridor_view(loop: LiveLoop) -> dict[str, Any]:
+    """The static description of the corridor: segments, substations, scenario facts."""
+    sc, lay = loop.scenario, loop.layout
+    return {
+        "scenario": sc.name,
+        "description": sc.description,
+        "currency": sc.currency,
+        "timezone": sc.timezone,
+        "length_km": lay.length_m / 1000.0,
+        "strategy": loop.policy.name,
+        "start": loop.index[0].isoformat(),
+        "end": (loop.index[-1] + (loop.index[1] - loop.index[0])).isoformat()
+        if len(loop.index) > 1
+        else loop.index[0].isoformat(),
+        "segments": [
+            {
+                "id": sid,
+                "direction": "AB"[int(lay.seg_direction[i])],
+                "start_km": float(lay.seg_start_km[i]),
+                "end_km": float(lay.seg_end_km[i]),
+                "substation": lay.sub_ids[int(lay.seg_substation[i])],
+                "rating_kw": float(lay.seg_rating_kw[i]),
+                "technology": lay.seg_technology[i],
+            }
+            for i, sid in enumerate(lay.seg_ids)
+        ],
+        "substations": [
+            {
+                "id": sid,
+                "position_km": float(lay.sub_position_km[j]),
+                "rating_kw": float(lay.sub_rating_kw[j]),
+            }
+            for j, sid in enumerate(lay.sub_ids)
+        ],
+        "interchanges": [
+            {"name": name, "position_km": float(km)}
+            for name, km in zip(lay.ic_names, lay.ic_position_km, strict=True)
+        ],
+    }
+
+
+def live_state(loop: LiveLoop) -> dict[str, Any]:
+    """Live state of every segment and substation at the last tick.
+
+    Powers in kW (grid side, road draw positive), price in currency per kWh, CO2 in kg per
+    kWh, temperatures in °C.
+    """
+    lay, rep = loop.layout, loop.last
+    k = loop.plan_step
+    caps = loop.dr.import_caps_kw(loop.now)
+    state: dict[str, Any] = {
+        "time": loop.now.isoformat(),
+        "plan_step": k,
+        "speed": loop.speed,
+        "running": loop.running,
+        "finished": loop.finished,
+        "lag_s": round(loop.lag_s, 1),
+        "ticks": loop.ticks,
+        "strategy": loop.policy.name,
+        "currency": loop.scenario.currency,
+        "price_per_kwh": float(loop.price[k]),
+        "co2_kg_per_kwh": float(loop.co2[k]),
+        "vehicles_on_road": loop.twin.vehicles_on_road,
+        "alarms_active": len(loop.alarms.list(active=True)),
+        "alarms_unacknowledged": len(loop.alarms.list(acknowledged=False)),
+        "dr_events_active": sum(e.status(loop.now) == "active" for e in loop.dr.list()),
+    }
+    if rep is None:
+        empty_soc = {"bins": SOC_BINS.tolist(), "counts": [0] * (len(SOC_BINS) - 1)}
+        state |= {"segments": [], "substations": [], "road_kw": 0.0, "import_kw": 0.0}
+        state["soc"] = empty_soc
+        return state
+    other = loop.context.energy.other_load_kw[k]
+    state["segments"] = [
+        {
+            "id": sid,
+            "substation": lay.sub_ids[int(lay.seg_substation[i])],
+            "power_kw": _num(rep.seg_power_kw[i]),
+            "limit_kw": _num(rep.seg_limit_kw[i]),
+            "rating_kw": float(lay.seg_rating_kw[i]),
+            "vehicles": int(rep.seg_vehicles[i]),
+            "temperature_c": _num(rep.readings.seg_temperature_c[i]),
+            "safe_limit": i in loop.safe_segments,
+        }
+        for i, sid in enumerate(lay.seg_ids)
+    ]
+    state["substations"] = [
+        {
+            "id": sid,
+            "road_kw": _num(rep.sub_road_kw[j]),
+            "road_limit_kw": _num(rep.sub_limit_kw[j]),
+            "other_load_kw": _num(other[j]),
+            "import_kw": _num(rep.sub_import_kw[j]),
+            "import_cap_kw": _num(caps[j]),
+            "rating_kw": float(lay.sub_rating_kw[j]),
+        }
+        for j, sid in enumerate(lay.sub_ids)
+    ]
+    state["road_kw"] = _num(rep.sub_road_kw.sum())
+    state["import_kw"] = _num(rep.sub_import_kw.sum())
+    state["soc"] = {"bins": SOC_BINS.tolist(), "counts": rep.soc_counts.tolist()}
+    return state
+
+
+def plan_view(loop: LiveLoop) -> dict[str, Any]:
+    """What the strategy decided for the planning step in progress, and what is in force."""
+    lay = loop.layout
+    seg, sub, caps = loop.effective_limits()
+    decision = loop.decision
+    return {
+        "strategy": loop.policy.name,
+        "decided_at": loop.decided_at.isoformat() if loop.decided_at is not None else None,
+        "plan_step": loop.plan_step,
+        "step_h": loop.context.step_h,
+        "decided": None
+        if decision is None
+        else {
+            "seg_limit_kw": dict(zip(lay.seg_ids, map(_num, decision.seg_limit_kw), strict=True)),
+            "sub_limit_kw": dict(zip(lay.sub_ids, map(_num, decision.sub_limit_kw), strict=True)),
+        },
+        "in_force": {
+            "seg_limit_kw": dict(zip(lay.seg_ids, map(_num, seg), strict=True)),
+            "sub_limit_kw": dict(zip(lay.sub_ids, map(_num, sub), strict=True)),
+            "sub_import_cap_kw": dict(zip(lay.sub_ids, map(_num, caps), strict=True)),
+            "safe_limit_segments": sorted(lay.seg_ids[i] for i in loop.safe_segments),
+        },
+    }

@@ -1,0 +1,346 @@
+"""Storage of telemetry, setpoints, plans, alarms and DR events (SQLAlchemy Core).
+
+SQLite by default, PostgreSQL when the URL names one (``postgresql://user@host/db``, driven
+by psycopg 3). Telemetry arrives fast (tens of thousands of rows per second), so it is
+buffered and written by one writer thread in batches, one transaction per batch; everything
+else is written as it happens. Retention drops telemetry older than ``retention_days`` of
+measurement time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from ersgrid.errors import ServiceError
+from ersgrid.service.alarms import Alarm
+from ersgrid.service.dr import DrEvent
+from ersgrid.service.live import LiveLoop, TickReport
+
+__all__ = ["TELEMETRY_COLUMNS", "Store"]
+
+TELEMETRY_COLUMNS = ("ts", "received", "segment", "power_kw", "energy_kwh", "temperature_c",
+                     "source")  # fmt: skip
+"""Columns of a telemetry row: measurement time [s since epoch], receive time [s since epoch],
+segment id, grid-side power [kW], cumulative grid-side meter [kWh], coil temperature [°C],
+``twin`` or ``mqtt``."""
+
+metadata = sa.MetaData()
+telemetry = sa.Table(
+    "telemetry", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("received", sa.Float, nullable=False),
+    sa.Column("segment", sa.String(64), nullable=False),
+    sa.Column("power_kw", sa.Float, nullable=False),
+    sa.Column("energy_kwh", sa.Float),
+    sa.Column("temperature_c", sa.Float),
+    sa.Column("source", sa.String(8), nullable=False),
+)  # fmt: skip
+setpoints = sa.Table(
+    "setpoints", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("segment", sa.String(64), nullable=False),
+    sa.Column("limit_kw", sa.Float, nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+)  # fmt: skip
+plans = sa.Table(
+    "plans", metadata,
+    sa.Column("step_time", sa.String(40), primary_key=True),
+    sa.Column("strategy", sa.String(200), nullable=False),
+    sa.Column("seg_limit_kw", sa.Text, nullable=False),
+    sa.Column("sub_limit_kw", sa.Text, nullable=False),
+)  # fmt: skip
+alarms = sa.Table(
+    "alarms", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(100), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("sim_time", sa.String(40), nullable=False),
+    sa.Column("wall_time", sa.String(40), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("acknowledged", sa.Boolean, nullable=False),
+    sa.Column("acknowledged_by", sa.String(200)),
+)  # fmt: skip
+dr_events = sa.Table(
+    "dr_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("start", sa.String(40), nullable=False),
+    sa.Column("end", sa.String(40), nullable=False),
+    sa.Column("substations", sa.Text, nullable=False),
+    sa.Column("import_limit_kw", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("cancelled", sa.Boolean, nullable=False),
+)  # fmt: skip
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    except Exception as err:  # bad URL or missing driver
+        raise ServiceError(f"--db {url!r}: {err}") from None
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+    return engine
+
+
+class Store:
+    """The service's database.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL; ``postgresql://`` is driven by psycopg 3.
+    retention_days : float [d]
+        Telemetry older than this (measurement time) is purged by :meth:`purge`.
+    batch_rows : int
+        Most telemetry rows per insert batch.
+    flush_s : float [s]
+        Longest a telemetry row waits in the buffer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        retention_days: float = 30.0,
+        batch_rows: int = 20_000,
+        flush_s: float = 0.2,
+    ) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.SQLAlchemyError as err:
+            raise ServiceError(f"cannot open the store at {url!r}: {err}") from None
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_sql = (
+            f"INSERT INTO telemetry ({', '.join(TELEMETRY_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(TELEMETRY_COLUMNS))})"
+        )
+        self.retention_days = float(retention_days)
+        self.batch_rows = int(batch_rows)
+        self.flush_s = float(flush_s)
+        self._buf: list[tuple[Any, ...]] = []
+        self._buf_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rows_written = 0
+        self.write_errors = 0
+        self.last_error: str | None = None
+        self._last_plan: str | None = None
+        self._seg_ids: list[str] = []
+
+    # ---- telemetry ----------------------------------------------------------------------
+    def add_telemetry(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Queue telemetry rows (tuples in the order of :data:`TELEMETRY_COLUMNS`)."""
+        with self._buf_lock:
+            before = len(self._buf)
+            self._buf.extend(rows)
+        if before < self.batch_rows <= before + len(rows):
+            self._wake.set()
+
+    def flush(self) -> int:
+        """Write the buffered telemetry now; returns the number of rows written.
+
+        Rows go to the driver's ``executemany`` as tuples (no per-row dicts): about 3 µs a
+        row on SQLite against 15 µs through a Core insert.
+        """
+        with self._buf_lock:
+            rows, self._buf = self._buf, []
+        written = 0
+        for lo in range(0, len(rows), self.batch_rows):
+            chunk = rows[lo : lo + self.batch_rows]
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(self._insert_sql, chunk)
+                written += len(chunk)
+            except sa.exc.SQLAlchemyError as err:  # the database must not stop the loop
+                self.write_errors += 1
+                self.last_error = str(err).splitlines()[0]
+        self.rows_written += written
+        return written
+
+    def pending(self) -> int:
+        """Telemetry rows waiting in the buffer."""
+        with self._buf_lock:
+            return len(self._buf)
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._write_loop, name="ersgrid-store",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the writer thread after a last flush."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.flush()
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            self.flush()
+
+    def purge(self, now_ts: float | None = None) -> int:
+        """Delete telemetry and setpoints older than the retention; returns rows deleted.
+
+        Parameters
+        ----------
+        now_ts : float [s since epoch], optional
+            "Now" for both tables; by default the newest time in each table (device clocks,
+            the twin's scenario clock and the service's wall clock need not agree).
+        """
+        keep_s = self.retention_days * 86400.0
+        n = 0
+        with self.engine.begin() as conn:
+            for table in (telemetry, setpoints):
+                now = now_ts
+                if now is None:
+                    now = conn.execute(sa.select(sa.func.max(table.c.ts))).scalar_one()
+                if now is not None:
+                    n += conn.execute(table.delete().where(table.c.ts < now - keep_s)).rowcount
+        return int(n)
+
+    def count(self, table: str = "telemetry") -> int:
+        """Rows in a table."""
+        tab = metadata.tables[table]
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(tab)).scalar_one())
+
+    def recent_telemetry(self, segment: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest telemetry rows of a segment, newest first."""
+        q = (
+            sa.select(*[telemetry.c[c] for c in TELEMETRY_COLUMNS])
+            .where(telemetry.c.segment == segment)
+            .order_by(telemetry.c.ts.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    # ---- everything else ----------------------------------------------------------------
+    def add_setpoints(self, rows: Sequence[tuple[float, str, float, str]]) -> None:
+        """Record setpoints sent: (time [s since epoch], segment, limit [kW], reason)."""
+        if rows:
+            keys = ("ts", "segment", "limit_kw", "reason")
+            with self.engine.begin() as conn:
+                conn.execute(setpoints.insert(), [dict(zip(keys, r, strict=True)) for r in rows])
+
+    def save_alarm(self, alarm: Alarm) -> None:
+        """Insert or update an alarm."""
+        row = {c.name: getattr(alarm, c.name) for c in alarms.columns}
+        self._upsert(alarms, row)
+
+    def save_dr_event(self, event: DrEvent) -> None:
+        """Insert or update a DR event."""
+        row = {
+            "id": event.id, "start": event.start.isoformat(), "end": event.end.isoformat(),
+            "substations": json.dumps(event.substations), "import_limit_kw": event.import_limit_kw,
+            "reason": event.reason, "cancelled": event.cancelled,
+        }  # fmt: skip
+        self._upsert(dr_events, row)
+
+    def _upsert(self, table: sa.Table, row: dict[str, Any]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    table.update().where(table.c.id == row["id"]).values(**row)
+                ).rowcount
+                if not done:
+                    conn.execute(table.insert().values(**row))
+        except sa.exc.SQLAlchemyError as err:
+            self.write_errors += 1
+            self.last_error = str(err).splitlines()[0]
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a small table (alarms, dr_events, plans)."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(metadata.tables[table]))]
+
+    # ---- wiring to the live loop --------------------------------------------------------
+    def attach(self, loop: LiveLoop, twin_telemetry: bool = True) -> None:
+        """Record the loop's plans, alarms and DR events, and the twin's telemetry if asked.
+
+        Parameters
+        ----------
+        twin_telemetry : bool
+            Store the twin's meter readings each tick (off when they arrive over MQTT).
+        """
+        self._seg_ids = list(loop.layout.seg_ids)
+        self._twin_telemetry = twin_telemetry
+        self._energy = np.zeros(loop.layout.n_segments)
+        loop.alarms.on_change = self.save_alarm
+        loop.dr.on_change = self.save_dr_event
+        loop.observers.append(lambda report: self._observe(loop, report))
+
+    def _observe(self, loop: LiveLoop, report: TickReport) -> None:
+        if loop.decided_at is not None and loop.decision is not None:
+            key = loop.decided_at.isoformat()
+            if key != self._last_plan:
+                self._last_plan = key
+                row = {
+                    "step_time": key, "strategy": loop.policy.name,
+                    "seg_limit_kw": json.dumps(loop.decision.seg_limit_kw.tolist()),
+                    "sub_limit_kw": json.dumps(loop.decision.sub_limit_kw.tolist()),
+                }  # fmt: skip
+                with self.engine.begin() as conn:
+                    conn.execute(plans.delete().where(plans.c.step_time == key))
+                    conn.execute(plans.insert().values(**row))
+        if self._twin_telemetry:
+            self._energy += report.readings.seg_grid_kwh
+            ts = report.time.timestamp()
+            now = time.time()
+            kw = report.readings.seg_grid_kwh / (report.duration_s / 3600.0)
+            temp = report.readings.seg_temperature_c
+            self.add_telemetry(
+                [
+                    (ts, now, sid, float(kw[i]), float(self._energy[i]), float(temp[i]), "twin")
+                    for i, sid in enumerate(self._seg_ids)
+                ]
+            )
+        if loop.ticks % 240 == 0:  # once an hour of scenario time at 15 s ticks
+            try:
+                self.purge()
+            except sa.exc.SQLAlchemyError as err:
+                self.write_errors += 1
+                self.last_error = str(err).splitlines()[0]
+
+    def status(self) -> dict[str, Any]:
+        """For /api/health and the dashboard."""
+        return {
+            "url": self.engine.url.render_as_string(hide_password=True),
+            "dialect": self.engine.dialect.name,
+            "telemetry_rows_written": self.rows_written,
+            "pending": self.pending(),
+            "write_errors": self.write_errors,
+            "last_error": self.last_error,
+            "retention_days": self.retention_days,
+        }

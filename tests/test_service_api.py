@@ -1,0 +1,230 @@
+"""The live loop and its REST API: state, plan, DR events, alarms, studies, bad input."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from ersgrid.run.runner import run
+from ersgrid.scenario.schema import Scenario
+from ersgrid.service.app import Service, create_app
+from ersgrid.service.live import LiveLoop
+from ersgrid.service.studies import Studies
+
+
+@pytest.fixture
+def service(tiny: Scenario, tmp_path: Path) -> Iterator[Service]:
+    loop = LiveLoop(tiny, days=1.0, speed=60.0)
+    svc = Service(loop=loop, studies=Studies(tmp_path / "runs"))
+    yield svc
+    loop.stop()
+    svc.studies.shutdown()
+
+
+@pytest.fixture
+def client(service: Service) -> TestClient:
+    return TestClient(create_app(service))
+
+
+def test_live_loop_reproduces_the_study_run(tiny: Scenario) -> None:
+    """Ticking the twin in 15 s blocks meters exactly what the study runner meters."""
+    loop = LiveLoop(tiny, days=1.0)
+    road_kwh = 0.0
+    while (rep := loop.tick()) is not None:
+        road_kwh += float(rep.sub_road_kw.sum()) * rep.duration_s / 3600.0
+    assert loop.finished
+    ref = run(tiny, days=1.0)
+    expected = ref.kpis["energy_delivered_kwh"] + ref.kpis["losses_kwh"]
+    assert road_kwh == pytest.approx(expected, rel=1e-9)
+    assert len(loop.history) == 96
+    hist_kwh = sum(row["road_kw"] for row in loop.history) * 0.25
+    assert hist_kwh == pytest.approx(expected, rel=1e-9)
+
+
+def test_state_reports_every_segment_and_substation(service: Service, client: TestClient) -> None:
+    service.loop.run_for(9 * 3600)  # 09:00, morning traffic
+    corridor = client.get("/api/scenario").json()
+    state = client.get("/api/state").json()
+    assert [s["id"] for s in state["segments"]] == [s["id"] for s in corridor["segments"]]
+    assert state["time"].startswith("2035-04-02T09:00")
+    seg_kw = sum(s["power_kw"] for s in state["segments"])
+    assert seg_kw > 0
+    (sub,) = state["substations"]
+    assert sub["road_kw"] == pytest.approx(seg_kw, rel=1e-6, abs=1e-3)
+    k = service.loop.plan_step
+    ren = float(service.loop.context.energy.renewable_kw[k, 0])
+    expected = max(sub["road_kw"] + sub["other_load_kw"] - ren, 0.0)
+    assert sub["import_kw"] == pytest.approx(expected, abs=1e-3)
+    assert sum(s["vehicles"] for s in state["segments"]) <= state["vehicles_on_road"]
+    assert sum(state["soc"]["counts"]) == state["vehicles_on_road"] > 0
+    assert all(s["power_kw"] <= s["limit_kw"] + 1e-6 for s in state["segments"])
+    assert state["price_per_kwh"] > 0
+    plan = client.get("/api/plan").json()
+    assert plan["strategy"] == "uncontrolled"
+    assert plan["decided_at"].startswith(
+        "2035-04-02T08:45"
+    )  # the next decision comes at the next tick
+    assert plan["decided"]["sub_limit_kw"]["SS-Test"] == 1200.0
+    assert len(client.get("/api/history").json()) == 36
+
+
+def test_dr_event_caps_substation_import(service: Service, client: TestClient) -> None:
+    loop = service.loop
+    body = {"start": "2035-04-02T08:00", "end": "2035-04-02T10:00", "import_limit_kw": 200.0}
+    event = client.post("/api/dr-events", json=body).json()
+    assert event["status"] == "scheduled"
+    assert event["substations"] == ["SS-Test"]
+    loop.run_for(8 * 3600)
+    assert client.get("/api/dr-events").json()[0]["status"] == "active"
+    plan = client.get("/api/plan").json()
+    assert plan["in_force"]["sub_import_cap_kw"]["SS-Test"] == 200.0
+    en, k = loop.context.energy, loop.plan_step
+    room = 200.0 - en.other_load_kw[k, 0] + en.renewable_kw[k, 0]  # what the other loads leave
+    assert plan["in_force"]["sub_limit_kw"]["SS-Test"] == pytest.approx(
+        min(max(room, 0), 1200), abs=0.01
+    )
+    imports = []
+    for _ in range(2 * 240):
+        rep = loop.tick()
+        assert rep is not None
+        imports.append(float(rep.sub_import_kw[0]))
+    assert max(imports) <= 200.0 + 1e-6
+    assert max(imports) > 190.0  # demand is there: the cap binds
+    assert client.get("/api/dr-events").json()[0]["status"] == "ended"
+    after = [float(rep.sub_import_kw[0]) for _ in range(60) if (rep := loop.tick()) is not None]
+    assert max(after) > 250.0  # morning demand returns once the cap is lifted
+
+
+def test_cancelled_dr_event_lifts_the_cap(service: Service, client: TestClient) -> None:
+    body = {"start": "2035-04-02T00:00", "end": "2035-04-03T00:00", "import_limit_kw": 100.0}
+    event = client.post("/api/dr-events", json=body).json()
+    service.loop.run_for(600)
+    en, k = service.loop.context.energy, service.loop.plan_step
+    room = max(100.0 - en.other_load_kw[k, 0] + en.renewable_kw[k, 0], 0.0)
+    in_force = client.get("/api/plan").json()["in_force"]["sub_limit_kw"]["SS-Test"]
+    assert in_force == pytest.approx(min(room, 1200.0), abs=0.01)  # the API rounds to 0.01 kW
+    cancelled = client.delete(f"/api/dr-events/{event['id']}").json()
+    assert cancelled["status"] == "cancelled"
+    assert client.get("/api/plan").json()["in_force"]["sub_limit_kw"]["SS-Test"] == 1200.0
+    assert client.delete("/api/dr-events/999").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"start": "2035-04-02T08:00", "end": "2035-04-02T07:00", "import_limit_kw": 1}, "end"),
+        ({"start": "2035-04-02T08:00", "end": "2035-04-02T09:00", "import_limit_kw": -5},
+         "import_limit_kw"),
+        ({"start": "not a time", "end": "2035-04-02T09:00", "import_limit_kw": 1}, "start"),
+        ({"start": "2035-04-02T08:00", "end": "2035-04-02T09:00", "import_limit_kw": 1,
+          "substations": ["SS-Test", "SS-Nowhere"]}, "substations"),
+        ({"start": "2035-04-02T08:00", "end": "2035-04-02T09:00"}, "import_limit_kw"),
+    ],
+)  # fmt: skip
+def test_bad_dr_events_are_422_naming_the_field(
+    client: TestClient, body: dict[str, object], field: str
+) -> None:
+    resp = client.post("/api/dr-events", json=body)
+    assert resp.status_code == 422
+    assert any(field in d["loc"] for d in resp.json()["detail"]), resp.json()
+    assert client.get("/api/dr-events").json() == []
+
+
+def test_nothing_a_client_sends_breaks_the_loop(service: Service, client: TestClient) -> None:
+    bad = [
+        ("post", "/api/dr-events", b"{not json"),
+        ("post", "/api/dr-events", b"[]"),
+        ("post", "/api/alarms", b'{"message": "", "severity": "doom"}'),
+        ("post", "/api/alarms/abc/ack", b"{}"),
+        ("put", "/api/clock", b'{"speed": -1}'),
+        ("put", "/api/clock", b'{"speed": "fast"}'),
+        ("post", "/api/runs", b'{"scenario": "atlantis"}'),
+        ("post", "/api/runs", b'{"scenario": "tiny", "strategy": "magic"}'),
+        ("post", "/api/runs", b'{"scenario": "tiny", "days": 0.3}'),
+        ("post", "/api/faults", b'{"kind": "coil_efficiency", "subject": "Z-9", "magnitude": 0.1}'),
+        ("post", "/api/faults", b'{"kind": "meltdown", "subject": "A-0-000"}'),
+        ("get", "/api/alarms?limit=0", None),
+        ("get", "/api/runs/77", None),
+    ]
+    for method, url, content in bad:
+        resp = client.request(method, url, content=content,
+                              headers={"content-type": "application/json"})  # fmt: skip
+        assert 400 <= resp.status_code < 500, (url, content, resp.status_code, resp.text)
+    named = client.post("/api/runs", json={"scenario": "tiny", "strategy": "magic"}).json()
+    assert named["detail"][0]["loc"] == ["body", "strategy"]
+    assert "magic" in named["detail"][0]["msg"]
+    assert service.loop.run_for(3600) == 240
+    assert client.get("/api/health").json()["ok"]
+
+
+def test_alarms_raise_list_acknowledge(client: TestClient) -> None:
+    raised = client.post(
+        "/api/alarms",
+        json={"message": "smoke at km 5", "subject": "A-0-003", "severity": "critical"},
+    ).json()
+    assert raised["source"] == "operator"
+    assert raised["active"]
+    assert not raised["acknowledged"]
+    assert [a["id"] for a in client.get("/api/alarms?acknowledged=false").json()] == [raised["id"]]
+    acked = client.post(f"/api/alarms/{raised['id']}/ack", json={"by": "shift lead"}).json()
+    assert acked["acknowledged"]
+    assert acked["acknowledged_by"] == "shift lead"
+    assert client.get("/api/alarms?acknowledged=false").json() == []
+    assert client.post("/api/alarms/4242/ack").status_code == 404
+
+
+def test_study_run_in_background(client: TestClient) -> None:
+    started = client.post("/api/runs", json={"scenario": "tiny", "days": 0.25, "seed": 3})
+    assert started.status_code == 202
+    run_id = started.json()["id"]
+    deadline = time.monotonic() + 120
+    while (status := client.get(f"/api/runs/{run_id}").json())["status"] not in {"done", "failed"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert status["status"] == "done", status
+    assert status["done_steps"] == status["total_steps"] == 24
+    kpis = client.get(f"/api/runs/{run_id}/kpis").json()
+    assert kpis["scenario"] == "tiny"
+    assert kpis["seed"] == 3
+    assert kpis["grid_import_kwh"] > 0
+    report = client.get(f"/api/runs/{run_id}/report")
+    assert report.status_code == 200
+    assert "<html" in report.text.lower()
+
+
+def test_paced_loop_follows_the_clock(service: Service, client: TestClient) -> None:
+    loop = service.loop
+    loop.set_speed(600.0)  # ten scenario minutes per second
+    wall0 = time.perf_counter()
+    loop.start()
+    time.sleep(1.0)
+    t1 = client.get("/api/state").json()
+    time.sleep(1.0)
+    t2 = client.get("/api/state").json()
+    wall = time.perf_counter() - wall0
+    loop.stop()
+    assert t1["running"]
+    assert t2["ticks"] > t1["ticks"]
+    # never ahead of the clock; behind by at most what a busy shared machine explains
+    assert 0.5 * 600 * wall <= (t2["ticks"] + 1) * 15 <= 600 * wall + 15
+    assert client.put("/api/clock", json={"speed": 120}).json()["speed"] == 120
+
+
+def test_openapi_documents_the_api(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ["/api/state", "/api/plan", "/api/dr-events", "/api/alarms", "/api/runs"]:
+        assert path in paths
+
+
+def test_efficiency_fault_changes_the_twin(tiny: Scenario) -> None:
+    loop = LiveLoop(tiny, days=1.0)
+    loop.run_for(8 * 3600)
+    seg = loop.layout.seg_ids[2]
+    loop.inject_fault("coil_efficiency", seg, 0.2)
+    assert loop.layout.seg_efficiency[2] == pytest.approx(0.88 * 0.8)
+    assert np.all(loop.layout.seg_efficiency[[0, 1, 3]] == 0.88)

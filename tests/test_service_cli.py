@@ -1,0 +1,81 @@
+"""``ersgrid serve`` end to end: a real process with its API, store, MQTT and OCPP ports."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from typer.testing import CliRunner
+
+from conftest import IN_CI
+from ersgrid.cli import app
+from live_server import free_port
+
+
+def _wait_json(url: str, ok: Any, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=2).json()
+            if ok(last):
+                return dict(last)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url}: condition not met, last {last}")
+
+
+def test_serve_help_names_the_options() -> None:
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option in ["--speed", "--host", "--port", "--db", "--mqtt", "--ocpp-port"]:
+        assert option in result.output
+
+
+def test_serve_bad_input_exits_2() -> None:
+    result = CliRunner().invoke(app, ["serve", "atlantis"])
+    assert result.exit_code == 2
+    assert "atlantis" in result.output
+
+
+def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["serve", "tiny", "--speed", "600", "--port", str(port), "--data-dir", str(tmp_path)]
+    if IN_CI:  # the broker is there: run with MQTT and the OCPP CSMS too
+        args += ["--mqtt", "mqtt://127.0.0.1:1883", "--ocpp-port", str(free_port())]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ersgrid.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        health = _wait_json(
+            f"{base}/api/health",
+            lambda h: (
+                h["storage"]["telemetry_rows_written"] > 0
+                and (not IN_CI or h["mqtt"]["accepted"] > 0)
+            ),
+        )
+        assert health["loop_running"]
+        assert health["observer_errors"] == 0
+        if IN_CI:
+            assert health["mqtt"]["rejected"] == {}
+            assert health["ocpp"]["service_areas"] == ["test-pa"]
+        state = httpx.get(f"{base}/api/state").json()
+        assert len(state["segments"]) == 16
+        assert "<title>ersgrid" in httpx.get(f"{base}/").text
+        assert httpx.get(f"{base}/static/plotly.min.js").status_code == 200
+        seg = state["segments"][0]["id"]
+        rows = httpx.get(f"{base}/api/segments/{seg}/telemetry?limit=5").json()
+        assert len(rows) == 5
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert (tmp_path / "ersgrid.db").is_file()

@@ -1,0 +1,81 @@
+"""The dashboard in headless Chromium: loads clean, shows live values, shows a raised alarm."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright import sync_api as playwright
+
+from conftest import IN_CI
+from ersgrid.scenario.schema import Scenario
+from ersgrid.service.app import Service
+from ersgrid.service.live import LiveLoop
+from ersgrid.service.studies import Studies
+from live_server import running_service
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+SCREENSHOT = Path(__file__).resolve().parents[1] / "results" / "dashboard.png"
+
+if not Path(CHROMIUM).exists() and not IN_CI:
+    pytest.skip("Chromium not installed (apt-get install chromium)", allow_module_level=True)
+
+
+def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
+    loop = LiveLoop(tiny, days=1.0, speed=120.0)
+    loop.run_for(7 * 3600)  # start in the morning rush, not in an empty night
+    service = Service(loop=loop, studies=Studies(tmp_path / "runs"), stream_interval_s=0.25)
+    errors: list[str] = []
+    with running_service(service) as url, playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),  # a fresh --user-data-dir
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1400, "height": 1100},
+        )
+        page = browser.new_page()
+        page.set_default_timeout(60_000)  # a busy shared machine parses plotly.js slowly
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('sim-time').textContent.startsWith('20')")
+        page.wait_for_function("document.querySelectorAll('#map .point').length > 0")
+        first = page.text_content("#sim-time")
+        page.wait_for_function(
+            f"document.getElementById('sim-time').textContent !== {first!r}", timeout=30_000
+        )
+        second = page.text_content("#sim-time")
+        assert second is not None
+        assert first is not None
+        assert second > first
+        assert page.text_content("#link") == "live"
+        road = page.text_content("#road-kw")
+        assert road not in (None, "–")
+        resp = httpx.post(
+            url + "/api/alarms",
+            json={"message": "cable theft suspected near km 4", "subject": "A-0-002",
+                  "severity": "critical"},
+        )  # fmt: skip
+        assert resp.status_code == 201
+        page.wait_for_selector(
+            "#alarm-list tr.critical >> text=cable theft suspected", timeout=30_000
+        )
+        page.click("#alarm-list tr.critical button")  # the operator acknowledges it
+        page.wait_for_selector("#alarm-list tr.acked >> text=cable theft suspected")
+        assert httpx.get(url + "/api/alarms").json()[0]["acknowledged_by"] == "dashboard"
+        dr = {"start": "2035-04-02T20:00", "end": "2035-04-02T21:00", "import_limit_kw": 300}
+        assert httpx.post(url + "/api/dr-events", json=dr).status_code == 201
+        page.wait_for_selector("#dr-list >> text=scheduled", timeout=30_000)
+        page.wait_for_timeout(500)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()
+    assert errors == []
+    assert SCREENSHOT.stat().st_size > 10_000
