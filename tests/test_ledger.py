@@ -241,3 +241,31 @@ def _has_records(folder: Path, vehicle: int, hour: int) -> bool:
     except LedgerError:
         return False
     return True
+
+
+def test_anchoring_moves_to_a_json_rpc_node(ledger: Path, tmp_path: Path) -> None:
+    """Against a real node (ganache, anvil, geth --dev) named by ERSGRID_TEST_CHAIN_URL."""
+    import json
+    import os
+
+    url = os.environ.get("ERSGRID_TEST_CHAIN_URL")
+    if not url:
+        pytest.skip("set ERSGRID_TEST_CHAIN_URL to an Ethereum JSON-RPC dev node to run")
+    folder = copy_ledger(ledger, tmp_path / "t")
+    res = runner.invoke(app, ["ledger", "anchor", str(folder), "--chain-url", url])
+    assert res.exit_code == 0, res.output
+    assert "6 roots anchored" in res.output
+    rep = verify_ledger(folder, chain_url=url)
+    assert rep.anchors_checked == 6
+    assert rep.chain.startswith("json-rpc")
+    out = tmp_path / "p.json"
+    res = runner.invoke(
+        app,
+        ["ledger", "proof", str(folder), "--vehicle", "0", "--period", "2035-04-02T00",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["ledger", "check-proof", str(out), "--chain-url", url])
+    assert res.exit_code == 0, res.output
+    assert "anchors match on" in res.output
+    assert json.loads(out.read_text())["chain"]["url"] == url

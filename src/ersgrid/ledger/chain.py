@@ -138,6 +138,25 @@ class ChainClient:
             raise LedgerError(f"no Ethereum JSON-RPC node answers at {url!r}: {err}") from None
         return cls(w3, account_key, "json-rpc", url)
 
+    def ensure_funds(self) -> None:
+        """Make sure the anchoring account can pay for gas.
+
+        On a development node (ganache, anvil, geth --dev) an empty account is funded from the
+        node's first unlocked account; elsewhere an empty account is an error that names it.
+        """
+        if self.w3.eth.get_balance(self.account.address) > 0:
+            return
+        unlocked = self.w3.eth.accounts if self.kind == "json-rpc" else []
+        if not unlocked:
+            raise LedgerError(
+                f"the anchoring account {self.account.address} holds no funds on chain "
+                f"{self.chain_id}; send it some for gas (its key is keys/chain-account.key)"
+            )
+        tx = self.w3.eth.send_transaction(
+            {"from": unlocked[0], "to": self.account.address, "value": _FUNDING_WEI // 10}
+        )
+        self.w3.eth.wait_for_transaction_receipt(tx)
+
     @property
     def chain_id(self) -> int:
         """Chain id of the connected chain."""
