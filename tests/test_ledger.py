@@ -269,3 +269,12 @@ def test_anchoring_moves_to_a_json_rpc_node(ledger: Path, tmp_path: Path) -> Non
     assert res.exit_code == 0, res.output
     assert "anchors match on" in res.output
     assert json.loads(out.read_text())["chain"]["url"] == url
+
+
+def test_statements_command_sums_to_zero(ledger: Path) -> None:
+    res = runner.invoke(app, ["ledger", "statements", str(ledger)])
+    assert res.exit_code == 0, res.output
+    assert "Road operator" in res.output
+    assert "vehicle owners" in res.output
+    last = next(ln for ln in res.output.splitlines() if ln.strip("│ ").startswith("sum"))
+    assert "0.000000" in last
