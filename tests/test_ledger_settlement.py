@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ersgrid.ledger.records import RECORD_DTYPE, Direction
+from ersgrid.ledger.records import RECORD_DTYPE, Direction, as_pseudonyms
 from ersgrid.ledger.settlement import check_balance, margin_game, settle_period
 from ersgrid.ledger.shapley import shapley_values
 from ersgrid.scenario.settlement import SettlementSpec
@@ -20,8 +20,9 @@ def _records(rng: np.random.Generator, n: int, owners: int, v2g_share: float) ->
     rec["version"] = 1
     rec["seq"] = np.arange(n)
     rec["unit"] = rng.integers(0, 30, n)
-    names = [rng.bytes(16) for _ in range(owners)]
-    rec["pseudonym"] = [names[i] for i in rng.integers(0, owners, n)]
+    # every fourth name ends in a zero byte: pseudonyms are raw bytes, not C strings
+    names = [rng.bytes(15) + (b"\x00" if i % 4 == 0 else b"\x01") for i in range(owners)]
+    rec["pseudonym"] = as_pseudonyms(names)[rng.integers(0, owners, n)]
     rec["period"] = PERIOD
     rec["end_ms"] = PERIOD * 1000 + rng.integers(0, 3_600_000, n)
     batt = rng.integers(1, 2_000_000, n)

@@ -11,7 +11,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.ledger.keys import owner_key, pseudonym
-from ersgrid.ledger.records import MWH_PER_KWH, RECORD_DTYPE, RECORD_VERSION, Direction
+from ersgrid.ledger.records import (
+    MWH_PER_KWH,
+    RECORD_DTYPE,
+    RECORD_VERSION,
+    Direction,
+    as_pseudonyms,
+)
 from ersgrid.ledger.writer import LedgerWriter, PriceTable
 from ersgrid.market.tariff import price_series
 from ersgrid.scenario.layout import Layout
@@ -92,7 +98,7 @@ def records_from_passes(
         if v not in keys:
             keys[v] = owner_key(provider_secret, run_id, v)
         names.append(pseudonym(keys[v], p))
-    rec["pseudonym"] = np.array(names, dtype="S16")[np.ravel(inverse)] if n else names
+    rec["pseudonym"] = as_pseudonyms(names)[np.ravel(inverse)]
     return rec
 
 

@@ -135,9 +135,7 @@ class LedgerWriter:
         """
         if len(records) == 0:
             return []
-        order = np.lexsort(
-            (records["pseudonym"], records["end_ms"], records["unit"], records["period"])
-        )
+        order = np.lexsort((records["end_ms"], records["unit"], records["period"]))
         rec = np.array(records[order], copy=True)
         height, prev, seq = self.store.tip()
         rec["seq"] = np.arange(seq, seq + len(rec), dtype=np.uint64)
