@@ -278,3 +278,12 @@ def test_statements_command_sums_to_zero(ledger: Path) -> None:
     assert "vehicle owners" in res.output
     last = next(ln for ln in res.output.splitlines() if ln.strip("│ ").startswith("sum"))
     assert "0.000000" in last
+
+
+def test_verify_needs_no_secret_key(ledger: Path, tmp_path: Path) -> None:
+    """A third party verifies from the ledger alone: no keys folder at all."""
+    import shutil
+
+    folder = copy_ledger(ledger, tmp_path / "t")
+    shutil.rmtree(folder / "keys")
+    assert verify_ledger(folder).anchors_checked == 6

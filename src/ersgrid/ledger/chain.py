@@ -102,13 +102,18 @@ class ChainClient:
         """Raw transactions sent by this client, in order."""
 
     @classmethod
-    def in_process(cls, account_key: bytes, replay: list[bytes] | None = None) -> ChainClient:
+    def in_process(
+        cls, account_key: bytes, replay: list[bytes] | None = None, funded: str | None = None
+    ) -> ChainClient:
         """A fresh in-process chain (eth-tester, py-evm) with the account funded.
 
         Parameters
         ----------
         replay : list of bytes, optional
             Raw transactions to send again first, rebuilding an earlier chain's state.
+        funded : str, optional
+            Address to fund instead of the account's: the address that signed ``replay``, so
+            a verifier can rebuild the chain without that account's key.
         """
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider, Web3
@@ -117,7 +122,12 @@ class ChainClient:
         client = cls(w3, account_key, "in-process", None)
         funder = w3.eth.accounts[0]
         tx = w3.eth.send_transaction(
-            {"from": funder, "to": client.account.address, "value": _FUNDING_WEI, "gas": 21_000}
+            {
+                "from": funder,
+                "to": funded or client.account.address,
+                "value": _FUNDING_WEI,
+                "gas": 21_000,
+            }
         )
         w3.eth.wait_for_transaction_receipt(tx)
         for raw in replay or []:

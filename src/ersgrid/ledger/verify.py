@@ -25,7 +25,7 @@ from ersgrid.ledger.blocks import (
     attestation_leaf,
 )
 from ersgrid.ledger.chain import KIND_BLOCK, KIND_SETTLEMENT, ChainClient, compile_anchor_contract
-from ersgrid.ledger.keys import KeyStore, verify_signature
+from ersgrid.ledger.keys import verify_signature
 from ersgrid.ledger.merkle import merkle_root
 from ersgrid.ledger.records import LEAF_PREFIX, decode_records
 from ersgrid.ledger.settlement import check_balance, settle_period
@@ -61,8 +61,10 @@ def open_chain(folder: Path, store: LedgerStore, chain_url: str | None) -> Chain
         return None
     artifact = compile_anchor_contract(folder / "chain", chain["evm_version"])
     if chain_url is None and chain["kind"] == "in-process":
-        account = KeyStore(folder / "keys").chain_account()
-        client = ChainClient.in_process(account, replay=store.chain_txs())
+        # no secret needed: fund the recorded anchoring address and replay its transactions
+        client = ChainClient.in_process(
+            bytes(31) + b"\x01", replay=store.chain_txs(), funded=chain["account"]
+        )
     else:
         url = chain_url or chain["url"]
         if not url:
