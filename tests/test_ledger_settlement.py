@@ -146,3 +146,20 @@ def test_settlement_rules_are_validated() -> None:
         SettlementSpec(shares={"retailer": 1.0})
     with pytest.raises(ValueError, match="must sum to 1"):
         SettlementSpec(shares={"road_operator": 0.5, "retailer": 0.2})
+
+
+def test_hourly_periods_follow_the_local_clock_through_dst() -> None:
+    """The repeated 01:00 hour when New York leaves daylight saving time is two periods."""
+    import pandas as pd
+
+    from ersgrid.ledger.run_ledger import period_starts
+
+    idx = pd.date_range("2035-11-04 00:00", periods=16, freq="15min", tz="America/New_York")
+    starts = period_starts(idx, "hour")
+    assert len(set(starts.tolist())) == 4
+    assert np.all(np.diff(starts) % 3600 == 0)
+    assert np.all((idx.asi8 // 10**9 - starts) < 3600)
+    day = period_starts(idx, "day")
+    assert set(day.tolist()) == {
+        int(pd.Timestamp("2035-11-04", tz="America/New_York").value // 10**9)
+    }

@@ -39,13 +39,23 @@ class LedgerSummary:
 
 
 def period_starts(index: pd.DatetimeIndex, period: str) -> npt.NDArray[np.int64]:
-    """Start of the settlement period (local hour or local day) of each step [unix s]."""
-    local = index.floor("h", ambiguous="NaT", nonexistent="shift_backward")
+    """Start of the settlement period (local hour or local day) of each step [unix s].
+
+    Hours are cut on the local wall clock and measured back in elapsed time, so the repeated
+    hour at the end of daylight saving time is two periods, not one.
+    """
+    utc_s = index.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
+    wall = index.tz_localize(None)
     if period == "day":
-        local = index.normalize()
-    return np.asarray(
-        local.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
-    )
+        day = wall.normalize()
+        midnight = day.tz_localize(
+            index.tz, ambiguous=np.ones(len(day), dtype=bool), nonexistent="shift_forward"
+        )
+        return np.asarray(
+            midnight.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
+        )
+    into_hour_s = (wall - wall.floor("h")).total_seconds().to_numpy().astype(np.int64)
+    return np.asarray(utc_s - into_hour_s, dtype=np.int64)
 
 
 def records_from_passes(
