@@ -287,3 +287,27 @@ def test_verify_needs_no_secret_key(ledger: Path, tmp_path: Path) -> None:
     folder = copy_ledger(ledger, tmp_path / "t")
     shutil.rmtree(folder / "keys")
     assert verify_ledger(folder).anchors_checked == 6
+
+
+@pytest.mark.parametrize("table", ["records", "blocks", "attestations", "statements"])
+def test_damaged_database_pages_are_reported_not_crashed(
+    ledger: Path, tmp_path: Path, table: str
+) -> None:
+    """A whole page of a table overwritten in the SQLite file: verify exits 1 naming it."""
+    folder = copy_ledger(ledger, tmp_path / "t")
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    (size,) = con.execute("PRAGMA page_size").fetchone()
+    pageno = con.execute(
+        "SELECT max(pageno) FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,)
+    ).fetchone()[0]
+    con.close()
+    assert pageno is not None
+    raw = bytearray((folder / "ledger.sqlite").read_bytes())
+    at = (pageno - 1) * size
+    raw[at + 200 : at + size] = bytes(range(256)) * ((size - 200) // 256) + bytes(
+        (size - 200) % 256
+    )
+    (folder / "ledger.sqlite").write_bytes(bytes(raw))
+    code, text = _verify_cli(folder)
+    assert code == 1, text
+    assert "TAMPERED" in text

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy.exc import SQLAlchemyError
 
 from ersgrid.errors import LedgerError, LedgerTampered
 from ersgrid.ledger.blocks import (
@@ -219,6 +220,11 @@ def verify_ledger(
             )
         periods = _verify_settlements(store, meta, producer, by_period)
         anchors, chain_name = _verify_anchors(folder, store, heads, periods, chain_url)
+    except (SQLAlchemyError, store.engine.dialect.loaded_dbapi.Error) as err:
+        cause = getattr(err, "orig", None) or err
+        raise _bad(f"the ledger database cannot be read (damaged or altered): {cause}") from None
+    except (KeyError, ValueError, TypeError) as err:
+        raise _bad(f"the ledger's settings (meta table) are damaged or altered: {err!r}") from None
     finally:
         store.close()
     return VerifyReport(
