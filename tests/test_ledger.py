@@ -311,3 +311,42 @@ def test_damaged_database_pages_are_reported_not_crashed(
     code, text = _verify_cli(folder)
     assert code == 1, text
     assert "TAMPERED" in text
+
+
+def test_insider_rewrite_with_all_keys_is_caught_only_by_the_chain(
+    ledger: Path, tmp_path: Path
+) -> None:
+    """Someone holding every key alters one record and re-signs and re-settles everything
+    consistently (same timestamps): every signature and root checks, and only the anchored
+    root on the chain shows the rewrite."""
+    import numpy as np
+
+    from ersgrid.ledger.blocks import GENESIS_HASH, BlockHeader, build_block
+    from ersgrid.ledger.records import decode_records
+    from ersgrid.ledger.writer import LedgerWriter
+
+    folder = copy_ledger(ledger, tmp_path / "t")
+    writer = LedgerWriter(folder)
+    store = writer.store
+    old = [(BlockHeader.decode(hdr), hsh) for _, hdr, hsh, _ in store.block_rows()]
+    chunks = [
+        np.array(decode_records([bytes(r[5]) for r in store.record_rows(h.first_seq,
+                 h.first_seq + h.n_records)]), copy=True)
+        for h, _ in old
+    ]  # fmt: skip
+    chunks[1]["battery_mwh"][5] -= 100_000  # 0.1 kWh less billed to one owner
+    _sql(folder, "DELETE FROM records", "DELETE FROM attestations", "DELETE FROM blocks",
+         "DELETE FROM statements", "DELETE FROM settlements")  # fmt: skip
+    prev = GENESIS_HASH
+    for (head, _), rec in zip(old, chunks, strict=True):
+        block = build_block(rec, head.height, prev, writer.keys, head.timestamp_ms)
+        store.append_block(block)
+        prev = block.hash
+    _, balanced = writer.settle(np.concatenate(chunks))
+    writer.close()
+    assert balanced
+    new = LedgerStore(database_url(folder)).block_rows()
+    assert new[0][2] == old[0][1]  # block 0 rebuilt bit for bit
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert "block 1: root anchored on chain" in text
