@@ -350,3 +350,21 @@ def test_insider_rewrite_with_all_keys_is_caught_only_by_the_chain(
     code, text = _verify_cli(folder)
     assert code == 1
     assert "block 1: root anchored on chain" in text
+
+
+def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
+    tmp_path: Path, tiny: Scenario
+) -> None:
+    import json
+
+    from ersgrid.run.runner import run
+
+    out = tmp_path / "results"
+    first = run(tiny, days=0.125, out=out)
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["ledger_records"] == len(first.passes) > 0
+    assert kpis["ledger_blocks"] == 3
+    assert kpis["settlement_balanced"] is True
+    second = run(tiny, days=0.125, seed=7, out=out)
+    assert json.loads((out / "kpis.json").read_text())["ledger_records"] == len(second.passes)
+    assert verify_ledger(out).records == len(second.passes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,16 @@ def records_from_passes(
     return rec
 
 
+def _replace_previous(out: Path) -> None:
+    """Remove the ledger of an earlier run in the same results folder (its keys with it), as
+    the other result files are replaced."""
+    for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):
+        (out / name).unlink(missing_ok=True)
+    for sub in ("keys", "chain"):
+        if (out / sub).is_dir():
+            shutil.rmtree(out / sub)
+
+
 def write_run_ledger(
     scenario: Scenario,
     layout: Layout,
@@ -122,8 +133,14 @@ def write_run_ledger(
     chain_url: str | None = None,
 ) -> LedgerSummary:
     """Write the run's ledger into ``out`` (``ledger.sqlite``, ``keys/``, ``chain/``), settle
-    every period and anchor every block and settlement."""
+    every period and anchor every block and settlement.
+
+    A ledger of an earlier run in ``out`` is replaced, like the other result files; with a
+    ``db_url`` the database must hold no ledger yet.
+    """
     wall0 = time.perf_counter()
+    if db_url is None:
+        _replace_previous(Path(out))
     rules = scenario.settlement
     tariff = scenario.tariff
     prices = price_series(tariff, index)
