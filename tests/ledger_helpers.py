@@ -51,13 +51,13 @@ def copy_ledger(src: Path, dst: Path) -> Path:
 
 def records_array(n: int, seed: int = 0) -> np.ndarray:
     """``n`` synthetic records of one period (for appending benchmarks and crash tests)."""
-    from ersgrid.ledger.records import RECORD_DTYPE
+    from ersgrid.ledger.records import RECORD_DTYPE, as_pseudonyms
 
     rng = np.random.default_rng(seed)
     rec = np.zeros(n, dtype=RECORD_DTYPE)
     rec["version"] = 1
     rec["unit"] = rng.integers(0, 16, n)
-    rec["pseudonym"] = [rng.bytes(16) for _ in range(n)]
+    rec["pseudonym"] = as_pseudonyms([rng.bytes(16) for _ in range(n)])
     rec["period"] = 2_059_052_400
     rec["start_ms"] = 2_059_052_400_000 + rng.integers(0, 3_500_000, n)
     rec["end_ms"] = rec["start_ms"] + 20_000

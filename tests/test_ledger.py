@@ -241,3 +241,130 @@ def _has_records(folder: Path, vehicle: int, hour: int) -> bool:
     except LedgerError:
         return False
     return True
+
+
+def test_anchoring_moves_to_a_json_rpc_node(ledger: Path, tmp_path: Path) -> None:
+    """Against a real node (ganache, anvil, geth --dev) named by ERSGRID_TEST_CHAIN_URL."""
+    import json
+    import os
+
+    url = os.environ.get("ERSGRID_TEST_CHAIN_URL")
+    if not url:
+        pytest.skip("set ERSGRID_TEST_CHAIN_URL to an Ethereum JSON-RPC dev node to run")
+    folder = copy_ledger(ledger, tmp_path / "t")
+    res = runner.invoke(app, ["ledger", "anchor", str(folder), "--chain-url", url])
+    assert res.exit_code == 0, res.output
+    assert "6 roots anchored" in res.output
+    rep = verify_ledger(folder, chain_url=url)
+    assert rep.anchors_checked == 6
+    assert rep.chain.startswith("json-rpc")
+    out = tmp_path / "p.json"
+    res = runner.invoke(
+        app,
+        ["ledger", "proof", str(folder), "--vehicle", "0", "--period", "2035-04-02T00",
+         "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["ledger", "check-proof", str(out), "--chain-url", url])
+    assert res.exit_code == 0, res.output
+    assert "anchors match on" in res.output
+    assert json.loads(out.read_text())["chain"]["url"] == url
+
+
+def test_statements_command_sums_to_zero(ledger: Path) -> None:
+    res = runner.invoke(app, ["ledger", "statements", str(ledger)])
+    assert res.exit_code == 0, res.output
+    assert "Road operator" in res.output
+    assert "vehicle owners" in res.output
+    last = next(ln for ln in res.output.splitlines() if ln.strip("│ ").startswith("sum"))
+    assert "0.000000" in last
+
+
+def test_verify_needs_no_secret_key(ledger: Path, tmp_path: Path) -> None:
+    """A third party verifies from the ledger alone: no keys folder at all."""
+    import shutil
+
+    folder = copy_ledger(ledger, tmp_path / "t")
+    shutil.rmtree(folder / "keys")
+    assert verify_ledger(folder).anchors_checked == 6
+
+
+@pytest.mark.parametrize("table", ["records", "blocks", "attestations", "statements"])
+def test_damaged_database_pages_are_reported_not_crashed(
+    ledger: Path, tmp_path: Path, table: str
+) -> None:
+    """A whole page of a table overwritten in the SQLite file: verify exits 1 naming it."""
+    folder = copy_ledger(ledger, tmp_path / "t")
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    (size,) = con.execute("PRAGMA page_size").fetchone()
+    pageno = con.execute(
+        "SELECT max(pageno) FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,)
+    ).fetchone()[0]
+    con.close()
+    assert pageno is not None
+    raw = bytearray((folder / "ledger.sqlite").read_bytes())
+    at = (pageno - 1) * size
+    raw[at + 200 : at + size] = bytes(range(256)) * ((size - 200) // 256) + bytes(
+        (size - 200) % 256
+    )
+    (folder / "ledger.sqlite").write_bytes(bytes(raw))
+    code, text = _verify_cli(folder)
+    assert code == 1, text
+    assert "TAMPERED" in text
+
+
+def test_insider_rewrite_with_all_keys_is_caught_only_by_the_chain(
+    ledger: Path, tmp_path: Path
+) -> None:
+    """Someone holding every key alters one record and re-signs and re-settles everything
+    consistently (same timestamps): every signature and root checks, and only the anchored
+    root on the chain shows the rewrite."""
+    import numpy as np
+
+    from ersgrid.ledger.blocks import GENESIS_HASH, BlockHeader, build_block
+    from ersgrid.ledger.records import decode_records
+    from ersgrid.ledger.writer import LedgerWriter
+
+    folder = copy_ledger(ledger, tmp_path / "t")
+    writer = LedgerWriter(folder)
+    store = writer.store
+    old = [(BlockHeader.decode(hdr), hsh) for _, hdr, hsh, _ in store.block_rows()]
+    chunks = [
+        np.array(decode_records([bytes(r[5]) for r in store.record_rows(h.first_seq,
+                 h.first_seq + h.n_records)]), copy=True)
+        for h, _ in old
+    ]  # fmt: skip
+    chunks[1]["battery_mwh"][5] -= 100_000  # 0.1 kWh less billed to one owner
+    _sql(folder, "DELETE FROM records", "DELETE FROM attestations", "DELETE FROM blocks",
+         "DELETE FROM statements", "DELETE FROM settlements")  # fmt: skip
+    prev = GENESIS_HASH
+    for (head, _), rec in zip(old, chunks, strict=True):
+        block = build_block(rec, head.height, prev, writer.keys, head.timestamp_ms)
+        store.append_block(block)
+        prev = block.hash
+    _, balanced = writer.settle(np.concatenate(chunks))
+    writer.close()
+    assert balanced
+    new = LedgerStore(database_url(folder)).block_rows()
+    assert new[0][2] == old[0][1]  # block 0 rebuilt bit for bit
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert "block 1: root anchored on chain" in text
+
+
+def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
+    tmp_path: Path, tiny: Scenario
+) -> None:
+    import json
+
+    from ersgrid.run.runner import run
+
+    out = tmp_path / "results"
+    first = run(tiny, days=0.125, out=out)
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["ledger_records"] == len(first.passes) > 0
+    assert kpis["ledger_blocks"] == 3
+    assert kpis["settlement_balanced"] is True
+    second = run(tiny, days=0.125, seed=7, out=out)
+    assert json.loads((out / "kpis.json").read_text())["ledger_records"] == len(second.passes)
+    assert verify_ledger(out).records == len(second.passes)

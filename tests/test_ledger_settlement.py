@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ersgrid.ledger.records import RECORD_DTYPE, Direction
+from ersgrid.ledger.records import RECORD_DTYPE, Direction, as_pseudonyms
 from ersgrid.ledger.settlement import check_balance, margin_game, settle_period
 from ersgrid.ledger.shapley import shapley_values
 from ersgrid.scenario.settlement import SettlementSpec
@@ -20,8 +20,9 @@ def _records(rng: np.random.Generator, n: int, owners: int, v2g_share: float) ->
     rec["version"] = 1
     rec["seq"] = np.arange(n)
     rec["unit"] = rng.integers(0, 30, n)
-    names = [rng.bytes(16) for _ in range(owners)]
-    rec["pseudonym"] = [names[i] for i in rng.integers(0, owners, n)]
+    # every fourth name ends in a zero byte: pseudonyms are raw bytes, not C strings
+    names = [rng.bytes(15) + (b"\x00" if i % 4 == 0 else b"\x01") for i in range(owners)]
+    rec["pseudonym"] = as_pseudonyms(names)[rng.integers(0, owners, n)]
     rec["period"] = PERIOD
     rec["end_ms"] = PERIOD * 1000 + rng.integers(0, 3_600_000, n)
     batt = rng.integers(1, 2_000_000, n)
@@ -145,3 +146,74 @@ def test_settlement_rules_are_validated() -> None:
         SettlementSpec(shares={"retailer": 1.0})
     with pytest.raises(ValueError, match="must sum to 1"):
         SettlementSpec(shares={"road_operator": 0.5, "retailer": 0.2})
+
+
+def test_hourly_periods_follow_the_local_clock_through_dst() -> None:
+    """The repeated 01:00 hour when New York leaves daylight saving time is two periods."""
+    import pandas as pd
+
+    from ersgrid.ledger.run_ledger import period_starts
+
+    idx = pd.date_range("2035-11-04 00:00", periods=16, freq="15min", tz="America/New_York")
+    starts = period_starts(idx, "hour")
+    assert len(set(starts.tolist())) == 4
+    assert np.all(np.diff(starts) % 3600 == 0)
+    assert np.all((idx.asi8 // 10**9 - starts) < 3600)
+    day = period_starts(idx, "day")
+    assert set(day.tolist()) == {
+        int(pd.Timestamp("2035-11-04", tz="America/New_York").value // 10**9)
+    }
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    v2g_every=st.integers(3, 20),
+    sharing=st.sampled_from(["fixed", "shapley"]),
+    period=st.sampled_from(["hour", "day"]),
+)
+def test_randomised_runs_settle_balanced(
+    seed: int, v2g_every: int, sharing: str, period: str
+) -> None:
+    """Twin runs of ``tiny`` with random seeds (plus V2G passes): every period balances and the
+    statements' energy equals the twin's meters."""
+    from ersgrid.ledger.records import MWH_PER_KWH
+    from ersgrid.ledger.run_ledger import records_from_passes
+    from ersgrid.ledger.writer import PriceTable
+    from ersgrid.market.tariff import price_series
+    from ersgrid.run.runner import run
+    from ersgrid.scenario.loader import load_scenario
+
+    sc = load_scenario("tiny")
+    res = run(sc, days=0.25, seed=seed)
+    passes = res.passes
+    v2g = passes.iloc[::v2g_every].copy()
+    v2g[["battery_kwh", "grid_kwh"]] *= -0.5
+    import pandas as pd
+
+    passes = pd.concat([passes, v2g], ignore_index=True)
+    index = pd.DatetimeIndex(res.timeseries.index)
+    rec = records_from_passes(passes, index, sc.simulation.twin_step_s, period, b"k" * 32, "r")
+    rules = SettlementSpec(
+        period=period, grid_fee_per_kwh=5.0, v2g_payment_per_kwh=25.0, benefit_sharing=sharing,
+        shares={"road_operator": 0.6, "retailer": 0.3, "automaker": 0.1},
+    )  # fmt: skip
+    prices = PriceTable(
+        int(index[0].value // 1_000_000), 900_000, price_series(sc.tariff, index).tolist()
+    )
+    tariffs = [{"user_price_per_kwh": 40.0, "export_price_per_kwh": 9.0}]
+    charged = returned = 0
+    for p in np.unique(rec["period"]).tolist():
+        part = rec[rec["period"] == p]
+        result = settle_period(p, part, prices.at(part["end_ms"]), tariffs, rules, 45.0, "JPY")
+        assert check_balance(result, part) is None
+        for s in result.statements.values():
+            for x in s["lines"]:
+                if s["role"] == "vehicle_owner" and x["item"] == "charging":
+                    charged += x["energy_mwh"]
+                if s["role"] == "vehicle_owner" and x["item"] == "V2G discharge":
+                    returned += x["energy_mwh"]
+    metered = passes["battery_kwh"].to_numpy() * MWH_PER_KWH
+    assert abs(charged - metered[metered > 0].sum()) <= 0.5 * len(passes)
+    assert abs(returned + metered[metered < 0].sum()) <= 0.5 * len(passes)
+    assert charged > 0

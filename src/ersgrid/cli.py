@@ -116,6 +116,12 @@ def run(
         )  # fmt: skip
     console.print(_kpi_table({result.strategy: result.kpis}))
     console.print(f"results: {folder}/ (report.html, kpis.json, timeseries.parquet, trips.parquet)")
+    k = result.kpis
+    console.print(
+        f"ledger: {k['ledger_records']:,} records in {k['ledger_blocks']} blocks, settlement "
+        f"balanced: {str(k['settlement_balanced']).lower()}; check it with "
+        f"`ersgrid ledger verify {folder}`"
+    )
 
 
 @app.command()

@@ -176,3 +176,36 @@ def statements(
         console.print(table)
 
     go()
+
+
+@ledger_app.command()
+def anchor(
+    folder: Annotated[Path, typer.Argument(help="Results folder holding the ledger and keys/.")],
+    chain_url: ChainOption = None,
+    evm_version: Annotated[
+        str, typer.Option(help="EVM version the contract is compiled for (new deployments).")
+    ] = "paris",
+    db: DbOption = None,
+) -> None:
+    """Anchor what is not anchored yet; with a new --chain-url, move anchoring to that node.
+
+    Moving deploys the anchor contract there (an empty anchoring account is funded from the
+    node's unlocked account on development nodes) and anchors every block and settlement.
+    """
+    from ersgrid.cli import _friendly
+    from ersgrid.ledger.writer import LedgerWriter
+
+    @_friendly
+    def go() -> None:
+        writer = LedgerWriter(folder, db)
+        try:
+            n = writer.anchor(chain_url, evm_version)
+            chain = writer.meta()["chain"]
+        finally:
+            writer.close()
+        console.print(
+            f"[green]ok[/]: {n} roots anchored; contract {chain['contract']} on "
+            f"{chain['kind']} chain {chain['chain_id']}"
+        )
+
+    go()

@@ -102,13 +102,18 @@ class ChainClient:
         """Raw transactions sent by this client, in order."""
 
     @classmethod
-    def in_process(cls, account_key: bytes, replay: list[bytes] | None = None) -> ChainClient:
+    def in_process(
+        cls, account_key: bytes, replay: list[bytes] | None = None, funded: str | None = None
+    ) -> ChainClient:
         """A fresh in-process chain (eth-tester, py-evm) with the account funded.
 
         Parameters
         ----------
         replay : list of bytes, optional
             Raw transactions to send again first, rebuilding an earlier chain's state.
+        funded : str, optional
+            Address to fund instead of the account's: the address that signed ``replay``, so
+            a verifier can rebuild the chain without that account's key.
         """
         from eth_tester import EthereumTester, PyEVMBackend
         from web3 import EthereumTesterProvider, Web3
@@ -117,7 +122,12 @@ class ChainClient:
         client = cls(w3, account_key, "in-process", None)
         funder = w3.eth.accounts[0]
         tx = w3.eth.send_transaction(
-            {"from": funder, "to": client.account.address, "value": _FUNDING_WEI, "gas": 21_000}
+            {
+                "from": funder,
+                "to": funded or client.account.address,
+                "value": _FUNDING_WEI,
+                "gas": 21_000,
+            }
         )
         w3.eth.wait_for_transaction_receipt(tx)
         for raw in replay or []:
@@ -137,6 +147,25 @@ class ChainClient:
         except Exception as err:
             raise LedgerError(f"no Ethereum JSON-RPC node answers at {url!r}: {err}") from None
         return cls(w3, account_key, "json-rpc", url)
+
+    def ensure_funds(self) -> None:
+        """Make sure the anchoring account can pay for gas.
+
+        On a development node (ganache, anvil, geth --dev) an empty account is funded from the
+        node's first unlocked account; elsewhere an empty account is an error that names it.
+        """
+        if self.w3.eth.get_balance(self.account.address) > 0:
+            return
+        unlocked = self.w3.eth.accounts if self.kind == "json-rpc" else []
+        if not unlocked:
+            raise LedgerError(
+                f"the anchoring account {self.account.address} holds no funds on chain "
+                f"{self.chain_id}; send it some for gas (its key is keys/chain-account.key)"
+            )
+        tx = self.w3.eth.send_transaction(
+            {"from": unlocked[0], "to": self.account.address, "value": _FUNDING_WEI // 10}
+        )
+        self.w3.eth.wait_for_transaction_receipt(tx)
 
     @property
     def chain_id(self) -> int:

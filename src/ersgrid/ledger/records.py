@@ -24,6 +24,7 @@ __all__ = [
     "RECORD_SIZE",
     "RECORD_VERSION",
     "Direction",
+    "as_pseudonyms",
     "decode_records",
     "encode_records",
     "leaf_hashes",
@@ -49,7 +50,7 @@ RECORD_DTYPE = np.dtype(
         ("version", ">u1"),
         ("seq", ">u8"),  # position in the ledger, 0, 1, 2, ...
         ("unit", ">u4"),  # power unit (segment) index
-        ("pseudonym", "S16"),  # rotating pseudonym of the vehicle for this period
+        ("pseudonym", "V16"),  # rotating pseudonym for this period (raw bytes, not a string)
         ("period", ">i8"),  # start of the settlement period [unix s]
         ("start_ms", ">i8"),  # start of the pass [unix ms]
         ("end_ms", ">i8"),  # end of the pass, when metered [unix ms]
@@ -63,6 +64,11 @@ RECORD_SIZE = RECORD_DTYPE.itemsize
 assert RECORD_SIZE == 72
 
 LEAF_PREFIX = b"\x00"
+
+
+def as_pseudonyms(names: list[bytes]) -> npt.NDArray[np.void]:
+    """16-byte pseudonyms as an array for the ``pseudonym`` field (keeps trailing zero bytes)."""
+    return np.frombuffer(b"".join(names), dtype="V16") if names else np.zeros(0, dtype="V16")
 
 
 def encode_records(records: npt.NDArray[np.void]) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,13 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.ledger.keys import owner_key, pseudonym
-from ersgrid.ledger.records import MWH_PER_KWH, RECORD_DTYPE, RECORD_VERSION, Direction
+from ersgrid.ledger.records import (
+    MWH_PER_KWH,
+    RECORD_DTYPE,
+    RECORD_VERSION,
+    Direction,
+    as_pseudonyms,
+)
 from ersgrid.ledger.writer import LedgerWriter, PriceTable
 from ersgrid.market.tariff import price_series
 from ersgrid.scenario.layout import Layout
@@ -33,13 +40,23 @@ class LedgerSummary:
 
 
 def period_starts(index: pd.DatetimeIndex, period: str) -> npt.NDArray[np.int64]:
-    """Start of the settlement period (local hour or local day) of each step [unix s]."""
-    local = index.floor("h", ambiguous="NaT", nonexistent="shift_backward")
+    """Start of the settlement period (local hour or local day) of each step [unix s].
+
+    Hours are cut on the local wall clock and measured back in elapsed time, so the repeated
+    hour at the end of daylight saving time is two periods, not one.
+    """
+    utc_s = index.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
+    wall = index.tz_localize(None)
     if period == "day":
-        local = index.normalize()
-    return np.asarray(
-        local.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
-    )
+        day = wall.normalize()
+        midnight = day.tz_localize(
+            index.tz, ambiguous=np.ones(len(day), dtype=bool), nonexistent="shift_forward"
+        )
+        return np.asarray(
+            midnight.tz_convert("UTC").tz_localize(None).as_unit("s").to_numpy().astype(np.int64)
+        )
+    into_hour_s = (wall - wall.floor("h")).total_seconds().to_numpy().astype(np.int64)
+    return np.asarray(utc_s - into_hour_s, dtype=np.int64)
 
 
 def records_from_passes(
@@ -92,8 +109,18 @@ def records_from_passes(
         if v not in keys:
             keys[v] = owner_key(provider_secret, run_id, v)
         names.append(pseudonym(keys[v], p))
-    rec["pseudonym"] = np.array(names, dtype="S16")[np.ravel(inverse)] if n else names
+    rec["pseudonym"] = as_pseudonyms(names)[np.ravel(inverse)]
     return rec
+
+
+def _replace_previous(out: Path) -> None:
+    """Remove the ledger of an earlier run in the same results folder (its keys with it), as
+    the other result files are replaced."""
+    for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):
+        (out / name).unlink(missing_ok=True)
+    for sub in ("keys", "chain"):
+        if (out / sub).is_dir():
+            shutil.rmtree(out / sub)
 
 
 def write_run_ledger(
@@ -106,8 +133,14 @@ def write_run_ledger(
     chain_url: str | None = None,
 ) -> LedgerSummary:
     """Write the run's ledger into ``out`` (``ledger.sqlite``, ``keys/``, ``chain/``), settle
-    every period and anchor every block and settlement."""
+    every period and anchor every block and settlement.
+
+    A ledger of an earlier run in ``out`` is replaced, like the other result files; with a
+    ``db_url`` the database must hold no ledger yet.
+    """
     wall0 = time.perf_counter()
+    if db_url is None:
+        _replace_previous(Path(out))
     rules = scenario.settlement
     tariff = scenario.tariff
     prices = price_series(tariff, index)

@@ -144,7 +144,9 @@ def settle_period(
     grid = np.asarray(records["grid_mwh"], dtype=np.int64)
     charge = np.asarray(records["direction"]) == Direction.charge
     v2g = ~charge
-    owners = np.array([bytes(p).hex() for p in records["pseudonym"]])
+    uniq, owner_index = np.unique(records["pseudonym"], return_inverse=True)
+    owner_index = np.ravel(owner_index)
+    owner_names = [bytes(p).hex() for p in uniq]
     names = rules.parties.model_dump()
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
@@ -157,10 +159,11 @@ def settle_period(
         )
 
     def by_owner(mask: npt.NDArray[np.bool_], values: npt.NDArray[np.int64]) -> dict[str, int]:
-        out: dict[str, int] = defaultdict(int)
-        for o, v in zip(owners[mask].tolist(), values[mask].tolist(), strict=True):
-            out[o] += v
-        return out
+        total = np.zeros(len(owner_names), dtype=np.int64)
+        np.add.at(total, owner_index[mask], values[mask])
+        present = np.zeros(len(owner_names), dtype=bool)
+        present[owner_index[mask]] = True
+        return {owner_names[i]: int(total[i]) for i in np.flatnonzero(present).tolist()}
 
     # charging: owners → road operator; road operator → retailer, grid operator
     user_micro = np.rint(batt * user_price).astype(np.int64)

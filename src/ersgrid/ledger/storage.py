@@ -309,6 +309,12 @@ class LedgerStore:
             with self.engine.begin() as conn:
                 conn.execute(anchors_t.insert(), rows)
 
+    def clear_anchors(self) -> None:
+        """Forget the anchor index and the in-process chain (when anchoring moves chains)."""
+        with self.engine.begin() as conn:
+            conn.execute(anchors_t.delete())
+            conn.execute(chain_txs_t.delete())
+
     def anchors(self) -> dict[tuple[int, int], tuple[bytes, bytes, int]]:
         """(kind, key) → (root, tx hash, chain block number)."""
         c = anchors_t.c

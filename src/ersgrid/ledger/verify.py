@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy.exc import SQLAlchemyError
 
 from ersgrid.errors import LedgerError, LedgerTampered
 from ersgrid.ledger.blocks import (
@@ -25,7 +26,7 @@ from ersgrid.ledger.blocks import (
     attestation_leaf,
 )
 from ersgrid.ledger.chain import KIND_BLOCK, KIND_SETTLEMENT, ChainClient, compile_anchor_contract
-from ersgrid.ledger.keys import KeyStore, verify_signature
+from ersgrid.ledger.keys import verify_signature
 from ersgrid.ledger.merkle import merkle_root
 from ersgrid.ledger.records import LEAF_PREFIX, decode_records
 from ersgrid.ledger.settlement import check_balance, settle_period
@@ -61,8 +62,10 @@ def open_chain(folder: Path, store: LedgerStore, chain_url: str | None) -> Chain
         return None
     artifact = compile_anchor_contract(folder / "chain", chain["evm_version"])
     if chain_url is None and chain["kind"] == "in-process":
-        account = KeyStore(folder / "keys").chain_account()
-        client = ChainClient.in_process(account, replay=store.chain_txs())
+        # no secret needed: fund the recorded anchoring address and replay its transactions
+        client = ChainClient.in_process(
+            bytes(31) + b"\x01", replay=store.chain_txs(), funded=chain["account"]
+        )
     else:
         url = chain_url or chain["url"]
         if not url:
@@ -217,6 +220,11 @@ def verify_ledger(
             )
         periods = _verify_settlements(store, meta, producer, by_period)
         anchors, chain_name = _verify_anchors(folder, store, heads, periods, chain_url)
+    except (SQLAlchemyError, store.engine.dialect.loaded_dbapi.Error) as err:
+        cause = getattr(err, "orig", None) or err
+        raise _bad(f"the ledger database cannot be read (damaged or altered): {cause}") from None
+    except (KeyError, ValueError, TypeError) as err:
+        raise _bad(f"the ledger's settings (meta table) are damaged or altered: {err!r}") from None
     finally:
         store.close()
     return VerifyReport(

@@ -68,9 +68,11 @@ class LedgerWriter:
         SQLAlchemy URL of the database (PostgreSQL in production).
     """
 
-    def __init__(self, folder: Path, db_url: str | None = None) -> None:
+    def __init__(self, folder: Path, db_url: str | None = None, create: bool = False) -> None:
         self.folder = Path(folder)
-        self.store = LedgerStore(database_url(self.folder, db_url), create=True)
+        if db_url is None and not create and not (self.folder / "ledger.sqlite").exists():
+            raise LedgerError(f"no ledger in {str(folder)!r}: ledger.sqlite is missing")
+        self.store = LedgerStore(database_url(self.folder, db_url), create=create)
         self.keys = KeyStore(self.folder / "keys")
 
     @classmethod
@@ -100,7 +102,7 @@ class LedgerWriter:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         keys = KeyStore.create(folder / "keys", len(units), ROLES)
-        writer = cls(folder, db_url)
+        writer = cls(folder, db_url, create=True)
         if writer.store.tip()[0] != 0:
             raise LedgerError(f"the database {writer.store.url!r} already holds a ledger")
         writer.keys = keys
@@ -133,9 +135,7 @@ class LedgerWriter:
         """
         if len(records) == 0:
             return []
-        order = np.lexsort(
-            (records["pseudonym"], records["end_ms"], records["unit"], records["period"])
-        )
+        order = np.lexsort((records["end_ms"], records["unit"], records["period"]))
         rec = np.array(records[order], copy=True)
         height, prev, seq = self.store.tip()
         rec["seq"] = np.arange(seq, seq + len(rec), dtype=np.uint64)
@@ -189,34 +189,41 @@ class LedgerWriter:
     ) -> int:
         """Anchor every block and settlement not anchored yet; return how many roots were sent.
 
-        Deploys the contract on first use (in-process chain unless ``chain_url``). For the
-        in-process chain every raw transaction is kept in the ledger for later replay.
+        Deploys the contract on first use (in-process chain unless ``chain_url``). Given a
+        ``chain_url`` other than the ledger's chain, anchoring moves there: a new contract is
+        deployed, every root is anchored on it and the old chain is kept in the meta as
+        ``previous_chains``. For the in-process chain every raw transaction is kept in the
+        ledger for later replay.
         """
         meta = self.meta()
         chain = meta.get("chain")
         account = self.keys.chain_account()
-        artifact = compile_anchor_contract(
-            self.folder / "chain", chain["evm_version"] if chain else evm_version
-        )
-        if chain is None:
+        moving = chain is not None and chain_url is not None and chain_url != chain.get("url")
+        if chain is None or moving:
+            artifact = compile_anchor_contract(self.folder / "chain", evm_version)
             client = (
                 ChainClient.connect(chain_url, account)
                 if chain_url
                 else ChainClient.in_process(account)
             )
+            client.ensure_funds()
             address = client.deploy(artifact)
+            previous = meta.get("previous_chains", []) + ([chain] if moving else [])
             chain = {
                 "kind": client.kind, "url": chain_url, "chain_id": client.chain_id,
                 "contract": address, "evm_version": artifact["evm_version"],
                 "vyper": artifact["vyper"], "account": client.account.address,
             }  # fmt: skip
+            if moving:
+                self.store.clear_anchors()
+                self.store.set_meta(previous_chains=previous)
         else:
+            artifact = compile_anchor_contract(self.folder / "chain", chain["evm_version"])
             if chain["kind"] == "in-process":
                 client = ChainClient.in_process(account, replay=self.store.chain_txs())
             else:
                 client = ChainClient.connect(chain_url or chain["url"], account)
             client.attach(artifact, chain["contract"])
-            client.sent.clear()
         done = self.store.anchors()
         items = [
             AnchorItem(KIND_BLOCK, h, hsh)
