@@ -222,3 +222,15 @@ def test_a_wrong_bus_stops_the_run_before_the_twin_runs(
     with pytest.raises(GridError, match="bus 'Bus 99' does not exist"):
         run(scenario, days=1, progress=lambda done, total: calls.append(done))
     assert calls == []
+
+
+def test_network_pv_without_weather_stops_the_run_at_once(tiny_data: dict[str, Any]) -> None:
+    from ersgrid.grid.outputs import prepare_grid
+    from ersgrid.scenario import build_layout
+
+    for key in ("weather", "renewables"):
+        tiny_data.pop(key)
+    tiny_data["grid"]["network"] = "cigre_mv_der"
+    scenario = parse_scenario(tiny_data, "no-weather")
+    with pytest.raises(GridError, match="9 PV/wind units; give the scenario a weather section"):
+        prepare_grid(scenario, build_layout(scenario))

@@ -13,6 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.data.weather import load_weather
+from ersgrid.errors import GridError
 from ersgrid.grid.check import GridCheck, prepare_case, run_grid_check
 from ersgrid.grid.context import EnergyContext, connection_balance, renewable_split
 from ersgrid.grid.powerflow import GridCase
@@ -35,7 +36,14 @@ def prepare_grid(scenario: Scenario, layout: Layout) -> GridCase | None:
     unusable network stops the run at its start, not after it (None without a grid)."""
     if scenario.grid is None:
         return None
-    return prepare_case(scenario.grid, layout.sub_ids)
+    case = prepare_case(scenario.grid, layout.sub_ids)
+    weather_driven = [t for t in case.sgen_types if t.upper().startswith("PV") or t.upper() == "WP"]
+    if weather_driven and scenario.weather is None:
+        raise GridError(
+            f"grid.network {scenario.grid.network!r} has {len(weather_driven)} PV/wind units; "
+            "give the scenario a weather section to drive them"
+        )
+    return case
 
 
 def energy_outputs(
