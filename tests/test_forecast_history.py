@@ -183,3 +183,19 @@ def test_cli_backtest_prints_metrics_and_writes_the_plot(tmp_path: Path) -> None
     assert "P10\\u2013P90" in html or "P10–P90" in html
     bad = runner.invoke(app, ["forecast", "backtest", "tiny", "--target", "wind", "--days", "2"])
     assert bad.exit_code == 2
+
+
+def test_cli_backtest_on_a_users_history_file(tmp_path: Path) -> None:
+    idx = pd.date_range("2035-01-01", periods=6 * 7 * 96, freq="15min", tz="Europe/Stockholm")
+    rng = np.random.default_rng(5)
+    load = 100 + 30 * np.sin(2 * np.pi * (idx.hour - 8) / 24) + rng.normal(0, 3, len(idx))
+    pd.DataFrame(
+        {"timestamp": idx.strftime("%Y-%m-%dT%H:%M:%S%z"), "target": "demand", "value": load}
+    ).to_csv(tmp_path / "mine.csv", index=False)
+    args = ["forecast", "backtest", "e20", "--target", "demand", "--days", "3", "--model"]
+    result = CliRunner().invoke(
+        app, [*args, "naive", "--history", str(tmp_path / "mine.csv"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "seasonal naive" in result.output
+    assert (tmp_path / "forecast-demand.html").exists()
