@@ -165,10 +165,8 @@ class GradientBoosting(TargetModel):
         learning_rate: float = 0.05,
         min_lag_steps: int = DEFAULT_MIN_LAG_STEPS,
         calibration_days: int = 14,
-        relative_to: str | None = None,
     ) -> None:
         self.backend = backend
-        self.relative_to = relative_to
         self.calibration_days = calibration_days
         self._shift = np.zeros(3)
         self._center = 0.0
@@ -230,7 +228,6 @@ class GradientBoosting(TargetModel):
         self._nonnegative = bool((y.dropna() >= 0).all())
         xs, ys = x.to_numpy(dtype=np.float64)[keep], y.to_numpy(dtype=np.float64)[keep]
         self._center = float(np.mean(ys))
-        offset = self._offset(x[keep])
         n_cal = self.calibration_days * STEPS_PER_DAY
         fit_rows = len(ys)
         if n_cal > 0 and len(ys) - n_cal >= 3 * STEPS_PER_WEEK:
@@ -240,13 +237,13 @@ class GradientBoosting(TargetModel):
             for alpha in QUANTILES:
                 est = self._estimator(alpha)
                 rows = len(ys) if alpha == 0.5 else fit_rows  # the median learns from every row
-                est.fit(xs[:rows], ys[:rows] - offset[:rows])
+                est.fit(xs[:rows], ys[:rows] - self._center)
                 self._models.append(est)
         self._shift = np.zeros(3)
         if fit_rows < len(ys):
             xc, yc = xs[fit_rows:], ys[fit_rows:]
-            lower = self._models[0].predict(xc) + offset[fit_rows:]
-            upper = self._models[2].predict(xc) + offset[fit_rows:]
+            lower = self._models[0].predict(xc) + self._center
+            upper = self._models[2].predict(xc) + self._center
             self._shift[0] = -float(np.quantile(lower - yc, 1.0 - QUANTILES[0]))
             self._shift[2] = float(np.quantile(yc - upper, QUANTILES[2]))
 
@@ -274,15 +271,7 @@ class GradientBoosting(TargetModel):
         xs = x[self._columns].to_numpy(dtype=np.float64)
         with _one_thread():
             q = np.column_stack([m.predict(xs) for m in self._models])
-        out: FloatArray = q + self._offset(x)[:, None] + self._shift[None, :]
-        return out
-
-    def _offset(self, x: pd.DataFrame) -> FloatArray:
-        """What the trees learn the difference from: the training mean, or a lag feature."""
-        out = np.full(len(x), self._center)
-        if self.relative_to is not None:
-            base = x[self.relative_to].to_numpy(dtype=np.float64)
-            out = np.where(np.isfinite(base), base, out)
+        out: FloatArray = q + self._center + self._shift[None, :]
         return out
 
 
