@@ -17,20 +17,21 @@ import pandas as pd
 
 from ersgrid.errors import DataError, ErsgridError
 from ersgrid.forecast.features import covariates
-from ersgrid.forecast.history import TRAFFIC_PREFIX, generate_history
+from ersgrid.forecast.history import PROFILE_PREFIX, TRAFFIC_PREFIX, generate_history
 from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
 from ersgrid.scenario.schema import Scenario
 
 __all__ = ["Forecaster", "target_names"]
 
 STEP = pd.Timedelta(minutes=15)
+NOT_TARGETS = ("wx:", "wxf:", PROFILE_PREFIX)
 WEEK = pd.Timedelta(days=7)
 ModelSpec = str | Callable[[], TargetModel]
 
 
 def target_names(history: pd.DataFrame) -> list[str]:
-    """The forecastable columns of a history (everything but weather)."""
-    return [c for c in history.columns if not str(c).startswith(("wx:", "wxf:"))]
+    """The forecastable columns of a history (everything but weather and profiles)."""
+    return [c for c in history.columns if not str(c).startswith(NOT_TARGETS)]
 
 
 class Forecaster:
@@ -41,7 +42,9 @@ class Forecaster:
     history : DataFrame
         Regular 15-min, tz-aware index; one column per target (see
         :func:`~ersgrid.forecast.history.generate_history`), optional weather forecast columns
-        ``wxf:*``. Rows after an issue time may be present (e.g. the weather forecast of the
+        ``wxf:*``, and optional known profiles ``profile:<target>`` (a standard load profile,
+        a planned output: values known in advance, used as a feature of that target only).
+        Rows after an issue time may be present (e.g. the weather forecast of the
         planning horizon); target values there are never read for that issue time.
     country : str or None
         ISO code for public holidays and holiday periods (the scenario's
@@ -127,7 +130,7 @@ class Forecaster:
         self.history.loc[actuals.index, actuals.columns] = actuals
 
     def _check(self, target: str, issue_time: pd.Timestamp) -> pd.Timestamp:
-        if target not in self.history.columns or target.startswith(("wx:", "wxf:")):
+        if target not in self.history.columns or target.startswith(NOT_TARGETS):
             raise ErsgridError(f"unknown forecast target {target!r}; known: {self.targets}")
         t = pd.Timestamp(issue_time)
         tz = pd.DatetimeIndex(self.history.index).tz
@@ -146,7 +149,7 @@ class Forecaster:
         if y.notna().sum() == 0:
             raise DataError(f"{target}: no history before {t}")
         model = self._factory()
-        model.fit(y, self._cov.loc[y.index])
+        model.fit(y, self._covariates_of(target, self._cov).loc[y.index])
         self.fits += 1
         self._models[target] = (t, model)
         return model
@@ -181,7 +184,14 @@ class Forecaster:
         if index[-1] > cov.index[-1]:
             full = pd.date_range(cov.index[0], index[-1], freq=STEP)
             cov = covariates(full, self.country, self.history.reindex(full))
-        return model.predict(y_known, cov, index)
+        return model.predict(y_known, self._covariates_of(target, cov), index)
+
+    def _covariates_of(self, target: str, cov: pd.DataFrame) -> pd.DataFrame:
+        """The shared covariates plus the target's own known profile (``profile:<target>``)."""
+        column = f"{PROFILE_PREFIX}{target}"
+        if column not in self.history.columns:
+            return cov
+        return cov.assign(profile=self.history[column].reindex(cov.index))
 
     def issued_every(
         self, target: str, index: pd.DatetimeIndex, every_steps: int = 96

@@ -17,10 +17,11 @@ is drawn from the scenario itself:
 * **price, CO2** — the scenario's market model or tariff
   (:func:`ersgrid.forecast.sources.market_series`).
 
-Columns are ``traffic:<class>_<direction>`` and ``traffic`` [veh/step], ``demand`` and
-``demand:<substation>`` [kW], ``pv``, ``wind``, ``renewable`` [kW] where the context has them,
-``price`` [currency/kWh], ``co2`` [kg/kWh], plus the weather columns of
-:func:`~ersgrid.forecast.weather.synthetic_weather`.
+Columns are ``traffic:<class>_<direction>`` and ``traffic`` [veh/step]; ``demand`` and
+``demand:<substation>`` [kW] with their load profiles ``profile:demand…`` (the context's other
+loads: the standard load profile an operator knows in advance); ``pv``, ``wind``, ``renewable``
+[kW] where the scenario has them; ``price`` [currency/kWh]; ``co2`` [kg/kWh]; plus the weather
+columns of :func:`~ersgrid.forecast.weather.synthetic_weather` and of the plants.
 """
 
 from __future__ import annotations
@@ -39,10 +40,17 @@ from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin.traffic import expected_volume, holiday_mask
 
-__all__ = ["TRAFFIC_PREFIX", "generate_history", "history_index", "traffic_history"]
+__all__ = [
+    "PROFILE_PREFIX",
+    "TRAFFIC_PREFIX",
+    "generate_history",
+    "history_index",
+    "traffic_history",
+]
 
 FloatArray = npt.NDArray[np.float64]
 TRAFFIC_PREFIX = "traffic:"
+PROFILE_PREFIX = "profile:"
 
 
 def history_index(scenario: Scenario, end: dt.date, days: int) -> pd.DatetimeIndex:
@@ -206,7 +214,9 @@ def generate_history(
     for j, sub in enumerate(layout.sub_ids):
         if np.any(other[:, j] > 0):
             frame[f"demand:{sub}"] = demand[:, j]
+            frame[f"{PROFILE_PREFIX}demand:{sub}"] = other[:, j]
     frame["demand"] = demand.sum(axis=1)
+    frame[f"{PROFILE_PREFIX}demand"] = other.sum(axis=1)
     plants, plant_weather = renewable_series(scenario, layout, index, rng)
     frame |= plants
     frame["renewable"] = np.asarray(energy.renewable_kw, dtype=np.float64).sum(axis=1)
