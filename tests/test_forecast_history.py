@@ -181,8 +181,9 @@ def test_cli_backtest_prints_metrics_and_writes_the_plot(tmp_path: Path) -> None
     html = (tmp_path / "forecast-traffic.html").read_text(encoding="utf-8")
     assert "seasonal naive" in html
     assert "P10\\u2013P90" in html or "P10–P90" in html
-    bad = runner.invoke(app, ["forecast", "backtest", "tiny", "--target", "wind", "--days", "2"])
+    bad = runner.invoke(app, ["forecast", "backtest", "tiny", "--target", "snow", "--days", "2"])
     assert bad.exit_code == 2
+    assert "unknown target 'snow'" in bad.output
 
 
 def test_cli_backtest_on_a_users_history_file(tmp_path: Path) -> None:
