@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from ersgrid.forecast.history import PROFILE_PREFIX, TRAFFIC_PREFIX, generate_hi
 from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["Forecaster", "target_names"]
+__all__ = ["Forecaster", "LearnedTraffic", "target_names"]
 
 STEP = pd.Timedelta(minutes=15)
 NOT_TARGETS = ("wx:", "wxf:", PROFILE_PREFIX)
@@ -244,3 +245,68 @@ class Forecaster:
                 out[f"{name}_A"] = q * self.direction_a_share
                 out[f"{name}_B"] = q * (1.0 - self.direction_a_share)
         return pd.DataFrame(out)
+
+
+class _RunLike(Protocol):
+    """What :class:`LearnedTraffic` reads of the run context (a ``RunContext``)."""
+
+    scenario: Scenario
+    index: pd.DatetimeIndex
+
+
+class LearnedTraffic:
+    """Traffic forecasts for the ``mpc`` strategy (its ``TrafficForecaster`` protocol).
+
+    ``MPC(forecaster=LearnedTraffic())`` replaces the expected profile by a model trained on
+    a year of history generated before the run's first day. Each call returns the chosen
+    quantile of the traffic by class and direction for run steps ``start .. stop - 1``: steps
+    from the issue step on come from the forecast issued then; steps before it (vehicles
+    already on the road) from the forecast issued at ``start``.
+
+    Parameters
+    ----------
+    model : str or callable
+        As for :class:`Forecaster` (``gbm`` by default).
+    quantile : {"p10", "p50", "p90"}
+    history_days : int [d]
+        Generated history before the run.
+    """
+
+    def __init__(
+        self, model: ModelSpec = "gbm", quantile: str = "p50", history_days: int = 365
+    ) -> None:
+        if quantile not in QUANTILE_COLUMNS:
+            raise ErsgridError(f"quantile {quantile!r}: use one of {QUANTILE_COLUMNS}")
+        self.model = model
+        self.quantile = quantile
+        self.history_days = history_days
+        self._key: tuple[str, pd.Timestamp, int] | None = None
+        self._forecaster: Forecaster | None = None
+
+    def forecaster_for(self, context: _RunLike) -> Forecaster:
+        """The forecaster of this run (built on the first call of a run)."""
+        key = (context.scenario.name, context.index[0], len(context.index))
+        if self._forecaster is None or self._key != key:
+            self._forecaster = Forecaster.for_scenario(
+                context.scenario,
+                start=context.index[0].date(),
+                days=len(context.index) * STEP / pd.Timedelta(days=1),
+                history_days=self.history_days,
+                model=self.model,
+            )
+            self._key = key
+        return self._forecaster
+
+    def forecast(self, context: _RunLike, issued: int, start: int, stop: int) -> pd.DataFrame:
+        """Vehicles entering in run steps ``start .. stop - 1`` [veh/step], issued at step
+        ``issued``; columns ``<class>_<direction>``, rows numbered from 0."""
+        fc = self.forecaster_for(context)
+        t0 = context.index[0]
+        parts = []
+        if start < issued:
+            parts.append(fc.traffic_forecast(t0 + start * STEP, issued - start, self.quantile))
+        first = max(start, issued)
+        if stop > first:
+            ahead = fc.traffic_forecast(t0 + issued * STEP, stop - issued, self.quantile)
+            parts.append(ahead.iloc[first - issued :])
+        return pd.concat(parts).reset_index(drop=True)
