@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from ersgrid.forecast.features import STEPS_PER_DAY, covariates  # noqa: E402
 from ersgrid.forecast.forecaster import target_names  # noqa: E402
-from ersgrid.forecast.history import generate_history  # noqa: E402
+from ersgrid.forecast.history import PROFILE_PREFIX, generate_history  # noqa: E402
 from ersgrid.forecast.models import GradientBoosting, SeasonalNaive, TargetModel  # noqa: E402
 from ersgrid.scenario.loader import load_scenario  # noqa: E402
 
@@ -57,7 +57,12 @@ def main() -> None:
         cov = covariates(pd.DatetimeIndex(history.index), sc.traffic.holidays_country, history)
         targets = args.targets or target_names(history)
         for target in targets:
+            if target not in history.columns:
+                print(f"{name:<11} {target:<20} {'':>6} (not in this scenario: skipped)")
+                continue
             y = history[target]
+            profile = f"{PROFILE_PREFIX}{target}"
+            cov_t = cov.assign(profile=history[profile]) if profile in history else cov
             if not (y.abs() > 0).any():
                 print(f"{name:<11} {target:<20} {'':>6} (zero throughout: skipped)")
                 continue
@@ -67,7 +72,7 @@ def main() -> None:
                 ("seasonal naive", SeasonalNaive()),
             ]
             for label, model in models:
-                fit_s, predict_s = _time(model, y, cov)
+                fit_s, predict_s = _time(model, y, cov_t)
                 rows = len(y) - 2 * STEPS_PER_DAY
                 print(
                     f"{name:<11} {target:<20} {rows:>6} {label:<22} {fit_s:>7.2f} {predict_s:>9.3f}"

@@ -181,5 +181,62 @@ def test_cli_backtest_prints_metrics_and_writes_the_plot(tmp_path: Path) -> None
     html = (tmp_path / "forecast-traffic.html").read_text(encoding="utf-8")
     assert "seasonal naive" in html
     assert "P10\\u2013P90" in html or "P10–P90" in html
-    bad = runner.invoke(app, ["forecast", "backtest", "tiny", "--target", "wind", "--days", "2"])
+    bad = runner.invoke(app, ["forecast", "backtest", "tiny", "--target", "snow", "--days", "2"])
     assert bad.exit_code == 2
+    assert "unknown target 'snow'" in bad.output
+
+
+def test_cli_backtest_on_a_users_history_file(tmp_path: Path) -> None:
+    idx = pd.date_range("2035-01-01", periods=6 * 7 * 96, freq="15min", tz="Europe/Stockholm")
+    rng = np.random.default_rng(5)
+    load = 100 + 30 * np.sin(2 * np.pi * (idx.hour - 8) / 24) + rng.normal(0, 3, len(idx))
+    pd.DataFrame(
+        {"timestamp": idx.strftime("%Y-%m-%dT%H:%M:%S%z"), "target": "demand", "value": load}
+    ).to_csv(tmp_path / "mine.csv", index=False)
+    args = ["forecast", "backtest", "e20", "--target", "demand", "--days", "3", "--model"]
+    result = CliRunner().invoke(
+        app, [*args, "naive", "--history", str(tmp_path / "mine.csv"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "seasonal naive" in result.output
+    assert (tmp_path / "forecast-demand.html").exists()
+
+
+def test_learned_traffic_serves_the_mpc_protocol(tiny: Scenario) -> None:
+    from ersgrid.control.base import RunContext
+    from ersgrid.forecast import LearnedTraffic
+    from ersgrid.grid.context import build_energy_context
+    from ersgrid.scenario.layout import build_layout
+    from ersgrid.timeindex import planning_index
+
+    index = planning_index(tiny, 1.0)
+    layout = build_layout(tiny)
+    volume = expected_volume(tiny, index)
+    context = RunContext(
+        scenario=tiny,
+        layout=layout,
+        index=index,
+        price_per_kwh=np.zeros(len(index)),
+        co2_kg_per_kwh=np.zeros(len(index)),
+        expected_volume=volume,
+        step_h=0.25,
+        energy=build_energy_context(tiny, layout, index),
+    )
+    learned = LearnedTraffic(
+        model=lambda: GradientBoosting(n_estimators=40, learning_rate=0.2, calibration_days=0),
+        history_days=35,
+    )
+    out = learned.forecast(context, issued=40, start=36, stop=40 + 96)
+    assert list(out.columns) == list(volume.columns)
+    assert len(out) == 100
+    assert out.index[0] == 0
+    # the rows before the issue step come from the forecast issued at their own start
+    fc = learned.forecaster_for(context)
+    past = fc.traffic_forecast(index[36], 4)
+    np.testing.assert_allclose(out.iloc[:4].to_numpy(), past.to_numpy())
+    ahead = fc.traffic_forecast(index[40], 96)
+    np.testing.assert_allclose(out.iloc[4:].to_numpy(), ahead.to_numpy())
+    assert learned.forecaster_for(context) is fc  # one forecaster per run
+    steps = pd.date_range(index[36], periods=100, freq="15min")
+    expected = expected_volume(tiny, steps).to_numpy().sum()
+    assert out.to_numpy().sum() == pytest.approx(expected, rel=0.15)

@@ -179,12 +179,10 @@ def test_a_leaked_target_collapses_the_error_but_the_pipeline_blocks_it() -> Non
     # outside the pipeline (features on the full series) the leak makes the score collapse
     leaky = LeakyGbm()
     leaky.fit(y.iloc[:split], cov.iloc[:split])
-    x = leaky._design(y, cov).iloc[split:]
-    leaked = np.column_stack([mdl.predict(x.to_numpy()) for mdl in leaky._models])[:, 1]
+    leaked = leaky.predict_matrix(leaky._design(y, cov).iloc[split:])[:, 1]
     honest = small_gbm()
     honest.fit(y.iloc[:split], cov.iloc[:split])
-    x_h = honest._design(y, cov).iloc[split:]
-    honest_pred = honest._models[1].predict(x_h.to_numpy())
+    honest_pred = honest.predict_matrix(honest._design(y, cov).iloc[split:])[:, 1]
     actual = y.iloc[split:].to_numpy()
     assert m.mae(actual, leaked) < 0.5 * m.mae(actual, honest_pred)
     # inside the rolling-origin backtest the same model cannot see the target: no gain
@@ -269,3 +267,14 @@ def test_issued_every_stitches_day_ahead_forecasts() -> None:
     assert out.index.equals(run)
     assert list(out["issued"].unique()) == [run[0], run[96]]
     np.testing.assert_array_equal(out["p50"], hist["demand"].shift(STEPS_PER_WEEK).loc[run])
+
+
+def test_a_two_level_tou_price_is_learnt_exactly() -> None:
+    """Many labels equal to the median once stopped LightGBM after one tree (P50 = day price)."""
+    idx = index(5)
+    night = (idx.hour >= 23) | (idx.hour < 7)
+    hist = pd.DataFrame({"price": np.where(night, 20.78, 32.14)}, index=idx)
+    q = Forecaster(hist, None, model=small_gbm).predict("price", idx[4 * STEPS_PER_WEEK], 192)
+    actual = hist["price"].loc[q.index].to_numpy()
+    assert m.mae(actual, q["p50"].to_numpy()) < 0.05
+    assert m.coverage(actual, q["p10"].to_numpy() - 0.05, q["p90"].to_numpy() + 0.05) == 100.0

@@ -22,9 +22,9 @@ UNITS = {"traffic": "veh/15 min", "demand": "kW", "pv": "kW", "wind": "kW", "ren
 METRIC_ROWS = (
     ("mae", "MAE", "{:.4g}"),
     ("mape_pct", "MAPE [%]", "{:.2f}"),
-    ("nmae_pct", "nMAE [%] (PV/wind: of capacity; else of mean)", "{:.2f}"),
+    ("nmae_pct", "nMAE [%] (of capacity / mean)", "{:.2f}"),
     ("wape_pct", "WAPE [%]", "{:.2f}"),
-    ("pinball", "pinball (mean of P10/P50/P90)", "{:.4g}"),
+    ("pinball", "pinball (mean of 3 quantiles)", "{:.4g}"),
     ("coverage_pct", "P10–P90 coverage [%]", "{:.1f}"),
 )
 
@@ -99,13 +99,13 @@ def _backtest(
         m = result.scores["model"].get(key, float("nan"))
         b = result.scores["seasonal_naive"].get(key, float("nan"))
         table.add_row(label, fmt.format(m), fmt.format(b))
-    table.add_row("skill (1 − MAE/MAE_naive)", f"{result.scores['skill']['all']:.3f}", "0")
+    table.add_row("skill (1 − MAE / MAE naive)", f"{result.scores['skill']['all']:.3f}", "0")
     for lead in ("0-24h", "24-48h"):
         if lead in result.scores:
             s = result.scores[lead]
             table.add_row(
-                f"  lead {lead}: MAE / skill / coverage",
-                f"{s['mae']:.4g} / {s['skill']:.3f} / {s['coverage_pct']:.1f} %",
+                f"lead {lead}: MAE, skill, coverage",
+                f"{s['mae']:.4g}, {s['skill']:.3f}, {s['coverage_pct']:.1f} %",
                 "",
             )
     console.print(table)

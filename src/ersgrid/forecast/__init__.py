@@ -5,7 +5,7 @@ renewables, price and CO2 intensity, 15-min steps, up to 48 h ahead, with P10/P5
 """
 
 from ersgrid.forecast.backtest import BacktestResult, backtest
-from ersgrid.forecast.forecaster import Forecaster, target_names
+from ersgrid.forecast.forecaster import Forecaster, LearnedTraffic, target_names
 from ersgrid.forecast.history import generate_history
 from ersgrid.forecast.importers import parse_history, read_history
 from ersgrid.forecast.models import GradientBoosting, SeasonalNaive, TargetModel, make_model
@@ -14,6 +14,7 @@ __all__ = [
     "BacktestResult",
     "Forecaster",
     "GradientBoosting",
+    "LearnedTraffic",
     "SeasonalNaive",
     "TargetModel",
     "backtest",

@@ -11,26 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from ersgrid.errors import DataError, ErsgridError
 from ersgrid.forecast.features import covariates
-from ersgrid.forecast.history import TRAFFIC_PREFIX, generate_history
+from ersgrid.forecast.history import PROFILE_PREFIX, TRAFFIC_PREFIX, generate_history
 from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["Forecaster", "target_names"]
+__all__ = ["Forecaster", "LearnedTraffic", "target_names"]
 
 STEP = pd.Timedelta(minutes=15)
+NOT_TARGETS = ("wx:", "wxf:", PROFILE_PREFIX)
 WEEK = pd.Timedelta(days=7)
 ModelSpec = str | Callable[[], TargetModel]
 
 
 def target_names(history: pd.DataFrame) -> list[str]:
-    """The forecastable columns of a history (everything but weather)."""
-    return [c for c in history.columns if not str(c).startswith(("wx:", "wxf:"))]
+    """The forecastable columns of a history (everything but weather and profiles)."""
+    return [c for c in history.columns if not str(c).startswith(NOT_TARGETS)]
 
 
 class Forecaster:
@@ -41,7 +43,9 @@ class Forecaster:
     history : DataFrame
         Regular 15-min, tz-aware index; one column per target (see
         :func:`~ersgrid.forecast.history.generate_history`), optional weather forecast columns
-        ``wxf:*``. Rows after an issue time may be present (e.g. the weather forecast of the
+        ``wxf:*``, and optional known profiles ``profile:<target>`` (a standard load profile,
+        a planned output: values known in advance, used as a feature of that target only).
+        Rows after an issue time may be present (e.g. the weather forecast of the
         planning horizon); target values there are never read for that issue time.
     country : str or None
         ISO code for public holidays and holiday periods (the scenario's
@@ -127,7 +131,7 @@ class Forecaster:
         self.history.loc[actuals.index, actuals.columns] = actuals
 
     def _check(self, target: str, issue_time: pd.Timestamp) -> pd.Timestamp:
-        if target not in self.history.columns or target.startswith(("wx:", "wxf:")):
+        if target not in self.history.columns or target.startswith(NOT_TARGETS):
             raise ErsgridError(f"unknown forecast target {target!r}; known: {self.targets}")
         t = pd.Timestamp(issue_time)
         tz = pd.DatetimeIndex(self.history.index).tz
@@ -146,7 +150,7 @@ class Forecaster:
         if y.notna().sum() == 0:
             raise DataError(f"{target}: no history before {t}")
         model = self._factory()
-        model.fit(y, self._cov.loc[y.index])
+        model.fit(y, self._covariates_of(target, self._cov).loc[y.index])
         self.fits += 1
         self._models[target] = (t, model)
         return model
@@ -181,7 +185,14 @@ class Forecaster:
         if index[-1] > cov.index[-1]:
             full = pd.date_range(cov.index[0], index[-1], freq=STEP)
             cov = covariates(full, self.country, self.history.reindex(full))
-        return model.predict(y_known, cov, index)
+        return model.predict(y_known, self._covariates_of(target, cov), index)
+
+    def _covariates_of(self, target: str, cov: pd.DataFrame) -> pd.DataFrame:
+        """The shared covariates plus the target's own known profile (``profile:<target>``)."""
+        column = f"{PROFILE_PREFIX}{target}"
+        if column not in self.history.columns:
+            return cov
+        return cov.assign(profile=self.history[column].reindex(cov.index))
 
     def issued_every(
         self, target: str, index: pd.DatetimeIndex, every_steps: int = 96
@@ -234,3 +245,68 @@ class Forecaster:
                 out[f"{name}_A"] = q * self.direction_a_share
                 out[f"{name}_B"] = q * (1.0 - self.direction_a_share)
         return pd.DataFrame(out)
+
+
+class _RunLike(Protocol):
+    """What :class:`LearnedTraffic` reads of the run context (a ``RunContext``)."""
+
+    scenario: Scenario
+    index: pd.DatetimeIndex
+
+
+class LearnedTraffic:
+    """Traffic forecasts for the ``mpc`` strategy (its ``TrafficForecaster`` protocol).
+
+    ``MPC(forecaster=LearnedTraffic())`` replaces the expected profile by a model trained on
+    a year of history generated before the run's first day. Each call returns the chosen
+    quantile of the traffic by class and direction for run steps ``start .. stop - 1``: steps
+    from the issue step on come from the forecast issued then; steps before it (vehicles
+    already on the road) from the forecast issued at ``start``.
+
+    Parameters
+    ----------
+    model : str or callable
+        As for :class:`Forecaster` (``gbm`` by default).
+    quantile : {"p10", "p50", "p90"}
+    history_days : int [d]
+        Generated history before the run.
+    """
+
+    def __init__(
+        self, model: ModelSpec = "gbm", quantile: str = "p50", history_days: int = 365
+    ) -> None:
+        if quantile not in QUANTILE_COLUMNS:
+            raise ErsgridError(f"quantile {quantile!r}: use one of {QUANTILE_COLUMNS}")
+        self.model = model
+        self.quantile = quantile
+        self.history_days = history_days
+        self._key: tuple[str, pd.Timestamp, int] | None = None
+        self._forecaster: Forecaster | None = None
+
+    def forecaster_for(self, context: _RunLike) -> Forecaster:
+        """The forecaster of this run (built on the first call of a run)."""
+        key = (context.scenario.name, context.index[0], len(context.index))
+        if self._forecaster is None or self._key != key:
+            self._forecaster = Forecaster.for_scenario(
+                context.scenario,
+                start=context.index[0].date(),
+                days=len(context.index) * STEP / pd.Timedelta(days=1),
+                history_days=self.history_days,
+                model=self.model,
+            )
+            self._key = key
+        return self._forecaster
+
+    def forecast(self, context: _RunLike, issued: int, start: int, stop: int) -> pd.DataFrame:
+        """Vehicles entering in run steps ``start .. stop - 1`` [veh/step], issued at step
+        ``issued``; columns ``<class>_<direction>``, rows numbered from 0."""
+        fc = self.forecaster_for(context)
+        t0 = context.index[0]
+        parts = []
+        if start < issued:
+            parts.append(fc.traffic_forecast(t0 + start * STEP, issued - start, self.quantile))
+        first = max(start, issued)
+        if stop > first:
+            ahead = fc.traffic_forecast(t0 + issued * STEP, stop - issued, self.quantile)
+            parts.append(ahead.iloc[first - issued :])
+        return pd.concat(parts).reset_index(drop=True)

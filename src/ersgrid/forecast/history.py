@@ -12,13 +12,16 @@ is drawn from the scenario itself:
   (:func:`ersgrid.grid.context.build_energy_context`) moved by temperature anomalies
   (heating and cooling), by the traffic of the day (service-area shops and restaurants) and by
   metering noise;
-* **PV, wind, renewables** — the energy context's generation as it is (weather-driven there);
-* **price, CO2** — :func:`ersgrid.market.tariff.price_series` and ``co2_series``.
+* **PV, wind, renewables** — the scenario's plants on its own weather
+  (:func:`ersgrid.forecast.sources.renewable_series`) and the energy context's total;
+* **price, CO2** — the scenario's market model or tariff
+  (:func:`ersgrid.forecast.sources.market_series`).
 
-Columns are ``traffic:<class>_<direction>`` and ``traffic`` [veh/step], ``demand`` and
-``demand:<substation>`` [kW], ``pv``, ``wind``, ``renewable`` [kW] where the context has them,
-``price`` [currency/kWh], ``co2`` [kg/kWh], plus the weather columns of
-:func:`~ersgrid.forecast.weather.synthetic_weather`.
+Columns are ``traffic:<class>_<direction>`` and ``traffic`` [veh/step]; ``demand`` and
+``demand:<substation>`` [kW] with their load profiles ``profile:demand…`` (the context's other
+loads: the standard load profile an operator knows in advance); ``pv``, ``wind``, ``renewable``
+[kW] where the scenario has them; ``price`` [currency/kWh]; ``co2`` [kg/kWh]; plus the weather
+columns of :func:`~ersgrid.forecast.weather.synthetic_weather` and of the plants.
 """
 
 from __future__ import annotations
@@ -30,17 +33,24 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.forecast.calendar import HOLIDAY_PERIODS, holiday_period_code
+from ersgrid.forecast.sources import market_series, renewable_series
 from ersgrid.forecast.weather import ar1, synthetic_weather
 from ersgrid.grid.context import build_energy_context
-from ersgrid.market.tariff import co2_series, price_series
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin.traffic import expected_volume, holiday_mask
 
-__all__ = ["TRAFFIC_PREFIX", "generate_history", "history_index", "traffic_history"]
+__all__ = [
+    "PROFILE_PREFIX",
+    "TRAFFIC_PREFIX",
+    "generate_history",
+    "history_index",
+    "traffic_history",
+]
 
 FloatArray = npt.NDArray[np.float64]
 TRAFFIC_PREFIX = "traffic:"
+PROFILE_PREFIX = "profile:"
 
 
 def history_index(scenario: Scenario, end: dt.date, days: int) -> pd.DatetimeIndex:
@@ -204,12 +214,12 @@ def generate_history(
     for j, sub in enumerate(layout.sub_ids):
         if np.any(other[:, j] > 0):
             frame[f"demand:{sub}"] = demand[:, j]
+            frame[f"{PROFILE_PREFIX}demand:{sub}"] = other[:, j]
     frame["demand"] = demand.sum(axis=1)
-    for name in ("pv", "wind", "renewable"):
-        series = getattr(energy, "renewable_kw" if name == "renewable" else f"{name}_kw", None)
-        if series is not None:
-            frame[name] = np.asarray(series, dtype=np.float64).reshape(len(index), -1).sum(axis=1)
-    frame["price"] = price_series(scenario.tariff, index).to_numpy(dtype=np.float64)
-    frame["co2"] = co2_series(scenario.co2, index).to_numpy(dtype=np.float64)
+    frame[f"{PROFILE_PREFIX}demand"] = other.sum(axis=1)
+    plants, plant_weather = renewable_series(scenario, layout, index, rng)
+    frame |= plants
+    frame["renewable"] = np.asarray(energy.renewable_kw, dtype=np.float64).sum(axis=1)
+    frame["price"], frame["co2"] = market_series(scenario, index)
     out = pd.DataFrame(frame, index=index)
-    return pd.concat([out, weather], axis=1)
+    return pd.concat([out, weather, plant_weather], axis=1)

@@ -169,6 +169,7 @@ class GradientBoosting(TargetModel):
         self.backend = backend
         self.calibration_days = calibration_days
         self._shift = np.zeros(3)
+        self._center = 0.0
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.min_lag_steps = min_lag_steps
@@ -192,6 +193,10 @@ class GradientBoosting(TargetModel):
                 subsample_freq=1,
                 colsample_bytree=0.9,
                 num_threads=1,  # several threads can stall on shared machines
+                # start from the centred mean, not from the alpha-quantile of the labels: when
+                # many labels equal that quantile (a TOU price, PV at night) every gradient is
+                # equal and LightGBM stops after one tree
+                boost_from_average=False,
                 verbose=-1,
                 random_state=0,
             )
@@ -222,6 +227,7 @@ class GradientBoosting(TargetModel):
         self._columns = list(x.columns)
         self._nonnegative = bool((y.dropna() >= 0).all())
         xs, ys = x.to_numpy(dtype=np.float64)[keep], y.to_numpy(dtype=np.float64)[keep]
+        self._center = float(np.mean(ys))
         n_cal = self.calibration_days * STEPS_PER_DAY
         fit_rows = len(ys)
         if n_cal > 0 and len(ys) - n_cal >= 3 * STEPS_PER_WEEK:
@@ -231,13 +237,13 @@ class GradientBoosting(TargetModel):
             for alpha in QUANTILES:
                 est = self._estimator(alpha)
                 rows = len(ys) if alpha == 0.5 else fit_rows  # the median learns from every row
-                est.fit(xs[:rows], ys[:rows])
+                est.fit(xs[:rows], ys[:rows] - self._center)
                 self._models.append(est)
         self._shift = np.zeros(3)
         if fit_rows < len(ys):
             xc, yc = xs[fit_rows:], ys[fit_rows:]
-            lower = self._models[0].predict(xc)
-            upper = self._models[2].predict(xc)
+            lower = self._models[0].predict(xc) + self._center
+            upper = self._models[2].predict(xc) + self._center
             self._shift[0] = -float(np.quantile(lower - yc, 1.0 - QUANTILES[0]))
             self._shift[2] = float(np.quantile(yc - upper, QUANTILES[2]))
 
@@ -248,10 +254,25 @@ class GradientBoosting(TargetModel):
             raise ErsgridError("GradientBoosting.predict before fit: call fit first")
         y = _extend(y_known, index)
         x = self._design(y, covariates.reindex(y.index)).reindex(index)[self._columns]
-        xs = x.to_numpy(dtype=np.float64)
+        return _finish(self.predict_matrix(x), self._nonnegative, index)
+
+    def predict_matrix(self, x: pd.DataFrame) -> FloatArray:
+        """Raw P10, P50, P90 (calibrated, before the non-crossing rule) for a design matrix.
+
+        Parameters
+        ----------
+        x : DataFrame
+            Features as built by the model (covariates and lags), one row per step.
+
+        Returns
+        -------
+        ndarray, shape (rows, 3)
+        """
+        xs = x[self._columns].to_numpy(dtype=np.float64)
         with _one_thread():
-            q = np.column_stack([m.predict(xs) for m in self._models]) + self._shift[None, :]
-        return _finish(q, self._nonnegative, index)
+            q = np.column_stack([m.predict(xs) for m in self._models])
+        out: FloatArray = q + self._center + self._shift[None, :]
+        return out
 
 
 def make_model(spec: str) -> TargetModel:
