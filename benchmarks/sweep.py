@@ -52,7 +52,7 @@ def cluster_start_s() -> float:
 
     t0 = time.perf_counter()
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     )  # fmt: skip
     client = Client(cluster)

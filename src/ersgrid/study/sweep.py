@@ -102,7 +102,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # its HTTP server on a free port: clusters can coexist
         silence_logs=logging.ERROR,
     )
     client = Client(cluster)
