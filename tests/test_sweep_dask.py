@@ -1,4 +1,5 @@
-"""A sweep on its own LocalCluster whose worker dies mid-task: Dask re-runs the task.
+"""A sweep on its own LocalCluster whose worker dies mid-task: Dask re-runs the task, and a
+run that keeps killing its worker is recorded as failed.
 
 The plug-in strategy below is looked up by the worker as ``test_sweep_dask:KillOnce``, so the
 test puts this folder on the workers' PYTHONPATH.
@@ -6,6 +7,7 @@ test puts this folder on the workers' PYTHONPATH.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -37,6 +39,15 @@ class KillOnce(Strategy):
         return Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
 
 
+class KillAlways(KillOnce):
+    """Kills its worker process every time: Dask gives up and the run is recorded as failed."""
+
+    name = "kill-always"
+
+    def reset(self, context: RunContext) -> None:
+        os._exit(13)
+
+
 @pytest.fixture
 def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers (spawned processes) find this module and run numba single-threaded."""
@@ -47,12 +58,23 @@ def worker_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("worker_env")
 def test_a_dying_worker_has_its_task_rerun(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dask
+
     marker = tmp_path / "killed.pid"
     monkeypatch.setenv(KILL_MARKER, str(marker))
-    res = run_sweep("tiny", {}, [f"{__name__}:KillOnce"], 0.25, tmp_path / "s", workers=1)
-    row = res.table.iloc[0]
+    strategies = [f"{__name__}:KillOnce", f"{__name__}:KillAlways", "uncontrolled"]
+    # One failure allowed per task: KillOnce survives its one death, KillAlways dies twice.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        res = run_sweep("tiny", {}, strategies, 0.25, tmp_path / "s", workers=1)
+    once, always, plain = (r for _, r in res.table.iterrows())
     assert marker.is_file(), "the task never killed its worker"
     dead_pid = int(marker.read_text(encoding="utf-8"))
-    assert row["status"] == "ok", row["error"]
-    assert int(row["worker"].rsplit(":", 1)[1]) != dead_pid  # re-run on the restarted worker
-    assert row["energy_delivered_kwh"] > 0
+    assert once["status"] == "ok", once["error"]
+    assert int(once["worker"].rsplit(":", 1)[1]) != dead_pid  # re-run on the restarted worker
+    assert once["energy_delivered_kwh"] == pytest.approx(plain["energy_delivered_kwh"])
+    # A run that keeps killing its worker is recorded as failed and the sweep goes on.
+    assert always["status"] == "failed"
+    assert always["error_type"] == "KilledWorker"
+    assert plain["status"] == "ok"
+    stored = json.loads((tmp_path / "s" / "runs" / always["run_id"] / "row.json").read_text())
+    assert stored["error_type"] == "KilledWorker"
