@@ -35,7 +35,8 @@ SWEEP_FILES = ("sweep.json", "sweep.parquet", "report.html")
 """Files a sweep writes at the top of its ``--out`` folder (runs go under ``runs/<id>/``)."""
 
 SweepProgress = Callable[[int, int, dict[str, Any] | None], None]
-"""Called as ``progress(finished_runs, total_runs, row)``; ``row`` is None for the first call."""
+"""Called as ``progress(finished_runs, total_runs, row)``: first with ``row`` None, then once per
+run found finished on disk, then once per run as it finishes."""
 
 
 @dataclass
@@ -232,7 +233,9 @@ def run_sweep(
             rows[spec.run_id] = row
     resumed = len(rows)
     if progress is not None:
-        progress(resumed, len(runs), None)
+        progress(0, len(runs), None)
+        for done, row in enumerate(rows.values(), start=1):
+            progress(done, len(runs), row)
     if pending:
         _execute(pending, base, scheduler, workers, rows, len(runs), progress)
     table = rows_table([rows[r.run_id] for r in runs], list(params))
