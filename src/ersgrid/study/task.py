@@ -57,13 +57,18 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _scalar_kpis(kpis: dict[str, Any]) -> dict[str, Any]:
+def _scalar_kpis(kpis: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The KPIs that fit a table cell; a nested mapping becomes ``outer.inner`` columns."""
     skip = {"scenario", "strategy", "start", "days"}
-    return {
-        k: v
-        for k, v in kpis.items()
-        if k not in skip and isinstance(v, bool | int | float | str | None)
-    }
+    flat: dict[str, Any] = {}
+    for key, value in kpis.items():
+        if not prefix and key in skip:
+            continue
+        if isinstance(value, bool | int | float | str | None):
+            flat[prefix + key] = value
+        elif isinstance(value, dict):
+            flat |= _scalar_kpis(value, f"{prefix}{key}.")
+    return flat
 
 
 def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
