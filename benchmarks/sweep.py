@@ -9,7 +9,9 @@ folder (as ``ersgrid run`` does), in the loop and in the sweep alike. Printed:
   warm-up included, as a user sees it), and the cluster start alone;
 - speed-up of 2 workers over 1 (goal: at least 1.8× on 2 cores) and over the plain loop;
 - overhead per task: the 1-worker sweep's wall time less the loop's, per run, with and
-  without the cluster start.
+  without the cluster start; and the 1-worker sweep's time outside its runs (its wall time
+  less the runs' own wall time and the cluster start), per run, which the load on the
+  machine moves less.
 
 The machine's load average is printed before and after each phase: on a shared machine other
 processes take cores from the workers, and the speed-up says so.
@@ -50,7 +52,7 @@ def cluster_start_s() -> float:
 
     t0 = time.perf_counter()
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
         silence_logs=logging.ERROR,
     )  # fmt: skip
     client = Client(cluster)
@@ -74,14 +76,18 @@ def main() -> None:
     try:
         print(f"before: {load()}")
         run(runs[0].scenario, "uncontrolled", days=args.days, out=work / "warm")
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         for spec in runs:
             run(spec.scenario, spec.strategy, days=spec.days, out=work / "loop" / spec.run_id)
-        loop_s = time.perf_counter() - t0
-        print(f"plain loop, 16 runs:        {loop_s:7.2f} s ({loop_s / 16:.3f} s/run)   {load()}")
+        loop_s, loop_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+        print(
+            f"plain loop, 16 runs:        {loop_s:7.2f} s ({loop_s / 16:.3f} s/run, CPU "
+            f"{loop_cpu_s:.2f} s)   {load()}"
+        )
         start_s = cluster_start_s()
         print(f"LocalCluster(2) start:      {start_s:7.2f} s")
-        walls = {}
+        walls: dict[int, float] = {}
+        busy: dict[int, float] = {}
         for n in (1, 2):
             t0 = time.perf_counter()
             res = run_sweep(
@@ -91,16 +97,23 @@ def main() -> None:
             walls[n] = time.perf_counter() - t0
             if res.failed or res.executed != 16:
                 raise SystemExit(f"sweep on {n} worker(s): {res.failed} failed runs")
-            busy = res.table["wall_time_s"].sum()
+            busy[n] = res.table["wall_time_s"].sum()
+            cpu = res.table["cpu_time_s"].sum()
+            rss = res.table.sort_values("finished_at")["worker_peak_rss_mb"]
             print(
-                f"sweep, {n} worker(s):        {walls[n]:7.2f} s (runs busy {busy:.2f} s)   "
-                f"{load()}"
+                f"sweep, {n} worker(s):       {walls[n]:7.2f} s (inside runs: wall {busy[n]:.2f} s,"
+                f" CPU {cpu:.2f} s; worker peak RSS after first / last run: {rss.iloc[0]:.0f} / "
+                f"{rss.iloc[-1]:.0f} MB)   {load()}"
             )
         print(f"speed-up 2 workers / 1:     {walls[1] / walls[2]:7.2f}x (goal >= 1.8x)")
         print(f"speed-up 2 workers / loop:  {loop_s / walls[2]:7.2f}x")
         per_task = (walls[1] - loop_s) / 16
         print(f"overhead per task (1 worker vs loop): {per_task * 1000:7.1f} ms with cluster "
               f"start, {(walls[1] - start_s - loop_s) / 16 * 1000:7.1f} ms without")  # fmt: skip
+        # Load-independent view: the 1-worker sweep's time outside its runs' own wall time
+        # (scheduling, shipping the scenario, worker start and imports), less cluster start.
+        outside = (walls[1] - busy[1] - start_s) / 16
+        print(f"time outside runs per task (1 worker, less cluster start): {outside * 1000:.1f} ms")
         print(f"after: {load()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Sweeps against real processes: a separately started Dask scheduler and worker, and a
+"""Sweeps against real processes: a separately started Dask scheduler and workers, and an
 ``ersgrid sweep`` command killed midway and started again (it resumes).
 
 The plug-in strategies are looked up by the workers as ``test_sweep_cluster:ClassName``; the
@@ -29,13 +29,32 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 
 
+class HalfPower(Strategy):
+    """Caps every substation at a tenth of its rating: less energy than uncontrolled."""
+
+    name = "half-power"
+
+    def decide(self, observation: Observation) -> Dispatch:
+        lay = self.context.layout
+        return Dispatch(0.5 * lay.seg_rating_kw, 0.1 * lay.sub_rating_kw)
+
+
+class Broken(Strategy):
+    """A researcher's bug: not an ersgrid error, still recorded and not fatal to the sweep."""
+
+    name = "broken"
+
+    def decide(self, observation: Observation) -> Dispatch:
+        raise RuntimeError(f"bug at step {observation.step}")
+
+
 class Slow(Strategy):
-    """Uncontrolled, but each run first waits 0.5 s, so a sweep can be killed midway."""
+    """Uncontrolled, but each run first waits 0.3 s, so a sweep can be killed midway."""
 
     name = "slow"
 
     def reset(self, context: RunContext) -> None:
-        time.sleep(0.5)
+        time.sleep(0.3)
         super().reset(context)
 
     def decide(self, observation: Observation) -> Dispatch:
@@ -80,9 +99,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-@pytest.fixture
-def dask_scheduler(tmp_path: Path) -> Iterator[str]:
-    """A real ``dask scheduler`` and one ``dask worker`` (1 thread), started as processes."""
+@pytest.fixture(scope="module")
+def dask_scheduler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``dask scheduler`` and a ``dask worker`` of 2 processes (1 thread each), started
+    as processes of their own."""
+    tmp_path = tmp_path_factory.mktemp("dask")
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     log = (tmp_path / "scheduler.log").open("wb")
@@ -94,39 +115,82 @@ def dask_scheduler(tmp_path: Path) -> Iterator[str]:
     try:
         _wait_for_port(port, scheduler)
         worker = subprocess.Popen(
-            [BIN / "dask", "worker", address, "--nthreads", "1", "--nworkers", "1",
+            [BIN / "dask", "worker", address, "--nthreads", "1", "--nworkers", "2",
              "--no-dashboard", "--name", "ersgrid-test-worker"],
             env=_env(), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
         )  # fmt: skip
+        from distributed import Client
+
+        with Client(address) as client:  # both worker processes up before any test submits
+            client.wait_for_workers(2, timeout=120)
         yield address
     finally:
-        if worker is not None:
-            _stop(worker)
-        _stop(scheduler)
+        for proc in (worker, scheduler):  # stop both at once, then wait
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (worker, scheduler):
+            if proc is not None:
+                _stop(proc)
         log.close()
 
 
-def test_sweep_on_a_separately_started_scheduler(dask_scheduler: str, tmp_path: Path) -> None:
-    out = tmp_path / "remote"
-    strategies = ["uncontrolled", f"{__name__}:Slow", "no-such"]
-    res = run_sweep(
-        "tiny", {"traffic.daily_volume": [4000, 8000]}, strategies, 0.25, out,
-        scheduler=dask_scheduler,
-    )  # fmt: skip
+def test_sweep_on_a_separate_scheduler_records_failures_and_resumes(
+    dask_scheduler: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "sweep"
+    strategies = ["uncontrolled", f"{__name__}:HalfPower", f"{__name__}:Broken", "no-such"]
+    params = {"traffic.daily_volume": [4000, 8000]}
+    res = run_sweep("tiny", params, strategies, 0.25, out, scheduler=dask_scheduler)
     table = res.table
-    assert (res.executed, len(table)) == (6, 6)
-    assert table["status"].tolist().count("ok") == 4
-    assert set(table.loc[table["status"] != "ok", "error_type"]) == {"StrategyError"}
-    pids = {int(w.rsplit(":", 1)[1]) for w in table["worker"]}
-    assert len(pids) == 1  # the one worker process of the cluster ran every run ...
-    assert os.getpid() not in pids  # ... not this process
-    ok = table[table["status"] == "ok"].set_index(["traffic.daily_volume", "strategy"])
-    # Same scenario, same seed: the plug-in (uncontrolled but slow) gives the same energy.
+    assert (res.executed, res.resumed, len(table)) == (8, 0, 8)
+    assert list(table.columns[:4]) == ["run_id", "traffic.daily_volume", "strategy", "status"]
+    by = table.set_index(["traffic.daily_volume", "strategy"])
+    assert (by.xs("uncontrolled", level=1)["status"] == "ok").all()
+    half_name = f"{__name__}:HalfPower"  # rows keep the name as given
+    assert (by.xs(half_name, level=1)["status"] == "ok").all()
+    broken = by.xs(f"{__name__}:Broken", level=1)
+    assert (broken["error_type"] == "RuntimeError").all()
+    assert broken["error"].str.contains("bug at step 0").all()
+    unknown = by.xs("no-such", level=1)
+    assert (unknown["error_type"] == "StrategyError").all()
+    assert unknown["error"].str.contains("unknown strategy 'no-such'").all()
+    assert res.failed == 4
+    # The plug-in ran for real: capped substations deliver less than uncontrolled.
     for volume in (4000, 8000):
-        assert ok.loc[(volume, f"{__name__}:Slow"), "energy_delivered_kwh"] == pytest.approx(
-            ok.loc[(volume, "uncontrolled"), "energy_delivered_kwh"]
-        )
-    assert (out / "report.html").is_file()
+        half = by.loc[(volume, half_name), "energy_delivered_kwh"]
+        base = by.loc[(volume, "uncontrolled"), "energy_delivered_kwh"]
+        assert 0 < half < base
+    # More traffic draws more energy under the same strategy.
+    assert (
+        by.loc[(8000, "uncontrolled"), "energy_delivered_kwh"]
+        > by.loc[(4000, "uncontrolled"), "energy_delivered_kwh"]
+    )
+    # Each run streamed its own results folder; the table on disk is the returned one.
+    for _, row in table[table["status"] == "ok"].iterrows():
+        kpis = json.loads((out / row["results"] / "kpis.json").read_text(encoding="utf-8"))
+        assert kpis["energy_cost"] == pytest.approx(row["energy_cost"])
+        assert (out / row["results"] / "timeseries.parquet").is_file()
+    for _, row in table[table["status"] != "ok"].iterrows():
+        assert "Traceback" in (out / "runs" / row["run_id"] / "error.txt").read_text("utf-8")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sweep.parquet"), table)
+    assert "Pareto front" in (out / "report.html").read_text(encoding="utf-8")
+    pids = {int(w.rsplit(":", 1)[1]) for w in table["worker"]}
+    assert len(pids) == 2  # both worker processes of the separate cluster took runs ...
+    assert os.getpid() not in pids  # ... and none ran here
+
+    # Started again with the same --out: nothing is redone, the rows are the stored ones.
+    again = run_sweep("tiny", params, strategies, 0.25, out, scheduler=dask_scheduler)
+    assert (again.executed, again.resumed) == (0, 8)
+    pd.testing.assert_frame_equal(again.table, table)
+
+    # --retry-failed runs exactly the failed ones again; finished rows stay untouched.
+    retried = run_sweep(
+        "tiny", params, strategies, 0.25, out, scheduler=dask_scheduler, retry_failed=True
+    )
+    assert (retried.executed, retried.resumed) == (4, 4)
+    ok = table["status"] == "ok"
+    assert retried.table.loc[ok, "finished_at"].tolist() == table.loc[ok, "finished_at"].tolist()
+    assert (retried.table.loc[~ok, "finished_at"] > table.loc[~ok, "finished_at"]).all()
 
 
 def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
@@ -149,7 +213,7 @@ def _rows(out: Path) -> dict[str, dict[str, object]]:
     return rows
 
 
-def test_cli_sweep_killed_midway_resumes(tmp_path: Path) -> None:
+def test_cli_sweep_killed_midway_resumes(dask_scheduler: str, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     cmd = [
         str(BIN / "ersgrid"), "sweep", "tiny",
@@ -171,7 +235,11 @@ def test_cli_sweep_killed_midway_resumes(tmp_path: Path) -> None:
     assert 2 <= len(before) < 8, f"{len(before)} runs finished before the kill"
     assert not (out / "sweep.parquet").exists()
 
-    second = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    # Started again with the same --out, this time on the separate cluster (--scheduler).
+    second = subprocess.run(
+        [*cmd, "--scheduler", dask_scheduler], env=_env(), capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
     assert second.returncode == 0, second.stderr
     assert f"{8 - len(before)} run now, {len(before)} resumed, 0 failed" in second.stdout
     after = _rows(out)
@@ -181,3 +249,6 @@ def test_cli_sweep_killed_midway_resumes(tmp_path: Path) -> None:
     table = pd.read_parquet(out / "sweep.parquet")
     assert sorted(table["traffic.daily_volume"]) == list(range(3000, 10001, 1000))
     assert (table["status"] == "ok").all()
+    second_pids = {int(str(after[r]["worker"]).rsplit(":", 1)[1]) for r in after if r not in before}
+    first_pids = {int(str(row["worker"]).rsplit(":", 1)[1]) for row in before.values()}
+    assert not second_pids & first_pids  # the rest ran on the other cluster's workers

@@ -123,3 +123,12 @@ def test_report_from_table_alone(tmp_path: Path) -> None:
     assert "3 runs: 2 finished, 1 failed" in text
     assert len(text) > 1_000_000  # plotly.js (~4.8 MB) is inlined: opens with no network
     assert "<script src=" not in text
+
+
+def test_kpis_flatten_into_row_cells() -> None:
+    from ersgrid.study.task import _scalar_kpis
+
+    kpis = {"scenario": "x", "days": 1, "energy_cost": 2.5, "series": [1, 2],
+            "grid": {"voltage_violations": 3, "worst": {"bus": "b7"}}}  # fmt: skip
+    assert _scalar_kpis(kpis) == {
+        "energy_cost": 2.5, "grid.voltage_violations": 3, "grid.worst.bus": "b7"}  # fmt: skip

@@ -20,12 +20,15 @@ def _summary(table: Any, params: list[str]) -> Table:
     cols = [*params, "strategy", "status", "energy_cost", "co2_kg", "peak_import_kw"]
     cols = [c for c in cols if c in table.columns]
     for c in cols:
-        out.add_column(c, justify="right")
+        out.add_column(c, justify="right", overflow="fold")
     for _, row in table.head(40).iterrows():
         cells = []
         for c in cols:
             v = row[c]
-            cells.append(f"{v:,.4g}" if isinstance(v, float) else str(v))
+            if isinstance(v, float):
+                cells.append("–" if v != v else f"{v:,.4g}" if abs(v) < 100 else f"{v:,.0f}")
+            else:
+                cells.append(str(v))
         out.add_row(*cells)
     return out
 

@@ -35,7 +35,8 @@ SWEEP_FILES = ("sweep.json", "sweep.parquet", "report.html")
 """Files a sweep writes at the top of its ``--out`` folder (runs go under ``runs/<id>/``)."""
 
 SweepProgress = Callable[[int, int, dict[str, Any] | None], None]
-"""Called as ``progress(finished_runs, total_runs, row)``; ``row`` is None for the first call."""
+"""Called as ``progress(finished_runs, total_runs, row)``: first with ``row`` None, then once per
+run found finished on disk, then once per run as it finishes."""
 
 
 @dataclass
@@ -102,7 +103,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",  # its HTTP server on a free port: clusters can coexist
         silence_logs=logging.ERROR,
     )
     client = Client(cluster)
@@ -232,7 +233,9 @@ def run_sweep(
             rows[spec.run_id] = row
     resumed = len(rows)
     if progress is not None:
-        progress(resumed, len(runs), None)
+        progress(0, len(runs), None)
+        for done, row in enumerate(rows.values(), start=1):
+            progress(done, len(runs), row)
     if pending:
         _execute(pending, base, scheduler, workers, rows, len(runs), progress)
     table = rows_table([rows[r.run_id] for r in runs], list(params))

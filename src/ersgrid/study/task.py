@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import resource
 import socket
 import time
 import traceback
@@ -56,13 +57,18 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _scalar_kpis(kpis: dict[str, Any]) -> dict[str, Any]:
+def _scalar_kpis(kpis: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The KPIs that fit a table cell; a nested mapping becomes ``outer.inner`` columns."""
     skip = {"scenario", "strategy", "start", "days"}
-    return {
-        k: v
-        for k, v in kpis.items()
-        if k not in skip and isinstance(v, bool | int | float | str | None)
-    }
+    flat: dict[str, Any] = {}
+    for key, value in kpis.items():
+        if not prefix and key in skip:
+            continue
+        if isinstance(value, bool | int | float | str | None):
+            flat[prefix + key] = value
+        elif isinstance(value, dict):
+            flat |= _scalar_kpis(value, f"{prefix}{key}.")
+    return flat
 
 
 def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
@@ -83,8 +89,10 @@ def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
     -------
     dict
         ``run_id``, ``status`` (``ok``/``failed``), ``error_type``, ``error``, ``strategy``,
-        the parameters by dotted path, the run's scalar KPIs, ``wall_time_s`` [s],
-        ``worker`` (host:pid) and ``results`` (folder relative to ``out``).
+        the parameters by dotted path, the run's scalar KPIs, ``wall_time_s`` [s] and
+        ``cpu_time_s`` [s] of the run with its writing,
+        ``worker`` (host:pid), ``worker_peak_rss_mb`` [MB] and ``results`` (folder relative
+        to ``out``).
     """
     from ersgrid.run.runner import run
 
@@ -94,7 +102,7 @@ def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
         return done
     folder = run_dir(base, spec.run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     row: dict[str, Any] = {
         "run_id": spec.run_id,
         "status": "ok",
@@ -116,7 +124,11 @@ def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
             f"{kind} error in run {spec.run_id}\n{traceback.format_exc()}", encoding="utf-8"
         )
     row["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    row["cpu_time_s"] = round(time.process_time() - cpu0, 3)  # < wall when the CPU is shared
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    # Peak resident memory of the worker process so far [MB] (Linux reports KiB): it stays
+    # flat over a sweep because each run's results leave memory once written.
+    row["worker_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     row["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
     row["results"] = f"{RUNS_DIR}/{spec.run_id}/results" if row["status"] == "ok" else None
     row = json_safe(row)
