@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
-from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, terminal_value
+from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.cohorts import (
     Cohorts,
@@ -133,7 +133,7 @@ class MPC(Strategy):
         coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
                                first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), terminal_value(ctx, stop))
+        self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), storage_value(ctx))
         self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
         self._origin = step
         self._stop = stop
