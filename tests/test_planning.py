@@ -181,3 +181,28 @@ def test_objective_ordering_on_shin_tomei_half_day() -> None:
     )
     assert runs["mpc"].kpis["margin"] > runs["uncontrolled"].kpis["margin"]
     assert all(r.kpis["limit_violations"] == 0 for r in runs.values())
+
+
+class _DemandResponseMPC(MPC):
+    """mpc under a demand-response event: import at most 250 kW from 08:00 to 10:00."""
+
+    name = "mpc-dr"
+    window = slice(32, 40)
+    cap_kw = 250.0
+
+    def reset(self, context: RunContext) -> None:
+        en = context.energy
+        cap = en.import_limit_kw.copy()
+        cap[self.window] = self.cap_kw
+        event = EnergyContext(en.other_load_kw, en.renewable_kw, cap, en.export_limit_kw)
+        super().reset(dataclasses.replace(context, energy=event))
+
+
+def test_mpc_honours_a_demand_response_cap(tiny: Scenario) -> None:
+    policy = _DemandResponseMPC(horizon_steps=48)
+    during = _DemandResponseMPC.window
+    capped = run(tiny, policy, days=0.5).timeseries["grid_import_kw"].to_numpy()
+    free = run(tiny, "uncontrolled", days=0.5).timeseries["grid_import_kw"].to_numpy()
+    assert policy.fallbacks == 0
+    assert free[during].max() > _DemandResponseMPC.cap_kw  # the event would bind
+    assert capped[during].max() <= _DemandResponseMPC.cap_kw + 1e-6
