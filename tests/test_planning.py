@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ersgrid.cli import app
-from ersgrid.control import RunContext
+from ersgrid.control import RunContext, Uncontrolled
 from ersgrid.control.mpc import MPC
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
-from ersgrid.optimize import StorageArrays, realise_storage
+from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
 from ersgrid.run import run
 from ersgrid.run.runner import RunResult
 from ersgrid.scenario import parse_scenario
@@ -206,3 +206,21 @@ def test_mpc_honours_a_demand_response_cap(tiny: Scenario) -> None:
     assert policy.fallbacks == 0
     assert free[during].max() > _DemandResponseMPC.cap_kw  # the event would bind
     assert capped[during].max() <= _DemandResponseMPC.cap_kw + 1e-6
+
+
+class _Recorder(Uncontrolled):
+    """The baseline, keeping the run's context (to read the realised arrivals)."""
+
+    name = "recorder"
+
+
+def test_exposure_agrees_with_the_twin(tiny: Scenario) -> None:
+    """The LP's charging opportunities of the realised vehicles match what the twin's
+    uncontrolled run draws (the twin adds full batteries, segment ratings and 1-s steps)."""
+    policy = _Recorder()
+    twin = run(tiny, policy, days=1.0).kpis["road_energy_kwh"]
+    ctx = policy.context
+    assert ctx.arrivals is not None
+    cohorts = vehicle_cohorts(ctx.arrivals, ctx.step_h)
+    ex = exposure(cohorts, ctx.layout, len(ctx.index), ctx.step_h)
+    assert (ex.max_kwh / ex.efficiency).sum() == pytest.approx(twin, rel=0.01)
