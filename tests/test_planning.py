@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ersgrid.cli import app
-from ersgrid.control import RunContext, Uncontrolled
+from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
 from ersgrid.control.mpc import MPC
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
@@ -224,3 +224,33 @@ def test_exposure_agrees_with_the_twin(tiny: Scenario) -> None:
     cohorts = vehicle_cohorts(ctx.arrivals, ctx.step_h)
     ex = exposure(cohorts, ctx.layout, len(ctx.index), ctx.step_h)
     assert (ex.max_kwh / ex.efficiency).sum() == pytest.approx(twin, rel=0.01)
+
+
+class _MatchingMPC(MPC):
+    """mpc that records how many vehicles on the road it matched to its cohorts."""
+
+    name = "mpc-matching"
+
+    def decide(self, observation: Observation) -> Dispatch:
+        dispatch = super().decide(observation)
+        rel = observation.step - self._origin
+        count, energy = self._live(observation.vehicles, rel)
+        live = self._model.cohorts.entry_step < rel
+        self.seen.append((float(count[live].sum()), len(observation.vehicles)))
+        self.energy_ok.append(bool(np.all(np.isfinite(energy))))
+        return dispatch
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.seen: list[tuple[float, int]] = []
+        self.energy_ok: list[bool] = []
+
+
+def test_mpc_matches_every_vehicle_on_the_road_to_a_cohort(tiny: Scenario) -> None:
+    policy = _MatchingMPC(horizon_steps=16, block_steps=8)
+    run(tiny, policy, days=0.5)
+    matched = np.array([m for m, _ in policy.seen])
+    on_road = np.array([n for _, n in policy.seen])
+    assert on_road.sum() > 100
+    assert np.array_equal(matched, on_road)  # every vehicle found, across block rebuilds
+    assert all(policy.energy_ok)
