@@ -18,6 +18,7 @@ starts from its previous basis. If a solve fails the step falls back to the safe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Protocol
@@ -27,7 +28,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
-from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, terminal_value
+from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.cohorts import (
     Cohorts,
@@ -132,8 +133,13 @@ class MPC(Strategy):
         volume = self.forecaster.forecast(ctx, step, step - self._lookback, stop)
         coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
                                first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
+        # vehicles of a past step still on the road now are the ones that entered late in it:
+        # model them as entering at the end of their step, not in its middle
+        past = coh.entry_step < 0
+        late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
+        coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), terminal_value(ctx, stop))
+        self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), storage_value(ctx))
         self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
         self._origin = step
         self._stop = stop

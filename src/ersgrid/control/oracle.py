@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
-from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, terminal_value
+from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule, StrategyError
 from ersgrid.optimize.cohorts import drop_idle, exposure, vehicle_cohorts
 from ersgrid.optimize.model import CohortLP
@@ -54,7 +54,7 @@ class Oracle(Strategy):
         T = len(context.index)
         cohorts = vehicle_cohorts(context.arrivals, context.step_h)
         cohorts, ex = drop_idle(cohorts, exposure(cohorts, context.layout, T, context.step_h))
-        self.model = CohortLP(cohorts, ex, plan_inputs(context, 0, T), terminal_value(context, T))
+        self.model = CohortLP(cohorts, ex, plan_inputs(context, 0, T), storage_value(context))
         self._values: npt.NDArray[np.float64] | None = None
         try:
             solution = HighsSession(self.model, time_limit_s=self.time_limit_s).solve(

@@ -12,7 +12,7 @@ from ersgrid.optimize.model import CohortLP, PlanInputs
 from ersgrid.optimize.objective import ObjectiveWeights, refill_cost_per_kwh
 from ersgrid.optimize.storage import storage_arrays
 
-__all__ = ["plan_dispatch", "plan_inputs", "safe_dispatch", "terminal_value"]
+__all__ = ["STORE_PREFERENCE", "plan_dispatch", "plan_inputs", "safe_dispatch", "storage_value"]
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
@@ -36,13 +36,17 @@ def plan_inputs(context: RunContext, start: int, stop: int) -> PlanInputs:
     )
 
 
-def terminal_value(context: RunContext, stop: int) -> float:
-    """Value of stored energy at the end of a model that ends at run step ``stop``
-    [currency/kWh]: the KPIs' refill cost if the model ends with the run, else 0 (the
-    receding horizon re-plans before then)."""
-    if stop < len(context.index):
-        return 0.0
-    return refill_cost_per_kwh(context.scenario, context.price_per_kwh, context.co2_kg_per_kwh)
+STORE_PREFERENCE = 1e-4
+"""Relative premium on the value of stored energy over its refill cost [-]: when filling a
+battery at the cheapest price is worth exactly what the energy will be valued at, fill it —
+it is the hedge against a load above forecast."""
+
+
+def storage_value(context: RunContext) -> float:
+    """Value of a kWh left in the batteries at a window's end [currency/kWh]: the KPIs'
+    refill cost with a small premium (:data:`STORE_PREFERENCE`)."""
+    refill = refill_cost_per_kwh(context.scenario, context.price_per_kwh, context.co2_kg_per_kwh)
+    return refill * (1.0 + STORE_PREFERENCE)
 
 
 def safe_dispatch(context: RunContext) -> Dispatch:

@@ -22,6 +22,9 @@ __all__ = ["HighsSession", "Solution"]
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
+PROBE_TIME_LIMIT_S = 60.0
+"""Time limit of each relaxed solve that names the binding constraint group [s]."""
+
 
 @dataclass(frozen=True)
 class Solution:
@@ -134,6 +137,7 @@ def binding_group(model: CohortLP, bounds: Bounds) -> str:
         probe = highspy.Highs()  # type: ignore[no-untyped-call]
         probe.setOptionValue("output_flag", False)
         probe.setOptionValue("threads", 1)
+        probe.setOptionValue("time_limit", PROBE_TIME_LIMIT_S)
         _pass(probe, model, relaxed)
         probe.run()
         if probe.getModelStatus() == highspy.HighsModelStatus.kOptimal:
