@@ -4,10 +4,11 @@ Needs Mosquitto on 127.0.0.1:1883. Corridor: Shin-Tomei cut into 80 m segments, 
 gives 1,000 segments (500 per direction). Every publisher and client is a separate process
 on loopback; the service (bridge, store writer, paced live loop, uvicorn) runs here.
 
-1. Ingest (live loop paused): a publisher process sends telemetry for the 1,000 segments
-   at a fixed offered rate for ``INGEST_S`` seconds; figures are messages accepted and
-   rows committed to SQLite per second, and the backlog left. Peer: a bare paho
-   subscriber that only counts, same offered load.
+1. Ingest (live loop paused): publisher processes (``PUBLISHERS``, 2) send telemetry for
+   the 1,000 segments at a fixed offered rate for ``INGEST_S`` seconds; figures are
+   messages accepted and rows committed to SQLite per second, with the ingest in the
+   service process and in ``INGEST_WORKERS`` processes on a shared subscription.
+   Peer: a bare paho subscriber that only counts, same offered load.
 2. Latency: 1,000 segments at 1 Hz each (1,000 msg/s); every telemetry message is answered
    with a setpoint carrying ``in_reply_to``; the device measures publish → setpoint
    received (two broker hops included), while the live loop runs at x60.
@@ -33,7 +34,9 @@ from typing import Any
 import numpy as np
 
 HOST, PORT = "127.0.0.1", 1883
-INGEST_RATES = [int(r) for r in os.environ.get("INGEST_RATES", "5000,10000,20000").split(",")]
+PUBLISHERS = int(os.environ.get("PUBLISHERS", "2"))
+INGEST_WORKERS = [int(w) for w in os.environ.get("INGEST_WORKERS", "0,2").split(",")]
+INGEST_RATES = [int(r) for r in os.environ.get("INGEST_RATES", "10000,20000,30000").split(",")]
 INGEST_S = float(os.environ.get("INGEST_S", "8"))
 API_S = float(os.environ.get("API_S", "8"))
 
@@ -71,6 +74,21 @@ def publisher(site: str, seg_ids: list[str], rate: float, seconds: float, out: A
     c.loop_stop()
     c.disconnect()
     out.put(("sent", sent, elapsed))
+
+
+def publish(
+    ctx: Any, site: str, segs: list[str], rate: float, seconds: float, q: Any
+) -> tuple[int, float]:
+    """Offer ``rate`` msg/s from PUBLISHERS processes, each a share of the segments."""
+    k = PUBLISHERS
+    procs = [ctx.Process(target=publisher, args=(site, segs[j::k], rate / k, seconds, q))
+             for j in range(k)]  # fmt: skip
+    for p in procs:
+        p.start()
+    got = [q.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(g[1] for g in got), max(g[2] for g in got)
 
 
 def counter(site: str, seconds: float, out: Any) -> None:
@@ -191,47 +209,52 @@ def main() -> int:
     q: Any = ctx.Queue()
 
     site = f"bench-{os.getpid()}"
-    store = Store(f"sqlite:///{tmp / 'bench.db'}", batch_rows=20_000, flush_s=0.2)
-    bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=60,
-                        refresh_s=1.0, publish_twin=False)  # fmt: skip
+    db_url = f"sqlite:///{tmp / 'bench.db'}"
+    store = Store(db_url, batch_rows=20_000, flush_s=0.2)
     store.start()
-    bridge.start()
     print(f"\n[1] ingest through Mosquitto into SQLite, {len(segs)} segments, live loop paused, "
           f"{INGEST_S:g} s per rate; peer = bare paho subscriber that only counts")  # fmt: skip
-    print("    offered msg/s | peer counted | ingest accepted | rows committed/s | drain s")
-    for rate in INGEST_RATES:
-        # peer first, same offered load, its own topics
-        peer = ctx.Process(target=counter, args=(f"{site}-peer{rate}", INGEST_S * 1.6 + 3, q))
-        peer.start()
-        assert q.get(timeout=20)[0] == "ready"
-        pub = ctx.Process(target=publisher, args=(f"{site}-peer{rate}", segs, rate, INGEST_S, q))
-        pub.start()
-        got = dict((k, (v, e)) for k, v, e in (q.get(timeout=120) for _ in range(2)))
-        pub.join()
-        peer.join()
-        peer_sent, _ = got["sent"]
-        peer_counted = got["counted"][0]
-        # the service
-        a0, w0 = bridge.accepted, store.rows_written
-        t0 = time.perf_counter()
-        pub = ctx.Process(target=publisher, args=(site, segs, rate, INGEST_S, q))
-        pub.start()
-        _, sent, pub_s = q.get(timeout=120)
-        pub.join()
-        t_pub_end = time.perf_counter()
-        last, still = -1, time.perf_counter()
-        while time.perf_counter() - still < 1.0:  # until nothing more arrives for 1 s
-            if bridge.accepted != last:
-                last, still = bridge.accepted, time.perf_counter()
-            time.sleep(0.05)
-        while store.pending():
-            time.sleep(0.05)
-        t1 = time.perf_counter() - 1.0
-        accepted, written = bridge.accepted - a0, store.rows_written - w0
-        print(f"    {sent / pub_s:13,.0f} | {peer_counted / peer_sent:12.1%} | "
-              f"{accepted / sent:15.1%} | {written / (t1 - t0):16,.0f} | "
-              f"{max(t1 - t_pub_end, 0):.1f}")  # fmt: skip
-    print(f"    rejected {dict(bridge.rejected)}; write errors {store.write_errors}")
+    print("    ingest processes | offered msg/s | peer counted | accepted | rows committed/s")
+    peer_share: dict[int, float] = {}
+    for workers in INGEST_WORKERS:
+        wsite = f"{site}-w{workers}"
+        bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", wsite, store, stale_after_s=600,
+                            refresh_s=1.0, publish_twin=False, workers=workers,
+                            db_url=db_url)  # fmt: skip
+        bridge.start()
+        for rate in INGEST_RATES:
+            if rate not in peer_share:  # peer first, same offered load, its own topics
+                psite = f"{site}-peer{rate}"
+                peer = ctx.Process(target=counter, args=(psite, INGEST_S * 1.6 + 3, q))
+                peer.start()
+                assert q.get(timeout=20)[0] == "ready"
+                psent, _ = publish(ctx, psite, segs, rate, INGEST_S, q)
+                _, counted, _ = q.get(timeout=120)
+                peer.join()
+                peer_share[rate] = counted / psent
+            a0, c0 = bridge.status()["accepted"], store.count()
+            t0 = time.perf_counter()
+            sent, pub_s = publish(ctx, wsite, segs, rate, INGEST_S, q)
+            last, still = -1, time.perf_counter()
+            while time.perf_counter() - still < 1.0:  # until nothing more arrives for 1 s
+                now_accepted = bridge.status()["accepted"]
+                if now_accepted != last:
+                    last, still = now_accepted, time.perf_counter()
+                time.sleep(0.05)
+            while store.pending():
+                time.sleep(0.05)
+            time.sleep(0.5)  # the workers' writers flush every 0.2 s
+            t1 = still
+            accepted, written = bridge.status()["accepted"] - a0, store.count() - c0
+            print(f"    {workers or 'in the service':>16} | {sent / pub_s:13,.0f} | "
+                  f"{peer_share[rate]:12.1%} | {accepted / sent:8.1%} | "
+                  f"{written / (t1 - t0):16,.0f}")  # fmt: skip
+        status = bridge.status()
+        bridge.stop()
+    print(f"    rejected {status['rejected']}; write errors {store.write_errors}")
+    bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=600,
+                        refresh_s=1.0, publish_twin=False)  # fmt: skip
+    bridge.start()
 
     # ---- 2. latency ---------------------------------------------------------------------
     loop.start()  # from here on the twin runs at x60 beside the bridge

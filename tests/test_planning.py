@@ -184,11 +184,11 @@ def test_objective_ordering_on_shin_tomei_half_day() -> None:
 
 
 class _DemandResponseMPC(MPC):
-    """mpc under a demand-response event: import at most 250 kW from 08:00 to 10:00."""
+    """mpc under a demand-response event: import at most 120 kW from 08:00 to 10:00."""
 
     name = "mpc-dr"
     window = slice(32, 40)
-    cap_kw = 250.0
+    cap_kw = 120.0
 
     def reset(self, context: RunContext) -> None:
         en = context.energy

@@ -215,3 +215,35 @@ def test_twin_devices_publish_through_the_broker(tiny: Scenario, tmp_path: Path)
     finally:
         b.stop()
         store.stop()
+
+
+@needs_broker
+def test_ingest_worker_processes_share_the_topic(tiny: Scenario, tmp_path: Path) -> None:
+    loop = LiveLoop(tiny, days=1.0)
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    store = Store(url)
+    site = f"workers-{time.monotonic_ns()}"
+    b = MqttBridge(loop, BROKER, site, store, stale_after_s=1.0, refresh_s=0.0,
+                   publish_twin=False, workers=2, db_url=url)  # fmt: skip
+    b.start()
+    seg = loop.layout.seg_ids[2]
+    dev = Device(site, seg)
+    try:
+        for k in range(200):
+            dev.send(_good(seq=k, power_kw=float(k % 200)))
+        dev.send(b"garbage")
+        replies = [dev.next_setpoint(lambda s, k=k: s["in_reply_to"] == k) for k in (0, 199)]
+        assert all(r["limit_kw"] == 250.0 for r in replies)
+        _wait(lambda: b.status()["accepted"] == 200)
+        assert b.status()["rejected"] == {"malformed": 1}
+        # silence: the service process sees it through the shared last-seen times
+        safe = dev.next_setpoint(lambda s: s["reason"] == "safe", timeout=5)
+        assert safe["limit_kw"] == 0.0
+        assert loop.alarms.is_active("device_stale", seg)
+        dev.send(_good(seq=500))
+        _wait(lambda: not loop.alarms.is_active("device_stale", seg))
+    finally:
+        dev.close()
+        b.stop()
+    assert store.count() == 201  # both workers wrote to the one database
+    assert len(store.recent_telemetry(seg, limit=1000)) == 201

@@ -288,6 +288,12 @@ def serve(
     ocpp_port: Annotated[
         int | None, typer.Option(help="Port of the OCPP 2.0.1 CSMS (off if not given).")
     ] = None,
+    ingest_workers: Annotated[
+        int,
+        typer.Option(
+            help="MQTT ingest processes (shared subscription); 0: in the service.", min=0, max=64
+        ),
+    ] = 0,
     strategy: Annotated[str, typer.Option(help="Strategy of the live loop.")] = "uncontrolled",
     days: Annotated[
         float, typer.Option(help="Scenario days the live loop covers.", min=0.0104)
@@ -303,6 +309,7 @@ def serve(
     service = build_service(
         scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
         data_dir=data_dir or Path("results") / "service", host=host,
+        ingest_workers=ingest_workers,
     )  # fmt: skip
     console.print(
         f"serving {service.loop.scenario.name} at http://{host}:{port}/ "

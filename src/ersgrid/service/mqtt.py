@@ -34,6 +34,11 @@ __all__ = ["MqttBridge", "Rejected", "TwinDevices", "parse_telemetry", "telemetr
 FloatArray = npt.NDArray[np.float64]
 TEMPERATURE_RANGE_C = (-50.0, 200.0)
 POWER_TOLERANCE = 1.2
+REASONS = ("dispatch", "dr", "safe")
+"""Setpoint reasons by code (the code is what the shared arrays hold)."""
+COUNTERS = ("accepted", "malformed", "schema", "out_of_range", "unknown_segment", "error",
+            "setpoints_sent")  # fmt: skip
+"""Per-worker counters kept in shared memory when ingest runs in worker processes."""
 """A reading may exceed the segment's rating by 20 % (meter error, short peaks) [-]."""
 
 
@@ -160,6 +165,12 @@ class MqttBridge:
         last one sent is older than this.
     publish_twin : bool
         Also run :class:`TwinDevices`: the twin's power units publish their telemetry.
+    workers : int
+        0: ingest in this process. N > 0: N ingest processes share the telemetry topics
+        (MQTT shared subscription), each parsing, storing (to ``db_url``) and answering with
+        setpoints from limits this process publishes in shared memory.
+    db_url : str, optional
+        Store URL for the ingest processes.
     """
 
     def __init__(
@@ -171,6 +182,8 @@ class MqttBridge:
         stale_after_s: float = 10.0,
         refresh_s: float = 1.0,
         publish_twin: bool = True,
+        workers: int = 0,
+        db_url: str | None = None,
     ) -> None:
         self.loop = loop
         self.host, self.port = _broker(url)
@@ -178,13 +191,23 @@ class MqttBridge:
         self.store = store
         self.stale_after_s = float(stale_after_s)
         self.refresh_s = float(refresh_s)
+        self.db_url = db_url
         lay = loop.layout
         self._index = {sid: i for i, sid in enumerate(lay.seg_ids)}
         self._rating = lay.seg_rating_kw.copy()
         n = lay.n_segments
-        self._limits = lay.seg_rating_kw.copy()
-        self._reasons = ["dispatch"] * n
-        self._last_seen = np.zeros(n)  # monotonic [s]; 0 = never reported
+        self.workers = int(workers)
+        self._pool: Any = None
+        if self.workers > 0:
+            from ersgrid.service.ingest import IngestPool
+
+            self._pool = IngestPool(self, self.workers)
+            self._limits, self._reasons, self._last_seen = self._pool.arrays()
+        else:
+            self._limits = np.empty(n)
+            self._reasons = np.zeros(n, dtype=np.int8)
+            self._last_seen = np.zeros(n)  # monotonic [s]; 0 = never reported
+        self._limits[:] = lay.seg_rating_kw
         self._sent_kw = np.full(n, np.nan)
         self._sent_at = np.zeros(n)
         self._stale: set[int] = set()
@@ -218,6 +241,8 @@ class MqttBridge:
         self._client = client
         if not self.connected.wait(10):
             raise ServiceError(f"the MQTT broker at {self.host}:{self.port} did not answer")
+        if self._pool is not None:
+            self._pool.start()
         self._stop.clear()
         self._watchdog = threading.Thread(target=self._watch, name="ersgrid-mqtt-watch",
                                           daemon=True)  # fmt: skip
@@ -232,6 +257,8 @@ class MqttBridge:
             self.twin.stop()
         if self._watchdog is not None:
             self._watchdog.join(5)
+        if self._pool is not None:
+            self._pool.stop()
         if self._client is not None:
             self._client.publish(f"ersgrid/{self.site}/service/status", "offline", 1, True)
             self._client.disconnect()
@@ -241,7 +268,8 @@ class MqttBridge:
     def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             return
-        client.subscribe(f"ersgrid/{self.site}/segment/+/telemetry", qos=0)
+        if self._pool is None:  # otherwise the ingest processes subscribe
+            client.subscribe(f"ersgrid/{self.site}/segment/+/telemetry", qos=0)
         client.publish(f"ersgrid/{self.site}/service/status", "online", qos=1, retain=True)
         self.connected.set()
 
@@ -276,13 +304,14 @@ class MqttBridge:
 
     def _send(self, client: Any, i: int, limit: float, now: float, seq: int | None) -> None:
         sid = self.loop.layout.seg_ids[i]
-        body = {"ts": now, "limit_kw": round(limit, 3), "reason": self._reasons[i],
+        reason = REASONS[self._reasons[i]]
+        body = {"ts": now, "limit_kw": round(limit, 3), "reason": reason,
                 "valid_s": 3 * self.refresh_s, "in_reply_to": seq}  # fmt: skip
         client.publish(setpoint_topic(self.site, sid), json.dumps(body), qos=0)
         self._sent_kw[i], self._sent_at[i] = limit, now
         self.setpoints_sent += 1
         with self._lock:
-            self._setpoint_rows.append((now, sid, limit, self._reasons[i]))
+            self._setpoint_rows.append((now, sid, limit, reason))
 
     # ---- loop side ----------------------------------------------------------------------
     def _on_tick(self, report: TickReport) -> None:
@@ -302,12 +331,9 @@ class MqttBridge:
         share = sub[lay.seg_substation] * weight / np.maximum(wsum[lay.seg_substation], 1e-9)
         limits = np.where(binding[lay.seg_substation], np.minimum(seg, share), seg)
         dr_binds = np.isfinite(self.loop.dr.import_caps_kw(report.time)) & binding
-        reasons = [
-            "safe" if i in self._stale
-            else "dr" if dr_binds[lay.seg_substation[i]] else "dispatch"
-            for i in range(lay.n_segments)
-        ]  # fmt: skip
-        self._limits, self._reasons = limits, reasons
+        reasons = np.where(dr_binds[lay.seg_substation], 1, 0).astype(np.int8)
+        reasons[list(self._stale)] = 2
+        self._limits[:], self._reasons[:] = limits, reasons
         client = self._client
         if client is None:
             return
@@ -325,6 +351,9 @@ class MqttBridge:
             for i in silent:
                 if int(i) not in self._stale:
                     self._go_stale(int(i))
+            for back in list(self._stale):  # reported again (through an ingest process)
+                if mono - self._last_seen[back] <= self.stale_after_s:
+                    self._recover(back)
             self._flush_setpoints()
 
     def _go_stale(self, i: int) -> None:
@@ -336,7 +365,7 @@ class MqttBridge:
             f"no telemetry from {sid} for {self.stale_after_s:g} s; segment held at the safe "
             f"limit of {self.loop.safe_limit_kw:g} kW", "critical", "mqtt",
         )  # fmt: skip
-        self._reasons[i] = "safe"
+        self._reasons[i] = 2
         self._limits[i] = min(float(self._limits[i]), self.loop.safe_limit_kw)
         if self._client is not None:
             self._send(self._client, i, float(self._limits[i]), time.time(), None)
@@ -346,7 +375,7 @@ class MqttBridge:
         self.loop.set_safe(i, False)
         self.loop.alarms.clear("device_stale", self.loop.layout.seg_ids[i])
         self._limits[i] = float(self.loop.effective_limits()[0][i])  # refined at the next tick
-        self._reasons[i] = "dispatch"
+        self._reasons[i] = 0
 
     def _flush_setpoints(self) -> None:
         with self._lock:
@@ -359,13 +388,20 @@ class MqttBridge:
 
     def status(self) -> dict[str, Any]:
         """Counters for /api/health and the dashboard."""
+        accepted, rejected, sent = self.accepted, Counter(self.rejected), self.setpoints_sent
+        if self._pool is not None:
+            totals = self._pool.totals()
+            accepted += totals.pop("accepted")
+            sent += totals.pop("setpoints_sent")
+            rejected.update({k: v for k, v in totals.items() if v})
         return {
             "broker": f"{self.host}:{self.port}",
             "site": self.site,
             "connected": bool(self._client is not None and self._client.is_connected()),
-            "accepted": self.accepted,
-            "rejected": dict(self.rejected),
-            "setpoints_sent": self.setpoints_sent,
+            "ingest_workers": self.workers,
+            "accepted": accepted,
+            "rejected": dict(rejected),
+            "setpoints_sent": sent,
             "devices": int((self._last_seen > 0).sum()),
             "stale": sorted(self.loop.layout.seg_ids[i] for i in self._stale),
         }

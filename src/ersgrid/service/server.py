@@ -30,6 +30,7 @@ def build_service(
     data_dir: Path | None = None,
     stale_after_s: float = 10.0,
     host: str = "127.0.0.1",
+    ingest_workers: int = 0,
 ) -> Service:
     """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
 
@@ -56,6 +57,8 @@ def build_service(
         Wall-clock silence after which a segment device counts as stale.
     host : str
         Address the OCPP CSMS binds to.
+    ingest_workers : int
+        MQTT ingest processes on a shared subscription; 0 ingests in the service process.
     """
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,7 +71,8 @@ def build_service(
     loop.observers.append(detector.observe)
     service.extras["anomaly"] = detector
 
-    store = Store(db or f"sqlite:///{folder / 'ersgrid.db'}")
+    db_url = db or f"sqlite:///{folder / 'ersgrid.db'}"
+    store = Store(db_url)
     store.attach(loop, twin_telemetry=mqtt is None)
     service.extras["storage"] = store
     if mqtt is not None:
@@ -78,7 +82,8 @@ def build_service(
         tick_wall_s = loop.tick_steps * loop.dt_s / loop.speed
         service.extras["mqtt"] = MqttBridge(
             loop, mqtt, site or loop.scenario.name, store,
-            stale_after_s=max(stale_after_s, 3 * tick_wall_s),
+            stale_after_s=max(stale_after_s, 3 * tick_wall_s), workers=ingest_workers,
+            db_url=db_url,
         )  # fmt: skip
     if ocpp_port is not None:
         from ersgrid.service.csms import Csms

@@ -100,6 +100,7 @@ def _engine(url: str) -> sa.Engine:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")  # ingest processes write beside us
             cur.close()
 
     return engine
