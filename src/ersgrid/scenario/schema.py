@@ -24,9 +24,11 @@ from ersgrid.scenario.energy import (
     WeatherSpec,
 )
 from ersgrid.scenario.reserve import FrequencySpec, ReserveSpec
+from ersgrid.scenario.response import ResponseSpec
 from ersgrid.scenario.settlement import SettlementSpec
 from ersgrid.scenario.storage import StorageSpec
 from ersgrid.scenario.v2g import V2GSpec
+from ersgrid.scenario.windows import TariffWindow
 
 __all__ = [
     "VEHICLE_CLASSES",
@@ -269,25 +271,6 @@ class TrafficSpec(_Model):
         return value
 
 
-class TariffWindow(_Model):
-    """A daily time window with its own energy price (e.g. the night hours of a TOU tariff)."""
-
-    name: str = Field(description="Label, e.g. night or peak.")
-    start: dt.time = Field(description="Local start time, HH:MM.")
-    end: dt.time = Field(description="Local end time, HH:MM; may wrap past midnight.")
-    price_per_kwh: NonNegativeFloat = Field(
-        description="Energy price in the window [currency/kWh]."
-    )
-    weekdays_only: bool = Field(default=False, description="Apply only Monday to Friday.")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _quarter_hours(cls, value: dt.time) -> dt.time:
-        if value.minute % 15 or value.second:
-            raise ValueError("tariff windows start and end on a quarter hour")
-        return value
-
-
 class TariffSpec(_Model):
     """What the road operator pays for grid energy and what vehicles pay for it."""
 
@@ -392,6 +375,9 @@ class Scenario(_Model):
         default_factory=SettlementSpec, description="Settlement parties and rules (ledger)."
     )
     v2g: V2GSpec = Field(default_factory=V2GSpec, description="V2G wear and parked vehicles.")
+    response: ResponseSpec = Field(
+        default_factory=ResponseSpec, description="How users answer prices and V2G payments."
+    )
     grid: GridSpec | None = Field(
         default=None, description="Distribution network and connections; no power flow if omitted."
     )
