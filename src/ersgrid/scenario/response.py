@@ -39,7 +39,7 @@ class ResponseSpec(BaseModel):
     flexible_share: dict[
         Literal["car", "bus", "truck"], Annotated[float, Field(ge=0.0, le=1.0)]
     ] = Field(
-        default_factory=lambda: {"truck": 0.10, "car": 0.05, "bus": 0.0},
+        default={"truck": 0.10, "car": 0.05, "bus": 0.0},
         description="Share of each class's trips that can move in time [-] [U].",
     )
     shift_max_h: Annotated[int, Field(ge=0, le=12)] = Field(
