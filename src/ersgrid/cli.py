@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -140,8 +141,15 @@ def compare(
         Path | None, typer.Option(help="Folder (default: results/<scenario>-compare).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    tariffs: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated YAML files, each a tariff design (its own `tariff:` and/or "
+            "`response:` sections); every strategy runs under every design."
+        ),
+    ] = None,
 ) -> None:
-    """Run several strategies on one scenario and compare them in one table and one report."""
+    """Run several strategies (and tariff designs) on one scenario; one table, one report."""
     import json
 
     from ersgrid.report.html import write_report
@@ -153,6 +161,7 @@ def compare(
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     if not names:
         raise ErsgridError("--strategies: give at least one strategy, e.g. uncontrolled,mpc")
+    designs = _tariff_designs(scenario, tariffs)
     sc = load_scenario(scenario)
     first_day = _parse_date(start)
     folder = out or Path("results") / f"{sc.name}-compare"
@@ -161,23 +170,19 @@ def compare(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("steps"), TimeElapsedColumn(), console=console, disable=quiet,
     ) as bar:  # fmt: skip
-        for name in names:
-            task = bar.add_task(f"{sc.name} / {name}", total=None)
+        for (design, variant), name in itertools.product(designs.items(), names):
+            label = name if design == "" else f"{name}@{design}"
+            task = bar.add_task(f"{sc.name} / {label}", total=None)
 
             def tick(done: int, total: int, task: Any = task) -> None:
                 bar.update(task, completed=done, total=total)
 
-            results.append(
-                run_scenario(
-                    sc,
-                    name,
-                    days=days,
-                    start=first_day,
-                    seed=seed,
-                    out=folder / name,
-                    progress=tick,
-                )
-            )
+            result = run_scenario(
+                variant, name, days=days, start=first_day, seed=seed, out=folder / label,
+                progress=tick,
+            )  # fmt: skip
+            result.strategy = label
+            results.append(result)
     console.print(_kpi_table({r.strategy: r.kpis for r in results}))
     write_report(results, folder / "report.html", [storage_figure(results), margin_figure(results)])
     (folder / "compare.json").write_text(
@@ -185,6 +190,29 @@ def compare(
         encoding="utf-8",
     )
     console.print(f"results: {folder}/ (report.html, compare.json, one folder per strategy)")
+
+
+def _tariff_designs(scenario: str, files: str | None) -> dict[str, Any]:
+    """The scenario once per tariff design file ({"": scenario} without files)."""
+    import yaml
+
+    from ersgrid.scenario.loader import load_scenario
+
+    if not files:
+        return {"": load_scenario(scenario)}
+    designs: dict[str, Any] = {}
+    for name in (f.strip() for f in files.split(",") if f.strip()):
+        path = Path(name)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as err:
+            raise ErsgridError(f"--tariffs {name}: cannot read it: {err}") from None
+        if not isinstance(data, dict) or not data or set(data) - {"tariff", "response"}:
+            raise ErsgridError(
+                f"--tariffs {name}: a tariff design holds only `tariff:` and/or `response:`"
+            )
+        designs[path.stem] = load_scenario(scenario, data)
+    return designs
 
 
 def _parse_date(text: str | None) -> dt.date | None:

@@ -13,6 +13,7 @@ from ersgrid.errors import SimulationError
 from ersgrid.optimize.objective import ObjectiveWeights, refill_cost_per_kwh
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
+from ersgrid.scenario.v2g import wear_cost
 from ersgrid.timeindex import PLANNING_STEP_H
 
 __all__ = ["compute_kpis", "pseudonym", "trips_table"]
@@ -138,7 +139,13 @@ def compute_kpis(
     energy_cost = float((import_kwh * price).sum())
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
     w = ObjectiveWeights.from_scenario(scenario)
-    revenue = delivered * w.user_price_per_kwh
+    # users pay the price in force when the energy reached their battery
+    revenue = float(
+        (timeseries["battery_power_kw"].to_numpy() * dt_h * timeseries["user_price_per_kwh"]).sum()
+    )
+    v2g_out = metered_kwh["v2g_battery"]
+    v2g_payment = v2g_out * scenario.response.v2g_payment_per_kwh
+    v2g_wear = v2g_out * wear_cost(scenario.v2g, scenario.currency)
     export_revenue = float(export_kwh.sum()) * w.export_price_per_kwh
     unmet = float(trips["shortfall_kwh"].sum())
     co2_kg = float((import_kwh * co2).sum())
@@ -150,6 +157,8 @@ def compute_kpis(
         - revenue
         + w.shortfall_penalty_per_kwh * unmet
         - storage_change_kwh * refill_cost_per_kwh(scenario, price, co2)
+        + v2g_payment
+        + v2g_wear
     )
     return {
         "scenario": scenario.name,
@@ -174,7 +183,9 @@ def compute_kpis(
         "unmet_energy_kwh": unmet,
         "revenue": revenue,
         "export_revenue": export_revenue,
-        "margin": revenue + export_revenue - energy_cost,
+        "margin": revenue + export_revenue - energy_cost - v2g_payment,
+        "v2g_payment": v2g_payment,
+        "v2g_wear_cost": v2g_wear,
         "objective": objective,
         "storage_discharged_kwh": storage_discharged_kwh,
         "storage_change_kwh": storage_change_kwh,

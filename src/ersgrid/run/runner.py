@@ -20,6 +20,7 @@ from ersgrid.grid.context import build_energy_context, connection_balance
 from ersgrid.grid.outputs import energy_outputs, prepare_grid
 from ersgrid.market.dr import dr_caps, dr_performance
 from ersgrid.market.prices import scenario_co2_series, scenario_price_series
+from ersgrid.market.response import shift_trips, user_price_series
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.demand_response import DemandResponseSpec, DREventSpec
@@ -122,7 +123,7 @@ def run(
     layout = build_layout(scenario)
     index = planning_index(scenario, days, start)
     rng = np.random.default_rng(scenario.seed)
-    volume = expected_volume(scenario, index)
+    volume, shifted_trips = shift_trips(expected_volume(scenario, index), scenario, index)
     arrivals = draw_arrivals(scenario, layout, index, rng, volume)
     price = scenario_price_series(scenario, index).to_numpy()
     co2 = scenario_co2_series(scenario, index).to_numpy()
@@ -252,6 +253,7 @@ def run(
         "grid_import_kw": import_kw.sum(axis=1),
         "grid_export_kw": export_kw.sum(axis=1),
         "price_per_kwh": price,
+        "user_price_per_kwh": user_price_series(scenario, index),
         "co2_kg_per_kwh": co2,
         "vehicles_on_road": on_road,
         "mean_soc": mean_soc,
@@ -281,6 +283,7 @@ def run(
         storage_change_kwh=float(stored.sum() - storage.initial_kwh.sum()),
     )
     kpis |= energy_kpis
+    kpis["trips_shifted_expected"] = shifted_trips
     extras: dict[str, Any] = {
         "import_kw": import_kw,
         "road_sub_kw": road_sub_kw,

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ersgrid.market.response import v2g_opt_in
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 
@@ -197,6 +198,7 @@ def draw_arrivals(
     step_s = scenario.simulation.planning_step_min * 60.0
     volume = expected_volume(scenario, index) if volume is None else volume
     od = _od_tables(layout)
+    opt_in = v2g_opt_in(scenario.response)
     chunks: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "d", "c", "i", "j")}
     for c, name in enumerate(VEHICLE_CLASSES):
         if name not in scenario.vehicles:
@@ -264,7 +266,7 @@ def draw_arrivals(
             k,
         )
         speed[mask] = kmh / 3.6
-        v2g[mask] = rng.random(k) < spec.v2g_share
+        v2g[mask] = rng.random(k) < spec.v2g_share * opt_in
 
     entry_m = layout.to_travel_m(layout.ic_position_km[entry_ic], direction)
     exit_m = layout.to_travel_m(layout.ic_position_km[exit_ic], direction)
