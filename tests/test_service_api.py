@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from ersgrid.control.base import Dispatch, Observation, Strategy
 from ersgrid.run.runner import run
 from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service, create_app
@@ -228,3 +229,27 @@ def test_efficiency_fault_changes_the_twin(tiny: Scenario) -> None:
     loop.inject_fault("coil_efficiency", seg, 0.2)
     assert loop.layout.seg_efficiency[2] == pytest.approx(0.88 * 0.8)
     assert np.all(loop.layout.seg_efficiency[[0, 1, 3]] == 0.88)
+
+
+class Exploding(Strategy):
+    """A researcher's strategy with a bug at 01:00."""
+
+    name = "exploding"
+
+    def decide(self, observation: Observation) -> Dispatch:
+        if observation.step == 4:
+            raise ZeroDivisionError("division by zero in my controller")
+        lay = self.context.layout
+        return Dispatch(lay.seg_rating_kw * 0.5, lay.sub_rating_kw * 0.5)
+
+
+def test_a_failing_strategy_does_not_stop_the_road(tiny: Scenario) -> None:
+    loop = LiveLoop(tiny, strategy="test_service_api:Exploding", days=1.0)
+    loop.run_for(2 * 3600)
+    (alarm,) = loop.alarms.list()
+    assert alarm.kind == "strategy_error"
+    assert "division by zero" in alarm.message
+    assert alarm.sim_time.startswith("2035-04-02T01:00")
+    assert loop.twin.step == 2 * 3600  # the loop went on, on the ratings for that step
+    assert loop.decision is not None
+    assert loop.decision.sub_limit_kw[0] == 600.0  # and back to the strategy after

@@ -74,8 +74,11 @@ def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
         assert "<title>ersgrid" in httpx.get(f"{base}/").text
         assert httpx.get(f"{base}/static/plotly.min.js").status_code == 200
         seg = state["segments"][0]["id"]
-        rows = httpx.get(f"{base}/api/segments/{seg}/telemetry?limit=5").json()
-        assert len(rows) == 5
+        deadline = time.monotonic() + 30  # stored a moment after it was accepted
+        while len(rows := httpx.get(f"{base}/api/segments/{seg}/telemetry?limit=5").json()) < 5:
+            assert time.monotonic() < deadline, rows
+            time.sleep(0.2)
+        assert {r["segment"] for r in rows} == {seg}
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)

@@ -410,10 +410,13 @@ class LiveLoop:
                 try:
                     if self.tick() is None:
                         break
-                except ErsgridError as err:
+                except Exception as err:  # a bug or a twin that cannot go on: say so, stop
+                    log.exception("the live loop stopped")
+                    kind = "" if isinstance(err, ErsgridError) else f"{type(err).__name__}: "
                     self.alarms.raise_alarm(
-                        "loop_error", "corridor", f"the twin stopped: {err}", "critical", "loop"
-                    )
+                        "loop_error", "corridor", f"the twin stopped: {kind}{err}", "critical",
+                        "loop",
+                    )  # fmt: skip
                     self.finished = True
                     break
                 owed_s -= tick_s
