@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -224,3 +224,17 @@ class MPC(Strategy):
         if observation.storage_kwh is None:
             return self._storage.initial_kwh.copy()
         return np.asarray(observation.storage_kwh, dtype=np.float64)
+
+
+class LearnedMPC(MPC):
+    """``mpc`` fed by the forecasting module: gradient-boosted P50 traffic forecasts trained
+    on history generated before the run (see ``docs/forecasting.md``), re-issued as the run
+    moves. Slower to start than ``mpc`` (it fits its models first)."""
+
+    name = "mpc-learned"
+
+    def __init__(self) -> None:
+        from ersgrid.forecast.forecaster import LearnedTraffic
+
+        # LearnedTraffic takes any run-like context; RunContext is one
+        super().__init__(forecaster=cast(TrafficForecaster, LearnedTraffic()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from ersgrid.control.base import Strategy
-from ersgrid.control.mpc import MPC
+from ersgrid.control.mpc import MPC, LearnedMPC
 from ersgrid.control.oracle import Oracle
 from ersgrid.control.tou import TimeOfUse
 from ersgrid.control.uncontrolled import Uncontrolled
@@ -14,7 +14,7 @@ from ersgrid.errors import StrategyError
 __all__ = ["STRATEGIES", "make_strategy", "register_strategy"]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Uncontrolled, TimeOfUse, MPC, Oracle)
+    cls.name: cls for cls in (Uncontrolled, TimeOfUse, MPC, LearnedMPC, Oracle)
 }
 
 
