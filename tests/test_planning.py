@@ -254,3 +254,15 @@ def test_mpc_matches_every_vehicle_on_the_road_to_a_cohort(tiny: Scenario) -> No
     assert on_road.sum() > 100
     assert np.array_equal(matched, on_road)  # every vehicle found, across block rebuilds
     assert all(policy.energy_ok)
+
+
+def test_mpc_learned_plans_from_the_forecasting_module(tiny: Scenario) -> None:
+    from ersgrid.control.mpc import LearnedMPC
+    from ersgrid.forecast.forecaster import LearnedTraffic
+
+    policy = LearnedMPC()
+    result = run(tiny, policy, days=0.25)
+    assert result.strategy == "mpc-learned"
+    assert result.kpis["fallbacks"] == 0
+    assert isinstance(policy.forecaster, LearnedTraffic)
+    assert policy.forecaster._forecaster is not None  # it trained and issued forecasts
