@@ -179,7 +179,7 @@ def test_alarms_raise_list_acknowledge(client: TestClient) -> None:
     assert client.post("/api/alarms/4242/ack").status_code == 404
 
 
-def test_study_run_in_background(client: TestClient) -> None:
+def test_study_run_in_background(service: Service, client: TestClient) -> None:
     started = client.post("/api/runs", json={"scenario": "tiny", "days": 0.25, "seed": 3})
     assert started.status_code == 202
     run_id = started.json()["id"]
@@ -196,6 +196,22 @@ def test_study_run_in_background(client: TestClient) -> None:
     report = client.get(f"/api/runs/{run_id}/report")
     assert report.status_code == 200
     assert "<html" in report.text.lower()
+    ledger = client.get(f"/api/runs/{run_id}/ledger").json()
+    assert ledger["verified"] is True
+    assert ledger["records"] == kpis["ledger_records"] > 0
+    # a vehicle that charged in the run's first hour gets its proof, checked on the spot
+    import pandas as pd
+
+    folder = Path(service.studies.get(run_id).out)
+    passes = pd.read_parquet(folder / "passes.parquet")
+    vehicle = int(passes.loc[passes["start_step"] < 3600, "vehicle_id"].iloc[0])
+    got = client.get(f"/api/runs/{run_id}/ledger/proof", params={"vehicle": vehicle,
+                     "period": "2035-04-02T00"})  # fmt: skip
+    assert got.status_code == 200, got.text
+    assert got.json()["proof"]["records"]
+    missing = client.get(f"/api/runs/{run_id}/ledger/proof", params={"vehicle": 10**9,
+                         "period": "2035-04-02T00"})  # fmt: skip
+    assert missing.status_code in (200, 404)
 
 
 def test_paced_loop_follows_the_clock(service: Service, client: TestClient) -> None:

@@ -229,6 +229,48 @@ def create_app(service: Service) -> FastAPI:
         text: str = (study.out / "report.html").read_text(encoding="utf-8")
         return text
 
+    # ---- ledger of a study run ----------------------------------------------------------
+    def _done(run_id: int) -> Any:
+        study = _run(run_id)
+        if study.status != "done":
+            raise HTTPException(409, detail=f"run {run_id} is {study.status}; no ledger yet")
+        return study
+
+    @api.get("/api/runs/{run_id}/ledger")
+    def run_ledger(run_id: int) -> dict[str, Any]:
+        """Verify the run's ledger (signatures, roots, links, settlement, anchors)."""
+        import dataclasses
+
+        from ersgrid.errors import LedgerError, LedgerTampered
+        from ersgrid.ledger.verify import verify_ledger
+
+        study = _done(run_id)
+        try:
+            report = verify_ledger(study.out)
+        except LedgerTampered as err:
+            return {"verified": False, "problem": str(err)}
+        except LedgerError as err:
+            raise HTTPException(409, detail=str(err)) from None
+        return {"verified": True, **dataclasses.asdict(report)}
+
+    @api.get("/api/runs/{run_id}/ledger/proof")
+    def run_ledger_proof(
+        run_id: int,
+        vehicle: Annotated[int, Query(ge=0, description="Run-local vehicle id.")],
+        period: Annotated[str, Query(description="Settlement period, e.g. 2035-04-02T09.")],
+    ) -> dict[str, Any]:
+        """A vehicle's records and statement in one period, with Merkle inclusion proofs."""
+        from ersgrid.errors import ErsgridError
+        from ersgrid.ledger.proofs import check_proof, make_proof
+
+        study = _done(run_id)
+        try:
+            proof = make_proof(study.out, vehicle, period)
+            checked = check_proof(proof)
+        except ErsgridError as err:
+            raise HTTPException(404, detail=str(err)) from None
+        return {"proof": proof, "check": checked}
+
     # ---- DR events ----------------------------------------------------------------------
     @api.get("/api/dr-events")
     def list_dr() -> list[dict[str, Any]]:
