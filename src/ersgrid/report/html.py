@@ -135,6 +135,41 @@ def _road_figure(results: list[RunResult]) -> go.Figure:
     return fig
 
 
+def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
+    """ERS vehicles that entered in each step against the forecast the planners used (the
+    traffic model's expectation after the price response); empty if the run kept neither."""
+    import numpy as np
+
+    from ersgrid.scenario.schema import VEHICLE_CLASSES
+    from ersgrid.twin.traffic import ers_fraction
+
+    first = results[0]
+    arrivals = first.extras.get("arrivals")
+    volume = first.extras.get("expected_volume")
+    if arrivals is None or volume is None:
+        return []
+    ts = first.timeseries
+    step_s = 900.0
+    fig = go.Figure()
+    for c, name in enumerate(VEHICLE_CLASSES):
+        if name not in first.scenario.vehicles:
+            continue
+        mask = arrivals.vclass == c
+        actual = np.bincount((arrivals.time_s[mask] // step_s).astype(int), minlength=len(ts))
+        share = ers_fraction(first.scenario, name)
+        expected = (volume[f"{name}_A"] + volume[f"{name}_B"]).to_numpy() * share
+        color = _PALETTE[c % len(_PALETTE)]
+        fig.add_trace(go.Bar(x=ts.index, y=actual[: len(ts)], name=f"{name}: entered",
+                             marker={"color": color}, opacity=0.45))  # fmt: skip
+        fig.add_trace(go.Scatter(x=ts.index, y=expected, name=f"{name}: forecast",
+                                 line={"color": color}))  # fmt: skip
+    fig.update_layout(
+        title="ERS vehicles entering per 15 min: realised against the planners' forecast",
+        yaxis_title="vehicles", barmode="overlay", height=340,
+    )  # fmt: skip
+    return [fig]
+
+
 def write_report(
     results: list[RunResult], path: Path, extra_figures: list[go.Figure] | None = None
 ) -> Path:
@@ -145,7 +180,8 @@ def write_report(
     first = results[0]
     sc = first.scenario
     figures = [_road_figure(results), _power_figure(results), _price_figure(results),
-               _soc_figure(results), *grid_figures(results), *(extra_figures or [])]  # fmt: skip
+               _soc_figure(results), *_traffic_figure(results), *grid_figures(results),
+               *(extra_figures or [])]  # fmt: skip
     parts = [
         to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
         for i, fig in enumerate(figures)

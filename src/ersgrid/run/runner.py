@@ -290,6 +290,7 @@ def run(
         "storage_kwh": storage_kwh,
         "energy": context.energy,
         "arrivals": arrivals,
+        "expected_volume": volume,
     }
     if events and baseline_import is not None:
         perf = dr_performance(
