@@ -64,7 +64,13 @@ def test_a_dying_worker_has_its_task_rerun(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv(KILL_MARKER, str(marker))
     strategies = [f"{__name__}:KillOnce", f"{__name__}:KillAlways", "uncontrolled"]
     # One failure allowed per task: KillOnce survives its one death, KillAlways dies twice.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    # One task in flight per worker thread, so a death counts only against the task that
+    # was running (with the default queue a neighbour waiting on the same worker counts too).
+    config = {
+        "distributed.scheduler.allowed-failures": 1,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(config):
         res = run_sweep("tiny", {}, strategies, 0.25, tmp_path / "s", workers=1)
     once, always, plain = (r for _, r in res.table.iterrows())
     assert marker.is_file(), "the task never killed its worker"
