@@ -10,8 +10,10 @@ folder (as ``ersgrid run`` does), in the loop and in the sweep alike. Printed:
 - speed-up of 2 workers over 1 (goal: at least 1.8× on 2 cores) and over the plain loop;
 - overhead per task: the 1-worker sweep's wall time less the loop's, per run, with and
   without the cluster start; and the 1-worker sweep's time outside its runs (its wall time
-  less the runs' own wall time and the cluster start), per run, which the load on the
-  machine moves less.
+  less the runs' own wall time, cluster start included), per run, which the load on the
+  machine moves less;
+- the cores the runs actually obtained (their CPU time over the wall time): below the number
+  of workers when other processes share the machine.
 
 The machine's load average is printed before and after each phase: on a shared machine other
 processes take cores from the workers, and the speed-up says so.
@@ -105,15 +107,18 @@ def main() -> None:
                 f" CPU {cpu:.2f} s; worker peak RSS after first / last run: {rss.iloc[0]:.0f} / "
                 f"{rss.iloc[-1]:.0f} MB)   {load()}"
             )
+            # Cores the runs actually got: below n when other processes take the CPU.
+            print(f"  cores obtained by the runs: {cpu / walls[n]:.2f} of {n}")
         print(f"speed-up 2 workers / 1:     {walls[1] / walls[2]:7.2f}x (goal >= 1.8x)")
         print(f"speed-up 2 workers / loop:  {loop_s / walls[2]:7.2f}x")
         per_task = (walls[1] - loop_s) / 16
         print(f"overhead per task (1 worker vs loop): {per_task * 1000:7.1f} ms with cluster "
               f"start, {(walls[1] - start_s - loop_s) / 16 * 1000:7.1f} ms without")  # fmt: skip
-        # Load-independent view: the 1-worker sweep's time outside its runs' own wall time
-        # (scheduling, shipping the scenario, worker start and imports), less cluster start.
-        outside = (walls[1] - busy[1] - start_s) / 16
-        print(f"time outside runs per task (1 worker, less cluster start): {outside * 1000:.1f} ms")
+        # Steadier under load: the 1-worker sweep's time outside its runs' own wall time
+        # (cluster start, scheduling, shipping the scenario and the row), per task.
+        outside = (walls[1] - busy[1]) / 16
+        print(f"time outside runs per task (1 worker, with cluster start): {outside * 1000:.1f} ms")
+        print(f"plain loop CPU: {loop_cpu_s / loop_s:.2f} cores obtained")
         print(f"after: {load()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
