@@ -71,6 +71,7 @@ class SweepResult:
 @contextmanager
 def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise SweepError(
@@ -99,13 +100,16 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     n = workers if workers is not None else (os.cpu_count() or 1)
     if n < 1:
         raise SweepError(f"--workers {n}: need at least one worker")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",  # its HTTP server on a free port: clusters can coexist
-        silence_logs=logging.ERROR,
-    )
+    # When Dask queues the runs (more runs than twice the worker threads), a worker holds only
+    # the run it executes, so a run that kills its worker costs no other run a failure.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",  # HTTP server on a free port: clusters coexist
+            silence_logs=logging.ERROR,
+        )
     client = Client(cluster)
     try:
         yield client
@@ -263,12 +267,12 @@ def _execute(
     # Keys name the run and the sweep folder, so two sweeps on one scheduler never share one.
     tag = hashlib.sha256(str(base).encode("utf-8")).hexdigest()[:8]
     with _client(scheduler, workers) as client:
-        by_key: dict[str, RunSpec] = {}
-        futures = []
-        for spec in pending:
-            key = f"ersgrid-run-{spec.run_id}-{tag}"
-            by_key[key] = spec
-            futures.append(client.submit(execute_run, spec, str(base), key=key, pure=False))
+        by_key = {f"ersgrid-run-{spec.run_id}-{tag}": spec for spec in pending}
+        # One call for all runs: the scheduler sees the whole group at once and queues it,
+        # handing a worker a new run only when it has a free thread.
+        futures = client.map(
+            execute_run, list(by_key.values()), out=str(base), key=list(by_key), pure=False
+        )
         for future in as_completed(futures):
             spec = by_key[future.key]
             try:
