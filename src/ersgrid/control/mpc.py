@@ -150,7 +150,8 @@ class MPC(Strategy):
         n_ic = len(self.context.layout.ic_position_km)
         key = (c.entry_step + self._lookback) * 2 + c.direction
         key = (key * len(VEHICLE_CLASSES) + c.vclass) * n_ic + c.entry_ic
-        return (key * n_ic + c.exit_ic) * self.soc_bins + c.soc_bin
+        key = (key * n_ic + c.exit_ic) * self.soc_bins + c.soc_bin
+        return key * 2 + (c.v2g > 0.5).astype(np.int64)
 
     def _live(self, vehicles: pd.DataFrame, rel: int) -> tuple[FloatArray, FloatArray]:
         """Counts and effective entry energies with the measured vehicles on the road."""
@@ -184,7 +185,7 @@ class MPC(Strategy):
             entry_ic=entry_ic, exit_ic=vehicles["exit_ic"].to_numpy().astype(np.int64),
             soc_bin=soc_bin, speed_mps=np.ones(len(now)), count=np.ones(len(now)),
             energy_kwh=now, target_kwh=now, full_kwh=now, receiver_kw=now,
-            consumption_kwh_per_m=now,
+            consumption_kwh_per_m=now, v2g=vehicles["v2g"].to_numpy().astype(np.float64),
         )  # fmt: skip
         keys = self._cohort_keys(probe)
         pos = np.searchsorted(self._keys[self._order], keys)

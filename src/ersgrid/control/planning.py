@@ -68,6 +68,10 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     whole site load (no import left): there they follow the actual load (full power; the
     runner clips discharge to the site's net load), so a load above forecast is still
     served from storage and not from the grid at that step's price.
+
+    Where the plan's V2G power at a substation exceeds its road power (net V2G), the
+    substation's segments are asked to return power (``seg_v2g_kw`` = their ratings; they do
+    not charge in that step) and ``sub_v2g_kw`` caps the total at the planned grid-side V2G.
     """
     lay = context.layout
     inp = model.inputs
@@ -85,4 +89,12 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     storage = model.block(values, "ch")[step] - dis
     follow = (dis > 1e-6) & (imp <= 1e-6)
     storage = np.where(follow, -inp.storage.power_kw, storage)
-    return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)
+    v2g = model.v2g_kw(values)[step]
+    net = v2g > np.maximum(road, 0.0) + 1e-6
+    if not np.any(net):
+        return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)
+    seg_v2g = np.where(net[lay.seg_substation], lay.seg_rating_kw, 0.0).astype(np.float64)
+    sub_v2g = np.where(net, v2g, 0.0).astype(np.float64)
+    return Dispatch(
+        lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage, seg_v2g, sub_v2g
+    )

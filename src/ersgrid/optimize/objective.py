@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ersgrid.scenario.schema import Scenario
+from ersgrid.scenario.v2g import wear_cost
 
 __all__ = ["PENALTY_FACTOR", "ObjectiveWeights", "refill_cost_per_kwh"]
 
@@ -46,6 +47,10 @@ class ObjectiveWeights:
         Per kWh discharged from stationary storage (AC side); 0 without storage.
     shortfall_penalty_per_kwh : float
         Per kWh a vehicle lacked at its exit target.
+    v2g_cost_per_kwh : float
+        Per kWh discharged from vehicle batteries (battery side): battery wear
+        (:func:`~ersgrid.scenario.v2g.wear_cost`) plus the payment to the owner
+        (``response.v2g_payment_per_kwh``).
     """
 
     user_price_per_kwh: float
@@ -53,6 +58,7 @@ class ObjectiveWeights:
     carbon_price_per_kg: float
     degradation_cost_per_kwh: float
     shortfall_penalty_per_kwh: float
+    v2g_cost_per_kwh: float = 0.0
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> ObjectiveWeights:
@@ -69,6 +75,8 @@ class ObjectiveWeights:
             carbon_price_per_kg=tariff.carbon_price_per_kg,
             degradation_cost_per_kwh=deg,
             shortfall_penalty_per_kwh=PENALTY_FACTOR * dearest,
+            v2g_cost_per_kwh=wear_cost(scenario.v2g, scenario.currency)
+            + scenario.response.v2g_payment_per_kwh,
         )
 
 
