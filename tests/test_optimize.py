@@ -373,3 +373,24 @@ def test_v2g_never_plans_a_vehicle_below_its_exit_need(tiny: Scenario) -> None:
     # only V2G cohorts discharge, within their exposure
     assert np.all(c.v2g[ex.cohort[model.y_x]] == 1.0)
     assert np.all(y <= c.count[ex.cohort[model.y_x]] * ex.max_kwh[model.y_x] + 1e-9)
+
+
+def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    uncapped = dataclasses.replace(
+        inputs, import_limit_kw=np.full_like(inputs.import_limit_kw, 1e6)
+    )
+    peaks = []
+    for charge in (0.0, 500.0):
+        w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=charge)
+        model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
+        sol = HighsSession(model).solve(model.bounds())
+        total = model.block(sol.values, "imp").sum(axis=1)
+        assert sol.values[model.offsets["peak"]] >= total.max() - 1e-6
+        peaks.append(float(total.max()))
+    assert peaks[1] < peaks[0] * 0.95
+    # a floor already reached leaves the plan free up to it
+    w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=500.0)
+    model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
+    sol = HighsSession(model).solve(model.bounds(peak_floor_kw=peaks[0]))
+    assert sol.values[model.offsets["peak"]] == pytest.approx(peaks[0])

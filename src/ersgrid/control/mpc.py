@@ -8,7 +8,8 @@ Every planning step the strategy re-plans the next ``horizon_steps`` steps with
 - the **measured state** of the vehicles on the road now (count and mean energy of each
   cohort, matched by entry step, entry and exit interchange, class and entry
   state-of-charge bin),
-- the stored energy of each battery now, prices, CO2, loads, renewables and limits.
+- the stored energy of each battery now, prices, CO2, loads, renewables and limits,
+- the peak import planned for the steps already run (the demand charge's floor).
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
@@ -109,6 +110,7 @@ class MPC(Strategy):
         self.fallbacks = 0
         self.solve_s = []
         self._origin = -1
+        self._peak_kw = 0.0
         self._session: HighsSession | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
         sc = context.scenario
@@ -211,7 +213,8 @@ class MPC(Strategy):
             count, energy = self._live(observation.vehicles, rel)
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
-            bounds = self._model.bounds(count, energy, window, stored)
+            bounds = self._model.bounds(count, energy, window, stored,
+                                        peak_floor_kw=self._peak_kw)  # fmt: skip
             solution = self._session.solve(bounds)
         except InfeasibleSchedule as err:
             self.fallbacks += 1
@@ -219,6 +222,9 @@ class MPC(Strategy):
             self._session = None
             return safe_dispatch(self.context)
         self.solve_s.append(solution.solve_s)
+        # the demand charge is owed up to the peak already planned for the steps run so far
+        planned = float(self._model.block(solution.values, "imp")[rel].sum())
+        self._peak_kw = max(self._peak_kw, planned)
         return plan_dispatch(self.context, self._model, solution.values, rel)
 
     def _stored(self, observation: Observation) -> FloatArray:

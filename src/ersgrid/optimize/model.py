@@ -16,6 +16,7 @@ block     index                       unit    meaning
 ``ch``    (step, substation)          kW      storage charging, AC side
 ``dis``   (step, substation)          kW      storage discharging, AC side
 ``soc``   (step, substation)          kWh     stored energy at the end of the step
+``peak``  one                         kW      peak of the total import (demand charge)
 ``y``     (cohort, step, substation)  kWh     V2G discharge from the cohort's batteries,
                                               for the exposures of V2G cohorts only
 ========  ==========================  ======  ===================================
@@ -33,6 +34,8 @@ Rows:
   import − export = road + other − (renewables − curtailment) + storage charge − discharge
   − V2G (grid side = battery side × efficiency);
 - ``soc``: stored energy = previous + Δ·(ηc·ch − dis/ηd);
+- ``peak``: Σ over substations of imp ≤ peak, per step (the demand charge is billed on the
+  corridor's total import, as the KPIs' ``peak_import_kw``);
 - ``v2gcap``: Σ y of a V2G cohort ≤ count·max(E0 − target − trip consumption, 0), its surplus
   over what it needs at its exit: with cum = charge − discharge, a vehicle's planned energy
   then never falls below its exit target plus what the rest of its trip consumes.
@@ -196,18 +199,20 @@ class CohortLP:
         n_y = len(self.y_x)
         self.y_cohort = _sorted_unique(ex.cohort[self.y_x])
         n_yc = len(self.y_cohort)
-        self.offsets["y"] = pos
-        self.n_cols = pos + n_y
+        self.offsets["peak"] = pos
+        self.offsets["y"] = pos + 1
+        self.n_cols = pos + 1 + n_y
 
         r_short = n_f
         r_roaddef = r_short + n_u
         r_balance = r_roaddef + n_ts
         r_soc = r_balance + n_ts
-        r_v2g = r_soc + n_ts
+        r_peak = r_soc + n_ts
+        r_v2g = r_peak + T
         self.n_rows = r_v2g + n_yc
         self.row_offsets = {
             "cumdef": 0, "short": r_short, "roaddef": r_roaddef, "balance": r_balance,
-            "soc": r_soc, "v2gcap": r_v2g,
+            "soc": r_soc, "peak": r_peak, "v2gcap": r_v2g,
         }  # fmt: skip
 
         ts = ex.step * S + ex.substation
@@ -228,6 +233,7 @@ class CohortLP:
             r_soc + cell, r_soc + cell[has_prev], r_soc + cell, r_soc + cell,
             row_of_x[self.y_x], r_balance + ts[self.y_x],
             r_v2g + np.searchsorted(self.y_cohort, ex.cohort[self.y_x]),
+            r_peak + cell // S, r_peak + np.arange(T),
         ]  # fmt: skip
         cols = [
             np.arange(n_x), o["cum"] + f, o["cum"] + f[has_before] - 1,
@@ -237,6 +243,7 @@ class CohortLP:
             o["dis"] + cell, o["road"] + cell,
             o["soc"] + cell, o["soc"] + prev[has_prev], o["ch"] + cell, o["dis"] + cell,
             o["y"] + np.arange(n_y), o["y"] + np.arange(n_y), o["y"] + np.arange(n_y),
+            o["imp"] + cell, np.full(T, o["peak"]),
         ]  # fmt: skip
         vals = [
             -np.ones(n_x), np.ones(n_f), -np.ones(int(has_before.sum())),
@@ -247,6 +254,7 @@ class CohortLP:
             np.ones(n_ts), -np.ones(int(has_prev.sum())), np.full(n_ts, -dt * eta_c),
             np.full(n_ts, dt / eta_d),
             np.ones(n_y), ex.efficiency[self.y_x] / dt, np.ones(n_y),
+            np.ones(n_ts), -np.ones(T),
         ]  # fmt: skip
         self.matrix = sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -263,6 +271,7 @@ class CohortLP:
         value = storage_value_per_kwh
         cost[o["ch"] : o["ch"] + n_ts] = -value * eta_c * dt
         cost[o["dis"] : o["dis"] + n_ts] = (w.degradation_cost_per_kwh + value / eta_d) * dt
+        cost[o["peak"]] = w.demand_charge_per_kw
         cost[o["y"] :] = w.v2g_cost_per_kwh
         self.cost = cost
 
@@ -293,6 +302,7 @@ class CohortLP:
         stored_kwh: FloatArray | None = None,
         import_limit_kw: FloatArray | None = None,
         terminal_kwh: FloatArray | None = None,
+        peak_floor_kw: float = 0.0,
     ) -> Bounds:
         """Bounds of a solve over ``window`` = (first step, end step) of the model.
 
@@ -313,6 +323,9 @@ class CohortLP:
         terminal_kwh : ndarray [kWh], per substation
             Least stored energy at the end of the window (e.g. the initial energy when the
             window ends with the run, so a plan cannot sell off the batteries' start content).
+        peak_floor_kw : float [kW]
+            Peak import already reached in the billing period (the demand charge is owed up
+            to it whatever the plan does).
         """
         inp = self.inputs
         T, S = inp.n_steps, inp.n_substations
@@ -384,6 +397,9 @@ class CohortLP:
             first[:S] = stored
         rlo[soc] = np.where(live, first, -np.inf)
         rhi[soc] = np.where(live, first, np.inf)
+        lo[o["peak"]] = peak_floor_kw
+        hi[o["peak"]] = np.inf
+        rhi[r["peak"] : r["peak"] + T] = 0.0
         yc = self.y_cohort
         surplus = np.maximum(e0[yc] - c.target_kwh[yc] - self._y_trip_kwh, 0.0) * n[yc]
         rhi[r["v2gcap"] : r["v2gcap"] + len(yc)] = surplus
