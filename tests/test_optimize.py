@@ -122,6 +122,10 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
         if i in yv:
             ub[yv[i]] = ex.max_kwh[i]
             cost[yv[i]] = w.v2g_cost_per_kwh * c.count[k]
+            r = row()  # one receiver: charge and V2G share its limit
+            r[[xv[i], yv[i]]] = 1.0
+            A_ub.append(r)
+            b_ub.append(ex.max_kwh[i])
     for k in cohorts:
         n = c.count[k]
         steps = sorted(t for (kk, t) in ev if kk == k)
@@ -372,7 +376,8 @@ def test_v2g_never_plans_a_vehicle_below_its_exit_need(tiny: Scenario) -> None:
     assert np.all(cum[after] >= need[after] - 1e-6)
     # only V2G cohorts discharge, within their exposure
     assert np.all(c.v2g[ex.cohort[model.y_x]] == 1.0)
-    assert np.all(y <= c.count[ex.cohort[model.y_x]] * ex.max_kwh[model.y_x] + 1e-9)
+    cap = c.count[ex.cohort[model.y_x]] * ex.max_kwh[model.y_x]
+    assert np.all(sol.values[model.y_x] + y <= cap + 1e-6)  # one receiver: charge or return
 
 
 def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:

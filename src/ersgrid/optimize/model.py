@@ -38,7 +38,9 @@ Rows:
   corridor's total import, as the KPIs' ``peak_import_kw``);
 - ``v2gcap``: Σ y of a V2G cohort ≤ count·max(E0 − target − trip consumption, 0), its surplus
   over what it needs at its exit: with cum = charge − discharge, a vehicle's planned energy
-  then never falls below its exit target plus what the rest of its trip consumes.
+  then never falls below its exit target plus what the rest of its trip consumes;
+- ``receiver``: x + y ≤ count·x̄ per exposure of a V2G cohort: a receiver either charges or
+  returns power, so the plan cannot earn the user price on energy it takes straight back.
 
 V2G costs its battery wear plus the payment to the owner per kWh discharged
 (``ObjectiveWeights.v2g_cost_per_kwh``), so the plan discharges only where the price it
@@ -209,10 +211,11 @@ class CohortLP:
         r_soc = r_balance + n_ts
         r_peak = r_soc + n_ts
         r_v2g = r_peak + T
-        self.n_rows = r_v2g + n_yc
+        r_recv = r_v2g + n_yc
+        self.n_rows = r_recv + n_y
         self.row_offsets = {
             "cumdef": 0, "short": r_short, "roaddef": r_roaddef, "balance": r_balance,
-            "soc": r_soc, "peak": r_peak, "v2gcap": r_v2g,
+            "soc": r_soc, "peak": r_peak, "v2gcap": r_v2g, "receiver": r_recv,
         }  # fmt: skip
 
         ts = ex.step * S + ex.substation
@@ -234,6 +237,7 @@ class CohortLP:
             row_of_x[self.y_x], r_balance + ts[self.y_x],
             r_v2g + np.searchsorted(self.y_cohort, ex.cohort[self.y_x]),
             r_peak + cell // S, r_peak + np.arange(T),
+            r_recv + np.arange(n_y), r_recv + np.arange(n_y),
         ]  # fmt: skip
         cols = [
             np.arange(n_x), o["cum"] + f, o["cum"] + f[has_before] - 1,
@@ -244,6 +248,7 @@ class CohortLP:
             o["soc"] + cell, o["soc"] + prev[has_prev], o["ch"] + cell, o["dis"] + cell,
             o["y"] + np.arange(n_y), o["y"] + np.arange(n_y), o["y"] + np.arange(n_y),
             o["imp"] + cell, np.full(T, o["peak"]),
+            self.y_x, o["y"] + np.arange(n_y),
         ]  # fmt: skip
         vals = [
             -np.ones(n_x), np.ones(n_f), -np.ones(int(has_before.sum())),
@@ -255,6 +260,7 @@ class CohortLP:
             np.full(n_ts, dt / eta_d),
             np.ones(n_y), ex.efficiency[self.y_x] / dt, np.ones(n_y),
             np.ones(n_ts), -np.ones(T),
+            np.ones(n_y), np.ones(n_y),
         ]  # fmt: skip
         self.matrix = sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -403,6 +409,7 @@ class CohortLP:
         yc = self.y_cohort
         surplus = np.maximum(e0[yc] - c.target_kwh[yc] - self._y_trip_kwh, 0.0) * n[yc]
         rhi[r["v2gcap"] : r["v2gcap"] + len(yc)] = surplus
+        rhi[r["receiver"] :] = n[ex.cohort[ey]] * ex.max_kwh[ey]
         return Bounds(lo, hi, rlo, rhi)
 
     def block(self, values: FloatArray, name: str) -> FloatArray:
