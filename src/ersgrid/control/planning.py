@@ -59,9 +59,10 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
     The plan's road power becomes a substation's limit only where the plan has a reason to
-    hold the road back: its grid import is at the connection's cap, or energy sold to
+    hold the road back: its grid import is at the connection's cap, energy sold to
     vehicles loses money at this step's price (user price × worst efficiency below import
-    price + carbon cost). Elsewhere the substation runs at its rating and the twin serves
+    price + carbon cost), or, under a demand charge, the corridor's planned import is at the
+    planned peak. Elsewhere the substation runs at its rating and the twin serves
     whatever the actual vehicles can take, so forecast errors do not starve them.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
@@ -83,7 +84,10 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     w = inp.weights
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
-    hold = capped | losing
+    # with a demand charge, a step whose planned import is at the planned peak holds too
+    peak = float(values[model.offsets["peak"]])
+    at_peak = w.demand_charge_per_kw > 0.0 and float(imp.sum()) >= peak * (1.0 - 1e-6) - 1.0
+    hold = capped | losing | at_peak
     sub_limit = np.where(hold, np.maximum(road, 0.0), lay.sub_rating_kw)
     dis = model.block(values, "dis")[step]
     storage = model.block(values, "ch")[step] - dis
