@@ -116,3 +116,19 @@ def test_docs_scenario_md_is_current() -> None:
     assert doc.read_text(encoding="utf-8") == schema_markdown(), (
         "docs/scenario.md is stale: run `ersgrid scenario-doc --out docs/scenario.md`"
     )
+
+
+def test_peak_reference_adds_peak_reduction(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "ref"
+    args = ["run", "tiny", "--days", "0.125", "--out", str(out), "--quiet", "--peak-reference"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    kpis = json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    assert "peak_reduction_kw" in res.output
+    want = kpis["peak_import_no_v2g_kw"] - kpis["peak_import_kw"]
+    assert kpis["peak_reduction_kw"] == want
+    # uncontrolled never calls on V2G and the reference run sees the same vehicles
+    assert kpis["peak_reduction_kw"] == 0.0
+    assert kpis["peak_import_kw"] > 0.0

@@ -59,6 +59,7 @@ def _instance(tiny: Scenario, n_steps: int = 10) -> tuple[Cohorts, Exposure, Pla
         carbon_price_per_kg=3.0,
         degradation_cost_per_kwh=5.0,
         shortfall_penalty_per_kwh=180.0,
+        v2g_cost_per_kwh=6.0,
     )
     inputs = PlanInputs(
         step_h=DT,
@@ -86,6 +87,7 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
         return len(names) - 1
 
     xv = [var("x", i) for i in range(len(ex))]
+    yv = {i: var("y", i) for i in range(len(ex)) if c.v2g[ex.cohort[i]] > 0.5}
     cohorts = sorted(set(ex.cohort.tolist()))
     uv = {k: var("u", k) for k in cohorts}
     ev: dict[tuple[int, int], int] = {}
@@ -117,6 +119,13 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
         k = int(ex.cohort[i])
         ub[xv[i]] = ex.max_kwh[i]
         cost[xv[i]] = -w.user_price_per_kwh * c.count[k]
+        if i in yv:
+            ub[yv[i]] = ex.max_kwh[i]
+            cost[yv[i]] = w.v2g_cost_per_kwh * c.count[k]
+            r = row()  # one receiver: charge and V2G share its limit
+            r[[xv[i], yv[i]]] = 1.0
+            A_ub.append(r)
+            b_ub.append(ex.max_kwh[i])
     for k in cohorts:
         n = c.count[k]
         steps = sorted(t for (kk, t) in ev if kk == k)
@@ -130,6 +139,8 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
                 rhs += c.energy_kwh[k] - consumed(k, t)
             for i in np.flatnonzero((ex.cohort == k) & (ex.step == t)):
                 r[xv[i]] = -1.0
+                if i in yv:
+                    r[yv[i]] = 1.0
             A_eq.append(r)
             b_eq.append(rhs)
             ub[ev[(k, t)]] = c.full_kwh[k]
@@ -147,6 +158,13 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
             A_ub.append(r)
             b_ub.append(-(c.target_kwh[k] + after))
         cost[uv[k]] = w.shortfall_penalty_per_kwh * n
+        mine = [yv[i] for i in np.flatnonzero(ex.cohort == k) if i in yv]
+        if mine:  # V2G only out of the energy above the exit need
+            r = row()
+            r[mine] = 1.0
+            trip = c.consumption_kwh_per_m[k] * (c.exit_m[k] - c.entry_m[k])
+            A_ub.append(r)
+            b_ub.append(max(c.energy_kwh[k] - c.target_kwh[k] - trip, 0.0))
     st = inp.storage
     for t in range(T):
         unit = inp.price_per_kwh[t] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[t]
@@ -157,7 +175,11 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
             A_ub.append(road.copy())
             b_ub.append(inp.road_rating_kw[s])
             # import − export = road + other − (renewables − curtailed) + charge − discharge
+            # − V2G (grid side)
             r = -road
+            for i in np.flatnonzero((ex.step == t) & (ex.substation == s)):
+                if i in yv:
+                    r[yv[i]] = c.count[ex.cohort[i]] * ex.efficiency[i] / DT
             r[grid["imp", t, s]] = 1.0
             r[grid["exp", t, s]] = -1.0
             r[grid["curt", t, s]] -= 1.0
@@ -204,9 +226,10 @@ def test_lp_agrees_with_an_independent_dense_formulation(tiny: Scenario) -> None
     leaning = CohortLP(cohorts, ex, inputs, storage_value_per_kwh=24.0)
     lean = HighsSession(leaning).solve(leaning.bounds())
     assert lean.objective == pytest.approx(theirs, rel=2e-5)
-    # every constraint group is exercised: cap binds, curtailment, storage, shortfall
+    # every constraint group is exercised: V2G, cap, curtailment, storage, shortfall
+    assert ours.values[model.offsets["y"] :].sum() > 0.0
     imp = model.block(ours.values, "imp")
-    assert np.any(np.isclose(imp[4:6], 150.0))
+    assert np.all(imp[4:6] <= 150.0 + 1e-6)
     assert model.block(ours.values, "curt").sum() > 0.0
     assert model.block(ours.values, "dis").sum() > 0.0
     assert ours.values[model.offsets["u"] : model.offsets["u"] + len(model.u_cohort)].sum() > 0
@@ -274,7 +297,7 @@ def test_exposure_of_one_vehicle_matches_hand_calculation(tiny: Scenario) -> Non
         entry_ic=np.array([0]), exit_ic=np.array([2]), soc_bin=np.array([0]),
         speed_mps=np.array([100 / 3.6]), count=np.array([1.0]), energy_kwh=np.array([30.0]),
         target_kwh=np.array([24.0]), full_kwh=np.array([57.0]), receiver_kw=np.array([40.0]),
-        consumption_kwh_per_m=np.array([0.00017]),
+        consumption_kwh_per_m=np.array([0.00017]), v2g=np.array([0.0]),
     )  # fmt: skip
     ex = exposure(one, layout, 4, DT)
     # 4 km of coils at 100 km/h = 0.04 h at 40 kW × 0.8 → 1.28 kWh; enters them at
@@ -303,3 +326,76 @@ def test_time_limit_applies_per_solve_not_per_session(tiny: Scenario) -> None:
         count *= 1.001
         session.solve(model.bounds(count, None, (k % 5, 10)))
     assert session.solves == 120
+
+
+def _with_v2g_cost(inputs: PlanInputs, cost_per_kwh: float) -> PlanInputs:
+    w = dataclasses.replace(inputs.weights, v2g_cost_per_kwh=cost_per_kwh)
+    return dataclasses.replace(inputs, weights=w)
+
+
+def test_v2g_discharges_only_when_the_avoided_price_beats_its_cost(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    # a kWh returned from a battery is worth at most the dearest import price × efficiency
+    worth = float(inputs.price_per_kwh.max() + 0.437 * inputs.weights.carbon_price_per_kg)
+    worth *= float(ex.efficiency.max())
+    uncapped = dataclasses.replace(
+        inputs, import_limit_kw=np.full_like(inputs.import_limit_kw, 1e6)
+    )
+    for cost, used in ((worth * 1.01, False), (worth * 0.5, True)):
+        model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
+        sol = HighsSession(model).solve(model.bounds())
+        assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == used, cost
+    # under the import cap V2G also relieves the cap (vehicles that need energy get it), but
+    # a huge wear cost leaves it unused and the cap binds
+    model = CohortLP(cohorts, ex, _with_v2g_cost(inputs, 1e6), 24.0, 0.0)
+    sol = HighsSession(model).solve(model.bounds())
+    assert sol.values[model.offsets["y"] :].sum() == 0.0
+    assert np.any(np.isclose(model.block(sol.values, "imp")[4:6], 150.0))
+
+
+def test_v2g_never_plans_a_vehicle_below_its_exit_need(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, _with_v2g_cost(inputs, 0.0), 24.0, 0.0)
+    sol = HighsSession(model).solve(model.bounds())
+    c = cohorts
+    o = model.offsets
+    y = sol.values[o["y"] :]
+    assert y.sum() > 0.0
+    cum = sol.values[o["cum"] : o["cum"] + len(model.full_cohort)]
+    fc = model.full_cohort
+    trip = c.consumption_kwh_per_m[fc] * (c.exit_m[fc] - c.entry_m[fc])
+    # energy now − what the rest of the trip consumes ≥ exit target, i.e. cum ≥ n·need
+    need = (c.target_kwh[fc] + trip - c.energy_kwh[fc]) * c.count[fc]
+    discharged = np.bincount(
+        np.searchsorted(fc * inputs.n_steps + model.full_step,
+                        ex.cohort[model.y_x] * inputs.n_steps + ex.step[model.y_x]),
+        weights=y, minlength=len(fc),
+    )  # fmt: skip
+    after = discharged > 1e-9
+    assert np.any(after)
+    assert np.all(cum[after] >= need[after] - 1e-6)
+    # only V2G cohorts discharge, within their exposure
+    assert np.all(c.v2g[ex.cohort[model.y_x]] == 1.0)
+    cap = c.count[ex.cohort[model.y_x]] * ex.max_kwh[model.y_x]
+    assert np.all(sol.values[model.y_x] + y <= cap + 1e-6)  # one receiver: charge or return
+
+
+def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    uncapped = dataclasses.replace(
+        inputs, import_limit_kw=np.full_like(inputs.import_limit_kw, 1e6)
+    )
+    peaks = []
+    for charge in (0.0, 500.0):
+        w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=charge)
+        model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
+        sol = HighsSession(model).solve(model.bounds())
+        total = model.block(sol.values, "imp").sum(axis=1)
+        assert sol.values[model.offsets["peak"]] >= total.max() - 1e-6
+        peaks.append(float(total.max()))
+    assert peaks[1] < peaks[0] * 0.95
+    # a floor already reached leaves the plan free up to it
+    w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=500.0)
+    model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
+    sol = HighsSession(model).solve(model.bounds(peak_floor_kw=peaks[0]))
+    assert sol.values[model.offsets["peak"]] == pytest.approx(peaks[0])

@@ -107,7 +107,9 @@ class _CappedMPC(MPC):
 def test_solver_failure_falls_back_to_the_safe_schedule(
     tiny: Scenario, caplog: pytest.LogCaptureFixture
 ) -> None:
-    no_storage = tiny.model_copy(update={"storage": None})
+    # no storage and no V2G: nothing on site can cover the load under a zero import cap
+    no_v2g = {k: v.model_copy(update={"v2g_share": 0.0}) for k, v in tiny.vehicles.items()}
+    no_storage = tiny.model_copy(update={"storage": None, "vehicles": no_v2g})
     with caplog.at_level("WARNING"):
         failed = run(no_storage, _CappedMPC(horizon_steps=8), days=0.125)
     steps = 12

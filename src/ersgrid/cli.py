@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,12 @@ def run(
             help="CSV of demand-response events (event_id,start,end,import_cap_kw|shed_kw)."
         ),
     ] = None,
+    peak_reference: Annotated[
+        bool,
+        typer.Option(
+            help="Also run without V2G (all v2g_share = 0) and add peak_reduction_kw to kpis.json."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario end to end and write its results folder and report."""
     from ersgrid.data.dr_events import read_dr_events
@@ -115,7 +122,29 @@ def run(
             sc, strategy, days=days, start=first_day, seed=seed, out=folder, progress=tick,
             dr_events=events,
         )  # fmt: skip
+        if peak_reference:
+            from ersgrid.run.peak import without_v2g
+            from ersgrid.run.results import json_safe
+
+            task = bar.add_task(f"{sc.name} / {strategy} without V2G", total=None)
+            ref = run_scenario(
+                without_v2g(sc), strategy, days=days, start=first_day, seed=seed, progress=tick,
+                dr_events=events,
+            )  # fmt: skip
+            k = result.kpis
+            k["peak_import_no_v2g_kw"] = ref.kpis["peak_import_kw"]
+            k["peak_reduction_kw"] = ref.kpis["peak_import_kw"] - k["peak_import_kw"]
+            (folder / "kpis.json").write_text(
+                json.dumps(json_safe(k), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
     console.print(_kpi_table({result.strategy: result.kpis}))
+    if peak_reference:
+        k = result.kpis
+        console.print(
+            f"peak import {k['peak_import_kw']:,.0f} kW, without V2G "
+            f"{k['peak_import_no_v2g_kw']:,.0f} kW: peak_reduction_kw = "
+            f"{k['peak_reduction_kw']:,.0f}"
+        )
     console.print(f"results: {folder}/ (report.html, kpis.json, timeseries.parquet, trips.parquet)")
     k = result.kpis
     console.print(
@@ -150,7 +179,6 @@ def compare(
     ] = None,
 ) -> None:
     """Run several strategies (and tariff designs) on one scenario; one table, one report."""
-    import json
 
     from ersgrid.report.html import write_report
     from ersgrid.report.planning import margin_figure, storage_figure

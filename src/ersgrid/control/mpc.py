@@ -8,7 +8,8 @@ Every planning step the strategy re-plans the next ``horizon_steps`` steps with
 - the **measured state** of the vehicles on the road now (count and mean energy of each
   cohort, matched by entry step, entry and exit interchange, class and entry
   state-of-charge bin),
-- the stored energy of each battery now, prices, CO2, loads, renewables and limits.
+- the stored energy of each battery now, prices, CO2, loads, renewables and limits,
+- the peak import planned for the steps already run (the demand charge's floor).
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
@@ -109,6 +110,7 @@ class MPC(Strategy):
         self.fallbacks = 0
         self.solve_s = []
         self._origin = -1
+        self._peak_kw = 0.0
         self._session: HighsSession | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
         sc = context.scenario
@@ -150,7 +152,8 @@ class MPC(Strategy):
         n_ic = len(self.context.layout.ic_position_km)
         key = (c.entry_step + self._lookback) * 2 + c.direction
         key = (key * len(VEHICLE_CLASSES) + c.vclass) * n_ic + c.entry_ic
-        return (key * n_ic + c.exit_ic) * self.soc_bins + c.soc_bin
+        key = (key * n_ic + c.exit_ic) * self.soc_bins + c.soc_bin
+        return key * 2 + (c.v2g > 0.5).astype(np.int64)
 
     def _live(self, vehicles: pd.DataFrame, rel: int) -> tuple[FloatArray, FloatArray]:
         """Counts and effective entry energies with the measured vehicles on the road."""
@@ -184,7 +187,7 @@ class MPC(Strategy):
             entry_ic=entry_ic, exit_ic=vehicles["exit_ic"].to_numpy().astype(np.int64),
             soc_bin=soc_bin, speed_mps=np.ones(len(now)), count=np.ones(len(now)),
             energy_kwh=now, target_kwh=now, full_kwh=now, receiver_kw=now,
-            consumption_kwh_per_m=now,
+            consumption_kwh_per_m=now, v2g=vehicles["v2g"].to_numpy().astype(np.float64),
         )  # fmt: skip
         keys = self._cohort_keys(probe)
         pos = np.searchsorted(self._keys[self._order], keys)
@@ -210,7 +213,8 @@ class MPC(Strategy):
             count, energy = self._live(observation.vehicles, rel)
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
-            bounds = self._model.bounds(count, energy, window, stored)
+            bounds = self._model.bounds(count, energy, window, stored,
+                                        peak_floor_kw=self._peak_kw)  # fmt: skip
             solution = self._session.solve(bounds)
         except InfeasibleSchedule as err:
             self.fallbacks += 1
@@ -218,6 +222,9 @@ class MPC(Strategy):
             self._session = None
             return safe_dispatch(self.context)
         self.solve_s.append(solution.solve_s)
+        # the demand charge is owed up to the peak already planned for the steps run so far
+        planned = float(self._model.block(solution.values, "imp")[rel].sum())
+        self._peak_kw = max(self._peak_kw, planned)
         return plan_dispatch(self.context, self._model, solution.values, rel)
 
     def _stored(self, observation: Observation) -> FloatArray:

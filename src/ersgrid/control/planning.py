@@ -59,15 +59,20 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
     The plan's road power becomes a substation's limit only where the plan has a reason to
-    hold the road back: its grid import is at the connection's cap, or energy sold to
+    hold the road back: its grid import is at the connection's cap, energy sold to
     vehicles loses money at this step's price (user price × worst efficiency below import
-    price + carbon cost). Elsewhere the substation runs at its rating and the twin serves
+    price + carbon cost), or, under a demand charge, the corridor's planned import is at the
+    planned peak. Elsewhere the substation runs at its rating and the twin serves
     whatever the actual vehicles can take, so forecast errors do not starve them.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the
     runner clips discharge to the site's net load), so a load above forecast is still
     served from storage and not from the grid at that step's price.
+
+    Where the plan's V2G power at a substation exceeds its road power (net V2G), the
+    substation's segments are asked to return power (``seg_v2g_kw`` = their ratings; they do
+    not charge in that step) and ``sub_v2g_kw`` caps the total at the planned grid-side V2G.
     """
     lay = context.layout
     inp = model.inputs
@@ -79,10 +84,21 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     w = inp.weights
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
-    hold = capped | losing
+    # with a demand charge, a step whose planned import is at the planned peak holds too
+    peak = float(values[model.offsets["peak"]])
+    at_peak = w.demand_charge_per_kw > 0.0 and float(imp.sum()) >= peak * (1.0 - 1e-6) - 1.0
+    hold = capped | losing | at_peak
     sub_limit = np.where(hold, np.maximum(road, 0.0), lay.sub_rating_kw)
     dis = model.block(values, "dis")[step]
     storage = model.block(values, "ch")[step] - dis
     follow = (dis > 1e-6) & (imp <= 1e-6)
     storage = np.where(follow, -inp.storage.power_kw, storage)
-    return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)
+    v2g = model.v2g_kw(values)[step]
+    net = v2g > np.maximum(road, 0.0) + 1e-6
+    if not np.any(net):
+        return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)
+    seg_v2g = np.where(net[lay.seg_substation], lay.seg_rating_kw, 0.0).astype(np.float64)
+    sub_v2g = np.where(net, v2g, 0.0).astype(np.float64)
+    return Dispatch(
+        lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage, seg_v2g, sub_v2g
+    )

@@ -73,6 +73,8 @@ class Cohorts:
     receiver_kw : ndarray [kW]
         Receiver rating, battery side.
     consumption_kwh_per_m : ndarray [kWh/m]
+    v2g : ndarray [-]
+        1 where the cohort's vehicles allow V2G (they may return power), else 0.
     """
 
     direction: IntArray
@@ -91,6 +93,7 @@ class Cohorts:
     full_kwh: FloatArray
     receiver_kw: FloatArray
     consumption_kwh_per_m: FloatArray
+    v2g: FloatArray
 
     def __len__(self) -> int:
         return len(self.count)
@@ -175,7 +178,8 @@ def forecast_cohorts(
     Returns
     -------
     Cohorts
-        Entry at the middle of the step, class mean speed, bin-mean entry energy.
+        Entry at the middle of the step, class mean speed, bin-mean entry energy. A class
+        with ``0 < v2g_share < 1`` gives two cohorts per entry: its V2G share and the rest.
     """
     columns = list(volume.columns) if isinstance(volume, pd.DataFrame) else None
     values = np.asarray(volume, dtype=np.float64)
@@ -225,9 +229,24 @@ def forecast_cohorts(
                     "full_kwh": np.full(k, spec.soc_max * spec.battery_kwh),
                     "receiver_kw": np.full(k, spec.receiver_kw),
                     "consumption_kwh_per_m": np.full(k, spec.consumption_kwh_per_km / 1000.0),
+                    "v2g": np.zeros(k),
                 }
             )
+            parts.extend(_v2g_split(parts.pop(), spec.v2g_share))
     return _concat(parts)
+
+
+def _v2g_split(
+    part: dict[str, npt.NDArray[np.generic]], share: float
+) -> list[dict[str, npt.NDArray[np.generic]]]:
+    """A part's cohorts split into the V2G share (``v2g`` = 1) and the rest."""
+    if share <= 0.0:
+        return [part]
+    count = np.asarray(part["count"], dtype=np.float64)
+    v2g = {**part, "count": count * share, "v2g": np.ones(len(count))}
+    if share >= 1.0:
+        return [v2g]
+    return [{**part, "count": count * (1.0 - share)}, v2g]
 
 
 def vehicle_cohorts(arrivals: Arrivals, step_h: float) -> Cohorts:
@@ -254,6 +273,7 @@ def vehicle_cohorts(arrivals: Arrivals, step_h: float) -> Cohorts:
         full_kwh=arrivals.full_kwh.astype(np.float64),
         receiver_kw=arrivals.receiver_kw.astype(np.float64),
         consumption_kwh_per_m=arrivals.consumption_kwh_per_m.astype(np.float64),
+        v2g=arrivals.v2g.astype(np.float64),
     )
 
 

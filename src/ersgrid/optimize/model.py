@@ -16,19 +16,35 @@ block     index                       unit    meaning
 ``ch``    (step, substation)          kW      storage charging, AC side
 ``dis``   (step, substation)          kW      storage discharging, AC side
 ``soc``   (step, substation)          kWh     stored energy at the end of the step
+``peak``  one                         kW      peak of the total import (demand charge)
+``y``     (cohort, step, substation)  kWh     V2G discharge from the cohort's batteries,
+                                              for the exposures of V2G cohorts only
 ========  ==========================  ======  ===================================
 
 Rows:
 
 - ``cumdef``: cum at a step = cum at the cohort's previous charging step + its charge in the
-  step; the bound ``cum ≤ count·(full − E0 + consumed by the end of the step)`` keeps its
-  vehicles from charging past full;
+  step − its V2G discharge in the step; the bound
+  ``cum ≤ count·(full − E0 + consumed by the end of the step)`` keeps its vehicles from
+  charging past full;
 - ``short``: cum at the cohort's last charging step + u ≥ count·(target − E0 + consumption
   of the trip);
 - ``roaddef``: road = Σ x / (η Δ);
-- ``balance``: imp − exp − curt − ch + dis − road = other − renewables, i.e. import − export
-  = road + other − (renewables − curtailment) + storage charge − discharge;
-- ``soc``: stored energy = previous + Δ·(ηc·ch − dis/ηd).
+- ``balance``: imp − exp − curt − ch + dis − road + Σ y·η/Δ = other − renewables, i.e.
+  import − export = road + other − (renewables − curtailment) + storage charge − discharge
+  − V2G (grid side = battery side × efficiency);
+- ``soc``: stored energy = previous + Δ·(ηc·ch − dis/ηd);
+- ``peak``: Σ over substations of imp ≤ peak, per step (the demand charge is billed on the
+  corridor's total import, as the KPIs' ``peak_import_kw``);
+- ``v2gcap``: Σ y of a V2G cohort ≤ count·max(E0 − target − trip consumption, 0), its surplus
+  over what it needs at its exit: with cum = charge − discharge, a vehicle's planned energy
+  then never falls below its exit target plus what the rest of its trip consumes;
+- ``receiver``: x + y ≤ count·x̄ per exposure of a V2G cohort: a receiver either charges or
+  returns power, so the plan cannot earn the user price on energy it takes straight back.
+
+V2G costs its battery wear plus the payment to the owner per kWh discharged
+(``ObjectiveWeights.v2g_cost_per_kwh``), so the plan discharges only where the price it
+avoids beats that.
 
 Every quantity that changes from one receding-horizon step to the next — cohort counts and
 energies, the active window, the stored energy now, import caps — is a bound or a
@@ -180,16 +196,26 @@ class CohortLP:
         for name in BLOCKS:
             self.offsets[name] = pos
             pos += n_ts
-        self.n_cols = pos
+        # V2G: one y column per exposure of a V2G cohort, one v2gcap row per such cohort
+        self.y_x = np.flatnonzero(cohorts.v2g[ex.cohort] > 0.5)
+        n_y = len(self.y_x)
+        self.y_cohort = _sorted_unique(ex.cohort[self.y_x])
+        n_yc = len(self.y_cohort)
+        self.offsets["peak"] = pos
+        self.offsets["y"] = pos + 1
+        self.n_cols = pos + 1 + n_y
 
         r_short = n_f
         r_roaddef = r_short + n_u
         r_balance = r_roaddef + n_ts
         r_soc = r_balance + n_ts
-        self.n_rows = r_soc + n_ts
+        r_peak = r_soc + n_ts
+        r_v2g = r_peak + T
+        r_recv = r_v2g + n_yc
+        self.n_rows = r_recv + n_y
         self.row_offsets = {
             "cumdef": 0, "short": r_short, "roaddef": r_roaddef, "balance": r_balance,
-            "soc": r_soc,
+            "soc": r_soc, "peak": r_peak, "v2gcap": r_v2g, "receiver": r_recv,
         }  # fmt: skip
 
         ts = ex.step * S + ex.substation
@@ -208,6 +234,10 @@ class CohortLP:
             r_balance + cell, r_balance + cell, r_balance + cell, r_balance + cell,
             r_balance + cell, r_balance + cell,
             r_soc + cell, r_soc + cell[has_prev], r_soc + cell, r_soc + cell,
+            row_of_x[self.y_x], r_balance + ts[self.y_x],
+            r_v2g + np.searchsorted(self.y_cohort, ex.cohort[self.y_x]),
+            r_peak + cell // S, r_peak + np.arange(T),
+            r_recv + np.arange(n_y), r_recv + np.arange(n_y),
         ]  # fmt: skip
         cols = [
             np.arange(n_x), o["cum"] + f, o["cum"] + f[has_before] - 1,
@@ -216,6 +246,9 @@ class CohortLP:
             o["imp"] + cell, o["exp"] + cell, o["curt"] + cell, o["ch"] + cell,
             o["dis"] + cell, o["road"] + cell,
             o["soc"] + cell, o["soc"] + prev[has_prev], o["ch"] + cell, o["dis"] + cell,
+            o["y"] + np.arange(n_y), o["y"] + np.arange(n_y), o["y"] + np.arange(n_y),
+            o["imp"] + cell, np.full(T, o["peak"]),
+            self.y_x, o["y"] + np.arange(n_y),
         ]  # fmt: skip
         vals = [
             -np.ones(n_x), np.ones(n_f), -np.ones(int(has_before.sum())),
@@ -225,6 +258,9 @@ class CohortLP:
             np.ones(n_ts), -np.ones(n_ts),
             np.ones(n_ts), -np.ones(int(has_prev.sum())), np.full(n_ts, -dt * eta_c),
             np.full(n_ts, dt / eta_d),
+            np.ones(n_y), ex.efficiency[self.y_x] / dt, np.ones(n_y),
+            np.ones(n_ts), -np.ones(T),
+            np.ones(n_y), np.ones(n_y),
         ]  # fmt: skip
         self.matrix = sp.csc_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -241,6 +277,8 @@ class CohortLP:
         value = storage_value_per_kwh
         cost[o["ch"] : o["ch"] + n_ts] = -value * eta_c * dt
         cost[o["dis"] : o["dis"] + n_ts] = (w.degradation_cost_per_kwh + value / eta_d) * dt
+        cost[o["peak"]] = w.demand_charge_per_kw
+        cost[o["y"] :] = w.v2g_cost_per_kwh
         self.cost = cost
 
         # per-row data of the cohort rows, fixed at build
@@ -255,6 +293,8 @@ class CohortLP:
         uc = self.u_cohort
         self._trip_kwh = c.consumption_kwh_per_m[uc] * (c.exit_m[uc] - c.entry_m[uc])
         self._exit_step = np.floor((c.entry_h[uc] + c.trip_h()[uc]) / dt).astype(np.int64)
+        yc = self.y_cohort
+        self._y_trip_kwh = c.consumption_kwh_per_m[yc] * (c.exit_m[yc] - c.entry_m[yc])
 
     def consumed_before_kwh(self, step: int) -> FloatArray:
         """Energy one vehicle of each cohort has consumed by the start of ``step`` [kWh]."""
@@ -268,6 +308,7 @@ class CohortLP:
         stored_kwh: FloatArray | None = None,
         import_limit_kw: FloatArray | None = None,
         terminal_kwh: FloatArray | None = None,
+        peak_floor_kw: float = 0.0,
     ) -> Bounds:
         """Bounds of a solve over ``window`` = (first step, end step) of the model.
 
@@ -288,6 +329,9 @@ class CohortLP:
         terminal_kwh : ndarray [kWh], per substation
             Least stored energy at the end of the window (e.g. the initial energy when the
             window ends with the run, so a plan cannot sell off the batteries' start content).
+        peak_floor_kw : float [kW]
+            Peak import already reached in the billing period (the demand charge is owed up
+            to it whatever the plan does).
         """
         inp = self.inputs
         T, S = inp.n_steps, inp.n_substations
@@ -333,8 +377,11 @@ class CohortLP:
         in_win = (fs >= k0) & (fs < k1)
         room = np.maximum(c.full_kwh[fc] - e0[fc] + self._full_consumed, 0.0) * n[fc]
         cum = slice(o["cum"], o["cum"] + len(fc))
-        lo[cum] = 0.0
+        # a V2G cohort's net charge may go negative (down to its surplus, row v2gcap)
+        lo[cum] = np.where(c.v2g[fc] > 0.5, -np.inf, 0.0)
         hi[cum] = np.where(in_win, room, np.inf)
+        ey = self.y_x
+        hi[o["y"] :] = np.where(active_x[ey], n[ex.cohort[ey]] * ex.max_kwh[ey], 0.0)
         rlo = np.full(self.n_rows, -np.inf)
         rhi = np.full(self.n_rows, np.inf)
         rlo[: len(fc)] = 0.0
@@ -356,12 +403,28 @@ class CohortLP:
             first[:S] = stored
         rlo[soc] = np.where(live, first, -np.inf)
         rhi[soc] = np.where(live, first, np.inf)
+        lo[o["peak"]] = peak_floor_kw
+        hi[o["peak"]] = np.inf
+        rhi[r["peak"] : r["peak"] + T] = 0.0
+        yc = self.y_cohort
+        surplus = np.maximum(e0[yc] - c.target_kwh[yc] - self._y_trip_kwh, 0.0) * n[yc]
+        rhi[r["v2gcap"] : r["v2gcap"] + len(yc)] = surplus
+        rhi[r["receiver"] :] = n[ex.cohort[ey]] * ex.max_kwh[ey]
         return Bounds(lo, hi, rlo, rhi)
 
     def block(self, values: FloatArray, name: str) -> FloatArray:
         """A (step, substation) block of a solution vector, shape (steps, substations)."""
         T, S = self.inputs.n_steps, self.inputs.n_substations
         return values[self.offsets[name] : self.offsets[name] + T * S].reshape(T, S)
+
+    def v2g_kw(self, values: FloatArray) -> FloatArray:
+        """Planned V2G power, grid side [kW], shape (steps, substations)."""
+        T, S = self.inputs.n_steps, self.inputs.n_substations
+        ex, ey = self.exposure, self.y_x
+        grid = values[self.offsets["y"] :] * ex.efficiency[ey] / self.inputs.step_h
+        key = ex.step[ey] * S + ex.substation[ey]
+        total = np.bincount(key, weights=grid, minlength=T * S)
+        return np.asarray(total, dtype=np.float64).reshape(T, S)
 
     def road_potential_kw(self, count: FloatArray) -> FloatArray:
         """Road power if every cohort took all it could [kW], shape (steps, substations)."""

@@ -1,6 +1,7 @@
 """The one objective every strategy is measured on, shared by the planner and the KPIs.
 
-``objective = Σ Δ·(price + carbon_price·co2)·import − Σ Δ·export_price·export
+``objective = Σ Δ·(price + carbon_price·co2)·import + demand_charge·peak import
+− Σ Δ·export_price·export
 + degradation·storage discharge − user_price·energy into vehicle batteries
 + penalty·energy vehicles needed at their exit and did not get
 − refill cost·(stored energy at the end − at the start)`` [currency].
@@ -20,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ersgrid.scenario.schema import Scenario
+from ersgrid.scenario.v2g import wear_cost
 
 __all__ = ["PENALTY_FACTOR", "ObjectiveWeights", "refill_cost_per_kwh"]
 
@@ -46,6 +48,12 @@ class ObjectiveWeights:
         Per kWh discharged from stationary storage (AC side); 0 without storage.
     shortfall_penalty_per_kwh : float
         Per kWh a vehicle lacked at its exit target.
+    demand_charge_per_kw : float [currency/kW]
+        On the peak of the corridor's total import over the run.
+    v2g_cost_per_kwh : float
+        Per kWh discharged from vehicle batteries (battery side): battery wear
+        (:func:`~ersgrid.scenario.v2g.wear_cost`) plus the payment to the owner
+        (``response.v2g_payment_per_kwh``).
     """
 
     user_price_per_kwh: float
@@ -53,6 +61,8 @@ class ObjectiveWeights:
     carbon_price_per_kg: float
     degradation_cost_per_kwh: float
     shortfall_penalty_per_kwh: float
+    v2g_cost_per_kwh: float = 0.0
+    demand_charge_per_kw: float = 0.0
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> ObjectiveWeights:
@@ -69,6 +79,9 @@ class ObjectiveWeights:
             carbon_price_per_kg=tariff.carbon_price_per_kg,
             degradation_cost_per_kwh=deg,
             shortfall_penalty_per_kwh=PENALTY_FACTOR * dearest,
+            v2g_cost_per_kwh=wear_cost(scenario.v2g, scenario.currency)
+            + scenario.response.v2g_payment_per_kwh,
+            demand_charge_per_kw=tariff.demand_charge_per_kw,
         )
 
 

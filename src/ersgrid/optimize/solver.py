@@ -17,13 +17,28 @@ import numpy.typing as npt
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.model import Bounds, CohortLP
 
-__all__ = ["HighsSession", "Solution"]
+__all__ = ["HighsSession", "Solution", "quiet_highs"]
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
 PROBE_TIME_LIMIT_S = 60.0
 """Time limit of each relaxed solve that names the binding constraint group [s]."""
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance that prints nothing (no banner, no log) on stdout.
+
+    ``highspy.Highs()`` prints the "Running HiGHS" banner while its constructor installs the
+    Python callback bridge, before any option can be set. The core class ``highspy._Highs``
+    (no callbacks; the planner uses none) prints nothing until it runs, so output is turned
+    off before its first call. Falls back to ``highspy.Highs`` on releases without it.
+    """
+    factory = getattr(highspy, "_Highs", highspy.Highs)
+    h: highspy.Highs = factory()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("log_to_console", False)
+    return h
 
 
 @dataclass(frozen=True)
@@ -61,8 +76,7 @@ class HighsSession:
 
     def __init__(self, model: CohortLP, time_limit_s: float = 60.0, threads: int = 1) -> None:
         self.model = model
-        h = highspy.Highs()  # type: ignore[no-untyped-call]
-        h.setOptionValue("output_flag", False)
+        h = quiet_highs()
         h.setOptionValue("threads", int(threads))
         self.time_limit_s = float(time_limit_s)
         status = _pass(h, model, model.bounds())
@@ -134,8 +148,7 @@ def binding_group(model: CohortLP, bounds: Bounds) -> str:
             if name == "soc":
                 lo[sl] = -np.inf
         relaxed = Bounds(lo, hi, bounds.row_lower, bounds.row_upper)
-        probe = highspy.Highs()  # type: ignore[no-untyped-call]
-        probe.setOptionValue("output_flag", False)
+        probe = quiet_highs()
         probe.setOptionValue("threads", 1)
         probe.setOptionValue("time_limit", PROBE_TIME_LIMIT_S)
         _pass(probe, model, relaxed)

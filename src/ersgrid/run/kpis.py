@@ -149,8 +149,11 @@ def compute_kpis(
     export_revenue = float(export_kwh.sum()) * w.export_price_per_kwh
     unmet = float(trips["shortfall_kwh"].sum())
     co2_kg = float((import_kwh * co2).sum())
+    peak_kw = float(timeseries["grid_import_kw"].max())
+    demand_charge = w.demand_charge_per_kw * peak_kw
     objective = (
         energy_cost
+        + demand_charge
         + w.carbon_price_per_kg * co2_kg
         - export_revenue
         + w.degradation_cost_per_kwh * storage_discharged_kwh
@@ -174,7 +177,8 @@ def compute_kpis(
         "grid_import_kwh": float(import_kwh.sum()),
         "grid_export_kwh": float(export_kwh.sum()),
         "losses_kwh": road_grid - delivered + metered_kwh["v2g_battery"],
-        "peak_import_kw": float(timeseries["grid_import_kw"].max()),
+        "peak_import_kw": peak_kw,
+        "demand_charge": demand_charge,
         "peak_road_kw": float(timeseries["road_power_kw"].max()),
         "energy_cost": energy_cost,
         "co2_kg": co2_kg,

@@ -290,6 +290,11 @@ class TariffSpec(_Model):
     carbon_price_per_kg: NonNegativeFloat = Field(
         default=0.0, description="Internal carbon price used in objectives [currency/kg CO2]."
     )
+    demand_charge_per_kw: NonNegativeFloat = Field(
+        default=0.0,
+        description="Charge on the run's peak grid import, corridor total, 15-min mean "
+        "[currency/kW per billing period = the run].",
+    )
 
 
 class Co2Spec(_Model):
