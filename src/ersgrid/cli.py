@@ -29,6 +29,14 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# Options shared by the commands that run scenarios
+DaysOption = Annotated[float, typer.Option(help="Simulated days.", min=0.0104)]
+StartOption = Annotated[
+    str | None, typer.Option(help="First local day, YYYY-MM-DD (default: the scenario's).")
+]
+SeedOption = Annotated[int | None, typer.Option(help="Replace the scenario's random seed.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -77,15 +85,13 @@ def run(
             help="uncontrolled, tou, mpc, oracle, or your own as package.module:ClassName."
         ),
     ] = "uncontrolled",
-    days: Annotated[float, typer.Option(help="Simulated days.", min=0.0104)] = 1.0,
-    start: Annotated[
-        str | None, typer.Option(help="First local day, YYYY-MM-DD (default: the scenario's).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Replace the scenario's random seed.")] = None,
+    days: DaysOption = 1.0,
+    start: StartOption = None,
+    seed: SeedOption = None,
     out: Annotated[
         Path | None, typer.Option(help="Results folder (default: results/<scenario>).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
     dr_events: Annotated[
         Path | None,
         typer.Option(
@@ -161,15 +167,13 @@ def compare(
     strategies: Annotated[
         str, typer.Option(help="Comma-separated strategies to run on the same draws.")
     ] = "uncontrolled,tou,mpc,oracle",
-    days: Annotated[float, typer.Option(help="Simulated days.", min=0.0104)] = 1.0,
-    start: Annotated[
-        str | None, typer.Option(help="First local day, YYYY-MM-DD (default: the scenario's).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Replace the scenario's random seed.")] = None,
+    days: DaysOption = 1.0,
+    start: StartOption = None,
+    seed: SeedOption = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder (default: results/<scenario>-compare).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
     tariffs: Annotated[
         str | None,
         typer.Option(
