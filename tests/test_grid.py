@@ -234,3 +234,50 @@ def test_network_pv_without_weather_stops_the_run_at_once(tiny_data: dict[str, A
     scenario = parse_scenario(tiny_data, "no-weather")
     with pytest.raises(GridError, match="9 PV/wind units; give the scenario a weather section"):
         prepare_grid(scenario, build_layout(scenario))
+
+
+SIMBENCH_GRID = {
+    "network": "simbench:1-MV-rural--0-sw",
+    "connections": [
+        {"substation": "SS-Test", "bus": "MV1.101 Bus 4", "import_limit_kw": 1500,
+         "export_limit_kw": 500},
+    ],
+    "network_profiles": "simbench",
+}  # fmt: skip
+
+
+def test_simbench_network_with_its_own_profiles(tiny_data: dict[str, Any]) -> None:
+    """A SimBench MV grid by code, its loads and generators driven by their SimBench profiles
+    (checked against simbench's own absolute values at one step)."""
+    sb = pytest.importorskip("simbench")
+    from ersgrid import run
+
+    tiny_data["grid"] = SIMBENCH_GRID
+    scenario = parse_scenario(tiny_data, "simbench")
+    assert scenario.grid is not None
+    case = prepare_case(scenario.grid, ["SS-Test"])
+    index = pd.date_range("2035-07-01 12:00", periods=4, freq="15min", tz=scenario.timezone)
+    inputs = grid_inputs(scenario, case, index, np.zeros((4, 1)))
+    net = load_network("simbench:1-MV-rural--0-sw")
+    absolute = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    row = (index[0].dayofyear - 1) * 96 + 12 * 4  # 1 July 12:00 in the 2016 profile year
+    first = net.load.index[0]
+    expected = absolute[("load", "p_mw")].loc[row, first] / (
+        net.load.loc[first, "p_mw"] * net.load.loc[first, "scaling"]
+    )
+    assert inputs.load_factor[0, 0] == pytest.approx(expected, rel=1e-9)
+    assert inputs.sgen_factor.shape == (4, int(net.sgen["in_service"].sum()))
+    result = run(scenario, "uncontrolled", days=0.25)
+    assert result.kpis["powerflow_failures"] == 0
+    assert 0.85 < result.kpis["min_voltage_pu"] <= 1.1
+
+
+def test_unknown_simbench_code_is_named(tiny_data: dict[str, Any]) -> None:
+    pytest.importorskip("simbench")
+    from ersgrid import run
+    from ersgrid.errors import ErsgridError
+
+    tiny_data["grid"] = dict(SIMBENCH_GRID, network="simbench:no-such-grid")
+    scenario = parse_scenario(tiny_data, "bad")
+    with pytest.raises(ErsgridError, match="no-such-grid"):
+        run(scenario, "uncontrolled", days=0.25)

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.data.networks import load_network
+from ersgrid.data.networks import SIMBENCH_PREFIX, load_network, simbench_factors
 from ersgrid.data.profiles import bdew_energy_share, bdew_peak_share
 from ersgrid.data.weather import load_weather
 from ersgrid.errors import GridError
@@ -23,6 +23,7 @@ from ersgrid.grid.powerflow import (
     GridInputs,
     PowerFlowResult,
     compile_case,
+    in_service,
     solve_batch,
     solve_pandapower,
 )
@@ -103,6 +104,8 @@ def grid_inputs(
         Net draw at each road connection (import positive).
     """
     assert scenario.grid is not None
+    if scenario.grid.network_profiles == "simbench":
+        return _simbench_inputs(scenario.grid, case, index, conn_p_kw)
     profiles = scenario.grid.network_load_profiles
     year = int(index[0].year)
     cache: dict[str, FloatArray] = {}
@@ -139,6 +142,35 @@ def grid_inputs(
             )
         sgen_cols.append(per_unit[tech])
     sgen_factor = np.column_stack(sgen_cols) if sgen_cols else np.zeros((len(index), 0))
+    return GridInputs(load_factor, sgen_factor, np.asarray(conn_p_kw, dtype=float) / 1000.0)
+
+
+def _simbench_inputs(
+    spec: GridSpec, case: GridCase, index: pd.DatetimeIndex, conn_p_kw: FloatArray
+) -> GridInputs:
+    """Injections when the network's own elements follow their SimBench profiles (2016,
+    15-min), matched by day of year and time of day."""
+    if not spec.network.startswith(SIMBENCH_PREFIX):
+        raise GridError(
+            "grid.network_profiles: simbench needs a SimBench network (grid.network: "
+            f"simbench:<code>), not {spec.network!r}"
+        )
+    steps_per_year = 366 * 96  # SimBench's profile year 2016
+    rows = (
+        (np.asarray(index.dayofyear) - 1) * 96
+        + np.asarray(index.hour) * 4
+        + np.asarray(index.minute) // 15
+    ) % steps_per_year
+    net = case.net
+    own = net.load.iloc[: len(net.load) - len(case.conn_load)]
+    loads = own.index[in_service(own)]
+    sgens = net.sgen.index[in_service(net.sgen)] if len(net.sgen) else []
+    load_factor = simbench_factors(spec.network, "load", loads, rows)
+    sgen_factor = (
+        simbench_factors(spec.network, "sgen", sgens, rows)
+        if len(sgens)
+        else np.zeros((len(index), 0))
+    )
     return GridInputs(load_factor, sgen_factor, np.asarray(conn_p_kw, dtype=float) / 1000.0)
 
 

@@ -187,7 +187,7 @@ def _solve_each(jac: FloatArray, rhs: FloatArray) -> FloatArray:
         return out
 
 
-def _in_service(frame: Any) -> npt.NDArray[np.bool_]:
+def in_service(frame: Any) -> npt.NDArray[np.bool_]:
     return np.asarray(frame["in_service"].to_numpy(bool), dtype=bool)
 
 
@@ -223,7 +223,7 @@ def compile_case(net: Any, conn_buses: list[str], power_factor: float = 1.0) -> 
         conn_idx.append(hits[0])
     for element in _UNSUPPORTED:
         frame = net.get(element, None)
-        if frame is not None and len(frame) and _in_service(frame).any():
+        if frame is not None and len(frame) and in_service(frame).any():
             raise GridError(
                 f"the network has in-service {element} elements, which the batch power flow "
                 "does not model; set grid.solver: pandapower"
@@ -269,14 +269,14 @@ def compile_case(net: Any, conn_buses: list[str], power_factor: float = 1.0) -> 
         return np.column_stack([kv[fb[ok]], kv[tb[ok]]]) if len(r) else np.zeros((0, 2))
 
     own = loads.iloc[:n_own]
-    own_on = _in_service(own)
+    own_on = in_service(own)
     load_bus = lookup[own["bus"].to_numpy()][own_on]
     load_s = (own["p_mw"].to_numpy() + 1j * own["q_mvar"].to_numpy()) * own["scaling"].to_numpy()
     sg = net.sgen
-    sg_on = _in_service(sg) if len(sg) else np.zeros(0, dtype=bool)
+    sg_on = in_service(sg) if len(sg) else np.zeros(0, dtype=bool)
     sgen_s = (sg["p_mw"].to_numpy() + 1j * sg["q_mvar"].to_numpy()) * sg["scaling"].to_numpy()
     gen = net.gen
-    gen_on = _in_service(gen) if len(gen) else np.zeros(0, dtype=bool)
+    gen_on = in_service(gen) if len(gen) else np.zeros(0, dtype=bool)
     case = GridCase(
         net=net,
         base_mva=base,
@@ -433,8 +433,8 @@ def solve_pandapower(case: GridCase, inputs: GridInputs, warm: bool = True) -> P
 
     net = case.net
     own = np.flatnonzero(~np.isin(np.arange(len(net.load)), case.conn_load))
-    own_on = own[_in_service(net.load.iloc[own])]
-    sg_on = np.flatnonzero(_in_service(net.sgen)) if len(net.sgen) else np.zeros(0, np.int64)
+    own_on = own[in_service(net.load.iloc[own])]
+    sg_on = np.flatnonzero(in_service(net.sgen)) if len(net.sgen) else np.zeros(0, np.int64)
     p0 = net.load["p_mw"].to_numpy(float).copy()
     q0 = net.load["q_mvar"].to_numpy(float).copy()
     sp0 = net.sgen["p_mw"].to_numpy(float).copy()

@@ -93,6 +93,15 @@ class GridSpec(_Model):
     road_power_factor: Annotated[float, Field(gt=0.5, le=1.0)] = Field(
         default=1.0, description="Power factor of each connection's net load (lagging) [-]."
     )
+    network_profiles: Literal["bdew", "simbench"] = Field(
+        default="bdew",
+        description=(
+            "What drives the network's own loads and generators: bdew (loads by the BDEW "
+            "profiles below, PV and wind by the scenario's weather) or simbench (each "
+            "element's own SimBench profile of 2016, by day of year and time of day; "
+            "network a simbench:<code>)."
+        ),
+    )
     network_load_profiles: dict[str, BdewProfile] = Field(
         default_factory=_default_network_profiles,
         description=(
