@@ -50,16 +50,6 @@ class EnergyContext:
     export_limit_kw: FloatArray
 
 
-def _substation_of_service_areas(scenario: Scenario, layout: Layout) -> list[int]:
-    out = []
-    for sa in scenario.service_areas:
-        if sa.substation is not None:
-            out.append(layout.sub_ids.index(sa.substation))
-        else:
-            out.append(int(np.argmin(np.abs(layout.sub_position_km - sa.position_km))))
-    return out
-
-
 def build_energy_context(
     scenario: Scenario, layout: Layout, index: pd.DatetimeIndex
 ) -> EnergyContext:
@@ -76,9 +66,7 @@ def build_energy_context(
     shape = (len(index), layout.n_substations)
     other = np.zeros(shape)
     profile = scenario.loads.service_area_profile
-    for sa, sub in zip(
-        scenario.service_areas, _substation_of_service_areas(scenario, layout), strict=True
-    ):
+    for sa, sub in zip(scenario.service_areas, layout.sa_substation, strict=True):
         if profile == "constant":
             other[:, sub] += sa.facility_load_kw
         else:

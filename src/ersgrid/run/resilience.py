@@ -22,7 +22,7 @@ from ersgrid.control.registry import make_strategy
 from ersgrid.errors import ScenarioError
 from ersgrid.optimize.storage import storage_arrays
 from ersgrid.run.runner import RunResult, run
-from ersgrid.scenario.layout import build_layout
+from ersgrid.scenario.layout import Layout, build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
 from ersgrid.twin.parking import ParkedFleet, parked_fleet
@@ -55,17 +55,15 @@ class Outage:
         return np.asarray((index >= start) & (index < end), dtype=bool)
 
 
-def _critical_kw(scenario: Scenario, sub: int, sub_pos: FloatArray, ids: list[str]) -> float:
-    total = 0.0
-    for sa in scenario.service_areas:
-        own = (
-            ids.index(sa.substation)
-            if sa.substation
-            else int(np.argmin(np.abs(sub_pos - sa.position_km)))
+def _critical_kw(scenario: Scenario, layout: Layout, sub: int) -> float:
+    """Critical load of the service areas behind substation ``sub`` [kW]."""
+    return float(
+        sum(
+            sa.critical_load_kw
+            for sa, own in zip(scenario.service_areas, layout.sa_substation, strict=True)
+            if own == sub
         )
-        if own == sub:
-            total += sa.critical_load_kw
-    return total
+    )
 
 
 class Islanding(Strategy):
@@ -91,9 +89,7 @@ class Islanding(Strategy):
             raise ScenarioError(
                 f"the outage from {self.outage.start} for {self.outage.hours} h is outside the run"
             )
-        self.critical_kw = _critical_kw(
-            context.scenario, self.sub, lay.sub_position_km, lay.sub_ids
-        )
+        self.critical_kw = _critical_kw(context.scenario, lay, self.sub)
 
     def decide(self, observation: Observation) -> Dispatch:
         d = self.base.decide(observation)
@@ -154,7 +150,7 @@ def island_balance(result: RunResult, outage: Outage, fleet: ParkedFleet) -> Isl
     sub = lay.sub_ids.index(outage.substation)
     mask = outage.steps(index)
     h = PLANNING_STEP_H
-    crit = _critical_kw(sc, sub, lay.sub_position_km, lay.sub_ids)
+    crit = _critical_kw(sc, lay, sub)
     store = storage_arrays(sc, lay)
     steps = np.flatnonzero(mask)
     energy = (

@@ -57,6 +57,9 @@ class Layout:
         Interchange positions, sorted by road kilometre.
     ic_weight : ndarray [-]
     ic_names : list of str
+    sa_substation : ndarray of int32
+        Substation index of each service area, in the scenario's order (the one named, or the
+        nearest).
     lut : ndarray of int32, shape (2, ceil(length_m) + 2)
         Segment index at each whole metre of travel in each direction, -1 where none.
     """
@@ -81,6 +84,7 @@ class Layout:
     ic_position_km: FloatArray
     ic_weight: FloatArray
     ic_names: list[str]
+    sa_substation: IntArray
     lut: IntArray
 
     @property
@@ -163,5 +167,14 @@ def build_layout(scenario: Scenario) -> Layout:
         ic_position_km=np.array([ic.position_km for ic in ics], dtype=np.float64),
         ic_weight=np.array([ic.weight for ic in ics], dtype=np.float64),
         ic_names=[ic.name for ic in ics],
+        sa_substation=np.array(
+            [
+                sub_ids.index(sa.substation)
+                if sa.substation is not None
+                else int(np.argmin(np.abs(sub_pos - sa.position_km)))
+                for sa in scenario.service_areas
+            ],
+            dtype=np.int32,
+        ),
         lut=lut,
     )

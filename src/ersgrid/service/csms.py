@@ -164,11 +164,7 @@ class Csms:
         self.host, self.port = host, int(port)
         sc, lay = loop.scenario, loop.layout
         self.areas = {slug(sa.name): k for k, sa in enumerate(sc.service_areas)}
-        self._area_sub = [
-            lay.sub_ids.index(sa.substation) if sa.substation is not None
-            else int(np.argmin(np.abs(lay.sub_position_km - sa.position_km)))
-            for sa in sc.service_areas
-        ]  # fmt: skip
+        self._area_sub = [int(j) for j in lay.sa_substation]
         self.stations: dict[str, ChargerState] = {}
         self._links: dict[str, Any] = {}
         self._aloop: asyncio.AbstractEventLoop | None = None

@@ -70,17 +70,17 @@ def parked_fleet(
     """
     spec = scenario.v2g.parking
     classes = [VEHICLE_CLASSES.index(c) for c in spec.classes]
-    areas = [sa for sa in scenario.service_areas if sa.v2g_chargers > 0 and sa.charger_kw > 0]
+    chosen = [
+        k
+        for k, sa in enumerate(scenario.service_areas)
+        if sa.v2g_chargers > 0 and sa.charger_kw > 0
+    ]
+    areas = [scenario.service_areas[k] for k in chosen]
     shape = (n_steps, len(areas))
     vehicles = np.zeros(shape, dtype=np.int64)
     power = np.zeros(shape)
     energy = np.zeros(shape)
-    subs = []
     for a, sa in enumerate(areas):
-        if sa.substation is not None:
-            subs.append(layout.sub_ids.index(sa.substation))
-        else:
-            subs.append(int(np.argmin(np.abs(layout.sub_position_km - sa.position_km))))
         here = layout.to_travel_m(np.full(len(arrivals), sa.position_km), arrivals.direction)
         passing = (
             arrivals.v2g
@@ -113,7 +113,7 @@ def parked_fleet(
             energy[steps, a] += spare[j]
     return ParkedFleet(
         names=[sa.name for sa in areas],
-        substation=np.asarray(subs, dtype=np.int64),
+        substation=layout.sa_substation[chosen].astype(np.int64),
         vehicles=vehicles,
         power_kw=power,
         energy_kwh=energy,
