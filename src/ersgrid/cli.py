@@ -320,8 +320,8 @@ app.command("sweep")(_friendly(_sweep))
 def _add_support_commands() -> None:
     from ersgrid.cli_support import outage, reserve
 
-    app.command("reserve")(reserve)
-    app.command("outage")(outage)
+    app.command("reserve")(_friendly(reserve))
+    app.command("outage")(_friendly(outage))
 
 
 _add_support_commands()

@@ -37,12 +37,14 @@ def dr_run(
 
     Events keep their local time of day and are placed on the scenario's first day(s).
     """
+    from ersgrid.cli import _friendly
     from ersgrid.errors import ErsgridError
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
     from ersgrid.service.openadr import DrVen, shift_to_run
 
-    try:
+    @_friendly
+    def go() -> None:
         sc = load_scenario(scenario)
 
         async def session() -> None:
@@ -63,9 +65,8 @@ def dr_run(
                 await ven.stop()
 
         asyncio.run(session())
-    except ErsgridError as err:
-        console.print(f"[bold red]error:[/] {err}")
-        raise typer.Exit(2) from None
+
+    go()
 
 
 def _print(perf: list[DRPerformance]) -> None:

@@ -1,4 +1,7 @@
-"""``ersgrid reserve`` and ``ersgrid outage``: the road as a grid resource."""
+"""``ersgrid reserve`` and ``ersgrid outage``: the road as a grid resource.
+
+The commands raise ErsgridError; ``cli.py`` registers them behind its ``_friendly`` wrapper
+(red message, exit code 2, no traceback)."""
 
 from __future__ import annotations
 
@@ -15,11 +18,6 @@ from rich.table import Table
 from ersgrid.errors import ErsgridError
 
 console = Console()
-
-
-def _fail(err: ErsgridError) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False)
-    raise typer.Exit(2)
 
 
 def reserve(
@@ -46,16 +44,12 @@ def reserve(
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
 
-    try:
-        sc = load_scenario(scenario, {"reserve.product": product} if product else None)
-        policy = make_strategy(strategy)
-        if hold > 0:
-            policy = HoldHeadroom(policy, hold)
-        result = run(sc, policy, days=days)
-        study = reserve_study(result)
-    except ErsgridError as err:
-        _fail(err)
-        return
+    sc = load_scenario(scenario, {"reserve.product": product} if product else None)
+    policy = make_strategy(strategy)
+    if hold > 0:
+        policy = HoldHeadroom(policy, hold)
+    result = run(sc, policy, days=days)
+    study = reserve_study(result)
     spec = sc.reserve
     table = Table(
         title=f"{sc.name} / {strategy}: {spec.product} reserve "
@@ -131,15 +125,10 @@ def outage(
     try:
         when = dt.datetime.fromisoformat(start)
     except ValueError:
-        _fail(ErsgridError(f"--start {start!r}: expected YYYY-MM-DDTHH:MM"))
-        return
-    try:
-        sc = load_scenario(scenario)
-        event = Outage(substation, when, hours)
-        result, rep, fleet = run_outage(sc, event, strategy, days)
-    except ErsgridError as err:
-        _fail(err)
-        return
+        raise ErsgridError(f"--start {start!r}: expected YYYY-MM-DDTHH:MM") from None
+    sc = load_scenario(scenario)
+    event = Outage(substation, when, hours)
+    result, rep, fleet = run_outage(sc, event, strategy, days)
     table = Table(title=f"Outage at {substation} from {rep.start} for {rep.hours:g} h")
     table.add_column("quantity")
     table.add_column("value", justify="right")
