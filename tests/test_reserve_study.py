@@ -44,3 +44,17 @@ def test_holding_back_costs_energy(held: object) -> None:
     base = run("tiny", "uncontrolled", days=1)
     assert held.kpis["energy_delivered_kwh"] < base.kpis["energy_delivered_kwh"]  # type: ignore[attr-defined]
     assert held.strategy == "uncontrolled+hold0.25"  # type: ignore[attr-defined]
+
+
+def test_product_switch_keeps_the_scenarios_other_reserve_settings() -> None:
+    from ersgrid import ErsgridError, load_scenario
+    from ersgrid.cli_support import with_product
+
+    sc = load_scenario("shin-tomei")  # jp-primary at 2,000 JPY/MW·h
+    fcr = with_product(sc, "fcr-ce")
+    assert (fcr.reserve.product, fcr.reserve.activation_time_s) == ("fcr-ce", 30.0)
+    assert fcr.reserve.capacity_price_per_mw_h == sc.reserve.capacity_price_per_mw_h
+    tiny = with_product(load_scenario("tiny"), "jp-primary")  # no reserve section in its file
+    assert tiny.reserve.activation_time_s == 10.0
+    with pytest.raises(ErsgridError, match="--product 'nonsense'"):
+        with_product(sc, "nonsense")

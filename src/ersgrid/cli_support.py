@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ersgrid.errors import ErsgridError
+from ersgrid.scenario.schema import Scenario
 
 console = Console()
 
@@ -44,7 +45,9 @@ def reserve(
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
 
-    sc = load_scenario(scenario, {"reserve.product": product} if product else None)
+    sc = load_scenario(scenario)
+    if product:
+        sc = with_product(sc, product)
     policy = make_strategy(strategy)
     if hold > 0:
         policy = HoldHeadroom(policy, hold)
@@ -104,6 +107,24 @@ def reserve(
         reserve_figures(result, study),
     )
     console.print(f"written: {folder}/reserve.html, reserve.json")
+
+
+def with_product(sc: Scenario, product: str) -> Scenario:
+    """The scenario with another reserve product: its preset rules replace the old product's,
+    the scenario's other reserve settings (offer share, price, aggregation) stay."""
+    from pydantic import ValidationError
+
+    from ersgrid.scenario.reserve import RESERVE_PRESETS, ReserveSpec
+
+    preset = RESERVE_PRESETS.get(product, {})
+    keep = {k: v for k, v in sc.reserve.model_dump().items() if k not in preset}
+    try:
+        spec = ReserveSpec.model_validate({**keep, "product": product})
+    except ValidationError as err:
+        raise ErsgridError(
+            f"--product {product!r}: {err.errors()[0]['msg']}; use fcr-ce, fcr-n or jp-primary"
+        ) from None
+    return sc.model_copy(update={"reserve": spec})
 
 
 def outage(
