@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-
 from ersgrid.control.base import Strategy
 from ersgrid.control.mpc import MPC, LearnedMPC
 from ersgrid.control.oracle import Oracle
 from ersgrid.control.tou import TimeOfUse
 from ersgrid.control.uncontrolled import Uncontrolled
 from ersgrid.errors import StrategyError
+from ersgrid.plugins import load_subclass
 
 __all__ = ["STRATEGIES", "make_strategy", "register_strategy"]
 
@@ -35,14 +34,8 @@ def make_strategy(name: str) -> Strategy:
     if name in STRATEGIES:
         return STRATEGIES[name]()
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as err:
-            raise StrategyError(f"cannot load strategy {name!r}: {err}") from None
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-            raise StrategyError(f"{name!r} is not a subclass of ersgrid.control.Strategy")
-        return cls()
+        strategy: Strategy = load_subclass(name, Strategy, "strategy", StrategyError)()
+        return strategy
     raise StrategyError(
         f"unknown strategy {name!r}; built-in: {', '.join(sorted(STRATEGIES))}, "
         "or give your own as package.module:ClassName"

@@ -9,7 +9,6 @@ for future steps. To plug in your own, subclass :class:`TargetModel` and pass
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Literal
 
@@ -24,6 +23,7 @@ from ersgrid.forecast.features import (
     STEPS_PER_WEEK,
     lag_features,
 )
+from ersgrid.plugins import load_subclass
 
 __all__ = [
     "QUANTILES",
@@ -285,13 +285,6 @@ def make_model(spec: str) -> TargetModel:
     if spec in ("naive", "seasonal-naive"):
         return SeasonalNaive()
     if ":" in spec:
-        module_name, _, class_name = spec.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as err:
-            raise ErsgridError(f"model {spec!r} cannot be loaded: {err}") from None
-        if not (isinstance(cls, type) and issubclass(cls, TargetModel)):
-            raise ErsgridError(f"model {spec!r} is not a subclass of ersgrid TargetModel")
-        model: TargetModel = cls()
+        model: TargetModel = load_subclass(spec, TargetModel, "model", ErsgridError)()
         return model
     raise ErsgridError(f"unknown model {spec!r}: use gbm, hgb, naive or package.module:ClassName")
