@@ -399,3 +399,19 @@ def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
     model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
     sol = HighsSession(model).solve(model.bounds(peak_floor_kw=peaks[0]))
     assert sol.values[model.offsets["peak"]] == pytest.approx(peaks[0])
+
+
+def test_v2g_cannot_pump_money_through_a_vehicle(tiny: Scenario) -> None:
+    # selling a kWh to a vehicle and taking it back must not pay: the owner is refunded the
+    # user price of every kWh returned, on top of wear and payment
+    cohorts, ex, inputs = _instance(tiny)
+    uncapped = dataclasses.replace(
+        inputs, import_limit_kw=np.full_like(inputs.import_limit_kw, 1e6)
+    )
+    w = ObjectiveWeights.from_scenario(tiny)
+    assert w.v2g_cost_per_kwh >= w.user_price_per_kwh
+    wear_only = w.v2g_cost_per_kwh - w.user_price_per_kwh
+    for cost, pumps in ((wear_only, True), (w.v2g_cost_per_kwh, False)):
+        model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
+        sol = HighsSession(model).solve(model.bounds())
+        assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == pumps, cost

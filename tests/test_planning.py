@@ -268,3 +268,36 @@ def test_mpc_learned_plans_from_the_forecasting_module(tiny: Scenario) -> None:
     assert result.kpis["fallbacks"] == 0
     assert isinstance(policy.forecaster, LearnedTraffic)
     assert policy.forecaster._forecaster is not None  # it trained and issued forecasts
+
+
+def test_the_ems_keeps_an_import_target_with_the_battery() -> None:
+    class KeepUnder(Uncontrolled):
+        name = "keep-under"
+
+        def decide(self, observation: Observation) -> Dispatch:
+            d = super().decide(observation)
+            n = self.context.layout.n_substations
+            return dataclasses.replace(
+                d, storage_kw=np.zeros(n), import_target_kw=np.full(n, TARGET_KW)
+            )
+
+    TARGET_KW = 1000.0
+    base = run("shin-tomei", "uncontrolled", days=0.25)
+    kept = run("shin-tomei", KeepUnder(), days=0.25)
+    # the road is not held back for the target: vehicles get the same energy
+    assert kept.kpis["energy_delivered_kwh"] == pytest.approx(
+        base.kpis["energy_delivered_kwh"], rel=1e-12
+    )
+    imp = kept.extras["import_kw"]
+    above = base.extras["import_kw"] > TARGET_KW + 1e-6
+    assert above.any()
+    # where the battery still had energy and power left, the import stays at the target
+    stored = kept.extras["storage_kwh"]
+    spec = kept.scenario.storage
+    assert spec is not None
+    room = stored > spec.energy_kwh * spec.soc_min + 1.0
+    held = above & room
+    assert held.any()
+    assert np.all(imp[held] <= np.maximum(TARGET_KW, base.extras["import_kw"][held]
+                                          - spec.power_kw) + 1e-6)  # fmt: skip
+    assert kept.kpis["peak_import_kw"] < base.kpis["peak_import_kw"]

@@ -195,11 +195,13 @@ def test_v2g_discharges_highest_slack_first_and_keeps_the_floor(
     )
     twin = RoadTwin(lay, arr, 1.0, 100)
     v2g = np.full(lay.n_segments, 1e6)
-    rep = twin.advance(300, lay.seg_rating_kw, lay.sub_rating_kw, v2g)
+    no_charge = np.zeros(lay.n_segments)
+    rep = twin.advance(300, no_charge, lay.sub_rating_kw, v2g)
     twin.finish()
     passes = twin.passes()
     by_vehicle = passes.groupby("vehicle_id")["grid_kwh"].sum()
-    # the segment returns power, never draws it; only V2G vehicles take part
+    # with charging held at 0 the segment returns power, never draws it; only V2G vehicles
+    # take part
     assert (passes["grid_kwh"] < 0).all()
     assert 2 not in by_vehicle.index
     # the fuller vehicle returns first, within the segment rating
@@ -209,6 +211,40 @@ def test_v2g_discharges_highest_slack_first_and_keeps_the_floor(
     # losses are positive in both directions: battery gave more than the grid got
     assert rep.seg_v2g_battery_kwh.sum() == pytest.approx(rep.seg_v2g_grid_kwh.sum() / 0.9)
     assert rep.sub_grid_kwh[0] == pytest.approx(-rep.seg_v2g_grid_kwh.sum())
+
+
+def test_v2g_and_charging_share_a_segment_in_mixed_mode(tiny_data: dict[str, Any]) -> None:
+    sc = _one_segment(tiny_data, rating_kw=1000)
+    lay = build_layout(sc)
+    # vehicle 0 is full and allows V2G; vehicle 1 is short of its target and charges;
+    # vehicle 2 allows V2G too but has less to spare, and the export does not need it
+    arr = _arrivals(
+        3, energy_kwh=np.array([500.0, 150.0, 400.0]), v2g=np.array([True, False, True])
+    )
+    twin = RoadTwin(lay, arr, 1.0, 100)
+    rep = twin.advance(
+        300, lay.seg_rating_kw, lay.sub_rating_kw, np.full(lay.n_segments, 1e6), np.array([50.0])
+    )
+    twin.finish()
+    passes = twin.passes()
+    by_vehicle = passes.groupby("vehicle_id")["grid_kwh"].agg(["min", "max"])
+    assert by_vehicle.loc[0, "max"] < 0.0  # only returns power
+    assert by_vehicle.loc[1, "min"] > 0.0  # only draws it
+    assert by_vehicle.loc[2, "min"] > 0.0  # not needed for the export: charges
+    charged = rep.seg_grid_kwh.sum()
+    returned = rep.seg_v2g_grid_kwh.sum()
+    assert charged > 0.0
+    assert returned > 0.0
+    # the substation's V2G cap holds: 50 kW from the second the vehicle reaches the segment
+    # (km 1 at 25 m/s: 40 s) to the end; its meter nets both directions
+    assert returned == pytest.approx(50.0 * (300 - 40 + 1) / 3600, rel=1e-9)
+    assert rep.sub_grid_kwh[0] == pytest.approx(charged - returned, rel=1e-12)
+    # vehicles 1 and 2 got the same as without any V2G on the segment
+    alone = RoadTwin(lay, arr, 1.0, 100)
+    alone.advance(300, lay.seg_rating_kw, lay.sub_rating_kw)
+    alone.finish()
+    ref = alone.passes().groupby("vehicle_id")["grid_kwh"].sum()
+    assert charged == pytest.approx(ref[1] + ref[2], rel=1e-12)
 
 
 def test_v2g_never_goes_below_what_the_trip_needs(tiny_data: dict[str, Any]) -> None:
@@ -232,8 +268,10 @@ def test_run_counts_v2g_in_the_balance() -> None:
 
         def decide(self, observation: Observation) -> Dispatch:
             lay = self.context.layout
-            v2g = np.where(observation.time.hour >= 17, lay.seg_rating_kw, 0.0)
-            return Dispatch(lay.seg_rating_kw, lay.sub_rating_kw, seg_v2g_kw=v2g)
+            evening = observation.time.hour >= 17
+            v2g = np.where(evening, lay.seg_rating_kw, 0.0)
+            charge = np.where(evening, 0.0, lay.seg_rating_kw)
+            return Dispatch(charge, lay.sub_rating_kw, seg_v2g_kw=v2g)
 
     res = run("tiny", strategy=NightV2G(), days=1)
     k = res.kpis

@@ -100,10 +100,15 @@ class Dispatch:
         the runner clips it to the battery's limits and the connection's (see
         :func:`ersgrid.optimize.storage.realise_storage`). None: batteries idle.
     seg_v2g_kw : ndarray [kW], optional
-        Per segment, power to return from V2G vehicles (positive, grid side); a segment asked
-        to return power does not charge in that step.
+        Per segment, power to return from V2G vehicles (positive, grid side); V2G vehicles
+        above their exit need discharge while the others on the segment charge.
     sub_v2g_kw : ndarray [kW], optional
         Per substation, most V2G power taken back in total (unlimited if omitted).
+    import_target_kw : ndarray [kW], optional
+        Per substation, the grid import the EMS keeps the connection under in real time with
+        its battery: where the metered load would take the import above it, the battery
+        discharges more than its set-point (or charges less), within its limits; the road is
+        not held back for it. None: the set-point alone.
     """
 
     seg_limit_kw: FloatArray
@@ -111,6 +116,7 @@ class Dispatch:
     storage_kw: FloatArray | None = None
     seg_v2g_kw: FloatArray | None = None
     sub_v2g_kw: FloatArray | None = None
+    import_target_kw: FloatArray | None = None
 
 
 class Strategy(ABC):

@@ -7,7 +7,12 @@ this; every other strategy is measured against it. It is the only strategy allow
 ``RunContext.arrivals``.
 
 The realised run is still the twin's: the plan's budgets go through the same dispatch
-(:func:`~ersgrid.control.planning.plan_dispatch`) as ``mpc``'s.
+(:func:`~ersgrid.control.planning.plan_dispatch`) as ``mpc``'s. Like ``mpc``, the oracle
+closes the loop: every ``replan_steps`` steps it re-solves the rest of the run (warm, only
+bounds change) from the measured state — each vehicle on the road with its metered energy,
+the batteries' stored energy and the peak import already planned — so that the twin's
+deviations from the plan (the 1 s sharing inside a 15-min step, which V2G vehicle returns
+power) do not accumulate over the run.
 """
 
 from __future__ import annotations
@@ -35,13 +40,16 @@ class Oracle(Strategy):
     Parameters
     ----------
     time_limit_s : float [s]
-        For the one solve; on failure every step uses the safe schedule.
+        For the first solve; on failure every step uses the safe schedule.
+    replan_steps : int
+        Steps between closed-loop re-solves (0: plan once, open loop).
     """
 
     name = "oracle"
 
-    def __init__(self, time_limit_s: float = 600.0) -> None:
+    def __init__(self, time_limit_s: float = 600.0, replan_steps: int = 4) -> None:
         self.time_limit_s = float(time_limit_s)
+        self.replan_steps = int(replan_steps)
         self.solve_s = 0.0
 
     def reset(self, context: RunContext) -> None:
@@ -53,13 +61,18 @@ class Oracle(Strategy):
         self.fallbacks = 0
         T = len(context.index)
         cohorts = vehicle_cohorts(context.arrivals, context.step_h)
-        cohorts, ex = drop_idle(cohorts, exposure(cohorts, context.layout, T, context.step_h))
+        expo = exposure(cohorts, context.layout, T, context.step_h)
+        # the vehicle behind each kept cohort, sorted for the measured-state lookup
+        ids = np.asarray(context.arrivals.vehicle_id, dtype=np.int64)[np.unique(expo.cohort)]
+        self._id_order = np.argsort(ids)
+        self._ids_sorted = ids[self._id_order]
+        cohorts, ex = drop_idle(cohorts, expo)
         self.model = CohortLP(cohorts, ex, plan_inputs(context, 0, T), storage_value(context))
         self._values: npt.NDArray[np.float64] | None = None
+        self._peak_kw = 0.0
+        self._session = HighsSession(self.model, time_limit_s=self.time_limit_s)
         try:
-            solution = HighsSession(self.model, time_limit_s=self.time_limit_s).solve(
-                self.model.bounds()
-            )
+            solution = self._session.solve(self.model.bounds())
         except InfeasibleSchedule as err:
             log.warning("oracle: falling back to the safe schedule for the whole run: %s", err)
             return
@@ -67,8 +80,45 @@ class Oracle(Strategy):
         self.solve_s = solution.solve_s
         self.planned_objective = solution.objective
 
+    def _replan(self, observation: Observation) -> None:
+        """Re-solve steps ``k ..`` from the measured vehicles and batteries."""
+        k = observation.step
+        c = self.model.cohorts
+        count = np.where(c.entry_step < k, 0.0, c.count)
+        energy = c.energy_kwh.copy()
+        veh = observation.vehicles
+        if len(veh) and len(self._ids_sorted):
+            vid = veh["vehicle_id"].to_numpy().astype(np.int64)
+            pos = np.clip(np.searchsorted(self._ids_sorted, vid), 0, len(self._ids_sorted) - 1)
+            found = self._ids_sorted[pos] == vid
+            idx = self._id_order[pos[found]]
+            count[idx] = 1.0
+            energy[idx] = (
+                veh["energy_kwh"].to_numpy()[found] + self.model.consumed_before_kwh(k)[idx]
+            )
+        stored = (
+            None
+            if observation.storage_kwh is None
+            else np.asarray(observation.storage_kwh, dtype=np.float64)
+        )
+        bounds = self.model.bounds(
+            count, energy, (k, self.model.inputs.n_steps), stored, peak_floor_kw=self._peak_kw
+        )
+        try:
+            solution = self._session.solve(bounds)
+        except InfeasibleSchedule as err:  # keep the last plan
+            log.warning("oracle step %d: re-plan failed, keeping the last plan: %s", k, err)
+            return
+        self._values = solution.values
+        self.solve_s += solution.solve_s
+
     def decide(self, observation: Observation) -> Dispatch:
         if self._values is None:
             self.fallbacks += 1
             return safe_dispatch(self.context)
-        return plan_dispatch(self.context, self.model, self._values, observation.step)
+        k = observation.step
+        if self.replan_steps > 0 and k > 0 and k % self.replan_steps == 0:
+            self._replan(observation)
+        planned = float(self.model.block(self._values, "imp")[k].sum())
+        self._peak_kw = max(self._peak_kw, planned)
+        return plan_dispatch(self.context, self.model, self._values, k)

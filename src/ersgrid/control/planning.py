@@ -31,7 +31,9 @@ def plan_inputs(context: RunContext, start: int, stop: int) -> PlanInputs:
         import_limit_kw=en.import_limit_kw[sl],
         export_limit_kw=en.export_limit_kw[sl],
         road_rating_kw=context.layout.sub_rating_kw.astype(np.float64),
-        weights=ObjectiveWeights.from_scenario(context.scenario),
+        weights=ObjectiveWeights.from_scenario(
+            context.scenario, days=len(context.index) * context.step_h / 24.0
+        ),
         storage=storage_arrays(context.scenario, context.layout),
     )
 
@@ -59,20 +61,23 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
     The plan's road power becomes a substation's limit only where the plan has a reason to
-    hold the road back: its grid import is at the connection's cap, energy sold to
+    hold the road back: its grid import is at the connection's cap, or energy sold to
     vehicles loses money at this step's price (user price × worst efficiency below import
-    price + carbon cost), or, under a demand charge, the corridor's planned import is at the
-    planned peak. Elsewhere the substation runs at its rating and the twin serves
+    price + carbon cost). Elsewhere the substation runs at its rating and the twin serves
     whatever the actual vehicles can take, so forecast errors do not starve them.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the
     runner clips discharge to the site's net load), so a load above forecast is still
-    served from storage and not from the grid at that step's price.
+    served from storage and not from the grid at that step's price. Under a demand charge
+    the dispatch also carries an import target (:attr:`Dispatch.import_target_kw`): the
+    plan's import at each substation plus its share (by rating) of the corridor's headroom
+    to the planned peak, which the EMS keeps in real time with the battery — the peak is
+    cut by storage, not by holding vehicles back.
 
-    Where the plan's V2G power at a substation exceeds its road power (net V2G), the
-    substation's segments are asked to return power (``seg_v2g_kw`` = their ratings; they do
-    not charge in that step) and ``sub_v2g_kw`` caps the total at the planned grid-side V2G.
+    Where the plan returns V2G power at a substation, its segments are asked to return
+    power (``seg_v2g_kw`` = their ratings; V2G vehicles above their exit need discharge
+    while the others charge) and ``sub_v2g_kw`` caps the total at the planned grid-side V2G.
     """
     lay = context.layout
     inp = model.inputs
@@ -84,21 +89,24 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     w = inp.weights
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
-    # with a demand charge, a step whose planned import is at the planned peak holds too
-    peak = float(values[model.offsets["peak"]])
-    at_peak = w.demand_charge_per_kw > 0.0 and float(imp.sum()) >= peak * (1.0 - 1e-6) - 1.0
-    hold = capped | losing | at_peak
+    hold = capped | losing
     sub_limit = np.where(hold, np.maximum(road, 0.0), lay.sub_rating_kw)
     dis = model.block(values, "dis")[step]
     storage = model.block(values, "ch")[step] - dis
     follow = (dis > 1e-6) & (imp <= 1e-6)
     storage = np.where(follow, -inp.storage.power_kw, storage)
+    target = None
+    if w.demand_charge_per_kw > 0.0 and inp.storage.present:
+        peak = float(values[model.offsets["peak"]])
+        share = lay.sub_rating_kw / float(lay.sub_rating_kw.sum())
+        target = (imp + max(peak - float(imp.sum()), 0.0) * share).astype(np.float64)
     v2g = model.v2g_kw(values)[step]
-    net = v2g > np.maximum(road, 0.0) + 1e-6
-    if not np.any(net):
-        return Dispatch(lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage)
-    seg_v2g = np.where(net[lay.seg_substation], lay.seg_rating_kw, 0.0).astype(np.float64)
-    sub_v2g = np.where(net, v2g, 0.0).astype(np.float64)
+    asked = v2g > 1e-6
+    seg_v2g = sub_v2g = None
+    if np.any(asked):
+        seg_v2g = np.where(asked[lay.seg_substation], lay.seg_rating_kw, 0.0).astype(np.float64)
+        sub_v2g = np.where(asked, v2g, 0.0).astype(np.float64)
     return Dispatch(
-        lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage, seg_v2g, sub_v2g
-    )
+        lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage, seg_v2g, sub_v2g,
+        target,
+    )  # fmt: skip

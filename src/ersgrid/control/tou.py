@@ -4,6 +4,11 @@
   local renewable surplus; discharge in the dearest level, but only as much as the site drew
   from the grid in the previous step (a battery that exports sells at the export price what
   it bought at the import price).
+- **Demand charge**: where the tariff has one, charging only fills the valleys: each
+  battery charges at most the gap between the highest net load (road + other loads −
+  renewables) its connection has had so far in the run and the previous step's net load,
+  since the charge is owed up to that peak anyway; discharging in the dearest level cuts
+  the peaks.
 - **Road**: in steps where selling energy to vehicles loses money (the user price times
   the worst segment efficiency is below the import price plus the carbon cost), cap each
   substation at ``loss_cap_share`` of its rating; the twin then serves the vehicles with
@@ -55,6 +60,8 @@ class TimeOfUse(Strategy):
         self._discharge = spread & (cost >= high - 1e-9)
         worst_eff = float(context.layout.seg_efficiency.min(initial=1.0))
         self._losing = tariff.user_price_per_kwh * worst_eff < cost
+        self._valley = tariff.demand_charge_per_kw > 0.0
+        self._peak_net_kw = np.zeros(context.layout.n_substations)
 
     def decide(self, observation: Observation) -> Dispatch:
         k = observation.step
@@ -64,8 +71,12 @@ class TimeOfUse(Strategy):
             sub = sub * self.loss_cap_share
         storage = np.zeros(lay.n_substations)
         net_kw = self._previous_net_kw(observation)
+        if self._valley:
+            self._peak_net_kw = np.maximum(self._peak_net_kw, net_kw)
         if self._charge[k]:
             storage = self._storage.power_kw.copy()
+            if self._valley:
+                storage = np.minimum(storage, np.maximum(self._peak_net_kw - net_kw, 0.0))
         elif self._discharge[k]:
             storage = -np.minimum(self._storage.power_kw, np.maximum(net_kw, 0.0))
         else:

@@ -3,6 +3,7 @@
 ``objective = Σ Δ·(price + carbon_price·co2)·import + demand_charge·peak import
 − Σ Δ·export_price·export
 + degradation·storage discharge − user_price·energy into vehicle batteries
++ (user_price + V2G wear + V2G payment)·energy out of vehicle batteries
 + penalty·energy vehicles needed at their exit and did not get
 − refill cost·(stored energy at the end − at the start)`` [currency].
 
@@ -49,11 +50,14 @@ class ObjectiveWeights:
     shortfall_penalty_per_kwh : float
         Per kWh a vehicle lacked at its exit target.
     demand_charge_per_kw : float [currency/kW]
-        On the peak of the corridor's total import over the run.
+        On the peak of the corridor's total import over the run: the tariff's daily rate
+        times the run's length in days.
     v2g_cost_per_kwh : float
-        Per kWh discharged from vehicle batteries (battery side): battery wear
-        (:func:`~ersgrid.scenario.v2g.wear_cost`) plus the payment to the owner
-        (``response.v2g_payment_per_kwh``).
+        Per kWh discharged from vehicle batteries (battery side): the refund of the user
+        price the owner paid for that kWh, battery wear
+        (:func:`~ersgrid.scenario.v2g.wear_cost`) and the payment to the owner
+        (``response.v2g_payment_per_kwh``). Without the refund a plan could sell a kWh to a
+        vehicle and take it back for the price of wear alone, a money pump.
     """
 
     user_price_per_kwh: float
@@ -65,8 +69,9 @@ class ObjectiveWeights:
     demand_charge_per_kw: float = 0.0
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario) -> ObjectiveWeights:
-        """The weights of a scenario (its tariff, carbon price and storage)."""
+    def from_scenario(cls, scenario: Scenario, days: float = 1.0) -> ObjectiveWeights:
+        """The weights of a scenario (its tariff, carbon price and storage) for a run of
+        ``days`` days [d] (the demand charge is a daily rate on the run's one peak)."""
         tariff = scenario.tariff
         dearest = max(
             [tariff.user_price_per_kwh, tariff.base_price_per_kwh]
@@ -79,9 +84,10 @@ class ObjectiveWeights:
             carbon_price_per_kg=tariff.carbon_price_per_kg,
             degradation_cost_per_kwh=deg,
             shortfall_penalty_per_kwh=PENALTY_FACTOR * dearest,
-            v2g_cost_per_kwh=wear_cost(scenario.v2g, scenario.currency)
+            v2g_cost_per_kwh=tariff.user_price_per_kwh
+            + wear_cost(scenario.v2g, scenario.currency)
             + scenario.response.v2g_payment_per_kwh,
-            demand_charge_per_kw=tariff.demand_charge_per_kw,
+            demand_charge_per_kw=tariff.demand_charge_per_kw * float(days),
         )
 
 

@@ -138,12 +138,19 @@ def compute_kpis(
     delivered = metered_kwh["battery"]
     energy_cost = float((import_kwh * price).sum())
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
-    w = ObjectiveWeights.from_scenario(scenario)
+    w = ObjectiveWeights.from_scenario(scenario, days=days)
     # users pay the price in force when the energy reached their battery
     revenue = float(
         (timeseries["battery_power_kw"].to_numpy() * dt_h * timeseries["user_price_per_kwh"]).sum()
     )
     v2g_out = metered_kwh["v2g_battery"]
+    # owners are refunded the user price of every kWh their battery returns (they bought it
+    # at that price), on top of the payment for taking part
+    if "v2g_battery_kw" in timeseries:
+        v2g_kwh = timeseries["v2g_battery_kw"].to_numpy() * dt_h
+        v2g_buyback = float((v2g_kwh * timeseries["user_price_per_kwh"]).sum())
+    else:
+        v2g_buyback = v2g_out * float(timeseries["user_price_per_kwh"].mean())
     v2g_payment = v2g_out * scenario.response.v2g_payment_per_kwh
     v2g_wear = v2g_out * wear_cost(scenario.v2g, scenario.currency)
     export_revenue = float(export_kwh.sum()) * w.export_price_per_kwh
@@ -160,6 +167,7 @@ def compute_kpis(
         - revenue
         + w.shortfall_penalty_per_kwh * unmet
         - storage_change_kwh * refill_cost_per_kwh(scenario, price, co2)
+        + v2g_buyback
         + v2g_payment
         + v2g_wear
     )
@@ -187,7 +195,8 @@ def compute_kpis(
         "unmet_energy_kwh": unmet,
         "revenue": revenue,
         "export_revenue": export_revenue,
-        "margin": revenue + export_revenue - energy_cost - v2g_payment,
+        "margin": revenue + export_revenue - energy_cost - v2g_buyback - v2g_payment,
+        "v2g_buyback": v2g_buyback,
         "v2g_payment": v2g_payment,
         "v2g_wear_cost": v2g_wear,
         "objective": objective,

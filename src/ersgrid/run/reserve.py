@@ -15,7 +15,7 @@ step of the median reserve.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -63,7 +63,7 @@ class HoldHeadroom(Strategy):
             / last.duration_h
         )
         held = np.minimum(d.sub_limit_kw, (1.0 - self.share) * asked_kw)
-        return Dispatch(d.seg_limit_kw, held, d.storage_kw, d.seg_v2g_kw, d.sub_v2g_kw)
+        return replace(d, sub_limit_kw=held)
 
 
 def headroom_kw(result: RunResult) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -11,7 +11,7 @@ spilled. Critical load that none of these can meet is energy not served.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -115,7 +115,13 @@ class Islanding(Strategy):
         storage = None if d.storage_kw is None else np.array(d.storage_kw, dtype=np.float64)
         if storage is not None:
             storage[self.sub] = 0.0  # the island's battery is accounted in island_balance
-        return Dispatch(seg, sub, storage, v2g, cap)
+        target = None if d.import_target_kw is None else np.array(d.import_target_kw)
+        if target is not None:
+            target[self.sub] = np.inf  # no grid to keep an import target on
+        return replace(
+            d, seg_limit_kw=seg, sub_limit_kw=sub, storage_kw=storage, seg_v2g_kw=v2g,
+            sub_v2g_kw=cap, import_target_kw=target,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

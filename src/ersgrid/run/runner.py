@@ -192,6 +192,14 @@ def run(
                 f"strategy {policy.name!r} at step {k}: storage_kw must give {n_sub} finite "
                 "set-points"
             )
+        if decision.import_target_kw is not None and (
+            np.shape(decision.import_target_kw) != (n_sub,)
+            or np.any(np.isnan(decision.import_target_kw))
+        ):
+            raise StrategyError(
+                f"strategy {policy.name!r} at step {k}: import_target_kw must give {n_sub} "
+                "numbers (inf for no target)"
+            )
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
         if events:
@@ -213,8 +221,13 @@ def run(
         flows["v2g_potential"][k] = last.seg_v2g_potential_kwh.sum()
         if decision.storage_kw is not None and storage.present:
             net_kw = last.sub_grid_kwh / PLANNING_STEP_H + en.other_load_kw[k] - en.renewable_kw[k]
+            setpoint = np.asarray(decision.storage_kw, dtype=np.float64)
+            if decision.import_target_kw is not None:
+                # the EMS keeps the import target in real time: more discharge (or less
+                # charging) where the metered load exceeds what the plan expected
+                setpoint = np.minimum(setpoint, decision.import_target_kw - net_kw)
             storage_kw[k], stored = realise_storage(
-                np.asarray(decision.storage_kw, dtype=np.float64), stored, storage, net_kw,
+                setpoint, stored, storage, net_kw,
                 en.import_limit_kw[k], en.export_limit_kw[k], PLANNING_STEP_H,
                 may_export=bool(scenario.storage and scenario.storage.may_export),
             )  # fmt: skip
@@ -242,6 +255,7 @@ def run(
     columns |= {
         "battery_power_kw": flows["battery"] / h,
         "v2g_discharge_kw": flows["v2g_grid"] / h,
+        "v2g_battery_kw": flows["v2g_battery"] / h,
         "losses_kw": (sub_kwh.sum(axis=1) - flows["battery"] + flows["v2g_battery"]) / h,
         "road_request_kw": flows["request"] / h,
         "v2g_potential_kw": flows["v2g_potential"] / h,

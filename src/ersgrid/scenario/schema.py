@@ -292,8 +292,9 @@ class TariffSpec(_Model):
     )
     demand_charge_per_kw: NonNegativeFloat = Field(
         default=0.0,
-        description="Charge on the run's peak grid import, corridor total, 15-min mean "
-        "[currency/kW per billing period = the run].",
+        description="Charge on the run's peak grid import, corridor total, 15-min mean, per "
+        "day of the run [currency/kW/d]: a monthly basic charge divided by 30.4 (the run "
+        "stands for a billing period of its own length).",
     )
 
 

@@ -10,10 +10,15 @@ are served in order; the class where the budget runs out is served proportionall
 exact water-filling on the quantised priority, found in O(vehicles + touched segments ×
 classes) per step, with no sort.
 
-V2G: where the dispatch asks a segment to export (``seg_v2g_kw > 0``), the segment does not
-charge in that step; vehicles that allow V2G offer power down to the energy they still need
-to reach their exit target (the floor they keep for the rest of their trip), served from the
-highest slack first, within the requested export and the segment's rating.
+V2G: where the dispatch asks a segment to export (``seg_v2g_kw > 0``), vehicles that allow
+V2G and hold more than they need offer power down to the energy they still need to reach
+their exit target (the floor they keep for the rest of their trip), served from the highest
+slack first, within the requested export, the segment's rating and the substation's V2G cap.
+The other vehicles on the segment charge as usual in the same step (mixed mode): discharge
+bins are ``N_PRIORITY .. 2 N_PRIORITY - 1`` beside the charge bins, each direction with its
+own budget, so surplus vehicles can lower a substation's net import while needy ones charge.
+The export budget is shared first; V2G vehicles whose bin it does not reach charge in that
+step like any other.
 
 Column layouts of the output buffers are given by :data:`TRIP_COLUMNS` and
 :data:`PASS_COLUMNS`.
@@ -129,6 +134,7 @@ def advance(
     bin_lo: np.ndarray,
     bin_hi: np.ndarray,
     sub_v2g: np.ndarray,
+    seg_v2g_demand: np.ndarray,
 ) -> int:
     """Advance the road by up to ``n_steps`` twin steps; return the number of steps done.
 
@@ -253,6 +259,7 @@ def advance(
                 elif b >= N_PRIORITY:
                     b = N_PRIORITY - 1
                 grid = 0.0
+                export = False
                 if is_[I_V2G, i] and slack_kwh > 0.0:
                     offer = slack_kwh * inv_dt_h
                     if offer > want:
@@ -260,8 +267,10 @@ def advance(
                     seg_acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h
                     if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
                         grid = offer * seg_eff[seg]
-                        b = N_PRIORITY - 1 - b  # highest slack discharges first
-                if seg_v2g_kw[seg] <= 0.0:
+                        # discharge bins sit above the charge bins; highest slack first
+                        b = 2 * N_PRIORITY - 1 - b
+                        export = True
+                if not export:
                     room = (fs[F_FULL, i] - energy) * inv_dt_h
                     if room < want:
                         want = room
@@ -270,7 +279,7 @@ def advance(
                 if grid > 0.0:
                     is_[I_BIN, i] = b
                     fs[F_REQ, i] = grid
-                    if seg_demand[seg] == 0.0:
+                    if seg_demand[seg] == 0.0 and seg_v2g_demand[seg] == 0.0:
                         touched[n_touched] = seg
                         n_touched += 1
                         bin_lo[seg] = b
@@ -279,35 +288,85 @@ def advance(
                         bin_lo[seg] = b
                     elif b > bin_hi[seg]:
                         bin_hi[seg] = b
-                    seg_demand[seg] += grid
+                    if export:
+                        seg_v2g_demand[seg] += grid
+                    else:
+                        seg_demand[seg] += grid
                     bin_demand[seg, b] += grid
             i -= 1
         n = n_active[0]
         counters[1] += n
-        # --- segment budgets, then substation caps
+        # --- V2G first: segment and substation export budgets, highest slack first
+        any_v2g = False
         for t in range(n_touched):
             s = touched[t]
-            if seg_v2g_kw[s] > 0.0:
-                budget = min(seg_demand[s], seg_v2g_kw[s], seg_rating_kw[s])
-                sub_v2g[seg_sub[s]] += budget
-            else:
-                seg_acc[s, A_REQUEST] += seg_demand[s] * dt_h
-                budget = min(seg_demand[s], seg_limit_kw[s])
-                sub_total[seg_sub[s]] += budget
+            if seg_v2g_demand[s] > 0.0:
+                export = min(seg_v2g_demand[s], seg_v2g_kw[s], seg_rating_kw[s])
+                sub_v2g[seg_sub[s]] += export
+                seg_v2g_demand[s] = export
+                any_v2g = True
+        if any_v2g:
+            for t in range(n_touched):
+                s = touched[t]
+                export = seg_v2g_demand[s]
+                if export <= 0.0:
+                    continue
+                sub = seg_sub[s]
+                if sub_v2g[sub] > sub_v2g_kw[sub]:
+                    export *= sub_v2g_kw[sub] / sub_v2g[sub]
+                left = export
+                bottom = bin_lo[s] if bin_lo[s] > N_PRIORITY else N_PRIORITY
+                for b in range(bottom, bin_hi[s] + 1):
+                    d = bin_demand[s, b]
+                    if d <= 0.0:
+                        continue
+                    if d <= left:
+                        bin_frac[s, b] = 1.0
+                        left -= d
+                    elif left > 0.0:
+                        bin_frac[s, b] = left / d
+                        left = 0.0
+            # V2G vehicles the export does not need charge like the others in this step
+            for i in range(n):
+                b = is_[I_BIN, i]
+                if fs[F_REQ, i] <= 0.0 or b < N_PRIORITY:
+                    continue
+                s = is_[I_SEG, i]
+                if bin_frac[s, b] > 0.0:
+                    continue
+                fs[F_REQ, i] = 0.0
+                want = fs[F_WANT, i]
+                room = (fs[F_FULL, i] - fs[F_ENERGY, i]) * inv_dt_h
+                if room < want:
+                    want = room
+                if want <= 1e-9:
+                    continue
+                grid = want * fs[F_INV_EFF, i]
+                cb = 2 * N_PRIORITY - 1 - b
+                is_[I_BIN, i] = cb
+                fs[F_REQ, i] = grid
+                if cb < bin_lo[s]:
+                    bin_lo[s] = cb
+                seg_demand[s] += grid
+                bin_demand[s, cb] += grid
+        # --- charging: segment budgets, then substation caps
+        for t in range(n_touched):
+            s = touched[t]
+            seg_acc[s, A_REQUEST] += seg_demand[s] * dt_h
+            budget = min(seg_demand[s], seg_limit_kw[s])
+            sub_total[seg_sub[s]] += budget
             seg_demand[s] = budget
         for t in range(n_touched):
             s = touched[t]
             sub = seg_sub[s]
             budget = seg_demand[s]
-            if seg_v2g_kw[s] <= 0.0:
-                if sub_total[sub] > sub_limit_kw[sub]:
-                    budget *= sub_limit_kw[sub] / sub_total[sub]
-            elif sub_v2g[sub] > sub_v2g_kw[sub]:
-                budget *= sub_v2g_kw[sub] / sub_v2g[sub]
+            if sub_total[sub] > sub_limit_kw[sub]:
+                budget *= sub_limit_kw[sub] / sub_total[sub]
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
             left = budget
-            for b in range(bin_lo[s], bin_hi[s] + 1):
+            top = bin_hi[s] if bin_hi[s] < N_PRIORITY else N_PRIORITY - 1
+            for b in range(bin_lo[s], top + 1):
                 d = bin_demand[s, b]
                 if d <= 0.0:
                     continue
@@ -332,8 +391,9 @@ def advance(
             if grid <= 0.0:
                 continue
             s = is_[I_SEG, i]
-            grid *= bin_frac[s, is_[I_BIN, i]]
-            if seg_v2g_kw[s] > 0.0:
+            b = is_[I_BIN, i]
+            grid *= bin_frac[s, b]
+            if b >= N_PRIORITY:
                 e_grid = grid * dt_h
                 e_batt = e_grid / seg_eff[s]
                 fs[F_ENERGY, i] -= e_batt
@@ -357,6 +417,7 @@ def advance(
         for t in range(n_touched):
             s = touched[t]
             seg_demand[s] = 0.0
+            seg_v2g_demand[s] = 0.0
             for b in range(bin_lo[s], bin_hi[s] + 1):
                 bin_demand[s, b] = 0.0
                 bin_frac[s, b] = 0.0

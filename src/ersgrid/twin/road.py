@@ -115,8 +115,10 @@ class RoadTwin:
         self._pass_buf = np.zeros((buf, len(kernel.PASS_COLUMNS)))
         self._pass_n = np.zeros(1, dtype=np.int64)
         self._seg_demand = np.zeros(n_seg)
-        self._bin_demand = np.zeros((n_seg, kernel.N_PRIORITY))
-        self._bin_frac = np.zeros((n_seg, kernel.N_PRIORITY))
+        # charge bins 0 .. N-1, V2G discharge bins N .. 2N-1
+        self._bin_demand = np.zeros((n_seg, 2 * kernel.N_PRIORITY))
+        self._bin_frac = np.zeros((n_seg, 2 * kernel.N_PRIORITY))
+        self._seg_v2g_demand = np.zeros(n_seg)
         self._sub_total = np.zeros(n_sub)
         self._touched = np.zeros(n_seg, dtype=np.int64)
         self._bin_lo = np.zeros(n_seg, dtype=np.int64)
@@ -198,8 +200,9 @@ class RoadTwin:
         sub_limit_kw : ndarray [kW]
             Grid-side power each substation may feed to the road.
         seg_v2g_kw : ndarray [kW], optional
-            Grid-side power each segment should return from V2G vehicles; a segment with a
-            positive value discharges and does not charge.
+            Grid-side power each segment should return from V2G vehicles; on a segment with
+            a positive value, V2G vehicles above their exit need discharge while the others
+            charge within ``seg_limit_kw`` (mixed mode).
         sub_v2g_kw : ndarray [kW], optional
             Most V2G power each substation takes back in total (unlimited if omitted).
         """
@@ -246,7 +249,7 @@ class RoadTwin:
                 np.maximum(sub_v2g, 0.0), acc, sub_peak, self.counters,
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
-                self._touched, self._bin_lo, self._bin_hi, self._sub_v2g,
+                self._touched, self._bin_lo, self._bin_hi, self._sub_v2g, self._seg_v2g_demand,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
