@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from ersgrid.grid.frequency import assess_event, droop_response, simulate
+from ersgrid.errors import DataError
+from ersgrid.grid.frequency import (
+    assess_event,
+    assess_recording,
+    droop_response,
+    follow_recording,
+    read_frequency_csv,
+    simulate,
+)
 from ersgrid.scenario.reserve import DisturbanceSpec, FrequencySpec, ReserveSpec
 
 
@@ -70,3 +80,39 @@ def test_no_reserve_is_not_compliant() -> None:
     event, _, _ = assess_event(freq, freq.disturbances[0], ReserveSpec(), 0.0)
     assert not event.compliant
     assert event.nadir_hz == event.nadir_without_hz
+
+
+def _recording(path: Path, rows: list[tuple[float, float]]) -> Path:
+    path.write_text("time_s,frequency_hz\n" + "".join(f"{t},{f}\n" for t, f in rows))
+    return path
+
+
+def test_recorded_step_is_followed_by_hand(tmp_path: Path) -> None:
+    # 50 Hz, then a fall to 49.8 Hz at 10 s held for a minute: full FCR-CE activation
+    rows = [(0.0, 50.0), (10.0, 50.0), (10.1, 49.8), (70.0, 49.8)]
+    t, f = read_frequency_csv(_recording(tmp_path / "f.csv", rows))
+    reserve = ReserveSpec(product="fcr-ce", measurement_delay_s=0.5, response_time_constant_s=2.0)
+    trace = follow_recording(t, f, 50.0, reserve, 3.0, 3.0, step_s=0.1)
+    # nothing before the fall, and nothing until the measurement delay has passed
+    assert np.all(trace.road_mw[trace.time_s <= 10.0 + 0.5] == 0.0)
+    # the discrete first-order lag (alpha = dt / (tau + dt)) of the full 3 MW, 100 steps
+    # after the delayed step
+    k = round(20.6 / 0.1)
+    assert trace.road_mw[k] == pytest.approx(3.0 * (1 - (1 - 0.1 / 2.1) ** 100), rel=1e-3)
+    event, _ = assess_recording("step", t, f, 50.0, reserve, 3.0)
+    assert event.compliant
+    assert event.nadir_hz == pytest.approx(49.8)
+    slow = ReserveSpec(product="fcr-ce", response_time_constant_s=30.0)
+    assert not assess_recording("step", t, f, 50.0, slow, 3.0)[0].compliant
+
+
+def test_a_bad_recording_is_named(tmp_path: Path) -> None:
+    bad = _recording(tmp_path / "b.csv", [(0.0, 50.0), (1.0, 49.9), (0.5, 49.9)])
+    with pytest.raises(DataError, match="line 4: time must increase"):
+        read_frequency_csv(bad)
+    junk = _recording(tmp_path / "j.csv", [(0.0, 50.0), (1.0, 5.0)])
+    with pytest.raises(DataError, match="line 3"):
+        read_frequency_csv(junk)
+    (tmp_path / "c.csv").write_text("t,f\n0,50\n1,50\n")
+    with pytest.raises(DataError, match="frequency_hz"):
+        read_frequency_csv(tmp_path / "c.csv")

@@ -58,3 +58,15 @@ def test_product_switch_keeps_the_scenarios_other_reserve_settings() -> None:
     assert tiny.reserve.activation_time_s == 10.0
     with pytest.raises(ErsgridError, match="--product 'nonsense'"):
         with_product(sc, "nonsense")
+
+
+def test_a_recorded_frequency_is_tested_beside_the_disturbances(held: object) -> None:
+    from ersgrid.run.reserve import FrequencyRecording
+
+    t = np.arange(0.0, 400.0, 1.0)
+    f = 60.0 - 0.02 * np.sin(t / 40.0)  # a slow swing of ±20 mHz around 60 Hz
+    study = reserve_study(held, FrequencyRecording("recorded", t, f))  # type: ignore[arg-type]
+    recorded = [e for _, e, _, _ in study.events if e.name == "recorded"]
+    assert len(recorded) == 2  # the worst and the median step
+    assert all(e.compliant for e in recorded)
+    assert all(e.required_mwh > 0 for e in recorded)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,13 @@ from ersgrid.errors import ErsgridError
 from ersgrid.scenario.schema import Scenario
 
 console = Console()
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity: write null for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def reserve(
@@ -34,17 +42,29 @@ def reserve(
     product: Annotated[
         str | None, typer.Option(help="fcr-ce, fcr-n or jp-primary (default: the scenario's).")
     ] = None,
+    frequency_csv: Annotated[
+        Path | None,
+        typer.Option(
+            help="Recorded frequency (columns time_s or timestamp, frequency_hz) to test the "
+            "reserve against, beside the scenario's disturbances."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Folder for reserve.html and reserve.json.")
     ] = None,
 ) -> None:
     """Offer the road's headroom as frequency reserve and test it in every disturbance."""
     from ersgrid.control.registry import make_strategy
+    from ersgrid.grid.frequency import read_frequency_csv
     from ersgrid.report.support import reserve_figures, write_support_page
-    from ersgrid.run.reserve import HoldHeadroom, reserve_study
+    from ersgrid.run.reserve import FrequencyRecording, HoldHeadroom, reserve_study
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
 
+    recording = None
+    if frequency_csv is not None:  # read before the run: a bad file fails fast
+        t, f = read_frequency_csv(frequency_csv)
+        recording = FrequencyRecording(f"recorded: {frequency_csv.name}", t, f)
     sc = load_scenario(scenario)
     if product:
         sc = with_product(sc, product)
@@ -52,7 +72,7 @@ def reserve(
     if hold > 0:
         policy = HoldHeadroom(policy, hold)
     result = run(sc, policy, days=days)
-    study = reserve_study(result)
+    study = reserve_study(result, recording)
     spec = sc.reserve
     table = Table(
         title=f"{sc.name} / {strategy}: {spec.product} reserve "
@@ -98,7 +118,10 @@ def reserve(
         "degradation_cost": study.degradation_cost,
         "all_compliant": study.all_compliant,
         "reserve_kw_mean": float(study.reserve_kw.mean()),
-        "events": [{"case": c, **dataclasses.asdict(e)} for c, e, _, _ in study.events],
+        "events": [
+            {"case": c, **{k: _finite(v) for k, v in dataclasses.asdict(e).items()}}
+            for c, e, _, _ in study.events
+        ],
     }
     (folder / "reserve.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     write_support_page(

@@ -15,13 +15,25 @@ the road reduces its draw).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from ersgrid.errors import DataError
 from ersgrid.scenario.reserve import DisturbanceSpec, FrequencySpec, ReserveSpec
 
-__all__ = ["FrequencyTrace", "ReserveEvent", "assess_event", "droop_response", "simulate"]
+__all__ = [
+    "FrequencyTrace",
+    "ReserveEvent",
+    "assess_event",
+    "assess_recording",
+    "droop_response",
+    "follow_recording",
+    "read_frequency_csv",
+    "simulate",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -225,3 +237,118 @@ def assess_event(
         ),
     )
     return event, with_road, without
+
+
+def read_frequency_csv(path: str | Path) -> tuple[FloatArray, FloatArray]:
+    """A recorded frequency series: ``time_s`` (or ISO ``timestamp``) and ``frequency_hz``.
+
+    Returns time from the first sample [s] and frequency [Hz]. Raises :class:`DataError`
+    naming the file and the first bad line (CSV line numbers, header = line 1).
+    """
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot read the frequency CSV: {err}") from err
+    if "frequency_hz" not in frame.columns or not ({"time_s", "timestamp"} & set(frame.columns)):
+        raise DataError(
+            f"{path}: a frequency recording needs the columns time_s (or timestamp) and "
+            f"frequency_hz; found {', '.join(map(str, frame.columns))}"
+        )
+    if len(frame) < 2:
+        raise DataError(f"{path}: a frequency recording needs at least two samples")
+    freq = pd.to_numeric(frame["frequency_hz"], errors="coerce").to_numpy(dtype=np.float64)
+    if "time_s" in frame.columns:
+        t = pd.to_numeric(frame["time_s"], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        stamps = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True)
+        t = ((stamps - stamps.iloc[0]).dt.total_seconds()).to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(freq) | ~np.isfinite(t) | (freq < 40.0) | (freq > 70.0)
+    if bad.any():
+        line = int(np.argmax(bad)) + 2
+        raise DataError(
+            f"{path}, line {line}: time and frequency must be numbers, frequency within 40-70 Hz"
+        )
+    steps = np.diff(t)
+    if np.any(steps <= 0.0):
+        line = int(np.argmax(steps <= 0.0)) + 3
+        raise DataError(f"{path}, line {line}: time must increase from row to row")
+    return t - t[0], freq
+
+
+def follow_recording(
+    time_s: FloatArray,
+    frequency_hz: FloatArray,
+    nominal_hz: float,
+    reserve: ReserveSpec,
+    reserve_up_mw: float,
+    reserve_down_mw: float,
+    step_s: float = 0.1,
+) -> FrequencyTrace:
+    """The road's response to a recorded frequency (the recording is not changed by it).
+
+    The recording is interpolated onto ``step_s``; the road sees it after
+    ``measurement_delay_s`` and follows its droop target with the same first-order lag as in
+    :func:`simulate`. One corridor is too small to move a synchronous area's frequency, so
+    the recording stands for the frequency with and without the road.
+    """
+    t = np.arange(0.0, float(time_s[-1]) + 0.5 * step_s, step_s)
+    f = np.interp(t, time_s, frequency_hz)
+    dev = f - float(nominal_hz)
+    offered = max(reserve_up_mw, reserve_down_mw)
+    delay = round(reserve.measurement_delay_s / step_s)
+    measured = np.concatenate([np.full(delay, dev[0]), dev[: len(dev) - delay]])
+    target = np.clip(droop_response(measured, offered, reserve), -reserve_down_mw, reserve_up_mw)
+    alpha = step_s / (reserve.response_time_constant_s + step_s)
+    road = np.zeros_like(t)
+    p = 0.0
+    for k in range(1, len(t)):
+        p += alpha * (target[k - 1] - p)
+        road[k] = p
+    required = np.clip(droop_response(dev, offered, reserve), -reserve_down_mw, reserve_up_mw)
+    return FrequencyTrace(time_s=t, frequency_hz=f, road_mw=road, required_mw=required)
+
+
+def assess_recording(
+    name: str,
+    time_s: FloatArray,
+    frequency_hz: FloatArray,
+    nominal_hz: float,
+    reserve: ReserveSpec,
+    reserve_mw: float,
+    step_s: float = 0.1,
+) -> tuple[ReserveEvent, FrequencyTrace]:
+    """Assess the road's symmetric reserve against a recorded frequency series.
+
+    Activation is the same check as for a simulated disturbance; the energy is compared over
+    the whole recording. ``nadir_hz`` and ``nadir_without_hz`` are both the recording's
+    extreme (the road does not move it); ``delta_mw`` is NaN (no known disturbance).
+    """
+    pooled = reserve_mw * reserve.aggregation_factor
+    trace = follow_recording(time_s, frequency_hz, nominal_hz, reserve, pooled, pooled, step_s)
+    hours = step_s / 3600.0
+    required = float(np.abs(trace.required_mw).sum() * hours)
+    delivered = float(np.minimum(np.abs(trace.road_mw), np.abs(trace.required_mw)).sum() * hours)
+    low = float(trace.frequency_hz.min())
+    high = float(trace.frequency_hz.max())
+    extreme = low if nominal_hz - low >= high - nominal_hz else high
+    limit_steps = round(3 * reserve.activation_time_s / step_s)
+    active = required > 0.0 and pooled > 0
+    lag = _activation_lag(trace, step_s, limit_steps) if active else 0.0
+    event = ReserveEvent(
+        name=name,
+        delta_mw=float("nan"),
+        reserve_mw=pooled,
+        nadir_hz=extreme,
+        nadir_without_hz=extreme,
+        activation_lag_s=lag,
+        activation_time_s=reserve.activation_time_s,
+        required_mwh=required,
+        delivered_mwh=delivered,
+        compliant=bool(
+            pooled > 0
+            and lag <= reserve.activation_time_s
+            and delivered >= REQUIRED_SHARE * required - 1e-12
+        ),
+    )
+    return event, trace

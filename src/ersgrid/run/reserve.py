@@ -21,12 +21,12 @@ import numpy as np
 import numpy.typing as npt
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
-from ersgrid.grid.frequency import FrequencyTrace, ReserveEvent, assess_event
+from ersgrid.grid.frequency import FrequencyTrace, ReserveEvent, assess_event, assess_recording
 from ersgrid.run.runner import RunResult
 from ersgrid.scenario.v2g import wear_cost
 from ersgrid.timeindex import PLANNING_STEP_H
 
-__all__ = ["HoldHeadroom", "ReserveStudy", "headroom_kw", "reserve_study"]
+__all__ = ["FrequencyRecording", "HoldHeadroom", "ReserveStudy", "headroom_kw", "reserve_study"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -108,8 +108,19 @@ class ReserveStudy:
         return all(e.compliant for _, e, _, _ in self.events)
 
 
-def reserve_study(result: RunResult) -> ReserveStudy:
-    """Offer the run's headroom as reserve and test it in every built-in disturbance."""
+@dataclass(frozen=True)
+class FrequencyRecording:
+    """A recorded frequency series to test the reserve against (see
+    :func:`ersgrid.grid.frequency.read_frequency_csv`)."""
+
+    name: str
+    time_s: FloatArray
+    frequency_hz: FloatArray
+
+
+def reserve_study(result: RunResult, recording: FrequencyRecording | None = None) -> ReserveStudy:
+    """Offer the run's headroom as reserve and test it in every built-in disturbance, and
+    against a recorded frequency series if one is given."""
     sc = result.scenario
     spec, freq = sc.reserve, sc.frequency
     _, _, sym = headroom_kw(result)
@@ -134,6 +145,15 @@ def reserve_study(result: RunResult) -> ReserveStudy:
             events.append((case, event, with_road, without))
             cut_mw = charging[k] / 1000.0 * spec.aggregation_factor
             beyond = np.maximum(with_road.road_mw - cut_mw, 0.0)
+            v2g_kwh += float(beyond.sum() * freq.step_s / 3600.0 * 1000.0)
+        if recording is not None:
+            event, trace = assess_recording(
+                recording.name, recording.time_s, recording.frequency_hz,
+                float(freq.nominal_hz), spec, sym[k] / 1000.0, freq.step_s,
+            )  # fmt: skip
+            events.append((case, event, trace, trace))
+            cut_mw = charging[k] / 1000.0 * spec.aggregation_factor
+            beyond = np.maximum(trace.road_mw - cut_mw, 0.0)
             v2g_kwh += float(beyond.sum() * freq.step_s / 3600.0 * 1000.0)
     wear = wear_cost(sc.v2g, sc.currency)
     return ReserveStudy(
