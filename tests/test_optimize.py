@@ -415,3 +415,18 @@ def test_v2g_cannot_pump_money_through_a_vehicle(tiny: Scenario) -> None:
         model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
         sol = HighsSession(model).solve(model.bounds())
         assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == pumps, cost
+
+
+def test_a_timed_out_solve_keeps_its_basis_for_the_next(tiny: Scenario) -> None:
+    from ersgrid.errors import InfeasibleSchedule
+
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
+    cold = HighsSession(model).solve(model.bounds())
+    session = HighsSession(model, time_limit_s=0.0)
+    with pytest.raises(InfeasibleSchedule) as failed:
+        session.solve(model.bounds())
+    assert failed.value.timed_out
+    session.set_time_limit(60.0)
+    again = session.solve(model.bounds())
+    assert again.objective == pytest.approx(cold.objective, rel=1e-9)

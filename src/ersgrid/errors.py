@@ -61,7 +61,15 @@ class SimulationError(ErsgridError):
 
 
 class InfeasibleSchedule(ErsgridError):
-    """The planner could not produce a schedule (solver failure or impossible hard limits)."""
+    """The planner could not produce a schedule (solver failure or impossible hard limits).
+
+    ``timed_out`` is true when the solver stopped at its time limit: its basis is kept, so the
+    next solve of the same session goes on from where this one stopped.
+    """
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 class SweepError(ErsgridError):

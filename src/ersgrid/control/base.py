@@ -109,6 +109,10 @@ class Dispatch:
         its battery: where the metered load would take the import above it, the battery
         discharges more than its set-point (or charges less), within its limits; the road is
         not held back for it. None: the set-point alone.
+    sub_energy_kwh : ndarray [kWh], optional
+        Per substation, grid-side energy the road may take over the planning step (``inf``:
+        none), spent as vehicles ask within the power limits: a plan that holds the road at
+        a 15-min average gives this rather than an instantaneous ``sub_limit_kw``.
     """
 
     seg_limit_kw: FloatArray
@@ -117,6 +121,7 @@ class Dispatch:
     seg_v2g_kw: FloatArray | None = None
     sub_v2g_kw: FloatArray | None = None
     import_target_kw: FloatArray | None = None
+    sub_energy_kwh: FloatArray | None = None
 
 
 class Strategy(ABC):

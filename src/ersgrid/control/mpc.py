@@ -219,7 +219,8 @@ class MPC(Strategy):
         except InfeasibleSchedule as err:
             self.fallbacks += 1
             log.warning("mpc step %d: falling back to the safe schedule: %s", k, err)
-            self._session = None
+            if not err.timed_out:  # after a time-out the next step goes on from its basis
+                self._session = None
             return safe_dispatch(self.context)
         self.solve_s.append(solution.solve_s)
         # the demand charge is owed up to the peak already planned for the steps run so far

@@ -60,11 +60,12 @@ def safe_dispatch(context: RunContext) -> Dispatch:
 def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step: int) -> Dispatch:
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
-    The plan's road power becomes a substation's limit only where the plan has a reason to
-    hold the road back: its grid import is at the connection's cap, or energy sold to
-    vehicles loses money at this step's price (user price × worst efficiency below import
-    price + carbon cost). Elsewhere the substation runs at its rating and the twin serves
-    whatever the actual vehicles can take, so forecast errors do not starve them.
+    The plan's road energy becomes a substation's budget for the step
+    (:attr:`Dispatch.sub_energy_kwh`) only where the plan has a reason to hold the road back:
+    its grid import is at the connection's cap, or energy sold to vehicles loses money at
+    this step's price (user price × worst efficiency below import price + carbon cost).
+    Elsewhere the substation runs at its rating and the twin serves whatever the actual
+    vehicles can take, so forecast errors do not starve them.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the
@@ -90,7 +91,12 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
     hold = capped | losing
-    sub_limit = np.where(hold, np.maximum(road, 0.0), lay.sub_rating_kw)
+    # a held substation gets the plan's energy for the step, spent as vehicles come, not
+    # its 15-min average power as an instantaneous cap (bursty traffic would lose energy)
+    energy = None
+    if np.any(hold):
+        energy = np.where(hold, np.maximum(road, 0.0) * inp.step_h, np.inf)
+    sub_limit = lay.sub_rating_kw.copy()
     dis = model.block(values, "dis")[step]
     storage = model.block(values, "ch")[step] - dis
     follow = (dis > 1e-6) & (imp <= 1e-6)
@@ -108,5 +114,5 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
         sub_v2g = np.where(asked, v2g, 0.0).astype(np.float64)
     return Dispatch(
         lay.seg_rating_kw.copy(), sub_limit.astype(np.float64), storage, seg_v2g, sub_v2g,
-        target,
+        target, energy,
     )  # fmt: skip

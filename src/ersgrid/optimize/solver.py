@@ -118,8 +118,12 @@ class HighsSession:
             group = ""
             if status == highspy.HighsModelStatus.kInfeasible:
                 group = f"; binding group: {binding_group(self.model, bounds)}"
-            h.clearSolver()
-            raise InfeasibleSchedule(f"HiGHS returned {text!r} after {elapsed:.2f} s{group}")
+            timed_out = status == highspy.HighsModelStatus.kTimeLimit
+            if not timed_out:  # a timed-out solve keeps its basis: the next one goes on
+                h.clearSolver()
+            raise InfeasibleSchedule(
+                f"HiGHS returned {text!r} after {elapsed:.2f} s{group}", timed_out=timed_out
+            )
         values = np.asarray(h.getSolution().col_value, dtype=np.float64)
         info = h.getInfo()
         return Solution(values, float(info.objective_function_value), elapsed,

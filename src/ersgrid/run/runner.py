@@ -209,8 +209,9 @@ def run(
             room = caps[k] - en.other_load_kw[k] + en.renewable_kw[k] - charging
             limit = np.minimum(limit, np.maximum(room, 0.0))
         last = twin.advance(
-            steps_per_plan, seg_limit, limit, decision.seg_v2g_kw, decision.sub_v2g_kw
-        )
+            steps_per_plan, seg_limit, limit, decision.seg_v2g_kw, decision.sub_v2g_kw,
+            decision.sub_energy_kwh,
+        )  # fmt: skip
         sub_kwh[k] = last.sub_grid_kwh
         sub_peak[k] = last.sub_peak_kw
         sub_limit[k] = limit

@@ -20,6 +20,12 @@ own budget, so surplus vehicles can lower a substation's net import while needy 
 The export budget is shared first; V2G vehicles whose bin it does not reach charge in that
 step like any other.
 
+Energy budgets: ``sub_energy_kwh`` (one number per substation, ``inf`` for none) is the
+grid-side energy a substation may feed to charging over the call; the twin spends it as
+vehicles ask (within the power limits) and stops at zero. A plan that holds a substation at
+a 15-min *average* power gives it that energy rather than an instantaneous cap, so bursty
+traffic still gets what the plan meant.
+
 Column layouts of the output buffers are given by :data:`TRIP_COLUMNS` and
 :data:`PASS_COLUMNS`.
 """
@@ -135,6 +141,7 @@ def advance(
     bin_hi: np.ndarray,
     sub_v2g: np.ndarray,
     seg_v2g_demand: np.ndarray,
+    sub_energy_kwh: np.ndarray,
 ) -> int:
     """Advance the road by up to ``n_steps`` twin steps; return the number of steps done.
 
@@ -360,8 +367,9 @@ def advance(
             s = touched[t]
             sub = seg_sub[s]
             budget = seg_demand[s]
-            if sub_total[sub] > sub_limit_kw[sub]:
-                budget *= sub_limit_kw[sub] / sub_total[sub]
+            sub_cap = min(sub_limit_kw[sub], sub_energy_kwh[sub] * inv_dt_h)
+            if sub_total[sub] > sub_cap:
+                budget *= sub_cap / sub_total[sub]
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
             left = budget
@@ -377,7 +385,9 @@ def advance(
                     bin_frac[s, b] = left / d
                     left = 0.0
         for sub in range(n_sub):
-            served = min(sub_total[sub], sub_limit_kw[sub])
+            served = min(sub_total[sub], sub_limit_kw[sub], sub_energy_kwh[sub] * inv_dt_h)
+            left_kwh = sub_energy_kwh[sub] - served * dt_h
+            sub_energy_kwh[sub] = left_kwh if left_kwh > 0.0 else 0.0
             if served > sub_rating_kw[sub] * (1.0 + 1e-9):
                 counters[0] += 1
             net = served - min(sub_v2g[sub], sub_v2g_kw[sub])

@@ -189,6 +189,7 @@ class RoadTwin:
         sub_limit_kw: FloatArray,
         seg_v2g_kw: FloatArray | None = None,
         sub_v2g_kw: FloatArray | None = None,
+        sub_energy_kwh: FloatArray | None = None,
     ) -> BlockReport:
         """Run ``n_steps`` twin steps under per-segment and per-substation limits.
 
@@ -205,6 +206,9 @@ class RoadTwin:
             charge within ``seg_limit_kw`` (mixed mode).
         sub_v2g_kw : ndarray [kW], optional
             Most V2G power each substation takes back in total (unlimited if omitted).
+        sub_energy_kwh : ndarray [kWh], optional
+            Grid-side energy each substation may feed to charging over these steps, spent as
+            vehicles ask (``inf`` or omitted: no budget).
         """
         lay = self.layout
         seg_limit = np.ascontiguousarray(seg_limit_kw, dtype=np.float64)
@@ -235,6 +239,15 @@ class RoadTwin:
             )
         if not all(np.all(np.isfinite(a)) for a in (seg_limit, sub_limit, v2g)):
             raise SimulationError("dispatch limits must be finite numbers")
+        budget = (
+            np.full(lay.n_substations, np.inf)
+            if sub_energy_kwh is None
+            else np.array(sub_energy_kwh, dtype=np.float64)
+        )
+        if budget.shape != (lay.n_substations,) or np.any(np.isnan(budget)) or np.any(budget < 0):
+            raise SimulationError(
+                f"sub_energy_kwh needs {lay.n_substations} non-negative numbers, got {budget}"
+            )
         acc = np.zeros((lay.n_segments, kernel.N_A))
         sub_peak = np.full(lay.n_substations, -np.inf)
         done = 0
@@ -250,6 +263,7 @@ class RoadTwin:
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
                 self._touched, self._bin_lo, self._bin_hi, self._sub_v2g, self._seg_v2g_demand,
+                budget,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
