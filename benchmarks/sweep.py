@@ -18,7 +18,8 @@ folder (as ``ersgrid run`` does), in the loop and in the sweep alike. Printed:
 The machine's load average is printed before and after each phase: on a shared machine other
 processes take cores from the workers, and the speed-up says so.
 
-Usage: ``python benchmarks/sweep.py [--days D] [--scenario NAME]``
+Usage: ``python benchmarks/sweep.py [--days D] [--scenario NAME] [--ledger]`` (each run writes its
+results folder without the ledger, as the sweep does by default; ``--ledger`` writes it in both)
 """
 
 from __future__ import annotations
@@ -68,19 +69,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--scenario", default="shin-tomei")
+    parser.add_argument(
+        "--ledger", action="store_true", help="write each run's ledger too (sweep's --ledger)"
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cores, python "
-        f"{platform.python_version()}; {args.scenario}, {args.days:g} day(s) per run"
+        f"{platform.python_version()}; {args.scenario}, {args.days:g} day(s) per run, "
+        f"ledger {'on' if args.ledger else 'off'}"
     )
     runs = build_runs(args.scenario, GRID, ["uncontrolled"], args.days)
     work = Path(tempfile.mkdtemp(prefix="ersgrid-bench-sweep-"))
     try:
         print(f"before: {load()}")
-        run(runs[0].scenario, "uncontrolled", days=args.days, out=work / "warm")
+        run(runs[0].scenario, "uncontrolled", days=args.days, out=work / "warm", ledger=args.ledger)
         t0, cpu0 = time.perf_counter(), time.process_time()
         for spec in runs:
-            run(spec.scenario, spec.strategy, days=spec.days, out=work / "loop" / spec.run_id)
+            run(spec.scenario, spec.strategy, days=spec.days, out=work / "loop" / spec.run_id,
+                ledger=args.ledger)  # fmt: skip
         loop_s, loop_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         print(
             f"plain loop, 16 runs:        {loop_s:7.2f} s ({loop_s / 16:.3f} s/run, CPU "
@@ -94,7 +100,7 @@ def main() -> None:
             t0 = time.perf_counter()
             res = run_sweep(
                 args.scenario, GRID, ["uncontrolled"], args.days, work / f"sweep{n}",
-                workers=n, report=False,
+                workers=n, report=False, ledger=args.ledger,
             )  # fmt: skip
             walls[n] = time.perf_counter() - t0
             if res.failed or res.executed != 16:

@@ -132,3 +132,16 @@ def test_kpis_flatten_into_row_cells() -> None:
             "grid": {"voltage_violations": 3, "worst": {"bus": "b7"}}}  # fmt: skip
     assert _scalar_kpis(kpis) == {
         "energy_cost": 2.5, "grid.voltage_violations": 3, "grid.worst.bus": "b7"}  # fmt: skip
+
+
+def test_a_sweep_run_writes_its_ledger_only_when_asked(tmp_path: Path) -> None:
+    from ersgrid.study.task import execute_run
+
+    runs = build_runs("tiny", {"traffic.daily_volume": [2000, 2500]}, ["uncontrolled"], 0.125)
+    plain = execute_run(runs[0], str(tmp_path))
+    signed = execute_run(runs[1], str(tmp_path), ledger=True)
+    assert plain["status"] == signed["status"] == "ok"
+    assert (tmp_path / plain["results"] / "kpis.json").exists()
+    assert not (tmp_path / plain["results"] / "ledger.sqlite").exists()
+    assert (tmp_path / signed["results"] / "ledger.sqlite").exists()
+    assert signed["settlement_balanced"] is True

@@ -68,6 +68,13 @@ def sweep(
         bool, typer.Option("--retry-failed", help="Run again the runs recorded as failed.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ledger: Annotated[
+        bool,
+        typer.Option(
+            "--ledger/--no-ledger",
+            help="Write each run's signed ledger (slow; a planning study settles no money).",
+        ),
+    ] = False,
 ) -> None:
     """Run a parameter sweep (every combination × every strategy) as Dask tasks.
 
@@ -106,7 +113,7 @@ def sweep(
 
         result = run_sweep(
             scenario, grid, names, days, folder, start=start, scheduler=scheduler,
-            workers=workers, retry_failed=retry_failed, progress=tick,
+            workers=workers, retry_failed=retry_failed, progress=tick, ledger=ledger,
         )  # fmt: skip
     console.print(_summary(result.table, list(grid)))
     console.print(

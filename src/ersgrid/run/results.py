@@ -54,18 +54,20 @@ def _write_ledger(result: RunResult, out: Path) -> None:
     result.kpis["ledger_wall_time_s"] = round(summary.wall_time_s, 3)
 
 
-def write_results(result: RunResult, out: Path) -> Path:
+def write_results(result: RunResult, out: Path, ledger: bool = True) -> Path:
     """Write every result file of a run into ``out`` (created if needed) and return it.
 
     Files: ``kpis.json``, ``timeseries.parquet`` (planning step, tz-aware), ``trips.parquet``,
     ``passes.parquet`` (metered vehicle × segment passes), ``scenario.yaml`` (resolved) and
-    ``report.html`` (self-contained).
+    ``report.html`` (self-contained); with ``ledger``, the signed ledger too (``ledger.sqlite``,
+    ``keys/``, ``chain/``: see docs/ledger.md).
     """
     from ersgrid.report.html import write_report
 
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _write_ledger(result, out)
+        if ledger:
+            _write_ledger(result, out)
         (out / "kpis.json").write_text(
             json.dumps(json_safe(result.kpis), indent=2, ensure_ascii=False) + "\n",
             encoding="utf-8",

@@ -90,6 +90,7 @@ def run(
     out: str | Path | None = None,
     progress: ProgressCallback | None = None,
     dr_events: list[DREventSpec] | None = None,
+    ledger: bool = True,
 ) -> RunResult:
     """Run a scenario end to end under a strategy.
 
@@ -113,6 +114,9 @@ def run(
         Demand-response events beside the scenario's own (e.g. from a CSV file or a VTN).
         With any event, the run first simulates ``uncontrolled`` on the same vehicles as the
         baseline of sheds and of the reduction it reports.
+    ledger : bool
+        With ``out``, also write the run's signed ledger and anchor it (the slowest part of
+        writing a results folder).
     """
     wall0 = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -325,5 +329,5 @@ def run(
     if out is not None:
         from ersgrid.run.results import write_results
 
-        write_results(result, Path(out))
+        write_results(result, Path(out), ledger=ledger)
     return result

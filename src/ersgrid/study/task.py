@@ -71,7 +71,7 @@ def _scalar_kpis(kpis: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
+def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]:
     """Run one sweep point and write its results folder and row; return the row.
 
     A run that raises is recorded with ``status = "failed"``, the error's type and message,
@@ -84,6 +84,8 @@ def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
         The run (resolved scenario, strategy, days).
     out : str
         The sweep's output folder, as seen from the worker.
+    ledger : bool
+        Also write the run's signed ledger into its results folder.
 
     Returns
     -------
@@ -114,7 +116,12 @@ def execute_run(spec: RunSpec, out: str) -> dict[str, Any]:
     try:
         start = dt.date.fromisoformat(spec.start) if spec.start else None
         result = run(
-            spec.scenario, spec.strategy, days=spec.days, start=start, out=folder / "results"
+            spec.scenario,
+            spec.strategy,
+            days=spec.days,
+            start=start,
+            out=folder / "results",
+            ledger=ledger,
         )
         row |= _scalar_kpis(result.kpis)
     except Exception as err:  # every failure of a run is recorded
