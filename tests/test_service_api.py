@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ersgrid.control.base import Dispatch, Observation, Strategy
+from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.run.runner import run
 from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service, create_app
@@ -269,3 +269,41 @@ def test_a_failing_strategy_does_not_stop_the_road(tiny: Scenario) -> None:
     assert loop.twin.step == 2 * 3600  # the loop went on, on the ratings for that step
     assert loop.decision is not None
     assert loop.decision.sub_limit_kw[0] == 600.0  # and back to the strategy after
+
+
+class ShavesWithV2G(Strategy):
+    """Batteries charge at night and discharge in the evening; V2G vehicles return power
+    from 17:00 to 19:00; notes whether each step saw the previous step's measurements."""
+
+    name = "shaves_with_v2g"
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.saw_last: list[bool] = []
+
+    def decide(self, observation: Observation) -> Dispatch:
+        lay, k = self.context.layout, observation.step
+        self.saw_last.append(observation.last is not None)
+        storage = np.full(lay.n_substations, 200.0 if k < 24 else -150.0 if k >= 68 else 0.0)
+        v2g = np.full(lay.n_segments, 100.0 if 68 <= k < 76 else 0.0)
+        return Dispatch(lay.seg_rating_kw, lay.sub_rating_kw, storage_kw=storage, seg_v2g_kw=v2g)
+
+
+def test_live_loop_honours_storage_and_v2g_set_points_as_the_runner(tiny: Scenario) -> None:
+    """The live loop drives the runner's stepper: the strategy sees the last step, its
+    battery and V2G set-points act, and live meters what batch meters."""
+    loop = LiveLoop(tiny, strategy="test_service_api:ShavesWithV2G", days=1.0, tick_s=300.0)
+    while loop.tick() is not None:
+        pass
+    assert loop.result is not None
+    live, policy = loop.result.timeseries, loop.policy
+    assert isinstance(policy, ShavesWithV2G)
+    assert policy.saw_last == [False] + [True] * 95
+    ref = run(tiny, ShavesWithV2G(), days=1.0).timeseries
+    for column in ["road_power_kw", "v2g_discharge_kw", "storage_power_kw", "grid_import_kw"]:
+        np.testing.assert_allclose(live[column], ref[column], rtol=1e-9, atol=1e-9)
+    assert live["v2g_discharge_kw"].iloc[68:76].min() > 0  # the vehicles returned power
+    assert live["storage_power_kw"].iloc[:24].max() > 0 > live["storage_power_kw"].iloc[68:].min()
+    history = list(loop.history)
+    assert sum(row["v2g_kw"] for row in history) == pytest.approx(ref["v2g_discharge_kw"].sum())
+    assert [row["storage_kw"] for row in history] == pytest.approx(ref["storage_power_kw"])
