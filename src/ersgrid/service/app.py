@@ -172,6 +172,16 @@ def create_app(service: Service) -> FastAPI:
     def plan() -> dict[str, Any]:
         return plan_view(loop)
 
+    @api.get("/api/ledger")
+    def ledger() -> dict[str, Any]:
+        """The live ledger: records, blocks, settled periods, last anchored root and tx, and
+        the last full verification."""
+        adapter = service.extras.get("ledger")
+        if adapter is None:
+            _not_found("this service runs without a ledger (ersgrid serve --ledger)")
+        status: dict[str, Any] = adapter.status()
+        return status
+
     @api.put("/api/clock")
     def clock(req: ClockRequest) -> dict[str, Any]:
         loop.set_speed(req.speed)

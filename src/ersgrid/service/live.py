@@ -29,6 +29,7 @@ import pandas as pd
 from ersgrid.control.base import Dispatch
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import ErsgridError, ServiceError
+from ersgrid.grid.frequency import steady_deviation_hz
 from ersgrid.optimize.storage import realise_storage
 from ersgrid.run.runner import RunResult, Stepper
 from ersgrid.scenario.layout import build_layout
@@ -83,6 +84,10 @@ class TickReport:
         Service-area chargers per substation, as their stations last metered (OCPP).
     seg_v2g_kw : ndarray [kW]
         V2G power returned to the grid per segment.
+    frequency_hz : float [Hz]
+        System frequency: the scenario's nominal plus the quasi-steady deviation of its
+        single-area model (:func:`~ersgrid.grid.frequency.steady_deviation_hz`) for the
+        corridor's import against its schedule (the last planning step's mean import).
     """
 
     time: pd.Timestamp
@@ -100,6 +105,7 @@ class TickReport:
     sub_storage_kw: FloatArray
     sub_charger_kw: FloatArray
     seg_v2g_kw: FloatArray
+    frequency_hz: float
 
 
 def ers_traffic(stepper: Stepper) -> tuple[IntArray, FloatArray]:
@@ -187,6 +193,9 @@ class LiveLoop:
         """The run's results (KPIs, time series) once the loop has finished."""
         self._wall0 = time.perf_counter()
         self.ers_entered, self.ers_forecast = ers_traffic(st)
+        self.finishers: list[Callable[[], None]] = []
+        """Called once the last planning step is metered and the open passes closed."""
+        self._schedule_kw: float | None = None
         self.decided_at: pd.Timestamp | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=4 * 96)
         self.last: TickReport | None = None
@@ -239,6 +248,15 @@ class LiveLoop:
             self.alarms.raise_alarm(
                 "loop_error", "corridor", f"results of the run failed: {err}", "warning", "loop"
             )
+        for finisher in self.finishers:
+            try:
+                finisher()
+            except Exception as err:  # e.g. the ledger's last period: alarm, keep serving
+                log.exception("finisher %r failed", finisher)
+                self.alarms.raise_alarm(
+                    "observer_error", getattr(finisher, "__qualname__", "finisher"),
+                    f"{type(err).__name__}: {err}", "warning", "loop",
+                )  # fmt: skip
 
     def _decide(self) -> None:
         k = self.stepper.step
@@ -313,8 +331,16 @@ class LiveLoop:
             sub_road_kw + storage_kw + self.charger_kw + energy.other_load_kw[k]
             - energy.renewable_kw[k], 0.0,
         )  # fmt: skip
+        total_kw = float(sub_import.sum())
+        if self._schedule_kw is None:
+            self._schedule_kw = total_kw
+        imbalance_mw = (total_kw - self._schedule_kw) / 1000.0
+        frequency_hz = float(self.scenario.frequency.nominal_hz) + steady_deviation_hz(
+            self.scenario.frequency, imbalance_mw
+        )
         report = TickReport(
             time=when,
+            frequency_hz=frequency_hz,
             duration_s=duration_h * 3600.0,
             seg_power_kw=block.seg_grid_kwh / duration_h,
             seg_limit_kw=seg_limit,
@@ -331,10 +357,10 @@ class LiveLoop:
             seg_v2g_kw=block.seg_v2g_grid_kwh / duration_h,
         )
         self._plan_acc += np.vstack([sub_road_kw, sub_limit, sub_import]) * duration_h
+        self.last = report
         if self.twin.step % self.steps_per_plan == 0:
             self.stepper.close_step()
             self._close_plan_step(k)
-        self.last = report
         self.ticks += 1
         for observer in list(self.observers):
             try:
@@ -351,6 +377,7 @@ class LiveLoop:
     def _close_plan_step(self, k: int) -> None:
         mean = self._plan_acc / PLANNING_STEP_H
         self._plan_acc[:] = 0.0
+        self._schedule_kw = float(mean[2].sum())  # the next step's schedule
         st = self.stepper
         self.history.append(
             {
@@ -368,6 +395,7 @@ class LiveLoop:
                 "price_per_kwh": float(self.price[k]),
                 "co2_kg_per_kwh": float(self.co2[k]),
                 "vehicles_on_road": self.twin.vehicles_on_road,
+                "frequency_hz": self.last.frequency_hz if self.last else None,
             }
         )
 
