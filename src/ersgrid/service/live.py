@@ -88,6 +88,9 @@ class TickReport:
         System frequency: the scenario's nominal plus the quasi-steady deviation of its
         single-area model (:func:`~ersgrid.grid.frequency.steady_deviation_hz`) for the
         corridor's import against its schedule (the last planning step's mean import).
+    sub_net_kw : ndarray [kW]
+        Net load per substation without the chargers: road, batteries and other loads
+        minus renewables (negative: a surplus the chargers may use).
     """
 
     time: pd.Timestamp
@@ -106,6 +109,7 @@ class TickReport:
     sub_charger_kw: FloatArray
     seg_v2g_kw: FloatArray
     frequency_hz: float
+    sub_net_kw: FloatArray
 
 
 def ers_traffic(stepper: Stepper) -> tuple[IntArray, FloatArray]:
@@ -271,6 +275,16 @@ class LiveLoop:
             self.stepper.decision = Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
         self.decided_at = self.index[k]
 
+    def set_charger_power(self, power_kw: FloatArray) -> None:
+        """Metered power of the service-area chargers per substation [kW] (from OCPP)."""
+        power = np.asarray(power_kw, dtype=np.float64)
+        if power.shape != (self.layout.n_substations,) or not np.isfinite(power).all():
+            raise ServiceError(
+                f"charger power: {self.layout.n_substations} finite numbers, got {power.shape}"
+            )
+        with self._lock:
+            self.charger_kw = power
+
     def set_safe(self, i: int, safe: bool) -> None:
         """Hold segment ``i`` at the safe limit (its device went silent) or release it."""
         with self._lock:
@@ -327,10 +341,8 @@ class LiveLoop:
         sub_road_kw = block.sub_grid_kwh / duration_h
         storage_kw = self._storage_now(sub_road_kw, duration_h)
         energy = self.context.energy
-        sub_import = np.maximum(
-            sub_road_kw + storage_kw + self.charger_kw + energy.other_load_kw[k]
-            - energy.renewable_kw[k], 0.0,
-        )  # fmt: skip
+        sub_net_kw = sub_road_kw + storage_kw + energy.other_load_kw[k] - energy.renewable_kw[k]
+        sub_import = np.maximum(sub_net_kw + self.charger_kw, 0.0)
         total_kw = float(sub_import.sum())
         if self._schedule_kw is None:
             self._schedule_kw = total_kw
@@ -354,6 +366,7 @@ class LiveLoop:
             co2_kg_per_kwh=float(self.co2[k]),
             sub_storage_kw=storage_kw,
             sub_charger_kw=self.charger_kw.copy(),
+            sub_net_kw=sub_net_kw,
             seg_v2g_kw=block.seg_v2g_grid_kwh / duration_h,
         )
         self._plan_acc += np.vstack([sub_road_kw, sub_limit, sub_import]) * duration_h
