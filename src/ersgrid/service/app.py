@@ -98,7 +98,7 @@ class ClockRequest(BaseModel):
 class FaultRequest(BaseModel):
     """A fault to inject into the twin (training and tests)."""
 
-    kind: Literal["coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck"]
+    kind: Literal["coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck", "cooling"]
     subject: str = Field(min_length=1, max_length=200)
     magnitude: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="Share [-].")
 

@@ -46,7 +46,7 @@ __all__ = ["FAULT_KINDS", "LiveLoop", "TickReport"]
 log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-FAULT_KINDS = ("coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck")
+FAULT_KINDS = ("coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck", "cooling")
 SOC_BINS = np.linspace(0.0, 1.0, 11)
 
 
@@ -428,11 +428,14 @@ class LiveLoop:
 
         Parameters
         ----------
-        kind : {"coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck"}
+        kind : {"coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck", \
+"cooling"}
             ``coil_efficiency``: the coil of segment ``subject`` loses ``magnitude`` (share)
             of its efficiency; ``segment_meter`` / ``substation_meter``: the meter of
             ``subject`` under-reports by ``magnitude`` (share); ``sensor_stuck``: the
-            temperature sensor of segment ``subject`` repeats its last reading.
+            temperature sensor of segment ``subject`` repeats its last reading;
+            ``cooling``: the coil of segment ``subject`` loses ``magnitude`` (share) of its
+            cooling, so its temperature rise over ambient grows by ``1 / (1 - magnitude)``.
         subject : str
             A segment id, or a substation id for ``substation_meter``.
         magnitude : float [-]
@@ -455,6 +458,8 @@ class LiveLoop:
                 self.instruments.seg_meter_gain[i] = 1.0 - magnitude
             elif kind == "substation_meter":
                 self.instruments.sub_meter_gain[i] = 1.0 - magnitude
+            elif kind == "cooling":
+                self.instruments.seg_cooling[i] *= 1.0 - magnitude
             else:
                 self.instruments.stuck[i] = True
             fault = {"kind": kind, "subject": subject, "magnitude": magnitude,
