@@ -230,7 +230,9 @@ class LiveLedger:
             time.sleep(0.01)
 
     def stop(self) -> None:
-        """Finish the queued work and release the database."""
+        """Finish the queued work and release the database (once; later calls do nothing)."""
+        if not self._thread.is_alive():
+            return
         self._jobs.put(None)
         self._thread.join(60)
         self.writer.close()
