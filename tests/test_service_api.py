@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
+from ersgrid.grid.frequency import steady_deviation_hz
 from ersgrid.run.runner import run
 from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service, create_app
@@ -47,7 +48,9 @@ def test_live_loop_reproduces_the_study_run(tiny: Scenario) -> None:
     assert hist_kwh == pytest.approx(expected, rel=1e-9)
 
 
-def test_state_reports_every_segment_and_substation(service: Service, client: TestClient) -> None:
+def test_state_reports_every_segment_and_substation(
+    tiny: Scenario, service: Service, client: TestClient
+) -> None:
     service.loop.run_for(9 * 3600)  # 09:00, morning traffic
     corridor = client.get("/api/scenario").json()
     state = client.get("/api/state").json()
@@ -71,7 +74,26 @@ def test_state_reports_every_segment_and_substation(service: Service, client: Te
         "2035-04-02T08:45"
     )  # the next decision comes at the next tick
     assert plan["decided"]["sub_limit_kw"]["SS-Test"] == 1200.0
-    assert len(client.get("/api/history").json()) == 36
+    history = client.get("/api/history").json()
+    assert len(history) == 36
+    # forecast against actual: ERS vehicles that entered per step, as the twin's arrivals
+    arrivals_s = service.loop.stepper.arrivals.time_s
+    assert sum(row["ers_entered"] for row in history) == int((arrivals_s < 9 * 3600).sum())
+    assert [row["ers_entered_forecast"] for row in history] == pytest.approx(
+        service.loop.ers_forecast[:36]
+    )
+    assert state["traffic"]["ers_entered_forecast"] == pytest.approx(
+        service.loop.ers_forecast[36], abs=1e-3
+    )
+    assert plan["forecast"]["plan_step"] == 36
+    # system frequency: nominal plus the model's settled deviation for the import's change
+    rep = service.loop.last
+    assert rep is not None
+    schedule_kw = history[-2]["import_kw"]  # the tick that ended step 35 ran on step 34's
+    deviation_hz = steady_deviation_hz(
+        tiny.frequency, (rep.sub_import_kw.sum() - schedule_kw) / 1e3
+    )
+    assert state["frequency_hz"] == pytest.approx(50.0 + deviation_hz, abs=1e-6)
 
 
 def test_dr_event_caps_substation_import(service: Service, client: TestClient) -> None:
