@@ -5,7 +5,8 @@ Reuses :mod:`ersgrid.ledger` as ``ersgrid run`` does (:func:`create_run_writer`,
 differs. After every tick the loop's new metered passes become records; once a settlement
 period (a local hour by default) is over, its records are appended as blocks, the period is
 settled and every new block and settlement root is anchored on the chain (the in-process
-eth-tester chain unless ``chain_url``), then the whole ledger is verified again. That work
+eth-tester chain unless ``chain_url``), then, unless more records already wait, the whole
+ledger is verified again. That work
 runs in a thread of its own so that the twin never waits for the database or the chain.
 """
 
@@ -44,7 +45,8 @@ class LiveLedger:
     chain_url : str, optional
         Ethereum JSON-RPC node to anchor on; the in-process chain by default.
     verify : bool
-        Verify the whole ledger after each anchoring (its cost grows with the ledger).
+        Verify the whole ledger after anchoring, whenever no more records wait (its cost
+        grows with the ledger).
     """
 
     def __init__(
@@ -184,7 +186,9 @@ class LiveLedger:
             st["settlement_balanced"] = bool(st["settlement_balanced"] and balanced)
             st["roots_anchored"] += anchored
             st["last_anchor"] = last
-        if self.verify:
+        if self.verify and self._jobs.empty():
+            # verify when no more records wait: its cost grows with the ledger, and a
+            # backlog must not grow because of it (the next write verifies everything)
             self._verify()
 
     def _verify(self) -> None:
