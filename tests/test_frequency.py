@@ -15,6 +15,7 @@ from ersgrid.grid.frequency import (
     follow_recording,
     read_frequency_csv,
     simulate,
+    steady_deviation_hz,
 )
 from ersgrid.scenario.reserve import DisturbanceSpec, FrequencySpec, ReserveSpec
 
@@ -50,6 +51,10 @@ def test_initial_rocof_and_steady_state_match_the_swing_equation() -> None:
     # after the governors settle: df = -dP / (share/R + D)
     gain = freq.governor_share / freq.governor_droop_pu + freq.load_damping_pu
     assert trace.frequency_hz[-1] - 50.0 == pytest.approx(-dp / gain * 50.0, rel=1e-3)
+    # the live state's frequency uses the same settled value (a load step = generation lost)
+    assert steady_deviation_hz(freq, 400.0) == pytest.approx(
+        trace.frequency_hz[-1] - 50.0, rel=1e-3
+    )
 
 
 def test_reserve_raises_nadir_and_meets_activation() -> None:

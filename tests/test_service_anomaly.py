@@ -11,7 +11,13 @@ from ersgrid.service.anomaly import AnomalyDetector, RobustBaseline
 from ersgrid.service.live import LiveLoop
 
 # Detection bounds stated in docs/service.md (scenario minutes after the fault, morning traffic)
-BOUND_MIN = {"coil_efficiency": 60, "segment_meter": 60, "meter_balance": 60, "sensor_stuck": 6}
+BOUND_MIN = {
+    "coil_efficiency": 60,
+    "segment_meter": 60,
+    "meter_balance": 60,
+    "sensor_stuck": 6,
+    "temperature_high": 60,
+}
 
 
 def _loop(sc: Scenario) -> tuple[LiveLoop, AnomalyDetector]:
@@ -48,6 +54,7 @@ def test_injected_faults_raise_their_alarms(tiny: Scenario) -> None:
         "segment_meter": ("segment_meter", "B-0-005", 0.04),  # meter reads 4 % low
         "meter_balance": ("substation_meter", "SS-Test", 0.03),  # substation meter 3 % low
         "sensor_stuck": ("sensor_stuck", "A-0-006", 0.0),
+        "temperature_high": ("cooling", "B-0-002", 0.95),  # its fan failed: 5 % cooling left
     }
     for kind, subject, magnitude in faults.values():
         loop.inject_fault(kind, subject, magnitude)
@@ -61,6 +68,9 @@ def test_injected_faults_raise_their_alarms(tiny: Scenario) -> None:
     eff = raised[("coil_efficiency", "A-0-003")].data
     assert eff["efficiency"] == pytest.approx(0.88 * 0.9, abs=0.01)
     assert eff["baseline"] == pytest.approx(0.88, abs=0.005)
+    for (kind, subject), alarm in raised.items():
+        delay_min = (pd.Timestamp(alarm.sim_time) - t0).total_seconds() / 60
+        print(f"{kind} on {subject}: {delay_min:.0f} min")
     bal = raised[("meter_balance", "SS-Test")].data
     assert bal["residual"] - bal["baseline"] == pytest.approx(-0.03, abs=0.01)
 

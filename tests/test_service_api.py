@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from ersgrid.control.base import Dispatch, Observation, Strategy
+from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
+from ersgrid.grid.frequency import steady_deviation_hz
 from ersgrid.run.runner import run
 from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service, create_app
@@ -47,7 +48,9 @@ def test_live_loop_reproduces_the_study_run(tiny: Scenario) -> None:
     assert hist_kwh == pytest.approx(expected, rel=1e-9)
 
 
-def test_state_reports_every_segment_and_substation(service: Service, client: TestClient) -> None:
+def test_state_reports_every_segment_and_substation(
+    tiny: Scenario, service: Service, client: TestClient
+) -> None:
     service.loop.run_for(9 * 3600)  # 09:00, morning traffic
     corridor = client.get("/api/scenario").json()
     state = client.get("/api/state").json()
@@ -71,7 +74,26 @@ def test_state_reports_every_segment_and_substation(service: Service, client: Te
         "2035-04-02T08:45"
     )  # the next decision comes at the next tick
     assert plan["decided"]["sub_limit_kw"]["SS-Test"] == 1200.0
-    assert len(client.get("/api/history").json()) == 36
+    history = client.get("/api/history").json()
+    assert len(history) == 36
+    # forecast against actual: ERS vehicles that entered per step, as the twin's arrivals
+    arrivals_s = service.loop.stepper.arrivals.time_s
+    assert sum(row["ers_entered"] for row in history) == int((arrivals_s < 9 * 3600).sum())
+    assert [row["ers_entered_forecast"] for row in history] == pytest.approx(
+        service.loop.ers_forecast[:36]
+    )
+    assert state["traffic"]["ers_entered_forecast"] == pytest.approx(
+        service.loop.ers_forecast[36], abs=1e-3
+    )
+    assert plan["forecast"]["plan_step"] == 36
+    # system frequency: nominal plus the model's settled deviation for the import's change
+    rep = service.loop.last
+    assert rep is not None
+    schedule_kw = history[-2]["import_kw"]  # the tick that ended step 35 ran on step 34's
+    deviation_hz = steady_deviation_hz(
+        tiny.frequency, (rep.sub_import_kw.sum() - schedule_kw) / 1e3
+    )
+    assert state["frequency_hz"] == pytest.approx(50.0 + deviation_hz, abs=1e-6)
 
 
 def test_dr_event_caps_substation_import(service: Service, client: TestClient) -> None:
@@ -269,3 +291,41 @@ def test_a_failing_strategy_does_not_stop_the_road(tiny: Scenario) -> None:
     assert loop.twin.step == 2 * 3600  # the loop went on, on the ratings for that step
     assert loop.decision is not None
     assert loop.decision.sub_limit_kw[0] == 600.0  # and back to the strategy after
+
+
+class ShavesWithV2G(Strategy):
+    """Batteries charge at night and discharge in the evening; V2G vehicles return power
+    from 17:00 to 19:00; notes whether each step saw the previous step's measurements."""
+
+    name = "shaves_with_v2g"
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.saw_last: list[bool] = []
+
+    def decide(self, observation: Observation) -> Dispatch:
+        lay, k = self.context.layout, observation.step
+        self.saw_last.append(observation.last is not None)
+        storage = np.full(lay.n_substations, 200.0 if k < 24 else -150.0 if k >= 68 else 0.0)
+        v2g = np.full(lay.n_segments, 100.0 if 68 <= k < 76 else 0.0)
+        return Dispatch(lay.seg_rating_kw, lay.sub_rating_kw, storage_kw=storage, seg_v2g_kw=v2g)
+
+
+def test_live_loop_honours_storage_and_v2g_set_points_as_the_runner(tiny: Scenario) -> None:
+    """The live loop drives the runner's stepper: the strategy sees the last step, its
+    battery and V2G set-points act, and live meters what batch meters."""
+    loop = LiveLoop(tiny, strategy="test_service_api:ShavesWithV2G", days=1.0, tick_s=300.0)
+    while loop.tick() is not None:
+        pass
+    assert loop.result is not None
+    live, policy = loop.result.timeseries, loop.policy
+    assert isinstance(policy, ShavesWithV2G)
+    assert policy.saw_last == [False] + [True] * 95
+    ref = run(tiny, ShavesWithV2G(), days=1.0).timeseries
+    for column in ["road_power_kw", "v2g_discharge_kw", "storage_power_kw", "grid_import_kw"]:
+        np.testing.assert_allclose(live[column], ref[column], rtol=1e-9, atol=1e-9)
+    assert live["v2g_discharge_kw"].iloc[68:76].min() > 0  # the vehicles returned power
+    assert live["storage_power_kw"].iloc[:24].max() > 0 > live["storage_power_kw"].iloc[68:].min()
+    history = list(loop.history)
+    assert sum(row["v2g_kw"] for row in history) == pytest.approx(ref["v2g_discharge_kw"].sum())
+    assert [row["storage_kw"] for row in history] == pytest.approx(ref["storage_power_kw"])

@@ -69,6 +69,7 @@ def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
             assert health["mqtt"]["rejected"] == {}
             assert health["mqtt"]["ingest_workers"] == 1
             assert health["ocpp"]["service_areas"] == ["test-pa"]
+        assert health["ledger"]["folder"].startswith(str(tmp_path / "ledger"))  # on by default
         state = httpx.get(f"{base}/api/state").json()
         assert len(state["segments"]) == 16
         assert "<title>ersgrid" in httpx.get(f"{base}/").text
@@ -84,3 +85,5 @@ def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert (tmp_path / "ersgrid.db").is_file()
+    (ledger,) = (tmp_path / "ledger").iterdir()
+    assert (ledger / "ledger.sqlite").is_file()

@@ -12,6 +12,7 @@ from playwright import sync_api as playwright
 from conftest import IN_CI
 from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service
+from ersgrid.service.ledger import LiveLedger
 from ersgrid.service.live import LiveLoop
 from ersgrid.service.studies import Studies
 from live_server import running_service
@@ -29,8 +30,12 @@ if not Path(CHROMIUM).exists() and not IN_CI:
 
 def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
     loop = LiveLoop(tiny, days=1.0, speed=120.0)
+    ledger = LiveLedger(loop, tmp_path / "ledger")  # writes the past hours while the page loads
     loop.run_for(7 * 3600)  # start in the morning rush, not in an empty night
-    service = Service(loop=loop, studies=Studies(tmp_path / "runs"), stream_interval_s=0.25)
+    service = Service(
+        loop=loop, studies=Studies(tmp_path / "runs"), stream_interval_s=0.25,
+        extras={"ledger": ledger},
+    )  # fmt: skip
     errors: list[str] = []
     with running_service(service) as url, playwright.sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
@@ -58,6 +63,20 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         assert page.text_content("#link") == "live"
         road = page.text_content("#road-kw")
         assert road not in (None, "–")
+        # system frequency and the traffic forecast against what entered
+        frequency = float(page.text_content("#frequency") or "nan")
+        assert abs(frequency - 50.0) < 0.01
+        assert " of " in (page.text_content("#traffic") or "")
+        assert page.locator("#traffic-plot .bars .point").count() > 0  # actual per step
+        assert page.locator("#traffic-plot .scatterlayer .trace").count() == 1  # forecast
+        # the ledger of the hours already over: anchored and verified
+        page.wait_for_selector("#ledger-verified >> text=verified", timeout=60_000)
+        assert page.text_content("#ledger-verified") == "verified"
+        ledger_text = page.text_content("#ledger-table") or ""
+        assert "in chain block" in ledger_text
+        assert "0x" in ledger_text
+        assert "(balanced)" in ledger_text  # the settled hours' money sums to zero
+        assert ledger.status()["periods_settled"] >= 1  # more follow as the hours close
         resp = httpx.post(
             url + "/api/alarms",
             json={"message": "cable theft suspected near km 4", "subject": "A-0-002",

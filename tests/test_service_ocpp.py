@@ -11,6 +11,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from ocpp.routing import on
+from ocpp.v21 import ChargePoint as V21ChargePoint
+from ocpp.v21 import call as v21_call
+from ocpp.v21 import call_result as v21_result
 from ocpp.v201 import ChargePoint, call, call_result
 from websockets.asyncio.client import connect
 
@@ -55,10 +58,20 @@ class Station(ChargePoint):  # type: ignore[misc]
             ]}]))  # fmt: skip
 
 
+async def _newest(queue: asyncio.Queue[Any]) -> Any:
+    """The last profile a station got once the CSMS has settled (it may push from the tick
+    before a DR event and again from the tick under it)."""
+    value = await asyncio.wait_for(queue.get(), 5)
+    await asyncio.sleep(0.3)
+    while not queue.empty():
+        value = queue.get_nowait()
+    return value
+
+
 @pytest.fixture
 def csms(tiny: Scenario) -> Iterator[Csms]:
-    loop = LiveLoop(tiny, days=1.0)
-    loop.run_for(8 * 3600)
+    loop = LiveLoop(tiny, days=1.0, tick_s=300.0)  # 5 min ticks: the test gets there fast
+    loop.run_for(19 * 3600)  # evening rush, the sun has set: the site imports
     server = Csms(loop, port=0)
     server.start()
     yield server
@@ -76,19 +89,30 @@ async def _session(csms: Csms) -> dict[str, Any]:
         assert await cp2.boot() == "Accepted"
         first = [await asyncio.wait_for(cp.limits_w.get(), 5) for cp in (cp1, cp2)]
         await cp1.meter(22_000.0, 1_234_500.0)
-        # a DR event caps the substation at 90 kW: 60 kW service area + 30 kW road in the rush
+        await asyncio.to_thread(loop.run_for, 15)
+        rep = loop.last
+        assert rep is not None
+        # the station's metered power counts in its substation's import
+        assert rep.sub_charger_kw[0] == 22.0
+        energy = loop.context.energy
+        k = loop.plan_step
+        net_kw = rep.sub_road_kw[0] + energy.other_load_kw[k, 0] - energy.renewable_kw[k, 0]
+        assert rep.sub_net_kw[0] == pytest.approx(net_kw)
+        assert rep.sub_import_kw[0] == pytest.approx(max(net_kw + 22.0, 0.0))
+        # a DR event caps the substation at 350 kW: the road (~340 kW) and the service area's
+        # own load less PV (~13 kW) leave the chargers less than their 100 kW
         now = loop.now
-        cap_kw = 90.0
+        cap_kw = 350.0
         loop.dr.create(now, now + pd.Timedelta(hours=2), cap_kw)
         await asyncio.to_thread(loop.run_for, 15)
-        curtailed = [await asyncio.wait_for(cp.limits_w.get(), 5) for cp in (cp1, cp2)]
+        curtailed = [await _newest(cp.limits_w) for cp in (cp1, cp2)]
         for t in tasks:
             t.cancel()
         station = csms.stations["CP-1"]
         return {"first": first, "curtailed": curtailed, "power_kw": station.power_kw,
                 "energy_kwh": station.energy_kwh, "vendor": station.vendor,
                 "status": station.evse_status, "accepted": station.accepted,
-                "dr_room_kw": cap_kw - float(loop.last.sub_import_kw[0])}  # fmt: skip
+                "dr_room_kw": cap_kw - float(loop.last.sub_net_kw[0])}  # fmt: skip
 
 
 def test_chargers_boot_meter_and_follow_the_plan(csms: Csms) -> None:
@@ -117,3 +141,78 @@ def test_unknown_service_area_is_refused(csms: Csms) -> None:
 
     assert asyncio.run(attempt()) == 1008
     assert csms.stations == {}
+
+
+class V2xStation(V21ChargePoint):  # type: ignore[misc]
+    """An OCPP 2.1 bidirectional station: takes any profile and records its first period."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.periods: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    @on("SetChargingProfile")
+    def on_profile(self, evse_id: int, charging_profile: dict[str, Any], **_: Any) -> Any:
+        (schedule,) = charging_profile["charging_schedule"]
+        self.periods.put_nowait(schedule["charging_schedule_period"][0])
+        return v21_result.SetChargingProfile(status="Accepted")
+
+    async def boot(self) -> str:
+        station = {"vendor_name": "ersgrid-test", "model": "V2X-50"}
+        resp = await self.call(v21_call.BootNotification(charging_station=station,
+                                                         reason="PowerUp"))  # fmt: skip
+        return str(resp.status)
+
+    async def export(self, power_w: float) -> None:
+        await self.call(v21_call.MeterValues(evse_id=1, meter_value=[{
+            "timestamp": _now(), "sampled_value": [
+                {"value": power_w, "measurand": "Power.Active.Export",
+                 "unit_of_measure": {"unit": "W"}}]}]))  # fmt: skip
+
+
+async def _v2x_session(csms: Csms) -> dict[str, Any]:
+    loop = csms.loop
+    url = f"ws://127.0.0.1:{csms.port}/test-pa"
+    async with connect(f"{url}/V2X-1", subprotocols=["ocpp2.1"]) as ws1, \
+               connect(f"{url}/CP-2", subprotocols=["ocpp2.0.1"]) as ws2:  # fmt: skip
+        v2x, cp = V2xStation("V2X-1", ws1), Station("CP-2", ws2)
+        tasks = [asyncio.ensure_future(c.start()) for c in (v2x, cp)]
+        assert await v2x.boot() == "Accepted"
+        assert await cp.boot() == "Accepted"
+        normal = await asyncio.wait_for(v2x.periods.get(), 5)
+        await asyncio.wait_for(cp.limits_w.get(), 5)
+        # a cap below the service area's own load less PV: the road stops, no room to charge,
+        # so the bidirectional station is asked to discharge by the overshoot, the other
+        # station (2.0.1, no discharge) gets 0 W
+        now = loop.now
+        loop.dr.create(now, now + pd.Timedelta(hours=2), 5.0)
+        await asyncio.to_thread(loop.run_for, 15)
+        rep = loop.last
+        overshoot_kw = float(rep.sub_net_kw[0]) - 5.0
+        discharge = await _newest(v2x.periods)
+        other = await _newest(cp.limits_w)
+        await v2x.export(-discharge["setpoint"])
+        await asyncio.to_thread(loop.run_for, 15)
+        after = loop.last
+        for t in tasks:
+            t.cancel()
+        return {"normal": normal, "discharge": discharge, "other_w": other,
+                "overshoot_kw": overshoot_kw, "charger_kw": float(after.sub_charger_kw[0]),
+                "station": csms.stations["V2X-1"]}  # fmt: skip
+
+
+def test_ocpp21_station_is_asked_to_discharge_under_a_tight_cap(csms: Csms) -> None:
+    got = asyncio.run(_v2x_session(csms))
+    assert got["normal"]["operation_mode"] == "ChargingOnly"
+    assert got["normal"]["limit"] == 50_000.0
+    assert got["overshoot_kw"] > 0
+    period = got["discharge"]
+    assert period["operation_mode"] == "CentralSetpoint"
+    assert period["limit"] == 0.0
+    want_w = min(got["overshoot_kw"], 50.0) * 1000.0
+    assert -period["setpoint"] == pytest.approx(want_w, abs=1.0)
+    assert period["discharge_limit"] == period["setpoint"]
+    assert got["other_w"] == 0.0  # OCPP 2.0.1 cannot discharge: it stops charging
+    assert got["station"].protocol == "ocpp2.1"
+    assert got["station"].setpoint_kw == pytest.approx(-want_w / 1000.0, abs=1e-3)
+    # what it exported counts against the substation's import
+    assert got["charger_kw"] == pytest.approx(period["setpoint"] / 1000.0)

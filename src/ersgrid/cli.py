@@ -346,7 +346,7 @@ def serve(
         str | None, typer.Option(help="MQTT broker, e.g. mqtt://127.0.0.1:1883 (off if not given).")
     ] = None,
     ocpp_port: Annotated[
-        int | None, typer.Option(help="Port of the OCPP 2.0.1 CSMS (off if not given).")
+        int | None, typer.Option(help="Port of the OCPP CSMS, 2.0.1 and 2.1 (off if not given).")
     ] = None,
     ingest_workers: Annotated[
         int,
@@ -361,6 +361,17 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder for study runs and the default database.")
     ] = None,
+    ledger: Annotated[
+        bool,
+        typer.Option(
+            help="Meter the live loop into a signed ledger (data-dir/ledger/<start>), settled "
+            "and anchored every settlement period."
+        ),
+    ] = True,
+    chain_url: Annotated[
+        str | None,
+        typer.Option(help="Ethereum JSON-RPC node to anchor on (in-process chain if not given)."),
+    ] = None,
 ) -> None:
     """Run the live EMS: the twin on an accelerated clock, REST API and dashboard."""
     from ersgrid.service.server import build_service
@@ -369,7 +380,7 @@ def serve(
     service = build_service(
         scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
         data_dir=data_dir or Path("results") / "service", host=host,
-        ingest_workers=ingest_workers,
+        ingest_workers=ingest_workers, ledger=ledger, chain_url=chain_url,
     )  # fmt: skip
     console.print(
         f"serving {service.loop.scenario.name} at http://{host}:{port}/ "

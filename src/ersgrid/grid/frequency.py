@@ -33,6 +33,7 @@ __all__ = [
     "follow_recording",
     "read_frequency_csv",
     "simulate",
+    "steady_deviation_hz",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -352,3 +353,22 @@ def assess_recording(
         ),
     )
     return event, trace
+
+
+def steady_deviation_hz(freq: FrequencySpec, imbalance_mw: float) -> float:
+    """Quasi-steady frequency deviation of the area after a load step (primary control
+    settled, before secondary control): ``Δf = −ΔP / (D + share / R)`` in per unit.
+
+    Parameters
+    ----------
+    freq : FrequencySpec
+    imbalance_mw : float [MW]
+        Load added (positive) or shed (negative) against generation.
+
+    Returns
+    -------
+    float [Hz]
+        Frequency minus nominal.
+    """
+    stiffness_pu = freq.load_damping_pu + freq.governor_share / freq.governor_droop_pu
+    return -imbalance_mw / freq.system_mw / stiffness_pu * float(freq.nominal_hz)

@@ -24,7 +24,13 @@ from ersgrid.market.tariff import price_series
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["LedgerSummary", "period_starts", "records_from_passes", "write_run_ledger"]
+__all__ = [
+    "LedgerSummary",
+    "create_run_writer",
+    "period_starts",
+    "records_from_passes",
+    "write_run_ledger",
+]
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,36 @@ def _replace_previous(out: Path) -> None:
             shutil.rmtree(out / sub)
 
 
+def create_run_writer(
+    scenario: Scenario,
+    layout: Layout,
+    index: pd.DatetimeIndex,
+    out: Path,
+    db_url: str | None = None,
+) -> LedgerWriter:
+    """A new, empty ledger for a run of ``scenario`` over ``index``: one power unit per
+    segment, the scenario's settlement rules, tariff and prices (``ersgrid run`` and the
+    live service both start their ledger here)."""
+    rules = scenario.settlement
+    tariff = scenario.tariff
+    prices = price_series(tariff, index)
+    t0_ms = int(index[0].value // 1_000_000)
+    step_ms = scenario.simulation.planning_step_min * 60_000
+    reference = rules.reference_price_per_kwh
+    if reference is None:
+        reference = max([tariff.base_price_per_kwh] + [w.price_per_kwh for w in tariff.windows])
+    return LedgerWriter.create(
+        out,
+        [{"id": sid, "substation": layout.sub_ids[int(layout.seg_substation[i])]}
+         for i, sid in enumerate(layout.seg_ids)],
+        timezone=scenario.timezone, currency=scenario.currency, rules=rules,
+        tariffs=[{"name": tariff.name, "user_price_per_kwh": tariff.user_price_per_kwh,
+                  "export_price_per_kwh": tariff.export_price_per_kwh}],
+        prices=PriceTable(t0_ms, step_ms, prices.to_numpy(dtype=float).tolist()),
+        reference_price_per_kwh=float(reference), db_url=db_url, name=scenario.name,
+    )  # fmt: skip
+
+
 def write_run_ledger(
     scenario: Scenario,
     layout: Layout,
@@ -142,23 +178,7 @@ def write_run_ledger(
     if db_url is None:
         _replace_previous(Path(out))
     rules = scenario.settlement
-    tariff = scenario.tariff
-    prices = price_series(tariff, index)
-    t0_ms = int(index[0].value // 1_000_000)
-    step_ms = scenario.simulation.planning_step_min * 60_000
-    reference = rules.reference_price_per_kwh
-    if reference is None:
-        reference = max([tariff.base_price_per_kwh] + [w.price_per_kwh for w in tariff.windows])
-    writer = LedgerWriter.create(
-        out,
-        [{"id": sid, "substation": layout.sub_ids[int(layout.seg_substation[i])]}
-         for i, sid in enumerate(layout.seg_ids)],
-        timezone=scenario.timezone, currency=scenario.currency, rules=rules,
-        tariffs=[{"name": tariff.name, "user_price_per_kwh": tariff.user_price_per_kwh,
-                  "export_price_per_kwh": tariff.export_price_per_kwh}],
-        prices=PriceTable(t0_ms, step_ms, prices.to_numpy(dtype=float).tolist()),
-        reference_price_per_kwh=float(reference), db_url=db_url, name=scenario.name,
-    )  # fmt: skip
+    writer = create_run_writer(scenario, layout, index, Path(out), db_url)
     try:
         meta = writer.meta()
         records = records_from_passes(

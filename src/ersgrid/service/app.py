@@ -98,7 +98,7 @@ class ClockRequest(BaseModel):
 class FaultRequest(BaseModel):
     """A fault to inject into the twin (training and tests)."""
 
-    kind: Literal["coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck"]
+    kind: Literal["coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck", "cooling"]
     subject: str = Field(min_length=1, max_length=200)
     magnitude: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="Share [-].")
 
@@ -171,6 +171,16 @@ def create_app(service: Service) -> FastAPI:
     @api.get("/api/plan")
     def plan() -> dict[str, Any]:
         return plan_view(loop)
+
+    @api.get("/api/ledger")
+    def ledger() -> dict[str, Any]:
+        """The live ledger: records, blocks, settled periods, last anchored root and tx, and
+        the last full verification."""
+        adapter = service.extras.get("ledger")
+        if adapter is None:
+            _not_found("this service runs without a ledger (ersgrid serve --ledger)")
+        status: dict[str, Any] = adapter.status()
+        return status
 
     @api.put("/api/clock")
     def clock(req: ClockRequest) -> dict[str, Any]:

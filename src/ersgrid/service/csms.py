@@ -1,6 +1,6 @@
-"""The service as OCPP 2.0.1 charging station management system for service-area chargers.
+"""The service as OCPP charging station management system for service-area chargers.
 
-Charging stations connect by websocket (subprotocol ``ocpp2.0.1``) to
+Charging stations connect by websocket (subprotocol ``ocpp2.0.1`` or ``ocpp2.1``) to
 ``ws://<host>:<port>/<service-area>/<station-id>``, where ``<service-area>`` is the
 service area's name in lower case with spaces as dashes (``shizuoka-sa``). The CSMS
 accepts BootNotification, Heartbeat, StatusNotification, MeterValues and TransactionEvent,
@@ -8,7 +8,14 @@ and sends each station a ``ChargingStationMaxProfile`` (SetChargingProfile, W) d
 the live plan: the chargers' rating normally, and during a DR event at the service area's
 substation the room left under its import cap, shared among the connected stations.
 
-OCPP 2.0.1 has no discharge limits; V2G discharge (OCPP 2.1) is not sent.
+When the substation's import without the chargers is above the cap, there is no room to
+charge: OCPP 2.1 stations are then asked to discharge (V2G) by the overshoot, shared among
+them up to their rating — period with ``operationMode`` ``CentralSetpoint``, a negative
+``setpoint`` and ``dischargeLimit``; otherwise their period is ``ChargingOnly``. OCPP 2.0.1
+has no discharge: its stations get a limit of 0 W then.
+
+The stations' metered power (``Power.Active.Import`` minus ``Power.Active.Export``) counts in
+their substation's import in the live state (:attr:`LiveLoop.charger_kw`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = ["ChargerState", "Csms", "slug"]
 
 log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp2.0.1"
+SUBPROTOCOLS = ("ocpp2.0.1", "ocpp2.1")
 
 
 def slug(name: str) -> str:
@@ -56,16 +64,21 @@ class ChargerState:
     vendor, model : str
     evse_status : dict
         Connector status by ``"<evse>/<connector>"`` (Available, Occupied, …).
+    protocol : str
+        ``ocpp2.0.1`` or ``ocpp2.1`` (the websocket subprotocol).
     power_kw : float [kW]
-        Last active import power reported (charging positive).
+        Last active power reported, import minus export (charging positive).
     energy_kwh : float [kWh]
         Last import energy register reported.
     limit_kw : float [kW]
         Last station limit sent; ``accepted`` says whether the station accepted it.
+    setpoint_kw : float [kW]
+        Last set-point sent (OCPP 2.1; negative: discharge), None when charging only.
     """
 
     id: str
     service_area: str
+    protocol: str = SUBPROTOCOL
     connected: bool = True
     vendor: str = ""
     model: str = ""
@@ -76,14 +89,19 @@ class ChargerState:
     energy_kwh: float | None = None
     transactions: int = 0
     limit_kw: float | None = None
+    setpoint_kw: float | None = None
     accepted: bool | None = None
     profiles_sent: int = 0
 
 
 def _make_charge_point(csms: Csms, station: ChargerState, connection: Any) -> Any:
     from ocpp.routing import on as ocpp_on
-    from ocpp.v201 import ChargePoint, call_result
-    from ocpp.v201.enums import RegistrationStatusEnumType
+
+    if station.protocol == "ocpp2.1":
+        from ocpp.v21 import ChargePoint, call_result
+    else:
+        from ocpp.v201 import ChargePoint, call_result
+    accepted = "Accepted"
 
     Handler = Callable[..., Any]
     on = cast(Callable[[str], Callable[[Handler], Handler]], ocpp_on)
@@ -98,7 +116,7 @@ def _make_charge_point(csms: Csms, station: ChargerState, connection: Any) -> An
             station.boot_time = station.last_seen = _now_iso()
             csms.wake()
             return call_result.BootNotification(
-                current_time=_now_iso(), interval=60, status=RegistrationStatusEnumType.accepted
+                current_time=_now_iso(), interval=60, status=accepted
             )
 
         @on("Heartbeat")
@@ -117,6 +135,7 @@ def _make_charge_point(csms: Csms, station: ChargerState, connection: Any) -> An
         @on("MeterValues")
         def on_meter_values(self, evse_id: int, meter_value: list[dict[str, Any]], **_: Any) -> Any:
             _read_meter(station, meter_value)
+            csms.meter_changed()
             return call_result.MeterValues()
 
         @on("TransactionEvent")
@@ -126,6 +145,7 @@ def _make_charge_point(csms: Csms, station: ChargerState, connection: Any) -> An
                 station.transactions += 1
             if meter_value:
                 _read_meter(station, meter_value)
+                csms.meter_changed()
             return call_result.TransactionEvent()
 
     return StationLink(station.id, connection)
@@ -135,21 +155,27 @@ _UNIT_TO_K = {"W": 1e-3, "kW": 1.0, "Wh": 1e-3, "kWh": 1.0}
 
 
 def _read_meter(station: ChargerState, meter_value: list[dict[str, Any]]) -> None:
-    """Take active import power and energy from sampled values (default units W and Wh)."""
+    """Take active power (import minus export) and the import energy register from sampled
+    values (default units W and Wh)."""
     station.last_seen = _now_iso()
     for mv in meter_value:
+        power = {}
         for sv in mv.get("sampled_value", []):
             measurand = sv.get("measurand", "Energy.Active.Import.Register")
             unit = (sv.get("unit_of_measure") or {}).get("unit")
             value = float(sv["value"])
-            if measurand == "Power.Active.Import":
-                station.power_kw = value * _UNIT_TO_K.get(unit or "W", 1e-3)
+            if measurand in ("Power.Active.Import", "Power.Active.Export"):
+                power[measurand] = value * _UNIT_TO_K.get(unit or "W", 1e-3)
             elif measurand == "Energy.Active.Import.Register":
                 station.energy_kwh = value * _UNIT_TO_K.get(unit or "Wh", 1e-3)
+        if power:
+            station.power_kw = power.get("Power.Active.Import", 0.0) - power.get(
+                "Power.Active.Export", 0.0
+            )
 
 
 class Csms:
-    """OCPP 2.0.1 CSMS on a websocket server, run in its own asyncio thread.
+    """OCPP 2.0.1 / 2.1 CSMS on a websocket server, run in its own asyncio thread.
 
     Parameters
     ----------
@@ -177,11 +203,14 @@ class Csms:
         loop.observers.append(self._on_tick)
 
     # ---- limits from the plan -----------------------------------------------------------
-    def station_limits_kw(self, report: TickReport | None = None) -> dict[str, float]:
-        """Station limit [kW] for every connected station, from the plan in force now."""
+    def station_limits_kw(
+        self, report: TickReport | None = None
+    ) -> dict[str, tuple[float, float | None]]:
+        """Charge limit [kW] and set-point [kW] (negative: discharge; None: charge within the
+        limit) for every connected station, from the plan in force now."""
         report = report or self.loop.last
         caps = self.loop.dr.import_caps_kw(self.loop.now)
-        out: dict[str, float] = {}
+        out: dict[str, tuple[float, float | None]] = {}
         for name, k in self.areas.items():
             sa = self.loop.scenario.service_areas[k]
             online = [s for s in self.stations.values() if s.service_area == name and s.connected]
@@ -189,12 +218,30 @@ class Csms:
                 continue
             j = self._area_sub[k]
             budget = float(sa.v2g_chargers * sa.charger_kw)
+            overshoot = 0.0
             if np.isfinite(caps[j]) and report is not None:
-                budget = min(budget, max(float(caps[j] - report.sub_import_kw[j]), 0.0))
+                # the room under the cap besides the road and the other loads
+                room = float(caps[j] - report.sub_net_kw[j])
+                budget = min(budget, max(room, 0.0))
+                overshoot = max(-room, 0.0)
             each = min(float(sa.charger_kw), budget / len(online))
+            v2x = [s for s in online if s.protocol == "ocpp2.1"]
+            discharge = min(float(sa.charger_kw), overshoot / len(v2x)) if v2x else 0.0
             for s in online:
-                out[s.id] = round(each, 3)
+                if discharge > 0 and s.protocol == "ocpp2.1":
+                    out[s.id] = (0.0, -round(discharge, 3))
+                else:
+                    out[s.id] = (round(each, 3), None)
         return out
+
+    def meter_changed(self) -> None:
+        """A station metered: put the connected stations' power into their substation's
+        import (the live loop's :attr:`~LiveLoop.charger_kw`)."""
+        kw = np.zeros(self.loop.layout.n_substations)
+        for s in self.stations.values():
+            if s.connected and s.power_kw is not None:
+                kw[self._area_sub[self.areas[s.service_area]]] += s.power_kw
+        self.loop.set_charger_power(kw)
 
     def _on_tick(self, report: TickReport) -> None:
         if self._aloop is not None and self._wake is not None:
@@ -210,25 +257,43 @@ class Csms:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            for sid, limit in self.station_limits_kw().items():
+            for sid, (limit, setpoint) in self.station_limits_kw().items():
                 station = self.stations[sid]
                 if station.boot_time is None:
                     continue
-                if station.limit_kw is not None and abs(station.limit_kw - limit) < 0.5:
+                same_setpoint = (setpoint is None) == (station.setpoint_kw is None) and (
+                    setpoint is None
+                    or station.setpoint_kw is None
+                    or abs(setpoint - station.setpoint_kw) < 0.5
+                )
+                if (
+                    station.limit_kw is not None
+                    and abs(station.limit_kw - limit) < 0.5
+                    and same_setpoint
+                ):
                     continue
-                station.limit_kw = limit
-                task = asyncio.ensure_future(self._send_profile(sid, limit))
+                station.limit_kw, station.setpoint_kw = limit, setpoint
+                task = asyncio.ensure_future(self._send_profile(sid, limit, setpoint))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
-    async def _send_profile(self, sid: str, limit_kw: float) -> None:
-        from ocpp.v201 import call
-
+    async def _send_profile(self, sid: str, limit_kw: float, setpoint_kw: float | None) -> None:
         link = self._links.get(sid)
         station = self.stations[sid]
         if link is None:
             return
-        period = {"start_period": 0, "limit": round(limit_kw * 1000.0, 1)}  # [W]
+        period: dict[str, Any] = {"start_period": 0, "limit": round(limit_kw * 1000.0, 1)}  # [W]
+        if station.protocol == "ocpp2.1":
+            from ocpp.v21 import call
+
+            if setpoint_kw is None:
+                period["operation_mode"] = "ChargingOnly"
+            else:  # V2G: follow the (negative) set-point, discharge no more than it
+                watts = round(setpoint_kw * 1000.0, 1)
+                period |= {"operation_mode": "CentralSetpoint", "setpoint": watts,
+                           "discharge_limit": watts}  # fmt: skip
+        else:
+            from ocpp.v201 import call
         profile = {
             "id": 1, "stack_level": 0,
             "charging_profile_purpose": "ChargingStationMaxProfile",
@@ -254,13 +319,14 @@ class Csms:
                 1008, f"connect to /<service-area>/<station-id>; areas: {', '.join(self.areas)}"
             )
             return
-        if connection.subprotocol != SUBPROTOCOL:
-            await connection.close(1002, f"subprotocol {SUBPROTOCOL} required")
+        if connection.subprotocol not in SUBPROTOCOLS:
+            await connection.close(1002, f"subprotocol {' or '.join(SUBPROTOCOLS)} required")
             return
         area, sid = path
         station = self.stations.get(sid) or ChargerState(sid, area)
         station.service_area, station.connected = area, True
-        station.limit_kw = None  # a new session gets its limit again
+        station.protocol = str(connection.subprotocol)
+        station.limit_kw = station.setpoint_kw = None  # a new session gets its limit again
         self.stations[sid] = station
         self.loop.alarms.clear("charger_offline", sid)
         link = _make_charge_point(self, station, connection)
@@ -272,6 +338,7 @@ class Csms:
         finally:
             self._links.pop(sid, None)
             station.connected = False
+            self.meter_changed()  # its power no longer counts
             self.loop.alarms.raise_alarm(
                 "charger_offline", sid, f"charging station {sid} at {area} disconnected",
                 "warning", "ocpp",
@@ -284,7 +351,8 @@ class Csms:
         async def main() -> None:
             self._wake = asyncio.Event()
             try:
-                server = await serve(self._handle, self.host, self.port, subprotocols=[SUBPROTOCOL])  # type: ignore[list-item]
+                protocols: list[Any] = list(SUBPROTOCOLS)
+                server = await serve(self._handle, self.host, self.port, subprotocols=protocols)
             except OSError as err:
                 self._error = str(err)
                 self._ready.set()

@@ -89,6 +89,8 @@ class Instruments:
         self.seg_meter_gain = np.ones(n_seg)
         self.sub_meter_gain = np.ones(n_sub)
         self.seg_temp_offset_c = np.zeros(n_seg)
+        self.seg_cooling = np.ones(n_seg)
+        """Share of its cooling each coil has left: the temperature rise scales by 1 / it."""
         self.stuck = np.zeros(n_seg, dtype=bool)
         self._temp_c = np.full(n_seg, np.nan)
         self._last_reading_c = np.full(n_seg, np.nan)
@@ -131,7 +133,7 @@ class Instruments:
             * (1 + s.meter_error * rng.standard_normal(lay.n_substations))
         )
         load = seg_grid_kwh / (duration_s / 3600.0) / lay.seg_rating_kw
-        target = self.ambient_c(hour_of_day) + s.temp_rise_full_load_c * load
+        target = self.ambient_c(hour_of_day) + s.temp_rise_full_load_c * load / self.seg_cooling
         target = target + self.seg_temp_offset_c
         if np.isnan(self._temp_c).any():
             self._temp_c = target.copy()

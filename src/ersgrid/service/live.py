@@ -1,11 +1,12 @@
 """The live control loop: the strategy decides, the twin runs on an accelerated clock.
 
-The loop uses the same pieces as :func:`ersgrid.run.runner.run` (layout, traffic arrivals,
-tariff, energy context, strategy registry) but advances in short *ticks* (15 s of scenario
-time by default) so that the live state, telemetry and detectors see the road as it runs.
-At each planning-step boundary (15 min) the strategy decides a :class:`Dispatch`; at every
-tick the dispatch is capped by active demand-response events and by safe limits of
-segments whose devices went silent.
+The loop drives the study runner's :class:`~ersgrid.run.runner.Stepper` (the same layout,
+traffic, prices, energy context, strategy and metering as ``ersgrid run``) but advances it
+in short *ticks* (15 s of scenario time by default) so that the live state, telemetry and
+detectors see the road as it runs. At each planning-step boundary (15 min) the strategy
+decides a :class:`Dispatch` (seeing the previous step's measurements and the stored energy);
+at every tick the dispatch is capped by active demand-response events and by safe limits of
+segments whose devices went silent, and its V2G and storage set-points are applied.
 """
 
 from __future__ import annotations
@@ -25,27 +26,27 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.control.base import Dispatch, Observation, RunContext
+from ersgrid.control.base import Dispatch
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import ErsgridError, ServiceError
-from ersgrid.grid.context import build_energy_context
-from ersgrid.market.tariff import co2_series, price_series
+from ersgrid.grid.frequency import steady_deviation_hz
+from ersgrid.optimize.storage import realise_storage
+from ersgrid.run.runner import RunResult, Stepper
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import load_scenario
-from ersgrid.scenario.schema import Scenario
+from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.service.alarms import AlarmBook
 from ersgrid.service.dr import DrBook
 from ersgrid.service.instruments import Instruments, Readings
-from ersgrid.timeindex import PLANNING_STEP_H, planning_index
-from ersgrid.twin.road import RoadTwin
-from ersgrid.twin.traffic import draw_arrivals, expected_volume
+from ersgrid.timeindex import PLANNING_STEP_H
+from ersgrid.twin.traffic import ers_fraction
 
 __all__ = ["FAULT_KINDS", "LiveLoop", "TickReport"]
 
 log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-FAULT_KINDS = ("coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck")
+FAULT_KINDS = ("coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck", "cooling")
 SOC_BINS = np.linspace(0.0, 1.0, 11)
 
 
@@ -67,7 +68,8 @@ class TickReport:
     sub_limit_kw : ndarray [kW]
         Effective road limit per substation (dispatch, ratings, DR caps).
     sub_import_kw : ndarray [kW]
-        Grid import per substation: road plus other loads minus renewables, at least 0.
+        Grid import per substation: road, batteries, service-area chargers and other loads
+        minus renewables, at least 0.
     seg_vehicles : ndarray of int
         Vehicles on each segment at the end of the tick.
     readings : Readings
@@ -76,6 +78,19 @@ class TickReport:
         Vehicles on the road by state of charge, bins of :data:`SOC_BINS`.
     price_per_kwh : float [currency/kWh]
     co2_kg_per_kwh : float [kg/kWh]
+    sub_storage_kw : ndarray [kW]
+        Stationary batteries per substation (charging positive).
+    sub_charger_kw : ndarray [kW]
+        Service-area chargers per substation, as their stations last metered (OCPP).
+    seg_v2g_kw : ndarray [kW]
+        V2G power returned to the grid per segment.
+    frequency_hz : float [Hz]
+        System frequency: the scenario's nominal plus the quasi-steady deviation of its
+        single-area model (:func:`~ersgrid.grid.frequency.steady_deviation_hz`) for the
+        corridor's import against its schedule (the last planning step's mean import).
+    sub_net_kw : ndarray [kW]
+        Net load per substation without the chargers: road, batteries and other loads
+        minus renewables (negative: a surplus the chargers may use).
     """
 
     time: pd.Timestamp
@@ -90,6 +105,26 @@ class TickReport:
     soc_counts: IntArray
     price_per_kwh: float
     co2_kg_per_kwh: float
+    sub_storage_kw: FloatArray
+    sub_charger_kw: FloatArray
+    seg_v2g_kw: FloatArray
+    frequency_hz: float
+    sub_net_kw: FloatArray
+
+
+def ers_traffic(stepper: Stepper) -> tuple[IntArray, FloatArray]:
+    """ERS vehicles entering per planning step: realised, and the forecast the planners use
+    (the traffic model's expectation after the price response) [veh/step]."""
+    sc, arrivals, volume = stepper.scenario, stepper.arrivals, stepper.volume
+    n = len(stepper.index)
+    step_s = PLANNING_STEP_H * 3600.0
+    actual = np.bincount((arrivals.time_s // step_s).astype(np.int64), minlength=n)[:n]
+    forecast = np.zeros(n)
+    for name in VEHICLE_CLASSES:
+        if name in sc.vehicles:
+            both = volume[f"{name}_A"] + volume[f"{name}_B"]
+            forecast += both.to_numpy(dtype=np.float64) * ers_fraction(sc, name)
+    return actual.astype(np.int64), forecast
 
 
 Observer = Callable[[TickReport], None]
@@ -131,37 +166,21 @@ class LiveLoop:
             sc = sc.model_copy(update={"seed": int(seed)})
         self.scenario = sc
         self.policy = make_strategy(strategy)
-        self.layout = build_layout(sc)
         # our own copy of the efficiencies: fault injection changes them in place
-        self.layout = dataclasses.replace(
-            self.layout, seg_efficiency=self.layout.seg_efficiency.copy()
-        )
-        self.index = planning_index(sc, days, start)
-        rng = np.random.default_rng(sc.seed)
-        volume = expected_volume(sc, self.index)
-        arrivals = draw_arrivals(sc, self.layout, self.index, rng, volume)
-        self.price = price_series(sc.tariff, self.index).to_numpy()
-        self.co2 = co2_series(sc.co2, self.index).to_numpy()
-        self.context = RunContext(
-            scenario=sc,
-            layout=self.layout,
-            index=self.index,
-            price_per_kwh=self.price,
-            co2_kg_per_kwh=self.co2,
-            expected_volume=volume,
-            step_h=PLANNING_STEP_H,
-            energy=build_energy_context(sc, self.layout, self.index),
-        )
-        self.policy.reset(self.context)
-        self.dt_s = sc.simulation.twin_step_s
-        self.steps_per_plan = round(sc.simulation.planning_step_min * 60.0 / self.dt_s)
+        layout = build_layout(sc)
+        self.layout = dataclasses.replace(layout, seg_efficiency=layout.seg_efficiency.copy())
+        self.days = float(days)
+        self.stepper = Stepper(sc, self.policy, days, start, layout=self.layout)
+        st = self.stepper
+        self.index, self.price, self.co2 = st.index, st.price, st.co2
+        self.context, self.twin = st.context, st.twin
+        self.dt_s, self.steps_per_plan = st.dt_s, st.steps_per_plan
         self.tick_steps = max(1, round(tick_s / self.dt_s))
         if self.steps_per_plan % self.tick_steps:
             raise ServiceError(
                 f"tick_s = {tick_s}: must divide the planning step of "
                 f"{sc.simulation.planning_step_min} min into whole twin steps"
             )
-        self.twin = RoadTwin(self.layout, arrivals, self.dt_s, sc.simulation.max_vehicles)
         self.instruments = Instruments(self.layout, sc.seed + 1)
         self.alarms = AlarmBook(self._clock_iso)
         self.dr = DrBook(self.layout.sub_ids)
@@ -172,7 +191,15 @@ class LiveLoop:
         self.speed = float(speed)
         self.finished = False
         self.ticks = 0
-        self.decision: Dispatch | None = None
+        self.charger_kw = np.zeros(self.layout.n_substations)
+        """Metered power of service-area chargers per substation (OCPP) [kW]."""
+        self.result: RunResult | None = None
+        """The run's results (KPIs, time series) once the loop has finished."""
+        self._wall0 = time.perf_counter()
+        self.ers_entered, self.ers_forecast = ers_traffic(st)
+        self.finishers: list[Callable[[], None]] = []
+        """Called once the last planning step is metered and the open passes closed."""
+        self._schedule_kw: float | None = None
         self.decided_at: pd.Timestamp | None = None
         self.history: deque[dict[str, Any]] = deque(maxlen=4 * 96)
         self.last: TickReport | None = None
@@ -197,6 +224,11 @@ class LiveLoop:
     def _clock_iso(self) -> str:
         return self.now.isoformat()
 
+    @property
+    def decision(self) -> Dispatch | None:
+        """The dispatch of the planning step in progress."""
+        return self.stepper.decision
+
     # ---- one tick ---------------------------------------------------------------------
     def tick(self) -> TickReport | None:
         """Advance the twin by one tick; returns its report, or None once finished."""
@@ -204,32 +236,54 @@ class LiveLoop:
             if self.finished:
                 return None
             if self.twin.step % self.steps_per_plan == 0:
-                if self.twin.step // self.steps_per_plan >= len(self.index):
-                    self.finished = True
+                if self.stepper.step >= len(self.index):
+                    self._finish()
                     return None
                 self._decide()
             return self._advance()
 
-    def _decide(self) -> None:
-        k = self.twin.step // self.steps_per_plan
-        lay = self.layout
-        obs = Observation(step=k, time=self.index[k], vehicles=self.twin.state(), last=None)
+    def _finish(self) -> None:
+        """The last planning step is metered: close open passes and build the results."""
+        self.finished = True
         try:
-            decision = self.policy.decide(obs)
-            seg = np.asarray(decision.seg_limit_kw, dtype=np.float64)
-            sub = np.asarray(decision.sub_limit_kw, dtype=np.float64)
-            if seg.shape != (lay.n_segments,) or sub.shape != (lay.n_substations,):
-                raise ServiceError(f"dispatch shapes {seg.shape}, {sub.shape} do not fit")
-            if not (np.isfinite(seg).all() and np.isfinite(sub).all()):
-                raise ServiceError("dispatch limits are not finite")
-            self.decision = Dispatch(seg, sub)
+            self.result = self.stepper.result(self.days, self._wall0)
+        except Exception as err:  # results are a report; failing them must not stop the API
+            log.exception("the live run's results failed")
+            self.alarms.raise_alarm(
+                "loop_error", "corridor", f"results of the run failed: {err}", "warning", "loop"
+            )
+        for finisher in self.finishers:
+            try:
+                finisher()
+            except Exception as err:  # e.g. the ledger's last period: alarm, keep serving
+                log.exception("finisher %r failed", finisher)
+                self.alarms.raise_alarm(
+                    "observer_error", getattr(finisher, "__qualname__", "finisher"),
+                    f"{type(err).__name__}: {err}", "warning", "loop",
+                )  # fmt: skip
+
+    def _decide(self) -> None:
+        k = self.stepper.step
+        lay = self.layout
+        try:
+            self.stepper.decide()
         except Exception as err:  # a strategy bug must not stop the road: fall back to ratings
             self.alarms.raise_alarm(
                 "strategy_error", "corridor", f"strategy {self.policy.name!r} failed: {err}; "
                 "running on equipment ratings", "critical", "loop",
             )  # fmt: skip
-            self.decision = Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
+            self.stepper.decision = Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
         self.decided_at = self.index[k]
+
+    def set_charger_power(self, power_kw: FloatArray) -> None:
+        """Metered power of the service-area chargers per substation [kW] (from OCPP)."""
+        power = np.asarray(power_kw, dtype=np.float64)
+        if power.shape != (self.layout.n_substations,) or not np.isfinite(power).all():
+            raise ServiceError(
+                f"charger power: {self.layout.n_substations} finite numbers, got {power.shape}"
+            )
+        with self._lock:
+            self.charger_kw = power
 
     def set_safe(self, i: int, safe: bool) -> None:
         """Hold segment ``i`` at the safe limit (its device went silent) or release it."""
@@ -245,23 +299,36 @@ class LiveLoop:
             return self._effective_limits()
 
     def _effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
-        lay = self.layout
-        k = self.plan_step
-        decision = self.decision or Dispatch(lay.seg_rating_kw, lay.sub_rating_kw)
-        seg = np.minimum(decision.seg_limit_kw, lay.seg_rating_kw)
+        st = self.stepper
+        caps = np.minimum(self.dr.import_caps_kw(self.now), st.caps[self.plan_step])
+        # the chargers of the service areas draw through the same connection
+        seg, sub = st.limits(caps - self.charger_kw)
+        seg = seg.copy()
         for i in self.safe_segments:
             seg[i] = min(seg[i], self.safe_limit_kw)
-        caps = self.dr.import_caps_kw(self.now)
-        energy = self.context.energy
-        road_room = np.maximum(caps - energy.other_load_kw[k] + energy.renewable_kw[k], 0.0)
-        sub = np.minimum(np.minimum(decision.sub_limit_kw, lay.sub_rating_kw), road_room)
         return seg, sub, caps
+
+    def _storage_now(self, sub_road_kw: FloatArray, duration_h: float) -> FloatArray:
+        """What the batteries do over this tick at the decided set-point [kW] (shown live;
+        the planning step's realisation in :meth:`Stepper.close_step` moves their energy)."""
+        st, k = self.stepper, self.plan_step
+        decision = st.decision
+        if decision is None or decision.storage_kw is None or not st.storage.present:
+            return np.zeros(self.layout.n_substations)
+        en = self.context.energy
+        net_kw = sub_road_kw + self.charger_kw + en.other_load_kw[k] - en.renewable_kw[k]
+        power_kw, _ = realise_storage(
+            np.asarray(decision.storage_kw, dtype=np.float64), st.stored, st.storage, net_kw,
+            en.import_limit_kw[k], en.export_limit_kw[k], duration_h,
+            may_export=bool(self.scenario.storage and self.scenario.storage.may_export),
+        )  # fmt: skip
+        return power_kw
 
     def _advance(self) -> TickReport:
         lay = self.layout
         k = self.plan_step
-        seg_limit, sub_limit, _ = self.effective_limits()
-        block = self.twin.advance(self.tick_steps, seg_limit, sub_limit)
+        seg_limit, sub_limit, _ = self._effective_limits()
+        block = self.stepper.advance(self.tick_steps, seg_limit, sub_limit)
         duration_h = block.duration_h
         when = self.now
         readings = self.instruments.read(
@@ -272,10 +339,20 @@ class LiveLoop:
         soc_counts = np.histogram(np.clip(soc, 0.0, 1.0), SOC_BINS)[0].astype(np.int64)
         seg_vehicles = np.bincount(segs[segs >= 0], minlength=lay.n_segments).astype(np.int64)
         sub_road_kw = block.sub_grid_kwh / duration_h
+        storage_kw = self._storage_now(sub_road_kw, duration_h)
         energy = self.context.energy
-        sub_import = np.maximum(sub_road_kw + energy.other_load_kw[k] - energy.renewable_kw[k], 0)
+        sub_net_kw = sub_road_kw + storage_kw + energy.other_load_kw[k] - energy.renewable_kw[k]
+        sub_import = np.maximum(sub_net_kw + self.charger_kw, 0.0)
+        total_kw = float(sub_import.sum())
+        if self._schedule_kw is None:
+            self._schedule_kw = total_kw
+        imbalance_mw = (total_kw - self._schedule_kw) / 1000.0
+        frequency_hz = float(self.scenario.frequency.nominal_hz) + steady_deviation_hz(
+            self.scenario.frequency, imbalance_mw
+        )
         report = TickReport(
             time=when,
+            frequency_hz=frequency_hz,
             duration_s=duration_h * 3600.0,
             seg_power_kw=block.seg_grid_kwh / duration_h,
             seg_limit_kw=seg_limit,
@@ -287,11 +364,16 @@ class LiveLoop:
             soc_counts=soc_counts,
             price_per_kwh=float(self.price[k]),
             co2_kg_per_kwh=float(self.co2[k]),
+            sub_storage_kw=storage_kw,
+            sub_charger_kw=self.charger_kw.copy(),
+            sub_net_kw=sub_net_kw,
+            seg_v2g_kw=block.seg_v2g_grid_kwh / duration_h,
         )
         self._plan_acc += np.vstack([sub_road_kw, sub_limit, sub_import]) * duration_h
-        if self.twin.step % self.steps_per_plan == 0:
-            self._close_plan_step(k)
         self.last = report
+        if self.twin.step % self.steps_per_plan == 0:
+            self.stepper.close_step()
+            self._close_plan_step(k)
         self.ticks += 1
         for observer in list(self.observers):
             try:
@@ -308,6 +390,8 @@ class LiveLoop:
     def _close_plan_step(self, k: int) -> None:
         mean = self._plan_acc / PLANNING_STEP_H
         self._plan_acc[:] = 0.0
+        self._schedule_kw = float(mean[2].sum())  # the next step's schedule
+        st = self.stepper
         self.history.append(
             {
                 "time": self.index[k].isoformat(),
@@ -316,9 +400,15 @@ class LiveLoop:
                 "import_kw": float(mean[2].sum()),
                 "sub_road_kw": mean[0].round(3).tolist(),
                 "sub_limit_kw": mean[1].round(3).tolist(),
+                "storage_kw": float(st.storage_kw[k].sum()),
+                "storage_kwh": float(st.storage_kwh[k].sum()),
+                "v2g_kw": float(st.flows["v2g_grid"][k] / PLANNING_STEP_H),
+                "ers_entered": int(self.ers_entered[k]),
+                "ers_entered_forecast": float(self.ers_forecast[k]),
                 "price_per_kwh": float(self.price[k]),
                 "co2_kg_per_kwh": float(self.co2[k]),
                 "vehicles_on_road": self.twin.vehicles_on_road,
+                "frequency_hz": self.last.frequency_hz if self.last else None,
             }
         )
 
@@ -338,11 +428,14 @@ class LiveLoop:
 
         Parameters
         ----------
-        kind : {"coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck"}
+        kind : {"coil_efficiency", "segment_meter", "substation_meter", "sensor_stuck", \
+"cooling"}
             ``coil_efficiency``: the coil of segment ``subject`` loses ``magnitude`` (share)
             of its efficiency; ``segment_meter`` / ``substation_meter``: the meter of
             ``subject`` under-reports by ``magnitude`` (share); ``sensor_stuck``: the
-            temperature sensor of segment ``subject`` repeats its last reading.
+            temperature sensor of segment ``subject`` repeats its last reading;
+            ``cooling``: the coil of segment ``subject`` loses ``magnitude`` (share) of its
+            cooling, so its temperature rise over ambient grows by ``1 / (1 - magnitude)``.
         subject : str
             A segment id, or a substation id for ``substation_meter``.
         magnitude : float [-]
@@ -365,6 +458,8 @@ class LiveLoop:
                 self.instruments.seg_meter_gain[i] = 1.0 - magnitude
             elif kind == "substation_meter":
                 self.instruments.sub_meter_gain[i] = 1.0 - magnitude
+            elif kind == "cooling":
+                self.instruments.seg_cooling[i] *= 1.0 - magnitude
             else:
                 self.instruments.stuck[i] = True
             fault = {"kind": kind, "subject": subject, "magnitude": magnitude,

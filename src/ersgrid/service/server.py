@@ -31,6 +31,8 @@ def build_service(
     stale_after_s: float = 10.0,
     host: str = "127.0.0.1",
     ingest_workers: int = 0,
+    ledger: bool = True,
+    chain_url: str | None = None,
 ) -> Service:
     """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
 
@@ -59,6 +61,11 @@ def build_service(
         Address the OCPP CSMS binds to.
     ingest_workers : int
         MQTT ingest processes on a shared subscription; 0 ingests in the service process.
+    ledger : bool
+        Meter the live loop into a signed ledger in ``<data_dir>/ledger/<UTC start time>``,
+        settled and anchored every settlement period.
+    chain_url : str, optional
+        Ethereum JSON-RPC node to anchor the ledger on; the in-process chain by default.
     """
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,6 +92,11 @@ def build_service(
             stale_after_s=max(stale_after_s, 3 * tick_wall_s), workers=ingest_workers,
             db_url=db_url,
         )  # fmt: skip
+    if ledger:
+        from ersgrid.service.ledger import LiveLedger
+
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        service.extras["ledger"] = LiveLedger(loop, folder / "ledger" / stamp, chain_url=chain_url)
     if ocpp_port is not None:
         from ersgrid.service.csms import Csms
 

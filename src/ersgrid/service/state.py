@@ -8,7 +8,7 @@ import numpy as np
 
 from ersgrid.service.live import SOC_BINS, LiveLoop
 
-__all__ = ["corridor_view", "live_state", "plan_view"]
+__all__ = ["corridor_view", "live_state", "plan_view", "traffic_view"]
 
 
 def _num(x: float) -> float | None:
@@ -61,7 +61,8 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     """Live state of every segment and substation at the last tick.
 
     Powers in kW (grid side, road draw positive), price in currency per kWh, CO2 in kg per
-    kWh, temperatures in °C.
+    kWh, temperatures in °C, frequency in Hz. Substation import is road + batteries +
+    service-area chargers (as their stations meter them over OCPP) + other loads − renewables.
     """
     lay, rep = loop.layout, loop.last
     k = loop.plan_step
@@ -82,13 +83,18 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
         "alarms_active": len(loop.alarms.list(active=True)),
         "alarms_unacknowledged": len(loop.alarms.list(acknowledged=False)),
         "dr_events_active": sum(e.status(loop.now) == "active" for e in loop.dr.list()),
+        "nominal_frequency_hz": float(loop.scenario.frequency.nominal_hz),
+        "frequency_hz": None if rep is None else round(rep.frequency_hz, 6),
+        "traffic": traffic_view(loop),
     }
     if rep is None:
         empty_soc = {"bins": SOC_BINS.tolist(), "counts": [0] * (len(SOC_BINS) - 1)}
         state |= {"segments": [], "substations": [], "road_kw": 0.0, "import_kw": 0.0}
+        state |= {"storage_kw": 0.0, "charger_kw": 0.0, "v2g_kw": 0.0}
         state["soc"] = empty_soc
         return state
     other = loop.context.energy.other_load_kw[k]
+    renewable = loop.context.energy.renewable_kw[k]
     state["segments"] = [
         {
             "id": sid,
@@ -97,6 +103,7 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
             "limit_kw": _num(rep.seg_limit_kw[i]),
             "rating_kw": float(lay.seg_rating_kw[i]),
             "vehicles": int(rep.seg_vehicles[i]),
+            "v2g_kw": _num(rep.seg_v2g_kw[i]),
             "temperature_c": _num(rep.readings.seg_temperature_c[i]),
             "safe_limit": i in loop.safe_segments,
         }
@@ -108,6 +115,9 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
             "road_kw": _num(rep.sub_road_kw[j]),
             "road_limit_kw": _num(rep.sub_limit_kw[j]),
             "other_load_kw": _num(other[j]),
+            "renewable_kw": _num(renewable[j]),
+            "storage_kw": _num(rep.sub_storage_kw[j]),
+            "charger_kw": _num(rep.sub_charger_kw[j]),
             "import_kw": _num(rep.sub_import_kw[j]),
             "import_cap_kw": _num(caps[j]),
             "rating_kw": float(lay.sub_rating_kw[j]),
@@ -116,8 +126,27 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     ]
     state["road_kw"] = _num(rep.sub_road_kw.sum())
     state["import_kw"] = _num(rep.sub_import_kw.sum())
+    state["storage_kw"] = _num(rep.sub_storage_kw.sum())
+    state["charger_kw"] = _num(rep.sub_charger_kw.sum())
+    state["v2g_kw"] = _num(rep.seg_v2g_kw.sum())
     state["soc"] = {"bins": SOC_BINS.tolist(), "counts": rep.soc_counts.tolist()}
     return state
+
+
+def traffic_view(loop: LiveLoop) -> dict[str, Any]:
+    """ERS vehicles entering in the planning step in progress: so far, and the forecast the
+    planners use for the whole step [veh/step]."""
+    k = loop.plan_step
+    step_s = loop.steps_per_plan * loop.dt_s
+    elapsed_s = loop.twin.step * loop.dt_s
+    times = loop.stepper.arrivals.time_s
+    so_far = int(np.count_nonzero((times >= k * step_s) & (times < elapsed_s)))
+    return {
+        "plan_step": k,
+        "ers_entered_so_far": so_far,
+        "ers_entered_forecast": round(float(loop.ers_forecast[k]), 3),
+        "step_elapsed_share": round(min(max(elapsed_s / step_s - k, 0.0), 1.0), 4),
+    }
 
 
 def plan_view(loop: LiveLoop) -> dict[str, Any]:
@@ -135,7 +164,14 @@ def plan_view(loop: LiveLoop) -> dict[str, Any]:
         else {
             "seg_limit_kw": dict(zip(lay.seg_ids, map(_num, decision.seg_limit_kw), strict=True)),
             "sub_limit_kw": dict(zip(lay.sub_ids, map(_num, decision.sub_limit_kw), strict=True)),
+            "storage_kw": None
+            if decision.storage_kw is None
+            else dict(zip(lay.sub_ids, map(_num, decision.storage_kw), strict=True)),
+            "seg_v2g_kw": None
+            if decision.seg_v2g_kw is None
+            else dict(zip(lay.seg_ids, map(_num, decision.seg_v2g_kw), strict=True)),
         },
+        "forecast": traffic_view(loop),
         "in_force": {
             "seg_limit_kw": dict(zip(lay.seg_ids, map(_num, seg), strict=True)),
             "sub_limit_kw": dict(zip(lay.sub_ids, map(_num, sub), strict=True)),

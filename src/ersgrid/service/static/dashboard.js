@@ -70,6 +70,8 @@ function drawSubs(state) {
   Plotly.react("subs", [
     { type: "bar", name: "import kW", x: ids, y: subs.map((s) => s.import_kw), marker: { color: "#3b7dd8" } },
     { type: "bar", name: "limit kW", x: ids, y: limit, marker: { color: "#d0d4dc" } },
+    { type: "bar", name: "chargers kW", x: ids, y: subs.map((s) => s.charger_kw), marker: { color: "#8e6fd8" } },
+    { type: "bar", name: "batteries kW", x: ids, y: subs.map((s) => s.storage_kw), marker: { color: "#4a9d5b" } },
   ], { margin, barmode: "group", legend: { orientation: "h" }, yaxis: { title: { text: "kW" } } },
   plotCfg);
 }
@@ -102,6 +104,38 @@ function drawSoc(soc) {
       yaxis: { title: { text: "vehicles" } } }, plotCfg);
 }
 
+function drawTraffic(history) {
+  const t = history.map((h) => h.time);
+  Plotly.react("traffic-plot", [
+    { type: "bar", name: "entered", x: t, y: history.map((h) => h.ers_entered),
+      marker: { color: "#3b7dd8" }, opacity: 0.6 },
+    { type: "scatter", name: "forecast", x: t, y: history.map((h) => h.ers_entered_forecast),
+      line: { color: "#d8823b" } },
+  ], { margin, legend: { orientation: "h" }, yaxis: { title: { text: "vehicles / 15 min" } } },
+  plotCfg);
+}
+
+function drawLedger(ledger) {
+  if (!ledger) { text("ledger-state", "off"); return; }
+  const verified = ledger.verified === null ? "not yet verified" :
+    ledger.verified ? "verified" : "NOT VERIFIED";
+  text("ledger-state", `${fmt(ledger.blocks)} blocks, ${verified}`);
+  const a = ledger.last_anchor;
+  const rows = [
+    ["records", fmt(ledger.records) + (ledger.records_pending ? ` (+${fmt(ledger.records_pending)} pending)` : "")],
+    ["blocks", fmt(ledger.blocks)],
+    ["periods settled", `${fmt(ledger.periods_settled)} (${ledger.settlement_balanced ? "balanced" : "NOT balanced"})`],
+    ["roots anchored", `${fmt(ledger.roots_anchored)} on ${esc(ledger.chain)}`],
+    ["last anchored root", a ? `${a.kind} ${a.key}: ${esc(a.root)}` : "–"],
+    ["its transaction", a ? `${esc(a.tx)} in chain block ${a.block_number}` : "–"],
+    ["verification", `<span id="ledger-verified" class="${ledger.verified === false ? "bad" : ""}">` +
+      `${verified}</span>` + (ledger.verified_at ? ` at ${esc(ledger.verified_at.slice(0, 16))}` +
+      ` (${fmt(ledger.verify_s, 2)} s)` : "") + (ledger.problem ? `: ${esc(ledger.problem)}` : "")],
+  ];
+  document.getElementById("ledger-table").innerHTML = rows.map(([k, v]) =>
+    `<tr><th>${k}</th><td class="mono">${v}</td></tr>`).join("");
+}
+
 async function ack(id) {
   await fetch(`/api/alarms/${id}/ack`, { method: "POST", headers: { "content-type": "application/json" },
     body: JSON.stringify({ by: "dashboard" }) });
@@ -129,6 +163,8 @@ function update(msg) {
   text("speed", `×${fmt(s.speed)}${s.finished ? " (finished)" : s.running ? "" : " (paused)"}`);
   text("road-kw", fmt(s.road_kw));
   text("import-kw", fmt(s.import_kw));
+  text("frequency", fmt(s.frequency_hz, 4));
+  text("traffic", `${fmt(s.traffic.ers_entered_so_far)} of ${fmt(s.traffic.ers_entered_forecast, 1)} forecast`);
   text("price", `${fmt(s.price_per_kwh, 2)} ${s.currency}/kWh`);
   text("co2", fmt(s.co2_kg_per_kwh, 3));
   text("vehicles", fmt(s.vehicles_on_road));
@@ -137,6 +173,8 @@ function update(msg) {
   drawSubs(s);
   drawHistory(msg.history, s.currency);
   drawSoc(s.soc);
+  drawTraffic(msg.history);
+  drawLedger((msg.adapters || {}).ledger);
   drawAlarms(msg.alarms);
   drawDr(msg.dr_events);
   text("adapters", JSON.stringify(msg.adapters || {}, null, 1));

@@ -1,0 +1,82 @@
+"""The live loop meters into the ledger as it runs: blocks, settlement, anchors, verification."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ersgrid.ledger.verify import verify_ledger
+from ersgrid.scenario.schema import Scenario
+from ersgrid.service.app import Service, create_app
+from ersgrid.service.ledger import LiveLedger
+from ersgrid.service.live import LiveLoop
+from ersgrid.service.studies import Studies
+
+
+def test_live_loop_writes_anchors_and_verifies_its_ledger(tiny: Scenario, tmp_path: Path) -> None:
+    loop = LiveLoop(tiny, days=0.125)  # 00:00-03:00
+    ledger = LiveLedger(loop, tmp_path / "ledger")
+    service = Service(loop=loop, studies=Studies(tmp_path / "runs"), extras={"ledger": ledger})
+    client = TestClient(create_app(service))
+    try:
+        loop.run_for(2 * 3600 + 60)  # two hours are over
+        ledger.drain()
+        status = client.get("/api/ledger").json()
+        passes = loop.twin.passes()
+        t0_ms = loop.index[0].value // 1_000_000
+        ended_ms = t0_ms + passes["end_step"].to_numpy() * loop.dt_s * 1000
+        assert status["records"] == int((ended_ms < t0_ms + 2 * 3600_000).sum()) > 0
+        assert status["periods_settled"] == 2
+        assert status["settlement_balanced"] is True
+        assert status["roots_anchored"] == status["blocks"] + 2
+        assert status["verified"] is True
+        assert status["problem"] is None
+        assert status["anchors_checked"] == status["roots_anchored"]
+        last = status["last_anchor"]
+        assert last["tx"].startswith("0x")
+        assert len(last["tx"]) == 66
+        assert last["block_number"] > 0
+        while loop.tick() is not None:
+            pass
+        ledger.drain()
+        status = client.get("/api/ledger").json()
+        everything = loop.twin.passes()  # the run's end closed the open passes
+        assert status["records"] == len(everything) > len(passes)
+        assert status["periods_settled"] == 3
+        assert status["verified"] is True
+        assert verify_ledger(tmp_path / "ledger").records == len(everything)
+        assert not loop.alarms.list()
+
+        with sqlite3.connect(tmp_path / "ledger" / "ledger.sqlite") as db:
+            (body,) = db.execute("SELECT body FROM records WHERE seq = 0").fetchone()
+            forged = body[:-2] + bytes([body[-2] ^ 1]) + body[-1:]  # one bit of the energy
+            db.execute("UPDATE records SET body = ? WHERE seq = 0", (forged,))
+        ledger.verify_now()
+        ledger.drain()
+        status = client.get("/api/ledger").json()
+        assert status["verified"] is False
+        assert "seq 0" in status["problem"]
+        (alarm,) = loop.alarms.list()
+        assert alarm.kind == "ledger_tampered"
+        assert alarm.severity == "critical"
+    finally:
+        ledger.stop()
+        service.studies.shutdown()
+
+
+def test_service_without_ledger_says_how_to_get_one(tiny: Scenario, tmp_path: Path) -> None:
+    service = Service(loop=LiveLoop(tiny, days=0.125), studies=Studies(tmp_path / "runs"))
+    response = TestClient(create_app(service)).get("/api/ledger")
+    assert response.status_code == 404
+    assert "--ledger" in response.json()["detail"]
+    service.studies.shutdown()
+
+
+def test_live_ledger_needs_an_empty_folder(tiny: Scenario, tmp_path: Path) -> None:
+    loop = LiveLoop(tiny, days=0.125)
+    LiveLedger(loop, tmp_path / "ledger").stop()
+    with pytest.raises(Exception, match="already holds a ledger"):
+        LiveLedger(loop, tmp_path / "ledger")
