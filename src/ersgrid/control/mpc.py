@@ -18,8 +18,8 @@ starts from its previous basis. If a solve fails the step falls back to the safe
 
 On a corridor with more than :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations (or with
 ``decompose=True``; ``mpc-decomposed`` forces it) the model is solved group by group of
-``group_substations`` adjacent substations (:class:`~ersgrid.optimize.decompose.DecomposedLP`),
-each group with its own warm HiGHS.
+``group_substations`` adjacent substations, neighbours sharing ``group_overlap``
+(:class:`~ersgrid.optimize.decompose.DecomposedLP`), each group with its own warm HiGHS.
 """
 
 from __future__ import annotations
@@ -103,6 +103,9 @@ class MPC(Strategy):
         :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations.
     group_substations : int
         Adjacent substations per group when decomposed.
+    group_overlap : int
+        Substations each group shares with the next (lets energy move across a boundary in
+        one group solve; see :mod:`ersgrid.optimize.decompose`).
     max_sweeps : int
         Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
 
@@ -127,10 +130,12 @@ class MPC(Strategy):
         time_limit_s: float = 30.0,
         decompose: bool | None = None,
         group_substations: int = 6,
+        group_overlap: int = 2,
         max_sweeps: int = 4,
     ) -> None:
         self.decompose = decompose
         self.group_substations = int(group_substations)
+        self.group_overlap = int(group_overlap)
         self.max_sweeps = int(max_sweeps)
         self.sweeps: list[int] = []
         self.groups_per_plan = 0
@@ -185,7 +190,9 @@ class MPC(Strategy):
         if split is None:
             split = lay.n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
         if split:
-            groups = substation_groups(lay.sub_position_km, self.group_substations)
+            groups = substation_groups(
+                lay.sub_position_km, self.group_substations, self.group_overlap
+            )
             self._groups = DecomposedLP(self._model, groups, self.time_limit_s, self.max_sweeps)
             self.groups_per_plan = len(groups)
             self._session = None

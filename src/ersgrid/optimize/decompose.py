@@ -18,10 +18,22 @@ held fixed (block-coordinate descent, one group after another):
   ``Σ own import − peak ≤ −(others' import)``, so its peak column is the corridor's peak.
 
 Substation import and export caps, ratings and batteries belong to one substation and so to
-one group. Every group solve therefore keeps the whole plan feasible for the monolithic
-model (the first sweep starts from zero charge elsewhere) and can only lower the monolithic
-objective; sweeps alternate direction (along the corridor, then back) so energy can move
-both ways, and stop when a sweep gains less than ``tolerance`` of the objective.
+the groups holding it. Every group solve therefore keeps the whole plan feasible for the
+monolithic model (the first sweep starts from zero charge elsewhere) and can only lower the
+monolithic objective; sweeps alternate direction (along the corridor, then back) and stop
+when a sweep gains less than ``tolerance`` of the objective.
+
+Groups may **overlap** (:func:`substation_groups`' ``overlap``): a group solve then re-plans
+its neighbours' shared substations too. Without overlap, block-coordinate descent stops
+short of the optimum where the better plan needs two groups to move at once — e.g. a V2G
+cohort filled from cheap storage upstream and discharged where import is dear downstream,
+while another cohort takes the downstream power it leaves: each group alone sees a tie.
+On shin-tomei at daytime steps, disjoint groups of two substations end 0.3–1.8 % above the
+monolithic objective; groups of three overlapping by two within 0.07 % (and exact at night).
+Prices on the coupling rows were tried as the coordination signal instead (the reduced
+costs of the cumulative-charge bounds, the duals of the exit-energy rows, added to the
+other groups' charge costs): they were zero or moved nothing at those points (degenerate:
+the exposures' caps carry the duals), so they are not used.
 
 The groups of one sweep run one after another in-process (Gauss–Seidel: each uses its
 predecessors' fresh plans). A Jacobi variant (every group against the previous sweep, e.g.
@@ -47,21 +59,36 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def substation_groups(position_km: FloatArray, group_size: int) -> list[IntArray]:
-    """Substations cut into groups of at most ``group_size`` neighbours along the road.
+def substation_groups(position_km: FloatArray, group_size: int, overlap: int = 0) -> list[IntArray]:
+    """Substations cut into groups of ``group_size`` neighbours along the road.
 
     Parameters
     ----------
     position_km : ndarray [km]
         Road position of each substation.
     group_size : int
-        Most substations per group (the groups are as equal as possible).
+        Substations per group (fewer if the corridor has fewer).
+    overlap : int
+        Substations each group shares with the next (``0 ≤ overlap < group_size``). The last
+        group ends at the corridor's end, so it may overlap its predecessor by more.
+
+    Returns
+    -------
+    list of ndarray of int64
+        Substation indices of each group, in road order, every substation in at least one.
     """
-    if group_size < 1:
-        raise ValueError(f"group_size must be at least 1, got {group_size}")
+    if group_size < 1 or not 0 <= overlap < group_size:
+        raise ValueError(
+            f"group_size must be at least 1 and overlap in 0 .. group_size - 1, got "
+            f"group_size={group_size}, overlap={overlap}"
+        )
     order = np.argsort(position_km, kind="stable").astype(np.int64)
-    n_groups = max(1, -(-len(order) // group_size))
-    return [np.sort(g) for g in np.array_split(order, n_groups)]
+    n = len(order)
+    size = min(group_size, n)
+    starts = list(range(0, n - size + 1, group_size - overlap))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return [np.sort(order[a : a + size]) for a in starts]
 
 
 def _segment_start(key: IntArray) -> IntArray:
@@ -195,9 +222,9 @@ class DecomposedLP:
         tolerance: float = 1e-4,
     ) -> None:
         S = model.inputs.n_substations
-        every = np.sort(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
+        every = np.unique(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
         if not np.array_equal(every, np.arange(S)):
-            raise ValueError(f"groups must cover each of the {S} substations exactly once")
+            raise ValueError(f"groups must cover each of the {S} substations")
         if max_sweeps < 1:
             raise ValueError(f"max_sweeps must be at least 1, got {max_sweeps}")
         self.model = model
