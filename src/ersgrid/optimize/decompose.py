@@ -11,9 +11,10 @@ held fixed (block-coordinate descent, one group after another):
 
 - a cohort's **energy**: its vehicles charge in several groups. With the others' net
   charge ``O(c, t)`` accumulated along the trip, the group's cumulative charge at its step
-  ``t`` is bounded by ``min over t' ≥ t of (room(c, t') − O(c, t'))`` (room = the
-  monolithic model's "not past full" bound), its exit need is lowered by the others' total
-  charge, a V2G cohort's surplus by the others' discharge;
+  ``t`` is bounded by ``min (room(c, t') − O(c, t'))`` over the steps ``t'`` from ``t`` to
+  the cohort's next step in the group (room = the monolithic model's "not past full"
+  bound; exact, also for V2G cohorts whose cumulative charge falls), its exit need is
+  lowered by the others' total charge, a V2G cohort's surplus by the others' discharge;
 - the **demand charge**: the corridor's summed import; the group's ``peak`` rows become
   ``Σ own import − peak ≤ −(others' import)``, so its peak column is the corridor's peak.
 
@@ -104,18 +105,14 @@ def _segment_cumsum(values: FloatArray, start: IntArray) -> FloatArray:
     return total - total[start] + values[start]
 
 
-def _segment_suffix_min(values: FloatArray, key: IntArray) -> FloatArray:
-    """Minimum of ``values`` from each entry to the end of its run of equal ``key`` (sorted)."""
-    out = values.copy()
-    n = len(out)
-    shift = 1
-    while shift < n:
-        same = key[shift:] == key[:-shift]
-        if not same.any():
-            break
-        out[:-shift] = np.where(same, np.minimum(out[:-shift], out[shift:]), out[:-shift])
-        shift *= 2
-    return out
+def _min_until_next(values: FloatArray, starts: IntArray, at: IntArray) -> FloatArray:
+    """Minimum of ``values`` from each index of ``at`` up to the next index of ``at`` or of
+    ``starts``, whichever comes first (``at`` sorted, ``starts`` the first index of each run)."""
+    if len(at) == 0:
+        return np.zeros(0)
+    cuts = np.union1d(at, starts)
+    mins = np.minimum.reduceat(values, cuts)
+    return np.asarray(mins[np.searchsorted(cuts, at)], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -236,6 +233,7 @@ class DecomposedLP:
         full_key = model.full_cohort * T + model.full_step
         self._row_of_x = np.searchsorted(full_key, ex.cohort * T + ex.step)
         self._start = _segment_start(model.full_cohort)
+        self._cohort_starts = np.flatnonzero(self._start == np.arange(len(self._start)))
         self._last = np.searchsorted(model.full_cohort, model.u_cohort, side="right") - 1
 
     def set_time_limit(self, seconds: float) -> None:
@@ -301,10 +299,12 @@ class DecomposedLP:
                 )  # fmt: skip
                 others = self._net(x, y) - self._net(x, y, g)
                 done = _segment_cumsum(others, self._start)
-                left = _segment_suffix_min(room - done, m.full_cohort)
+                # the group's cumulative charge at its step t holds until its next step of the
+                # cohort: the room left by the others over those steps bounds it
+                left = _min_until_next(room - done, self._cohort_starts, g.full)
                 go = gm.offsets
                 cum = slice(go["cum"], go["cum"] + len(gm.full_cohort))
-                hi = np.minimum(gb.col_upper[cum], left[g.full])
+                hi = np.minimum(gb.col_upper[cum], left)
                 gb.col_upper[cum] = np.maximum(hi, gb.col_lower[cum])
                 gr = gm.row_offsets
                 short = slice(gr["short"], gr["short"] + len(gm.u_cohort))
