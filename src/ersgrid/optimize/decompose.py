@@ -204,6 +204,8 @@ class DecomposedLP:
         Substation indices of each group (e.g. :func:`substation_groups`), each once.
     time_limit_s : float [s]
         Per group solve.
+    cold_time_limit_s : float [s]
+        Per group for its first (cold) solve; default ``time_limit_s``.
     max_sweeps : int
         Most Gauss–Seidel sweeps per solve.
     tolerance : float [-]
@@ -217,6 +219,7 @@ class DecomposedLP:
         time_limit_s: float = 30.0,
         max_sweeps: int = 4,
         tolerance: float = 1e-4,
+        cold_time_limit_s: float | None = None,
     ) -> None:
         S = model.inputs.n_substations
         every = np.unique(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
@@ -227,6 +230,10 @@ class DecomposedLP:
         self.model = model
         self.max_sweeps = int(max_sweeps)
         self.tolerance = float(tolerance)
+        self.time_limit_s = float(time_limit_s)
+        self.cold_time_limit_s = float(
+            time_limit_s if cold_time_limit_s is None else cold_time_limit_s
+        )
         self.groups = [_Group(model, np.asarray(g, dtype=np.int64), time_limit_s) for g in groups]
         ex = model.exposure
         T = model.inputs.n_steps
@@ -319,6 +326,8 @@ class DecomposedLP:
                 imp = cells["imp"].reshape(T, S)
                 other_imp = imp.sum(axis=1) - imp[:, g.subs].sum(axis=1)
                 gb.row_upper[gr["peak"] : gr["peak"] + T] = -other_imp
+                cold = g.session.solves == 0
+                g.session.set_time_limit(self.cold_time_limit_s if cold else self.time_limit_s)
                 sol = g.session.solve(gb)
                 times.append(sol.solve_s)
                 iterations += sol.iterations
