@@ -5,8 +5,12 @@ substations, at the twin's 1 s step. Printed: wall and CPU time of the run alone
 its results folder, the process's peak resident memory, vehicle-steps per second, and the
 machine's load average (other processes share the cores).
 
-Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]``
-(``--strategy mpc`` once the planner exists).
+With ``--strategy mpc`` (or ``mpc-decomposed``) it also prints the planner's solve times per
+re-plan, fallbacks, and, when the corridor is split into substation groups, the number of
+groups and the Gauss–Seidel sweeps per re-plan; ``--progress`` prints each re-plan as it ends.
+
+Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]
+[--progress]``
 """
 
 from __future__ import annotations
@@ -22,7 +26,12 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np
+
 from ersgrid import build_layout, load_scenario, run
+from ersgrid.control.base import Strategy
+from ersgrid.control.mpc import MPC
+from ersgrid.control.registry import make_strategy
 from ersgrid.run.results import write_results
 
 
@@ -35,6 +44,7 @@ def main() -> None:
     parser.add_argument("--strategy", default="uncontrolled")
     parser.add_argument("--days", type=float, default=1.0)
     parser.add_argument("--scenario", default="xinjiang-g30")
+    parser.add_argument("--progress", action="store_true", help="print each re-plan")
     args = parser.parse_args()
     sc = load_scenario(args.scenario)
     lay = build_layout(sc)
@@ -51,7 +61,22 @@ def main() -> None:
     run("tiny", "uncontrolled", days=0.25)  # load numba's cache outside the measurement
     base_rss = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
-    res = run(sc, args.strategy, days=args.days)
+    policy: Strategy = make_strategy(args.strategy)
+    tick = None
+    if args.progress:
+        last = [time.perf_counter()]
+
+        def tick(done: int, total: int) -> None:
+            now = time.perf_counter()
+            extra = ""
+            if isinstance(policy, MPC) and policy.solve_s:
+                extra = f", solve {policy.solve_s[-1]:.2f} s"
+                if policy.sweeps:
+                    extra += f", {policy.sweeps[-1]} sweeps"
+            print(f"  step {done}/{total}: {now - last[0]:6.2f} s wall{extra}", flush=True)
+            last[0] = now
+
+    res = run(sc, policy, days=args.days, progress=tick)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     run_rss = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,6 +94,25 @@ def main() -> None:
         f"vehicle-steps:  {k['vehicle_steps']:,} ({k['vehicle_steps'] / cpu / 1e6:.2f} M per CPU "
         f"second); trips {k['trips']:,}; delivered {k['energy_delivered_kwh']:,.0f} kWh; peak "
         f"import {k['peak_import_kw']:,.0f} kW; violations {k['limit_violations']}"
+    )
+    if isinstance(policy, MPC):
+        solve = np.array(policy.solve_s)
+        print(
+            f"planner:        {len(solve)} re-plans, fallbacks {policy.fallbacks}; HiGHS "
+            f"{solve.sum():.1f} s in all, per re-plan median {np.median(solve):.2f} s, "
+            f"p95 {np.percentile(solve, 95):.2f} s, max {solve.max():.2f} s"
+        )
+        groups = policy.groups_per_plan
+        if groups:
+            sweeps = np.array(policy.sweeps)
+            print(
+                f"decomposed:     {groups} substation groups; sweeps per re-plan mean "
+                f"{sweeps.mean():.2f}, max {sweeps.max()}"
+            )
+    print(
+        f"KPIs:           objective {k['objective']:,.0f}; energy cost {k['energy_cost']:,.0f}; "
+        f"cost per kWh delivered {k['energy_cost'] / max(k['energy_delivered_kwh'], 1e-9):.3f}; "
+        f"unmet {k['unmet_energy_kwh']:,.0f} kWh"
     )
     one, five, _ = os.getloadavg()
     print(f"after: load {one:.2f} (1 min) {five:.2f} (5 min)")

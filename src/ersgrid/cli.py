@@ -82,7 +82,9 @@ def run(
     strategy: Annotated[
         str,
         typer.Option(
-            help="uncontrolled, tou, mpc, oracle, or your own as package.module:ClassName."
+            help="uncontrolled, tou, mpc (by substation groups above 12 substations), "
+            "mpc-decomposed (by groups on any corridor), mpc-learned, oracle, or your own as "
+            "package.module:ClassName."
         ),
     ] = "uncontrolled",
     days: DaysOption = 1.0,

@@ -15,6 +15,11 @@ The model covers a block of ``block_steps`` steps plus the horizon and is built 
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
 starts from its previous basis. If a solve fails the step falls back to the safe schedule
 (:func:`~ersgrid.control.planning.safe_dispatch`) and counts in ``fallbacks``.
+
+On a corridor with more than :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations (or with
+``decompose=True``; ``mpc-decomposed`` forces it) the model is solved group by group of
+``group_substations`` adjacent substations, neighbours sharing ``group_overlap``
+(:class:`~ersgrid.optimize.decompose.DecomposedLP`), each group with its own warm HiGHS.
 """
 
 from __future__ import annotations
@@ -38,15 +43,27 @@ from ersgrid.optimize.cohorts import (
     exposure,
     forecast_cohorts,
 )
+from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.optimize.model import CohortLP
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import storage_arrays
 from ersgrid.scenario.schema import VEHICLE_CLASSES
 
-__all__ = ["MPC", "ExpectedProfile", "TrafficForecaster"]
+__all__ = [
+    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "MPC", "DecomposedMPC",
+    "ExpectedProfile", "TrafficForecaster",
+]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
+
+COLD_TIME_LIMIT_S = 300.0
+"""Time limit of a group's first (cold) solve after a rebuild [s]: on xinjiang-g30 a group's
+cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``time_limit_s``."""
+
+DECOMPOSE_ABOVE_SUBSTATIONS = 12
+"""``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
+3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
 
 
 class TrafficForecaster(Protocol):
@@ -85,7 +102,26 @@ class MPC(Strategy):
     forecaster : TrafficForecaster, optional
         Default :class:`ExpectedProfile`.
     time_limit_s : float [s]
-        Per solve; a solve that exceeds it falls back.
+        Per solve (per group solve when decomposed); a solve that exceeds it falls back.
+    decompose : bool, optional
+        Solve by substation groups; default: when the corridor has more than
+        :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations.
+    group_substations : int
+        Adjacent substations per group when decomposed.
+    group_overlap : int
+        Substations each group shares with the next (lets energy move across a boundary in
+        one group solve; see :mod:`ersgrid.optimize.decompose`).
+    max_sweeps : int
+        Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
+
+    Attributes
+    ----------
+    solve_s : list of float [s]
+        HiGHS time of each re-plan (summed over the groups when decomposed).
+    sweeps : list of int
+        Sweeps of each decomposed re-plan (empty when monolithic).
+    groups_per_plan : int
+        Substation groups of the decomposed model (0 when monolithic).
     """
 
     name = "mpc"
@@ -97,7 +133,17 @@ class MPC(Strategy):
         soc_bins: int = 2,
         forecaster: TrafficForecaster | None = None,
         time_limit_s: float = 30.0,
+        decompose: bool | None = None,
+        group_substations: int = 6,
+        group_overlap: int = 2,
+        max_sweeps: int = 4,
     ) -> None:
+        self.decompose = decompose
+        self.group_substations = int(group_substations)
+        self.group_overlap = int(group_overlap)
+        self.max_sweeps = int(max_sweeps)
+        self.sweeps: list[int] = []
+        self.groups_per_plan = 0
         self.horizon_steps = int(horizon_steps)
         self.block_steps = int(block_steps)
         self.soc_bins = int(soc_bins)
@@ -109,9 +155,11 @@ class MPC(Strategy):
         super().reset(context)
         self.fallbacks = 0
         self.solve_s = []
+        self.sweeps = []
         self._origin = -1
         self._peak_kw = 0.0
         self._session: HighsSession | None = None
+        self._groups: DecomposedLP | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
         sc = context.scenario
         longest_h = max(
@@ -142,7 +190,23 @@ class MPC(Strategy):
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
         self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), storage_value(ctx))
-        self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
+        lay = ctx.layout
+        split = self.decompose
+        if split is None:
+            split = lay.n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        if split:
+            groups = substation_groups(
+                lay.sub_position_km, self.group_substations, self.group_overlap
+            )
+            self._groups = DecomposedLP(
+                self._model, groups, self.time_limit_s, self.max_sweeps,
+                cold_time_limit_s=COLD_TIME_LIMIT_S,
+            )  # fmt: skip
+            self.groups_per_plan = len(groups)
+            self._session = None
+        else:
+            self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
+            self._groups = None
         self._origin = step
         self._stop = stop
         self._keys = self._cohort_keys(coh)
@@ -206,32 +270,51 @@ class MPC(Strategy):
     def decide(self, observation: Observation) -> Dispatch:
         k = observation.step
         try:
-            if self._session is None or k >= self._origin + self.block_steps:
+            built = self._session is not None or self._groups is not None
+            if not built or k >= self._origin + self.block_steps:
                 self._rebuild(k)
-            assert self._session is not None
             rel = k - self._origin
             count, energy = self._live(observation.vehicles, rel)
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
-            bounds = self._model.bounds(count, energy, window, stored,
-                                        peak_floor_kw=self._peak_kw)  # fmt: skip
-            solution = self._session.solve(bounds)
+            if self._groups is not None:
+                split = self._groups.solve(count, energy, window, stored,
+                                           peak_floor_kw=self._peak_kw)  # fmt: skip
+                values, solve_s = split.values, split.solve_s
+                self.sweeps.append(split.sweeps)
+            else:
+                assert self._session is not None
+                bounds = self._model.bounds(count, energy, window, stored,
+                                            peak_floor_kw=self._peak_kw)  # fmt: skip
+                solution = self._session.solve(bounds)
+                values, solve_s = solution.values, solution.solve_s
         except InfeasibleSchedule as err:
             self.fallbacks += 1
             log.warning("mpc step %d: falling back to the safe schedule: %s", k, err)
             if not err.timed_out:  # after a time-out the next step goes on from its basis
                 self._session = None
+                self._groups = None
             return safe_dispatch(self.context)
-        self.solve_s.append(solution.solve_s)
+        self.solve_s.append(solve_s)
         # the demand charge is owed up to the peak already planned for the steps run so far
-        planned = float(self._model.block(solution.values, "imp")[rel].sum())
+        planned = float(self._model.block(values, "imp")[rel].sum())
         self._peak_kw = max(self._peak_kw, planned)
-        return plan_dispatch(self.context, self._model, solution.values, rel)
+        return plan_dispatch(self.context, self._model, values, rel)
 
     def _stored(self, observation: Observation) -> FloatArray:
         if observation.storage_kwh is None:
             return self._storage.initial_kwh.copy()
         return np.asarray(observation.storage_kwh, dtype=np.float64)
+
+
+class DecomposedMPC(MPC):
+    """``mpc`` solved by substation groups on any corridor (see :class:`MPC`'s ``decompose``);
+    ``mpc`` picks this itself above :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations."""
+
+    name = "mpc-decomposed"
+
+    def __init__(self) -> None:
+        super().__init__(decompose=True)
 
 
 class LearnedMPC(MPC):

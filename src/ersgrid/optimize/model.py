@@ -174,6 +174,8 @@ class CohortLP:
         self.cohorts = cohorts
         self.exposure = exposure
         self.inputs = inputs
+        self.storage_value_per_kwh = float(storage_value_per_kwh)
+        self.time_preference = float(time_preference)
         T, S, dt = inputs.n_steps, inputs.n_substations, inputs.step_h
         ex = exposure
         n_x = len(ex)
