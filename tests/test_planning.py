@@ -301,3 +301,26 @@ def test_the_ems_keeps_an_import_target_with_the_battery() -> None:
     assert np.all(imp[held] <= np.maximum(TARGET_KW, base.extras["import_kw"][held]
                                           - spec.power_kw) + 1e-6)  # fmt: skip
     assert kept.kpis["peak_import_kw"] < base.kpis["peak_import_kw"]
+
+
+def test_mpc_replans_every_n_steps_and_dispatches_the_plan_between(tiny: Scenario) -> None:
+    every = MPC(horizon_steps=16, block_steps=16)
+    hourly = MPC(horizon_steps=16, block_steps=16, replan_steps=4)
+    a = run(tiny, every, days=0.25)
+    b = run(tiny, hourly, days=0.25)
+    assert len(every.solve_s) == 24
+    assert len(hourly.solve_s) == 6  # steps 0, 4, ..., 20
+    assert b.kpis["fallbacks"] == 0
+    # hourly re-plans lose little against re-planning every step
+    assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=0.02)
+
+
+def test_mpc_takes_the_large_corridor_defaults_by_itself() -> None:
+    from ersgrid.control.mpc import DECOMPOSE_ABOVE_SUBSTATIONS, LARGE_CORRIDOR
+
+    big = DECOMPOSE_ABOVE_SUBSTATIONS + 1
+    assert MPC().settings_for(big) == LARGE_CORRIDOR
+    assert MPC(horizon_steps=40).settings_for(big)["horizon_steps"] == 40  # given wins
+    assert MPC().settings_for(4) == {"horizon_steps": 96, "block_steps": 96, "replan_steps": 1}
+    # forced decomposition on a small corridor keeps the small-corridor defaults
+    assert MPC(decompose=True).settings_for(big)["replan_steps"] == 1

@@ -57,6 +57,13 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
+LARGE_CORRIDOR = {"horizon_steps": 48, "block_steps": 24, "replan_steps": 4}
+"""Defaults of ``mpc`` on a corridor it decomposes by itself (more than
+:data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations): a 12-h horizon, a model rebuilt every 6 h
+(a 72-step model instead of 192 — the national corridor's day model had 5.4 M columns) and a
+re-plan every hour, the plan's steps in between dispatched as planned. Arguments given to
+the constructor win."""
+
 COLD_TIME_LIMIT_S = 300.0
 """Time limit of a group's first (cold) solve after a rebuild [s]: on xinjiang-g30 a group's
 cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``time_limit_s``."""
@@ -93,10 +100,14 @@ class MPC(Strategy):
 
     Parameters
     ----------
-    horizon_steps : int
-        Planning horizon (96 = 24 h); cut at the end of the run.
-    block_steps : int
-        Steps between model rebuilds (each rebuild is a cold solve).
+    horizon_steps : int, optional
+        Planning horizon (default 96 = 24 h; see :data:`LARGE_CORRIDOR`); cut at the end of
+        the run.
+    block_steps : int, optional
+        Steps between model rebuilds (each rebuild is a cold solve; default 96).
+    replan_steps : int, optional
+        Steps between re-plans (default 1: every step); in between, the last plan's steps
+        are dispatched as planned.
     soc_bins : int
         Entry state-of-charge bins per class.
     forecaster : TrafficForecaster, optional
@@ -128,8 +139,8 @@ class MPC(Strategy):
 
     def __init__(
         self,
-        horizon_steps: int = 96,
-        block_steps: int = 96,
+        horizon_steps: int | None = None,
+        block_steps: int | None = None,
         soc_bins: int = 2,
         forecaster: TrafficForecaster | None = None,
         time_limit_s: float = 30.0,
@@ -137,22 +148,43 @@ class MPC(Strategy):
         group_substations: int = 6,
         group_overlap: int = 2,
         max_sweeps: int = 4,
+        replan_steps: int | None = None,
     ) -> None:
+        self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
+                       "replan_steps": replan_steps}  # fmt: skip
         self.decompose = decompose
         self.group_substations = int(group_substations)
         self.group_overlap = int(group_overlap)
         self.max_sweeps = int(max_sweeps)
         self.sweeps: list[int] = []
         self.groups_per_plan = 0
-        self.horizon_steps = int(horizon_steps)
-        self.block_steps = int(block_steps)
+        self.horizon_steps = 96 if horizon_steps is None else int(horizon_steps)
+        self.block_steps = 96 if block_steps is None else int(block_steps)
+        self.replan_steps = 1 if replan_steps is None else int(replan_steps)
         self.soc_bins = int(soc_bins)
         self.forecaster: TrafficForecaster = forecaster or ExpectedProfile()
         self.time_limit_s = float(time_limit_s)
         self.solve_s: list[float] = []
 
+    def settings_for(self, n_substations: int) -> dict[str, int]:
+        """Horizon, block and re-plan steps on a corridor of ``n_substations``: the
+        constructor's arguments, else :data:`LARGE_CORRIDOR` where ``mpc`` decomposes by
+        itself, else 96, 96 and 1."""
+        large = self.decompose is None and n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        defaults = LARGE_CORRIDOR if large else {"horizon_steps": 96, "block_steps": 96,
+                                                 "replan_steps": 1}  # fmt: skip
+        out = {}
+        for key, default in defaults.items():
+            given = self._given[key]
+            out[key] = default if given is None else int(given)
+        return out
+
     def reset(self, context: RunContext) -> None:
         super().reset(context)
+        for key, value in self.settings_for(context.layout.n_substations).items():
+            setattr(self, key, value)
+        self._values: FloatArray | None = None
+        self._planned_at = -1
         self.fallbacks = 0
         self.solve_s = []
         self.sweeps = []
@@ -190,6 +222,7 @@ class MPC(Strategy):
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
         self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), storage_value(ctx))
+        self._values = None  # the last plan belongs to the old model
         lay = ctx.layout
         split = self.decompose
         if split is None:
@@ -269,6 +302,12 @@ class MPC(Strategy):
 
     def decide(self, observation: Observation) -> Dispatch:
         k = observation.step
+        if (
+            self._values is not None
+            and k < self._origin + self.block_steps
+            and k - self._planned_at < self.replan_steps
+        ):
+            return self._dispatch(self._values, k - self._origin)
         try:
             built = self._session is not None or self._groups is not None
             if not built or k >= self._origin + self.block_steps:
@@ -296,6 +335,10 @@ class MPC(Strategy):
                 self._groups = None
             return safe_dispatch(self.context)
         self.solve_s.append(solve_s)
+        self._values, self._planned_at = values, k
+        return self._dispatch(values, rel)
+
+    def _dispatch(self, values: FloatArray, rel: int) -> Dispatch:
         # the demand charge is owed up to the peak already planned for the steps run so far
         planned = float(self._model.block(values, "imp")[rel].sum())
         self._peak_kw = max(self._peak_kw, planned)
