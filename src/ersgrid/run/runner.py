@@ -15,16 +15,19 @@ import pandas as pd
 
 from ersgrid.control.base import Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
+from ersgrid.data.weather import load_weather
 from ersgrid.errors import StrategyError
+from ersgrid.forecast.history import traffic_intensity
 from ersgrid.grid.context import build_energy_context, connection_balance
 from ersgrid.grid.outputs import energy_outputs, prepare_grid
+from ersgrid.grid.renewables import pv_from_weather_kw, wind_ac_kw
 from ersgrid.market.dr import dr_caps, dr_performance
 from ersgrid.market.prices import scenario_co2_series, scenario_price_series
 from ersgrid.market.response import shift_trips, user_price_series
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.demand_response import DemandResponseSpec, DREventSpec
-from ersgrid.scenario.layout import build_layout
+from ersgrid.scenario.layout import Layout, build_layout
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index
@@ -81,6 +84,25 @@ def _check_dispatch(
         raise StrategyError(f"strategy {name!r} at step {step}: limits must be finite")
 
 
+def _renewable_columns(
+    scenario: Scenario, layout: Layout, index: pd.DatetimeIndex
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Realised output of all PV arrays (``pv_kw``) and all wind farms (``wind_kw``) [kW], for
+    the kinds the scenario has (their sum is ``renewable_kw``)."""
+    ren = scenario.renewables
+    if scenario.weather is None or not (ren.pv or ren.wind):
+        return {}
+    weather = load_weather(scenario.weather, index, scenario.seed)
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    if ren.pv:
+        arrays = pv_from_weather_kw(ren.pv, weather, scenario.weather)
+        out["pv_kw"] = np.sum(np.asarray(arrays, dtype=np.float64), axis=0)
+    if ren.wind:
+        farms = [wind_ac_kw(farm, weather) for farm in ren.wind]
+        out["wind_kw"] = np.sum(np.asarray(farms, dtype=np.float64), axis=0)
+    return out
+
+
 def run(
     scenario: Scenario | str | Path,
     strategy: str | Strategy = "uncontrolled",
@@ -123,8 +145,11 @@ def run(
     layout = build_layout(scenario)
     index = planning_index(scenario, days, start)
     rng = np.random.default_rng(scenario.seed)
-    volume, shifted_trips = shift_trips(expected_volume(scenario, index), scenario, index)
-    arrivals = draw_arrivals(scenario, layout, index, rng, volume)
+    # the planners' naive expectation, and the shaped intensity the twin draws from (holiday
+    # periods, weather and day effects: the same function as the forecasting history)
+    volume, _ = shift_trips(expected_volume(scenario, index), scenario, index)
+    intensity, shifted_trips = shift_trips(traffic_intensity(scenario, index), scenario, index)
+    arrivals = draw_arrivals(scenario, layout, index, rng, intensity)
     price = scenario_price_series(scenario, index).to_numpy()
     co2 = scenario_co2_series(scenario, index).to_numpy()
     context = RunContext(
@@ -258,6 +283,10 @@ def run(
         "vehicles_on_road": on_road,
         "mean_soc": mean_soc,
     }
+    columns |= _renewable_columns(scenario, layout, index)
+    forecasts = getattr(policy, "forecasts", None)
+    if isinstance(forecasts, pd.DataFrame):  # what the strategy planned on (e.g. mpc)
+        columns |= {str(c): forecasts[c].to_numpy() for c in forecasts.columns}
     # the power flow and renewable accounting see the road and its batteries together
     energy_columns, energy_kpis, grid_check = energy_outputs(
         scenario, layout, index, road_sub_kw + storage_kw, context.energy, PLANNING_STEP_H,
@@ -291,6 +320,7 @@ def run(
         "energy": context.energy,
         "arrivals": arrivals,
         "expected_volume": volume,
+        "traffic_intensity": intensity,
     }
     if events and baseline_import is not None:
         perf = dr_performance(
