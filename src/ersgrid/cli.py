@@ -82,7 +82,8 @@ def run(
     strategy: Annotated[
         str,
         typer.Option(
-            help="uncontrolled, tou, mpc, oracle, or your own as package.module:ClassName."
+            help="uncontrolled, tou, mpc, mpc-expected, oracle, or your own as "
+            "package.module:ClassName."
         ),
     ] = "uncontrolled",
     days: DaysOption = 1.0,
