@@ -8,7 +8,9 @@ forecast errors of the traffic and PV the ``mpc`` plans used against what happen
 
 Fitted models go to ``$ERSGRID_CACHE_DIR`` (the first run of a window fits them).
 
-Run: ``.venv/bin/python benchmarks/forecast_in_the_loop.py [scenario]``.
+Run: ``.venv/bin/python benchmarks/forecast_in_the_loop.py [scenario] [window] [strategies]``
+(window: ``golden-week`` or ``weekdays``, both by default; strategies: a comma list, all three
+by default).
 """
 
 from __future__ import annotations
@@ -23,17 +25,22 @@ from ersgrid import run
 from ersgrid.scenario.schema import VEHICLE_CLASSES
 from ersgrid.twin.traffic import ers_fraction
 
-WINDOWS = {"Golden Week": dt.date(2035, 4, 29), "weekdays": dt.date(2035, 6, 5)}
+WINDOWS = {"golden-week": dt.date(2035, 4, 29), "weekdays": dt.date(2035, 6, 5)}
 STRATEGIES = ("mpc", "mpc-expected", "oracle")
 DAYS = 3.0
 
 
-def main(scenario: str = "shin-tomei") -> None:
+def main(
+    scenario: str = "shin-tomei", window: str | None = None, strategies: str | None = None
+) -> None:
+    names = STRATEGIES if strategies is None else tuple(strategies.split(","))
     for label, start in WINDOWS.items():
+        if window is not None and label != window:
+            continue
         print(f"\n{scenario}, {label}: {start} + {DAYS:g} d")
         print(f"{'strategy':14s} {'objective':>14s} {'cost/kWh':>9s} {'unmet kWh':>10s} "
               f"{'wall s':>7s}")  # fmt: skip
-        for name in STRATEGIES:
+        for name in names:
             t0 = time.perf_counter()
             r = run(scenario, name, days=DAYS, start=start)
             wall = time.perf_counter() - t0
