@@ -14,6 +14,13 @@ from ersgrid.scenario.schema import Scenario
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _forecast_model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Fitted forecast models (``mpc``) go to one folder per test session, shared by its
+    tests: the user's cache is never read or written by the tests."""
+    os.environ["ERSGRID_CACHE_DIR"] = str(tmp_path_factory.mktemp("ersgrid-cache"))
+
+
 @pytest.fixture
 def tiny_data() -> dict[str, Any]:
     """The parsed YAML of the built-in ``tiny`` scenario (a fresh copy per test)."""

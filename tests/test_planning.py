@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
-from ersgrid.control.mpc import MPC
+from ersgrid.control.mpc import MPC, ExpectedProfile
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
 from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
@@ -23,7 +23,7 @@ from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
 
-STRATEGIES = ("uncontrolled", "tou", "mpc", "oracle")
+STRATEGIES = ("uncontrolled", "tou", "mpc", "mpc-expected", "oracle")
 TOLERANCE = 1e-4
 """Relative slack of the objective ordering [-]. The oracle bounds the *plan*; the realised
 run is the twin's (per-vehicle priority sharing at 1 s, not the LP's substation totals),
@@ -110,8 +110,9 @@ def test_solver_failure_falls_back_to_the_safe_schedule(
     # no storage and no V2G: nothing on site can cover the load under a zero import cap
     no_v2g = {k: v.model_copy(update={"v2g_share": 0.0}) for k, v in tiny.vehicles.items()}
     no_storage = tiny.model_copy(update={"storage": None, "vehicles": no_v2g})
-    with caplog.at_level("WARNING"):
-        failed = run(no_storage, _CappedMPC(horizon_steps=8), days=0.125)
+    with caplog.at_level("WARNING"):  # on the data it was given (realised renewables)
+        failed = run(no_storage, _CappedMPC(horizon_steps=8, forecaster=ExpectedProfile()),
+                     days=0.125)  # fmt: skip
     steps = 12
     assert failed.kpis["fallbacks"] == steps
     assert "grid import limits" in caplog.text
@@ -170,7 +171,11 @@ def test_compare_names_an_unknown_strategy(tmp_path: Path) -> None:
 def test_objective_ordering_on_shin_tomei_half_day() -> None:
     """Night and morning of a weekday: batteries fill at the night price, serve the day."""
     runs = {
-        name: run("shin-tomei", MPC(horizon_steps=48) if name == "mpc" else name, days=0.5)
+        name: run(
+            "shin-tomei",
+            MPC(horizon_steps=48, forecaster=ExpectedProfile()) if name == "mpc" else name,
+            days=0.5,
+        )
         for name in STRATEGIES
     }
     obj = {n: r.kpis["objective"] for n, r in runs.items()}
@@ -258,16 +263,31 @@ def test_mpc_matches_every_vehicle_on_the_road_to_a_cohort(tiny: Scenario) -> No
     assert all(policy.energy_ok)
 
 
-def test_mpc_learned_plans_from_the_forecasting_module(tiny: Scenario) -> None:
-    from ersgrid.control.mpc import LearnedMPC
+def test_mpc_plans_from_the_forecasting_module(tiny: Scenario) -> None:
     from ersgrid.forecast.forecaster import LearnedTraffic
 
-    policy = LearnedMPC()
+    policy = MPC()
     result = run(tiny, policy, days=0.25)
-    assert result.strategy == "mpc-learned"
+    assert result.strategy == "mpc"
     assert result.kpis["fallbacks"] == 0
     assert isinstance(policy.forecaster, LearnedTraffic)
-    assert policy.forecaster._forecaster is not None  # it trained and issued forecasts
+    ts = result.timeseries
+    # it planned on forecast PV and wind, not on the realised output, and kept what it used
+    assert ts["forecast_pv_p50_kw"].notna().all()
+    assert ts["forecast_wind_p50_kw"].notna().all()
+    assert not np.allclose(ts["forecast_pv_p50_kw"] + ts["forecast_wind_p50_kw"],
+                           ts["renewable_kw"])  # fmt: skip
+    assert (ts["forecast_pv_p10_kw"] <= ts["forecast_pv_p90_kw"]).all()
+    assert (ts["forecast_issued"] <= ts.index).all()
+
+
+def test_mpc_expected_plans_on_the_profile_and_realised_renewables(tiny: Scenario) -> None:
+    result = run(tiny, "mpc-expected", days=0.25)
+    assert result.strategy == "mpc-expected"
+    assert "forecast_pv_p50_kw" not in result.timeseries.columns
+    volume = result.extras["expected_volume"]
+    planned = result.timeseries["forecast_traffic_car_veh"].to_numpy()  # what it planned on
+    np.testing.assert_allclose(planned, (volume["car_A"] + volume["car_B"]).to_numpy())
 
 
 def test_the_ems_keeps_an_import_target_with_the_battery() -> None:

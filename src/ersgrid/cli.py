@@ -83,7 +83,7 @@ def run(
         str,
         typer.Option(
             help="uncontrolled, tou, mpc (by substation groups above 12 substations), "
-            "mpc-decomposed (by groups on any corridor), mpc-learned, oracle, or your own as "
+            "mpc-decomposed (by groups on any corridor), mpc-expected, oracle, or your own as "
             "package.module:ClassName."
         ),
     ] = "uncontrolled",

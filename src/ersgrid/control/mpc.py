@@ -3,12 +3,16 @@
 Every planning step the strategy re-plans the next ``horizon_steps`` steps with
 
 - a **traffic forecast** of the vehicles that will enter (a :class:`TrafficForecaster`;
-  the default :class:`ExpectedProfile` is the scenario's expected traffic profile —
-  calendar, weekly and diurnal shape — until the forecasting module replaces it),
+  by default the forecasting module's learned P50, issued at each rebuild from data before
+  it; ``mpc-expected`` uses :class:`ExpectedProfile`, the scenario's expected traffic
+  profile — calendar, weekly and diurnal shape),
+- **PV and wind forecasts** (P50) from the forecasting module in place of the realised
+  output, when the forecaster gives them (``mpc-expected`` reads the realised output),
 - the **measured state** of the vehicles on the road now (count and mean energy of each
   cohort, matched by entry step, entry and exit interchange, class and entry
   state-of-charge bin),
-- the stored energy of each battery now, prices, CO2, loads, renewables and limits,
+- the stored energy of each battery now, prices, CO2, other loads (their standard profile,
+  known in advance) and limits,
 - the peak import planned for the steps already run (the demand charge's floor).
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
@@ -36,6 +40,7 @@ import pandas as pd
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
+from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
 from ersgrid.optimize.cohorts import (
     Cohorts,
     drop_idle,
@@ -44,14 +49,14 @@ from ersgrid.optimize.cohorts import (
     forecast_cohorts,
 )
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
-from ersgrid.optimize.model import CohortLP
+from ersgrid.optimize.model import CohortLP, PlanInputs
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import storage_arrays
 from ersgrid.scenario.schema import VEHICLE_CLASSES
 
 __all__ = [
-    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "MPC", "DecomposedMPC",
-    "ExpectedProfile", "TrafficForecaster",
+    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "LARGE_CORRIDOR", "MPC", "DecomposedMPC",
+    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster",
 ]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
@@ -79,6 +84,14 @@ class TrafficForecaster(Protocol):
     def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
         """Expected vehicles entering in run steps ``start .. stop - 1`` [veh/step], all
         vehicles, columns ``<class>_<direction>``, issued at the start of step ``issued``."""
+        ...
+
+
+class RenewableForecaster(Protocol):
+    """Forecasts of the output of all PV arrays and all wind farms (optional beside traffic)."""
+
+    def renewables(self, context: RunContext, issued: int, stop: int) -> dict[str, pd.DataFrame]:
+        """``pv`` / ``wind`` → P10, P50, P90 [kW] for run steps ``issued .. stop - 1``."""
         ...
 
 
@@ -111,7 +124,11 @@ class MPC(Strategy):
     soc_bins : int
         Entry state-of-charge bins per class.
     forecaster : TrafficForecaster, optional
-        Default :class:`ExpectedProfile`.
+        Default :class:`~ersgrid.forecast.forecaster.LearnedTraffic`: learned P50 traffic
+        and, since it also forecasts renewables, P50 PV and wind in place of the realised
+        output. :class:`ExpectedProfile` plans on the traffic model's expected profile and on
+        realised renewables (``mpc-expected``). The forecasts a plan used are kept in
+        :attr:`forecasts` (the run stores them in its time series).
     time_limit_s : float [s]
         Per solve (per group solve when decomposed); a solve that exceeds it falls back.
     decompose : bool, optional
@@ -162,7 +179,10 @@ class MPC(Strategy):
         self.block_steps = 96 if block_steps is None else int(block_steps)
         self.replan_steps = 1 if replan_steps is None else int(replan_steps)
         self.soc_bins = int(soc_bins)
-        self.forecaster: TrafficForecaster = forecaster or ExpectedProfile()
+        # LearnedTraffic takes any run-like context; RunContext is one
+        self.forecaster: TrafficForecaster = (
+            forecaster if forecaster is not None else cast(TrafficForecaster, LearnedTraffic())
+        )
         self.time_limit_s = float(time_limit_s)
         self.solve_s: list[float] = []
 
@@ -193,6 +213,8 @@ class MPC(Strategy):
         self._session: HighsSession | None = None
         self._groups: DecomposedLP | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
+        self._log: dict[str, FloatArray] = {}
+        self._issued = np.full(len(context.index), -1, dtype=np.int64)
         sc = context.scenario
         longest_h = max(
             context.layout.length_m / (spec.speed.mean_kmh * 0.6 / 3.6) / 3600.0
@@ -221,7 +243,18 @@ class MPC(Strategy):
         late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        self._model = CohortLP(coh, ex, plan_inputs(ctx, step, stop), storage_value(ctx))
+        inputs = plan_inputs(ctx, step, stop)
+        renewables = getattr(self.forecaster, "renewables", None)
+        if renewables is not None:
+            inputs = self._forecast_renewables(
+                inputs, cast(RenewableForecaster, self.forecaster), step, stop
+            )
+        self._record(step, stop, {
+            f"traffic_{name}_veh": volume.iloc[self._lookback :][[f"{name}_A", f"{name}_B"]]
+            .sum(axis=1).to_numpy()
+            for name in VEHICLE_CLASSES if f"{name}_A" in volume.columns
+        })  # fmt: skip
+        self._model = CohortLP(coh, ex, inputs, storage_value(ctx))
         self._values = None  # the last plan belongs to the old model
         lay = ctx.layout
         split = self.decompose
@@ -244,6 +277,49 @@ class MPC(Strategy):
         self._stop = stop
         self._keys = self._cohort_keys(coh)
         self._order = np.argsort(self._keys)
+
+    def _forecast_renewables(
+        self, inputs: PlanInputs, forecaster: RenewableForecaster, step: int, stop: int
+    ) -> PlanInputs:
+        """The plan's inputs with P50 PV and wind forecasts issued at ``step`` in place of the
+        realised output (the connection's renewables are exactly PV plus wind)."""
+        ctx = self.context
+        quantiles = forecaster.renewables(ctx, step, stop)
+        if not quantiles:
+            return inputs
+        renewable = np.zeros_like(np.asarray(inputs.renewable_kw, dtype=np.float64))
+        for kind, q in quantiles.items():
+            p50 = q["p50"].to_numpy(dtype=np.float64)
+            renewable += split_renewables(ctx.scenario, ctx.layout.sub_ids, kind, p50)
+            self._record(step, stop, {
+                f"{kind}_{col}_kw": q[col].to_numpy(dtype=np.float64) for col in q.columns
+            })  # fmt: skip
+        return dataclasses.replace(inputs, renewable_kw=renewable)
+
+    def _record(self, step: int, stop: int, values: dict[str, FloatArray]) -> None:
+        """Keep the forecasts of a plan issued at ``step`` for run steps ``step .. stop - 1``;
+        a later plan overwrites the steps it covers, so each step keeps the forecast of the plan
+        in force when it ran."""
+        n = len(self.context.index)
+        for key, value in values.items():
+            row = self._log.setdefault(key, np.full(n, np.nan))
+            row[step:stop] = value[: stop - step]
+        self._issued[step:stop] = step
+
+    @property
+    def forecasts(self) -> pd.DataFrame | None:
+        """The forecasts the plans used, one row per run step [kW, veh/step]: columns
+        ``forecast_<pv|wind>_<p10|p50|p90>_kw``, ``forecast_traffic_<class>_veh`` (P50 or the
+        expected profile, all vehicles) and ``forecast_issued`` (issue time); None before a
+        plan."""
+        if not self._log:
+            return None
+        ctx = self.context
+        issued = pd.Series(ctx.index[np.maximum(self._issued, 0)], index=ctx.index).where(
+            self._issued >= 0
+        )
+        frame = {f"forecast_{key}": value for key, value in self._log.items()}
+        return pd.DataFrame(frame, index=ctx.index).assign(forecast_issued=issued)
 
     def _cohort_keys(self, c: Cohorts) -> npt.NDArray[np.int64]:
         n_ic = len(self.context.layout.ic_position_km)
@@ -360,15 +436,12 @@ class DecomposedMPC(MPC):
         super().__init__(decompose=True)
 
 
-class LearnedMPC(MPC):
-    """``mpc`` fed by the forecasting module: gradient-boosted P50 traffic forecasts trained
-    on history generated before the run (see ``docs/forecasting.md``), re-issued as the run
-    moves. Slower to start than ``mpc`` (it fits its models first)."""
+class ExpectedMPC(MPC):
+    """``mpc`` as it was before the forecasting module: it plans on the traffic model's
+    expected profile (:class:`ExpectedProfile`) and on the realised PV and wind output. Kept
+    to measure what the forecasts are worth (``docs/forecasting.md``)."""
 
-    name = "mpc-learned"
+    name = "mpc-expected"
 
     def __init__(self) -> None:
-        from ersgrid.forecast.forecaster import LearnedTraffic
-
-        # LearnedTraffic takes any run-like context; RunContext is one
-        super().__init__(forecaster=cast(TrafficForecaster, LearnedTraffic()))
+        super().__init__(forecaster=ExpectedProfile())

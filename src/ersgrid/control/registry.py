@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ersgrid.control.base import Strategy
-from ersgrid.control.mpc import MPC, DecomposedMPC, LearnedMPC
+from ersgrid.control.mpc import MPC, DecomposedMPC, ExpectedMPC
 from ersgrid.control.oracle import Oracle
 from ersgrid.control.tou import TimeOfUse
 from ersgrid.control.uncontrolled import Uncontrolled
@@ -13,7 +13,7 @@ from ersgrid.plugins import load_subclass
 __all__ = ["STRATEGIES", "make_strategy", "register_strategy"]
 
 STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls for cls in (Uncontrolled, TimeOfUse, MPC, DecomposedMPC, LearnedMPC, Oracle)
+    cls.name: cls for cls in (Uncontrolled, TimeOfUse, MPC, DecomposedMPC, ExpectedMPC, Oracle)
 }
 
 

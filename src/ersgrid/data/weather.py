@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy.signal import lfilter
 
 from ersgrid.errors import DataError
 from ersgrid.scenario.energy import WeatherSpec
@@ -180,10 +181,8 @@ def _ar1_normal(n: int, step_h: float, tau_h: float, rng: np.random.Generator) -
     """A stationary AR(1) series with standard normal marginals [-]."""
     phi = math.exp(-step_h / tau_h)
     eps = rng.standard_normal(n) * math.sqrt(1.0 - phi * phi)
-    out = np.empty(n)
-    out[0] = rng.standard_normal()
-    for i in range(1, n):
-        out[i] = phi * out[i - 1] + eps[i]
+    eps[0] = rng.standard_normal()
+    out: FloatArray = lfilter([1.0], [1.0, -phi], eps)  # out[i] = phi out[i-1] + eps[i]
     return out
 
 
@@ -191,18 +190,34 @@ def _clear_sky(spec: WeatherSpec, index: pd.DatetimeIndex, seed: int) -> Weather
     import pvlib
     from scipy.special import ndtr, ndtri
 
-    # Draw from 1 January of the first year so a day's weather does not depend on the run start.
-    first = pd.Timestamp(year=index[0].year, month=1, day=1, tz=index.tz)
-    full = pd.date_range(first, index[-1], freq=index.freq or "15min")
+    # Draw whole calendar years, each from its own seed (seed, year), so a day's weather
+    # depends on neither the start nor the length of the window asked for: a run and the
+    # history its forecasts learn from see the same weather on the same day.
+    freq = index.freq or "15min"
+    years = range(index[0].year, index[-1].year + 1)
+    parts = [
+        pd.date_range(
+            pd.Timestamp(year=y, month=1, day=1, tz=index.tz),
+            pd.Timestamp(year=y + 1, month=1, day=1, tz=index.tz),
+            freq=freq,
+            inclusive="left",
+        )
+        for y in years
+    ]
+    full = pd.DatetimeIndex(parts[0].append(parts[1:])) if len(parts) > 1 else parts[0]
     step_h = (full[1] - full[0]).total_seconds() / 3600.0 if len(full) > 1 else 0.25
     loc = pvlib.location.Location(
         spec.latitude_deg, spec.longitude_deg, altitude=spec.altitude_m, tz=str(index.tz)
     )
-    rng = np.random.default_rng([seed, 0xC10D])
-    z = _ar1_normal(len(full), step_h, spec.cloud_persistence_h, rng)
+    z_parts, zw_parts = [], []
+    for y, part in zip(years, parts, strict=True):
+        rng = np.random.default_rng([seed, 0xC10D, y])
+        z_parts.append(_ar1_normal(len(part), step_h, spec.cloud_persistence_h, rng))
+        zw_parts.append(_ar1_normal(len(part), step_h, 12.0, rng))
+    z = np.concatenate(z_parts)
+    zw = np.concatenate(zw_parts)
     offset = math.sqrt(2.0) * float(ndtri(min(max(spec.cloud_cover_mean, 1e-6), 1 - 1e-6)))
     cover = ndtr(z + offset)
-    zw = _ar1_normal(len(full), step_h, 12.0, rng)
     scale = spec.wind_mean_ms / math.gamma(1.5)
     wind = scale * np.sqrt(-np.log1p(-np.clip(ndtr(zw), 0.0, 1.0 - 1e-12)))
     doy = np.asarray(full.dayofyear, dtype=float)

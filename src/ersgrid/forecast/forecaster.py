@@ -9,25 +9,52 @@ never reads a value at or after the issue time.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
+import os
+import pickle
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.errors import DataError, ErsgridError
 from ersgrid.forecast.features import covariates
 from ersgrid.forecast.history import PROFILE_PREFIX, TRAFFIC_PREFIX, generate_history
 from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
+from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["Forecaster", "LearnedTraffic", "target_names"]
+__all__ = [
+    "CACHE_ENV",
+    "Forecaster",
+    "LearnedTraffic",
+    "cache_dir",
+    "split_renewables",
+    "target_names",
+]
 
 STEP = pd.Timedelta(minutes=15)
 NOT_TARGETS = ("wx:", "wxf:", PROFILE_PREFIX)
 WEEK = pd.Timedelta(days=7)
 ModelSpec = str | Callable[[], TargetModel]
+FloatArray = npt.NDArray[np.float64]
+RENEWABLE_KINDS = ("pv", "wind")
+CACHE_ENV = "ERSGRID_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where fitted forecast models are kept between runs: ``$ERSGRID_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/ersgrid``, else ``~/.cache/ersgrid``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ersgrid"
 
 
 def target_names(history: pd.DataFrame) -> list[str]:
@@ -57,6 +84,10 @@ class Forecaster:
         Re-fit a target's model once its last fit is this old.
     direction_a_share : float [-]
         Split of class counts without a direction (``traffic:<class>``) into directions A and B.
+    model_cache : Path, optional
+        Folder to keep fitted models in (see :func:`cache_dir`). A model is stored under a hash
+        of the ersgrid version, the model name, the target, the fit time and the whole history
+        (so any change of the data refits); only models given by name are cached.
     """
 
     def __init__(
@@ -66,6 +97,7 @@ class Forecaster:
         model: ModelSpec = "gbm",
         refit_every: pd.Timedelta = WEEK,
         direction_a_share: float = 0.5,
+        model_cache: Path | None = None,
     ) -> None:
         if not isinstance(history.index, pd.DatetimeIndex) or history.index.tz is None:
             raise DataError("history needs a tz-aware DatetimeIndex (local time of the corridor)")
@@ -81,6 +113,9 @@ class Forecaster:
         self._models: dict[str, tuple[pd.Timestamp, TargetModel]] = {}
         self._cov = covariates(history.index, country, history)
         self.fits = 0
+        self.model_cache = model_cache
+        self._model_name = model if isinstance(model, str) else None
+        self._history_hash: str | None = None
 
     @classmethod
     def for_scenario(
@@ -129,6 +164,7 @@ class Forecaster:
         if unknown:
             raise DataError(f"observed columns {unknown} are not targets of this forecaster")
         self.history.loc[actuals.index, actuals.columns] = actuals
+        self._history_hash = None
 
     def _check(self, target: str, issue_time: pd.Timestamp) -> pd.Timestamp:
         if target not in self.history.columns or target.startswith(NOT_TARGETS):
@@ -149,11 +185,39 @@ class Forecaster:
         y = self.history[target].loc[self.history.index < t]
         if y.notna().sum() == 0:
             raise DataError(f"{target}: no history before {t}")
-        model = self._factory()
-        model.fit(y, self._covariates_of(target, self._cov).loc[y.index])
-        self.fits += 1
+        path = self._cache_path(target, t)
+        model: TargetModel | None = None
+        if path is not None and path.exists():
+            try:
+                model = pickle.loads(path.read_bytes())
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+                model = None  # a torn or stale file: fit again
+        if model is None:
+            model = self._factory()
+            model.fit(y, self._covariates_of(target, self._cov).loc[y.index])
+            self.fits += 1
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(pickle.dumps(model))
+                tmp.replace(path)
         self._models[target] = (t, model)
         return model
+
+    def _cache_path(self, target: str, t: pd.Timestamp) -> Path | None:
+        """File of the model of ``target`` fitted at ``t`` in the model cache, if any."""
+        if self.model_cache is None or self._model_name is None:
+            return None
+        if self._history_hash is None:
+            rows = pd.util.hash_pandas_object(self.history, index=True).to_numpy()
+            digest = hashlib.sha256(rows.tobytes())
+            digest.update("|".join(map(str, self.history.columns)).encode())
+            self._history_hash = digest.hexdigest()
+        key = "|".join(
+            [version("ersgrid"), self._model_name, target, t.isoformat(), self._history_hash]
+        )
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return self.model_cache / "forecast-models" / f"{name}.pkl"
 
     def predict(self, target: str, issue_time: pd.Timestamp, horizon_steps: int) -> pd.DataFrame:
         """P10, P50, P90 of ``target`` for ``horizon_steps`` 15-min steps from ``issue_time``.
@@ -253,15 +317,76 @@ class _RunLike(Protocol):
     scenario: Scenario
     index: pd.DatetimeIndex
 
+    @property
+    def layout(self) -> Layout: ...
+
+
+_HISTORIES: dict[tuple[str, dt.date, int, int], pd.DataFrame] = {}
+
+
+def _run_history(scenario: Scenario, start: dt.date, days: int, history_days: int) -> pd.DataFrame:
+    """History for the forecasts of a run: traffic by class (directions summed: the generator
+    splits them by a fixed share, so one model per class learns the same at half the cost),
+    PV and wind with their weather, and the weather forecast. Kept for the last few runs."""
+    key = (scenario.model_dump_json(), start, days, history_days)
+    if key in _HISTORIES:
+        return _HISTORIES[key]
+    end = start + dt.timedelta(days=days)
+    full = generate_history(scenario, end=end, days=history_days + days)
+    frame: dict[str, pd.Series] = {}
+    for column in full.columns:
+        name = str(column)
+        if name.startswith(TRAFFIC_PREFIX):
+            klass = f"{TRAFFIC_PREFIX}{name[len(TRAFFIC_PREFIX) :].rsplit('_', 1)[0]}"
+            frame[klass] = frame[klass] + full[column] if klass in frame else full[column]
+        elif name in RENEWABLE_KINDS or name.startswith(("wx:", "wxf:")):
+            frame[name] = full[column]
+    out = pd.DataFrame(frame, index=full.index)
+    if len(_HISTORIES) >= 2:
+        _HISTORIES.pop(next(iter(_HISTORIES)))
+    _HISTORIES[key] = out
+    return out
+
+
+def split_renewables(
+    scenario: Scenario, sub_ids: list[str], kind: str, total_kw: FloatArray
+) -> FloatArray:
+    """Share a forecast of all plants of ``kind`` (``pv``, ``wind``) out to substations [kW].
+
+    PV by the arrays' peak power, wind by the farms' turbine counts: the plants of one kind
+    see one weather, so their outputs move together.
+
+    Returns
+    -------
+    ndarray [kW], shape (steps, substations)
+    """
+    weights = np.zeros(len(sub_ids))
+    if kind == "pv":
+        for array in scenario.renewables.pv:
+            weights[sub_ids.index(array.substation)] += array.peak_kw
+    elif kind == "wind":
+        for farm in scenario.renewables.wind:
+            weights[sub_ids.index(farm.substation)] += farm.count
+    else:
+        raise ErsgridError(f"unknown renewable kind {kind!r}; known: {RENEWABLE_KINDS}")
+    if weights.sum() <= 0.0:
+        return np.zeros((len(total_kw), len(sub_ids)))
+    out: FloatArray = np.asarray(total_kw, dtype=np.float64)[:, None] * (weights / weights.sum())
+    return out
+
 
 class LearnedTraffic:
-    """Traffic forecasts for the ``mpc`` strategy (its ``TrafficForecaster`` protocol).
+    """Traffic and renewable forecasts for the ``mpc`` strategy (its ``TrafficForecaster``
+    protocol, plus :meth:`renewables`).
 
-    ``MPC(forecaster=LearnedTraffic())`` replaces the expected profile by a model trained on
-    a year of history generated before the run's first day. Each call returns the chosen
-    quantile of the traffic by class and direction for run steps ``start .. stop - 1``: steps
-    from the issue step on come from the forecast issued then; steps before it (vehicles
-    already on the road) from the forecast issued at ``start``.
+    ``MPC()`` plans on these by default: models trained on a year of history generated
+    before the run's first day (the history generator draws from the same traffic intensity
+    as the twin, :func:`~ersgrid.forecast.history.traffic_intensity`). Each call returns the
+    chosen quantile of the traffic by class and direction for run steps ``start .. stop - 1``:
+    steps from the issue step on come from the forecast issued then; steps before it (vehicles
+    already on the road) from the forecast issued at ``start``. Models are fitted once per
+    target (the first issue of a run; again only after ``refit_every`` of run time) and kept
+    on disk in :func:`cache_dir`, so a run of the same scenario and start does not fit again.
 
     Parameters
     ----------
@@ -270,29 +395,42 @@ class LearnedTraffic:
     quantile : {"p10", "p50", "p90"}
     history_days : int [d]
         Generated history before the run.
+    model_cache : Path or None or "default"
+        Folder of fitted models; ``"default"`` is :func:`cache_dir` at the first issue, None
+        keeps them in memory only.
     """
 
     def __init__(
-        self, model: ModelSpec = "gbm", quantile: str = "p50", history_days: int = 365
+        self,
+        model: ModelSpec = "gbm",
+        quantile: str = "p50",
+        history_days: int = 365,
+        model_cache: Path | str | None = "default",
     ) -> None:
         if quantile not in QUANTILE_COLUMNS:
             raise ErsgridError(f"quantile {quantile!r}: use one of {QUANTILE_COLUMNS}")
         self.model = model
         self.quantile = quantile
         self.history_days = history_days
+        self.model_cache = model_cache
         self._key: tuple[str, pd.Timestamp, int] | None = None
         self._forecaster: Forecaster | None = None
 
     def forecaster_for(self, context: _RunLike) -> Forecaster:
         """The forecaster of this run (built on the first call of a run)."""
-        key = (context.scenario.name, context.index[0], len(context.index))
+        key = (context.scenario.model_dump_json(), context.index[0], len(context.index))
         if self._forecaster is None or self._key != key:
-            self._forecaster = Forecaster.for_scenario(
-                context.scenario,
-                start=context.index[0].date(),
-                days=len(context.index) * STEP / pd.Timedelta(days=1),
-                history_days=self.history_days,
+            sc = context.scenario
+            # two days past the run: the weather forecast covers every planning horizon
+            ahead = math.ceil(len(context.index) * STEP / pd.Timedelta(days=1)) + 2
+            history = _run_history(sc, context.index[0].date(), ahead, self.history_days)
+            cache = cache_dir() if self.model_cache == "default" else self.model_cache
+            self._forecaster = Forecaster(
+                history,
+                sc.traffic.holidays_country,
                 model=self.model,
+                direction_a_share=sc.traffic.direction_a_share,
+                model_cache=None if cache is None else Path(cache),
             )
             self._key = key
         return self._forecaster
@@ -310,3 +448,27 @@ class LearnedTraffic:
             ahead = fc.traffic_forecast(t0 + issued * STEP, stop - issued, self.quantile)
             parts.append(ahead.iloc[first - issued :])
         return pd.concat(parts).reset_index(drop=True)
+
+    def renewables(self, context: _RunLike, issued: int, stop: int) -> dict[str, pd.DataFrame]:
+        """P10, P50, P90 of the output of all PV arrays and of all wind farms [kW].
+
+        Parameters
+        ----------
+        context : RunContext
+        issued : int
+            Run step of the issue; the forecast covers run steps ``issued .. stop - 1``.
+        stop : int
+
+        Returns
+        -------
+        dict
+            ``pv`` and/or ``wind`` (the kinds the scenario has): DataFrames with columns
+            ``p10``, ``p50``, ``p90`` [kW], one row per step from ``issued``.
+        """
+        fc = self.forecaster_for(context)
+        when = context.index[0] + issued * STEP
+        return {
+            kind: fc.predict(kind, when, stop - issued)
+            for kind in RENEWABLE_KINDS
+            if kind in fc.history.columns
+        }

@@ -32,12 +32,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ersgrid.errors import DataError
 from ersgrid.forecast.calendar import HOLIDAY_PERIODS, holiday_period_code
 from ersgrid.forecast.sources import market_series, renewable_series
 from ersgrid.forecast.weather import ar1, synthetic_weather
 from ersgrid.grid.context import build_energy_context
 from ersgrid.scenario.layout import build_layout
-from ersgrid.scenario.schema import Scenario
+from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.twin.traffic import expected_volume, holiday_mask
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "generate_history",
     "history_index",
     "traffic_history",
+    "traffic_intensity",
+    "traffic_weather",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -67,28 +70,101 @@ def _ar1_log(rng: np.random.Generator, n: int, phi: float, std: float) -> FloatA
     return out
 
 
-def traffic_history(
-    scenario: Scenario,
-    index: pd.DatetimeIndex,
-    weather: pd.DataFrame,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    """Counted vehicles per step by class and direction [veh/step].
+def _year_index(scenario: Scenario, year: int) -> pd.DatetimeIndex:
+    """Every planning step of local calendar year ``year``."""
+    tz = scenario.timezone
+    return pd.date_range(
+        pd.Timestamp(year=year, month=1, day=1).tz_localize(tz),
+        pd.Timestamp(year=year + 1, month=1, day=1).tz_localize(tz),
+        freq=f"{scenario.simulation.planning_step_min}min",
+        inclusive="left",
+    )
+
+
+_YEARS: dict[tuple[int, str, int, int], pd.DataFrame] = {}
+
+
+def _year_draws(scenario: Scenario, year: int) -> pd.DataFrame:
+    """Weather and traffic day effects of one calendar year, from the seed ``(seed, 5, year)``.
+
+    Kept for the last few (seed, time zone, step, year): a run and its history ask for the same.
+    """
+    key = (scenario.seed, scenario.timezone, scenario.simulation.planning_step_min, year)
+    if key in _YEARS:
+        return _YEARS[key]
+    index = _year_index(scenario, year)
+    rng = np.random.default_rng([scenario.seed, 5, year])
+    weather = synthetic_weather(scenario.timezone, index, rng)
+    days = np.asarray(pd.Index(index.normalize()).factorize()[0])
+    n_days = int(days.max()) + 1
+    columns: dict[str, FloatArray] = {"fx:common": _ar1_log(rng, n_days, 0.6, 0.045)[days]}
+    for c, name in enumerate(VEHICLE_CLASSES):
+        for d, tag in enumerate(("A", "B")):
+            own_rng = np.random.default_rng([scenario.seed, 5, year, c, d])
+            own = own_rng.lognormal(0.0, 0.02, n_days)[days]
+            over = own_rng.lognormal(-0.5 * 0.05**2, 0.05, len(index))
+            columns[f"fx:{name}_{tag}"] = own * over
+    out = pd.concat([weather, pd.DataFrame(columns, index=index)], axis=1)
+    if len(_YEARS) >= 8:
+        _YEARS.pop(next(iter(_YEARS)))
+    _YEARS[key] = out
+    return out
+
+
+def _drivers(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Weather (``wx:``, ``wxf:``) and traffic effects (``fx:``) on ``index``: the same values
+    for the same step whatever window is asked for."""
+    if len(index) == 0:
+        raise DataError("traffic intensity of an empty index: give at least one step")
+    years = range(index[0].year, index[-1].year + 1)
+    full = pd.concat([_year_draws(scenario, y) for y in years])
+    take = full.index.get_indexer(index)
+    if (take < 0).any():
+        raise DataError(
+            f"steps such as {index[take < 0][0]} are not on the scenario's "
+            f"{scenario.simulation.planning_step_min}-min grid from midnight"
+        )
+    return full.iloc[take].set_axis(index)
+
+
+def traffic_weather(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Synthetic weather of the corridor on ``index`` (see
+    :func:`~ersgrid.forecast.weather.synthetic_weather`), drawn year by year from the scenario's
+    seed so a run and a history that cover the same day see the same weather.
+
+    Returns
+    -------
+    DataFrame
+        ``wx:temp_c`` [°C], ``wx:precip_mm_h`` [mm/h] and the forecasts ``wxf:…``.
+    """
+    drivers = _drivers(scenario, index)
+    return drivers[[c for c in drivers.columns if str(c).startswith(("wx:", "wxf:"))]]
+
+
+def traffic_intensity(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Mean vehicles entering per step, shaped like real traffic [veh/step].
+
+    The one source of the traffic the twin draws (``ersgrid run``) and the history counts
+    (:func:`traffic_history`): :func:`~ersgrid.twin.traffic.expected_volume` moved by holiday
+    periods (car and truck factors, leisure diurnal shape on working days), by the weather of
+    :func:`traffic_weather` (rain thins car traffic, snow all traffic, storm days cancel car
+    trips), by a persistent day effect common to all classes (AR(1) in log space, φ = 0.6,
+    σ = 4.5 %), by a day effect of each class and direction (σ = 2 %) and by step-level
+    over-dispersion (σ = 5 %). Every draw comes from the scenario's seed and the calendar year,
+    so the intensity of a day is the same in every window that covers it.
 
     Parameters
     ----------
     scenario : Scenario
     index : DatetimeIndex
-        15-min steps, tz-aware.
-    weather : DataFrame
-        Realised weather on ``index`` (``wx:temp_c`` [°C], ``wx:precip_mm_h`` [mm/h]).
-    rng : numpy Generator
+        Planning steps, tz-aware, on the scenario's grid from local midnight.
 
     Returns
     -------
     DataFrame [veh/step]
-        Integer counts in columns ``<class>_<direction>`` (the layout of ``expected_volume``).
+        Columns ``<class>_<direction>`` (the layout of ``expected_volume``).
     """
+    drivers = _drivers(scenario, index)
     base = expected_volume(scenario, index)
     country = scenario.traffic.holidays_country
     periods = {p.code: p for ps in HOLIDAY_PERIODS.values() for p in ps}
@@ -100,12 +176,11 @@ def traffic_history(
     leisure_ratio = (we / we.sum()) / np.maximum(wd / wd.sum(), 1e-9)
 
     days = np.asarray(pd.Index(index.normalize()).factorize()[0])
-    n_days = int(days.max()) + 1 if len(days) else 0
-    common = _ar1_log(rng, n_days, 0.6, 0.045)[days]
-    temp = weather["wx:temp_c"].to_numpy()
-    precip = weather["wx:precip_mm_h"].to_numpy()
+    temp = drivers["wx:temp_c"].to_numpy()
+    precip = drivers["wx:precip_mm_h"].to_numpy()
     rain_day = pd.Series(precip).groupby(days).transform("sum").to_numpy() * 0.25
     snow = temp < 0.5
+    common = drivers["fx:common"].to_numpy()
 
     out: dict[str, FloatArray] = {}
     for column in base.columns:
@@ -131,11 +206,34 @@ def traffic_history(
                 - np.where(snow, np.minimum(0.25, 0.05 * precip), 0.0)
                 - np.where(rain_day > 50.0, 0.08, 0.0)  # storm days: trips cancelled
             )
-        own = rng.lognormal(0.0, 0.02, n_days)[days]
-        over = rng.lognormal(-0.5 * 0.05**2, 0.05, len(index))
-        lam = lam * factor * weather_factor * common * own * over
-        out[column] = rng.poisson(np.maximum(lam, 0.0)).astype(np.float64)
+        effects = drivers[f"fx:{column}"].to_numpy()
+        out[column] = np.maximum(lam * factor * weather_factor * common * effects, 0.0)
     return pd.DataFrame(out, index=index)
+
+
+def traffic_history(
+    scenario: Scenario, index: pd.DatetimeIndex, rng: np.random.Generator
+) -> pd.DataFrame:
+    """Counted vehicles per step by class and direction [veh/step].
+
+    Poisson counts about :func:`traffic_intensity` (the intensity the twin draws from).
+
+    Parameters
+    ----------
+    scenario : Scenario
+    index : DatetimeIndex
+        15-min steps, tz-aware.
+    rng : numpy Generator
+        Draws the counts.
+
+    Returns
+    -------
+    DataFrame [veh/step]
+        Integer counts in columns ``<class>_<direction>`` (the layout of ``expected_volume``).
+    """
+    lam = traffic_intensity(scenario, index)
+    counts = rng.poisson(lam.to_numpy()).astype(np.float64)
+    return pd.DataFrame(counts, index=index, columns=lam.columns)
 
 
 def _demand_factor(
@@ -191,9 +289,11 @@ def generate_history(
     """
     end = end or scenario.simulation.start
     index = history_index(scenario, end, days)
-    rng = np.random.default_rng([scenario.seed if seed is None else seed, 5])
-    weather = synthetic_weather(scenario.timezone, index, rng)
-    counts = traffic_history(scenario, index, weather, rng)
+    if seed is not None and seed != scenario.seed:
+        scenario = scenario.model_copy(update={"seed": int(seed)})
+    rng = np.random.default_rng([scenario.seed, 5])
+    weather = traffic_weather(scenario, index)
+    counts = traffic_history(scenario, index, rng)
     frame: dict[str, FloatArray] = {
         f"{TRAFFIC_PREFIX}{c}": counts[c].to_numpy() for c in counts.columns
     }

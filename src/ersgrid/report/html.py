@@ -137,6 +137,7 @@ def _road_figure(results: list[RunResult]) -> go.Figure:
 
 def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
     """ERS vehicles that entered in each step against the forecast the planners used (the
+    forecast a run stored, ``forecast_traffic_<class>_veh``, e.g. mpc's learned P50; else the
     traffic model's expectation after the price response); empty if the run kept neither."""
     import numpy as np
 
@@ -144,11 +145,13 @@ def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
     from ersgrid.twin.traffic import ers_fraction
 
     first = results[0]
+    ts = first.timeseries
     arrivals = first.extras.get("arrivals")
     volume = first.extras.get("expected_volume")
     if arrivals is None or volume is None:
         return []
-    ts = first.timeseries
+    # the forecast a planner stored (mpc: learned P50) wins over the expected profile
+    planner = next((r for r in results if "forecast_traffic_car_veh" in r.timeseries), None)
     step_s = 900.0
     fig = go.Figure()
     for c, name in enumerate(VEHICLE_CLASSES):
@@ -157,16 +160,70 @@ def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
         mask = arrivals.vclass == c
         actual = np.bincount((arrivals.time_s[mask] // step_s).astype(int), minlength=len(ts))
         share = ers_fraction(first.scenario, name)
-        expected = (volume[f"{name}_A"] + volume[f"{name}_B"]).to_numpy() * share
+        stored = f"forecast_traffic_{name}_veh"
+        if planner is not None and stored in planner.timeseries:
+            expected = planner.timeseries[stored].to_numpy() * share
+        else:
+            expected = (volume[f"{name}_A"] + volume[f"{name}_B"]).to_numpy() * share
         color = _PALETTE[c % len(_PALETTE)]
         fig.add_trace(go.Bar(x=ts.index, y=actual[: len(ts)], name=f"{name}: entered",
                              marker={"color": color}, opacity=0.45))  # fmt: skip
-        fig.add_trace(go.Scatter(x=ts.index, y=expected, name=f"{name}: forecast",
+        source = "expected" if planner is None else planner.strategy
+        fig.add_trace(go.Scatter(x=ts.index, y=expected, name=f"{name}: forecast ({source})",
                                  line={"color": color}))  # fmt: skip
     fig.update_layout(
         title="ERS vehicles entering per 15 min: realised against the planners' forecast",
         yaxis_title="vehicles", barmode="overlay", height=340,
     )  # fmt: skip
+    return [fig]
+
+
+RENEWABLE_LABELS = {"pv": "PV", "wind": "Wind"}
+
+
+def _renewables_figure(results: list[RunResult]) -> list[go.Figure]:
+    """PV and wind output: the P50 forecast a planner used with its P10–P90 band against the
+    realised output (``forecast_<kind>_p50_kw`` and ``<kind>_kw`` in the time series); empty
+    if no run stored a renewable forecast."""
+    planner = next(
+        (r for r in results
+         if any(f"forecast_{k}_p50_kw" in r.timeseries for k in RENEWABLE_LABELS)),
+        None,
+    )  # fmt: skip
+    if planner is None:
+        return []
+    ts = planner.timeseries
+    kinds = [k for k in RENEWABLE_LABELS if f"forecast_{k}_p50_kw" in ts and f"{k}_kw" in ts]
+    fig = make_subplots(
+        rows=len(kinds), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+        subplot_titles=[f"{RENEWABLE_LABELS[k]}: forecast used by {planner.strategy} "
+                        "against actual" for k in kinds],
+    )  # fmt: skip
+    for row, kind in enumerate(kinds, start=1):
+        color = _PALETTE[(row - 1) % len(_PALETTE)]
+        first = row == 1
+        fig.add_trace(go.Scatter(
+            x=ts.index, y=ts[f"forecast_{kind}_p90_kw"], mode="lines", line={"width": 0},
+            name="P10–P90", legendgroup="band", showlegend=False, hoverinfo="skip",
+        ), row=row, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=ts.index, y=ts[f"forecast_{kind}_p10_kw"], mode="lines", line={"width": 0},
+            fill="tonexty", fillcolor="rgba(31,119,180,0.2)", name="forecast P10–P90",
+            legendgroup="band", showlegend=first,
+        ), row=row, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=ts.index, y=ts[f"forecast_{kind}_p50_kw"], mode="lines", name="forecast P50",
+            line={"color": color, "dash": "dash"}, legendgroup="p50", showlegend=first,
+        ), row=row, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=ts.index, y=ts[f"{kind}_kw"], mode="lines", name="actual",
+            line={"color": "black", "width": 1.5}, legendgroup="actual", showlegend=first,
+        ), row=row, col=1)  # fmt: skip
+        fig.update_yaxes(title_text="kW", row=row, col=1)
+    fig.update_layout(
+        title="Renewable output: the planner's forecast (issued before each plan) against actual",
+        height=260 * len(kinds) + 100,
+    )
     return [fig]
 
 
@@ -180,7 +237,8 @@ def write_report(
     first = results[0]
     sc = first.scenario
     figures = [_road_figure(results), _power_figure(results), _price_figure(results),
-               _soc_figure(results), *_traffic_figure(results), *grid_figures(results),
+               _soc_figure(results), *_traffic_figure(results), *_renewables_figure(results),
+               *grid_figures(results),
                *(extra_figures or [])]  # fmt: skip
     parts = [
         to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})

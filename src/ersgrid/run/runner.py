@@ -20,9 +20,12 @@ import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
+from ersgrid.data.weather import load_weather
 from ersgrid.errors import StrategyError
+from ersgrid.forecast.history import traffic_intensity
 from ersgrid.grid.context import build_energy_context, connection_balance
 from ersgrid.grid.outputs import energy_outputs, prepare_grid
+from ersgrid.grid.renewables import pv_from_weather_kw, wind_ac_kw
 from ersgrid.market.dr import dr_caps, dr_performance
 from ersgrid.market.prices import scenario_co2_series, scenario_price_series
 from ersgrid.market.response import shift_trips, user_price_series
@@ -84,6 +87,25 @@ def _check_dispatch(
         )
     if not (np.all(np.isfinite(seg)) and np.all(np.isfinite(sub))):
         raise StrategyError(f"strategy {name!r} at step {step}: limits must be finite")
+
+
+def _renewable_columns(
+    scenario: Scenario, layout: Layout, index: pd.DatetimeIndex
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Realised output of all PV arrays (``pv_kw``) and all wind farms (``wind_kw``) [kW], for
+    the kinds the scenario has (their sum is ``renewable_kw``)."""
+    ren = scenario.renewables
+    if scenario.weather is None or not (ren.pv or ren.wind):
+        return {}
+    weather = load_weather(scenario.weather, index, scenario.seed)
+    out: dict[str, npt.NDArray[np.float64]] = {}
+    if ren.pv:
+        arrays = pv_from_weather_kw(ren.pv, weather, scenario.weather)
+        out["pv_kw"] = np.sum(np.asarray(arrays, dtype=np.float64), axis=0)
+    if ren.wind:
+        farms = [wind_ac_kw(farm, weather) for farm in ren.wind]
+        out["wind_kw"] = np.sum(np.asarray(farms, dtype=np.float64), axis=0)
+    return out
 
 
 def run(
@@ -204,9 +226,16 @@ class Stepper:
         self.layout = layout = build_layout(scenario) if layout is None else layout
         self.index = index = planning_index(scenario, days, start)
         rng = np.random.default_rng(scenario.seed)
-        volume, self.shifted_trips = shift_trips(expected_volume(scenario, index), scenario, index)
+        # the planners' naive expectation, and the shaped intensity the twin draws from
+        # (holiday periods, weather and day effects: the same function as the forecasting
+        # history)
+        volume, _ = shift_trips(expected_volume(scenario, index), scenario, index)
+        intensity, self.shifted_trips = shift_trips(
+            traffic_intensity(scenario, index), scenario, index
+        )
+        self.intensity = intensity
         self.volume = volume
-        self.arrivals = arrivals = draw_arrivals(scenario, layout, index, rng, volume)
+        self.arrivals = arrivals = draw_arrivals(scenario, layout, index, rng, intensity)
         self.price = price = scenario_price_series(scenario, index).to_numpy()
         self.co2 = co2 = scenario_co2_series(scenario, index).to_numpy()
         context = RunContext(
@@ -423,6 +452,10 @@ class Stepper:
             "vehicles_on_road": on_road,
             "mean_soc": mean_soc,
         }
+        columns |= _renewable_columns(scenario, layout, index)
+        forecasts = getattr(policy, "forecasts", None)
+        if isinstance(forecasts, pd.DataFrame):  # what the strategy planned on (e.g. mpc)
+            columns |= {str(c): forecasts[c].to_numpy() for c in forecasts.columns}
         # the power flow and renewable accounting see the road and its batteries together
         energy_columns, energy_kpis, grid_check = energy_outputs(
             scenario, layout, index, road_sub_kw + storage_kw, context.energy, PLANNING_STEP_H,
@@ -456,6 +489,7 @@ class Stepper:
             "energy": context.energy,
             "arrivals": arrivals,
             "expected_volume": volume,
+            "traffic_intensity": self.intensity,
         }
         if events and baseline_import is not None:
             perf = dr_performance(

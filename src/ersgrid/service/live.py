@@ -91,6 +91,8 @@ class TickReport:
     sub_net_kw : ndarray [kW]
         Net load per substation without the chargers: road, batteries and other loads
         minus renewables (negative: a surplus the chargers may use).
+    plan_step : int
+        The planning step the tick belongs to (its loads, renewables and prices).
     """
 
     time: pd.Timestamp
@@ -110,6 +112,7 @@ class TickReport:
     seg_v2g_kw: FloatArray
     frequency_hz: float
     sub_net_kw: FloatArray
+    plan_step: int = 0
 
 
 def ers_traffic(stepper: Stepper) -> tuple[IntArray, FloatArray]:
@@ -308,17 +311,21 @@ class LiveLoop:
             seg[i] = min(seg[i], self.safe_limit_kw)
         return seg, sub, caps
 
-    def _storage_now(self, sub_road_kw: FloatArray, duration_h: float) -> FloatArray:
-        """What the batteries do over this tick at the decided set-point [kW] (shown live;
-        the planning step's realisation in :meth:`Stepper.close_step` moves their energy)."""
-        st, k = self.stepper, self.plan_step
+    def _storage_now(self, sub_road_kw: FloatArray, duration_h: float, k: int) -> FloatArray:
+        """What the batteries do over this tick of planning step ``k`` at the decided
+        set-point and import target [kW] (shown live; the planning step's realisation in
+        :meth:`Stepper.close_step` moves their energy)."""
+        st = self.stepper
         decision = st.decision
         if decision is None or decision.storage_kw is None or not st.storage.present:
             return np.zeros(self.layout.n_substations)
         en = self.context.energy
         net_kw = sub_road_kw + self.charger_kw + en.other_load_kw[k] - en.renewable_kw[k]
+        setpoint = np.asarray(decision.storage_kw, dtype=np.float64)
+        if decision.import_target_kw is not None:
+            setpoint = np.minimum(setpoint, decision.import_target_kw - net_kw)
         power_kw, _ = realise_storage(
-            np.asarray(decision.storage_kw, dtype=np.float64), st.stored, st.storage, net_kw,
+            setpoint, st.stored, st.storage, net_kw,
             en.import_limit_kw[k], en.export_limit_kw[k], duration_h,
             may_export=bool(self.scenario.storage and self.scenario.storage.may_export),
         )  # fmt: skip
@@ -339,7 +346,7 @@ class LiveLoop:
         soc_counts = np.histogram(np.clip(soc, 0.0, 1.0), SOC_BINS)[0].astype(np.int64)
         seg_vehicles = np.bincount(segs[segs >= 0], minlength=lay.n_segments).astype(np.int64)
         sub_road_kw = block.sub_grid_kwh / duration_h
-        storage_kw = self._storage_now(sub_road_kw, duration_h)
+        storage_kw = self._storage_now(sub_road_kw, duration_h, k)
         energy = self.context.energy
         sub_net_kw = sub_road_kw + storage_kw + energy.other_load_kw[k] - energy.renewable_kw[k]
         sub_import = np.maximum(sub_net_kw + self.charger_kw, 0.0)
@@ -367,6 +374,7 @@ class LiveLoop:
             sub_storage_kw=storage_kw,
             sub_charger_kw=self.charger_kw.copy(),
             sub_net_kw=sub_net_kw,
+            plan_step=k,
             seg_v2g_kw=block.seg_v2g_grid_kwh / duration_h,
         )
         self._plan_acc += np.vstack([sub_road_kw, sub_limit, sub_import]) * duration_h

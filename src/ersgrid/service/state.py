@@ -93,6 +93,7 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
         state |= {"storage_kw": 0.0, "charger_kw": 0.0, "v2g_kw": 0.0}
         state["soc"] = empty_soc
         return state
+    k = rep.plan_step  # the loads and renewables of the step the last tick belongs to
     other = loop.context.energy.other_load_kw[k]
     renewable = loop.context.energy.renewable_kw[k]
     state["segments"] = [
