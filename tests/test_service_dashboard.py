@@ -70,7 +70,10 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         assert page.locator("#traffic-plot .bars .point").count() > 0  # actual per step
         assert page.locator("#traffic-plot .scatterlayer .trace").count() == 1  # forecast
         # the ledger of the hours already over: anchored and verified
-        page.wait_for_selector("#ledger-verified >> text=verified", timeout=60_000)
+        page.wait_for_function(  # exact text: "not yet verified" contains "verified"
+            "document.getElementById('ledger-verified').textContent === 'verified'",
+            timeout=60_000,
+        )
         assert page.text_content("#ledger-verified") == "verified"
         ledger_text = page.text_content("#ledger-table") or ""
         assert "in chain block" in ledger_text
@@ -86,9 +89,12 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         page.wait_for_selector(
             "#alarm-list tr.critical >> text=cable theft suspected", timeout=30_000
         )
-        page.click("#alarm-list tr.critical button")  # the operator acknowledges it
+        # the operator acknowledges it (its own row: the loop may raise other alarms meanwhile)
+        page.click("#alarm-list tr.critical:has-text('cable theft suspected') button")
         page.wait_for_selector("#alarm-list tr.acked >> text=cable theft suspected")
-        assert httpx.get(url + "/api/alarms").json()[0]["acknowledged_by"] == "dashboard"
+        (theft,) = [a for a in httpx.get(url + "/api/alarms").json()
+                    if a["message"].startswith("cable theft suspected")]  # fmt: skip
+        assert theft["acknowledged_by"] == "dashboard"
         dr = {"start": "2035-04-02T20:00", "end": "2035-04-02T21:00", "import_limit_kw": 300}
         assert httpx.post(url + "/api/dr-events", json=dr).status_code == 201
         page.wait_for_selector("#dr-list >> text=scheduled", timeout=30_000)
