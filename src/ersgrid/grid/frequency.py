@@ -189,6 +189,33 @@ def _activation_lag(trace: FrequencyTrace, dt: float, limit_steps: int) -> float
     return float("inf")
 
 
+def _judge(
+    trace: FrequencyTrace,
+    window: slice,
+    step_s: float,
+    reserve: ReserveSpec,
+    pooled_mw: float,
+    idle_lag_s: float,
+    idle_without_demand: bool,
+) -> tuple[float, float, float, bool]:
+    """Required and delivered energy over ``window`` [MWh], activation lag [s] and whether
+    the product's rules were met. The lag is ``idle_lag_s`` when no reserve is offered, or
+    (with ``idle_without_demand``) when nothing was required."""
+    hours = step_s / 3600.0
+    req = np.abs(trace.required_mw[window])
+    required = float(req.sum() * hours)
+    delivered = float(np.minimum(np.abs(trace.road_mw[window]), req).sum() * hours)
+    limit_steps = round(3 * reserve.activation_time_s / step_s)
+    active = pooled_mw > 0 and (required > 0.0 or not idle_without_demand)
+    lag = _activation_lag(trace, step_s, limit_steps) if active else idle_lag_s
+    compliant = bool(
+        pooled_mw > 0
+        and lag <= reserve.activation_time_s
+        and delivered >= REQUIRED_SHARE * required - 1e-12
+    )
+    return required, delivered, lag, compliant
+
+
 def assess_event(
     freq: FrequencySpec,
     disturbance: DisturbanceSpec,
@@ -213,14 +240,9 @@ def assess_event(
     extreme = np.min if falling else np.max
     start = round(disturbance.time_s / freq.step_s)
     window = slice(start, start + round(reserve.sustain_s / freq.step_s) + 1)
-    hours = freq.step_s / 3600.0
-    required = float(np.abs(with_road.required_mw[window]).sum() * hours)
-    delivered = float(
-        np.minimum(np.abs(with_road.road_mw[window]), np.abs(with_road.required_mw[window])).sum()
-        * hours
+    required, delivered, lag, compliant = _judge(
+        with_road, window, freq.step_s, reserve, pooled, float("nan"), idle_without_demand=False
     )
-    limit_steps = round(3 * reserve.activation_time_s / freq.step_s)
-    lag = _activation_lag(with_road, freq.step_s, limit_steps) if pooled > 0 else float("nan")
     event = ReserveEvent(
         name=disturbance.name,
         delta_mw=disturbance.delta_mw,
@@ -231,11 +253,7 @@ def assess_event(
         activation_time_s=reserve.activation_time_s,
         required_mwh=required,
         delivered_mwh=delivered,
-        compliant=bool(
-            pooled > 0
-            and lag <= reserve.activation_time_s
-            and delivered >= REQUIRED_SHARE * required - 1e-12
-        ),
+        compliant=compliant,
     )
     return event, with_road, without
 
@@ -327,15 +345,12 @@ def assess_recording(
     """
     pooled = reserve_mw * reserve.aggregation_factor
     trace = follow_recording(time_s, frequency_hz, nominal_hz, reserve, pooled, pooled, step_s)
-    hours = step_s / 3600.0
-    required = float(np.abs(trace.required_mw).sum() * hours)
-    delivered = float(np.minimum(np.abs(trace.road_mw), np.abs(trace.required_mw)).sum() * hours)
+    required, delivered, lag, compliant = _judge(
+        trace, slice(None), step_s, reserve, pooled, 0.0, idle_without_demand=True
+    )
     low = float(trace.frequency_hz.min())
     high = float(trace.frequency_hz.max())
     extreme = low if nominal_hz - low >= high - nominal_hz else high
-    limit_steps = round(3 * reserve.activation_time_s / step_s)
-    active = required > 0.0 and pooled > 0
-    lag = _activation_lag(trace, step_s, limit_steps) if active else 0.0
     event = ReserveEvent(
         name=name,
         delta_mw=float("nan"),
@@ -346,11 +361,7 @@ def assess_recording(
         activation_time_s=reserve.activation_time_s,
         required_mwh=required,
         delivered_mwh=delivered,
-        compliant=bool(
-            pooled > 0
-            and lag <= reserve.activation_time_s
-            and delivered >= REQUIRED_SHARE * required - 1e-12
-        ),
+        compliant=compliant,
     )
     return event, trace
 
