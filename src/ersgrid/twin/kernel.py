@@ -97,6 +97,25 @@ def _emit_pass(
 
 
 @njit(cache=True, error_model="numpy")
+def _water_fill(
+    bin_demand: np.ndarray, bin_frac: np.ndarray, s: int, lo: int, hi: int, budget: float
+) -> None:
+    """Serve segment ``s``'s priority bins ``lo .. hi`` in order from ``budget`` [kW]: whole
+    bins while it lasts, the bin where it runs out in proportion (``bin_frac``)."""
+    left = budget
+    for b in range(lo, hi + 1):
+        d = bin_demand[s, b]
+        if d <= 0.0:
+            continue
+        if d <= left:
+            bin_frac[s, b] = 1.0
+            left -= d
+        elif left > 0.0:
+            bin_frac[s, b] = left / d
+            left = 0.0
+
+
+@njit(cache=True, error_model="numpy")
 def advance(
     n_steps: int,
     first_step: int,
@@ -321,18 +340,8 @@ def advance(
                 sub = seg_sub[s]
                 if sub_v2g[sub] > sub_v2g_kw[sub]:
                     export *= sub_v2g_kw[sub] / sub_v2g[sub]
-                left = export
                 bottom = bin_lo[s] if bin_lo[s] > N_PRIORITY else N_PRIORITY
-                for b in range(bottom, bin_hi[s] + 1):
-                    d = bin_demand[s, b]
-                    if d <= 0.0:
-                        continue
-                    if d <= left:
-                        bin_frac[s, b] = 1.0
-                        left -= d
-                    elif left > 0.0:
-                        bin_frac[s, b] = left / d
-                        left = 0.0
+                _water_fill(bin_demand, bin_frac, s, bottom, bin_hi[s], export)
             # V2G vehicles the export does not need charge like the others in this step
             for i in range(n):
                 b = is_[I_BIN, i]
@@ -372,18 +381,8 @@ def advance(
                 budget *= sub_cap / sub_total[sub]
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
-            left = budget
             top = bin_hi[s] if bin_hi[s] < N_PRIORITY else N_PRIORITY - 1
-            for b in range(bin_lo[s], top + 1):
-                d = bin_demand[s, b]
-                if d <= 0.0:
-                    continue
-                if d <= left:
-                    bin_frac[s, b] = 1.0
-                    left -= d
-                elif left > 0.0:
-                    bin_frac[s, b] = left / d
-                    left = 0.0
+            _water_fill(bin_demand, bin_frac, s, bin_lo[s], top, budget)
         for sub in range(n_sub):
             served = min(sub_total[sub], sub_limit_kw[sub], sub_energy_kwh[sub] * inv_dt_h)
             left_kwh = sub_energy_kwh[sub] - served * dt_h
