@@ -73,6 +73,7 @@ def realise_storage(
     export_limit_kw: FloatArray,
     step_h: float,
     may_export: bool = False,
+    import_target_kw: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """What the batteries actually do in one step, and their stored energy after it.
 
@@ -80,6 +81,9 @@ def realise_storage(
     limit, to the energy room and content, to the import headroom left by the site's net
     load when charging, and when discharging to the site's own net load (batteries behind
     the connection do not feed back; with ``may_export`` up to the export limit beyond it).
+    With ``import_target_kw`` the EMS keeps the connection's import under the target in real
+    time: the set-point becomes at most ``target − net load`` (more discharge, or less
+    charging, where the metered load exceeds what the plan expected).
 
     Parameters
     ----------
@@ -100,6 +104,8 @@ def realise_storage(
         Stored energy at the end of the step.
     """
     eta_c, eta_d = storage.charge_efficiency, storage.discharge_efficiency
+    if import_target_kw is not None:
+        setpoint_kw = np.minimum(setpoint_kw, import_target_kw - net_load_kw)
     p = np.clip(setpoint_kw, -storage.power_kw, storage.power_kw)
     room_kw = np.maximum(storage.energy_max_kwh - stored_kwh, 0.0) / (eta_c * step_h)
     content_kw = np.maximum(stored_kwh - storage.energy_min_kwh, 0.0) * eta_d / step_h

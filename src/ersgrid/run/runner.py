@@ -385,15 +385,11 @@ class Stepper:
         flows["v2g_potential"][k] = last.seg_v2g_potential_kwh.sum()
         if decision is not None and decision.storage_kw is not None and storage.present:
             net_kw = last.sub_grid_kwh / PLANNING_STEP_H + en.other_load_kw[k] - en.renewable_kw[k]
-            setpoint = np.asarray(decision.storage_kw, dtype=np.float64)
-            if decision.import_target_kw is not None:
-                # the EMS keeps the import target in real time: more discharge (or less
-                # charging) where the metered load exceeds what the plan expected
-                setpoint = np.minimum(setpoint, decision.import_target_kw - net_kw)
             self.storage_kw[k], self.stored = realise_storage(
-                setpoint, self.stored, storage, net_kw,
+                np.asarray(decision.storage_kw, dtype=np.float64), self.stored, storage, net_kw,
                 en.import_limit_kw[k], en.export_limit_kw[k], PLANNING_STEP_H,
                 may_export=bool(self.scenario.storage and self.scenario.storage.may_export),
+                import_target_kw=decision.import_target_kw,
             )  # fmt: skip
         self.storage_kwh[k] = self.stored
         self.on_road[k] = last.vehicles_on_road

@@ -321,13 +321,11 @@ class LiveLoop:
             return np.zeros(self.layout.n_substations)
         en = self.context.energy
         net_kw = sub_road_kw + self.charger_kw + en.other_load_kw[k] - en.renewable_kw[k]
-        setpoint = np.asarray(decision.storage_kw, dtype=np.float64)
-        if decision.import_target_kw is not None:
-            setpoint = np.minimum(setpoint, decision.import_target_kw - net_kw)
         power_kw, _ = realise_storage(
-            setpoint, st.stored, st.storage, net_kw,
+            np.asarray(decision.storage_kw, dtype=np.float64), st.stored, st.storage, net_kw,
             en.import_limit_kw[k], en.export_limit_kw[k], duration_h,
             may_export=bool(self.scenario.storage and self.scenario.storage.may_export),
+            import_target_kw=decision.import_target_kw,
         )  # fmt: skip
         return power_kw
 
