@@ -84,3 +84,51 @@ def test_a_dying_worker_has_its_task_rerun(tmp_path: Path, monkeypatch: pytest.M
     assert plain["status"] == "ok"
     stored = json.loads((tmp_path / "s" / "runs" / always["run_id"] / "row.json").read_text())
     assert stored["error_type"] == "KilledWorker"
+
+
+START_LOG = "ERSGRID_TEST_WORKER_STARTS"
+FAIL_START = "ERSGRID_TEST_FAIL_START"
+
+
+@pytest.mark.usefixtures("worker_env")
+def test_a_cluster_left_without_workers_is_given_fresh_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker dies, its nanny's restart fails: the sweep does not wait forever."""
+    import dask
+
+    from ersgrid.study import sweep
+
+    starts = tmp_path / "starts.txt"
+    monkeypatch.setenv(KILL_MARKER, str(tmp_path / "killed.pid"))
+    monkeypatch.setenv(START_LOG, str(starts))
+    monkeypatch.setenv(FAIL_START, "2")  # the nanny's restart after the kill
+    monkeypatch.setattr(sweep, "LOCAL_NO_WORKER_S", 5.0)
+    config = {"distributed.worker.preload": ["sweep_failing_start"]}
+    with dask.config.set(config), caplog.at_level("WARNING", logger="ersgrid.study.sweep"):
+        res = run_sweep("tiny", {}, [f"{__name__}:KillOnce"], 0.25, tmp_path / "s", workers=1)
+    assert res.table["status"].tolist() == ["ok"], res.table["error"].tolist()
+    assert len(starts.read_text(encoding="utf-8").split()) == 3  # first, failed restart, fresh
+    assert "starting 1 fresh worker(s), attempt 1 of 3" in caplog.text
+
+
+@pytest.mark.usefixtures("worker_env")
+def test_a_cluster_that_cannot_be_revived_stops_the_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every worker start after the kill fails: a clear error, and no row is lost."""
+    import dask
+
+    from ersgrid.errors import SweepError
+    from ersgrid.study import sweep
+
+    monkeypatch.setenv(KILL_MARKER, str(tmp_path / "killed.pid"))
+    monkeypatch.setenv(START_LOG, str(tmp_path / "starts.txt"))
+    monkeypatch.setenv(FAIL_START, "2")
+    monkeypatch.setattr(sweep, "LOCAL_NO_WORKER_S", 5.0)
+    monkeypatch.setattr(sweep, "LOCAL_REVIVALS", 0)
+    config = {"distributed.worker.preload": ["sweep_failing_start"]}
+    with dask.config.set(config), pytest.raises(SweepError, match="no Dask worker") as err:
+        run_sweep("tiny", {}, [f"{__name__}:KillOnce"], 0.25, tmp_path / "s", workers=1)
+    assert "run the same sweep again with the same --out" in str(err.value)
+    assert (tmp_path / "s" / "sweep.json").is_file()

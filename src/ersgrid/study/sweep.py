@@ -5,7 +5,13 @@ row is already on disk (resume), submits the rest as tasks, and writes ``sweep.p
 ``report.html`` from the rows. Robustness comes from Dask where Dask already does it: a task
 whose worker dies is rescheduled on another (or the restarted) worker, up to the scheduler's
 ``distributed.scheduler.allowed-failures`` (3 by default); after that the run is recorded as
-failed with ``KilledWorker``.
+failed with ``KilledWorker``. Where Dask does not: a nanny whose worker restart fails (seen
+under load) leaves a local cluster with no worker, and the scheduler would wait for one
+forever. The client therefore watches the workers while it waits: a local cluster without a
+worker for :data:`LOCAL_NO_WORKER_S` is given fresh workers (up to :data:`LOCAL_REVIVALS`
+times), and a sweep whose scheduler has had no worker for :data:`NO_WORKER_S` (or whose local
+cluster cannot be revived) stops with a :class:`~ersgrid.errors.SweepError` naming what is
+missing; the finished runs are on disk and the same command resumes.
 """
 
 from __future__ import annotations
@@ -29,7 +35,20 @@ from ersgrid.run.results import json_safe
 from ersgrid.study.grid import ParamValue, RunSpec, build_runs
 from ersgrid.study.task import ROW_FILE, execute_run, read_row, run_dir
 
-__all__ = ["SWEEP_FILES", "SweepProgress", "SweepResult", "rows_table", "run_sweep"]
+__all__ = [
+    "LOCAL_NO_WORKER_S", "LOCAL_REVIVALS", "NO_WORKER_S", "SWEEP_FILES", "SweepProgress",
+    "SweepResult", "rows_table", "run_sweep",
+]  # fmt: skip
+
+LOCAL_NO_WORKER_S = 60.0
+"""[s] A local cluster with no worker this long (a nanny restarts a dead worker in seconds)
+gets fresh workers."""
+LOCAL_REVIVALS = 3
+"""Times a local cluster is given fresh workers before the sweep stops."""
+NO_WORKER_S = 300.0
+"""[s] A sweep on an existing scheduler stops when it has had no worker this long."""
+
+logger = logging.getLogger(__name__)
 
 SWEEP_FILES = ("sweep.json", "sweep.parquet", "report.html")
 """Files a sweep writes at the top of its ``--out`` folder (runs go under ``runs/<id>/``)."""
@@ -69,7 +88,8 @@ class SweepResult:
 
 
 @contextmanager
-def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def _client(scheduler: str | None, workers: int | None) -> Iterator[tuple[Any, Any, int]]:
+    """Yield ``(client, local cluster or None, workers wanted)``."""
     try:
         import dask
         from distributed import Client, LocalCluster
@@ -93,7 +113,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
                     f"the Dask scheduler at {scheduler!r} has no workers after 60 s; start "
                     "one with `dask worker <address> --nthreads 1`"
                 ) from None
-            yield client
+            yield client, None, 0
         finally:
             client.close()
         return
@@ -112,7 +132,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         )
     client = Client(cluster)
     try:
-        yield client
+        yield client, cluster, n
     finally:
         client.close()
         cluster.close()
@@ -268,11 +288,11 @@ def _execute(
     progress: SweepProgress | None,
     ledger: bool = False,
 ) -> None:
-    from distributed import as_completed
+    from distributed import wait
 
     # Keys name the run and the sweep folder, so two sweeps on one scheduler never share one.
     tag = hashlib.sha256(str(base).encode("utf-8")).hexdigest()[:8]
-    with _client(scheduler, workers) as client:
+    with _client(scheduler, workers) as (client, cluster, n_local):
         by_key = {f"ersgrid-run-{spec.run_id}-{tag}": spec for spec in pending}
         # One call for all runs: the scheduler sees the whole group at once and queues it,
         # handing a worker a new run only when it has a free thread.
@@ -284,16 +304,72 @@ def _execute(
             key=list(by_key),
             pure=False,
         )
-        for future in as_completed(futures):
-            spec = by_key[future.key]
+        watchdog = _Watchdog(client, cluster, n_local, scheduler, base)
+        waiting = set(futures)
+        while waiting:
             try:
-                row = future.result()
-            except Exception as err:  # e.g. KilledWorker: record it, keep going
-                row = json_safe(_failed_row(spec, err))
-                folder = run_dir(base, spec.run_id)
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / ROW_FILE).write_text(json.dumps(row, indent=1) + "\n", encoding="utf-8")
-            future.release()
-            rows[spec.run_id] = row
-            if progress is not None:
-                progress(len(rows), total, row)
+                done, waiting = wait(list(waiting), timeout=5.0, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                watchdog.check(len(waiting))
+                continue
+            waiting = set(waiting)
+            for future in done:
+                spec = by_key[future.key]
+                try:
+                    row = future.result()
+                except Exception as err:  # e.g. KilledWorker: record it, keep going
+                    row = json_safe(_failed_row(spec, err))
+                    folder = run_dir(base, spec.run_id)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    text = json.dumps(row, indent=1) + "\n"
+                    (folder / ROW_FILE).write_text(text, encoding="utf-8")
+                future.release()
+                rows[spec.run_id] = row
+                if progress is not None:
+                    progress(len(rows), total, row)
+            watchdog.check(len(waiting))
+
+
+class _Watchdog:
+    """Notices a cluster left without workers while runs wait (see the module's docstring)."""
+
+    def __init__(self, client: Any, cluster: Any, n_local: int, scheduler: str | None,
+                 base: Path) -> None:  # fmt: skip
+        self.client, self.cluster, self.n_local = client, cluster, n_local
+        self.scheduler, self.base = scheduler, base
+        self.since: float | None = None
+        self.revivals = 0
+
+    def check(self, waiting: int) -> None:
+        """Revive a local cluster or raise :class:`SweepError` after too long without workers."""
+        if not waiting or self.client.nthreads():
+            self.since = None
+            return
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        idle_s = now - self.since
+        if self.cluster is not None:
+            if idle_s < LOCAL_NO_WORKER_S:
+                return
+            if self.revivals < LOCAL_REVIVALS:
+                self.revivals += 1
+                logger.warning(
+                    "the local Dask cluster has had no worker for %.0f s (a worker restart "
+                    "failed); starting %d fresh worker(s), attempt %d of %d",
+                    idle_s, self.n_local, self.revivals, LOCAL_REVIVALS,
+                )  # fmt: skip
+                self.cluster.scale(0)
+                self.cluster.scale(self.n_local)
+                self.since = None
+                return
+            where = f"the local cluster, after {LOCAL_REVIVALS} attempts to restart it,"
+        elif idle_s < NO_WORKER_S:
+            return
+        else:
+            where = f"the scheduler at {self.scheduler!r}"
+        raise SweepError(
+            f"{where} has had no Dask worker for {idle_s:.0f} s, with {waiting} run(s) not "
+            f"finished; the finished runs are saved in {str(self.base)!r}: start workers "
+            "(or free memory) and run the same sweep again with the same --out to resume"
+        )
