@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -344,3 +345,37 @@ def test_mpc_takes_the_large_corridor_defaults_by_itself() -> None:
     assert MPC().settings_for(4) == {"horizon_steps": 96, "block_steps": 96, "replan_steps": 1}
     # forced decomposition on a small corridor keeps the small-corridor defaults
     assert MPC(decompose=True).settings_for(big)["replan_steps"] == 1
+
+
+class _Meter(Uncontrolled):
+    """Uncontrolled, keeping the metered import each step is shown."""
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.seen: list[np.ndarray | None] = []
+
+    def decide(self, observation: Observation) -> Dispatch:
+        self.seen.append(observation.import_kw)
+        return super().decide(observation)
+
+
+def test_a_strategy_sees_the_metered_import_of_the_last_step(tiny: Scenario) -> None:
+    meter = _Meter()
+    r = run(tiny, meter, days=0.25)
+    assert meter.seen[0] is None
+    shown = np.array([np.sum(s) for s in meter.seen[1:]])
+    assert np.allclose(shown, r.timeseries["grid_import_kw"].to_numpy()[:-1], atol=1e-9)
+
+
+def test_tou_fills_valleys_without_raising_the_peak(tiny_data: dict[str, Any]) -> None:
+    """Under a demand charge tou charges its batteries only under the peak already metered,
+    judged on each step's own load, so its peak is never above the uncontrolled one."""
+    data = copy.deepcopy(tiny_data)
+    data["tariff"]["demand_charge_per_kw"] = 50.0
+    sc = parse_scenario(data, "tiny-demand-charge")
+    runs = {name: run(sc, name, days=2.0) for name in ("uncontrolled", "tou")}
+    peak = {n: float(r.timeseries["grid_import_kw"].max()) for n, r in runs.items()}
+    assert peak["tou"] <= peak["uncontrolled"] * (1 + 1e-9)
+    tou = runs["tou"].timeseries
+    assert tou["storage_power_kw"].max() > 0.0  # it did charge
+    assert runs["tou"].kpis["objective"] < runs["uncontrolled"].kpis["objective"]

@@ -76,6 +76,9 @@ class Observation:
         Measurements of the previous planning step.
     storage_kwh : ndarray [kWh] or None
         Energy in each substation's stationary battery now (None without storage).
+    import_kw : ndarray [kW] or None
+        Metered grid import of each connection over the previous planning step (road,
+        batteries and other loads less local renewables); None at the first step.
     """
 
     step: int
@@ -83,6 +86,7 @@ class Observation:
     vehicles: pd.DataFrame
     last: BlockReport | None
     storage_kwh: FloatArray | None = None
+    import_kw: FloatArray | None = None
 
 
 @dataclass(frozen=True)

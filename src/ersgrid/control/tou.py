@@ -1,14 +1,16 @@
 """``tou``: a time-of-use rule a road operator can run without an optimiser.
 
 - **Batteries**: charge at full power in the cheapest price level of the day, and from any
-  local renewable surplus; discharge in the dearest level, but only as much as the site drew
-  from the grid in the previous step (a battery that exports sells at the export price what
-  it bought at the import price).
-- **Demand charge**: where the tariff has one, charging only fills the valleys: each
-  battery charges at most the gap between the highest net load (road + other loads −
-  renewables) its connection has had so far in the run and the previous step's net load,
-  since the charge is owed up to that peak anyway; discharging in the dearest level cuts
-  the peaks.
+  local renewable surplus; discharge in the dearest level, but only as much as the site
+  draws from the grid in that step (the EMS clips it to the metered net load unless the
+  scenario sets ``storage.may_export``: a battery that exports sells at the export price
+  what it bought at the import price).
+- **Demand charge**: where the tariff has one, charging only fills the valleys: the EMS
+  keeps the corridor's import under the highest it has metered so far in the run (the
+  charge is owed up to that peak anyway), shared among the connections by their own
+  highest import so far, as import targets judged on the step's own metered load (see
+  :attr:`~ersgrid.control.base.Dispatch.import_target_kw`); discharging in the dearest
+  level cuts the peaks.
 - **Road**: in steps where selling energy to vehicles loses money (the user price times
   the worst segment efficiency is below the import price plus the carbon cost), cap each
   substation at ``loss_cap_share`` of its rating; the twin then serves the vehicles with
@@ -61,7 +63,8 @@ class TimeOfUse(Strategy):
         worst_eff = float(context.layout.seg_efficiency.min(initial=1.0))
         self._losing = tariff.user_price_per_kwh * worst_eff < cost
         self._valley = tariff.demand_charge_per_kw > 0.0
-        self._peak_net_kw = np.zeros(context.layout.n_substations)
+        self._peak_import_kw = np.zeros(context.layout.n_substations)
+        self._corridor_peak_kw = 0.0
 
     def decide(self, observation: Observation) -> Dispatch:
         k = observation.step
@@ -71,17 +74,29 @@ class TimeOfUse(Strategy):
             sub = sub * self.loss_cap_share
         storage = np.zeros(lay.n_substations)
         net_kw = self._previous_net_kw(observation)
+        target = None
         if self._valley:
-            self._peak_net_kw = np.maximum(self._peak_net_kw, net_kw)
+            imported_kw = (
+                np.zeros(lay.n_substations)
+                if observation.import_kw is None
+                else np.asarray(observation.import_kw, dtype=np.float64)
+            )
+            self._peak_import_kw = np.maximum(self._peak_import_kw, imported_kw)
+            self._corridor_peak_kw = max(self._corridor_peak_kw, float(imported_kw.sum()))
         if self._charge[k]:
             storage = self._storage.power_kw.copy()
             if self._valley:
-                storage = np.minimum(storage, np.maximum(self._peak_net_kw - net_kw, 0.0))
+                # the corridor's peak so far, shared by each connection's own peak so far:
+                # the targets sum to the peak already owed, so charging does not raise it
+                total = float(self._peak_import_kw.sum())
+                share = self._peak_import_kw / total if total > 0.0 else 0.0 * imported_kw
+                target = (self._corridor_peak_kw * share).astype(np.float64)
         elif self._discharge[k]:
-            storage = -np.minimum(self._storage.power_kw, np.maximum(net_kw, 0.0))
+            # full power; the EMS clips it to the step's metered net load (no feed-back)
+            storage = -self._storage.power_kw.copy()
         else:
             storage = np.minimum(self._storage.power_kw, np.maximum(-net_kw, 0.0))
-        return Dispatch(lay.seg_rating_kw.copy(), sub, storage)
+        return Dispatch(lay.seg_rating_kw.copy(), sub, storage, import_target_kw=target)
 
     def _previous_net_kw(self, observation: Observation) -> np.ndarray:
         """Net load of each connection in the previous step (road + other − renewables) [kW]."""
