@@ -13,7 +13,18 @@ Every planning step the strategy re-plans the next ``horizon_steps`` steps with
   state-of-charge bin),
 - the stored energy of each battery now, prices, CO2, other loads (their standard profile,
   known in advance) and limits,
-- the peak import planned for the steps already run (the demand charge's floor).
+- the peak import planned or metered for the steps already run (the demand charge's floor).
+
+Under a demand charge on a corridor with storage, the 24-h horizon is too short: the charge
+is owed on the peak of the whole billing period (the run), and a plan that empties the
+batteries to cut today's peak meets tomorrow's heavier traffic with none. Once a local day
+the strategy therefore also solves a **guide**: the same model over the rest of the run (up
+to ``guide_days``) on the forecasts' heavy-traffic quantile (``guide_quantile``). Its peak
+becomes the demand-charge floor of the short plans (no value in cutting below the period's
+expected peak) and its stored energy at each short plan's horizon end that plan's least terminal
+energy (so the batteries keep what later days need), plus a reserve of ``reserve_share``
+of their capacity against traffic above the forecast, which the EMS spends in real time
+through the import target (see :func:`~ersgrid.control.planning.plan_dispatch`).
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
@@ -141,6 +152,16 @@ class MPC(Strategy):
         one group solve; see :mod:`ersgrid.optimize.decompose`).
     max_sweeps : int
         Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
+    guide_days : float [d]
+        Length of the daily guide plan under a demand charge (0: none; never when
+        decomposed: the national corridor's week model is too large).
+    guide_quantile : {"p10", "p50", "p90"}
+        Traffic quantile the guide plans on, where the forecaster has quantiles (the
+        learned one): the peak is set by the heavy days, so the guide plans on heavy
+        traffic, not the median.
+    reserve_share : float [-]
+        Share of each battery's usable capacity the short plans keep above the guide's
+        energy at their horizon end, against traffic above the forecast.
 
     Attributes
     ----------
@@ -166,7 +187,13 @@ class MPC(Strategy):
         group_overlap: int = 2,
         max_sweeps: int = 4,
         replan_steps: int | None = None,
+        guide_days: float = 7.0,
+        guide_quantile: str = "p90",
+        reserve_share: float = 0.0,
     ) -> None:
+        self.guide_days = float(guide_days)
+        self.guide_quantile = guide_quantile
+        self.reserve_share = float(reserve_share)
         self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
                        "replan_steps": replan_steps}  # fmt: skip
         self.decompose = decompose
@@ -210,6 +237,10 @@ class MPC(Strategy):
         self.sweeps = []
         self._origin = -1
         self._peak_kw = 0.0
+        self._guide_peak_kw = 0.0
+        self._guide_soc: FloatArray | None = None
+        self._guide_day: object = None
+        self.guide_s: list[float] = []
         self._session: HighsSession | None = None
         self._groups: DecomposedLP | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
@@ -234,32 +265,15 @@ class MPC(Strategy):
         ctx = self.context
         T = len(ctx.index)
         stop = min(step + self.block_steps + self.horizon_steps, T)
-        volume = self.forecaster.forecast(ctx, step, step - self._lookback, stop)
-        coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
-                               first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
-        # vehicles of a past step still on the road now are the ones that entered late in it:
-        # model them as entering at the end of their step, not in its middle
-        past = coh.entry_step < 0
-        late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
-        coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
-        coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        inputs = plan_inputs(ctx, step, stop)
-        renewables = getattr(self.forecaster, "renewables", None)
-        if renewables is not None:
-            inputs = self._forecast_renewables(
-                inputs, cast(RenewableForecaster, self.forecaster), step, stop
-            )
+        self._model, volume, coh = self._build(step, stop, record=True)
         self._record(step, stop, {
             f"traffic_{name}_veh": volume.iloc[self._lookback :][[f"{name}_A", f"{name}_B"]]
             .sum(axis=1).to_numpy()
             for name in VEHICLE_CLASSES if f"{name}_A" in volume.columns
         })  # fmt: skip
-        self._model = CohortLP(coh, ex, inputs, storage_value(ctx))
         self._values = None  # the last plan belongs to the old model
         lay = ctx.layout
-        split = self.decompose
-        if split is None:
-            split = lay.n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        split = self._decomposed()
         if split:
             groups = substation_groups(
                 lay.sub_position_km, self.group_substations, self.group_overlap
@@ -278,8 +292,85 @@ class MPC(Strategy):
         self._keys = self._cohort_keys(coh)
         self._order = np.argsort(self._keys)
 
+    def _decomposed(self) -> bool:
+        if self.decompose is None:
+            return self.context.layout.n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        return self.decompose
+
+    def _build(
+        self, step: int, stop: int, record: bool, forecaster: TrafficForecaster | None = None
+    ) -> tuple[CohortLP, pd.DataFrame, Cohorts]:
+        """The model of run steps ``step .. stop - 1`` on the forecasts issued at ``step``
+        (kept in :attr:`forecasts` when ``record``), its traffic forecast and cohorts."""
+        ctx = self.context
+        traffic = self.forecaster if forecaster is None else forecaster
+        volume = traffic.forecast(ctx, step, step - self._lookback, stop)
+        coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
+                               first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
+        # vehicles of a past step still on the road now are the ones that entered late in it:
+        # model them as entering at the end of their step, not in its middle
+        past = coh.entry_step < 0
+        late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
+        coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
+        coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
+        inputs = plan_inputs(ctx, step, stop)
+        renewables = getattr(self.forecaster, "renewables", None)
+        if renewables is not None:
+            inputs = self._forecast_renewables(
+                inputs, cast(RenewableForecaster, self.forecaster), step, stop, record
+            )
+        return CohortLP(coh, ex, inputs, storage_value(ctx)), volume, coh
+
+    def _guide(self, observation: Observation) -> None:
+        """Once a local day under a demand charge: re-solve the guide plan (module docstring)."""
+        ctx = self.context
+        k = observation.step
+        day = ctx.index[k].date()
+        if day == self._guide_day:
+            return
+        self._guide_day = day
+        T = len(ctx.index)
+        stop = min(T, k + round(self.guide_days * 24.0 / ctx.step_h))
+        if stop - k <= self.horizon_steps:  # the short plans see the rest of the run
+            self._guide_soc = None
+            self._guide_peak_kw = 0.0
+            return
+        traffic = self.forecaster
+        if isinstance(traffic, LearnedTraffic):
+            traffic = traffic.with_quantile(self.guide_quantile)
+        model, _, _ = self._build(k, stop, record=False, forecaster=traffic)
+        bounds = model.bounds(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
+        try:
+            solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(bounds)
+        except InfeasibleSchedule as err:
+            log.warning("mpc step %d: no guide plan, the short plans go on alone: %s", k, err)
+            self._guide_soc = None
+            self._guide_peak_kw = 0.0
+            return
+        self.guide_s.append(solution.solve_s)
+        self._guide_peak_kw = float(solution.values[model.offsets["peak"]])
+        soc = np.full((T, ctx.layout.n_substations), np.nan)
+        soc[k:stop] = model.block(solution.values, "soc")[: stop - k]
+        self._guide_soc = soc
+
+    def _terminal(self, end: int) -> FloatArray | None:
+        """Least stored energy at the end of run step ``end`` (the guide's plus the reserve)."""
+        if self._guide_soc is None or end >= len(self._guide_soc):
+            return None
+        guide = self._guide_soc[end]
+        if not np.all(np.isfinite(guide)):
+            return None
+        st = self._storage
+        reserve = self.reserve_share * (st.energy_max_kwh - st.energy_min_kwh)
+        return np.asarray(np.minimum(guide + reserve, st.energy_max_kwh), dtype=np.float64)
+
     def _forecast_renewables(
-        self, inputs: PlanInputs, forecaster: RenewableForecaster, step: int, stop: int
+        self,
+        inputs: PlanInputs,
+        forecaster: RenewableForecaster,
+        step: int,
+        stop: int,
+        record: bool = True,
     ) -> PlanInputs:
         """The plan's inputs with P50 PV and wind forecasts issued at ``step`` in place of the
         realised output (the connection's renewables are exactly PV plus wind)."""
@@ -291,6 +382,8 @@ class MPC(Strategy):
         for kind, q in quantiles.items():
             p50 = q["p50"].to_numpy(dtype=np.float64)
             renewable += split_renewables(ctx.scenario, ctx.layout.sub_ids, kind, p50)
+            if not record:
+                continue
             self._record(step, stop, {
                 f"{kind}_{col}_kw": q[col].to_numpy(dtype=np.float64) for col in q.columns
             })  # fmt: skip
@@ -384,7 +477,13 @@ class MPC(Strategy):
             and k - self._planned_at < self.replan_steps
         ):
             return self._dispatch(self._values, k - self._origin)
+        if observation.import_kw is not None:  # the metered peak is owed too
+            self._peak_kw = max(self._peak_kw, float(np.sum(observation.import_kw)))
         try:
+            w = self.context.scenario.tariff
+            if (w.demand_charge_per_kw > 0.0 and self._storage.present and self.guide_days > 0
+                    and not self._decomposed()):  # fmt: skip
+                self._guide(observation)
             built = self._session is not None or self._groups is not None
             if not built or k >= self._origin + self.block_steps:
                 self._rebuild(k)
@@ -392,16 +491,28 @@ class MPC(Strategy):
             count, energy = self._live(observation.vehicles, rel)
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
+            floor = max(self._peak_kw, self._guide_peak_kw)
             if self._groups is not None:
                 split = self._groups.solve(count, energy, window, stored,
-                                           peak_floor_kw=self._peak_kw)  # fmt: skip
+                                           peak_floor_kw=floor)  # fmt: skip
                 values, solve_s = split.values, split.solve_s
                 self.sweeps.append(split.sweeps)
             else:
                 assert self._session is not None
+                terminal = self._terminal(self._origin + window[1] - 1)
                 bounds = self._model.bounds(count, energy, window, stored,
-                                            peak_floor_kw=self._peak_kw)  # fmt: skip
-                solution = self._session.solve(bounds)
+                                            terminal_kwh=terminal,
+                                            peak_floor_kw=floor)  # fmt: skip
+                try:
+                    solution = self._session.solve(bounds)
+                except InfeasibleSchedule as err:
+                    if terminal is None or err.timed_out:
+                        raise
+                    # e.g. an import cap leaves no room to refill: plan without the guide
+                    log.info("mpc step %d: the guide's stored energy is out of reach", k)
+                    bounds = self._model.bounds(count, energy, window, stored,
+                                                peak_floor_kw=floor)  # fmt: skip
+                    solution = self._session.solve(bounds)
                 values, solve_s = solution.values, solution.solve_s
         except InfeasibleSchedule as err:
             self.fallbacks += 1

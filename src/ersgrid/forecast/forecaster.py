@@ -8,6 +8,7 @@ never reads a value at or after the issue time.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import math
@@ -415,6 +416,14 @@ class LearnedTraffic:
         self.model_cache = model_cache
         self._key: tuple[str, pd.Timestamp, int] | None = None
         self._forecaster: Forecaster | None = None
+
+    def with_quantile(self, quantile: str) -> LearnedTraffic:
+        """The same forecasts at another quantile, sharing this one's fitted models."""
+        if quantile not in QUANTILE_COLUMNS:
+            raise ErsgridError(f"quantile {quantile!r}: use one of {QUANTILE_COLUMNS}")
+        other = copy.copy(self)
+        other.quantile = quantile
+        return other
 
     def forecaster_for(self, context: _RunLike) -> Forecaster:
         """The forecaster of this run (built on the first call of a run)."""
