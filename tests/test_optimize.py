@@ -430,3 +430,27 @@ def test_a_timed_out_solve_keeps_its_basis_for_the_next(tiny: Scenario) -> None:
     session.set_time_limit(60.0)
     again = session.solve(model.bounds())
     assert again.objective == pytest.approx(cold.objective, rel=1e-9)
+
+
+def test_a_reserve_keeps_stored_energy_at_every_step(tiny: Scenario) -> None:
+    """The plan keeps the reserve (or what the battery holds, if less) in every step of the
+    window, and the stored energy asked for at the window's end; it costs the plan money."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
+    session = HighsSession(model)
+    st = inputs.storage
+    free = session.solve(model.bounds(window=(1, 10), stored_kwh=st.energy_max_kwh * 0.9))
+    soc = model.block(free.values, "soc")[1:10]
+    assert soc.min() < 0.7 * st.energy_max_kwh.max()  # without a reserve it is spent
+    for stored_share in (0.9, 0.3):
+        stored = st.energy_max_kwh * stored_share
+        reserve = st.energy_max_kwh * 0.7
+        end = st.energy_max_kwh * 0.8
+        sol = session.solve(model.bounds(window=(1, 10), stored_kwh=stored, reserve_kwh=reserve,
+                                         terminal_kwh=end))  # fmt: skip
+        soc = model.block(sol.values, "soc")[1:10]
+        kept = np.minimum(reserve, stored)
+        assert np.all(soc >= kept - 1e-6)
+        assert np.all(soc[-1] >= end - 1e-6)
+        if stored_share == 0.9:
+            assert sol.objective > free.objective

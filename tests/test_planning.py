@@ -280,6 +280,13 @@ def test_mpc_plans_from_the_forecasting_module(tiny: Scenario) -> None:
                            ts["renewable_kw"])  # fmt: skip
     assert (ts["forecast_pv_p10_kw"] <= ts["forecast_pv_p90_kw"]).all()
     assert (ts["forecast_issued"] <= ts.index).all()
+    # the guide plan under a demand charge asks how far ahead the models reach, and for P90
+    heavy = policy.forecaster.with_quantile("p90")
+    assert policy.forecaster.max_lead_steps(policy.context) == 192
+    p50 = policy.forecaster.forecast(policy.context, 0, 0, 96)
+    p90 = heavy.forecast(policy.context, 0, 0, 96)
+    assert (p90.to_numpy() >= p50.to_numpy() - 1e-9).all()
+    assert p90.to_numpy().sum() > p50.to_numpy().sum()
 
 
 def test_mpc_expected_plans_on_the_profile_and_realised_renewables(tiny: Scenario) -> None:
@@ -379,3 +386,52 @@ def test_tou_fills_valleys_without_raising_the_peak(tiny_data: dict[str, Any]) -
     tou = runs["tou"].timeseries
     assert tou["storage_power_kw"].max() > 0.0  # it did charge
     assert runs["tou"].kpis["objective"] < runs["uncontrolled"].kpis["objective"]
+
+
+class _CheckedMPC(MPC):
+    """mpc recording, for each short plan, how it keeps the guide's energy and the reserve."""
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.checks: list[tuple[float, float]] = []
+        self._asked: tuple[int, np.ndarray | None] = (-1, None)
+
+    def _terminal(self, end: int) -> np.ndarray | None:
+        terminal = super()._terminal(end)
+        self._asked = (end, terminal)
+        return terminal
+
+    def decide(self, observation: Observation) -> Dispatch:
+        self._now_kwh = self._stored(observation)
+        return super().decide(observation)
+
+    def _dispatch(self, values: np.ndarray, rel: int) -> Dispatch:
+        end, terminal = self._asked
+        soc = self._model.block(values, "soc")
+        reserve = self._reserve()
+        assert reserve is not None
+        window = soc[rel : end - self._origin + 1]
+        kept = float((window - np.minimum(reserve, self._now_kwh)).min())
+        reached = np.inf if terminal is None else float((soc[end - self._origin] - terminal).min())
+        self.checks.append((kept, reached))
+        return super()._dispatch(values, rel)
+
+
+def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
+    tiny_data: dict[str, Any],
+) -> None:
+    data = copy.deepcopy(tiny_data)
+    data["tariff"]["demand_charge_per_kw"] = 50.0
+    sc = parse_scenario(data, "tiny-demand-charge")
+    policy = _CheckedMPC(horizon_steps=24, block_steps=24, forecaster=ExpectedProfile())
+    r = run(sc, policy, days=1.0)
+    assert r.kpis["fallbacks"] == 0
+    # a guide every 24 steps while it reaches past the 24-step horizon: steps 0, 24 and 48
+    assert len(policy.guide_s) == 3
+    kept = np.array([c[0] for c in policy.checks])
+    reached = np.array([c[1] for c in policy.checks])
+    assert len(kept) == 96
+    assert kept.min() >= -1e-6  # the reserve (or what was stored) at every planned step
+    guided = np.isfinite(reached)
+    assert guided.sum() >= 48
+    assert reached[guided].min() >= -1e-6  # the guide's energy at every guided horizon end

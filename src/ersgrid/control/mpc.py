@@ -17,14 +17,18 @@ Every planning step the strategy re-plans the next ``horizon_steps`` steps with
 
 Under a demand charge on a corridor with storage, the 24-h horizon is too short: the charge
 is owed on the peak of the whole billing period (the run), and a plan that empties the
-batteries to cut today's peak meets tomorrow's heavier traffic with none. Once a local day
-the strategy therefore also solves a **guide**: the same model over the rest of the run (up
-to ``guide_days``) on the forecasts' heavy-traffic quantile (``guide_quantile``). Its peak
+batteries to cut today's peak meets tomorrow's heavier traffic with none. Every
+``guide_every_steps`` the strategy therefore also solves a **guide**: the same model over the
+rest of the run, up to ``guide_days`` and as far as the forecasts reach (48 h for the learned
+ones), on the forecasts' heavy-traffic quantile (``guide_quantile``). Its peak
 becomes the demand-charge floor of the short plans (no value in cutting below the period's
-expected peak) and its stored energy at each short plan's horizon end that plan's least terminal
-energy (so the batteries keep what later days need), plus a reserve of ``reserve_share``
-of their capacity against traffic above the forecast, which the EMS spends in real time
-through the import target (see :func:`~ersgrid.control.planning.plan_dispatch`).
+expected peak) and its stored energy at each short plan's horizon end that plan's least
+terminal energy (so the batteries keep what later days need). The short plans also keep a
+**reserve** of ``reserve_share`` of the batteries' usable capacity stored at every step,
+which the EMS spends in real time through the import target when traffic runs above the
+forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). shin-tomei, 3 days: peak
+import 7,201 kW uncontrolled, 6,099 with the reserve alone, 6,597 with the guide alone,
+5,146 with both (docs/planning.md).
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
@@ -153,15 +157,18 @@ class MPC(Strategy):
     max_sweeps : int
         Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
     guide_days : float [d]
-        Length of the daily guide plan under a demand charge (0: none; never when
-        decomposed: the national corridor's week model is too large).
+        Longest guide plan under a demand charge (0: none; never when decomposed: the
+        national corridor's model is too large); cut where the forecaster's reach ends
+        (``max_lead_steps``).
+    guide_every_steps : int
+        Steps between guide plans (each is a cold solve of a model as long as the guide).
     guide_quantile : {"p10", "p50", "p90"}
         Traffic quantile the guide plans on, where the forecaster has quantiles (the
         learned one): the peak is set by the heavy days, so the guide plans on heavy
         traffic, not the median.
     reserve_share : float [-]
-        Share of each battery's usable capacity the short plans keep above the guide's
-        energy at their horizon end, against traffic above the forecast.
+        Under a demand charge, share of each battery's usable capacity the short plans keep
+        stored at every step, for the EMS to cut peaks of traffic above the forecast.
 
     Attributes
     ----------
@@ -189,9 +196,11 @@ class MPC(Strategy):
         replan_steps: int | None = None,
         guide_days: float = 7.0,
         guide_quantile: str = "p90",
-        reserve_share: float = 0.0,
+        guide_every_steps: int = 24,
+        reserve_share: float = 0.25,
     ) -> None:
         self.guide_days = float(guide_days)
+        self.guide_every_steps = int(guide_every_steps)
         self.guide_quantile = guide_quantile
         self.reserve_share = float(reserve_share)
         self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
@@ -239,7 +248,7 @@ class MPC(Strategy):
         self._peak_kw = 0.0
         self._guide_peak_kw = 0.0
         self._guide_soc: FloatArray | None = None
-        self._guide_day: object = None
+        self._guided_at = -1
         self.guide_s: list[float] = []
         self._session: HighsSession | None = None
         self._groups: DecomposedLP | None = None
@@ -322,22 +331,23 @@ class MPC(Strategy):
         return CohortLP(coh, ex, inputs, storage_value(ctx)), volume, coh
 
     def _guide(self, observation: Observation) -> None:
-        """Once a local day under a demand charge: re-solve the guide plan (module docstring)."""
+        """Under a demand charge: re-solve the guide plan (module docstring) when it is due."""
         ctx = self.context
         k = observation.step
-        day = ctx.index[k].date()
-        if day == self._guide_day:
+        if self._guided_at >= 0 and k - self._guided_at < self.guide_every_steps:
             return
-        self._guide_day = day
+        self._guided_at = k
         T = len(ctx.index)
-        stop = min(T, k + round(self.guide_days * 24.0 / ctx.step_h))
-        if stop - k <= self.horizon_steps:  # the short plans see the rest of the run
+        steps = round(self.guide_days * 24.0 / ctx.step_h)
+        traffic = self.forecaster
+        if isinstance(traffic, LearnedTraffic):
+            steps = min(steps, traffic.max_lead_steps(ctx))
+            traffic = traffic.with_quantile(self.guide_quantile)
+        stop = min(T, k + steps)
+        if stop - k <= self.horizon_steps:  # the short plans see as far
             self._guide_soc = None
             self._guide_peak_kw = 0.0
             return
-        traffic = self.forecaster
-        if isinstance(traffic, LearnedTraffic):
-            traffic = traffic.with_quantile(self.guide_quantile)
         model, _, _ = self._build(k, stop, record=False, forecaster=traffic)
         bounds = model.bounds(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
         try:
@@ -354,15 +364,23 @@ class MPC(Strategy):
         self._guide_soc = soc
 
     def _terminal(self, end: int) -> FloatArray | None:
-        """Least stored energy at the end of run step ``end`` (the guide's plus the reserve)."""
+        """Least stored energy at the end of run step ``end`` (the guide's)."""
         if self._guide_soc is None or end >= len(self._guide_soc):
             return None
         guide = self._guide_soc[end]
         if not np.all(np.isfinite(guide)):
             return None
+        return np.asarray(guide, dtype=np.float64)
+
+    def _reserve(self) -> FloatArray | None:
+        """Stored energy each short plan keeps at every step under a demand charge."""
+        if self.reserve_share <= 0.0 or self.context.scenario.tariff.demand_charge_per_kw <= 0.0:
+            return None
         st = self._storage
-        reserve = self.reserve_share * (st.energy_max_kwh - st.energy_min_kwh)
-        return np.asarray(np.minimum(guide + reserve, st.energy_max_kwh), dtype=np.float64)
+        return np.asarray(
+            st.energy_min_kwh + self.reserve_share * (st.energy_max_kwh - st.energy_min_kwh),
+            dtype=np.float64,
+        )
 
     def _forecast_renewables(
         self,
@@ -500,8 +518,9 @@ class MPC(Strategy):
             else:
                 assert self._session is not None
                 terminal = self._terminal(self._origin + window[1] - 1)
+                reserve = self._reserve()
                 bounds = self._model.bounds(count, energy, window, stored,
-                                            terminal_kwh=terminal,
+                                            terminal_kwh=terminal, reserve_kwh=reserve,
                                             peak_floor_kw=floor)  # fmt: skip
                 try:
                     solution = self._session.solve(bounds)
@@ -511,6 +530,7 @@ class MPC(Strategy):
                     # e.g. an import cap leaves no room to refill: plan without the guide
                     log.info("mpc step %d: the guide's stored energy is out of reach", k)
                     bounds = self._model.bounds(count, energy, window, stored,
+                                                reserve_kwh=reserve,
                                                 peak_floor_kw=floor)  # fmt: skip
                     solution = self._session.solve(bounds)
                 values, solve_s = solution.values, solution.solve_s

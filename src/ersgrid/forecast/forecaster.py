@@ -425,6 +425,13 @@ class LearnedTraffic:
         other.quantile = quantile
         return other
 
+    def max_lead_steps(self, context: _RunLike) -> int:
+        """Most steps past its issue a traffic forecast reaches (the models'
+        ``max_horizon_steps``: 192 = 48 h for ``gbm``)."""
+        fc = self.forecaster_for(context)
+        column = next(c for c in fc.history.columns if str(c).startswith(TRAFFIC_PREFIX))
+        return int(fc.model_for(column, context.index[0]).max_horizon_steps)
+
     def forecaster_for(self, context: _RunLike) -> Forecaster:
         """The forecaster of this run (built on the first call of a run)."""
         key = (context.scenario.model_dump_json(), context.index[0], len(context.index))

@@ -311,6 +311,7 @@ class CohortLP:
         import_limit_kw: FloatArray | None = None,
         terminal_kwh: FloatArray | None = None,
         peak_floor_kw: float = 0.0,
+        reserve_kwh: FloatArray | None = None,
     ) -> Bounds:
         """Bounds of a solve over ``window`` = (first step, end step) of the model.
 
@@ -331,6 +332,10 @@ class CohortLP:
         terminal_kwh : ndarray [kWh], per substation
             Least stored energy at the end of the window (e.g. the initial energy when the
             window ends with the run, so a plan cannot sell off the batteries' start content).
+        reserve_kwh : ndarray [kWh], per substation
+            Stored energy the plan keeps at every step of the window (a reserve the EMS
+            spends in real time against load above the forecast); where the battery holds
+            less now, what it holds.
         peak_floor_kw : float [kW]
             Peak import already reached in the billing period (the demand charge is owed up
             to it whatever the plan does).
@@ -366,7 +371,11 @@ class CohortLP:
         put("ch", np.tile(inp.storage.power_kw, T))
         put("dis", np.tile(inp.storage.power_kw, T))
         st = inp.storage
-        put("soc", np.tile(st.energy_max_kwh, T), np.tile(st.energy_min_kwh, T))
+        soc_min = st.energy_min_kwh
+        if reserve_kwh is not None:
+            kept = np.minimum(np.minimum(reserve_kwh, stored), st.energy_max_kwh)
+            soc_min = np.maximum(soc_min, kept)
+        put("soc", np.tile(st.energy_max_kwh, T), np.tile(soc_min, T))
         if terminal_kwh is not None and k1 > k0:
             end = slice(o["soc"] + (k1 - 1) * S, o["soc"] + k1 * S)
             lo[end] = np.minimum(np.maximum(lo[end], terminal_kwh), hi[end])
