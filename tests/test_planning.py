@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
-from ersgrid.control.mpc import MPC, ExpectedProfile
+from ersgrid.control.mpc import MPC, ExpectedProfile, _Spliced
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
 from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
@@ -435,3 +435,8 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     guided = np.isfinite(reached)
     assert guided.sum() >= 48
     assert reached[guided].min() >= -1e-6  # the guide's energy at every guided horizon end
+    # past the learned forecasts' reach the guide splices in another forecaster
+    ctx = policy.context
+    whole = ExpectedProfile().forecast(ctx, 10, 5, 90)
+    spliced = _Spliced(ExpectedProfile(), ExpectedProfile(), 30).forecast(ctx, 10, 5, 90)
+    assert np.array_equal(spliced[whole.columns].to_numpy(), whole.to_numpy())

@@ -19,8 +19,9 @@ Under a demand charge on a corridor with storage, the 24-h horizon is too short:
 is owed on the peak of the whole billing period (the run), and a plan that empties the
 batteries to cut today's peak meets tomorrow's heavier traffic with none. Every
 ``guide_every_steps`` the strategy therefore also solves a **guide**: the same model over the
-rest of the run, up to ``guide_days`` and as far as the forecasts reach (48 h for the learned
-ones), on the forecasts' heavy-traffic quantile (``guide_quantile``). Its peak
+rest of the run, up to ``guide_days``, on the forecasts' heavy-traffic quantile
+(``guide_quantile``) as far as they reach (48 h for the learned ones) and on the traffic
+model's calendar profile beyond (PV and wind: the forecast's last day repeated). Its peak
 becomes the demand-charge floor of the short plans (no value in cutting below the period's
 expected peak) and its stored energy at each short plan's horizon end that plan's least
 terminal energy (so the batteries keep what later days need). The short plans also keep a
@@ -123,6 +124,20 @@ class ExpectedProfile:
         return vol.iloc[rows].reset_index(drop=True)
 
 
+class _Spliced:
+    """Traffic from ``near`` up to ``reach`` steps past the issue, from ``far`` beyond."""
+
+    def __init__(self, near: TrafficForecaster, far: TrafficForecaster, reach: int) -> None:
+        self.near, self.far, self.reach = near, far, reach
+
+    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
+        cut = min(stop, issued + self.reach)
+        parts = [self.near.forecast(context, issued, start, cut)]
+        if stop > cut:
+            parts.append(self.far.forecast(context, issued, cut, stop))
+        return pd.concat(parts).reset_index(drop=True)
+
+
 class MPC(Strategy):
     """Receding-horizon control on the cohort LP.
 
@@ -158,8 +173,8 @@ class MPC(Strategy):
         Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
     guide_days : float [d]
         Longest guide plan under a demand charge (0: none; never when decomposed: the
-        national corridor's model is too large); cut where the forecaster's reach ends
-        (``max_lead_steps``).
+        national corridor's model is too large); past the learned forecasts' reach
+        (``max_lead_steps``) it plans on :class:`ExpectedProfile`.
     guide_every_steps : int
         Steps between guide plans (each is a cold solve of a model as long as the guide).
     guide_quantile : {"p10", "p50", "p90"}
@@ -307,7 +322,12 @@ class MPC(Strategy):
         return self.decompose
 
     def _build(
-        self, step: int, stop: int, record: bool, forecaster: TrafficForecaster | None = None
+        self,
+        step: int,
+        stop: int,
+        record: bool,
+        forecaster: TrafficForecaster | None = None,
+        reach: int | None = None,
     ) -> tuple[CohortLP, pd.DataFrame, Cohorts]:
         """The model of run steps ``step .. stop - 1`` on the forecasts issued at ``step``
         (kept in :attr:`forecasts` when ``record``), its traffic forecast and cohorts."""
@@ -326,7 +346,7 @@ class MPC(Strategy):
         renewables = getattr(self.forecaster, "renewables", None)
         if renewables is not None:
             inputs = self._forecast_renewables(
-                inputs, cast(RenewableForecaster, self.forecaster), step, stop, record
+                inputs, cast(RenewableForecaster, self.forecaster), step, stop, record, reach
             )
         return CohortLP(coh, ex, inputs, storage_value(ctx)), volume, coh
 
@@ -339,16 +359,18 @@ class MPC(Strategy):
         self._guided_at = k
         T = len(ctx.index)
         steps = round(self.guide_days * 24.0 / ctx.step_h)
-        traffic = self.forecaster
+        traffic: TrafficForecaster = self.forecaster
+        reach = None
         if isinstance(traffic, LearnedTraffic):
-            steps = min(steps, traffic.max_lead_steps(ctx))
-            traffic = traffic.with_quantile(self.guide_quantile)
+            # beyond the learned models' reach: the traffic model's calendar profile
+            reach = traffic.max_lead_steps(ctx)
+            traffic = _Spliced(traffic.with_quantile(self.guide_quantile), ExpectedProfile(), reach)
         stop = min(T, k + steps)
         if stop - k <= self.horizon_steps:  # the short plans see as far
             self._guide_soc = None
             self._guide_peak_kw = 0.0
             return
-        model, _, _ = self._build(k, stop, record=False, forecaster=traffic)
+        model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach)
         bounds = model.bounds(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
         try:
             solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(bounds)
@@ -389,13 +411,24 @@ class MPC(Strategy):
         step: int,
         stop: int,
         record: bool = True,
+        reach: int | None = None,
     ) -> PlanInputs:
         """The plan's inputs with P50 PV and wind forecasts issued at ``step`` in place of the
-        realised output (the connection's renewables are exactly PV plus wind)."""
+        realised output (the connection's renewables are exactly PV plus wind); past ``reach``
+        steps the forecast's last day repeats."""
         ctx = self.context
-        quantiles = forecaster.renewables(ctx, step, stop)
+        n = stop - step
+        quantiles = forecaster.renewables(
+            ctx, step, stop if reach is None else step + min(n, reach)
+        )
         if not quantiles:
             return inputs
+        day = round(24.0 / ctx.step_h)
+        for kind, q in quantiles.items():
+            if len(q) < n:
+                last = q.iloc[-day:]
+                repeats = [last] * math.ceil((n - len(q)) / len(last))
+                quantiles[kind] = pd.concat([q, *repeats]).iloc[:n]
         renewable = np.zeros_like(np.asarray(inputs.renewable_kw, dtype=np.float64))
         for kind, q in quantiles.items():
             p50 = q["p50"].to_numpy(dtype=np.float64)
