@@ -107,7 +107,8 @@ def main() -> None:
             sweeps = np.array(policy.sweeps)
             print(
                 f"decomposed:     {groups} substation groups; sweeps per re-plan mean "
-                f"{sweeps.mean():.2f}, max {sweeps.max()}"
+                f"{sweeps.mean():.2f}, max {sweeps.max()}; group solves timed out and "
+                f"skipped {policy.skipped}"
             )
     print(
         f"KPIs:           objective {k['objective']:,.0f}; energy cost {k['energy_cost']:,.0f}; "

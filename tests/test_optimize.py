@@ -430,3 +430,33 @@ def test_a_timed_out_solve_keeps_its_basis_for_the_next(tiny: Scenario) -> None:
     session.set_time_limit(60.0)
     again = session.solve(model.bounds())
     assert again.objective == pytest.approx(cold.objective, rel=1e-9)
+
+
+def test_coarser_entry_steps_conserve_vehicles_and_energy_need(tiny: Scenario) -> None:
+    from ersgrid.optimize.cohorts import coarsen_entry_steps, window_last_step
+
+    layout = build_layout(tiny)
+    index = planning_index(tiny, 1.0, None)[30:50]
+    fine = forecast_cohorts(tiny, layout, expected_volume(tiny, index), DT, first_step=-6)
+    assert coarsen_entry_steps(fine, 1) is fine
+    coarse = coarsen_entry_steps(fine, 4, offset=30)
+    assert len(coarse) < len(fine) / 3
+
+    def need_kwh(c: Cohorts) -> float:
+        trip = c.consumption_kwh_per_m * (c.exit_m - c.entry_m)
+        return float((c.count * (c.target_kwh - c.energy_kwh + trip)).sum())
+
+    assert coarse.count.sum() == pytest.approx(fine.count.sum(), rel=1e-12)
+    assert need_kwh(coarse) == pytest.approx(need_kwh(fine), rel=1e-12)
+    # windows of 4 run steps: model step -6 is run step 24, which starts a window
+    assert np.array_equal(window_last_step(np.array([-6, -3, -2, 1]), 4, 30), [-3, -3, 1, 1])
+    assert set(coarse.entry_step) <= set(window_last_step(fine.entry_step, 4, 30))
+    # each merged cohort enters within its window (mean of its members' entry times), a
+    # window begun before the model at its latest member's entry
+    assert np.all(coarse.entry_h >= (coarse.entry_step - 3) * DT)
+    assert np.all(coarse.entry_h <= (coarse.entry_step + 1) * DT)
+    began = coarse.entry_step < 3
+    assert np.allclose(coarse.entry_h[began], (coarse.entry_step[began] + 0.5) * DT)
+    assert np.any(coarse.entry_h[~began] < (coarse.entry_step[~began] + 0.5) * DT - 1e-9)
+    with pytest.raises(ValueError, match="width"):
+        coarsen_entry_steps(fine, 0)
