@@ -73,7 +73,7 @@ re-plan every hour, the plan's steps in between dispatched as planned, one entry
 state-of-charge bin per class (half the cohorts; the plan then sees every vehicle at its
 class's mean entry energy, which understates the need of the emptiest ones), cohorts of an
 hour's entries (:func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`: a quarter of the
-charge columns; the vehicles of an hour are planned along one trajectory) and at most two
+cohort columns and rows, each step's charging capacity kept) and at most two
 Gauss–Seidel sweeps per re-plan (each re-plan starts from the last plan). Arguments given to
 the constructor win."""
 
@@ -255,6 +255,9 @@ class MPC(Strategy):
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
+        # free the old block's solver instances before building the new ones (peak memory)
+        self._session = None
+        self._groups = None
         T = len(ctx.index)
         stop = min(step + self.block_steps + self.horizon_steps, T)
         volume = self.forecaster.forecast(ctx, step, step - self._lookback, stop)
@@ -265,8 +268,8 @@ class MPC(Strategy):
         past = coh.entry_step < 0
         late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
-        coh = coarsen_entry_steps(coh, self.entry_window_steps, offset=step)
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
+        coh, ex = coarsen_entry_steps(coh, ex, self.entry_window_steps, offset=step)
         inputs = plan_inputs(ctx, step, stop)
         renewables = getattr(self.forecaster, "renewables", None)
         if renewables is not None:

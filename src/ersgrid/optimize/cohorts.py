@@ -261,7 +261,9 @@ def window_last_step(entry_step: IntArray, width: int, offset: int = 0) -> IntAr
     return np.asarray((absolute // width + 1) * width - 1 - offset, dtype=np.int64)
 
 
-def coarsen_entry_steps(cohorts: Cohorts, width: int, offset: int = 0) -> Cohorts:
+def coarsen_entry_steps(
+    cohorts: Cohorts, expo: Exposure, width: int, offset: int = 0
+) -> tuple[Cohorts, Exposure]:
     """Cohorts of ``width`` consecutive entry steps merged into one (fewer, larger cohorts).
 
     Forecast cohorts that differ only in their entry step within one window of ``width``
@@ -272,27 +274,41 @@ def coarsen_entry_steps(cohorts: Cohorts, width: int, offset: int = 0) -> Cohort
     entered; ``mpc`` matches measured vehicles to it from then on). A window that began
     before the model's first step takes its latest member's entry time instead: of its
     vehicles, those still on the road when the model starts are the late ones (as ``mpc``
-    places the vehicles of a past step at its end). Every other attribute is
-    equal within such a group for :func:`forecast_cohorts`' cohorts. Vehicles and their energy
-    need (count × (target − entry energy + trip consumption)) are conserved; what is lost is
-    the spread of entry times within a window, so a window's vehicles are planned along one
-    trajectory. On a long corridor most single-step cohorts hold a few thousandths of a
-    vehicle (xinjiang-g30: median 0.002), and each costs a column per step and substation it
-    passes: merging 4 steps cuts the charge columns about 4-fold.
+    places the vehicles of a past step at its end). Every other attribute is equal within
+    such a group for :func:`forecast_cohorts`' cohorts.
+
+    The merged cohort's exposure is its members' together: where a member can take ``x̄`` in
+    a (step, substation), the merged cohort's ``count × x̄`` gains the member's ``count × x̄``,
+    so at the forecast counts every step's and substation's charging capacity is the
+    members' exactly, spread over the window as the vehicles are. Vehicles and their energy
+    need (count × (target − entry energy + trip consumption)) are conserved. What is lost is
+    each member's own energy account: the merged cohort's rows (not past full, exit need) sum
+    over its members along the mean entry time. On a long corridor most single-step cohorts
+    hold a few thousandths of a vehicle (xinjiang-g30: median 0.002) and each costs a
+    column and a row per step it charges in, and the members of a window share most of their
+    (step, substation) cells' neighbours but not the cells themselves: merging 4 steps cuts
+    the cohort columns and rows about 4-fold and the charge columns little.
 
     Parameters
     ----------
     cohorts : Cohorts
         From :func:`forecast_cohorts` (not one cohort per vehicle).
+    expo : Exposure
+        Their exposure (:func:`exposure`).
     width : int
         Entry steps per window (1: unchanged).
     offset : int
         Run step of model step 0 (aligns the windows on run steps).
+
+    Returns
+    -------
+    Cohorts, Exposure
+        The merged cohorts and their exposure.
     """
     if width < 1:
         raise ValueError(f"width must be at least 1 entry step, got {width}")
     if width == 1 or len(cohorts) == 0:
-        return cohorts
+        return cohorts, expo
     c = cohorts
     last = window_last_step(c.entry_step, width, offset)
     keys = np.stack(
@@ -311,9 +327,29 @@ def coarsen_entry_steps(cohorts: Cohorts, width: int, offset: int = 0) -> Cohort
     began_before = uniq[:, 0] - (width - 1) < 0
     entry_h = np.where(began_before, latest, entry_h)
     out = c.take(first)
-    return Cohorts(**{
+    merged = Cohorts(**{
         **out.__dict__, "entry_step": uniq[:, 0], "entry_h": entry_h, "count": count,
     })  # fmt: skip
+    # each member's share of its merged cohort (by count; equal shares where all are zero)
+    share = np.where(count[inv] > 0.0, c.count / np.where(count > 0.0, count, 1.0)[inv],
+                     1.0 / members[inv])  # fmt: skip
+    k = inv[expo.cohort]
+    w = share[expo.cohort] * expo.max_kwh
+    n_steps = int(expo.step.max(initial=-1)) + 1
+    n_sub = int(expo.substation.max(initial=-1)) + 1
+    key = (k * n_steps + expo.step) * n_sub + expo.substation
+    cells, where = np.unique(key, return_inverse=True)
+    xbar = np.bincount(where, weights=w, minlength=len(cells))
+    grid = np.bincount(where, weights=w / expo.efficiency, minlength=len(cells))
+    keep = xbar > 0.0
+    cells, xbar, grid = cells[keep], xbar[keep], grid[keep]
+    return merged, Exposure(
+        cohort=cells // (n_steps * n_sub),
+        step=(cells // n_sub) % n_steps,
+        substation=cells % n_sub,
+        max_kwh=np.asarray(xbar, dtype=np.float64),
+        efficiency=np.asarray(xbar / grid, dtype=np.float64),
+    )
 
 
 def vehicle_cohorts(arrivals: Arrivals, step_h: float) -> Cohorts:

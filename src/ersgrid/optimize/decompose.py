@@ -20,8 +20,9 @@ held fixed (block-coordinate descent, one group after another):
 
 Substation import and export caps, ratings and batteries belong to one substation and so to
 the groups holding it. Every group solve therefore keeps the whole plan feasible for the
-monolithic model (the first sweep starts from zero charge elsewhere) and can only lower the
-monolithic objective; sweeps alternate direction (along the corridor, then back) and stop
+monolithic model (the first sweep starts from zero charge elsewhere, or from a previous
+plan made feasible for the new bounds: :meth:`DecomposedLP.feasible_start`) and can only
+lower the monolithic objective; sweeps alternate direction (along the corridor, then back) and stop
 when a sweep gains less than ``tolerance`` of the objective.
 
 Groups may **overlap** (:func:`substation_groups`' ``overlap``): a group solve then re-plans
