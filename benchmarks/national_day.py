@@ -7,7 +7,10 @@ machine's load average (other processes share the cores).
 
 With ``--strategy mpc`` (or ``mpc-decomposed``) it also prints the planner's solve times per
 re-plan, fallbacks, and, when the corridor is split into substation groups, the number of
-groups and the Gauss–Seidel sweeps per re-plan; ``--progress`` prints each re-plan as it ends.
+groups, the Gauss–Seidel sweeps per re-plan and the group solves that timed out in a later
+sweep and kept their earlier plan; ``--progress`` prints each re-plan as it ends. On
+xinjiang-g30 ``mpc`` takes its large-corridor defaults (``LARGE_CORRIDOR``: hourly re-plans,
+cohorts of an hour's entries, one entry state-of-charge bin, two sweeps; docs/planning.md).
 
 Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]
 [--progress]``
@@ -107,7 +110,8 @@ def main() -> None:
             sweeps = np.array(policy.sweeps)
             print(
                 f"decomposed:     {groups} substation groups; sweeps per re-plan mean "
-                f"{sweeps.mean():.2f}, max {sweeps.max()}"
+                f"{sweeps.mean():.2f}, max {sweeps.max()}; group solves timed out and "
+                f"skipped {policy.skipped}"
             )
     print(
         f"KPIs:           objective {k['objective']:,.0f}; energy cost {k['energy_cost']:,.0f}; "

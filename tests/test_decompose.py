@@ -113,3 +113,47 @@ def test_mpc_decomposed_runs_like_mpc_on_one_substation(tiny: Scenario) -> None:
     assert b.kpis["fallbacks"] == 0
     assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=1e-9)
     assert DecomposedMPC().decompose is True
+
+
+def test_a_replan_started_from_the_last_plan_is_feasible_and_no_worse(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    model, _, _ = shin_tomei
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    first = DecomposedLP(model, groups).solve()
+    # an hour later: the window moved, and counts and energies differ from the forecast
+    rng = np.random.default_rng(1)
+    n = model.cohorts.count * rng.uniform(0.7, 1.4, len(model.cohorts))
+    e0 = model.cohorts.energy_kwh * rng.uniform(0.9, 1.1, len(model.cohorts))
+    window = (4, HORIZON)
+    b = model.bounds(n, e0, window)
+    split = DecomposedLP(model, groups)
+    x, y, cells = split.feasible_start(first.values, b)
+    assert np.all(x[model.exposure.step < 4] == 0.0)
+    assert 0.0 < x.sum() < first.values[: len(x)].sum()  # some cohorts kept, some reset
+    start = split._assemble(x, y, cells, b, 0.0)
+    act = model.matrix @ start
+    r = model.row_offsets
+    cohort_rows = slice(0, r["roaddef"])  # cumdef and shortfall rows
+    assert np.all(act[cohort_rows] >= b.row_lower[cohort_rows] - 1e-9)
+    assert np.all(start[: r["roaddef"]] <= b.col_upper[: r["roaddef"]] + 1e-9)
+    cold = DecomposedLP(model, groups).solve(n, e0, window)
+    for sweeps in (1, 2):
+        warm = DecomposedLP(model, groups, max_sweeps=sweeps).solve(
+            n, e0, window, start=first.values
+        )
+        assert _violation(model, warm.values, b) < 1e-9
+        assert warm.objective <= cold.objective + 1e-9 * abs(cold.objective)
+
+
+def test_a_group_that_times_out_in_a_later_sweep_keeps_its_plan(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    model, best, _ = shin_tomei
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    # first (cold) solves get an ample limit, every later one none at all
+    split = DecomposedLP(model, groups, time_limit_s=0.0, cold_time_limit_s=60.0).solve()
+    assert split.skipped >= 1
+    assert len(split.group_solve_s) + split.skipped == split.sweeps * len(groups)
+    assert _violation(model, split.values, model.bounds()) < 1e-9
+    assert split.objective >= best - 1e-6 * abs(best)

@@ -454,3 +454,45 @@ def test_a_reserve_keeps_stored_energy_at_every_step(tiny: Scenario) -> None:
         assert np.all(soc[-1] >= end - 1e-6)
         if stored_share == 0.9:
             assert sol.objective > free.objective
+
+
+def test_coarser_entry_steps_conserve_vehicles_energy_need_and_capacity(tiny: Scenario) -> None:
+    from ersgrid.optimize.cohorts import coarsen_entry_steps, window_last_step
+
+    layout = build_layout(tiny)
+    index = planning_index(tiny, 1.0, None)[30:50]
+    fine = forecast_cohorts(tiny, layout, expected_volume(tiny, index), DT, first_step=-6)
+    fine, ex = drop_idle(fine, exposure(fine, layout, 14, DT))
+    assert coarsen_entry_steps(fine, ex, 1) == (fine, ex)
+    coarse, cex = coarsen_entry_steps(fine, ex, 4, offset=30)
+    assert len(coarse) < len(fine) / 3
+    assert len(cex) <= len(ex)  # members occupy other cells at a time: few shared
+
+    def need_kwh(c: Cohorts) -> float:
+        trip = c.consumption_kwh_per_m * (c.exit_m - c.entry_m)
+        return float((c.count * (c.target_kwh - c.energy_kwh + trip)).sum())
+
+    def capacity(c: Cohorts, e: Exposure) -> tuple[np.ndarray, np.ndarray]:
+        cell = e.step * layout.n_substations + e.substation
+        kwh = c.count[e.cohort] * e.max_kwh
+        return np.bincount(cell, kwh, 14 * layout.n_substations), np.bincount(
+            cell, kwh / e.efficiency, 14 * layout.n_substations
+        )
+
+    assert coarse.count.sum() == pytest.approx(fine.count.sum(), rel=1e-12)
+    assert need_kwh(coarse) == pytest.approx(need_kwh(fine), rel=1e-12)
+    # every step's and substation's charging capacity (battery and grid side) is kept
+    for a, b in zip(capacity(coarse, cex), capacity(fine, ex), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+    # windows of 4 run steps: model step -6 is run step 24, which starts a window
+    assert np.array_equal(window_last_step(np.array([-6, -3, -2, 1]), 4, 30), [-3, -3, 1, 1])
+    assert set(coarse.entry_step) <= set(window_last_step(fine.entry_step, 4, 30))
+    # each merged cohort enters within its window (mean of its members' entry times), a
+    # window begun before the model at its latest member's entry
+    assert np.all(coarse.entry_h >= (coarse.entry_step - 3) * DT)
+    assert np.all(coarse.entry_h <= (coarse.entry_step + 1) * DT)
+    began = coarse.entry_step < 3
+    assert np.allclose(coarse.entry_h[began], (coarse.entry_step[began] + 0.5) * DT)
+    assert np.any(coarse.entry_h[~began] < (coarse.entry_step[~began] + 0.5) * DT - 1e-9)
+    with pytest.raises(ValueError, match="width"):
+        coarsen_entry_steps(fine, ex, 0)

@@ -59,10 +59,12 @@ from ersgrid.errors import InfeasibleSchedule
 from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
 from ersgrid.optimize.cohorts import (
     Cohorts,
+    coarsen_entry_steps,
     drop_idle,
     entry_soc_bins,
     exposure,
     forecast_cohorts,
+    window_last_step,
 )
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.optimize.model import CohortLP, PlanInputs
@@ -78,11 +80,17 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
-LARGE_CORRIDOR = {"horizon_steps": 48, "block_steps": 24, "replan_steps": 4}
+LARGE_CORRIDOR = {"horizon_steps": 48, "block_steps": 24, "replan_steps": 4, "soc_bins": 1,
+                  "entry_window_steps": 4, "max_sweeps": 2}  # fmt: skip
 """Defaults of ``mpc`` on a corridor it decomposes by itself (more than
 :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations): a 12-h horizon, a model rebuilt every 6 h
-(a 72-step model instead of 192 — the national corridor's day model had 5.4 M columns) and a
-re-plan every hour, the plan's steps in between dispatched as planned. Arguments given to
+(a 72-step model instead of 192 — the national corridor's day model had 5.4 M columns), a
+re-plan every hour, the plan's steps in between dispatched as planned, one entry
+state-of-charge bin per class (half the cohorts; the plan then sees every vehicle at its
+class's mean entry energy, which understates the need of the emptiest ones), cohorts of an
+hour's entries (:func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`: a quarter of the
+cohort columns and rows, each step's charging capacity kept) and at most two
+Gauss–Seidel sweeps per re-plan (each re-plan starts from the last plan). Arguments given to
 the constructor win."""
 
 COLD_TIME_LIMIT_S = 300.0
@@ -151,8 +159,11 @@ class MPC(Strategy):
     replan_steps : int, optional
         Steps between re-plans (default 1: every step); in between, the last plan's steps
         are dispatched as planned.
-    soc_bins : int
-        Entry state-of-charge bins per class.
+    soc_bins : int, optional
+        Entry state-of-charge bins per class (default 2).
+    entry_window_steps : int, optional
+        Consecutive entry steps merged into one cohort (default 1; see
+        :func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`).
     forecaster : TrafficForecaster, optional
         Default :class:`~ersgrid.forecast.forecaster.LearnedTraffic`: learned P50 traffic
         and, since it also forecasts renewables, P50 PV and wind in place of the realised
@@ -169,8 +180,8 @@ class MPC(Strategy):
     group_overlap : int
         Substations each group shares with the next (lets energy move across a boundary in
         one group solve; see :mod:`ersgrid.optimize.decompose`).
-    max_sweeps : int
-        Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
+    max_sweeps : int, optional
+        Most Gauss–Seidel sweeps over the groups per re-plan when decomposed (default 4).
     guide_days : float [d]
         Longest guide plan under a demand charge (0: none; never when decomposed: the
         national corridor's model is too large); past the learned forecasts' reach
@@ -195,6 +206,9 @@ class MPC(Strategy):
         Sweeps of each decomposed re-plan (empty when monolithic).
     groups_per_plan : int
         Substation groups of the decomposed model (0 when monolithic).
+    skipped : int
+        Group solves that timed out in a later sweep of a decomposed re-plan; the group kept
+        its plan of the earlier sweep (no fallback).
     """
 
     name = "mpc"
@@ -203,14 +217,15 @@ class MPC(Strategy):
         self,
         horizon_steps: int | None = None,
         block_steps: int | None = None,
-        soc_bins: int = 2,
+        soc_bins: int | None = None,
         forecaster: TrafficForecaster | None = None,
         time_limit_s: float = 30.0,
         decompose: bool | None = None,
         group_substations: int = 6,
         group_overlap: int = 2,
-        max_sweeps: int = 4,
+        max_sweeps: int | None = None,
         replan_steps: int | None = None,
+        entry_window_steps: int | None = None,
         guide_days: float = 2.0,
         guide_quantile: str = "p90",
         guide_every_steps: int = 24,
@@ -221,17 +236,21 @@ class MPC(Strategy):
         self.guide_quantile = guide_quantile
         self.reserve_share = float(reserve_share)
         self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
-                       "replan_steps": replan_steps}  # fmt: skip
+                       "replan_steps": replan_steps, "soc_bins": soc_bins,
+                       "max_sweeps": max_sweeps,
+                       "entry_window_steps": entry_window_steps}  # fmt: skip
         self.decompose = decompose
         self.group_substations = int(group_substations)
         self.group_overlap = int(group_overlap)
-        self.max_sweeps = int(max_sweeps)
+        self.max_sweeps = 4 if max_sweeps is None else int(max_sweeps)
         self.sweeps: list[int] = []
+        self.skipped = 0
         self.groups_per_plan = 0
         self.horizon_steps = 96 if horizon_steps is None else int(horizon_steps)
         self.block_steps = 96 if block_steps is None else int(block_steps)
         self.replan_steps = 1 if replan_steps is None else int(replan_steps)
-        self.soc_bins = int(soc_bins)
+        self.soc_bins = 2 if soc_bins is None else int(soc_bins)
+        self.entry_window_steps = 1 if entry_window_steps is None else int(entry_window_steps)
         # LearnedTraffic takes any run-like context; RunContext is one
         self.forecaster: TrafficForecaster = (
             forecaster if forecaster is not None else cast(TrafficForecaster, LearnedTraffic())
@@ -240,12 +259,15 @@ class MPC(Strategy):
         self.solve_s: list[float] = []
 
     def settings_for(self, n_substations: int) -> dict[str, int]:
-        """Horizon, block and re-plan steps on a corridor of ``n_substations``: the
-        constructor's arguments, else :data:`LARGE_CORRIDOR` where ``mpc`` decomposes by
-        itself, else 96, 96 and 1."""
+        """Horizon, block and re-plan steps, entry state-of-charge bins, entry steps per
+        cohort and sweeps per re-plan on a corridor of ``n_substations``: the constructor's
+        arguments, else :data:`LARGE_CORRIDOR` where ``mpc`` decomposes by itself, else 96,
+        96, 1, 2, 1 and 4."""
         large = self.decompose is None and n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
         defaults = LARGE_CORRIDOR if large else {"horizon_steps": 96, "block_steps": 96,
-                                                 "replan_steps": 1}  # fmt: skip
+                                                 "replan_steps": 1, "soc_bins": 2,
+                                                 "entry_window_steps": 1,
+                                                 "max_sweeps": 4}  # fmt: skip
         out = {}
         for key, default in defaults.items():
             given = self._given[key]
@@ -261,6 +283,7 @@ class MPC(Strategy):
         self.fallbacks = 0
         self.solve_s = []
         self.sweeps = []
+        self.skipped = 0
         self._origin = -1
         self._peak_kw = 0.0
         self._guide_peak_kw = 0.0
@@ -289,6 +312,9 @@ class MPC(Strategy):
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
+        # free the old block's solver instances before building the new ones (peak memory)
+        self._session = None
+        self._groups = None
         T = len(ctx.index)
         stop = min(step + self.block_steps + self.horizon_steps, T)
         self._model, volume, coh = self._build(step, stop, record=True)
@@ -344,6 +370,7 @@ class MPC(Strategy):
         late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
+        coh, ex = coarsen_entry_steps(coh, ex, self.entry_window_steps, offset=step)
         inputs = plan_inputs(ctx, step, stop)
         renewables = getattr(self.forecaster, "renewables", None)
         if renewables is not None:
@@ -487,7 +514,8 @@ class MPC(Strategy):
         lay = ctx.layout
         step_twin = ctx.scenario.simulation.twin_step_s / (ctx.step_h * 3600.0)
         entry_step = np.floor(vehicles["entry_step"].to_numpy() * step_twin).astype(np.int64)
-        entry_step -= self._origin
+        entry_step = window_last_step(entry_step - self._origin, self.entry_window_steps,
+                                      self._origin)  # fmt: skip
         direction = vehicles["direction"].to_numpy().astype(np.int64)
         vclass = vehicles["vclass"].to_numpy().astype(np.int64)
         entry_ic = vehicles["entry_ic"].to_numpy().astype(np.int64)
@@ -546,10 +574,13 @@ class MPC(Strategy):
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
             if self._groups is not None:
+                # the last plan of this model, clipped to the new state, starts the sweeps
                 split = self._groups.solve(count, energy, window, stored,
-                                           peak_floor_kw=floor)  # fmt: skip
+                                           peak_floor_kw=floor,
+                                           start=self._values)  # fmt: skip
                 values, solve_s = split.values, split.solve_s
                 self.sweeps.append(split.sweeps)
+                self.skipped += split.skipped
             else:
                 assert self._session is not None
                 terminal = self._terminal(self._origin + window[1] - 1)

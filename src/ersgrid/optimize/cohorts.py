@@ -27,12 +27,14 @@ from ersgrid.twin.traffic import Arrivals, ers_fraction
 __all__ = [
     "Cohorts",
     "Exposure",
+    "coarsen_entry_steps",
     "drop_idle",
     "entry_soc_bins",
     "exposure",
     "forecast_cohorts",
     "od_table",
     "vehicle_cohorts",
+    "window_last_step",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -247,6 +249,107 @@ def _v2g_split(
     if share >= 1.0:
         return [v2g]
     return [{**part, "count": count * (1.0 - share)}, v2g]
+
+
+def window_last_step(entry_step: IntArray, width: int, offset: int = 0) -> IntArray:
+    """Last step of the entry window of ``width`` steps that holds each entry step.
+
+    Windows are aligned on run steps (``offset`` = the run step of model step 0), so the
+    same vehicle falls in the same window whatever step a model starts at.
+    """
+    absolute = np.asarray(entry_step, dtype=np.int64) + offset
+    return np.asarray((absolute // width + 1) * width - 1 - offset, dtype=np.int64)
+
+
+def coarsen_entry_steps(
+    cohorts: Cohorts, expo: Exposure, width: int, offset: int = 0
+) -> tuple[Cohorts, Exposure]:
+    """Cohorts of ``width`` consecutive entry steps merged into one (fewer, larger cohorts).
+
+    Forecast cohorts that differ only in their entry step within one window of ``width``
+    steps (:func:`window_last_step`) and agree on direction, class, entry and exit
+    interchange, entry state-of-charge bin and V2G become one cohort: counts summed, entry
+    time the count-weighted mean of the members' (their mean where all counts are zero),
+    entry step the window's last step (a window is in the future until all of it has
+    entered; ``mpc`` matches measured vehicles to it from then on). A window that began
+    before the model's first step takes its latest member's entry time instead: of its
+    vehicles, those still on the road when the model starts are the late ones (as ``mpc``
+    places the vehicles of a past step at its end). Every other attribute is equal within
+    such a group for :func:`forecast_cohorts`' cohorts.
+
+    The merged cohort's exposure is its members' together: where a member can take ``x̄`` in
+    a (step, substation), the merged cohort's ``count × x̄`` gains the member's ``count × x̄``,
+    so at the forecast counts every step's and substation's charging capacity is the
+    members' exactly, spread over the window as the vehicles are. Vehicles and their energy
+    need (count × (target − entry energy + trip consumption)) are conserved. What is lost is
+    each member's own energy account: the merged cohort's rows (not past full, exit need) sum
+    over its members along the mean entry time. On a long corridor most single-step cohorts
+    hold a few thousandths of a vehicle (xinjiang-g30: median 0.002) and each costs a
+    column and a row per step it charges in, and the members of a window share most of their
+    (step, substation) cells' neighbours but not the cells themselves: merging 4 steps cuts
+    the cohort columns and rows about 4-fold and the charge columns little.
+
+    Parameters
+    ----------
+    cohorts : Cohorts
+        From :func:`forecast_cohorts` (not one cohort per vehicle).
+    expo : Exposure
+        Their exposure (:func:`exposure`).
+    width : int
+        Entry steps per window (1: unchanged).
+    offset : int
+        Run step of model step 0 (aligns the windows on run steps).
+
+    Returns
+    -------
+    Cohorts, Exposure
+        The merged cohorts and their exposure.
+    """
+    if width < 1:
+        raise ValueError(f"width must be at least 1 entry step, got {width}")
+    if width == 1 or len(cohorts) == 0:
+        return cohorts, expo
+    c = cohorts
+    last = window_last_step(c.entry_step, width, offset)
+    keys = np.stack(
+        [last, c.direction, c.vclass, c.entry_ic, c.exit_ic, c.soc_bin, (c.v2g > 0.5)], axis=1
+    ).astype(np.int64)
+    uniq, first, inv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    n = len(uniq)
+    count = np.bincount(inv, weights=c.count, minlength=n)
+    members = np.bincount(inv, minlength=n).astype(np.float64)
+    weighted = np.bincount(inv, weights=c.count * c.entry_h, minlength=n)
+    plain = np.bincount(inv, weights=c.entry_h, minlength=n) / members
+    entry_h = np.where(count > 0.0, weighted / np.where(count > 0.0, count, 1.0), plain)
+    latest = np.full(n, -np.inf)
+    np.maximum.at(latest, inv, c.entry_h)
+    began_before = uniq[:, 0] - (width - 1) < 0
+    entry_h = np.where(began_before, latest, entry_h)
+    out = c.take(first)
+    merged = Cohorts(**{
+        **out.__dict__, "entry_step": uniq[:, 0], "entry_h": entry_h, "count": count,
+    })  # fmt: skip
+    # each member's share of its merged cohort (by count; equal shares where all are zero)
+    share = np.where(count[inv] > 0.0, c.count / np.where(count > 0.0, count, 1.0)[inv],
+                     1.0 / members[inv])  # fmt: skip
+    k = inv[expo.cohort]
+    w = share[expo.cohort] * expo.max_kwh
+    n_steps = int(expo.step.max(initial=-1)) + 1
+    n_sub = int(expo.substation.max(initial=-1)) + 1
+    key = (k * n_steps + expo.step) * n_sub + expo.substation
+    cells, where = np.unique(key, return_inverse=True)
+    xbar = np.bincount(where, weights=w, minlength=len(cells))
+    grid = np.bincount(where, weights=w / expo.efficiency, minlength=len(cells))
+    keep = xbar > 0.0
+    cells, xbar, grid = cells[keep], xbar[keep], grid[keep]
+    return merged, Exposure(
+        cohort=cells // (n_steps * n_sub),
+        step=(cells // n_sub) % n_steps,
+        substation=cells % n_sub,
+        max_kwh=np.asarray(xbar, dtype=np.float64),
+        efficiency=np.asarray(xbar / grid, dtype=np.float64),
+    )
 
 
 def vehicle_cohorts(arrivals: Arrivals, step_h: float) -> Cohorts:

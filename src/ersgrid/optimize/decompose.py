@@ -20,8 +20,9 @@ held fixed (block-coordinate descent, one group after another):
 
 Substation import and export caps, ratings and batteries belong to one substation and so to
 the groups holding it. Every group solve therefore keeps the whole plan feasible for the
-monolithic model (the first sweep starts from zero charge elsewhere) and can only lower the
-monolithic objective; sweeps alternate direction (along the corridor, then back) and stop
+monolithic model (the first sweep starts from zero charge elsewhere, or from a previous
+plan made feasible for the new bounds: :meth:`DecomposedLP.feasible_start`) and can only
+lower the monolithic objective; sweeps alternate direction (along the corridor, then back) and stop
 when a sweep gains less than ``tolerance`` of the objective.
 
 Groups may **overlap** (:func:`substation_groups`' ``overlap``): a group solve then re-plans
@@ -49,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.cohorts import Exposure
 from ersgrid.optimize.model import BLOCKS, Bounds, CohortLP, PlanInputs
 from ersgrid.optimize.solver import HighsSession
@@ -133,6 +135,10 @@ class DecomposedSolution:
         HiGHS time of each group solve, in order.
     iterations : int
         Simplex iterations over every group solve.
+    skipped : int
+        Group solves that hit the time limit after the group had already solved in this
+        call: the group kept its plan of the earlier sweep (still feasible, see the module
+        text) instead of failing the whole solve.
     """
 
     values: FloatArray
@@ -141,6 +147,7 @@ class DecomposedSolution:
     sweeps: int
     group_solve_s: list[float]
     iterations: int
+    skipped: int = 0
 
 
 class _Group:
@@ -268,13 +275,24 @@ class DecomposedLP:
         import_limit_kw: FloatArray | None = None,
         terminal_kwh: FloatArray | None = None,
         peak_floor_kw: float = 0.0,
+        start: FloatArray | None = None,
     ) -> DecomposedSolution:
         """Solve under the bounds :meth:`CohortLP.bounds` gives for the same arguments.
+
+        Parameters
+        ----------
+        start : ndarray, optional
+            Column values of the monolithic model to start the first sweep from, typically
+            the previous re-plan's solution (the same model, so the same columns). It is
+            made feasible for the new bounds first (:meth:`feasible_start`); default: zero
+            charge everywhere.
 
         Raises
         ------
         InfeasibleSchedule
-            If a group's solve fails (the message names the group's binding constraints).
+            If a group's solve fails (the message names the group's binding constraints),
+            except a time-out of a group that has already solved in this call (it keeps that
+            plan; counted in ``skipped``).
         """
         m = self.model
         T, S = m.inputs.n_steps, m.inputs.n_substations
@@ -285,14 +303,19 @@ class DecomposedLP:
                           peak_floor_kw)  # fmt: skip
         o = m.offsets
         room = full_b.col_upper[o["cum"] : o["cum"] + len(m.full_cohort)]
-        x = np.zeros(len(m.exposure))
-        y = np.zeros(len(m.y_x))
-        cells = {name: np.zeros(T * S) for name in BLOCKS}
+        if start is None:
+            x = np.zeros(len(m.exposure))
+            y = np.zeros(len(m.y_x))
+            cells = {name: np.zeros(T * S) for name in BLOCKS}
+        else:
+            x, y, cells = self.feasible_start(start, full_b)
         values = self._assemble(x, y, cells, full_b, peak_floor_kw)
         objective = float(m.cost @ values)
         times: list[float] = []
         iterations = 0
         sweeps = 0
+        skipped = 0
+        solved: set[int] = set()
         for sweep in range(self.max_sweeps):
             order = self.groups if sweep % 2 == 0 else self.groups[::-1]
             for g in order:
@@ -328,7 +351,16 @@ class DecomposedLP:
                 gb.row_upper[gr["peak"] : gr["peak"] + T] = -other_imp
                 cold = g.session.solves == 0
                 g.session.set_time_limit(self.cold_time_limit_s if cold else self.time_limit_s)
-                sol = g.session.solve(gb)
+                try:
+                    sol = g.session.solve(gb)
+                except InfeasibleSchedule as err:
+                    # the group's plan of an earlier sweep of this call is still feasible
+                    # (every later group solve was bounded by it): keep it and go on
+                    if not err.timed_out or id(g) not in solved:
+                        raise
+                    skipped += 1
+                    continue
+                solved.add(id(g))
                 times.append(sol.solve_s)
                 iterations += sol.iterations
                 x[g.x] = sol.values[: len(gm.exposure)]
@@ -343,7 +375,56 @@ class DecomposedLP:
             if sweep > 0 and gain <= self.tolerance * max(abs(new), 1.0):
                 break
         return DecomposedSolution(values, objective, float(sum(times)), sweeps, times,
-                                  iterations)  # fmt: skip
+                                  iterations, skipped)  # fmt: skip
+
+    def feasible_start(
+        self, values: FloatArray, bounds: Bounds
+    ) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
+        """A previous solution made a feasible start for a solve under ``bounds``.
+
+        Charge and V2G columns are clipped to their new bounds (zero outside the window);
+        a cohort whose clipped plan still breaks one of its own rows under the new counts and
+        energies (charge past full, V2G beyond its surplus, charge plus V2G beyond its
+        receivers) starts from zero instead, which is always feasible. Charge of different
+        cohorts never shares a row, so the start is feasible for every cohort row of the
+        monolithic model and Gauss–Seidel keeps it so. The (step, substation) blocks start
+        at zero, as in a cold start: each group solve replaces its own, and their only use
+        before that is the other groups' import on the peak rows. (Starting from the old
+        imports was tried: each group then sees the corridor's peak already set by the
+        others' old plans, and the sweeps stop at that peak — 4 % above the cold start's
+        objective on shin-tomei 1 h after the first plan.)
+
+        Returns
+        -------
+        x, y : ndarray [kWh]
+            Charge and V2G columns.
+        cells : dict of str to ndarray
+            The (step, substation) blocks, flattened.
+        """
+        m = self.model
+        T, S = m.inputs.n_steps, m.inputs.n_substations
+        o, r = m.offsets, m.row_offsets
+        n_x, n_y = len(m.exposure), len(m.y_x)
+        x = np.clip(values[:n_x], bounds.col_lower[:n_x], bounds.col_upper[:n_x])
+        y = np.clip(values[o["y"] :], bounds.col_lower[o["y"] :], bounds.col_upper[o["y"] :])
+        cum = _segment_cumsum(self._net(x, y), self._start)
+        room = bounds.col_upper[o["cum"] : o["cum"] + len(m.full_cohort)]
+        tol = 1e-9 * (1.0 + np.abs(np.where(np.isfinite(room), room, 0.0)))
+        bad = np.zeros(len(m.cohorts), dtype=bool)
+        bad[m.full_cohort[cum > room + tol]] = True
+        if n_y:
+            ycoh = np.searchsorted(m.y_cohort, m.exposure.cohort[m.y_x])
+            y_sum = np.bincount(ycoh, weights=y, minlength=len(m.y_cohort))
+            surplus = bounds.row_upper[r["v2gcap"] : r["v2gcap"] + len(m.y_cohort)]
+            bad[m.y_cohort[y_sum > surplus + 1e-9 * (1.0 + surplus)]] = True
+            recv = bounds.row_upper[r["receiver"] : r["receiver"] + n_y]
+            both = x[m.y_x] + y
+            bad[m.exposure.cohort[m.y_x[both > recv + 1e-9 * (1.0 + recv)]]] = True
+        x[bad[m.exposure.cohort]] = 0.0
+        if n_y:
+            y[bad[m.exposure.cohort[m.y_x]]] = 0.0
+        cells = {name: np.zeros(T * S) for name in BLOCKS}
+        return x, y, cells
 
     def _assemble(
         self,
