@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
-from ersgrid.control.mpc import MPC, ExpectedProfile, _Spliced
+from ersgrid.control.forecasters import Spliced
+from ersgrid.control.mpc import MPC, ExpectedProfile
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
 from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
@@ -453,5 +454,5 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     # past the learned forecasts' reach the guide splices in another forecaster
     ctx = policy.context
     whole = ExpectedProfile().forecast(ctx, 10, 5, 90)
-    spliced = _Spliced(ExpectedProfile(), ExpectedProfile(), 30).forecast(ctx, 10, 5, 90)
+    spliced = Spliced(ExpectedProfile(), ExpectedProfile(), 30).forecast(ctx, 10, 5, 90)
     assert np.array_equal(spliced[whole.columns].to_numpy(), whole.to_numpy())

@@ -47,13 +47,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from typing import Protocol, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
+from ersgrid.control.forecasters import (
+    ExpectedProfile,
+    RenewableForecaster,
+    Spliced,
+    TrafficForecaster,
+)
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
@@ -100,50 +106,6 @@ cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``
 DECOMPOSE_ABOVE_SUBSTATIONS = 12
 """``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
 3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
-
-
-class TrafficForecaster(Protocol):
-    """Forecasts vehicles entering the corridor; plug a trained model in here."""
-
-    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
-        """Expected vehicles entering in run steps ``start .. stop - 1`` [veh/step], all
-        vehicles, columns ``<class>_<direction>``, issued at the start of step ``issued``."""
-        ...
-
-
-class RenewableForecaster(Protocol):
-    """Forecasts of the output of all PV arrays and all wind farms (optional beside traffic)."""
-
-    def renewables(self, context: RunContext, issued: int, stop: int) -> dict[str, pd.DataFrame]:
-        """``pv`` / ``wind`` → P10, P50, P90 [kW] for run steps ``issued .. stop - 1``."""
-        ...
-
-
-class ExpectedProfile:
-    """The traffic model's expected profile (no learning): ``context.expected_volume``.
-
-    Steps before the run (vehicles already on the road at its start) repeat the first
-    step's expectation.
-    """
-
-    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
-        vol = context.expected_volume
-        rows = np.clip(np.arange(start, stop), 0, len(vol) - 1)
-        return vol.iloc[rows].reset_index(drop=True)
-
-
-class _Spliced:
-    """Traffic from ``near`` up to ``reach`` steps past the issue, from ``far`` beyond."""
-
-    def __init__(self, near: TrafficForecaster, far: TrafficForecaster, reach: int) -> None:
-        self.near, self.far, self.reach = near, far, reach
-
-    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
-        cut = min(stop, issued + self.reach)
-        parts = [self.near.forecast(context, issued, start, cut)]
-        if stop > cut:
-            parts.append(self.far.forecast(context, issued, cut, stop))
-        return pd.concat(parts).reset_index(drop=True)
 
 
 class MPC(Strategy):
@@ -393,7 +355,7 @@ class MPC(Strategy):
         if isinstance(traffic, LearnedTraffic):
             # beyond the learned models' reach: the traffic model's calendar profile
             reach = traffic.max_lead_steps(ctx)
-            traffic = _Spliced(traffic.with_quantile(self.guide_quantile), ExpectedProfile(), reach)
+            traffic = Spliced(traffic.with_quantile(self.guide_quantile), ExpectedProfile(), reach)
         stop = min(T, k + steps)
         if stop - k <= self.horizon_steps:  # the short plans see as far
             self._guide_soc = None

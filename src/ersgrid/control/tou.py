@@ -89,7 +89,7 @@ class TimeOfUse(Strategy):
                 # the corridor's peak so far, shared by each connection's own peak so far:
                 # the targets sum to the peak already owed, so charging does not raise it
                 total = float(self._peak_import_kw.sum())
-                share = self._peak_import_kw / total if total > 0.0 else 0.0 * imported_kw
+                share = self._peak_import_kw / total if total > 0.0 else np.zeros_like(imported_kw)
                 target = (self._corridor_peak_kw * share).astype(np.float64)
         elif self._discharge[k]:
             # full power; the EMS clips it to the step's metered net load (no feed-back)
