@@ -93,6 +93,28 @@ def test_disjoint_groups_stay_feasible_and_near_the_optimum(
     assert split.objective <= best + 5e-2 * abs(best)
 
 
+def test_groups_keep_the_reserve_the_monolithic_plan_keeps(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    """A battery reserve (mpc's under a demand charge) binds every group's plan as it binds
+    the whole model's: no planned step stores less, and the plan does discharge down to it."""
+    model, _, _ = shin_tomei
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    st = model.inputs.storage
+    stored = st.initial_kwh.copy()
+    free = DecomposedLP(model, groups).solve(stored_kwh=stored)
+    soc = model.block(free.values, "soc")
+    assert soc.min(axis=0).min() < stored.min() - 100.0  # without it the plan discharges
+    reserve = np.asarray(stored - 0.5 * (stored - soc.min(axis=0)), dtype=np.float64)
+    b = model.bounds(stored_kwh=stored, reserve_kwh=reserve)
+    kept = DecomposedLP(model, groups).solve(stored_kwh=stored, reserve_kwh=reserve)
+    assert _violation(model, kept.values, b) < 1e-9
+    assert (model.block(kept.values, "soc") - reserve).min() >= -1e-6
+    best = HighsSession(model).solve(b).objective
+    assert best - 1e-6 * abs(best) <= kept.objective <= best + 5e-3 * abs(best)
+    assert kept.objective > free.objective  # the reserve binds
+
+
 def test_substation_groups_cover_the_corridor_in_road_order() -> None:
     pos = np.array([50.0, 0.0, 30.0, 10.0, 20.0, 40.0, 60.0])
     groups = substation_groups(pos, 3, 1)

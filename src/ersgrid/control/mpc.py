@@ -538,8 +538,8 @@ class MPC(Strategy):
             if self._groups is not None:
                 # the last plan of this model, clipped to the new state, starts the sweeps
                 split = self._groups.solve(count, energy, window, stored,
-                                           peak_floor_kw=floor,
-                                           start=self._values)  # fmt: skip
+                                           peak_floor_kw=floor, start=self._values,
+                                           reserve_kwh=self._reserve())  # fmt: skip
                 values, solve_s = split.values, split.solve_s
                 self.sweeps.append(split.sweeps)
                 self.skipped += split.skipped

@@ -276,6 +276,7 @@ class DecomposedLP:
         terminal_kwh: FloatArray | None = None,
         peak_floor_kw: float = 0.0,
         start: FloatArray | None = None,
+        reserve_kwh: FloatArray | None = None,
     ) -> DecomposedSolution:
         """Solve under the bounds :meth:`CohortLP.bounds` gives for the same arguments.
 
@@ -300,7 +301,7 @@ class DecomposedLP:
         n = c.count if count is None else count
         e0 = c.energy_kwh if energy_kwh is None else energy_kwh
         full_b = m.bounds(n, e0, window, stored_kwh, import_limit_kw, terminal_kwh,
-                          peak_floor_kw)  # fmt: skip
+                          peak_floor_kw, reserve_kwh)  # fmt: skip
         o = m.offsets
         room = full_b.col_upper[o["cum"] : o["cum"] + len(m.full_cohort)]
         if start is None:
@@ -326,6 +327,7 @@ class DecomposedLP:
                     None if import_limit_kw is None else import_limit_kw[:, g.subs],
                     None if terminal_kwh is None else terminal_kwh[g.subs],
                     peak_floor_kw,
+                    None if reserve_kwh is None else reserve_kwh[g.subs],
                 )  # fmt: skip
                 others = self._net(x, y) - self._net(x, y, g)
                 done = _segment_cumsum(others, self._start)
