@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
-from ersgrid.control.forecasters import Spliced
+from ersgrid.control.forecasters import QuantileCarried, Spliced
 from ersgrid.control.mpc import MPC, ExpectedProfile
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
@@ -140,6 +141,42 @@ def test_realise_storage_respects_every_limit() -> None:
     assert p[2] == pytest.approx(-40.0)  # never more than the site's load (no export)
     assert np.all(after >= st.energy_min_kwh - 1e-12)
     assert np.all(after <= st.energy_max_kwh + 1e-12)
+
+
+def test_the_ems_shares_one_connections_excess_over_its_target_among_the_others() -> None:
+    """The demand charge is on the corridor's total import: where one connection's battery is
+    empty, the others charge less and then discharge more to hold the total target."""
+    st = StorageArrays(
+        energy_min_kwh=np.full(4, 10.0), energy_max_kwh=np.full(4, 1000.0),
+        initial_kwh=np.full(4, 500.0), power_kw=np.full(4, 400.0),
+        charge_efficiency=1.0, discharge_efficiency=1.0,
+    )  # fmt: skip
+    stored = np.array([10.0, 500.0, 500.0, 500.0])  # the first battery is empty
+    net = np.array([900.0, 300.0, 200.0, 100.0])
+    target = np.array([500.0, 500.0, 300.0, np.inf])  # the last connection keeps no target
+    plan = np.array([0.0, 100.0, 50.0, 50.0])  # the plan charged the second and third
+    p, _ = realise_storage(
+        plan, stored, st, net, import_limit_kw=np.full(4, np.inf), export_limit_kw=np.zeros(4),
+        step_h=0.25, import_target_kw=target,
+    )  # fmt: skip
+    # each alone: the first imports 900 (empty battery), the second charges its planned 100
+    # (300 + 100 under its target of 500), the third its planned 50 (200 + 50 under 300):
+    # together 900 + 400 + 250 = 1,550 against targets of 1,300. The 150 kW of grid charging
+    # is cut first; the other 100 kW are discharged by the second and third in proportion to
+    # what each may still discharge (its load: 300 and 200; both below 400 kW of power)
+    assert p[0] == pytest.approx(0.0)
+    assert p[1] == pytest.approx(-60.0)
+    assert p[2] == pytest.approx(-40.0)
+    assert p[3] == pytest.approx(50.0)  # no target: its plan stands
+    imp = np.maximum(net + p, 0.0)
+    assert imp[:3].sum() == pytest.approx(target[:3].sum())
+    # without the excess nothing changes
+    calm = np.array([400.0, 300.0, 200.0, 100.0])
+    p2, _ = realise_storage(
+        plan, stored, st, calm, import_limit_kw=np.full(4, np.inf), export_limit_kw=np.zeros(4),
+        step_h=0.25, import_target_kw=target,
+    )  # fmt: skip
+    np.testing.assert_allclose(p2, plan)
 
 
 def test_storage_on_unknown_substation_is_named(tiny_data: dict[str, Any]) -> None:
@@ -456,3 +493,24 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     whole = ExpectedProfile().forecast(ctx, 10, 5, 90)
     spliced = Spliced(ExpectedProfile(), ExpectedProfile(), 30).forecast(ctx, 10, 5, 90)
     assert np.array_equal(spliced[whole.columns].to_numpy(), whole.to_numpy())
+    # and carries the near forecast's quantile to the far one by its ratio to the median
+    heavy = _Scaled(ExpectedProfile(), {"car_A": 1.3, "truck_B": 1.1})
+    carried = QuantileCarried(ExpectedProfile(), heavy, ExpectedProfile(), 30)
+    ratio = carried.ratio(ctx, 10)
+    assert ratio["car_A"] == pytest.approx(1.3)
+    assert ratio["truck_B"] == pytest.approx(1.1)
+    assert ratio.drop(["car_A", "truck_B"]).to_numpy() == pytest.approx(1.0)
+    far = carried.forecast(ctx, 10, 40, 90)
+    np.testing.assert_allclose(far.to_numpy(), (whole.iloc[35:] * ratio).to_numpy())
+
+
+class _Scaled:
+    """A forecaster's traffic times a factor per column."""
+
+    def __init__(self, base: ExpectedProfile, factor: dict[str, float]) -> None:
+        self.base, self.factor = base, factor
+
+    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
+        out = self.base.forecast(context, issued, start, stop)
+        scale = pd.Series(self.factor).reindex(out.columns).fillna(1.0)
+        return out * scale

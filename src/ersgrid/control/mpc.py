@@ -20,8 +20,9 @@ is owed on the peak of the whole billing period (the run), and a plan that empti
 batteries to cut today's peak meets tomorrow's heavier traffic with none. Every
 ``guide_every_steps`` the strategy therefore also solves a **guide**: the same model over the
 rest of the run, up to ``guide_days``, on the forecasts' heavy-traffic quantile
-(``guide_quantile``) as far as they reach (48 h for the learned ones) and on the traffic
-model's calendar profile beyond (PV and wind: the forecast's last day repeated). Its peak
+(``guide_quantile``) as far as they reach (48 h for the learned ones) and beyond on the
+traffic model's calendar profile carried to the same quantile by the learned forecast's
+ratio to its median (PV and wind: the forecast's last day repeated). Its peak
 becomes the demand-charge floor of the short plans (no value in cutting below the period's
 expected peak) and its stored energy at each short plan's horizon end that plan's least
 terminal energy (so the batteries keep what later days need). The short plans also keep a
@@ -56,6 +57,7 @@ import pandas as pd
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.forecasters import (
     ExpectedProfile,
+    QuantileCarried,
     RenewableForecaster,
     Spliced,
     TrafficForecaster,
@@ -147,9 +149,11 @@ class MPC(Strategy):
     guide_days : float [d]
         Longest guide plan under a demand charge (0: none; never when decomposed: the
         national corridor's model is too large); past the learned forecasts' reach
-        (``max_lead_steps``, 2 days) it plans on :class:`ExpectedProfile`. shin-tomei, 7
-        days: a 7-day guide gave the same peak as the 2-day one (5,882 against 5,888 kW)
-        and a run of 917 s against 840 s (434 s of it guide solves), hence the default 2.
+        (``max_lead_steps``, 2 days) it plans on :class:`ExpectedProfile` carried to the
+        guide's quantile (:class:`~ersgrid.control.forecasters.QuantileCarried`). shin-tomei,
+        7 days (docs/planning.md): the 7-day guide reached a lower objective than the 2-day
+        one (20,533,851 against 20,566,534 JPY) at the same peak (5,881 against 5,888 kW) and
+        about the same run time (1,314 s against 1,322 s, side by side).
     guide_every_steps : int
         Steps between guide plans (each is a cold solve of a model as long as the guide).
     guide_quantile : {"p10", "p50", "p90"}
@@ -188,7 +192,7 @@ class MPC(Strategy):
         max_sweeps: int | None = None,
         replan_steps: int | None = None,
         entry_window_steps: int | None = None,
-        guide_days: float = 2.0,
+        guide_days: float = 7.0,
         guide_quantile: str = "p90",
         guide_every_steps: int = 24,
         reserve_share: float = 0.25,
@@ -257,6 +261,7 @@ class MPC(Strategy):
         self._storage = storage_arrays(context.scenario, context.layout)
         self._log: dict[str, FloatArray] = {}
         self._issued = np.full(len(context.index), -1, dtype=np.int64)
+        self._floor = np.full(len(context.index), np.nan)
         sc = context.scenario
         longest_h = max(
             context.layout.length_m / (spec.speed.mean_kmh * 0.6 / 3.6) / 3600.0
@@ -353,9 +358,12 @@ class MPC(Strategy):
         traffic: TrafficForecaster = self.forecaster
         reach = None
         if isinstance(traffic, LearnedTraffic):
-            # beyond the learned models' reach: the traffic model's calendar profile
+            # beyond the learned models' reach: the traffic model's calendar profile, carried
+            # to the guide's quantile by the learned forecast's own ratio to its median
             reach = traffic.max_lead_steps(ctx)
-            traffic = Spliced(traffic.with_quantile(self.guide_quantile), ExpectedProfile(), reach)
+            near = traffic.with_quantile(self.guide_quantile)
+            far = QuantileCarried(ExpectedProfile(), near, traffic.with_quantile("p50"), reach)
+            traffic = Spliced(near, far, reach)
         stop = min(T, k + steps)
         if stop - k <= self.horizon_steps:  # the short plans see as far
             self._guide_soc = None
@@ -445,8 +453,9 @@ class MPC(Strategy):
     def forecasts(self) -> pd.DataFrame | None:
         """The forecasts the plans used, one row per run step [kW, veh/step]: columns
         ``forecast_<pv|wind>_<p10|p50|p90>_kw``, ``forecast_traffic_<class>_veh`` (P50 or the
-        expected profile, all vehicles) and ``forecast_issued`` (issue time); None before a
-        plan."""
+        expected profile, all vehicles), ``forecast_issued`` (issue time) and, under a demand
+        charge, ``plan_peak_floor_kw`` (the corridor import the plan in force took as already
+        owed: the metered or planned peak so far, or the guide's peak); None before a plan."""
         if not self._log:
             return None
         ctx = self.context
@@ -454,6 +463,8 @@ class MPC(Strategy):
             self._issued >= 0
         )
         frame = {f"forecast_{key}": value for key, value in self._log.items()}
+        if np.isfinite(self._floor).any():  # under a demand charge
+            frame["plan_peak_floor_kw"] = pd.Series(self._floor).ffill().to_numpy()
         return pd.DataFrame(frame, index=ctx.index).assign(forecast_issued=issued)
 
     def _cohort_keys(self, c: Cohorts) -> npt.NDArray[np.int64]:
@@ -535,6 +546,7 @@ class MPC(Strategy):
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
+            self._floor[k] = floor
             if self._groups is not None:
                 # the last plan of this model, clipped to the new state, starts the sweeps
                 split = self._groups.solve(count, energy, window, stored,

@@ -83,7 +83,11 @@ def realise_storage(
     the connection do not feed back; with ``may_export`` up to the export limit beyond it).
     With ``import_target_kw`` the EMS keeps the connection's import under the target in real
     time: the set-point becomes at most ``target − net load`` (more discharge, or less
-    charging, where the metered load exceeds what the plan expected).
+    charging, where the metered load exceeds what the plan expected). The demand charge is
+    owed on the corridor's total import, so where a connection still exceeds its target (its
+    battery empty or at full power), the other connections with a target make up the excess
+    together: they charge less first, then discharge more, within their own power, content
+    and load (see :func:`_share_excess`).
 
     Parameters
     ----------
@@ -113,6 +117,41 @@ def realise_storage(
     sink_kw = np.maximum(net_load_kw + (export_limit_kw if may_export else 0.0), 0.0)
     charge = np.minimum(np.minimum(np.maximum(p, 0.0), room_kw), headroom_kw)
     discharge = np.minimum(np.minimum(np.maximum(-p, 0.0), content_kw), sink_kw)
+    if import_target_kw is not None:
+        spare_kw = np.minimum(np.minimum(storage.power_kw, content_kw), sink_kw) - discharge
+        charge, discharge = _share_excess(
+            charge, discharge, np.maximum(spare_kw, 0.0), net_load_kw, import_target_kw
+        )
     stored = stored_kwh + (charge * eta_c - discharge / eta_d) * step_h
     stored = np.clip(stored, storage.energy_min_kwh, storage.energy_max_kwh)
     return charge - discharge, stored
+
+
+def _share_excess(
+    charge_kw: FloatArray,
+    discharge_kw: FloatArray,
+    spare_kw: FloatArray,
+    net_load_kw: FloatArray,
+    target_kw: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """Charge and discharge [kW] after the connections with a (finite) import target share
+    the excess of their total import over their total target: charging from the grid is cut
+    first, in proportion to each connection's, then discharge added in proportion to each
+    one's ``spare_kw`` (power it may still discharge). Connections without a target (inf)
+    take no part."""
+    has = np.isfinite(target_kw)
+    if not np.any(has):
+        return charge_kw, discharge_kw
+    imp = np.maximum(net_load_kw + charge_kw - discharge_kw, 0.0)
+    excess = float(imp[has].sum() - target_kw[has].sum())
+    if excess <= 1e-9:
+        return charge_kw, discharge_kw
+    charging = np.where(has, np.minimum(charge_kw, imp), 0.0)  # charging from the grid
+    if charging.sum() > 0.0:
+        cut = charging * min(1.0, excess / float(charging.sum()))
+        charge_kw = charge_kw - cut
+        excess -= float(cut.sum())
+    spare = np.where(has & (charge_kw <= 0.0), spare_kw, 0.0)
+    if excess > 1e-9 and spare.sum() > 0.0:
+        discharge_kw = discharge_kw + spare * min(1.0, excess / float(spare.sum()))
+    return charge_kw, discharge_kw
