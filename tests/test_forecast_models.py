@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 
@@ -43,6 +44,17 @@ def synthetic_demand(weeks: int = 10, seed: int = 0) -> pd.DataFrame:
     load = 300.0 * daily * weekly * heating * noise
     forecast_temp = temp + np.repeat(rng.normal(0, 1.0, n_days), STEPS_PER_DAY)
     return pd.DataFrame({"demand": load, "wxf:temp_c": forecast_temp}, index=idx)
+
+
+def with_profile(hist: pd.DataFrame, scale_last_week: float = 1.0) -> pd.DataFrame:
+    """``synthetic_demand`` as a known profile (shape × level) times the weather and noise,
+    with the profile (and so the load) scaled by ``scale_last_week`` in the last week."""
+    idx = pd.DatetimeIndex(hist.index)
+    hour = idx.hour + idx.minute / 60
+    daily = 1.0 + 0.35 * np.sin(2 * np.pi * (hour - 9) / 24) + 0.15 * (idx.hour.isin([12, 13]))
+    profile = 300.0 * daily * np.where(idx.dayofweek >= 5, 1.15, 1.0)
+    level = np.where(idx >= idx[-STEPS_PER_WEEK], scale_last_week, 1.0)
+    return hist.assign(demand=hist["demand"] * level, **{"profile:demand": profile * level})
 
 
 def synthetic_pv(weeks: int = 10, seed: int = 1) -> pd.DataFrame:
@@ -101,6 +113,19 @@ def test_metrics_by_hand() -> None:
 # --- no feature leaks the future ------------------------------------------------------------
 
 
+def test_the_day_mean_forecast_temperature_is_a_covariate() -> None:
+    idx = index(1)
+    wx = pd.DataFrame({"wxf:temp_c": np.arange(len(idx), dtype=np.float64)}, index=idx)
+    cov = covariates(idx, None, wx)
+    day = np.arange(len(idx)) // STEPS_PER_DAY
+    expected = STEPS_PER_DAY * day + (STEPS_PER_DAY - 1) / 2  # mean of each day's 0 … 95
+    np.testing.assert_allclose(cov["temp_day_c"].to_numpy(), expected)
+    assert "temp_day_c" not in covariates(idx, None, wx.rename(columns=str.upper)).columns
+    # a day the index covers only in part: the mean of the steps it has
+    half = covariates(idx[48:144], None, wx)
+    assert half["temp_day_c"].iloc[0] == pytest.approx(np.mean(np.arange(48, 96)))
+
+
 def test_lag_features_refuse_lag_zero_and_are_old_enough() -> None:
     y = pd.Series(np.arange(5 * STEPS_PER_WEEK, dtype=float), index=index(5))
     with pytest.raises(ValueError, match="lag of 0"):
@@ -157,6 +182,21 @@ def test_forecasts_do_not_change_when_the_future_is_replaced() -> None:
     a = Forecaster(hist, None, model=small_gbm).predict("demand", issue, 192)
     b = Forecaster(scrambled, None, model=small_gbm).predict("demand", issue, 192)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_forecasts_relative_to_the_profile_do_not_see_the_future_either() -> None:
+    hist = with_profile(synthetic_demand(weeks=6))
+    issue = hist.index[5 * STEPS_PER_WEEK]
+    scrambled = hist.copy()
+    after = scrambled.index >= issue
+    scrambled.loc[after, "demand"] = np.random.default_rng(9).uniform(0, 1e4, after.sum())
+    fc = Forecaster(hist, None, model=small_gbm)
+    a = fc.predict("demand", issue, 192)
+    b = Forecaster(scrambled, None, model=small_gbm).predict("demand", issue, 192)
+    pd.testing.assert_frame_equal(a, b)
+    model = fc.model_for("demand", issue)
+    assert isinstance(model, GradientBoosting)
+    assert model._relative  # the known profile was used as the scale
 
 
 class LeakyGbm(GradientBoosting):
@@ -218,6 +258,53 @@ def test_gradient_boosting_beats_seasonal_naive(
     assert s["model"]["pinball"] < s["seasonal_naive"]["pinball"]
     if capacity is not None:
         assert s["model"]["nmae_pct"] == pytest.approx(100 * s["model"]["mae"] / capacity)
+
+
+def test_a_load_learnt_relative_to_its_profile_follows_a_new_level() -> None:
+    """The site's load grows by half in the last week and its profile with it (a new shop):
+    the ratio carries over, the level learnt from the old weeks and old lags does not."""
+    hist = with_profile(synthetic_demand(weeks=7), scale_last_week=1.5)
+    issue = hist.index[-STEPS_PER_WEEK]
+    actual = hist["demand"].loc[issue:].iloc[:192].to_numpy()
+
+    def p50(relative: bool) -> npt.NDArray[np.float64]:
+        def make() -> GradientBoosting:
+            return GradientBoosting(
+                n_estimators=40,
+                learning_rate=0.15,
+                calibration_days=0,
+                relative_to_profile=relative,
+            )
+
+        q = Forecaster(hist, None, model=make).predict("demand", issue, 192)
+        return np.asarray(q["p50"].to_numpy(), dtype=np.float64)
+
+    ratio_mae, level_mae = m.mae(actual, p50(True)), m.mae(actual, p50(False))
+    assert ratio_mae < 0.05 * actual.mean()  # metering noise σ = 3 %, weather known
+    assert ratio_mae < 0.5 * level_mae
+
+
+def test_a_profile_with_zeros_is_a_feature_not_a_scale() -> None:
+    hist = with_profile(synthetic_demand(weeks=5))
+    hist.iloc[:10, hist.columns.get_loc("profile:demand")] = 0.0
+    issue = hist.index[4 * STEPS_PER_WEEK]
+    fc = Forecaster(hist, None, model=small_gbm)
+    assert np.isfinite(fc.predict("demand", issue, 96).to_numpy()).all()
+    model = fc.model_for("demand", issue)
+    assert isinstance(model, GradientBoosting)
+    assert not model._relative
+
+
+def test_quantiles_are_missing_where_the_profile_is_unknown() -> None:
+    hist = with_profile(synthetic_demand(weeks=5))
+    issue = hist.index[4 * STEPS_PER_WEEK]
+    gap = (hist.index >= issue + pd.Timedelta(hours=6)) & (
+        hist.index < issue + pd.Timedelta(hours=7)
+    )
+    hist.loc[gap, "profile:demand"] = np.nan
+    q = Forecaster(hist, None, model=small_gbm).predict("demand", issue, 96)
+    assert q.loc[hist.index[gap]].isna().all().all()
+    assert q.loc[~q.index.isin(hist.index[gap])].notna().all().all()
 
 
 def test_sklearn_backend_and_plug_in_models() -> None:

@@ -3,7 +3,8 @@
 Two kinds of input, kept apart so no feature can see the future:
 
 * **covariates** known in advance for any step (calendar, public holidays, holiday periods,
-  the weather *forecast* columns ``wxf:*``): :func:`covariates`;
+  the weather *forecast* columns ``wxf:*`` and the day's mean forecast temperature):
+  :func:`covariates`;
 * **lags** of the target itself, every one at least ``min_lag_steps`` old: :func:`lag_features`.
   A forecast issued at time ``o`` for a step ``t`` with ``t - o < min_lag_steps`` steps then
   uses only values observed before ``o``. One model so serves every horizon up to
@@ -23,6 +24,7 @@ from ersgrid.forecast.calendar import holiday_period_code
 
 __all__ = [
     "DEFAULT_MIN_LAG_STEPS",
+    "PROFILE_FEATURE",
     "STEPS_PER_DAY",
     "STEPS_PER_WEEK",
     "covariates",
@@ -34,6 +36,8 @@ STEPS_PER_DAY = 96
 STEPS_PER_WEEK = 7 * STEPS_PER_DAY
 DEFAULT_MIN_LAG_STEPS = 2 * STEPS_PER_DAY
 """Youngest lag [steps]: 48 h, the longest planning horizon."""
+PROFILE_FEATURE = "profile"
+"""Covariate holding a target's own known profile (``profile:<target>`` of the history)."""
 
 
 @lru_cache(maxsize=32)
@@ -69,7 +73,11 @@ def covariates(
     DataFrame
         ``step_of_day``, ``dayofweek``, ``off_day`` (weekend or holiday), ``holiday``,
         ``period`` (holiday-period code), ``off_prev``/``off_next`` (day before/after is off),
-        ``doy_sin``/``doy_cos`` (season), and the weather forecast.
+        ``doy_sin``/``doy_cos`` (season), the weather forecast, and, where it has
+        ``wxf:temp_c``, ``temp_day_c`` [°C]: the mean forecast temperature of the step's local
+        calendar day (heating and cooling loads follow the day's mean temperature, which the
+        15-min value mixes with the daily cycle; a day that ``index`` covers only in part is
+        averaged over the steps it has).
     """
     day = index.normalize()
     unique = pd.DatetimeIndex(day.unique())
@@ -114,6 +122,8 @@ def covariates(
     if weather is not None:
         wxf = [c for c in weather.columns if str(c).startswith("wxf:")]
         out = pd.concat([out, weather[wxf].reindex(index)], axis=1)
+        if "wxf:temp_c" in wxf:
+            out["temp_day_c"] = out["wxf:temp_c"].groupby(pos).transform("mean").to_numpy()
     return out
 
 

@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.errors import DataError, ErsgridError
-from ersgrid.forecast.features import covariates
+from ersgrid.forecast.features import PROFILE_FEATURE, covariates
 from ersgrid.forecast.history import PROFILE_PREFIX, TRAFFIC_PREFIX, generate_history
 from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
 from ersgrid.scenario.layout import Layout
@@ -46,6 +46,10 @@ ModelSpec = str | Callable[[], TargetModel]
 FloatArray = npt.NDArray[np.float64]
 RENEWABLE_KINDS = ("pv", "wind")
 CACHE_ENV = "ERSGRID_CACHE_DIR"
+MODEL_FORMAT = "2"
+"""Part of the model cache key: bump it when the features or the fitted state of a built-in
+model change, so fits stored by an earlier format are not loaded (2: the day's mean forecast
+temperature, targets learnt relative to their profile)."""
 
 
 def cache_dir() -> Path:
@@ -87,8 +91,9 @@ class Forecaster:
         Split of class counts without a direction (``traffic:<class>``) into directions A and B.
     model_cache : Path, optional
         Folder to keep fitted models in (see :func:`cache_dir`). A model is stored under a hash
-        of the ersgrid version, the model name, the target, the fit time and the whole history
-        (so any change of the data refits); only models given by name are cached.
+        of the ersgrid version, :data:`MODEL_FORMAT`, the model name, the target, the fit time
+        and the whole history (so any change of the data refits); only models given by name
+        are cached.
     """
 
     def __init__(
@@ -215,7 +220,14 @@ class Forecaster:
             digest.update("|".join(map(str, self.history.columns)).encode())
             self._history_hash = digest.hexdigest()
         key = "|".join(
-            [version("ersgrid"), self._model_name, target, t.isoformat(), self._history_hash]
+            [
+                version("ersgrid"),
+                MODEL_FORMAT,
+                self._model_name,
+                target,
+                t.isoformat(),
+                self._history_hash,
+            ]
         )
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
         return self.model_cache / "forecast-models" / f"{name}.pkl"
@@ -257,7 +269,7 @@ class Forecaster:
         column = f"{PROFILE_PREFIX}{target}"
         if column not in self.history.columns:
             return cov
-        return cov.assign(profile=self.history[column].reindex(cov.index))
+        return cov.assign(**{PROFILE_FEATURE: self.history[column].reindex(cov.index)})
 
     def issued_every(
         self, target: str, index: pd.DatetimeIndex, every_steps: int = 96

@@ -19,6 +19,7 @@ import pandas as pd
 from ersgrid.errors import DataError, ErsgridError
 from ersgrid.forecast.features import (
     DEFAULT_MIN_LAG_STEPS,
+    PROFILE_FEATURE,
     STEPS_PER_DAY,
     STEPS_PER_WEEK,
     lag_features,
@@ -154,6 +155,16 @@ class GradientBoosting(TargetModel):
         (conformalised quantile regression: each bound is moved by the 90 % quantile of its
         out-of-sample miss, so the band covers about 80 % of new values); 0 turns it off.
         Quantile trees fitted on all data are over-confident out of sample otherwise.
+    relative_to_profile : bool
+        Where the covariates carry the target's own known profile (``profile``, e.g. the
+        standard load profile of a demand) and it is positive wherever the target is known,
+        learn the target relative to it (``y / profile``: trees, lags and calibration on the
+        ratio) and scale the quantiles back by the profile of the forecast steps. The
+        deviations of a load from its standard profile (weather, day effects, metering) are
+        multiplicative, so a ratio is one function of the weather at every step of the day,
+        where the level would need a profile × weather interaction learnt tree by tree.
+        Targets without a profile (traffic, PV) are learnt as they are. Such a model's
+        quantiles are NaN at forecast steps where the profile is unknown.
     """
 
     name: ClassVar[str] = "gradient-boosting"
@@ -165,9 +176,12 @@ class GradientBoosting(TargetModel):
         learning_rate: float = 0.05,
         min_lag_steps: int = DEFAULT_MIN_LAG_STEPS,
         calibration_days: int = 14,
+        relative_to_profile: bool = True,
     ) -> None:
         self.backend = backend
         self.calibration_days = calibration_days
+        self.relative_to_profile = relative_to_profile
+        self._relative = False
         self._shift = np.zeros(3)
         self._center = 0.0
         self.n_estimators = n_estimators
@@ -216,7 +230,25 @@ class GradientBoosting(TargetModel):
         lags = lag_features(y, self.min_lag_steps)
         return pd.concat([covariates.reindex(y.index), lags], axis=1)
 
+    def _profile(self, covariates: pd.DataFrame, index: pd.DatetimeIndex) -> FloatArray:
+        """The target's known profile on ``index`` (NaN where the covariates lack it)."""
+        out: FloatArray = (
+            covariates[PROFILE_FEATURE].reindex(index).to_numpy(dtype=np.float64)
+            if PROFILE_FEATURE in covariates.columns
+            else np.full(len(index), np.nan)
+        )
+        return out
+
     def fit(self, y: pd.Series, covariates: pd.DataFrame) -> None:
+        profile = self._profile(covariates, pd.DatetimeIndex(y.index))
+        known = y.notna().to_numpy()
+        self._relative = (
+            self.relative_to_profile
+            and PROFILE_FEATURE in covariates.columns
+            and bool(np.all(profile[known] > 0.0))  # False on NaN: unknown somewhere
+        )
+        if self._relative:
+            y = y / profile
         x = self._design(y, covariates)
         keep = y.notna().to_numpy() & x["lag_week"].notna().to_numpy()
         if keep.sum() < 2 * STEPS_PER_WEEK:
@@ -252,6 +284,8 @@ class GradientBoosting(TargetModel):
     ) -> pd.DataFrame:
         if not self._models:
             raise ErsgridError("GradientBoosting.predict before fit: call fit first")
+        if self._relative:
+            y_known = y_known / self._profile(covariates, pd.DatetimeIndex(y_known.index))
         y = _extend(y_known, index)
         x = self._design(y, covariates.reindex(y.index)).reindex(index)[self._columns]
         return _finish(self.predict_matrix(x), self._nonnegative, index)
@@ -267,11 +301,15 @@ class GradientBoosting(TargetModel):
         Returns
         -------
         ndarray, shape (rows, 3)
+            In the target's unit (a model learnt relative to the profile scales its ratios
+            by the ``profile`` column of ``x``).
         """
         xs = x[self._columns].to_numpy(dtype=np.float64)
         with _one_thread():
             q = np.column_stack([m.predict(xs) for m in self._models])
         out: FloatArray = q + self._center + self._shift[None, :]
+        if self._relative:
+            out = out * x[PROFILE_FEATURE].to_numpy(dtype=np.float64)[:, None]
         return out
 
 
