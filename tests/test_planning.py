@@ -281,7 +281,7 @@ class _MatchingMPC(MPC):
     def decide(self, observation: Observation) -> Dispatch:
         dispatch = super().decide(observation)
         rel = observation.step - self._origin
-        count, energy = self._live(observation.vehicles, rel)
+        count, energy = self._matcher.live(self._model, observation.vehicles, rel, self._origin)
         live = self._model.cohorts.entry_step < rel
         # a vehicle is matched once all of its cohort's entry window has entered
         ctx = self.context

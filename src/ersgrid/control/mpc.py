@@ -62,6 +62,7 @@ from ersgrid.control.forecasters import (
     Spliced,
     TrafficForecaster,
 )
+from ersgrid.control.measured import CohortMatcher
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
@@ -69,10 +70,8 @@ from ersgrid.optimize.cohorts import (
     Cohorts,
     coarsen_entry_steps,
     drop_idle,
-    entry_soc_bins,
     exposure,
     forecast_cohorts,
-    window_last_step,
 )
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.optimize.model import CohortLP, PlanInputs
@@ -268,14 +267,8 @@ class MPC(Strategy):
             for spec in sc.vehicles.values()
         )
         self._lookback = math.ceil(longest_h / context.step_h) + 1
-        self._edges = {}
-        for c, name in enumerate(VEHICLE_CLASSES):
-            spec = sc.vehicles.get(name)  # type: ignore[call-overload]
-            if spec is not None:
-                soc = spec.entry_soc
-                top = min(soc.max, spec.soc_max)
-                _, edges = entry_soc_bins(soc.mean, soc.std, soc.min, top, self.soc_bins)
-                self._edges[c] = edges
+        self._matcher = CohortMatcher(context, self.soc_bins, self.entry_window_steps,
+                                      self._lookback)  # fmt: skip
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
@@ -308,8 +301,7 @@ class MPC(Strategy):
             self._groups = None
         self._origin = step
         self._stop = stop
-        self._keys = self._cohort_keys(coh)
-        self._order = np.argsort(self._keys)
+        self._matcher.index(coh)
 
     def _decomposed(self) -> bool:
         if self.decompose is None:
@@ -467,62 +459,6 @@ class MPC(Strategy):
             frame["plan_peak_floor_kw"] = pd.Series(self._floor).ffill().to_numpy()
         return pd.DataFrame(frame, index=ctx.index).assign(forecast_issued=issued)
 
-    def _cohort_keys(self, c: Cohorts) -> npt.NDArray[np.int64]:
-        n_ic = len(self.context.layout.ic_position_km)
-        key = (c.entry_step + self._lookback) * 2 + c.direction
-        key = (key * len(VEHICLE_CLASSES) + c.vclass) * n_ic + c.entry_ic
-        key = (key * n_ic + c.exit_ic) * self.soc_bins + c.soc_bin
-        return key * 2 + (c.v2g > 0.5).astype(np.int64)
-
-    def _live(self, vehicles: pd.DataFrame, rel: int) -> tuple[FloatArray, FloatArray]:
-        """Counts and effective entry energies with the measured vehicles on the road."""
-        coh = self._model.cohorts
-        count = coh.count.copy()
-        energy = coh.energy_kwh.copy()
-        entered = coh.entry_step < rel
-        count[entered] = 0.0
-        if len(vehicles) == 0:
-            return count, energy
-        ctx = self.context
-        lay = ctx.layout
-        step_twin = ctx.scenario.simulation.twin_step_s / (ctx.step_h * 3600.0)
-        entry_step = np.floor(vehicles["entry_step"].to_numpy() * step_twin).astype(np.int64)
-        entry_step = window_last_step(entry_step - self._origin, self.entry_window_steps,
-                                      self._origin)  # fmt: skip
-        direction = vehicles["direction"].to_numpy().astype(np.int64)
-        vclass = vehicles["vclass"].to_numpy().astype(np.int64)
-        entry_ic = vehicles["entry_ic"].to_numpy().astype(np.int64)
-        entry_m = lay.to_travel_m(lay.ic_position_km[entry_ic], direction.astype(np.int8))
-        now = vehicles["energy_kwh"].to_numpy()
-        driven_m = vehicles["position_m"].to_numpy() - entry_m
-        used = vehicles["consumption_kwh_per_m"].to_numpy() * driven_m
-        soc_est = (now + used) / vehicles["battery_kwh"].to_numpy()
-        soc_bin = np.zeros(len(vehicles), dtype=np.int64)
-        for c, edges in self._edges.items():
-            m = vclass == c
-            soc_bin[m] = np.clip(np.searchsorted(edges[1:-1], soc_est[m]), 0, self.soc_bins - 1)
-        probe = Cohorts(
-            direction=direction, vclass=vclass, entry_step=entry_step,
-            entry_h=np.zeros(len(now)), entry_m=entry_m, exit_m=entry_m,
-            entry_ic=entry_ic, exit_ic=vehicles["exit_ic"].to_numpy().astype(np.int64),
-            soc_bin=soc_bin, speed_mps=np.ones(len(now)), count=np.ones(len(now)),
-            energy_kwh=now, target_kwh=now, full_kwh=now, receiver_kw=now,
-            consumption_kwh_per_m=now, v2g=vehicles["v2g"].to_numpy().astype(np.float64),
-        )  # fmt: skip
-        keys = self._cohort_keys(probe)
-        pos = np.searchsorted(self._keys[self._order], keys)
-        pos = np.clip(pos, 0, len(self._order) - 1)
-        idx = self._order[pos]
-        ok = (self._keys[idx] == keys) & (entry_step < rel)
-        idx = idx[ok]
-        n = np.bincount(idx, minlength=len(coh)).astype(np.float64)
-        e_sum = np.bincount(idx, weights=now[ok], minlength=len(coh))
-        seen = n > 0
-        count[seen] = n[seen]
-        before = self._model.consumed_before_kwh(rel)
-        energy[seen] = e_sum[seen] / n[seen] + before[seen]
-        return count, energy
-
     def decide(self, observation: Observation) -> Dispatch:
         k = observation.step
         if (
@@ -542,7 +478,8 @@ class MPC(Strategy):
             if not built or k >= self._origin + self.block_steps:
                 self._rebuild(k)
             rel = k - self._origin
-            count, energy = self._live(observation.vehicles, rel)
+            count, energy = self._matcher.live(self._model, observation.vehicles, rel,
+                                                self._origin)  # fmt: skip
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
