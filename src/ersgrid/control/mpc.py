@@ -483,7 +483,8 @@ class MPC(Strategy):
             stored = self._stored(observation)
             window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
-            self._floor[k] = floor
+            if w.demand_charge_per_kw > 0.0:  # the floor is what the plan holds then
+                self._floor[k] = floor
             if self._groups is not None:
                 # the last plan of this model, clipped to the new state, starts the sweeps
                 split = self._groups.solve(count, energy, window, stored,
