@@ -456,6 +456,46 @@ def test_a_reserve_keeps_stored_energy_at_every_step(tiny: Scenario) -> None:
             assert sol.objective > free.objective
 
 
+def test_a_path_keeps_stored_energy_step_by_step(tiny: Scenario) -> None:
+    """``path_kwh`` is a least stored energy per step: kept where it is finite, clipped to the
+    battery's limit, and no bound where it is NaN; it costs the plan money."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
+    session = HighsSession(model)
+    st = inputs.storage
+    S = inputs.n_substations
+    stored = st.energy_max_kwh * 0.9
+    free = session.solve(model.bounds(window=(1, 10), stored_kwh=stored))
+    free_soc = model.block(free.values, "soc")
+    assert free_soc[2:5].min() < 0.7 * stored.max()  # without a path the dear steps spend it
+    path = np.full((10, S), np.nan)
+    path[2:5] = stored * 0.8  # keep 80 % of it over the dear steps
+    path[8] = st.energy_max_kwh * 2.0  # above the limit: clipped to it
+    sol = session.solve(model.bounds(window=(1, 10), stored_kwh=stored, path_kwh=path))
+    soc = model.block(sol.values, "soc")
+    assert np.all(soc[2:5] >= stored * 0.8 - 1e-6)
+    assert np.all(soc[8] >= st.energy_max_kwh - 1e-6)
+    assert np.all(soc[9] < soc[8] - 1.0)  # no bound where the path is NaN: spent again
+    assert sol.objective > free.objective
+
+
+def test_guide_path_lowers_the_guide_by_what_each_battery_lacks_now() -> None:
+    from ersgrid.control.mpc import guide_path
+
+    nan = np.nan
+    # run steps 0..5, two substations; the guide was solved at step 2 (NaN before)
+    guide = np.array([[nan, nan], [nan, nan], [500.0, 300.0], [450.0, 320.0],
+                      [400.0, 340.0], [600.0, 360.0]])  # fmt: skip
+    stored = np.array([420.0, 330.0])  # at the start of step 3: 80 kWh short, 10 kWh over
+    path = guide_path(guide, origin=1, n_steps=6, step=3, stored_kwh=stored)
+    expected = np.array([[nan, nan], [420.0, 300.0], [370.0, 320.0], [320.0, 340.0],
+                         [520.0, 360.0], [nan, nan]])  # fmt: skip
+    np.testing.assert_allclose(path, expected)
+    # at the guide's own first step nothing is lacking: the guide itself
+    at_guide = guide_path(guide, origin=2, n_steps=3, step=2, stored_kwh=stored)
+    np.testing.assert_allclose(at_guide, guide[2:5])
+
+
 def test_coarser_entry_steps_conserve_vehicles_energy_need_and_capacity(tiny: Scenario) -> None:
     from ersgrid.optimize.cohorts import coarsen_entry_steps, window_last_step
 

@@ -447,7 +447,14 @@ class _CheckedMPC(MPC):
     def reset(self, context: RunContext) -> None:
         super().reset(context)
         self.checks: list[tuple[float, float]] = []
+        self.followed: list[float] = []
         self._asked: tuple[int, np.ndarray | None] = (-1, None)
+        self._path_asked: np.ndarray | None = None
+
+    def _path(self, step: int, stored: np.ndarray) -> np.ndarray | None:
+        path = super()._path(step, stored)
+        self._path_asked = path
+        return path
 
     def _terminal(self, end: int) -> np.ndarray | None:
         terminal = super()._terminal(end)
@@ -467,6 +474,10 @@ class _CheckedMPC(MPC):
         kept = float((window - np.minimum(reserve, self._now_kwh)).min())
         reached = np.inf if terminal is None else float((soc[end - self._origin] - terminal).min())
         self.checks.append((kept, reached))
+        if self._path_asked is not None:  # the guide's path, less what is lacking now
+            above = (soc - self._path_asked)[rel : end - self._origin + 1]
+            if np.isfinite(above).any():
+                self.followed.append(float(np.nanmin(above)))
         return super()._dispatch(values, rel)
 
 
@@ -488,6 +499,8 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     guided = np.isfinite(reached)
     assert guided.sum() >= 48
     assert reached[guided].min() >= -1e-6  # the guide's energy at every guided horizon end
+    assert len(policy.followed) >= 48
+    assert min(policy.followed) >= -1e-6  # and its path at every step in between
     # past the learned forecasts' reach the guide splices in another forecaster
     ctx = policy.context
     whole = ExpectedProfile().forecast(ctx, 10, 5, 90)

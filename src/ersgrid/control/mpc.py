@@ -25,7 +25,9 @@ traffic model's calendar profile carried to the same quantile by the learned for
 ratio to its median (PV and wind: the forecast's last day repeated). Its peak
 becomes the demand-charge floor of the short plans (no value in cutting below the period's
 expected peak) and its stored energy at each short plan's horizon end that plan's least
-terminal energy (so the batteries keep what later days need). The short plans also keep a
+terminal energy (so the batteries keep what later days need); the short plans also follow
+the guide's stored energy step by step, less what the batteries lack of it now
+(:func:`guide_path`), so the energy it carries is not sold on a weekday. They also keep a
 **reserve** of ``reserve_share`` of the batteries' usable capacity stored at every step,
 which the EMS spends in real time through the import target when traffic runs above the
 forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). shin-tomei, 3 days: peak
@@ -81,7 +83,7 @@ from ersgrid.scenario.schema import VEHICLE_CLASSES
 
 __all__ = [
     "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "LARGE_CORRIDOR", "MPC", "DecomposedMPC",
-    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster",
+    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster", "guide_path",
 ]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
@@ -107,6 +109,40 @@ cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``
 DECOMPOSE_ABOVE_SUBSTATIONS = 12
 """``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
 3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
+
+
+def guide_path(
+    guide_kwh: FloatArray, origin: int, n_steps: int, step: int, stored_kwh: FloatArray
+) -> FloatArray:
+    """The guide's stored energy as the least a short plan keeps at every step.
+
+    Parameters
+    ----------
+    guide_kwh : ndarray [kWh], shape (run steps, substations)
+        The guide's stored energy at the end of each run step (NaN outside the guide).
+    origin : int
+        Run step of the model's first step.
+    n_steps : int
+        Steps of the model.
+    step : int
+        Run step the plan starts at.
+    stored_kwh : ndarray [kWh], per substation
+        Stored energy now (at the start of ``step``).
+
+    Returns
+    -------
+    ndarray [kWh], shape (n_steps, substations)
+        The guide's trajectory over the model's steps, lowered at each substation by what its
+        battery lacks of the guide now (NaN where the guide has no value): a plan re-solved
+        from a state below the guide is not asked to refill at once, only not to fall further
+        behind; a battery above the guide may spend what it holds over it.
+    """
+    path = np.full((n_steps, guide_kwh.shape[1]), np.nan)
+    seg = guide_kwh[origin : origin + n_steps]
+    path[: len(seg)] = seg
+    before = guide_kwh[step - 1] if step > 0 else stored_kwh
+    lack = np.maximum(np.where(np.isfinite(before), before, stored_kwh) - stored_kwh, 0.0)
+    return np.asarray(path - lack, dtype=np.float64)
 
 
 class MPC(Strategy):
@@ -162,6 +198,11 @@ class MPC(Strategy):
     reserve_share : float [-]
         Under a demand charge, share of each battery's usable capacity the short plans keep
         stored at every step, for the EMS to cut peaks of traffic above the forecast.
+    follow_guide : bool
+        The short plans keep the guide's stored energy at every step (:func:`guide_path`),
+        not only at their horizon's end, so energy the guide carries to later days is not
+        sold on the way. shin-tomei, 7 days: peak import 5,621 kW with, 5,834 kW without
+        (docs/planning.md).
 
     Attributes
     ----------
@@ -195,7 +236,9 @@ class MPC(Strategy):
         guide_quantile: str = "p90",
         guide_every_steps: int = 24,
         reserve_share: float = 0.25,
+        follow_guide: bool = True,
     ) -> None:
+        self.follow_guide = bool(follow_guide)
         self.guide_days = float(guide_days)
         self.guide_every_steps = int(guide_every_steps)
         self.guide_quantile = guide_quantile
@@ -385,6 +428,13 @@ class MPC(Strategy):
             return None
         return np.asarray(guide, dtype=np.float64)
 
+    def _path(self, step: int, stored: FloatArray) -> FloatArray | None:
+        """Least stored energy at the end of each step of the model (:func:`guide_path`)."""
+        if not self.follow_guide or self._guide_soc is None:
+            return None
+        return guide_path(self._guide_soc, self._origin, self._model.inputs.n_steps, step,
+                          stored)  # fmt: skip
+
     def _reserve(self) -> FloatArray | None:
         """Stored energy each short plan keeps at every step under a demand charge."""
         if self.reserve_share <= 0.0 or self.context.scenario.tariff.demand_charge_per_kw <= 0.0:
@@ -497,13 +547,15 @@ class MPC(Strategy):
                 assert self._session is not None
                 terminal = self._terminal(self._origin + window[1] - 1)
                 reserve = self._reserve()
+                path = self._path(k, stored)
                 bounds = self._model.bounds(count, energy, window, stored,
                                             terminal_kwh=terminal, reserve_kwh=reserve,
+                                            path_kwh=path,
                                             peak_floor_kw=floor)  # fmt: skip
                 try:
                     solution = self._session.solve(bounds)
                 except InfeasibleSchedule as err:
-                    if terminal is None or err.timed_out:
+                    if (terminal is None and path is None) or err.timed_out:
                         raise
                     # e.g. an import cap leaves no room to refill: plan without the guide
                     log.info("mpc step %d: the guide's stored energy is out of reach", k)

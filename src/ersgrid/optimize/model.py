@@ -312,6 +312,7 @@ class CohortLP:
         terminal_kwh: FloatArray | None = None,
         peak_floor_kw: float = 0.0,
         reserve_kwh: FloatArray | None = None,
+        path_kwh: FloatArray | None = None,
     ) -> Bounds:
         """Bounds of a solve over ``window`` = (first step, end step) of the model.
 
@@ -336,6 +337,10 @@ class CohortLP:
             Stored energy the plan keeps at every step of the window (a reserve the EMS
             spends in real time against load above the forecast); where the battery holds
             less now, what it holds.
+        path_kwh : ndarray [kWh], shape (steps, substations)
+            Least stored energy at the end of each model step (NaN: none), e.g. a longer
+            plan's trajectory, so the window does not spend energy that plan keeps for later
+            days; clipped to the battery's limits.
         peak_floor_kw : float [kW]
             Peak import already reached in the billing period (the demand charge is owed up
             to it whatever the plan does).
@@ -376,6 +381,11 @@ class CohortLP:
             kept = np.minimum(np.minimum(reserve_kwh, stored), st.energy_max_kwh)
             soc_min = np.maximum(soc_min, kept)
         put("soc", np.tile(st.energy_max_kwh, T), np.tile(soc_min, T))
+        if path_kwh is not None:
+            sl = slice(o["soc"], o["soc"] + T * S)
+            path = np.asarray(path_kwh, dtype=np.float64).ravel()
+            keep = live & np.isfinite(path)
+            lo[sl] = np.where(keep, np.minimum(np.maximum(lo[sl], path), hi[sl]), lo[sl])
         if terminal_kwh is not None and k1 > k0:
             end = slice(o["soc"] + (k1 - 1) * S, o["soc"] + k1 * S)
             lo[end] = np.minimum(np.maximum(lo[end], terminal_kwh), hi[end])
