@@ -101,7 +101,7 @@ def build_energy_context(
 
 
 def connection_balance(
-    road_kw: FloatArray, energy: EnergyContext
+    road_kw: FloatArray, energy: EnergyContext, step: int | None = None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Import, export and curtailment at each connection for a given road power.
 
@@ -110,16 +110,20 @@ def connection_balance(
 
     Parameters
     ----------
-    road_kw : ndarray [kW], shape (steps, substations)
+    road_kw : ndarray [kW], shape (steps, substations), or (substations,) with ``step``
+    energy : EnergyContext
+    step : int, optional
+        Balance only this planning step (``road_kw`` is then its row).
 
     Returns
     -------
-    import_kw, export_kw, curtailed_kw : ndarray [kW]
+    import_kw, export_kw, curtailed_kw : ndarray [kW], shaped like ``road_kw``
     """
-    net = road_kw + energy.other_load_kw - energy.renewable_kw
+    rows = slice(None) if step is None else step
+    net = road_kw + energy.other_load_kw[rows] - energy.renewable_kw[rows]
     import_kw = np.maximum(net, 0.0)
     surplus = np.maximum(-net, 0.0)
-    export_kw = np.minimum(surplus, energy.export_limit_kw)
+    export_kw = np.minimum(surplus, energy.export_limit_kw[rows])
     return import_kw, export_kw, surplus - export_kw
 
 

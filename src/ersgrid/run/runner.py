@@ -303,10 +303,8 @@ class Stepper:
         policy, storage = self.policy, self.storage
         metered = None
         if k > 0 and self.last is not None:
-            en = self.context.energy
-            net_kw = (self.sub_kwh[k - 1] / PLANNING_STEP_H + self.storage_kw[k - 1]
-                      + en.other_load_kw[k - 1] - en.renewable_kw[k - 1])  # fmt: skip
-            metered = np.maximum(net_kw, 0.0)
+            road_kw = self.sub_kwh[k - 1] / PLANNING_STEP_H + self.storage_kw[k - 1]
+            metered = connection_balance(road_kw, self.context.energy, k - 1)[0]
         obs = Observation(
             step=k, time=self.index[k], vehicles=self.twin.state(), last=self.last,
             storage_kwh=self.stored.copy() if storage.present else None, import_kw=metered,
