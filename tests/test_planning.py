@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
-from ersgrid.control.forecasters import QuantileCarried, Spliced
+from ersgrid.control.forecasters import Blended, QuantileCarried, Spliced
 from ersgrid.control.mpc import MPC, ExpectedProfile
 from ersgrid.errors import ScenarioError
 from ersgrid.grid.context import EnergyContext
@@ -515,6 +515,18 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     assert ratio.drop(["car_A", "truck_B"]).to_numpy() == pytest.approx(1.0)
     far = carried.forecast(ctx, 10, 40, 90)
     np.testing.assert_allclose(far.to_numpy(), (whole.iloc[35:] * ratio).to_numpy())
+    # a guide between the median and the P90: P50 + w (P90 - P50), column by column
+    between = Blended(ExpectedProfile(), _Scaled(ExpectedProfile(), {"car_A": 1.4}), 0.25)
+    blend = between.forecast(ctx, 10, 5, 90)
+    np.testing.assert_allclose(blend["car_A"], whole["car_A"] * 1.1)
+    np.testing.assert_allclose(blend.drop(columns="car_A"), whole.drop(columns="car_A"))
+    for weight in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="within 0 and 1"):
+            Blended(ExpectedProfile(), ExpectedProfile(), weight)
+        with pytest.raises(ValueError, match="within 0 and 1"):
+            MPC(guide_quantile=weight)
+    with pytest.raises(ValueError, match="p10, p50, p90"):
+        MPC(guide_quantile="p75")
 
 
 class _Scaled:

@@ -1,7 +1,8 @@
 """Forecasts the planners plan on: the protocols ``mpc`` takes its traffic and renewable
 forecasts through, the traffic model's expected profile, a splice of two forecasters (the
 learned one as far as it reaches, another beyond) and the carrying of a learned quantile past
-the learned forecast's reach (:class:`QuantileCarried`)."""
+the learned forecast's reach (:class:`QuantileCarried`), and a forecast between two quantiles
+(:class:`Blended`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pandas as pd
 from ersgrid.control.base import RunContext
 
 __all__ = [
-    "ExpectedProfile", "QuantileCarried", "RenewableForecaster", "Spliced", "TrafficForecaster",
+    "Blended", "ExpectedProfile", "QuantileCarried", "RenewableForecaster", "Spliced",
+    "TrafficForecaster",
 ]  # fmt: skip
 
 
@@ -59,6 +61,21 @@ class Spliced:
         if stop > cut:
             parts.append(self.far.forecast(context, issued, cut, stop))
         return pd.concat(parts).reset_index(drop=True)
+
+
+class Blended:
+    """``low``'s traffic plus ``weight`` times (``high``'s minus ``low``'s), column by column:
+    a forecast between two quantiles (``weight`` 0: ``low``; 1: ``high``)."""
+
+    def __init__(self, low: TrafficForecaster, high: TrafficForecaster, weight: float) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"Blended: weight {weight} must be within 0 and 1")
+        self.low, self.high, self.weight = low, high, float(weight)
+
+    def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
+        low = self.low.forecast(context, issued, start, stop)
+        high = self.high.forecast(context, issued, start, stop)
+        return low + self.weight * (high[low.columns] - low)
 
 
 class QuantileCarried:
