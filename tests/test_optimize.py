@@ -480,7 +480,7 @@ def test_a_path_keeps_stored_energy_step_by_step(tiny: Scenario) -> None:
 
 
 def test_guide_path_lowers_the_guide_by_what_each_battery_lacks_now() -> None:
-    from ersgrid.control.mpc import guide_path
+    from ersgrid.control.guide import guide_path
 
     nan = np.nan
     # run steps 0..5, two substations; the guide was solved at step 2 (NaN before)

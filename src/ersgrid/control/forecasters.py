@@ -15,7 +15,7 @@ from ersgrid.control.base import RunContext
 
 __all__ = [
     "Blended", "ExpectedProfile", "QuantileCarried", "RenewableForecaster", "Spliced",
-    "TrafficForecaster",
+    "TrafficForecaster", "blend_weight",
 ]  # fmt: skip
 
 
@@ -63,14 +63,20 @@ class Spliced:
         return pd.concat(parts).reset_index(drop=True)
 
 
+def blend_weight(weight: float) -> float:
+    """``weight`` as a float if it is within 0 and 1 (:class:`Blended`); else ValueError."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight {weight} must be within 0 and 1 (0: the low forecast, 1: the "
+                         "high one)")  # fmt: skip
+    return float(weight)
+
+
 class Blended:
     """``low``'s traffic plus ``weight`` times (``high``'s minus ``low``'s), column by column:
     a forecast between two quantiles (``weight`` 0: ``low``; 1: ``high``)."""
 
     def __init__(self, low: TrafficForecaster, high: TrafficForecaster, weight: float) -> None:
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"Blended: weight {weight} must be within 0 and 1")
-        self.low, self.high, self.weight = low, high, float(weight)
+        self.low, self.high, self.weight = low, high, blend_weight(weight)
 
     def forecast(self, context: RunContext, issued: int, start: int, stop: int) -> pd.DataFrame:
         low = self.low.forecast(context, issued, start, stop)

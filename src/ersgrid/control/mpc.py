@@ -27,7 +27,8 @@ becomes the demand-charge floor of the short plans (no value in cutting below th
 expected peak) and its stored energy at each short plan's horizon end that plan's least
 terminal energy (so the batteries keep what later days need); the short plans also follow
 the guide's stored energy step by step, less what the batteries lack of it now
-(:func:`guide_path`), so the energy it carries is not sold on a weekday. They also keep a
+(:func:`~ersgrid.control.guide.guide_path`), so the energy it carries is not sold on a
+weekday. They also keep a
 **reserve** of ``reserve_share`` of the batteries' usable capacity stored at every step,
 which the EMS spends in real time through the import target when traffic runs above the
 forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). shin-tomei, 3 days: peak
@@ -57,14 +58,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
-from ersgrid.control.forecasters import (
-    Blended,
-    ExpectedProfile,
-    QuantileCarried,
-    RenewableForecaster,
-    Spliced,
-    TrafficForecaster,
-)
+from ersgrid.control.forecasters import ExpectedProfile, RenewableForecaster, TrafficForecaster
+from ersgrid.control.guide import check_guide_quantile, guide_path, guide_traffic
 from ersgrid.control.measured import CohortMatcher
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
@@ -84,7 +79,7 @@ from ersgrid.scenario.schema import VEHICLE_CLASSES
 
 __all__ = [
     "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "LARGE_CORRIDOR", "MPC", "DecomposedMPC",
-    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster", "guide_path",
+    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster",
 ]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
@@ -110,40 +105,6 @@ cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``
 DECOMPOSE_ABOVE_SUBSTATIONS = 12
 """``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
 3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
-
-
-def guide_path(
-    guide_kwh: FloatArray, origin: int, n_steps: int, step: int, stored_kwh: FloatArray
-) -> FloatArray:
-    """The guide's stored energy as the least a short plan keeps at every step.
-
-    Parameters
-    ----------
-    guide_kwh : ndarray [kWh], shape (run steps, substations)
-        The guide's stored energy at the end of each run step (NaN outside the guide).
-    origin : int
-        Run step of the model's first step.
-    n_steps : int
-        Steps of the model.
-    step : int
-        Run step the plan starts at.
-    stored_kwh : ndarray [kWh], per substation
-        Stored energy now (at the start of ``step``).
-
-    Returns
-    -------
-    ndarray [kWh], shape (n_steps, substations)
-        The guide's trajectory over the model's steps, lowered at each substation by what its
-        battery lacks of the guide now (NaN where the guide has no value): a plan re-solved
-        from a state below the guide is not asked to refill at once, only not to fall further
-        behind; a battery above the guide may spend what it holds over it.
-    """
-    path = np.full((n_steps, guide_kwh.shape[1]), np.nan)
-    seg = guide_kwh[origin : origin + n_steps]
-    path[: len(seg)] = seg
-    before = guide_kwh[step - 1] if step > 0 else stored_kwh
-    lack = np.maximum(np.where(np.isfinite(before), before, stored_kwh) - stored_kwh, 0.0)
-    return np.asarray(path - lack, dtype=np.float64)
 
 
 class MPC(Strategy):
@@ -205,10 +166,10 @@ class MPC(Strategy):
         Under a demand charge, share of each battery's usable capacity the short plans keep
         stored at every step, for the EMS to cut peaks of traffic above the forecast.
     follow_guide : bool
-        The short plans keep the guide's stored energy at every step (:func:`guide_path`),
-        not only at their horizon's end, so energy the guide carries to later days is not
-        sold on the way. shin-tomei, 7 days: peak import 5,621 kW with, 5,834 kW without
-        (docs/planning.md).
+        The short plans keep the guide's stored energy at every step
+        (:func:`~ersgrid.control.guide.guide_path`), not only at their horizon's end, so
+        energy the guide carries to later days is not sold on the way. shin-tomei, 7 days:
+        peak import 5,621 kW with, 5,834 kW without (docs/planning.md).
 
     Attributes
     ----------
@@ -247,13 +208,7 @@ class MPC(Strategy):
         self.follow_guide = bool(follow_guide)
         self.guide_days = float(guide_days)
         self.guide_every_steps = int(guide_every_steps)
-        if isinstance(guide_quantile, str):
-            if guide_quantile not in ("p10", "p50", "p90"):
-                raise ValueError(f"guide_quantile {guide_quantile!r}: use p10, p50, p90 or a "
-                                 "weight within 0 and 1")  # fmt: skip
-        elif not 0.0 <= guide_quantile <= 1.0:
-            raise ValueError(f"guide_quantile {guide_quantile}: a weight must be within 0 and 1")
-        self.guide_quantile = guide_quantile
+        self.guide_quantile = check_guide_quantile(guide_quantile)
         self.reserve_share = float(reserve_share)
         self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
                        "replan_steps": replan_steps, "soc_bins": soc_bins,
@@ -408,13 +363,7 @@ class MPC(Strategy):
             # beyond the learned models' reach: the traffic model's calendar profile, carried
             # to the guide's quantile by the learned forecast's own ratio to its median
             reach = traffic.max_lead_steps(ctx)
-            q = self.guide_quantile
-            near: TrafficForecaster = (
-                traffic.with_quantile(q) if isinstance(q, str)
-                else Blended(traffic.with_quantile("p50"), traffic.with_quantile("p90"), q)
-            )  # fmt: skip
-            far = QuantileCarried(ExpectedProfile(), near, traffic.with_quantile("p50"), reach)
-            traffic = Spliced(near, far, reach)
+            traffic = guide_traffic(traffic, self.guide_quantile, reach)
         stop = min(T, k + steps)
         if stop - k <= self.horizon_steps:  # the short plans see as far
             self._guide_soc = None
@@ -445,7 +394,8 @@ class MPC(Strategy):
         return np.asarray(guide, dtype=np.float64)
 
     def _path(self, step: int, stored: FloatArray) -> FloatArray | None:
-        """Least stored energy at the end of each step of the model (:func:`guide_path`)."""
+        """Least stored energy at the end of each step of the model
+        (:func:`~ersgrid.control.guide.guide_path`)."""
         if not self.follow_guide or self._guide_soc is None:
             return None
         return guide_path(self._guide_soc, self._origin, self._model.inputs.n_steps, step,
