@@ -19,10 +19,10 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA
     os.environ.setdefault(var, "1")
 
 import pandas as pd  # noqa: E402
+from ersgrid.forecast.history import PROFILE_PREFIX, generate_history  # noqa: E402
 
 from ersgrid.forecast.features import STEPS_PER_DAY, covariates  # noqa: E402
 from ersgrid.forecast.forecaster import target_names  # noqa: E402
-from ersgrid.forecast.history import PROFILE_PREFIX, generate_history  # noqa: E402
 from ersgrid.forecast.models import GradientBoosting, SeasonalNaive, TargetModel  # noqa: E402
 from ersgrid.scenario.loader import load_scenario  # noqa: E402
 

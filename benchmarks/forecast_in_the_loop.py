@@ -23,7 +23,7 @@ import numpy as np
 
 from ersgrid import run
 from ersgrid.scenario.schema import VEHICLE_CLASSES
-from ersgrid.twin.traffic import ers_fraction
+from ersgrid.world.traffic import ers_fraction
 
 WINDOWS = {"golden-week": dt.date(2035, 4, 29), "weekdays": dt.date(2035, 6, 5)}
 STRATEGIES = ("mpc", "mpc-expected", "oracle")
@@ -51,8 +51,8 @@ def main(
                 continue
             ts = r.timeseries
             sc = r.scenario
-            arrivals = r.extras["arrivals"]
-            expected = r.extras["expected_volume"]
+            arrivals = r.world.arrivals
+            expected = r.world.expected_volume
             for klass in sc.vehicles:
                 column = f"forecast_traffic_{klass}_veh"
                 if column not in ts.columns:

@@ -28,8 +28,6 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from ersgrid.grid.context import build_energy_context
-from ersgrid.market.tariff import co2_series, price_series
 from ersgrid.optimize import (
     CohortLP,
     HighsSession,
@@ -44,7 +42,7 @@ from ersgrid.optimize.solver import quiet_highs
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import _builtin_text, parse_scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index
-from ersgrid.twin.traffic import expected_volume
+from ersgrid.world import build_world
 
 # legacy linopy semantics (a shifted-out variable contributes 0) are what the soc and cum
 # rows need; silence the notice about the coming change
@@ -158,14 +156,15 @@ def main() -> None:
     index = planning_index(sc, 1.0, None)  # type: ignore[arg-type]
     T, S = len(index), layout.n_substations
     t0 = time.perf_counter()
-    volume = expected_volume(sc, index)  # type: ignore[arg-type]
+    world = build_world(sc, index, layout=layout)  # type: ignore[arg-type]
+    volume = world.model_volume
     coh = forecast_cohorts(sc, layout, volume, PLANNING_STEP_H, n_bins=1)  # type: ignore[arg-type]
     coh, ex = drop_idle(coh, exposure(coh, layout, T, PLANNING_STEP_H))
     t_prep = time.perf_counter() - t0
-    en = build_energy_context(sc, layout, index)  # type: ignore[arg-type]
+    en = world.energy
     inputs = PlanInputs(
-        PLANNING_STEP_H, price_series(sc.tariff, index).to_numpy(),  # type: ignore[attr-defined]
-        co2_series(sc.co2, index).to_numpy(), en.other_load_kw, en.renewable_kw,  # type: ignore[attr-defined]
+        PLANNING_STEP_H, world.price_per_kwh,
+        world.co2_kg_per_kwh, en.other_load_kw, en.renewable_kw,
         en.import_limit_kw, en.export_limit_kw, layout.sub_rating_kw,
         ObjectiveWeights.from_scenario(sc), storage_arrays(sc, layout),  # type: ignore[arg-type]
     )  # fmt: skip

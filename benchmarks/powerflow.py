@@ -25,10 +25,9 @@ import numpy as np
 import pandas as pd
 
 from ersgrid.grid.check import grid_inputs, prepare_case
-from ersgrid.grid.context import build_energy_context, connection_balance
 from ersgrid.grid.powerflow import solve_batch, solve_pandapower
 from ersgrid.run import run
-from ersgrid.scenario.layout import build_layout
+from ersgrid.world import build_world, connection_balance
 
 STEPS_PER_YEAR = 35040
 WARM = "pandapower runpp, warm (init='results')"
@@ -51,11 +50,11 @@ def main() -> None:
     ts = result.timeseries
     index = pd.DatetimeIndex(ts.index)
     road = np.column_stack([ts[f"road_power_{s}_kw"].to_numpy() for s in subs])
-    energy = build_energy_context(scenario, build_layout(scenario), index)
+    energy = build_world(scenario, index).energy
     imp, exp, _ = connection_balance(road, energy)
     case = prepare_case(scenario.grid, subs)
     t = time.perf_counter()
-    inputs = grid_inputs(scenario, case, index, imp - exp)
+    inputs = grid_inputs(build_world(scenario, index), case, imp - exp)
     prep = time.perf_counter() - t
     n = len(index)
     print(
@@ -113,7 +112,7 @@ def main() -> None:
     year = pd.date_range(index[0], periods=STEPS_PER_YEAR, freq="15min")
     draw = np.tile(imp - exp, (STEPS_PER_YEAR // n + 1, 1))[:STEPS_PER_YEAR]
     t = time.perf_counter()
-    year_inputs = grid_inputs(scenario, case, year, draw)
+    year_inputs = grid_inputs(build_world(scenario, year), case, draw)
     prep_year = time.perf_counter() - t
     t = time.perf_counter()
     year_result = solve_batch(case, year_inputs)

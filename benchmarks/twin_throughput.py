@@ -27,7 +27,8 @@ import yaml
 from ersgrid.scenario import build_layout, parse_scenario
 from ersgrid.scenario.loader import _builtin_text
 from ersgrid.timeindex import planning_index
-from ersgrid.twin import RoadTwin, draw_arrivals
+from ersgrid.twin import RoadTwin
+from ersgrid.world import build_world
 
 
 def corridor_100km() -> tuple[object, object, object]:
@@ -57,7 +58,7 @@ def corridor_100km() -> tuple[object, object, object]:
     sc = parse_scenario(data, "benchmark")
     lay = build_layout(sc)
     index = planning_index(sc, 1.0)
-    arr = draw_arrivals(sc, lay, index, np.random.default_rng(1))
+    arr = build_world(sc, index, layout=lay).arrivals
     return sc, lay, arr
 
 

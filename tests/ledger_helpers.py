@@ -13,6 +13,7 @@ from ersgrid.run.runner import run
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import planning_index
+from ersgrid.world import build_world
 
 DAYS = 0.125  # three hours: three hourly periods
 
@@ -39,8 +40,10 @@ def write_tiny_ledger(
         }
     )  # fmt: skip
     passes = tiny_passes(tiny) if passes is None else passes
-    index = planning_index(tiny, DAYS)
-    return write_run_ledger(tiny, build_layout(tiny), index, passes, folder, db_url=db_url)
+    world = build_world(tiny, planning_index(tiny, DAYS))
+    return write_run_ledger(
+        tiny, build_layout(tiny), world.index, passes, folder, world.price_per_kwh, db_url=db_url
+    )
 
 
 def copy_ledger(src: Path, dst: Path) -> Path:

@@ -9,15 +9,13 @@ from ersgrid import build_layout, load_scenario
 from ersgrid.control.base import RunContext
 from ersgrid.control.mpc import MPC, DecomposedMPC
 from ersgrid.control.planning import plan_inputs, storage_value
-from ersgrid.grid.context import build_energy_context
-from ersgrid.market.prices import scenario_co2_series, scenario_price_series
 from ersgrid.optimize import Bounds, CohortLP, HighsSession, exposure, forecast_cohorts
 from ersgrid.optimize.cohorts import drop_idle
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.run import run
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index
-from ersgrid.twin.traffic import expected_volume
+from ersgrid.world import build_world
 
 HORIZON = 16
 FIRST = 56
@@ -31,14 +29,9 @@ def shin_tomei() -> tuple[CohortLP, float, float]:
     optimal objective [JPY] and road energy [kWh] solved in one piece."""
     sc = load_scenario("shin-tomei")
     index = planning_index(sc, 1.0)
-    lay = build_layout(sc)
-    ctx = RunContext(
-        scenario=sc, layout=lay, index=index,
-        price_per_kwh=scenario_price_series(sc, index).to_numpy(),
-        co2_kg_per_kwh=scenario_co2_series(sc, index).to_numpy(),
-        expected_volume=expected_volume(sc, index), step_h=PLANNING_STEP_H,
-        energy=build_energy_context(sc, lay, index),
-    )  # fmt: skip
+    world = build_world(sc, index)
+    lay = world.layout
+    ctx = RunContext(world=world, energy=world.energy, layout=lay)
     stop = FIRST + HORIZON
     volume = ctx.expected_volume.iloc[FIRST:stop].reset_index(drop=True)
     coh = forecast_cohorts(sc, lay, volume, PLANNING_STEP_H)

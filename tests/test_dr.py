@@ -67,9 +67,9 @@ def test_caps_are_kept_by_every_strategy() -> None:
     planned = run("tiny", "mpc", days=1, dr_events=events)
     assert planned.kpis["dr_honoured"]
     assert planned.kpis["dr_max_excess_kw"] <= 1e-6
-    for perf in planned.extras["dr"]:
+    for perf in planned.dr:
         assert perf.reduction_kwh > 0
-    shed = planned.extras["dr"][1]
+    shed = planned.dr[1]
     assert shed.mean_reduction_kw >= 30.0 - 1e-6
 
 

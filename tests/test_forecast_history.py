@@ -13,12 +13,11 @@ from typer.testing import CliRunner
 from ersgrid.cli import app
 from ersgrid.errors import DataError
 from ersgrid.forecast.forecaster import Forecaster
-from ersgrid.forecast.history import generate_history
 from ersgrid.forecast.importers import parse_history, read_history
 from ersgrid.forecast.models import GradientBoosting
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
-from ersgrid.twin.traffic import expected_volume
+from ersgrid.world import build_world, generate_history
 
 
 def test_history_columns_totals_and_seed(tiny: Scenario) -> None:
@@ -26,7 +25,8 @@ def test_history_columns_totals_and_seed(tiny: Scenario) -> None:
     assert len(h) == 28 * 96
     assert str(h.index.tz) == "Asia/Tokyo"
     classes = [c for c in h.columns if c.startswith("traffic:")]
-    assert sorted(classes) == sorted(f"traffic:{c}" for c in expected_volume(tiny, h.index[:1]))
+    columns = build_world(tiny, h.index[:1]).model_volume
+    assert sorted(classes) == sorted(f"traffic:{c}" for c in columns)
     np.testing.assert_allclose(h["traffic"], h[classes].sum(axis=1))
     assert (h[classes] >= 0).all().all()
     np.testing.assert_array_equal(h[classes], np.round(h[classes]))  # counts
@@ -45,7 +45,7 @@ def test_history_columns_totals_and_seed(tiny: Scenario) -> None:
 def test_golden_week_moves_cars_up_and_trucks_down() -> None:
     sc = load_scenario("shin-tomei")
     h = generate_history(sc, end=dt.date(2035, 5, 20), days=35)
-    base = expected_volume(sc, pd.DatetimeIndex(h.index))
+    base = build_world(sc, pd.DatetimeIndex(h.index)).model_volume
     day = pd.Index(h.index.date)
     gw = (day >= dt.date(2035, 4, 29)) & (day <= dt.date(2035, 5, 5))
     normal = (day >= dt.date(2035, 5, 8)) & (day <= dt.date(2035, 5, 19))
@@ -60,7 +60,7 @@ def test_golden_week_moves_cars_up_and_trucks_down() -> None:
 def test_rain_thins_car_traffic() -> None:
     sc = load_scenario("shin-tomei")
     h = generate_history(sc, end=dt.date(2035, 8, 1), days=90)
-    base = expected_volume(sc, pd.DatetimeIndex(h.index))
+    base = build_world(sc, pd.DatetimeIndex(h.index)).model_volume
     ratio = (h["traffic:car_A"] + h["traffic:car_B"]) / (base["car_A"] + base["car_B"])
     day_time = (h.index.hour >= 7) & (h.index.hour < 20)
     wet = day_time & (h["wx:precip_mm_h"] > 5.0)
@@ -161,7 +161,7 @@ def test_traffic_forecast_has_the_layout_of_expected_volume(tiny: Scenario) -> N
     )
     start = pd.Timestamp(tiny.simulation.start).tz_localize(tiny.timezone)
     out = fc.traffic_forecast(start, 96)
-    expected = expected_volume(tiny, pd.DatetimeIndex(out.index))
+    expected = build_world(tiny, pd.DatetimeIndex(out.index)).model_volume
     assert list(out.columns) == list(expected.columns)
     assert (out.to_numpy() >= 0).all()
     assert out.to_numpy().sum() == pytest.approx(expected.to_numpy().sum(), rel=0.15)
@@ -205,23 +205,12 @@ def test_cli_backtest_on_a_users_history_file(tmp_path: Path) -> None:
 def test_learned_traffic_serves_the_mpc_protocol(tiny: Scenario) -> None:
     from ersgrid.control.base import RunContext
     from ersgrid.forecast import LearnedTraffic
-    from ersgrid.grid.context import build_energy_context
-    from ersgrid.scenario.layout import build_layout
     from ersgrid.timeindex import planning_index
 
     index = planning_index(tiny, 1.0)
-    layout = build_layout(tiny)
-    volume = expected_volume(tiny, index)
-    context = RunContext(
-        scenario=tiny,
-        layout=layout,
-        index=index,
-        price_per_kwh=np.zeros(len(index)),
-        co2_kg_per_kwh=np.zeros(len(index)),
-        expected_volume=volume,
-        step_h=0.25,
-        energy=build_energy_context(tiny, layout, index),
-    )
+    world = build_world(tiny, index)
+    volume = world.model_volume
+    context = RunContext(world=world, energy=world.energy, layout=world.layout)
     learned = LearnedTraffic(
         model=lambda: GradientBoosting(n_estimators=40, learning_rate=0.2, calibration_days=0),
         history_days=35,
@@ -238,5 +227,5 @@ def test_learned_traffic_serves_the_mpc_protocol(tiny: Scenario) -> None:
     np.testing.assert_allclose(out.iloc[4:].to_numpy(), ahead.to_numpy())
     assert learned.forecaster_for(context) is fc  # one forecaster per run
     steps = pd.date_range(index[36], periods=100, freq="15min")
-    expected = expected_volume(tiny, steps).to_numpy().sum()
+    expected = build_world(tiny, steps).model_volume.to_numpy().sum()
     assert out.to_numpy().sum() == pytest.approx(expected, rel=0.15)

@@ -11,14 +11,21 @@ import pytest
 
 from ersgrid.control.mpc import MPC
 from ersgrid.forecast.forecaster import Forecaster, LearnedTraffic
-from ersgrid.forecast.history import generate_history, traffic_intensity, traffic_weather
 from ersgrid.forecast.models import GradientBoosting
 from ersgrid.report.html import write_report
 from ersgrid.run import run
 from ersgrid.run.runner import RunResult
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import planning_index
-from ersgrid.twin.traffic import expected_volume
+from ersgrid.world import build_world, generate_history
+
+
+def traffic_intensity(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    return build_world(scenario, index).traffic_intensity
+
+
+def traffic_weather(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    return build_world(scenario, index).weather.frame()
 
 
 def _small_gbm() -> GradientBoosting:
@@ -41,7 +48,7 @@ def test_intensity_of_a_day_is_the_same_in_every_window(tiny: Scenario) -> None:
 def test_golden_week_moves_the_twin_traffic_like_the_history(tiny: Scenario) -> None:
     index = planning_index(tiny, 3.0, dt.date(2035, 4, 30))  # Tuesday 30 April: a working day
     shaped = traffic_intensity(tiny, index)
-    naive = expected_volume(tiny, index)
+    naive = build_world(tiny, index).model_volume
     cars = (shaped["car_A"] + shaped["car_B"]).sum() / (naive["car_A"] + naive["car_B"]).sum()
     trucks = (shaped["truck_A"] + shaped["truck_B"]).sum() / (
         naive["truck_A"] + naive["truck_B"]
@@ -58,9 +65,11 @@ def test_golden_week_moves_the_twin_traffic_like_the_history(tiny: Scenario) -> 
 def test_the_run_draws_arrivals_from_the_shaped_intensity(tiny: Scenario) -> None:
     result = run(tiny, "uncontrolled", days=0.25, start=dt.date(2035, 4, 30))
     index = planning_index(tiny, 0.25, dt.date(2035, 4, 30))
-    intensity = result.extras["traffic_intensity"]
+    intensity = result.world.traffic_intensity
     pd.testing.assert_frame_equal(intensity, traffic_intensity(tiny, index))
-    assert not np.allclose(intensity.to_numpy(), result.extras["expected_volume"].to_numpy())
+    assert not np.allclose(intensity.to_numpy(), result.world.expected_volume.to_numpy())
+    arrivals = result.world.arrivals
+    assert len(arrivals) > 0
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pytest
 from ersgrid.data.networks import load_network
 from ersgrid.errors import GridError, ScenarioError
 from ersgrid.grid.check import count_violations, grid_inputs, prepare_case, run_grid_check
-from ersgrid.grid.context import EnergyContext, renewable_split
 from ersgrid.grid.powerflow import compile_case, solve_batch, solve_pandapower
 from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.loader import builtin_names, load_scenario
+from ersgrid.world import EnergyContext, build_world, renewable_split
 
 INDEX = pd.date_range("2035-04-02", periods=5, freq="15min", tz="Asia/Tokyo")
 
@@ -48,7 +48,7 @@ def test_violations_are_counted_on_a_feeder_built_to_violate(
     scenario = _tiny_on(tiny_data, _feeder(tmp_path))
     # 1 MW: fine. 4.5 MW: line over its 4.2 MVA, voltage still ~0.965. 7 MW: both violated.
     draw_kw = np.array([[1000.0], [4500.0], [7000.0], [1000.0], [7500.0]])
-    check = run_grid_check(scenario, ["SS-Test"], INDEX, draw_kw)
+    check = run_grid_check(build_world(scenario, INDEX), draw_kw)
     vm = check.result.vm_pu[:, check.bus_names.index("Road")]
     assert np.all(check.result.converged)
     assert vm[0] > 0.98
@@ -62,7 +62,7 @@ def test_violations_are_counted_on_a_feeder_built_to_violate(
     assert check.min_voltage_pu == pytest.approx(vm[4])
     # The same case through pandapower's own solver gives the same counts.
     case = prepare_case(scenario.grid, ["SS-Test"])
-    reference = solve_pandapower(case, grid_inputs(scenario, case, INDEX, draw_kw))
+    reference = solve_pandapower(case, grid_inputs(build_world(scenario, INDEX), case, draw_kw))
     assert count_violations(reference, scenario.grid)[:2] == (2, 3)
     np.testing.assert_allclose(reference.vm_pu, check.result.vm_pu, atol=1e-8)
 
@@ -72,7 +72,7 @@ def test_voltage_band_and_loading_limit_come_from_the_scenario(
 ) -> None:
     scenario = _tiny_on(tiny_data, _feeder(tmp_path), voltage_min_pu=0.97, loading_max_pct=150)
     draw_kw = np.array([[1000.0], [4500.0], [7000.0], [1000.0], [7500.0]])
-    check = run_grid_check(scenario, ["SS-Test"], INDEX, draw_kw)
+    check = run_grid_check(build_world(scenario, INDEX), draw_kw)
     assert check.voltage_violations == 3
     assert check.loading_violations == 2
 
@@ -83,16 +83,16 @@ def test_non_convergence_names_the_step_and_cause(
     scenario = _tiny_on(tiny_data, _feeder(tmp_path))
     draw_kw = np.array([[1000.0], [2000.0], [60_000.0], [1000.0], [1000.0]])  # 60 MW > ~33 MW
     with pytest.raises(GridError) as err:
-        run_grid_check(scenario, ["SS-Test"], INDEX, draw_kw)
+        run_grid_check(build_world(scenario, INDEX), draw_kw)
     text = str(err.value)
     assert "step 2 (2035-04-02 00:30:00+09:00)" in text
     assert "did not converge" in text
     assert "60.00 MW" in text
     assert "MVA at Road)" in text
     recorded = run_grid_check(
-        _tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record"),
-        ["SS-Test"], INDEX, draw_kw,
-    )  # fmt: skip
+        build_world(_tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record"), INDEX),
+        draw_kw,
+    )
     assert list(np.flatnonzero(~recorded.result.converged)) == [2]
     assert len(recorded.failures) == 1
     assert "step 2" in recorded.failures[0]
@@ -128,7 +128,7 @@ def test_batch_power_flow_finds_exactly_what_pandapower_finds(name: str) -> None
     rng = np.random.default_rng(3)
     draw_kw = rating[None, :] * rng.uniform(0.0, 1.2, (32, len(subs)))
     case = prepare_case(scenario.grid, subs)
-    inputs = grid_inputs(scenario, case, index, draw_kw)
+    inputs = grid_inputs(build_world(scenario, index), case, draw_kw)
     fast = solve_batch(case, inputs)
     reference = solve_pandapower(case, inputs)
     assert fast.converged.all()
@@ -168,8 +168,10 @@ def test_renewable_split_conserves_energy() -> None:
 
 def test_run_reports_grid_kpis_renewables_and_plots(tmp_path: Path) -> None:
     from ersgrid.run import run
+    from ersgrid.run.results import write_results
 
-    result = run("tiny", days=1, out=tmp_path / "out")
+    result = run("tiny", days=1)
+    write_results(result, tmp_path / "out")
     k = result.kpis
     for key in ("voltage_violations", "loading_violations", "min_voltage_pu", "max_loading_pct",
                 "renewable_used_kwh", "curtailed_kwh", "renewable_share"):  # fmt: skip
@@ -193,15 +195,12 @@ def test_run_reports_grid_kpis_renewables_and_plots(tmp_path: Path) -> None:
 def test_recorded_failure_shows_in_kpis_and_columns(
     tmp_path: Path, tiny_data: dict[str, Any]
 ) -> None:
-    from ersgrid.grid.context import build_energy_context
     from ersgrid.grid.outputs import energy_outputs
-    from ersgrid.scenario import build_layout
 
     scenario = _tiny_on(tiny_data, _feeder(tmp_path), on_nonconvergence="record")
-    layout = build_layout(scenario)
-    energy = build_energy_context(scenario, layout, INDEX)
+    world = build_world(scenario, INDEX)
     road = np.array([[1000.0], [2000.0], [60_000.0], [1000.0], [1000.0]])
-    columns, kpis, check = energy_outputs(scenario, layout, INDEX, road, energy, 0.25)
+    columns, kpis, check = energy_outputs(world, road, world.energy)
     assert check is not None
     assert kpis["powerflow_failures"] == 1
     assert "step 2" in kpis["powerflow_failure_messages"][0]
@@ -257,7 +256,7 @@ def test_simbench_network_with_its_own_profiles(tiny_data: dict[str, Any]) -> No
     assert scenario.grid is not None
     case = prepare_case(scenario.grid, ["SS-Test"])
     index = pd.date_range("2035-07-01 12:00", periods=4, freq="15min", tz=scenario.timezone)
-    inputs = grid_inputs(scenario, case, index, np.zeros((4, 1)))
+    inputs = grid_inputs(build_world(scenario, index), case, np.zeros((4, 1)))
     net = load_network("simbench:1-MV-rural--0-sw")
     absolute = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
     row = (index[0].dayofyear - 1) * 96 + 12 * 4  # 1 July 12:00 in the 2016 profile year

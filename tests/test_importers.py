@@ -150,8 +150,8 @@ def test_dwd_try_names_line_and_column_of_bad_value(tmp_path: Path) -> None:
 
 
 def test_scenario_prices_and_co2_from_each_source(tmp_path: Path, tiny_data: dict) -> None:
-    from ersgrid.market.prices import scenario_co2_series, scenario_price_series
     from ersgrid.scenario import parse_scenario
+    from ersgrid.world import build_world
 
     path = _write(tmp_path, [HEADER, *_jepx_rows("2035/04/02", range(1, 49))])
     tiny_data["prices"] = {"source": "jepx", "path": str(path), "area": "chubu",
@@ -160,23 +160,24 @@ def test_scenario_prices_and_co2_from_each_source(tmp_path: Path, tiny_data: dic
     tiny_data["co2"] |= {"mode": "time_of_day", "hourly_kg_per_kwh": hourly}
     scenario = parse_scenario(tiny_data, "tiny-jepx")
     index = pd.date_range("2035-04-02", periods=96, freq="15min", tz="Asia/Tokyo")
-    price = scenario_price_series(scenario, index)
-    assert price.iloc[3] == pytest.approx(10.2 + 0.5 * 3 + 9.5)  # code 2, chubu = 4th area
-    co2 = scenario_co2_series(scenario, index)
-    assert co2.iloc[4 * 6] == 0.5
-    assert co2.iloc[4 * 7] == 0.3
+    world = build_world(scenario, index)
+    price = world.price_per_kwh
+    assert price[3] == pytest.approx(10.2 + 0.5 * 3 + 9.5)  # code 2, chubu = 4th area
+    co2 = world.co2_kg_per_kwh
+    assert co2[4 * 6] == 0.5
+    assert co2[4 * 7] == 0.3
     tiny_data["co2"]["mode"] = "mix"
     with pytest.raises(Exception, match="merit-order model"):
         parse_scenario(tiny_data, "bad")
 
 
 def test_shin_tomei_co2_from_the_merit_order_mix() -> None:
-    from ersgrid.market.prices import scenario_co2_series
     from ersgrid.scenario.loader import load_scenario
+    from ersgrid.world import build_world
 
     scenario = load_scenario("shin-tomei")
     index = pd.date_range("2035-04-02", periods=96 * 7, freq="15min", tz="Asia/Tokyo")
-    co2 = scenario_co2_series(scenario, index).to_numpy()
+    co2 = build_world(scenario, index).co2_kg_per_kwh
     assert 0.3 < co2.mean() < 0.55  # calibrated near the FY2022 factor 0.437 kg/kWh
     noon = index.hour == 12
     night = index.hour == 3

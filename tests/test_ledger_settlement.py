@@ -180,7 +180,6 @@ def test_randomised_runs_settle_balanced(
     from ersgrid.ledger.records import MWH_PER_KWH
     from ersgrid.ledger.run_ledger import records_from_passes
     from ersgrid.ledger.writer import PriceTable
-    from ersgrid.market.tariff import price_series
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
 
@@ -198,9 +197,7 @@ def test_randomised_runs_settle_balanced(
         period=period, grid_fee_per_kwh=5.0, v2g_payment_per_kwh=25.0, benefit_sharing=sharing,
         shares={"road_operator": 0.6, "retailer": 0.3, "automaker": 0.1},
     )  # fmt: skip
-    prices = PriceTable(
-        int(index[0].value // 1_000_000), 900_000, price_series(sc.tariff, index).tolist()
-    )
+    prices = PriceTable(int(index[0].value // 1_000_000), 900_000, res.world.price_per_kwh.tolist())
     tariffs = [{"user_price_per_kwh": 40.0, "export_price_per_kwh": 9.0}]
     charged = returned = 0
     for p in np.unique(rec["period"]).tolist():

@@ -96,7 +96,7 @@ def test_vtn_event_is_honoured_and_reduction_reported() -> None:
         assert events, "no event arrived from the VTN"
         shifted = shift_to_run(events, sc.simulation.start)
         result = run(sc, "mpc", days=1, dr_events=shifted)
-        ven.publish(result.extras["dr"])
+        ven.publish(list(result.dr))
         for _ in range(100):
             if reported and responses:
                 break
@@ -113,7 +113,7 @@ def test_vtn_event_is_honoured_and_reduction_reported() -> None:
     ts = result.timeseries
     inside = (ts.index.hour >= 17) & (ts.index.hour < 19)
     assert np.all(ts.loc[inside, "grid_import_kw"] <= 250.0 + 1e-6)
-    perf = result.extras["dr"][0]
+    perf = result.dr[0]
     assert perf.reduction_kwh > 0
     assert reported, "the VTN received no report"
     assert reported[-1] == pytest.approx(perf.mean_reduction_kw, rel=1e-6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import linprog
 
@@ -22,7 +23,14 @@ from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, entry_soc_bin
 from ersgrid.scenario import build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index
-from ersgrid.twin.traffic import ers_fraction, expected_volume
+from ersgrid.world import build_world
+from ersgrid.world.traffic import ers_fraction
+
+
+def expected_volume(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """The traffic model's mean on ``index`` (the world's, before any price response)."""
+    return build_world(scenario, index).model_volume
+
 
 DT = PLANNING_STEP_H
 

@@ -18,7 +18,6 @@ from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
 from ersgrid.control.forecasters import Blended, QuantileCarried, Spliced
 from ersgrid.control.mpc import MPC, ExpectedProfile
 from ersgrid.errors import ScenarioError
-from ersgrid.grid.context import EnergyContext
 from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
 from ersgrid.optimize.cohorts import window_last_step
 from ersgrid.run import run
@@ -26,6 +25,7 @@ from ersgrid.run.runner import RunResult
 from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
+from ersgrid.world import EnergyContext
 
 STRATEGIES = ("uncontrolled", "tou", "mpc", "mpc-expected", "oracle")
 TOLERANCE = 1e-4
@@ -342,7 +342,7 @@ def test_mpc_expected_plans_on_the_profile_and_realised_renewables(tiny: Scenari
     result = run(tiny, "mpc-expected", days=0.25)
     assert result.strategy == "mpc-expected"
     assert "forecast_pv_p50_kw" not in result.timeseries.columns
-    volume = result.extras["expected_volume"]
+    volume = result.world.expected_volume
     planned = result.timeseries["forecast_traffic_car_veh"].to_numpy()  # what it planned on
     np.testing.assert_allclose(planned, (volume["car_A"] + volume["car_B"]).to_numpy())
 
@@ -365,17 +365,17 @@ def test_the_ems_keeps_an_import_target_with_the_battery() -> None:
     assert kept.kpis["energy_delivered_kwh"] == pytest.approx(
         base.kpis["energy_delivered_kwh"], rel=1e-12
     )
-    imp = kept.extras["import_kw"]
-    above = base.extras["import_kw"] > TARGET_KW + 1e-6
+    imp = kept.import_kw
+    above = base.import_kw > TARGET_KW + 1e-6
     assert above.any()
     # where the battery still had energy and power left, the import stays at the target
-    stored = kept.extras["storage_kwh"]
+    stored = kept.storage_kwh
     spec = kept.scenario.storage
     assert spec is not None
     room = stored > spec.energy_kwh * spec.soc_min + 1.0
     held = above & room
     assert held.any()
-    assert np.all(imp[held] <= np.maximum(TARGET_KW, base.extras["import_kw"][held]
+    assert np.all(imp[held] <= np.maximum(TARGET_KW, base.import_kw[held]
                                           - spec.power_kw) + 1e-6)  # fmt: skip
     assert kept.kpis["peak_import_kw"] < base.kpis["peak_import_kw"]
 

@@ -11,9 +11,6 @@ import pandas as pd
 import pytest
 
 from ersgrid.data.profiles import bdew_power_kw
-from ersgrid.data.weather import Weather, read_weather
-from ersgrid.grid.renewables import IAM_B, SolarGeometry, pv_ac_kw, wind_ac_kw
-from ersgrid.market.merit_order import merit_order_dispatch
 from ersgrid.scenario.energy import (
     MeritOrderPlant,
     MeritOrderSpec,
@@ -21,6 +18,26 @@ from ersgrid.scenario.energy import (
     WeatherSpec,
     WindFarmSpec,
 )
+from ersgrid.scenario.schema import Scenario
+from ersgrid.world.prices import merit_order_dispatch
+from ersgrid.world.renewables import IAM_B, SolarGeometry, pv_ac_kw, wind_ac_kw
+from ersgrid.world.weather import Weather, WeatherForecast, scenario_weather
+
+
+def read_weather(base: Scenario, spec: WeatherSpec, index: pd.DatetimeIndex, seed: int) -> Weather:
+    """The world's weather of ``spec`` on ``index`` for a scenario like ``base``."""
+    sc = base.model_copy(update={"weather": spec, "timezone": str(index.tz), "seed": seed})
+    return scenario_weather(sc, index)
+
+
+def hand_weather(index: pd.DatetimeIndex, temp_c: float, wind_ms: float) -> Weather:
+    """A one-value weather written by hand (no sun, no rain)."""
+    zero = np.zeros(len(index))
+    temp, wind = np.full(len(index), temp_c), np.full(len(index), wind_ms)
+    return Weather(
+        index, zero, temp, wind, np.full(len(index), 101325.0), zero, zero,
+        WeatherForecast(temp, zero, zero, zero, wind), "hand",
+    )  # fmt: skip
 
 
 def _pvwatts_by_hand(
@@ -99,8 +116,7 @@ def test_wind_farm_log_profile_and_power_curve(v10: float) -> None:
     farm = WindFarmSpec(name="w", substation="S", turbine_type="E-82/2350", count=3,
                         hub_height_m=98.0, roughness_length_m=0.1, availability=0.9)  # fmt: skip
     index = pd.date_range("2035-04-02", periods=1, freq="15min", tz="Asia/Tokyo")
-    weather = Weather(index, np.zeros(1), np.array([15.0]), np.array([v10]),
-                      np.array([101325.0]), "hand")  # fmt: skip
+    weather = hand_weather(index, 15.0, v10)
     v_hub = v10 * math.log(98.0 / 0.1) / math.log(10.0 / 0.1)
     speeds, watts = _power_curve("E-82/2350")
     expected_kw = float(np.interp(v_hub, speeds, watts, left=0, right=0)) * 3 * 0.9 / 1000
@@ -135,15 +151,15 @@ def test_merit_order_by_hand() -> None:
                                      (30 * 0.4 + 20 * 0.9) / 100, 0.0])  # fmt: skip
 
 
-def test_clear_sky_weather_is_seeded_and_below_clear_sky() -> None:
+def test_clear_sky_weather_is_seeded_and_below_clear_sky(tiny: Scenario) -> None:
     import pvlib
 
     spec = WeatherSpec(source="clear_sky", latitude_deg=34.97, longitude_deg=138.38,
                        cloud_cover_mean=0.55)  # fmt: skip
     index = pd.date_range("2035-04-02", periods=96 * 3, freq="15min", tz="Asia/Tokyo")
-    a, b = read_weather(spec, index, 1), read_weather(spec, index, 1)
+    a, b = read_weather(tiny, spec, index, 1), read_weather(tiny, spec, index, 1)
     np.testing.assert_array_equal(a.ghi_w_m2, b.ghi_w_m2)
-    assert not np.array_equal(a.ghi_w_m2, read_weather(spec, index, 2).ghi_w_m2)
+    assert not np.array_equal(a.ghi_w_m2, read_weather(tiny, spec, index, 2).ghi_w_m2)
     loc = pvlib.location.Location(34.97, 138.38, tz="Asia/Tokyo", altitude=0.0)
     clear = loc.get_clearsky(index + pd.Timedelta(minutes=7.5))["ghi"]
     assert np.all(a.ghi_w_m2 <= clear.to_numpy() + 1e-9)
@@ -152,7 +168,7 @@ def test_clear_sky_weather_is_seeded_and_below_clear_sky() -> None:
     assert "not measured" in a.description
 
 
-def test_tmy_year_keeps_the_files_irradiation() -> None:
+def test_tmy_year_keeps_the_files_irradiation(tiny: Scenario) -> None:
     import pvlib
 
     from ersgrid.data.weather import read_tmy
@@ -160,23 +176,23 @@ def test_tmy_year_keeps_the_files_irradiation() -> None:
     spec = WeatherSpec(source="pvlib_tmy", tmy_file="723170TYA.CSV", latitude_deg=36.1,
                        longitude_deg=-79.95)  # fmt: skip
     index = pd.date_range("2035-01-01", periods=35040, freq="15min", tz="America/New_York")
-    weather = read_weather(spec, index, 0)
+    weather = read_weather(tiny, spec, index, 0)
     hourly = read_tmy(Path(pvlib.__file__).parent / "data" / "723170TYA.CSV")
     year_kwh_m2 = weather.ghi_w_m2.sum() * 0.25 / 1000
     file_kwh_m2 = hourly["ghi_w_m2"].sum() / 1000
     assert year_kwh_m2 == pytest.approx(file_kwh_m2, rel=0.02)
     assert weather.temp_air_c.mean() == pytest.approx(hourly["temp_air_c"].mean(), abs=0.05)
-    assert "not measured at the corridor" in weather.description
+    assert "not measured" in weather.description
 
 
 def test_merit_order_prices_through_the_scenario() -> None:
-    from ersgrid.market.prices import scenario_price_series
     from ersgrid.scenario.loader import load_scenario
+    from ersgrid.world import build_world
 
     scenario = load_scenario("shin-tomei", overrides={"prices.source": "merit_order",
                                                       "prices.adder_per_kwh": 10.0})  # fmt: skip
     index = pd.date_range("2035-04-02", periods=96 * 7, freq="15min", tz="Asia/Tokyo")
-    price = scenario_price_series(scenario, index).to_numpy()
+    price = build_world(scenario, index).price_per_kwh
     mo = scenario.prices.merit_order
     assert mo is not None
     allowed = {p.marginal_cost_per_kwh + 10.0 for p in mo.plants}

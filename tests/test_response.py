@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from ersgrid import load_scenario, run
 from ersgrid.cli import app
-from ersgrid.market.response import shift_trips, user_price_series, v2g_opt_in
 from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.response import ResponseSpec
 from ersgrid.timeindex import planning_index
-from ersgrid.twin.traffic import expected_volume
+from ersgrid.world import build_world
+from ersgrid.world.response import shift_trips, user_price_series, v2g_opt_in
 
 NIGHT_DISCOUNT = {
     "user_windows": [{"name": "night", "start": "00:00", "end": "05:00", "price_per_kwh": 30.0}],
@@ -36,7 +36,7 @@ def test_opt_in_curve() -> None:
 def test_flat_user_price_moves_nothing() -> None:
     sc = load_scenario("tiny")
     index = planning_index(sc, 1.0)
-    volume = expected_volume(sc, index)
+    volume = build_world(sc, index).model_volume
     shifted, moved = shift_trips(volume, sc, index)
     assert moved == 0.0
     assert shifted.equals(volume)
@@ -51,7 +51,7 @@ def test_night_discount_moves_flexible_trucks_and_keeps_the_total(
     price = user_price_series(sc, index)
     assert price[np.asarray(index.hour) == 2].max() == 30.0
     assert price[np.asarray(index.hour) == 12].min() == sc.tariff.user_price_per_kwh
-    volume = expected_volume(sc, index)
+    volume = build_world(sc, index).model_volume
     shifted, moved = shift_trips(volume, sc, index)
     assert moved > 0
     assert shifted.to_numpy().sum() == pytest.approx(volume.to_numpy().sum(), rel=1e-12)
@@ -67,10 +67,10 @@ def test_night_discount_moves_flexible_trucks_and_keeps_the_total(
 def test_payment_changes_v2g_in_the_twin(tiny_data: dict[str, Any]) -> None:
     tiny_data["response"] = {"v2g_payment_per_kwh": 0.0, "v2g_half_payment_per_kwh": 10.0}
     nobody = run(parse_scenario(tiny_data), "uncontrolled", days=0.5)
-    assert not nobody.extras["arrivals"].v2g.any()
+    assert not nobody.world.arrivals.v2g.any()
     tiny_data["response"] = {"v2g_payment_per_kwh": 30.0, "v2g_half_payment_per_kwh": 10.0}
     many = run(parse_scenario(tiny_data), "uncontrolled", days=0.5)
-    assert many.extras["arrivals"].v2g.mean() > 0
+    assert many.world.arrivals.v2g.mean() > 0
 
 
 def test_compare_tariff_designs(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from ersgrid.run import run
 from ersgrid.scenario import build_layout, parse_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin import RoadTwin
-from ersgrid.twin.traffic import Arrivals
+from ersgrid.world import Arrivals
 
 
 def _arrivals(n: int, **fields: Any) -> Arrivals:

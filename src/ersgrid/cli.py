@@ -109,6 +109,7 @@ def run(
 ) -> None:
     """Run a scenario end to end and write its results folder and report."""
     from ersgrid.data.dr_events import read_dr_events
+    from ersgrid.run.results import write_results
     from ersgrid.run.runner import run as run_scenario
     from ersgrid.scenario.loader import load_scenario
 
@@ -127,12 +128,11 @@ def run(
             bar.update(task, completed=done, total=total)
 
         result = run_scenario(
-            sc, strategy, days=days, start=first_day, seed=seed, out=folder, progress=tick,
+            sc, strategy, days=days, start=first_day, seed=seed, progress=tick,
             dr_events=events,
         )  # fmt: skip
         if peak_reference:
             from ersgrid.run.peak import without_v2g
-            from ersgrid.run.results import json_safe
 
             task = bar.add_task(f"{sc.name} / {strategy} without V2G", total=None)
             ref = run_scenario(
@@ -142,9 +142,7 @@ def run(
             k = result.kpis
             k["peak_import_no_v2g_kw"] = ref.kpis["peak_import_kw"]
             k["peak_reduction_kw"] = ref.kpis["peak_import_kw"] - k["peak_import_kw"]
-            (folder / "kpis.json").write_text(
-                json.dumps(json_safe(k), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
+        write_results(result, folder)
     console.print(_kpi_table({result.strategy: result.kpis}))
     if peak_reference:
         k = result.kpis
@@ -188,7 +186,7 @@ def compare(
 
     from ersgrid.report.html import write_report
     from ersgrid.report.planning import margin_figure, storage_figure
-    from ersgrid.run.results import json_safe
+    from ersgrid.run.results import json_safe, write_results
     from ersgrid.run.runner import run as run_scenario
     from ersgrid.scenario.loader import load_scenario
 
@@ -212,9 +210,9 @@ def compare(
                 bar.update(task, completed=done, total=total)
 
             result = run_scenario(
-                variant, name, days=days, start=first_day, seed=seed, out=folder / label,
-                progress=tick,
-            )  # fmt: skip
+                variant, name, days=days, start=first_day, seed=seed, progress=tick
+            )
+            write_results(result, folder / label)
             result.strategy = label
             results.append(result)
     console.print(_kpi_table({r.strategy: r.kpis for r in results}))

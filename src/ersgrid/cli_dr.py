@@ -39,6 +39,7 @@ def dr_run(
     """
     from ersgrid.cli import _friendly
     from ersgrid.errors import ErsgridError
+    from ersgrid.run.results import write_results
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
     from ersgrid.service.openadr import DrVen, shift_to_run
@@ -56,9 +57,10 @@ def dr_run(
                     raise ErsgridError(f"no DR event from {vtn_url} within {wait:g} s")
                 shifted = shift_to_run(got, sc.simulation.start)
                 folder = out or Path("results") / f"{sc.name}-dr"
-                result = run(sc, strategy, days=days, dr_events=shifted, out=folder)
-                ven.publish(result.extras["dr"])
-                _print(result.extras["dr"])
+                result = run(sc, strategy, days=days, dr_events=shifted)
+                write_results(result, folder)
+                ven.publish(list(result.dr))
+                _print(list(result.dr))
                 _write_csv(shifted, folder / "dr_events.csv")
                 await asyncio.sleep(3.0)  # let the VTN collect the report
             finally:

@@ -74,10 +74,10 @@ def _backtest(
 ) -> None:
     from ersgrid.forecast.backtest import backtest as run_backtest
     from ersgrid.forecast.forecaster import target_names
-    from ersgrid.forecast.history import generate_history
     from ersgrid.forecast.importers import read_history
     from ersgrid.forecast.plot import backtest_figure
     from ersgrid.scenario.loader import load_scenario
+    from ersgrid.world.history import generate_history
 
     sc = load_scenario(scenario)
     if history_file is not None:

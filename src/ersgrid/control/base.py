@@ -14,11 +14,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.grid.context import EnergyContext
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin.road import BlockReport
-from ersgrid.twin.traffic import Arrivals
+from ersgrid.world.arrivals import Arrivals
+from ersgrid.world.energy import EnergyContext
+from ersgrid.world.world import World
 
 __all__ = ["Dispatch", "Observation", "RunContext", "Strategy"]
 
@@ -27,37 +28,60 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class RunContext:
-    """What a strategy may know before a run starts.
+    """What a strategy may know before a run starts: the run's world and the limits in force.
 
     Attributes
     ----------
-    scenario : Scenario
-    layout : Layout
-    index : DatetimeIndex
-        Planning steps of the run (tz-aware, 15 min).
-    price_per_kwh : ndarray [currency/kWh]
-        Grid energy price at each planning step (the tariff is known in advance).
-    co2_kg_per_kwh : ndarray [kg/kWh]
-    expected_volume : DataFrame [veh/step]
-        Expected traffic by class and direction (the traffic model's mean, not the draw).
-    step_h : float [h]
-        Length of a planning step.
+    world : World
+        The run's outside world (prices, CO2, weather, traffic expectation, loads, limits).
+        Its realised traffic (``world.traffic_intensity``, ``world.arrivals``) is hindsight:
+        only the ``oracle`` may read it; any other strategy that uses it is cheating.
     energy : EnergyContext
-        Other loads, local renewables and connection limits per substation and step.
-    arrivals : Arrivals or None
-        The run's realised arrivals (set by the runner). Only the ``oracle`` may read it: it
-        is the hindsight bound; any other strategy that uses it is cheating.
+        Other loads, local renewables and connection limits per substation and step: the
+        world's, with the import caps of demand-response events known before the run.
+    layout : Layout
+        The corridor the twin runs (the world's, or the live service's own copy).
     """
 
-    scenario: Scenario
-    layout: Layout
-    index: pd.DatetimeIndex
-    price_per_kwh: FloatArray
-    co2_kg_per_kwh: FloatArray
-    expected_volume: pd.DataFrame
-    step_h: float
+    world: World
     energy: EnergyContext
-    arrivals: Arrivals | None = None
+    layout: Layout
+
+    @property
+    def scenario(self) -> Scenario:
+        """The resolved scenario."""
+        return self.world.scenario
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        """Planning steps of the run (tz-aware, 15 min)."""
+        return self.world.index
+
+    @property
+    def step_h(self) -> float:
+        """Length of a planning step [h]."""
+        return self.world.step_h
+
+    @property
+    def price_per_kwh(self) -> FloatArray:
+        """Grid energy price at each planning step [currency/kWh] (known in advance)."""
+        return self.world.price_per_kwh
+
+    @property
+    def co2_kg_per_kwh(self) -> FloatArray:
+        """CO2 intensity of grid imports at each planning step [kg/kWh]."""
+        return self.world.co2_kg_per_kwh
+
+    @property
+    def expected_volume(self) -> pd.DataFrame:
+        """Expected traffic by class and direction [veh/step]: the traffic model's mean after
+        the users' price response, not the realised draw."""
+        return self.world.expected_volume
+
+    @property
+    def arrivals(self) -> Arrivals:
+        """The run's realised arrivals: hindsight, for the ``oracle`` only."""
+        return self.world.arrivals
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Forecasting: history, features, models, the forecaster strategies call, and backtests.
+"""Forecasting: features, models, the forecaster strategies call, and backtests.
 
 See ``docs/forecasting.md``. Targets: traffic by class and direction, demand, PV, wind,
 renewables, price and CO2 intensity, 15-min steps, up to 48 h ahead, with P10/P50/P90.
@@ -6,9 +6,9 @@ renewables, price and CO2 intensity, 15-min steps, up to 48 h ahead, with P10/P5
 
 from ersgrid.forecast.backtest import BacktestResult, backtest
 from ersgrid.forecast.forecaster import Forecaster, LearnedTraffic, target_names
-from ersgrid.forecast.history import generate_history
 from ersgrid.forecast.importers import parse_history, read_history
 from ersgrid.forecast.models import GradientBoosting, SeasonalNaive, TargetModel, make_model
+from ersgrid.world.history import generate_history
 
 __all__ = [
     "BacktestResult",

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.forecast.calendar import holiday_period_code
+from ersgrid.world.calendar import holiday_period_code
 
 __all__ = [
     "DEFAULT_MIN_LAG_STEPS",

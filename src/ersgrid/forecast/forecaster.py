@@ -25,10 +25,18 @@ import pandas as pd
 
 from ersgrid.errors import DataError, ErsgridError
 from ersgrid.forecast.features import PROFILE_FEATURE, covariates
-from ersgrid.forecast.history import PROFILE_PREFIX, TRAFFIC_PREFIX, generate_history
 from ersgrid.forecast.models import QUANTILE_COLUMNS, TargetModel, make_model
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
+from ersgrid.world.history import (
+    PROFILE_PREFIX,
+    TRAFFIC_PREFIX,
+    generate_history,
+    history_frame,
+    history_index,
+)
+from ersgrid.world.renewables import kind_shares
+from ersgrid.world.world import build_world
 
 __all__ = [
     "CACHE_ENV",
@@ -74,7 +82,7 @@ class Forecaster:
     ----------
     history : DataFrame
         Regular 15-min, tz-aware index; one column per target (see
-        :func:`~ersgrid.forecast.history.generate_history`), optional weather forecast columns
+        :func:`~ersgrid.world.history.generate_history`), optional weather forecast columns
         ``wxf:*``, and optional known profiles ``profile:<target>`` (a standard load profile,
         a planned output: values known in advance, used as a feature of that target only).
         Rows after an issue time may be present (e.g. the weather forecast of the
@@ -345,7 +353,8 @@ def _run_history(scenario: Scenario, start: dt.date, days: int, history_days: in
     if key in _HISTORIES:
         return _HISTORIES[key]
     end = start + dt.timedelta(days=days)
-    full = generate_history(scenario, end=end, days=history_days + days)
+    world = build_world(scenario, history_index(scenario, end, history_days + days), history=True)
+    full = history_frame(world, targets=("traffic", "renewables"))
     frame: dict[str, pd.Series] = {}
     for column in full.columns:
         name = str(column)
@@ -364,27 +373,17 @@ def _run_history(scenario: Scenario, start: dt.date, days: int, history_days: in
 def split_renewables(
     scenario: Scenario, sub_ids: list[str], kind: str, total_kw: FloatArray
 ) -> FloatArray:
-    """Share a forecast of all plants of ``kind`` (``pv``, ``wind``) out to substations [kW].
-
-    PV by the arrays' peak power, wind by the farms' turbine counts: the plants of one kind
-    see one weather, so their outputs move together.
+    """Share a forecast of all plants of ``kind`` (``pv``, ``wind``) out to substations [kW],
+    by the plants' AC ratings (:func:`ersgrid.world.renewables.kind_shares`).
 
     Returns
     -------
     ndarray [kW], shape (steps, substations)
     """
-    weights = np.zeros(len(sub_ids))
-    if kind == "pv":
-        for array in scenario.renewables.pv:
-            weights[sub_ids.index(array.substation)] += array.peak_kw
-    elif kind == "wind":
-        for farm in scenario.renewables.wind:
-            weights[sub_ids.index(farm.substation)] += farm.count
-    else:
+    if kind not in RENEWABLE_KINDS:
         raise ErsgridError(f"unknown renewable kind {kind!r}; known: {RENEWABLE_KINDS}")
-    if weights.sum() <= 0.0:
-        return np.zeros((len(total_kw), len(sub_ids)))
-    out: FloatArray = np.asarray(total_kw, dtype=np.float64)[:, None] * (weights / weights.sum())
+    shares = kind_shares(scenario, kind, sub_ids)
+    out: FloatArray = np.asarray(total_kw, dtype=np.float64)[:, None] * shares[None, :]
     return out
 
 
@@ -393,10 +392,10 @@ class LearnedTraffic:
     protocol, plus :meth:`renewables`).
 
     ``MPC()`` plans on these by default: models trained on a year of history generated
-    before the run's first day (the history generator draws from the same traffic intensity
-    as the twin, :func:`~ersgrid.forecast.history.traffic_intensity`). Each call returns the
-    chosen quantile of the traffic by class and direction for run steps ``start .. stop - 1``:
-    steps from the issue step on come from the forecast issued then; steps before it (vehicles
+    before the run's first day (the history counts the world's traffic intensity, which the
+    twin draws from, or holds the user's measured counts). Each call returns the chosen
+    quantile of the traffic by class and direction for run steps ``start .. stop - 1``: steps
+    from the issue step on come from the forecast issued then; steps before it (vehicles
     already on the road) from the forecast issued at ``start``. Models are fitted once per
     target (the first issue of a run; again only after ``refit_every`` of run time) and kept
     on disk in :func:`cache_dir`, so a run of the same scenario and start does not fit again.

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ersgrid.errors import DataError
-from ersgrid.forecast.history import TRAFFIC_PREFIX
+from ersgrid.world.history import TRAFFIC_PREFIX
 
 __all__ = ["parse_history", "read_history"]
 

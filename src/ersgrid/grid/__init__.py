@@ -1,5 +1,10 @@
-"""Grid engine: the road's grid connections, other loads, renewables and power flow."""
+"""Grid engine: the distribution network under the road, its power flow and the system frequency.
 
-from ersgrid.grid.context import EnergyContext, build_energy_context, connection_balance
+The connections' loads, renewables and limits are the run's world
+(:class:`ersgrid.world.EnergyContext`).
+"""
 
-__all__ = ["EnergyContext", "build_energy_context", "connection_balance"]
+from ersgrid.grid.check import GridCheck, run_grid_check
+from ersgrid.grid.outputs import energy_outputs, prepare_grid
+
+__all__ = ["GridCheck", "energy_outputs", "prepare_grid", "run_grid_check"]

@@ -16,7 +16,6 @@ import pandas as pd
 
 from ersgrid.data.networks import SIMBENCH_PREFIX, load_network, simbench_factors
 from ersgrid.data.profiles import bdew_energy_share, bdew_peak_share
-from ersgrid.data.weather import load_weather
 from ersgrid.errors import GridError
 from ersgrid.grid.powerflow import (
     GridCase,
@@ -27,15 +26,8 @@ from ersgrid.grid.powerflow import (
     solve_batch,
     solve_pandapower,
 )
-from ersgrid.grid.renewables import (
-    REFERENCE_PV,
-    REFERENCE_WIND,
-    REFERENCE_WIND_KW,
-    pv_from_weather_kw,
-    wind_ac_kw,
-)
 from ersgrid.scenario.energy import GridSpec
-from ersgrid.scenario.schema import Scenario
+from ersgrid.world.world import World
 
 __all__ = ["GridCheck", "count_violations", "grid_inputs", "prepare_case", "run_grid_check"]
 
@@ -92,17 +84,18 @@ def _profile_of(name: str, profiles: Mapping[str, str]) -> str:
     return profiles[best]
 
 
-def grid_inputs(
-    scenario: Scenario, case: GridCase, index: pd.DatetimeIndex, conn_p_kw: FloatArray
-) -> GridInputs:
+def grid_inputs(world: World, case: GridCase, conn_p_kw: FloatArray) -> GridInputs:
     """Injections of each step: network loads by BDEW profile (each load's p_mw is its peak),
-    network PV and wind units by the scenario's weather, road connections as given.
+    network PV and wind units by the world's weather, road connections as given.
 
     Parameters
     ----------
+    world : World
+        The run's world (its steps, and the yield of reference PV and wind on its weather).
     conn_p_kw : ndarray [kW], shape (steps, substations)
         Net draw at each road connection (import positive).
     """
+    scenario, index = world.scenario, world.index
     assert scenario.grid is not None
     if scenario.grid.network_profiles == "simbench":
         return _simbench_inputs(scenario.grid, case, index, conn_p_kw)
@@ -134,12 +127,7 @@ def grid_inputs(
                 f"the network has {kind} units; give the scenario a weather section to drive them"
             )
         if tech not in per_unit:
-            weather = load_weather(scenario.weather, index, scenario.seed)
-            per_unit[tech] = (
-                pv_from_weather_kw([REFERENCE_PV], weather, scenario.weather)[0]
-                if tech == "pv"
-                else wind_ac_kw(REFERENCE_WIND, weather) / REFERENCE_WIND_KW
-            )
+            per_unit[tech] = world.pv_kw_per_kwp if tech == "pv" else world.wind_kw_per_kw
         sgen_cols.append(per_unit[tech])
     sgen_factor = np.column_stack(sgen_cols) if sgen_cols else np.zeros((len(index), 0))
     return GridInputs(load_factor, sgen_factor, np.asarray(conn_p_kw, dtype=float) / 1000.0)
@@ -196,14 +184,8 @@ def count_violations(
     return v_bad, l_bad, float(vm.min()), float(vm.max()), max_load
 
 
-def run_grid_check(
-    scenario: Scenario,
-    sub_ids: list[str],
-    index: pd.DatetimeIndex,
-    conn_p_kw: FloatArray,
-    case: GridCase | None = None,
-) -> GridCheck:
-    """Power flow at every step of ``index`` with the road connections drawing ``conn_p_kw``.
+def run_grid_check(world: World, conn_p_kw: FloatArray, case: GridCase | None = None) -> GridCheck:
+    """Power flow at every step of the world with the road connections drawing ``conn_p_kw``.
 
     Raises
     ------
@@ -211,11 +193,12 @@ def run_grid_check(
         If a step does not converge and ``grid.on_nonconvergence`` is ``raise``: the message
         names the step, its time and the cause.
     """
-    spec = scenario.grid
+    index = world.index
+    spec = world.scenario.grid
     if spec is None:
         raise GridError("the scenario has no grid section; nothing to check")
-    case = case if case is not None else prepare_case(spec, sub_ids)
-    inputs = grid_inputs(scenario, case, index, conn_p_kw)
+    case = case if case is not None else prepare_case(spec, world.layout.sub_ids)
+    inputs = grid_inputs(world, case, conn_p_kw)
     solve = solve_batch if spec.solver == "batch_nr" else solve_pandapower
     result = solve(case, inputs)
     failures = []

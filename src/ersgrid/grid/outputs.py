@@ -10,15 +10,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from ersgrid.data.weather import load_weather
 from ersgrid.errors import GridError
 from ersgrid.grid.check import GridCheck, prepare_case, run_grid_check
-from ersgrid.grid.context import EnergyContext, connection_balance, renewable_split
 from ersgrid.grid.powerflow import GridCase
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
+from ersgrid.world.energy import EnergyContext, connection_balance, renewable_split
+from ersgrid.world.world import World
 
 __all__ = ["GRID_KPIS", "energy_outputs", "prepare_grid"]
 
@@ -47,22 +46,22 @@ def prepare_grid(scenario: Scenario, layout: Layout) -> GridCase | None:
 
 
 def energy_outputs(
-    scenario: Scenario,
-    layout: Layout,
-    index: pd.DatetimeIndex,
+    world: World,
     road_sub_kw: FloatArray,
     energy: EnergyContext,
-    step_h: float,
     case: GridCase | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], GridCheck | None]:
     """Time-series columns, KPIs and the grid check of a run.
 
     Parameters
     ----------
+    world : World
+        The run's world (steps, weather, network inputs).
     road_sub_kw : ndarray [kW], shape (steps, substations)
         Mean road power at each connection in each planning step (draw positive).
-    step_h : float [h]
-        Length of a planning step.
+    energy : EnergyContext
+        The connections' loads, renewables and limits in force (the world's, with any
+        demand-response caps).
     case : GridCase, optional
         The compiled network from :func:`prepare_grid`; compiled here if omitted.
 
@@ -82,6 +81,7 @@ def energy_outputs(
         ``network`` and the :data:`GRID_KPIS`.
     check : GridCheck or None
     """
+    scenario, step_h = world.scenario, world.step_h
     split = renewable_split(road_sub_kw, energy)
     road_kwh = float(np.maximum(road_sub_kw, 0.0).sum() * step_h)
     used_kwh = float(split.to_road_kw.sum() * step_h)
@@ -98,14 +98,13 @@ def energy_outputs(
         "curtailed_kwh": float(split.curtailed_kw.sum() * step_h),
         "renewable_share": used_kwh / road_kwh if road_kwh > 0 else float("nan"),
     }
-    if scenario.weather is not None:
-        kpis["weather"] = load_weather(scenario.weather, index, scenario.seed).description
+    kpis["weather"] = world.weather.description
     kpis |= dict.fromkeys(GRID_KPIS)
     if scenario.grid is None:
         return columns, kpis, None
     t0 = time.perf_counter()
     import_kw, export_kw, _ = connection_balance(road_sub_kw, energy)
-    check = run_grid_check(scenario, layout.sub_ids, index, import_kw - export_kw, case)
+    check = run_grid_check(world, import_kw - export_kw, case)
     kpis["network"] = scenario.grid.network
     res = check.result
     spec = scenario.grid

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ersgrid.errors import LedgerError
 from ersgrid.ledger.keys import owner_key, pseudonym
 from ersgrid.ledger.records import (
     MWH_PER_KWH,
@@ -20,7 +21,6 @@ from ersgrid.ledger.records import (
     as_pseudonyms,
 )
 from ersgrid.ledger.writer import LedgerWriter, PriceTable
-from ersgrid.market.tariff import price_series
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 
@@ -134,14 +134,26 @@ def create_run_writer(
     layout: Layout,
     index: pd.DatetimeIndex,
     out: Path,
+    price_per_kwh: npt.NDArray[np.float64],
     db_url: str | None = None,
 ) -> LedgerWriter:
     """A new, empty ledger for a run of ``scenario`` over ``index``: one power unit per
-    segment, the scenario's settlement rules, tariff and prices (``ersgrid run`` and the
-    live service both start their ledger here)."""
+    segment, the scenario's settlement rules and tariff, and the run's grid prices
+    (``ersgrid run`` and the live service both start their ledger here).
+
+    Parameters
+    ----------
+    price_per_kwh : ndarray [currency/kWh]
+        The grid energy price of each step of ``index``: the run's world's, the price the
+        KPIs pay.
+    """
     rules = scenario.settlement
     tariff = scenario.tariff
-    prices = price_series(tariff, index)
+    if np.shape(price_per_kwh) != (len(index),):
+        raise LedgerError(
+            f"the ledger needs one price per step: {len(index)} steps, "
+            f"{np.shape(price_per_kwh)} prices"
+        )
     t0_ms = int(index[0].value // 1_000_000)
     step_ms = scenario.simulation.planning_step_min * 60_000
     reference = rules.reference_price_per_kwh
@@ -154,7 +166,7 @@ def create_run_writer(
         timezone=scenario.timezone, currency=scenario.currency, rules=rules,
         tariffs=[{"name": tariff.name, "user_price_per_kwh": tariff.user_price_per_kwh,
                   "export_price_per_kwh": tariff.export_price_per_kwh}],
-        prices=PriceTable(t0_ms, step_ms, prices.to_numpy(dtype=float).tolist()),
+        prices=PriceTable(t0_ms, step_ms, np.asarray(price_per_kwh, dtype=float).tolist()),
         reference_price_per_kwh=float(reference), db_url=db_url, name=scenario.name,
     )  # fmt: skip
 
@@ -165,11 +177,13 @@ def write_run_ledger(
     index: pd.DatetimeIndex,
     passes: pd.DataFrame,
     out: Path,
+    price_per_kwh: npt.NDArray[np.float64],
     db_url: str | None = None,
     chain_url: str | None = None,
 ) -> LedgerSummary:
     """Write the run's ledger into ``out`` (``ledger.sqlite``, ``keys/``, ``chain/``), settle
-    every period and anchor every block and settlement.
+    every period at the run's prices ``price_per_kwh`` [currency/kWh] and anchor every block
+    and settlement.
 
     A ledger of an earlier run in ``out`` is replaced, like the other result files; with a
     ``db_url`` the database must hold no ledger yet.
@@ -178,7 +192,7 @@ def write_run_ledger(
     if db_url is None:
         _replace_previous(Path(out))
     rules = scenario.settlement
-    writer = create_run_writer(scenario, layout, index, Path(out), db_url)
+    writer = create_run_writer(scenario, layout, index, Path(out), price_per_kwh, db_url)
     try:
         meta = writer.meta()
         records = records_from_passes(

@@ -1,5 +1,9 @@
-"""Market engine: tariffs and price series (more in later issues: spot prices, DR, reserve)."""
+"""Market engine: demand-response events as import caps, and what the road delivered.
 
-from ersgrid.market.tariff import co2_series, price_series
+Tariffs, price series, the merit-order model and users' answer to prices are part of the run's
+world (:mod:`ersgrid.world`): they are inputs every engine reads, not decisions of a market.
+"""
 
-__all__ = ["co2_series", "price_series"]
+from ersgrid.market.dr import DRPerformance, dr_caps, dr_performance, event_steps
+
+__all__ = ["DRPerformance", "dr_caps", "dr_performance", "event_steps"]

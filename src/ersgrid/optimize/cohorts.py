@@ -22,7 +22,8 @@ import pandas as pd
 
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
-from ersgrid.twin.traffic import Arrivals, ers_fraction
+from ersgrid.world.arrivals import Arrivals
+from ersgrid.world.traffic import ers_fraction
 
 __all__ = [
     "Cohorts",
@@ -168,7 +169,7 @@ def forecast_cohorts(
     scenario, layout
     volume : DataFrame or ndarray [veh/step]
         Expected vehicles entering per step, all vehicles, columns ``<class>_<direction>``
-        as from :func:`~ersgrid.twin.traffic.expected_volume` (an ndarray must have the
+        as from :func:`~ersgrid.world.traffic.expected_volume` (an ndarray must have the
         same column order). Only the ERS share of each class counts.
     step_h : float [h]
         Planning step.

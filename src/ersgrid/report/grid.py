@@ -54,7 +54,7 @@ def _loading_figure(r: RunResult) -> go.Figure:
     ts = r.timeseries
     grid = r.scenario.grid
     assert grid is not None
-    check = r.extras.get("grid")
+    check = r.grid
     if check is not None:
         res = check.result
         z = np.concatenate([res.line_loading_pct, res.trafo_loading_pct], axis=1).T

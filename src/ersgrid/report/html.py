@@ -142,14 +142,12 @@ def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
     import numpy as np
 
     from ersgrid.scenario.schema import VEHICLE_CLASSES
-    from ersgrid.twin.traffic import ers_fraction
+    from ersgrid.world.traffic import ers_fraction
 
     first = results[0]
     ts = first.timeseries
-    arrivals = first.extras.get("arrivals")
-    volume = first.extras.get("expected_volume")
-    if arrivals is None or volume is None:
-        return []
+    arrivals = first.world.arrivals
+    volume = first.world.expected_volume
     # the forecast a planner stored (mpc: learned P50) wins over the expected profile
     planner = next((r for r in results if "forecast_traffic_car_veh" in r.timeseries), None)
     step_s = 900.0

@@ -160,7 +160,7 @@ def island_balance(result: RunResult, outage: Outage, fleet: ParkedFleet) -> Isl
     store = storage_arrays(sc, lay)
     steps = np.flatnonzero(mask)
     energy = (
-        float(result.extras["storage_kwh"][steps[0] - 1, sub])
+        float(result.storage_kwh[steps[0] - 1, sub])
         if steps[0] > 0
         else float(store.initial_kwh[sub])
     )
@@ -169,8 +169,8 @@ def island_balance(result: RunResult, outage: Outage, fleet: ParkedFleet) -> Isl
     tot = dict.fromkeys(("pv", "road", "parked", "dis", "chg", "spill", "served", "short"), 0.0)
     first_short = None
     for n, k in enumerate(steps):
-        pv = float(result.extras["energy"].renewable_kw[k, sub])
-        road = max(-float(result.extras["road_sub_kw"][k, sub]), 0.0)
+        pv = float(result.energy.renewable_kw[k, sub])
+        road = max(-float(result.road_sub_kw[k, sub]), 0.0)
         tot["pv"] += pv * h
         tot["road"] += road * h
         local = pv + road
@@ -229,7 +229,7 @@ def run_outage(
     lay = build_layout(scenario)
     rng = np.random.default_rng([scenario.seed, 7])  # own stream: parking draws
     fleet = parked_fleet(
-        scenario, lay, result.extras["arrivals"], len(result.timeseries),
+        scenario, lay, result.world.arrivals, len(result.timeseries),
         PLANNING_STEP_H * 3600.0, rng,
     )  # fmt: skip
     return result, island_balance(result, outage, fleet), fleet

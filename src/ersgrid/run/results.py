@@ -8,8 +8,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ersgrid.errors import ErsgridError
 from ersgrid.run.runner import RunResult
 from ersgrid.scenario.loader import dump_scenario
@@ -35,8 +33,6 @@ def json_safe(value: Any) -> Any:
 
 def _write_ledger(result: RunResult, out: Path) -> None:
     """Write the run's ledger (ledger.sqlite, keys/, chain/) and add its KPIs."""
-    from ersgrid.scenario.layout import build_layout
-
     try:
         from ersgrid.ledger.run_ledger import write_run_ledger
     except ImportError as err:
@@ -44,10 +40,10 @@ def _write_ledger(result: RunResult, out: Path) -> None:
             f"writing the run's ledger needs {err.name!r}: pip install 'ersgrid[ledger,chain]'"
         ) from None
 
+    world = result.world
     summary = write_run_ledger(
-        result.scenario, build_layout(result.scenario), pd.DatetimeIndex(result.timeseries.index),
-        result.passes, out,
-    )  # fmt: skip
+        result.scenario, world.layout, world.index, result.passes, out, world.price_per_kwh
+    )
     result.kpis["ledger_records"] = summary.records
     result.kpis["ledger_blocks"] = summary.blocks
     result.kpis["settlement_balanced"] = summary.settlement_balanced
@@ -76,8 +72,8 @@ def write_results(result: RunResult, out: Path, ledger: bool = True) -> Path:
         result.trips.to_parquet(out / "trips.parquet", index=False)
         result.passes.to_parquet(out / "passes.parquet", index=False)
         (out / "scenario.yaml").write_text(dump_scenario(result.scenario), encoding="utf-8")
-        if "dr" in result.extras:
-            events = [dataclasses.asdict(p) for p in result.extras["dr"]]
+        if result.dr:
+            events = [dataclasses.asdict(p) for p in result.dr]
             (out / "dr_events.json").write_text(
                 json.dumps(json_safe(events), indent=2) + "\n", encoding="utf-8"
             )

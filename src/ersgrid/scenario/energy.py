@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "BDEW_PROFILES",
     "FeederLoadSpec",
+    "FilePath",
     "GridConnectionSpec",
     "GridSpec",
     "LoadsSpec",
+    "MeasuredPlantSpec",
     "MeritOrderPlant",
     "MeritOrderSpec",
     "PriceSourceSpec",
@@ -30,6 +32,15 @@ __all__ = [
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
+MonthlyFractions = Annotated[list[Fraction], Field(min_length=12, max_length=12)]
+MonthlyAmounts = Annotated[
+    list[Annotated[float, Field(ge=0.0, le=500.0)]], Field(min_length=12, max_length=12)
+]
+FilePath = Annotated[
+    str,
+    Field(min_length=1, json_schema_extra={"file": True}),
+]
+"""A file's path; a relative path is taken from the folder of the scenario file."""
 
 BDEW_PROFILES: tuple[str, ...] = (
     "h0", "h0_dyn", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2",
@@ -172,6 +183,17 @@ class WeatherSpec(_Model):
     temperature_seasonal_c: NonNegativeFloat = Field(
         default=10.0, description="Seasonal amplitude of the air temperature (clear_sky) [K]."
     )
+    wet_day_probability: MonthlyFractions | None = Field(
+        default=None,
+        description=(
+            "Chance that a day of each month January..December is wet (>= 1 mm) [-]; the "
+            "climate of the scenario's time zone if omitted."
+        ),
+    )
+    wet_day_mm: MonthlyAmounts | None = Field(
+        default=None,
+        description="Mean rain of a wet day in each month January..December [mm/d].",
+    )
     note: str = Field(default="", description="What the weather stands for, stated honestly.")
 
 
@@ -221,11 +243,32 @@ class WindFarmSpec(_Model):
     )
 
 
+class MeasuredPlantSpec(_Model):
+    """A PV array or wind farm whose output is a measured time series, not modelled.
+
+    The file has a header ``time,power_kw`` and one row per interval: its start (ISO 8601;
+    without an offset, local time of the scenario) and the mean AC output over it [kW]. The
+    intervals are regular (5, 10, 15, 30 or 60 min) and must cover the run without a gap.
+    """
+
+    name: str = Field(description="Label of the plant.")
+    kind: Literal["pv", "wind"] = Field(description="pv or wind (for forecasts and reports).")
+    substation: str = Field(description="Substation whose connection it feeds.")
+    rated_kw: PositiveFloat = Field(
+        description="AC rating of the plant [kW] (shares forecasts of its kind out by rating)."
+    )
+    path: FilePath = Field(description="CSV file time,power_kw (relative: to the scenario file).")
+
+
 class RenewablesSpec(_Model):
     """Local renewables behind the road's connections."""
 
     pv: list[PvArraySpec] = Field(default_factory=list, description="PV arrays.")
     wind: list[WindFarmSpec] = Field(default_factory=list, description="Wind farms.")
+    measured: list[MeasuredPlantSpec] = Field(
+        default_factory=list,
+        description="Plants whose measured output replaces the modelled chain.",
+    )
 
 
 class FeederLoadSpec(_Model):
@@ -297,7 +340,9 @@ class PriceSourceSpec(_Model):
             "CSV; merit_order: the merit-order model of residual load."
         ),
     )
-    path: str | None = Field(default=None, description="File for csv and jepx.")
+    path: FilePath | None = Field(
+        default=None, description="File for csv and jepx (relative: to the scenario file)."
+    )
     area: str = Field(
         default="system",
         description="JEPX price column: system or an area (tokyo, chubu, kansai, ...).",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ersgrid.scenario.demand_response import DemandResponseSpec
 from ersgrid.scenario.energy import (
+    FilePath,
     GridSpec,
     LoadsSpec,
     PriceSourceSpec,
@@ -46,6 +47,7 @@ __all__ = [
     "TariffSpec",
     "TariffWindow",
     "Technology",
+    "TrafficCountsSpec",
     "TrafficSpec",
     "VehicleClassSpec",
 ]
@@ -239,8 +241,44 @@ class VehicleClassSpec(_Model):
         return self
 
 
+class TrafficCountsSpec(_Model):
+    """Measured traffic counts that drive the twin's arrivals (``traffic.source: counts``).
+
+    The file is a CSV with the header ``time,direction,class,count`` and an optional
+    ``interchange`` column: one row per counting interval, direction (A or B), vehicle class
+    (car, bus, truck) and, with ``interchange``, entry interchange (a name of
+    ``road.interchanges``). ``time`` is the interval's start (ISO 8601; without an offset,
+    local time of the scenario); intervals are regular (5, 10, 15, 30 or 60 min); every
+    interval of the run needs a row for every direction, class (and interchange) the file
+    counts, and every class of ``vehicles`` must be counted. ``count`` is the number of
+    vehicles that entered in the interval.
+    """
+
+    path: FilePath = Field(description="CSV of counts (relative: to the scenario file).")
+    vehicles: Literal["all", "ers"] = Field(
+        default="all",
+        description=(
+            "all: the counts are of all vehicles (detector data); each counted vehicle takes "
+            "power from the road with its class's ev_share x receiver_share. ers: the counts "
+            "are of ERS vehicles only, every one enters the twin."
+        ),
+    )
+
+
 class TrafficSpec(_Model):
     """Traffic volume and its daily and weekly shape."""
+
+    source: Literal["model", "counts"] = Field(
+        default="model",
+        description=(
+            "model: arrivals drawn from the traffic model below (shaped by holidays, weather "
+            "and day effects); counts: arrivals replay the measured counts of traffic.counts "
+            "(the model below still gives the planners' prior expectation)."
+        ),
+    )
+    counts: TrafficCountsSpec | None = Field(
+        default=None, description="Measured counts, for source: counts."
+    )
 
     daily_volume: PositiveFloat = Field(
         description="Average vehicles per day, both directions together, all classes [veh/day]."
@@ -269,6 +307,12 @@ class TrafficSpec(_Model):
         if sum(value) <= 0.0:
             raise ValueError("a diurnal profile needs at least one positive hour")
         return value
+
+    @model_validator(mode="after")
+    def _counts_given(self) -> TrafficSpec:
+        if self.source == "counts" and self.counts is None:
+            raise ValueError("traffic.counts: source 'counts' needs the counts file (path)")
+        return self
 
 
 class TariffSpec(_Model):
@@ -486,6 +530,9 @@ def _check_energy_sections(sc: Scenario, ids: list[str]) -> None:
         ]
     named += [(f"renewables.pv.{i}", a.substation) for i, a in enumerate(sc.renewables.pv)]
     named += [(f"renewables.wind.{i}", w.substation) for i, w in enumerate(sc.renewables.wind)]
+    named += [
+        (f"renewables.measured.{i}", m.substation) for i, m in enumerate(sc.renewables.measured)
+    ]
     named += [(f"loads.feeder.{i}", f.substation) for i, f in enumerate(sc.loads.feeder)]
     for where, sub in named:
         if sub not in ids:

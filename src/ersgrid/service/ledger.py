@@ -71,7 +71,9 @@ class LiveLedger:
                 f"--ledger {str(folder)!r} already holds a ledger; give an empty folder"
             )
         sc = loop.scenario
-        self.writer = create_run_writer(sc, loop.layout, loop.index, self.folder, db_url)
+        self.writer = create_run_writer(
+            sc, loop.layout, loop.index, self.folder, loop.world.price_per_kwh, db_url
+        )
         meta = self.writer.meta()
         self._run_id = str(meta["run_id"])
         self._secret = self.writer.keys.provider_secret()

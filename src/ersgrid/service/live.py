@@ -30,16 +30,16 @@ from ersgrid.control.base import Dispatch
 from ersgrid.control.registry import make_strategy
 from ersgrid.errors import ErsgridError, ServiceError
 from ersgrid.grid.frequency import steady_deviation_hz
-from ersgrid.optimize.storage import realise_storage
-from ersgrid.run.runner import RunResult, Stepper
+from ersgrid.run.runner import RunResult, Stepper, StepRecord
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.service.alarms import AlarmBook
 from ersgrid.service.dr import DrBook
 from ersgrid.service.instruments import Instruments, Readings
-from ersgrid.timeindex import PLANNING_STEP_H
-from ersgrid.twin.traffic import ers_fraction
+from ersgrid.timeindex import PLANNING_STEP_H, planning_index
+from ersgrid.world.traffic import ers_fraction
+from ersgrid.world.world import build_world
 
 __all__ = ["FAULT_KINDS", "LiveLoop", "TickReport"]
 
@@ -118,7 +118,8 @@ class TickReport:
 def ers_traffic(stepper: Stepper) -> tuple[IntArray, FloatArray]:
     """ERS vehicles entering per planning step: realised, and the forecast the planners use
     (the traffic model's expectation after the price response) [veh/step]."""
-    sc, arrivals, volume = stepper.scenario, stepper.arrivals, stepper.volume
+    world = stepper.world
+    sc, arrivals, volume = world.scenario, world.arrivals, world.expected_volume
     n = len(stepper.index)
     step_s = PLANNING_STEP_H * 3600.0
     actual = np.bincount((arrivals.time_s // step_s).astype(np.int64), minlength=n)[:n]
@@ -173,9 +174,10 @@ class LiveLoop:
         layout = build_layout(sc)
         self.layout = dataclasses.replace(layout, seg_efficiency=layout.seg_efficiency.copy())
         self.days = float(days)
-        self.stepper = Stepper(sc, self.policy, days, start, layout=self.layout)
+        self.world = world = build_world(sc, planning_index(sc, days, start), layout=layout)
+        self.stepper = Stepper(world, self.policy, layout=self.layout)
         st = self.stepper
-        self.index, self.price, self.co2 = st.index, st.price, st.co2
+        self.index, self.price, self.co2 = st.index, world.price_per_kwh, world.co2_kg_per_kwh
         self.context, self.twin = st.context, st.twin
         self.dt_s, self.steps_per_plan = st.dt_s, st.steps_per_plan
         self.tick_steps = max(1, round(tick_s / self.dt_s))
@@ -249,7 +251,7 @@ class LiveLoop:
         """The last planning step is metered: close open passes and build the results."""
         self.finished = True
         try:
-            self.result = self.stepper.result(self.days, self._wall0)
+            self.result = self.stepper.result(self._wall0)
         except Exception as err:  # results are a report; failing them must not stop the API
             log.exception("the live run's results failed")
             self.alarms.raise_alarm(
@@ -275,7 +277,7 @@ class LiveLoop:
                 "strategy_error", "corridor", f"strategy {self.policy.name!r} failed: {err}; "
                 "running on equipment ratings", "critical", "loop",
             )  # fmt: skip
-            self.stepper.decision = Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy())
+            self.stepper.hold(Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy()))
         self.decided_at = self.index[k]
 
     def set_charger_power(self, power_kw: FloatArray) -> None:
@@ -303,31 +305,13 @@ class LiveLoop:
 
     def _effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         st = self.stepper
-        caps = np.minimum(self.dr.import_caps_kw(self.now), st.caps[self.plan_step])
+        caps = np.minimum(self.dr.import_caps_kw(self.now), st.caps_kw(self.plan_step))
         # the chargers of the service areas draw through the same connection
         seg, sub = st.limits(caps - self.charger_kw)
         seg = seg.copy()
         for i in self.safe_segments:
             seg[i] = min(seg[i], self.safe_limit_kw)
         return seg, sub, caps
-
-    def _storage_now(self, sub_road_kw: FloatArray, duration_h: float, k: int) -> FloatArray:
-        """What the batteries do over this tick of planning step ``k`` at the decided
-        set-point and import target [kW] (shown live; the planning step's realisation in
-        :meth:`Stepper.close_step` moves their energy)."""
-        st = self.stepper
-        decision = st.decision
-        if decision is None or decision.storage_kw is None or not st.storage.present:
-            return np.zeros(self.layout.n_substations)
-        en = self.context.energy
-        net_kw = sub_road_kw + self.charger_kw + en.other_load_kw[k] - en.renewable_kw[k]
-        power_kw, _ = realise_storage(
-            np.asarray(decision.storage_kw, dtype=np.float64), st.stored, st.storage, net_kw,
-            en.import_limit_kw[k], en.export_limit_kw[k], duration_h,
-            may_export=bool(self.scenario.storage and self.scenario.storage.may_export),
-            import_target_kw=decision.import_target_kw,
-        )  # fmt: skip
-        return power_kw
 
     def _advance(self) -> TickReport:
         lay = self.layout
@@ -344,10 +328,11 @@ class LiveLoop:
         soc_counts = np.histogram(np.clip(soc, 0.0, 1.0), SOC_BINS)[0].astype(np.int64)
         seg_vehicles = np.bincount(segs[segs >= 0], minlength=lay.n_segments).astype(np.int64)
         sub_road_kw = block.sub_grid_kwh / duration_h
-        storage_kw = self._storage_now(sub_road_kw, duration_h, k)
-        energy = self.context.energy
+        st = self.stepper
+        storage_kw = st.storage_now(sub_road_kw, duration_h, self.charger_kw)
+        energy = st.energy
         sub_net_kw = sub_road_kw + storage_kw + energy.other_load_kw[k] - energy.renewable_kw[k]
-        sub_import = np.maximum(sub_net_kw + self.charger_kw, 0.0)
+        sub_import = st.balance_now(sub_road_kw, storage_kw, self.charger_kw)[0]
         total_kw = float(sub_import.sum())
         if self._schedule_kw is None:
             self._schedule_kw = total_kw
@@ -378,8 +363,7 @@ class LiveLoop:
         self._plan_acc += np.vstack([sub_road_kw, sub_limit, sub_import]) * duration_h
         self.last = report
         if self.twin.step % self.steps_per_plan == 0:
-            self.stepper.close_step()
-            self._close_plan_step(k)
+            self._close_plan_step(k, self.stepper.close_step())
         self.ticks += 1
         for observer in list(self.observers):
             try:
@@ -393,11 +377,10 @@ class LiveLoop:
                 )  # fmt: skip
         return report
 
-    def _close_plan_step(self, k: int) -> None:
+    def _close_plan_step(self, k: int, record: StepRecord) -> None:
         mean = self._plan_acc / PLANNING_STEP_H
         self._plan_acc[:] = 0.0
         self._schedule_kw = float(mean[2].sum())  # the next step's schedule
-        st = self.stepper
         self.history.append(
             {
                 "time": self.index[k].isoformat(),
@@ -406,9 +389,9 @@ class LiveLoop:
                 "import_kw": float(mean[2].sum()),
                 "sub_road_kw": mean[0].round(3).tolist(),
                 "sub_limit_kw": mean[1].round(3).tolist(),
-                "storage_kw": float(st.storage_kw[k].sum()),
-                "storage_kwh": float(st.storage_kwh[k].sum()),
-                "v2g_kw": float(st.flows["v2g_grid"][k] / PLANNING_STEP_H),
+                "storage_kw": float(record.storage_kw.sum()),
+                "storage_kwh": float(record.stored_kwh.sum()),
+                "v2g_kw": float(record.v2g_grid_kwh / PLANNING_STEP_H),
                 "ers_entered": int(self.ers_entered[k]),
                 "ers_entered_forecast": float(self.ers_forecast[k]),
                 "price_per_kwh": float(self.price[k]),

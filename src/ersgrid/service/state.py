@@ -140,7 +140,7 @@ def traffic_view(loop: LiveLoop) -> dict[str, Any]:
     k = loop.plan_step
     step_s = loop.steps_per_plan * loop.dt_s
     elapsed_s = loop.twin.step * loop.dt_s
-    times = loop.stepper.arrivals.time_s
+    times = loop.world.arrivals.time_s
     so_far = int(np.count_nonzero((times >= k * step_s) & (times < elapsed_s)))
     return {
         "plan_step": k,

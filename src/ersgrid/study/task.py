@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ersgrid.errors import ErsgridError
-from ersgrid.run.results import json_safe
+from ersgrid.run.results import json_safe, write_results
 from ersgrid.study.grid import RunSpec
 
 __all__ = ["ROW_FILE", "RUNS_DIR", "execute_run", "read_row", "run_dir"]
@@ -120,9 +120,8 @@ def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]
             spec.strategy,
             days=spec.days,
             start=start,
-            out=folder / "results",
-            ledger=ledger,
         )
+        write_results(result, folder / "results", ledger=ledger)
         row |= _scalar_kpis(result.kpis)
     except Exception as err:  # every failure of a run is recorded
         kind = "ersgrid" if isinstance(err, ErsgridError) else "bug"

@@ -1,13 +1,8 @@
-"""Twin engine: the corridor's vehicles, moving, charging and metered, step by step."""
+"""Twin engine: the corridor's vehicles, moving, charging and metered, step by step.
+
+The vehicles that enter come from the run's world (:class:`ersgrid.world.Arrivals`).
+"""
 
 from ersgrid.twin.road import BlockReport, RoadTwin
-from ersgrid.twin.traffic import Arrivals, draw_arrivals, ers_fraction, expected_volume
 
-__all__ = [
-    "Arrivals",
-    "BlockReport",
-    "RoadTwin",
-    "draw_arrivals",
-    "ers_fraction",
-    "expected_volume",
-]
+__all__ = ["BlockReport", "RoadTwin"]

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
-from ersgrid.twin.traffic import Arrivals
+from ersgrid.world.arrivals import Arrivals
 
 __all__ = ["ParkedFleet", "parked_fleet"]
 

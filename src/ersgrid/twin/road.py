@@ -11,7 +11,7 @@ import pandas as pd
 from ersgrid.errors import SimulationError
 from ersgrid.scenario.layout import Layout
 from ersgrid.twin import kernel
-from ersgrid.twin.traffic import Arrivals
+from ersgrid.world.arrivals import Arrivals
 
 __all__ = ["BlockReport", "RoadTwin"]
 

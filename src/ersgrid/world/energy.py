@@ -1,8 +1,8 @@
-"""The energy context around the road at each substation: other loads, renewables, limits.
+"""The energy around the road at each connection: other loads, renewables, limits.
 
 Everything a strategy and the KPIs need besides the road itself, as arrays of shape
-(planning steps, substations). This is the one place where the grid and energy data enter
-the run loop.
+(planning steps, substations), and the one balance of a connection: what it imports, exports
+and curtails for a given road power.
 """
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.data.profiles import bdew_power_kw
-from ersgrid.data.weather import load_weather
-from ersgrid.grid.renewables import pv_from_weather_kw, wind_ac_kw
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
 
-__all__ = ["EnergyContext", "RenewableSplit", "build_energy_context", "connection_balance",
-           "renewable_split"]  # fmt: skip
+__all__ = [
+    "EnergyContext",
+    "RenewableSplit",
+    "build_energy",
+    "connection_balance",
+    "other_loads_kw",
+    "renewable_split",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -50,21 +54,14 @@ class EnergyContext:
     export_limit_kw: FloatArray
 
 
-def build_energy_context(
-    scenario: Scenario, layout: Layout, index: pd.DatetimeIndex
-) -> EnergyContext:
-    """Other loads, renewables and connection limits for the steps of ``index``.
+def other_loads_kw(scenario: Scenario, layout: Layout, index: pd.DatetimeIndex) -> FloatArray:
+    """Loads behind each connection other than the road [kW], shape (steps, substations).
 
-    - Service-area facility loads follow ``loads.service_area_profile`` (BDEW, default g3),
-      scaled so their annual mean is ``facility_load_kw``; feeder loads follow their BDEW
-      profile scaled to their annual energy.
-    - Renewables: each PV array (pvlib chain) and wind farm (windpowerlib) from the
-      scenario's weather, at the substation whose connection it feeds.
-    - Limits: ``grid.connections`` import and export limits; without a grid section imports
-      are unlimited (beyond the road ratings) and export is not allowed.
+    Service-area facility loads follow ``loads.service_area_profile`` (BDEW, default g3),
+    scaled so their annual mean is ``facility_load_kw``; feeder loads follow their BDEW
+    profile scaled to their annual energy.
     """
-    shape = (len(index), layout.n_substations)
-    other = np.zeros(shape)
+    other = np.zeros((len(index), layout.n_substations))
     profile = scenario.loads.service_area_profile
     for sa, sub in zip(scenario.service_areas, layout.sa_substation, strict=True):
         if profile == "constant":
@@ -74,16 +71,22 @@ def build_energy_context(
     for load in scenario.loads.feeder:
         col = layout.sub_ids.index(load.substation)
         other[:, col] += bdew_power_kw(load.profile, load.annual_kwh, index)
-    renewable = np.zeros(shape)
-    ren = scenario.renewables
-    if scenario.weather is not None and (ren.pv or ren.wind):
-        weather = load_weather(scenario.weather, index, scenario.seed)
-        for array, power in zip(
-            ren.pv, pv_from_weather_kw(ren.pv, weather, scenario.weather), strict=True
-        ):
-            renewable[:, layout.sub_ids.index(array.substation)] += power
-        for farm in ren.wind:
-            renewable[:, layout.sub_ids.index(farm.substation)] += wind_ac_kw(farm, weather)
+    return other
+
+
+def build_energy(
+    scenario: Scenario, layout: Layout, other_load_kw: FloatArray, renewable_kw: FloatArray
+) -> EnergyContext:
+    """The energy context from the other loads and renewables at each connection.
+
+    Limits: ``grid.connections`` import and export limits; without a grid section imports
+    are unlimited (beyond the road ratings) and export is not allowed.
+
+    Parameters
+    ----------
+    other_load_kw, renewable_kw : ndarray [kW], shape (steps, substations)
+    """
+    shape = other_load_kw.shape
     import_limit = np.full(shape, np.inf)
     export_limit = np.zeros(shape)
     if scenario.grid is not None:
@@ -93,8 +96,8 @@ def build_energy_context(
                 import_limit[:, col] = conn.import_limit_kw
             export_limit[:, col] = conn.export_limit_kw
     return EnergyContext(
-        other_load_kw=other,
-        renewable_kw=renewable,
+        other_load_kw=other_load_kw,
+        renewable_kw=renewable_kw,
         import_limit_kw=import_limit,
         export_limit_kw=export_limit,
     )

@@ -1,5 +1,8 @@
 """Calendar of a corridor: public holidays and the holiday *periods* that move traffic.
 
+:class:`Calendar` is the calendar of a run's steps as the world holds it: weekday, public
+holiday, off day (weekend or public holiday) and holiday-period code of every step.
+
 Public holidays come from the ``holidays`` package (the scenario's
 ``traffic.holidays_country``). Traffic on trunk roads also follows longer periods that are not
 all public holidays: Japan's Golden Week, Obon and the New Year break, Sweden's midsummer,
@@ -12,12 +15,22 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
+import holidays as holidays_lib
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["HOLIDAY_PERIODS", "HolidayPeriod", "holiday_period_code", "period_of"]
+__all__ = [
+    "HOLIDAY_PERIODS",
+    "Calendar",
+    "HolidayPeriod",
+    "build_calendar",
+    "holiday_mask",
+    "holiday_period_code",
+    "period_of",
+]
 
 
 @dataclass(frozen=True)
@@ -101,3 +114,54 @@ def holiday_period_code(country: str | None, index: pd.DatetimeIndex) -> npt.NDA
     unique = days.unique()
     codes = {d: (p.code if (p := period_of(country, d)) else 0) for d in unique}
     return np.fromiter((codes[d] for d in days), dtype=np.int64, count=len(days))
+
+
+@lru_cache(maxsize=32)
+def _holiday_dates(country: str, years: tuple[int, ...]) -> frozenset[object]:
+    return frozenset(holidays_lib.country_holidays(country, years=list(years)).keys())
+
+
+def holiday_mask(country: str | None, index: pd.DatetimeIndex) -> npt.NDArray[np.bool_]:
+    """True at steps that fall on a public holiday of ``country`` (ISO code; None: none)."""
+    if country is None:
+        return np.zeros(len(index), dtype=bool)
+    dates = _holiday_dates(country, tuple(sorted(set(index.year))))
+    return np.fromiter((d in dates for d in index.date), dtype=bool, count=len(index))
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """The calendar of a run's steps.
+
+    Attributes
+    ----------
+    country : str or None
+        ISO code of the public holidays (``traffic.holidays_country``).
+    weekday : ndarray of int
+        0 Monday .. 6 Sunday, local.
+    holiday : ndarray of bool
+        Public holiday.
+    off_day : ndarray of bool
+        Weekend or public holiday (traffic takes the weekend shape).
+    period_code : ndarray of int
+        Holiday period (:data:`HOLIDAY_PERIODS`), 0 outside any.
+    """
+
+    country: str | None
+    weekday: npt.NDArray[np.int64]
+    holiday: npt.NDArray[np.bool_]
+    off_day: npt.NDArray[np.bool_]
+    period_code: npt.NDArray[np.int64]
+
+
+def build_calendar(country: str | None, index: pd.DatetimeIndex) -> Calendar:
+    """The calendar of ``index`` (tz-aware local steps) for ``country``'s holidays."""
+    weekday = np.asarray(index.dayofweek, dtype=np.int64)
+    holiday = holiday_mask(country, index)
+    return Calendar(
+        country=country,
+        weekday=weekday,
+        holiday=holiday,
+        off_day=(weekday >= 5) | holiday,
+        period_code=holiday_period_code(country, index),
+    )

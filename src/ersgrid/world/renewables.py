@@ -14,24 +14,32 @@ availability.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.data.weather import WIND_HEIGHT_M, Weather
 from ersgrid.errors import DataError
 from ersgrid.scenario.energy import PvArraySpec, WeatherSpec, WindFarmSpec
+from ersgrid.scenario.schema import Scenario
+from ersgrid.world.weather import WIND_HEIGHT_M, Weather
 
 __all__ = [
     "IAM_B",
     "REFERENCE_PV",
     "REFERENCE_WIND",
     "REFERENCE_WIND_KW",
+    "PlantOutputs",
     "SolarGeometry",
+    "kind_shares",
+    "plant_outputs",
     "pv_ac_kw",
     "pv_from_weather_kw",
+    "reference_pv_kw_per_kwp",
+    "reference_wind_kw_per_kw",
     "solar_geometry",
     "wind_ac_kw",
 ]
@@ -177,4 +185,146 @@ def wind_ac_kw(farm: WindFarmSpec, weather: Weather) -> FloatArray:
                        density_correction=False).run_model(frame)  # fmt: skip
     power_w = np.asarray(chain.power_output, dtype=float)
     out: FloatArray = np.maximum(power_w, 0.0) * farm.count * farm.availability / 1000.0
+    return out
+
+
+@dataclass(frozen=True)
+class PlantOutputs:
+    """AC output of every local plant of a scenario on a world's steps.
+
+    Modelled PV arrays come first, then wind farms, then measured plants, each in the
+    scenario's order.
+
+    Attributes
+    ----------
+    names, kinds, substations : tuple of str
+        Label, ``pv`` or ``wind``, and the substation whose connection each plant feeds.
+    measured : tuple of bool
+        Whether the output is the plant's measured series.
+    power_kw : ndarray [kW], shape (steps, plants)
+        Mean AC output over each step (NaN where a measured series has no value, in a
+        history only).
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]
+    substations: tuple[str, ...]
+    measured: tuple[bool, ...]
+    power_kw: FloatArray
+
+    def of_kind(self, kind: str) -> FloatArray:
+        """Output of all plants of ``kind`` (``pv``, ``wind``) [kW], one value per step."""
+        cols = [i for i, k in enumerate(self.kinds) if k == kind]
+        if not cols:
+            return np.zeros(self.power_kw.shape[0])
+        out: FloatArray = self.power_kw[:, cols].sum(axis=1)
+        return out
+
+    @property
+    def kinds_present(self) -> tuple[str, ...]:
+        """The kinds the scenario has, in the order pv, wind."""
+        return tuple(k for k in ("pv", "wind") if k in self.kinds)
+
+    def per_connection(self, sub_ids: list[str]) -> FloatArray:
+        """Output at each substation's connection [kW], shape (steps, substations)."""
+        out = np.zeros((self.power_kw.shape[0], len(sub_ids)))
+        for i, sub in enumerate(self.substations):
+            out[:, sub_ids.index(sub)] += self.power_kw[:, i]
+        return out
+
+    def shares(self, kind: str, sub_ids: list[str]) -> FloatArray:
+        """Share of each connection in the output of ``kind`` over these steps [-].
+
+        The plants of one kind see one weather, so a forecast of their total splits out to the
+        connections in these proportions (zeros when the kind yields nothing).
+        """
+        energy = np.zeros(len(sub_ids))
+        for i, (k, sub) in enumerate(zip(self.kinds, self.substations, strict=True)):
+            if k == kind:
+                energy[sub_ids.index(sub)] += float(np.nansum(self.power_kw[:, i]))
+        total = energy.sum()
+        out: FloatArray = energy / total if total > 0 else energy
+        return out
+
+
+def plant_outputs(
+    pv: list[PvArraySpec],
+    wind: list[WindFarmSpec],
+    measured: Sequence[tuple[str, str, str, FloatArray]],
+    weather: Weather,
+    spec: WeatherSpec,
+) -> PlantOutputs:
+    """The output of the modelled and measured plants on the weather's steps.
+
+    Parameters
+    ----------
+    pv, wind : list of PvArraySpec, WindFarmSpec
+        Modelled plants (pvlib and windpowerlib chains on ``weather``).
+    measured : list of (name, kind, substation, power_kw)
+        Measured plants with their series already on the weather's steps [kW].
+    """
+    columns = [*pv_from_weather_kw(pv, weather, spec), *(wind_ac_kw(f, weather) for f in wind)]
+    columns += [m[3] for m in measured]
+    n = len(weather.index)
+    power = np.column_stack(columns) if columns else np.zeros((n, 0))
+    return PlantOutputs(
+        names=tuple([a.name for a in pv] + [f.name for f in wind] + [m[0] for m in measured]),
+        kinds=tuple(["pv"] * len(pv) + ["wind"] * len(wind) + [m[1] for m in measured]),
+        substations=tuple(
+            [a.substation for a in pv] + [f.substation for f in wind] + [m[2] for m in measured]
+        ),
+        measured=tuple([False] * (len(pv) + len(wind)) + [True] * len(measured)),
+        power_kw=np.asarray(power, dtype=np.float64),
+    )
+
+
+def reference_pv_kw_per_kwp(weather: Weather, spec: WeatherSpec) -> FloatArray:
+    """Yield of :data:`REFERENCE_PV` on the weather [kW per kWp]."""
+    return pv_from_weather_kw([REFERENCE_PV], weather, spec)[0] / REFERENCE_PV.peak_kw
+
+
+def reference_wind_kw_per_kw(weather: Weather) -> FloatArray:
+    """Yield of :data:`REFERENCE_WIND` on the weather [kW per kW rated]."""
+    return wind_ac_kw(REFERENCE_WIND, weather) / REFERENCE_WIND_KW
+
+
+@functools.lru_cache(maxsize=64)
+def turbine_rating_kw(turbine_type: str) -> float:
+    """Nominal power of a windpowerlib turbine type [kW]."""
+    from windpowerlib import WindTurbine
+
+    try:
+        turbine = WindTurbine(turbine_type=turbine_type, hub_height=100.0)
+    except (ValueError, KeyError) as err:
+        raise DataError(
+            f"turbine {turbine_type!r} has no data in windpowerlib's library ({err}); pick one "
+            "such as E-82/2350 or V112/3450"
+        ) from None
+    return float(turbine.nominal_power) / 1000.0
+
+
+def kind_shares(scenario: Scenario, kind: str, sub_ids: list[str]) -> FloatArray:
+    """Share of each connection in the AC rating of the plants of ``kind`` [-].
+
+    Ratings: a PV array's ``peak_kw / dc_ac_ratio``, a wind farm's ``count`` times its
+    turbine's nominal power, a measured plant's ``rated_kw``. The plants of one kind see one
+    weather, so a forecast of their total splits out to the connections by rating (zeros when
+    the scenario has no plant of the kind).
+    """
+    ren = scenario.renewables
+    weights = np.zeros(len(sub_ids))
+    if kind == "pv":
+        for array in ren.pv:
+            weights[sub_ids.index(array.substation)] += array.peak_kw / array.dc_ac_ratio
+    elif kind == "wind":
+        for farm in ren.wind:
+            rating = farm.count * turbine_rating_kw(farm.turbine_type)
+            weights[sub_ids.index(farm.substation)] += rating
+    else:
+        raise DataError(f"unknown renewable kind {kind!r}; known: pv, wind")
+    for plant in ren.measured:
+        if plant.kind == kind:
+            weights[sub_ids.index(plant.substation)] += plant.rated_kw
+    total = weights.sum()
+    out: FloatArray = weights / total if total > 0 else weights
     return out

@@ -1,90 +1,32 @@
-"""Traffic model: expected volumes per planning step, and seeded stochastic arrivals.
+"""The vehicles that enter the twin: drawn from the traffic intensity, or replayed from counts.
 
 Only vehicles that can take power from the road (battery-electric with an ERS receiver) are
 drawn as individuals for the twin; the rest of the traffic counts in the volume and in the
-forecasts but draws no power. Arrivals are a non-homogeneous Poisson process per planning
-step, direction and class; origin and destination follow a gravity model on interchange
-weights (``P(i, j) ∝ w_i w_j`` for every exit ``j`` downstream of entry ``i``).
+forecasts but draws no power. Drawn arrivals are a non-homogeneous Poisson process per
+planning step, direction and class; replayed arrivals are exactly the counted vehicles of each
+interval (of all counted vehicles, each takes power from the road with its class's ERS share),
+at uniform times within their interval. Origin and destination follow a gravity model on
+interchange weights (``P(i, j) ∝ w_i w_j`` for every exit ``j`` downstream of entry ``i``);
+counts per interchange fix the entry and draw the exit among those downstream.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-import holidays as holidays_lib
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.market.response import v2g_opt_in
+from ersgrid.data.counts import TrafficCounts
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
+from ersgrid.world.response import v2g_opt_in
+from ersgrid.world.traffic import ers_fraction
 
-__all__ = ["Arrivals", "draw_arrivals", "ers_fraction", "expected_volume", "holiday_mask"]
+__all__ = ["Arrivals", "draw_arrivals", "replay_counts"]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@lru_cache(maxsize=32)
-def _holiday_dates(country: str, years: tuple[int, ...]) -> frozenset[object]:
-    return frozenset(holidays_lib.country_holidays(country, years=list(years)).keys())
-
-
-def holiday_mask(scenario: Scenario, index: pd.DatetimeIndex) -> npt.NDArray[np.bool_]:
-    """True at steps that fall on a public holiday of ``traffic.holidays_country``."""
-    country = scenario.traffic.holidays_country
-    if country is None:
-        return np.zeros(len(index), dtype=bool)
-    dates = _holiday_dates(country, tuple(sorted(set(index.year))))
-    return np.fromiter((d in dates for d in index.date), dtype=bool, count=len(index))
-
-
-def expected_volume(scenario: Scenario, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """Expected vehicles entering the corridor per step, all vehicles, by class and direction.
-
-    Parameters
-    ----------
-    scenario : Scenario
-    index : DatetimeIndex
-        Planning steps (tz-aware, 15 min).
-
-    Returns
-    -------
-    DataFrame [veh/step]
-        Columns ``<class>_<direction>`` (e.g. ``truck_A``); weekends and public holidays take the
-        weekend shape; the weekly factors scale the daily volume.
-    """
-    traffic = scenario.traffic
-    step_h = scenario.simulation.planning_step_min / 60.0
-    weekly = np.asarray(traffic.weekly, dtype=np.float64)
-    weekly = weekly / weekly.mean()
-    weekday_shape = np.asarray(traffic.diurnal_weekday) / sum(traffic.diurnal_weekday)
-    weekend_shape = np.asarray(traffic.diurnal_weekend) / sum(traffic.diurnal_weekend)
-    dow = np.asarray(index.dayofweek)
-    hour = np.asarray(index.hour)
-    off_day = (dow >= 5) | holiday_mask(scenario, index)
-    daily = traffic.daily_volume * weekly[dow]
-    columns: dict[str, FloatArray] = {}
-    for name in VEHICLE_CLASSES:
-        spec = scenario.vehicles.get(name)  # type: ignore[call-overload]
-        if spec is None:
-            continue
-        if spec.diurnal is not None:
-            own = np.asarray(spec.diurnal) / sum(spec.diurnal)
-            shape = own[hour]
-        else:
-            shape = np.where(off_day, weekend_shape[hour], weekday_shape[hour])
-        per_step = daily * spec.share * shape * step_h
-        columns[f"{name}_A"] = per_step * traffic.direction_a_share
-        columns[f"{name}_B"] = per_step * (1.0 - traffic.direction_a_share)
-    return pd.DataFrame(columns, index=index)
-
-
-def ers_fraction(scenario: Scenario, name: str) -> float:
-    """Share of a class's vehicles that take power from the road (EV with receiver) [-]."""
-    spec = scenario.vehicles[name]  # type: ignore[index]
-    return spec.ev_share * spec.receiver_share
 
 
 @dataclass(frozen=True)
@@ -180,7 +122,7 @@ def draw_arrivals(
     layout: Layout,
     index: pd.DatetimeIndex,
     rng: np.random.Generator,
-    volume: pd.DataFrame | None = None,
+    volume: pd.DataFrame,
 ) -> Arrivals:
     """Draw the ERS vehicles entering during the steps of ``index``.
 
@@ -191,14 +133,12 @@ def draw_arrivals(
         Planning steps of the run.
     rng : numpy Generator
         Seeded generator; the same seed gives the same arrivals.
-    volume : DataFrame, optional
-        Expected volume [veh/step] as from :func:`expected_volume` (e.g. changed by a price
-        response); computed from the scenario if omitted.
+    volume : DataFrame [veh/step]
+        Mean vehicles entering per step by ``<class>_<direction>``, all vehicles (the
+        world's traffic intensity); each takes power from the road with its class's ERS share.
     """
     step_s = scenario.simulation.planning_step_min * 60.0
-    volume = expected_volume(scenario, index) if volume is None else volume
     od = _od_tables(layout)
-    opt_in = v2g_opt_in(scenario.response)
     chunks: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "d", "c", "i", "j")}
     for c, name in enumerate(VEHICLE_CLASSES):
         if name not in scenario.vehicles:
@@ -218,13 +158,79 @@ def draw_arrivals(
             chunks["c"].append(np.full(total, c, dtype=np.int8))
             chunks["i"].append(pairs_i[pick])
             chunks["j"].append(pairs_j[pick])
-    if not chunks["t"]:
+    return _vehicles(scenario, layout, rng, chunks)
+
+
+def replay_counts(
+    scenario: Scenario,
+    layout: Layout,
+    index: pd.DatetimeIndex,
+    counts: TrafficCounts,
+    rng: np.random.Generator,
+    vehicles: str = "all",
+) -> Arrivals:
+    """The ERS vehicles of measured counts entering during the steps of ``index``.
+
+    Each row's vehicles enter at uniform times within its interval (those that fall outside
+    the run are not drawn); with ``vehicles="all"`` each counted vehicle takes power from the
+    road with its class's ERS share (a binomial draw per row), with ``"ers"`` every counted
+    vehicle enters the twin. Rows with an interchange enter there and leave at an exit
+    downstream drawn by the gravity model; rows without one draw the whole O-D pair.
+
+    Parameters
+    ----------
+    counts : TrafficCounts
+        Checked to cover the run (see :func:`ersgrid.world.traffic.check_counts`).
+    vehicles : {"all", "ers"}
+    """
+    t0 = index[0]
+    run_s = len(index) * scenario.simulation.planning_step_min * 60.0
+    od = _od_tables(layout)
+    interval_s = counts.interval.total_seconds()
+    start_s = (counts.start - t0).total_seconds().to_numpy()
+    inside = (start_s < run_s) & (start_s + interval_s > 0.0)
+    chunks: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "d", "c", "i", "j")}
+    for k in np.flatnonzero(inside):
+        name = VEHICLE_CLASSES[int(counts.vclass[k])]
+        n = int(counts.count[k])
+        if vehicles == "all":
+            n = int(rng.binomial(n, ers_fraction(scenario, name)))
+        if n == 0:
+            continue
+        d = int(counts.direction[k])
+        t = start_s[k] + rng.uniform(0.0, interval_s, n)
+        pairs_i, pairs_j, probs = od[d]
+        if counts.interchange[k] >= 0:
+            own = pairs_i == int(counts.interchange[k])
+            p = probs[own] / probs[own].sum()
+            pick = np.flatnonzero(own)[rng.choice(int(own.sum()), size=n, p=p)]
+        else:
+            pick = rng.choice(len(probs), size=n, p=probs)
+        keep = (t >= 0.0) & (t < run_s)
+        chunks["t"].append(t[keep])
+        chunks["d"].append(np.full(int(keep.sum()), d, dtype=np.int8))
+        chunks["c"].append(np.full(int(keep.sum()), int(counts.vclass[k]), dtype=np.int8))
+        chunks["i"].append(pairs_i[pick][keep])
+        chunks["j"].append(pairs_j[pick][keep])
+    return _vehicles(scenario, layout, rng, chunks)
+
+
+def _vehicles(
+    scenario: Scenario,
+    layout: Layout,
+    rng: np.random.Generator,
+    chunks: dict[str, list[npt.NDArray[np.generic]]],
+) -> Arrivals:
+    """Arrivals from entry times, directions, classes and O-D pairs: each vehicle's battery,
+    state of charge, speed and V2G flag drawn by class."""
+    if not chunks["t"] or sum(len(t) for t in chunks["t"]) == 0:
         return _empty()
-    t = np.concatenate(chunks["t"])
+    opt_in = v2g_opt_in(scenario.response)
+    t = np.concatenate(chunks["t"]).astype(np.float64)
     order = np.argsort(t, kind="stable")
     t = t[order]
-    direction = np.concatenate(chunks["d"])[order]
-    vclass = np.concatenate(chunks["c"])[order]
+    direction = np.concatenate(chunks["d"])[order].astype(np.int8)
+    vclass = np.concatenate(chunks["c"])[order].astype(np.int8)
     entry_ic = np.concatenate(chunks["i"])[order].astype(np.int16)
     exit_ic = np.concatenate(chunks["j"])[order].astype(np.int16)
     n = len(t)

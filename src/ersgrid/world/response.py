@@ -9,9 +9,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.market.tariff import window_prices
 from ersgrid.scenario.response import ResponseSpec
 from ersgrid.scenario.schema import Scenario
+from ersgrid.world.prices import window_prices
 
 __all__ = ["shift_trips", "user_price_series", "v2g_opt_in"]
 
@@ -40,7 +40,8 @@ def shift_trips(
     Parameters
     ----------
     volume : DataFrame [veh/step]
-        Expected volume by ``<class>_<direction>`` (see ``twin.traffic.expected_volume``).
+        Expected volume by ``<class>_<direction>``
+        (see :func:`ersgrid.world.traffic.expected_volume`).
 
     Returns
     -------
