@@ -144,6 +144,8 @@ def run(
             k["peak_reduction_kw"] = ref.kpis["peak_import_kw"] - k["peak_import_kw"]
         write_results(result, folder)
     console.print(_kpi_table({result.strategy: result.kpis}))
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False, markup=False)
     if peak_reference:
         k = result.kpis
         console.print(

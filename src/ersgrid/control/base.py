@@ -163,6 +163,12 @@ class Strategy(ABC):
         """Prepare for a run; called once before the first step."""
         self.context = context
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know of the run just made (e.g. a forecaster that learnt from
+        less history than it asks for); shown with the results. None by default."""
+        return ()
+
     @abstractmethod
     def decide(self, observation: Observation) -> Dispatch:
         """Return the power limits for the planning step that starts now."""

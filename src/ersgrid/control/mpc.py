@@ -458,6 +458,12 @@ class MPC(Strategy):
         self._issued[step:stop] = step
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the forecaster says of the history it learnt from (see
+        :class:`~ersgrid.forecast.forecaster.LearnedTraffic`)."""
+        return tuple(getattr(self.forecaster, "notes", ()))
+
+    @property
     def forecasts(self) -> pd.DataFrame | None:
         """The forecasts the plans used, one row per run step [kW, veh/step]: columns
         ``forecast_<pv|wind>_<p10|p50|p90>_kw``, ``forecast_traffic_<class>_veh`` (P50 or the

@@ -370,6 +370,28 @@ def _run_history(scenario: Scenario, start: dt.date, days: int, history_days: in
     return out
 
 
+def _coverage_notes(history: pd.DataFrame, start: pd.Timestamp, wanted_days: int) -> list[str]:
+    """Say which targets have less history before ``start`` than ``wanted_days``."""
+    notes = []
+    before = history.loc[history.index < start]
+    for column in before.columns:
+        name = str(column)
+        if name.startswith(("wx:", "wxf:")):
+            continue
+        known = before[column].notna()
+        days = float(known.sum()) * STEP / pd.Timedelta(days=1)
+        if days < 0.95 * wanted_days:
+            first = before.index[known.to_numpy()][0] if known.any() else None
+            since = f" (from {first:%Y-%m-%d})" if first is not None else ""
+            notes.append(
+                f"forecasts of {name} learn from {days:.1f} days of data before the run{since}, "
+                f"not the {wanted_days} asked for: the model trains on what there is, and "
+                "its forecasts are the weaker for it (a week is the least it can use: its "
+                "features include the value a week before)"
+            )
+    return notes
+
+
 def split_renewables(
     scenario: Scenario, sub_ids: list[str], kind: str, total_kw: FloatArray
 ) -> FloatArray:
@@ -427,6 +449,8 @@ class LearnedTraffic:
         self.model_cache = model_cache
         self._key: tuple[str, pd.Timestamp, int] | None = None
         self._forecaster: Forecaster | None = None
+        self.notes: list[str] = []
+        """What the forecasts of the last run learnt from, when it is less than asked for."""
 
     def with_quantile(self, quantile: str) -> LearnedTraffic:
         """The same forecasts at another quantile, sharing this one's fitted models."""
@@ -451,6 +475,7 @@ class LearnedTraffic:
             # two days past the run: the weather forecast covers every planning horizon
             ahead = math.ceil(len(context.index) * STEP / pd.Timedelta(days=1)) + 2
             history = _run_history(sc, context.index[0].date(), ahead, self.history_days)
+            self.notes = _coverage_notes(history, context.index[0], self.history_days)
             cache = cache_dir() if self.model_cache == "default" else self.model_cache
             self._forecaster = Forecaster(
                 history,

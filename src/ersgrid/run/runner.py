@@ -536,7 +536,9 @@ class Stepper:
             }
         if wall0 is not None:
             kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
-        notes = tuple(str(n) for n in getattr(policy, "notes", ()))
+        notes = tuple(str(n) for n in policy.notes)
+        if notes:
+            kpis["notes"] = list(notes)
         return RunResult(
             scenario=scenario,
             strategy=policy.name,

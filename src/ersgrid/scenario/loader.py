@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import copy
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ersgrid.errors import ScenarioError
 from ersgrid.scenario.schema import Scenario
 
 __all__ = [
     "apply_overrides",
+    "resolve_paths",
     "builtin_names",
     "describe_builtins",
     "dump_scenario",
@@ -61,7 +63,57 @@ def _format_validation(err: ValidationError, origin: str) -> str:
     return "\n".join(lines)
 
 
-def parse_scenario(data: Any, origin: str = "scenario") -> Scenario:
+def _marks_file(item: Any) -> bool:
+    """Whether a field's annotation or metadata carries the ``FilePath`` mark."""
+    extra = getattr(item, "json_schema_extra", None)
+    if isinstance(extra, dict) and extra.get("file"):
+        return True
+    return any(_marks_file(m) for m in getattr(item, "metadata", ()) or ()) or any(
+        _marks_file(a) for a in typing.get_args(item)
+    )
+
+
+def _is_file_field(model: type[BaseModel], name: str) -> bool:
+    field = model.model_fields[name]
+    return _marks_file(field) or _marks_file(field.annotation)
+
+
+def _network_is_path(value: str) -> bool:
+    return value.lower().endswith(".json") or "/" in value or "\\" in value
+
+
+def resolve_paths(scenario: Scenario, base: Path) -> Scenario:
+    """The scenario with every relative file path taken from ``base`` (the scenario file's
+    folder): price files, traffic counts, measured plants and a network's JSON file."""
+
+    def walk(node: Any) -> None:
+        if isinstance(node, BaseModel):
+            cls = type(node)
+            for name in cls.model_fields:
+                value = getattr(node, name)
+                if isinstance(value, str) and value and _is_file_field(cls, name):
+                    path = Path(value).expanduser()
+                    if not path.is_absolute():
+                        setattr(node, name, str((base / path).resolve()))
+                else:
+                    walk(value)
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for item in node.values():
+                walk(item)
+
+    out = scenario.model_copy(deep=True)
+    walk(out)
+    if out.grid is not None and _network_is_path(out.grid.network):
+        path = Path(out.grid.network).expanduser()
+        if not path.is_absolute():
+            out.grid.network = str((base / path).resolve())
+    return out
+
+
+def parse_scenario(data: Any, origin: str = "scenario", base: Path | None = None) -> Scenario:
     """Validate a scenario given as plain data (the parsed YAML).
 
     Parameters
@@ -70,6 +122,9 @@ def parse_scenario(data: Any, origin: str = "scenario") -> Scenario:
         Parsed YAML: a mapping of the scenario's fields.
     origin : str
         Where the data came from, named in error messages.
+    base : Path, optional
+        Folder relative file paths in the scenario are taken from (the scenario file's);
+        the working directory if omitted.
 
     Raises
     ------
@@ -81,9 +136,10 @@ def parse_scenario(data: Any, origin: str = "scenario") -> Scenario:
             f"{origin}: a scenario is a YAML mapping of fields, got {type(data).__name__}"
         )
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(_format_validation(err, origin)) from None
+    return resolve_paths(scenario, Path.cwd() if base is None else base)
 
 
 def _read_yaml(text: str, origin: str) -> Any:
@@ -98,6 +154,10 @@ def _read_yaml(text: str, origin: str) -> Any:
 
 def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     """Load a built-in scenario by name or a scenario YAML file by path.
+
+    Every relative file path in the scenario (and in ``overrides``) is taken from the folder
+    of the scenario file (for a built-in, the folder of the built-in scenarios), not from the
+    working directory.
 
     Parameters
     ----------
@@ -117,6 +177,7 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in builtin_names():
         text, origin = _builtin_text(name_or_path), f"built-in scenario {name_or_path!r}"
+        base = Path(str(resources.files(_BUILTIN_PACKAGE)))
     elif path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ScenarioError(f"scenario file {str(path)!r} does not exist")
@@ -125,6 +186,7 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
         except (OSError, UnicodeDecodeError) as err:
             raise ScenarioError(f"cannot read scenario file {str(path)!r}: {err}") from None
         origin = str(path)
+        base = path.resolve().parent
     else:
         raise ScenarioError(
             f"unknown scenario {str(name_or_path)!r}: not a built-in "
@@ -133,7 +195,7 @@ def load_scenario(name_or_path: str | Path, overrides: dict[str, Any] | None = N
     data = _read_yaml(text, origin)
     if overrides:
         data = apply_overrides(data, overrides, origin)
-    return parse_scenario(data, origin)
+    return parse_scenario(data, origin, base)
 
 
 def apply_overrides(data: Any, overrides: dict[str, Any], origin: str = "scenario") -> Any:
