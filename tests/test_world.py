@@ -199,7 +199,7 @@ def test_counts_file_errors_name_the_file_line_column_or_period(tmp_path: Path) 
 
     sc = _counts_copy(tmp_path, lambda lines: lines)
     with pytest.raises(DataError, match=r"no counts for 2035-04-04 00:00:00\+09:00"):
-        build_world(sc, planning_index(sc, 3.0)).arrivals
+        _ = build_world(sc, planning_index(sc, 3.0)).arrivals
 
 
 def test_the_forecasting_history_holds_the_counts_and_nan_before_the_file(tmp_path: Path) -> None:
@@ -250,7 +250,8 @@ def test_a_price_file_that_misses_a_period_is_an_error_naming_it(
     rows = [f"{t:%Y-%m-%dT%H:%M},{20 + i % 7}" for i, t in enumerate(hours)]
     sc = _price_scenario(tiny_data, tmp_path, rows)
     prices = build_world(sc, planning_index(sc, 1.0)).price_per_kwh
-    assert prices[0] == 20 and prices[2] == 21  # each half hour holds for two steps
+    assert prices[0] == 20  # each half hour holds for two steps
+    assert prices[2] == 21
     holed = [r for r in rows if not r.startswith("2035-04-02T10:")]
     sc = _price_scenario(tiny_data, tmp_path, holed)
     with pytest.raises(DataError, match=r"no price for 2035-04-02 10:00:00\+09:00 \.\. "
@@ -265,6 +266,20 @@ def test_a_price_file_that_misses_a_period_is_an_error_naming_it(
     assert np.isnan(history.price_per_kwh[: 2 * 96]).all()  # 31 March and 1 April
     assert np.isfinite(history.price_per_kwh[2 * 96 : 2 * 96 + 80]).all()
     assert np.isnan(history.price_per_kwh[2 * 96 + 80 :]).all()
+
+
+def test_a_day_brings_the_same_vehicles_in_every_window(tiny: Scenario) -> None:
+    """Arrivals are drawn day by day from the seed: the second day of a 2-day world is the
+    1-day world of that day, and a 6-hour window is the same day's first six hours."""
+    two = build_world(tiny, planning_index(tiny, 2.0)).arrivals
+    day2 = build_world(tiny, planning_index(tiny, 1.0, dt.date(2035, 4, 3))).arrivals
+    later = two.time_s >= 86_400.0
+    np.testing.assert_array_equal(two.vehicle_id[later], day2.vehicle_id)
+    np.testing.assert_allclose(two.time_s[later] - 86_400.0, day2.time_s)
+    np.testing.assert_array_equal(two.energy_kwh[later], day2.energy_kwh)
+    six = build_world(tiny, planning_index(tiny, 0.25)).arrivals
+    morning = two.time_s < 6 * 3600.0
+    np.testing.assert_array_equal(two.vehicle_id[morning], six.vehicle_id)
 
 
 # ---- one loop contract --------------------------------------------------------------------

@@ -3,16 +3,58 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pandas as pd
 
 from ersgrid.errors import ScenarioError
-from ersgrid.scenario.schema import Scenario
+from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario, check_run_year
 
-__all__ = ["PLANNING_STEP_H", "planning_index"]
+__all__ = ["MAX_RUN_DAYS", "MAX_RUN_VEHICLES", "PLANNING_STEP_H", "check_run", "planning_index"]
 
 PLANNING_STEP_H = 0.25
 """Length of the planning step [h] (15 min)."""
+
+MAX_RUN_DAYS = 3660
+"""Longest run [d]: ten years (a longer study is a sweep of runs, or runs chained)."""
+
+MAX_RUN_VEHICLES = 30_000_000
+"""Most ERS vehicles one run may draw [-] (about 3 GB of vehicle and pass records)."""
+
+
+def check_run(scenario: Scenario, days: float, start: dt.date | None = None) -> None:
+    """Refuse a run that passes the schema but cannot be simulated, before anything runs.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the value and the rule: a length outside 15 min .. :data:`MAX_RUN_DAYS`, a
+        window outside the calendar's years, or more ERS vehicles than :data:`MAX_RUN_VEHICLES`.
+    """
+    if not math.isfinite(days) or days <= 0:
+        raise ScenarioError(f"days = {days}: a run covers a positive whole number of 15-min steps")
+    if days > MAX_RUN_DAYS:
+        raise ScenarioError(
+            f"days = {days:g}: a run covers at most {MAX_RUN_DAYS} days (ten years); run a "
+            "longer study as consecutive runs"
+        )
+    first = start or scenario.simulation.start
+    try:
+        check_run_year(first, "start")
+        check_run_year(first + dt.timedelta(days=math.ceil(days)), "the run's end")
+    except ValueError as err:
+        raise ScenarioError(str(err)) from None
+    ers_per_day = sum(
+        scenario.traffic.daily_volume * spec.share * spec.ev_share * spec.receiver_share
+        for name, spec in scenario.vehicles.items()
+        if name in VEHICLE_CLASSES
+    )
+    if ers_per_day * days > MAX_RUN_VEHICLES:
+        raise ScenarioError(
+            f"traffic.daily_volume = {scenario.traffic.daily_volume:,.0f} over {days:g} days "
+            f"brings about {ers_per_day * days:,.0f} ERS vehicles, more than one run holds "
+            f"({MAX_RUN_VEHICLES:,}); run fewer days at a time"
+        )
 
 
 def planning_index(
@@ -28,8 +70,9 @@ def planning_index(
     start : date, optional
         First local day; the scenario's ``simulation.start`` by default.
     """
+    check_run(scenario, days, start)
     steps = days * 24 * 60 / scenario.simulation.planning_step_min
-    if days <= 0 or abs(steps - round(steps)) > 1e-9:
+    if abs(steps - round(steps)) > 1e-9:
         raise ScenarioError(f"days = {days}: a run covers a positive whole number of 15-min steps")
     first = pd.Timestamp(start or scenario.simulation.start).tz_localize(scenario.timezone)
     return pd.date_range(

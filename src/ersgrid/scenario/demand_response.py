@@ -5,19 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = ["DREventSpec", "DemandResponseSpec"]
 
 
-class DREventSpec(BaseModel):
+class DREventSpec(SpecModel):
     """One demand-response event: an import cap, or a shed below the road's baseline.
 
     The baseline of a shed is the import the same run would have had under ``uncontrolled``
     (the twin's exact counterfactual: same vehicles, same seed).
     """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     event_id: str = Field(description="Id of the event (from the utility or VTN).")
     start: dt.datetime = Field(description="Local start time (scenario time zone), ISO 8601.")
@@ -45,9 +45,7 @@ class DREventSpec(BaseModel):
         return self
 
 
-class DemandResponseSpec(BaseModel):
+class DemandResponseSpec(SpecModel):
     """Demand-response events known to a run."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     events: list[DREventSpec] = Field(default_factory=list, description="The events.")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = [
     "BDEW_PROFILES",
@@ -58,11 +60,7 @@ def _default_demand_profiles() -> dict[BdewProfile, float]:
     return {"h0": 0.4, "g0": 0.4, "g3": 0.2}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class GridConnectionSpec(_Model):
+class GridConnectionSpec(SpecModel):
     """Where one substation of the road connects to the network, and its limits."""
 
     substation: str = Field(description="Id of the road's substation.")
@@ -79,7 +77,7 @@ class GridConnectionSpec(_Model):
     )
 
 
-class GridSpec(_Model):
+class GridSpec(SpecModel):
     """The distribution network the road hangs on, checked by AC power flow each planning step."""
 
     network: str = Field(
@@ -140,7 +138,7 @@ class GridSpec(_Model):
         return self
 
 
-class WeatherSpec(_Model):
+class WeatherSpec(SpecModel):
     """Weather driving PV and wind: which offline source, at which coordinates.
 
     None of the sources is local measured data for a Japanese or Swedish corridor: a TMY or
@@ -197,7 +195,7 @@ class WeatherSpec(_Model):
     note: str = Field(default="", description="What the weather stands for, stated honestly.")
 
 
-class PvArraySpec(_Model):
+class PvArraySpec(SpecModel):
     """A PV array behind a road substation's connection (sound barrier, roof or ground)."""
 
     name: str = Field(description="Label of the array.")
@@ -225,7 +223,7 @@ class PvArraySpec(_Model):
     albedo: Fraction = Field(default=0.2, description="Ground reflectance [-].")
 
 
-class WindFarmSpec(_Model):
+class WindFarmSpec(SpecModel):
     """Wind turbines of one type behind a road substation's connection."""
 
     name: str = Field(description="Label of the wind farm.")
@@ -243,7 +241,7 @@ class WindFarmSpec(_Model):
     )
 
 
-class MeasuredPlantSpec(_Model):
+class MeasuredPlantSpec(SpecModel):
     """A PV array or wind farm whose output is a measured time series, not modelled.
 
     The file has a header ``time,power_kw`` and one row per interval: its start (ISO 8601;
@@ -260,7 +258,7 @@ class MeasuredPlantSpec(_Model):
     path: FilePath = Field(description="CSV file time,power_kw (relative: to the scenario file).")
 
 
-class RenewablesSpec(_Model):
+class RenewablesSpec(SpecModel):
     """Local renewables behind the road's connections."""
 
     pv: list[PvArraySpec] = Field(default_factory=list, description="PV arrays.")
@@ -271,7 +269,7 @@ class RenewablesSpec(_Model):
     )
 
 
-class FeederLoadSpec(_Model):
+class FeederLoadSpec(SpecModel):
     """Another load behind a road substation's connection, from a standard profile."""
 
     name: str = Field(description="Label of the load.")
@@ -280,7 +278,7 @@ class FeederLoadSpec(_Model):
     annual_kwh: PositiveFloat = Field(description="Annual energy [kWh].")
 
 
-class LoadsSpec(_Model):
+class LoadsSpec(SpecModel):
     """Loads behind the road's connections besides the road itself."""
 
     service_area_profile: BdewProfile | Literal["constant"] = Field(
@@ -293,7 +291,7 @@ class LoadsSpec(_Model):
     feeder: list[FeederLoadSpec] = Field(default_factory=list, description="Other loads.")
 
 
-class MeritOrderPlant(_Model):
+class MeritOrderPlant(SpecModel):
     """A block of dispatchable plants in the merit order."""
 
     name: str = Field(description="Technology or plant group.")
@@ -304,7 +302,7 @@ class MeritOrderPlant(_Model):
     co2_kg_per_kwh: NonNegativeFloat = Field(description="Emission factor [kg/kWh].")
 
 
-class MeritOrderSpec(_Model):
+class MeritOrderSpec(SpecModel):
     """A merit-order model of the system price from residual load (demand − PV − wind)."""
 
     demand_peak_mw: PositiveFloat = Field(description="Peak of the system's demand [MW].")
@@ -330,7 +328,7 @@ class MeritOrderSpec(_Model):
     )
 
 
-class PriceSourceSpec(_Model):
+class PriceSourceSpec(SpecModel):
     """Where the grid energy price of each step comes from."""
 
     source: Literal["tariff", "csv", "jepx", "merit_order"] = Field(

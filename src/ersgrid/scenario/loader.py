@@ -16,12 +16,12 @@ from ersgrid.scenario.schema import Scenario
 
 __all__ = [
     "apply_overrides",
-    "resolve_paths",
     "builtin_names",
     "describe_builtins",
     "dump_scenario",
     "load_scenario",
     "parse_scenario",
+    "resolve_paths",
 ]
 
 _BUILTIN_PACKAGE = "ersgrid.scenario.builtin"

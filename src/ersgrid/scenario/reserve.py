@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = ["RESERVE_PRESETS", "DisturbanceSpec", "FrequencySpec", "ReserveSpec"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 RESERVE_PRESETS: dict[str, dict[str, Any]] = {
@@ -44,7 +42,7 @@ RESERVE_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class DisturbanceSpec(_Model):
+class DisturbanceSpec(SpecModel):
     """A sudden power imbalance in the synchronous area (e.g. a generator trip)."""
 
     name: str = Field(description="Label of the disturbance.")
@@ -56,7 +54,7 @@ class DisturbanceSpec(_Model):
     )
 
 
-class FrequencySpec(_Model):
+class FrequencySpec(SpecModel):
     """Aggregate swing-equation model of the synchronous area the road belongs to."""
 
     nominal_hz: Literal[50, 60] = Field(default=50, description="Nominal frequency [Hz].")
@@ -95,7 +93,7 @@ class FrequencySpec(_Model):
     source: str = Field(default="", description="Where the area's figures come from.")
 
 
-class ReserveSpec(_Model):
+class ReserveSpec(SpecModel):
     """The symmetric frequency reserve the road offers (droop with deadband)."""
 
     product: Literal["fcr-ce", "fcr-n", "jp-primary", "custom"] = Field(

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from ersgrid.scenario.base import SpecModel
 from ersgrid.scenario.windows import TariffWindow
 
 __all__ = ["ResponseSpec"]
 
 
-class ResponseSpec(BaseModel):
+class ResponseSpec(SpecModel):
     """Price response of the corridor's users."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     user_windows: list[TariffWindow] = Field(
         default_factory=list,

@@ -13,8 +13,9 @@ import zoneinfo
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from ersgrid.scenario.base import SpecModel
 from ersgrid.scenario.demand_response import DemandResponseSpec
 from ersgrid.scenario.energy import (
     FilePath,
@@ -32,6 +33,8 @@ from ersgrid.scenario.v2g import V2GSpec
 from ersgrid.scenario.windows import TariffWindow
 
 __all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
     "VEHICLE_CLASSES",
     "Co2Spec",
     "Direction",
@@ -50,6 +53,7 @@ __all__ = [
     "TrafficCountsSpec",
     "TrafficSpec",
     "VehicleClassSpec",
+    "check_run_year",
 ]
 
 VEHICLE_CLASSES: tuple[str, ...] = ("car", "bus", "truck")
@@ -58,12 +62,6 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 HourlyProfile = Annotated[list[NonNegativeFloat], Field(min_length=24, max_length=24)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, use_attribute_docstrings=False
-    )
 
 
 class Technology(StrEnum):
@@ -81,7 +79,7 @@ class Direction(StrEnum):
     B = "B"
 
 
-class SectionSpec(_Model):
+class SectionSpec(SpecModel):
     """A stretch of one or both directions fitted with one technology, split into segments.
 
     Each segment is one power unit: it has its own rating and meter and shares its power among
@@ -123,7 +121,7 @@ class SectionSpec(_Model):
         return self.start_km + self.length_km
 
 
-class InterchangeSpec(_Model):
+class InterchangeSpec(SpecModel):
     """A point where vehicles enter or leave the corridor (interchange, junction or road end)."""
 
     name: str = Field(description="Label of the interchange.")
@@ -135,7 +133,7 @@ class InterchangeSpec(_Model):
     )
 
 
-class RoadSpec(_Model):
+class RoadSpec(SpecModel):
     """The corridor: its length, interchanges and electrified sections."""
 
     name: str = Field(description="Name of the road or corridor.")
@@ -151,7 +149,7 @@ class RoadSpec(_Model):
         return sum(s.length_km * len(s.directions) for s in self.sections)
 
 
-class SubstationSpec(_Model):
+class SubstationSpec(SpecModel):
     """A substation that connects road segments to the grid."""
 
     id: str = Field(description="Unique id of the substation.")
@@ -161,7 +159,7 @@ class SubstationSpec(_Model):
     )
 
 
-class ServiceAreaSpec(_Model):
+class ServiceAreaSpec(SpecModel):
     """A service area (rest area) beside the corridor."""
 
     name: str = Field(description="Label of the service area.")
@@ -181,7 +179,7 @@ class ServiceAreaSpec(_Model):
     charger_kw: NonNegativeFloat = Field(default=0.0, description="Rating of each charger [kW].")
 
 
-class EntrySocSpec(_Model):
+class EntrySocSpec(SpecModel):
     """Distribution of the state of charge of vehicles as they enter the corridor."""
 
     mean: Fraction = Field(description="Mean state of charge at entry [-].")
@@ -196,7 +194,7 @@ class EntrySocSpec(_Model):
         return self
 
 
-class SpeedSpec(_Model):
+class SpeedSpec(SpecModel):
     """Distribution of the cruising speed of a vehicle class."""
 
     mean_kmh: Annotated[float, Field(gt=5.0, le=200.0)] = Field(description="Mean speed [km/h].")
@@ -205,7 +203,7 @@ class SpeedSpec(_Model):
     )
 
 
-class VehicleClassSpec(_Model):
+class VehicleClassSpec(SpecModel):
     """One vehicle class (car, bus or truck) of the fleet using the corridor."""
 
     share: Fraction = Field(description="Share of the corridor's traffic in this class [-].")
@@ -241,7 +239,7 @@ class VehicleClassSpec(_Model):
         return self
 
 
-class TrafficCountsSpec(_Model):
+class TrafficCountsSpec(SpecModel):
     """Measured traffic counts that drive the twin's arrivals (``traffic.source: counts``).
 
     The file is a CSV with the header ``time,direction,class,count`` and an optional
@@ -265,7 +263,7 @@ class TrafficCountsSpec(_Model):
     )
 
 
-class TrafficSpec(_Model):
+class TrafficSpec(SpecModel):
     """Traffic volume and its daily and weekly shape."""
 
     source: Literal["model", "counts"] = Field(
@@ -280,8 +278,11 @@ class TrafficSpec(_Model):
         default=None, description="Measured counts, for source: counts."
     )
 
-    daily_volume: PositiveFloat = Field(
-        description="Average vehicles per day, both directions together, all classes [veh/day]."
+    daily_volume: Annotated[float, Field(gt=0.0, le=1_000_000.0)] = Field(
+        description=(
+            "Average vehicles per day, both directions together, all classes [veh/day]; the "
+            "busiest motorways carry a few hundred thousand."
+        )
     )
     direction_a_share: Fraction = Field(
         default=0.5, description="Share travelling in direction A [-]."
@@ -315,7 +316,7 @@ class TrafficSpec(_Model):
         return self
 
 
-class TariffSpec(_Model):
+class TariffSpec(SpecModel):
     """What the road operator pays for grid energy and what vehicles pay for it."""
 
     name: str = Field(description="Name of the tariff, e.g. the retailer's plan.")
@@ -342,7 +343,7 @@ class TariffSpec(_Model):
     )
 
 
-class Co2Spec(_Model):
+class Co2Spec(SpecModel):
     """Carbon intensity of grid energy."""
 
     intensity_kg_per_kwh: NonNegativeFloat = Field(
@@ -367,10 +368,32 @@ class Co2Spec(_Model):
         return self
 
 
-class SimulationSpec(_Model):
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+"""Years a run may cover: the calendars (public holidays, load profiles) and a 64-bit clock in
+nanoseconds cover them."""
+
+
+def check_run_year(day: dt.date, what: str) -> None:
+    """Refuse a day outside :data:`FIRST_YEAR` .. :data:`LAST_YEAR`.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the years a run may cover.
+    """
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValueError(
+            f"{what} {day.isoformat()}: a run covers the years {FIRST_YEAR} to {LAST_YEAR} "
+            "(public holidays, load profiles and the clock cover these)"
+        )
+
+
+class SimulationSpec(SpecModel):
     """Time settings of a run."""
 
-    start: dt.date = Field(description="Default first day of a run (local date).")
+    start: dt.date = Field(
+        description=f"Default first day of a run (local date, {FIRST_YEAR}..{LAST_YEAR})."
+    )
     twin_step_s: Annotated[float, Field(ge=0.1, le=60.0)] = Field(
         default=1.0, description="Time step of the road-and-vehicle twin [s]."
     )
@@ -381,6 +404,12 @@ class SimulationSpec(_Model):
         default=200_000, description="Capacity of the twin's vehicle table [-]."
     )
 
+    @field_validator("start")
+    @classmethod
+    def _in_range(cls, value: dt.date) -> dt.date:
+        check_run_year(value, "start")
+        return value
+
     @model_validator(mode="after")
     def _divides(self) -> SimulationSpec:
         steps = self.planning_step_min * 60.0 / self.twin_step_s
@@ -389,7 +418,7 @@ class SimulationSpec(_Model):
         return self
 
 
-class Scenario(_Model):
+class Scenario(SpecModel):
     """A complete ersgrid scenario."""
 
     name: str = Field(description="Short name, used for the results folder.")

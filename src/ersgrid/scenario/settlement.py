@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = ["PARTNER_ROLES", "ROLES", "PartiesSpec", "SettlementSpec"]
 
@@ -23,15 +25,11 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
 def _default_shares() -> dict[Literal["road_operator", "retailer", "automaker"], float]:
     return {"road_operator": 1.0}
 
 
-class PartiesSpec(_Model):
+class PartiesSpec(SpecModel):
     """Names of the parties that appear on the statements (vehicle owners stay pseudonymous)."""
 
     road_operator: str = Field(default="Road operator", description="Runs the road's power units.")
@@ -41,7 +39,7 @@ class PartiesSpec(_Model):
     automaker: str = Field(default="Automaker", description="Fits and integrates the receivers.")
 
 
-class SettlementSpec(_Model):
+class SettlementSpec(SpecModel):
     """Settlement rules: periods, fees, V2G payments and the sharing of the road's margin.
 
     Money flows per period: owners pay ``tariff.user_price_per_kwh`` per kWh into the battery to

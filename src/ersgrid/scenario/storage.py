@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = ["ROUND_TRIP_EFFICIENCY", "StorageSpec"]
 
@@ -24,14 +26,12 @@ ROUND_TRIP_EFFICIENCY = 0.85
 _ONE_WAY = round(ROUND_TRIP_EFFICIENCY**0.5, 4)
 
 
-class StorageSpec(BaseModel):
+class StorageSpec(SpecModel):
     """Stationary batteries at substations, one unit per substation listed (or at every one).
 
     Power is counted at the grid connection (AC side): a unit charging at ``power_kw`` draws
     ``power_kw`` from the substation's bus and stores ``power_kw * charge_efficiency``.
     """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     energy_kwh: Annotated[float, Field(ge=0.0)] = Field(
         description="Energy capacity of each unit (nameplate) [kWh]."

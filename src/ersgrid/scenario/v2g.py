@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = ["REFERENCE_WEAR_USD_PER_KWH", "USD_RATES", "ParkingSpec", "V2GSpec", "wear_cost"]
 
@@ -26,11 +28,7 @@ USD_RATES = {"USD": 1.0, "JPY": 150.0, "EUR": 0.92, "SEK": 10.5, "CNY": 7.2}
 """Fixed reference rates [currency per USD] used only to convert the wear default."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ParkingSpec(_Model):
+class ParkingSpec(SpecModel):
     """Vehicles that stop at service areas with V2G chargers and plug in for their break."""
 
     stop_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
@@ -51,7 +49,7 @@ class ParkingSpec(_Model):
     )
 
 
-class V2GSpec(_Model):
+class V2GSpec(SpecModel):
     """How V2G is priced and who takes part."""
 
     degradation_cost_per_kwh: Annotated[float, Field(ge=0.0)] | None = Field(

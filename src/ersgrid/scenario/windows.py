@@ -5,18 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ersgrid.scenario.base import SpecModel
 
 __all__ = ["TariffWindow"]
 
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class TariffWindow(_Model):
+class TariffWindow(SpecModel):
     """A daily time window with its own energy price (e.g. the night hours of a TOU tariff)."""
 
     name: str = Field(description="Label, e.g. night or peak.")

@@ -12,7 +12,7 @@ counts per interchange fix the entry and draw the exit among those downstream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,14 @@ from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.world.response import v2g_opt_in
 from ersgrid.world.traffic import ers_fraction
 
-__all__ = ["Arrivals", "draw_arrivals", "replay_counts"]
+__all__ = [
+    "DAY_ID_STRIDE",
+    "Arrivals",
+    "concat_arrivals",
+    "draw_arrivals",
+    "replay_counts",
+    "take_window",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,48 +124,70 @@ def _od_tables(
     return tables
 
 
+def _day_rng(scenario: Scenario, day: pd.Timestamp, stream: int) -> np.random.Generator:
+    """The generator of one local day's draws: the same vehicles on the same day in every
+    window that covers it."""
+    return np.random.default_rng([scenario.seed, stream, day.toordinal()])
+
+
+def _day_ids(day: pd.Timestamp, n: int) -> npt.NDArray[np.int64]:
+    """Vehicle ids of a day's arrivals: unique over the years, stable in every window."""
+    return np.int64(day.toordinal()) * DAY_ID_STRIDE + np.arange(n, dtype=np.int64)
+
+
+DAY_ID_STRIDE = np.int64(1 << 24)
+"""Ids of one day's vehicles are ``ordinal(day) * DAY_ID_STRIDE + k`` (k < 16.7 M)."""
+
+
 def draw_arrivals(
-    scenario: Scenario,
-    layout: Layout,
-    index: pd.DatetimeIndex,
-    rng: np.random.Generator,
-    volume: pd.DataFrame,
+    scenario: Scenario, layout: Layout, index: pd.DatetimeIndex, volume: pd.DataFrame
 ) -> Arrivals:
     """Draw the ERS vehicles entering during the steps of ``index``.
+
+    Each local day is drawn from its own seed ``(seed, day)``, so a day brings the same
+    vehicles (times, classes, O-D pairs, batteries, speeds) in every window that covers it:
+    two consecutive runs meet the vehicles of one long run.
 
     Parameters
     ----------
     scenario, layout
     index : DatetimeIndex
-        Planning steps of the run.
-    rng : numpy Generator
-        Seeded generator; the same seed gives the same arrivals.
+        Planning steps of whole local days (tz-aware).
     volume : DataFrame [veh/step]
         Mean vehicles entering per step by ``<class>_<direction>``, all vehicles (the
         world's traffic intensity); each takes power from the road with its class's ERS share.
     """
     step_s = scenario.simulation.planning_step_min * 60.0
     od = _od_tables(layout)
-    chunks: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "d", "c", "i", "j")}
-    for c, name in enumerate(VEHICLE_CLASSES):
-        if name not in scenario.vehicles:
-            continue
-        share = ers_fraction(scenario, name)
-        for d, tag in enumerate(("A", "B")):
-            lam = volume[f"{name}_{tag}"].to_numpy() * share
-            counts = rng.poisson(lam)
-            total = int(counts.sum())
-            if total == 0:
+    days = pd.Index(index.normalize())
+    parts: list[Arrivals] = []
+    for day in days.unique():
+        sel = np.flatnonzero(days == day)
+        rng = _day_rng(scenario, day, 0xA7)
+        chunks: dict[str, list[npt.NDArray[np.generic]]] = {
+            k: [] for k in ("t", "d", "c", "i", "j")
+        }
+        for c, name in enumerate(VEHICLE_CLASSES):
+            if name not in scenario.vehicles:
                 continue
-            step = np.repeat(np.arange(len(index)), counts)
-            pairs_i, pairs_j, probs = od[d]
-            pick = rng.choice(len(probs), size=total, p=probs)
-            chunks["t"].append(step * step_s + rng.uniform(0.0, step_s, total))
-            chunks["d"].append(np.full(total, d, dtype=np.int8))
-            chunks["c"].append(np.full(total, c, dtype=np.int8))
-            chunks["i"].append(pairs_i[pick])
-            chunks["j"].append(pairs_j[pick])
-    return _vehicles(scenario, layout, rng, chunks)
+            share = ers_fraction(scenario, name)
+            for d, tag in enumerate(("A", "B")):
+                lam = volume[f"{name}_{tag}"].to_numpy()[sel] * share
+                counts = rng.poisson(lam)
+                total = int(counts.sum())
+                if total == 0:
+                    continue
+                step = np.repeat(sel, counts)
+                pairs_i, pairs_j, probs = od[d]
+                pick = rng.choice(len(probs), size=total, p=probs)
+                chunks["t"].append(step * step_s + rng.uniform(0.0, step_s, total))
+                chunks["d"].append(np.full(total, d, dtype=np.int8))
+                chunks["c"].append(np.full(total, c, dtype=np.int8))
+                chunks["i"].append(pairs_i[pick])
+                chunks["j"].append(pairs_j[pick])
+        part = _vehicles(scenario, layout, rng, chunks)
+        parts.append(replace(part, vehicle_id=_day_ids(day, len(part))))
+    return concat_arrivals(parts)
 
 
 def replay_counts(
@@ -166,7 +195,6 @@ def replay_counts(
     layout: Layout,
     index: pd.DatetimeIndex,
     counts: TrafficCounts,
-    rng: np.random.Generator,
     vehicles: str = "all",
 ) -> Arrivals:
     """The ERS vehicles of measured counts entering during the steps of ``index``.
@@ -175,7 +203,8 @@ def replay_counts(
     the run are not drawn); with ``vehicles="all"`` each counted vehicle takes power from the
     road with its class's ERS share (a binomial draw per row), with ``"ers"`` every counted
     vehicle enters the twin. Rows with an interchange enter there and leave at an exit
-    downstream drawn by the gravity model; rows without one draw the whole O-D pair.
+    downstream drawn by the gravity model; rows without one draw the whole O-D pair. Each
+    local day is drawn from its own seed, as :func:`draw_arrivals`.
 
     Parameters
     ----------
@@ -184,35 +213,66 @@ def replay_counts(
     vehicles : {"all", "ers"}
     """
     t0 = index[0]
-    run_s = len(index) * scenario.simulation.planning_step_min * 60.0
+    step = index[1] - index[0] if len(index) > 1 else pd.Timedelta(minutes=15)
+    run_s = len(index) * step.total_seconds()
     od = _od_tables(layout)
     interval_s = counts.interval.total_seconds()
     start_s = (counts.start - t0).total_seconds().to_numpy()
     inside = (start_s < run_s) & (start_s + interval_s > 0.0)
-    chunks: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in ("t", "d", "c", "i", "j")}
-    for k in np.flatnonzero(inside):
-        name = VEHICLE_CLASSES[int(counts.vclass[k])]
-        n = int(counts.count[k])
-        if vehicles == "all":
-            n = int(rng.binomial(n, ers_fraction(scenario, name)))
-        if n == 0:
-            continue
-        d = int(counts.direction[k])
-        t = start_s[k] + rng.uniform(0.0, interval_s, n)
-        pairs_i, pairs_j, probs = od[d]
-        if counts.interchange[k] >= 0:
-            own = pairs_i == int(counts.interchange[k])
-            p = probs[own] / probs[own].sum()
-            pick = np.flatnonzero(own)[rng.choice(int(own.sum()), size=n, p=p)]
-        else:
-            pick = rng.choice(len(probs), size=n, p=probs)
-        keep = (t >= 0.0) & (t < run_s)
-        chunks["t"].append(t[keep])
-        chunks["d"].append(np.full(int(keep.sum()), d, dtype=np.int8))
-        chunks["c"].append(np.full(int(keep.sum()), int(counts.vclass[k]), dtype=np.int8))
-        chunks["i"].append(pairs_i[pick][keep])
-        chunks["j"].append(pairs_j[pick][keep])
-    return _vehicles(scenario, layout, rng, chunks)
+    row_day = pd.Index(counts.start.tz_convert(index.tz).normalize())
+    parts: list[Arrivals] = []
+    for day in row_day[inside].unique():
+        rows = np.flatnonzero(row_day == day)  # the whole day: the same draws in any window
+        rng = _day_rng(scenario, day, 0xC7)
+        chunks: dict[str, list[npt.NDArray[np.generic]]] = {
+            k: [] for k in ("t", "d", "c", "i", "j")
+        }
+        for k in rows:
+            name = VEHICLE_CLASSES[int(counts.vclass[k])]
+            n = int(counts.count[k])
+            if vehicles == "all":
+                n = int(rng.binomial(n, ers_fraction(scenario, name)))
+            if n == 0:
+                continue
+            d = int(counts.direction[k])
+            t = start_s[k] + rng.uniform(0.0, interval_s, n)
+            pairs_i, pairs_j, probs = od[d]
+            if counts.interchange[k] >= 0:
+                own = pairs_i == int(counts.interchange[k])
+                p = probs[own] / probs[own].sum()
+                pick = np.flatnonzero(own)[rng.choice(int(own.sum()), size=n, p=p)]
+            else:
+                pick = rng.choice(len(probs), size=n, p=probs)
+            chunks["t"].append(t)
+            chunks["d"].append(np.full(n, d, dtype=np.int8))
+            chunks["c"].append(np.full(n, int(counts.vclass[k]), dtype=np.int8))
+            chunks["i"].append(pairs_i[pick])
+            chunks["j"].append(pairs_j[pick])
+        part = _vehicles(scenario, layout, rng, chunks)
+        parts.append(replace(part, vehicle_id=_day_ids(day, len(part))))
+    arrivals = concat_arrivals(parts)
+    return take_window(arrivals, 0.0, run_s)
+
+
+def concat_arrivals(parts: list[Arrivals]) -> Arrivals:
+    """Arrivals of consecutive parts, in time order (each part is in time order)."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty()
+    if len(parts) == 1:
+        return parts[0]
+    merged = Arrivals(
+        **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Arrivals)}
+    )
+    order = np.argsort(merged.time_s, kind="stable")
+    return Arrivals(**{f.name: getattr(merged, f.name)[order] for f in fields(Arrivals)})
+
+
+def take_window(arrivals: Arrivals, start_s: float, end_s: float) -> Arrivals:
+    """The arrivals in ``[start_s, end_s)`` [s], with times counted from ``start_s``."""
+    keep = (arrivals.time_s >= start_s) & (arrivals.time_s < end_s)
+    out = Arrivals(**{f.name: getattr(arrivals, f.name)[keep] for f in fields(Arrivals)})
+    return replace(out, time_s=out.time_s - start_s)
 
 
 def _vehicles(

@@ -504,10 +504,16 @@ def scenario_weather(scenario: Scenario, index: pd.DatetimeIndex) -> Weather:
     step_min = scenario.simulation.planning_step_min
     local = index.tz_convert(scenario.timezone)
     years = range(local[0].year, local[-1].year + 1)
-    parts = [
-        _year_weather(spec.model_dump_json(), scenario.timezone, scenario.seed, y, step_min)
-        for y in years
-    ]
+    try:
+        parts = [
+            _year_weather(spec.model_dump_json(), scenario.timezone, scenario.seed, y, step_min)
+            for y in years
+        ]
+    except (ValueError, KeyError) as err:  # pytz's NonExistent/AmbiguousTimeError are these
+        raise DataError(
+            f"time zone {scenario.timezone}: a day of {local[0].year}..{local[-1].year} does "
+            f"not start at a clock midnight ({err}); runs need days that begin at 00:00"
+        ) from None
     whole = parts[0] if len(parts) == 1 else _concat(parts)
     return whole.take(local)
 

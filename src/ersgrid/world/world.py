@@ -28,7 +28,7 @@ from ersgrid.errors import ScenarioError
 from ersgrid.scenario.energy import WeatherSpec
 from ersgrid.scenario.layout import Layout, build_layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
-from ersgrid.world.arrivals import Arrivals, draw_arrivals, replay_counts
+from ersgrid.world.arrivals import Arrivals, draw_arrivals, replay_counts, take_window
 from ersgrid.world.calendar import Calendar, build_calendar
 from ersgrid.world.energy import EnergyContext, build_energy, other_loads_kw
 from ersgrid.world.prices import (
@@ -195,8 +195,31 @@ class World:
         return expected_volume(self.scenario, self.index, self.calendar)
 
     @functools.cached_property
+    def _days(self) -> World:
+        """The world of the whole local days that the steps touch (itself when they are
+        whole days): traffic and arrivals are drawn day by day, the same in every window."""
+        index = self.index
+        step = pd.Timedelta(minutes=self.scenario.simulation.planning_step_min)
+        first = index[0].normalize()
+        last = index[-1].normalize()
+        full = pd.date_range(
+            first, last + pd.Timedelta(days=1), freq=step, inclusive="left"
+        ).tz_convert(self.scenario.timezone)
+        if len(full) == len(index) and full[0] == index[0]:
+            return self
+        return World(self.scenario, self.layout, full, self.history)
+
+    def _on_steps(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A frame of the whole-day world on this world's steps."""
+        return frame if self._days is self else frame.loc[self.index]
+
+    @functools.cached_property
     def _shifted(self) -> tuple[pd.DataFrame, pd.DataFrame, float]:
         """Expected volume and intensity after the users' price response, trips moved."""
+        days = self._days
+        if days is not self:
+            volume, intensity, moved = days._shifted
+            return self._on_steps(volume), self._on_steps(intensity), moved
         sc, index = self.scenario, self.index
         volume, _ = shift_trips(self.model_volume, sc, index)
         if self.counts is not None:  # measured trips already answered the prices
@@ -237,20 +260,32 @@ class World:
         has none)."""
         if self.counts is not None:
             return self._counted
+        days = self._days
+        if days is not self:
+            return self._on_steps(days.traffic_counts)
         lam = self.traffic_intensity
-        rng = np.random.default_rng([self.scenario.seed, 5, 0xC0])
-        values = rng.poisson(lam.to_numpy()).astype(np.float64)
+        values = np.zeros(lam.shape)
+        day_of = pd.Index(self.index.normalize())
+        for day in day_of.unique():  # each day from its own seed, as the arrivals
+            rows = day_of == day
+            rng = np.random.default_rng([self.scenario.seed, 5, day.toordinal()])
+            values[rows] = rng.poisson(lam.to_numpy()[rows])
         return pd.DataFrame(values, index=self.index, columns=lam.columns)
 
     @functools.cached_property
     def arrivals(self) -> Arrivals:
         """The ERS vehicles that enter the twin (drawn from the intensity, or replayed)."""
         sc = self.scenario
-        rng = np.random.default_rng(sc.seed)
         if self.counts is not None:
             mode = sc.traffic.counts.vehicles if sc.traffic.counts is not None else "all"
-            return replay_counts(sc, self.layout, self.index, self.counts, rng, mode)
-        return draw_arrivals(sc, self.layout, self.index, rng, self.traffic_intensity)
+            return replay_counts(sc, self.layout, self.index, self.counts, mode)
+        days = self._days
+        drawn = draw_arrivals(sc, self.layout, days.index, days.traffic_intensity)
+        if days is self:
+            return drawn
+        offset = (self.index[0] - days.index[0]).total_seconds()
+        step_s = self.step_h * 3600.0
+        return take_window(drawn, offset, offset + len(self.index) * step_s)
 
     @property
     def traffic_columns(self) -> list[str]:
