@@ -43,7 +43,7 @@ def _scenario(tmp_path: Path, edit: dict[str, object]) -> Path:
             ["--days", "3000"],
             "ERS vehicles, more than one run holds",
         ),
-    ],  # fmt: skip
+    ],
 )
 def test_a_run_that_cannot_be_simulated_exits_2_naming_the_field(
     tmp_path: Path, edit: dict[str, object], args: list[str], message: str
