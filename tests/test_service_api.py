@@ -80,7 +80,7 @@ def test_state_reports_every_segment_and_substation(
     history = client.get("/api/history").json()
     assert len(history) == 36
     # forecast against actual: ERS vehicles that entered per step, as the twin's arrivals
-    arrivals_s = service.loop.stepper.arrivals.time_s
+    arrivals_s = service.loop.world.arrivals.time_s
     assert sum(row["ers_entered"] for row in history) == int((arrivals_s < 9 * 3600).sum())
     assert [row["ers_entered_forecast"] for row in history] == pytest.approx(
         service.loop.ers_forecast[:36]

@@ -235,43 +235,6 @@ class Weather:
             index=self.index,
         )
 
-    def take(self, index: pd.DatetimeIndex) -> Weather:
-        """The same weather on a subset of its steps (``index`` must be steps of it).
-
-        Raises
-        ------
-        DataError
-            If a step of ``index`` is not one of this weather's steps.
-        """
-        pos = self.index.get_indexer(index)
-        if (pos < 0).any():
-            raise DataError(
-                f"step {index[pos < 0][0]} is not on the weather's "
-                f"{_step_min(self.index)}-min grid from local midnight"
-            )
-        f = self.forecast
-        return Weather(
-            index=index,
-            ghi_w_m2=self.ghi_w_m2[pos],
-            temp_air_c=self.temp_air_c[pos],
-            wind_speed_ms=self.wind_speed_ms[pos],
-            pressure_pa=self.pressure_pa[pos],
-            precip_mm_h=self.precip_mm_h[pos],
-            cloud_cover=self.cloud_cover[pos],
-            forecast=WeatherForecast(
-                f.temp_air_c[pos],
-                f.precip_mm_h[pos],
-                f.precip_mm_day[pos],
-                f.ghi_w_m2[pos],
-                f.wind_speed_ms[pos],
-            ),
-            description=self.description,
-        )
-
-
-def _step_min(index: pd.DatetimeIndex) -> int:
-    return round((index[1] - index[0]).total_seconds() / 60.0) if len(index) > 1 else 15
-
 
 def ar1(rng: np.random.Generator, n: int, phi: float, std: float) -> FloatArray:
     """Stationary AR(1) series of ``n`` values, coefficient ``phi``, marginal std ``std``."""
@@ -364,31 +327,39 @@ def _smooth(values: FloatArray, steps: int) -> FloatArray:
     return out
 
 
-def _forecast(
-    temp: FloatArray,
-    precip: FloatArray,
-    ghi: FloatArray,
-    wind: FloatArray,
-    day_of: npt.NDArray[np.intp],
-    step_h: float,
-    rng: np.random.Generator,
-) -> WeatherForecast:
-    n_days = int(day_of.max()) + 1
-    temp_err = rng.normal(0.0, 1.2, n_days)
-    rain_scale = rng.lognormal(0.0, 0.35, n_days) * (rng.random(n_days) > 0.08)
-    precip_f = _smooth(precip, 25) * rain_scale[day_of]
-    per_day = np.asarray(
-        np.bincount(day_of, weights=precip_f, minlength=n_days)[day_of] * step_h, dtype=np.float64
+def _daily_extraterrestrial_wh_m2(latitude_deg: float, doy: FloatArray) -> FloatArray:
+    """Daily solar irradiation on a horizontal plane above the atmosphere [Wh/m²] (Duffie &
+    Beckman, eq. 1.10.3), the yardstick of a day's clearness."""
+    phi = math.radians(latitude_deg)
+    decl = np.radians(23.45) * np.sin(2 * np.pi * (284.0 + doy) / 365.0)
+    ws = np.arccos(np.clip(-np.tan(phi) * np.tan(decl), -1.0, 1.0))
+    e0 = 1.0 + 0.033 * np.cos(2 * np.pi * doy / 365.0)
+    g_sc = 1367.0
+    out: FloatArray = (24.0 / np.pi) * g_sc * e0 * (
+        np.cos(phi) * np.cos(decl) * np.sin(ws) + ws * np.sin(phi) * np.sin(decl)
     )
-    ghi_err = rng.lognormal(-0.5 * 0.2**2, 0.2, n_days)[day_of]
-    wind_err = rng.lognormal(-0.5 * 0.15**2, 0.15, n_days)[day_of]
-    return WeatherForecast(
-        temp_air_c=temp + temp_err[day_of],
-        precip_mm_h=precip_f,
-        precip_mm_day=per_day,
-        ghi_w_m2=np.maximum(ghi * ghi_err, 0.0),
-        wind_speed_ms=np.maximum(_smooth(wind, 13) * wind_err, 0.0),
-    )
+    return out
+
+
+@dataclass(frozen=True)
+class _Year:
+    """The drivers of one local calendar year; irradiance is finished on the steps asked for
+    (the clear sky is computed only there)."""
+
+    index: pd.DatetimeIndex
+    sky_factor: FloatArray | None  # clear_sky: 1 - 0.75 C^3.4
+    file_ghi: FloatArray | None  # file sources: the file's irradiance
+    cover: FloatArray | None  # clear_sky: the cloud cover
+    temp: FloatArray
+    wind: FloatArray
+    pressure: FloatArray
+    precip: FloatArray
+    temp_f: FloatArray
+    precip_f: FloatArray
+    precip_day_f: FloatArray
+    ghi_error: FloatArray  # multiplier of the day-ahead irradiance forecast
+    wind_f: FloatArray
+    description: str
 
 
 _BUILDS = [0]
@@ -400,8 +371,8 @@ def weather_builds() -> int:
 
 
 @lru_cache(maxsize=12)
-def _year_weather(spec_json: str, timezone: str, seed: int, year: int, step_min: int) -> Weather:
-    """The weather of one local calendar year (kept: runs and histories share it)."""
+def _year_weather(spec_json: str, timezone: str, seed: int, year: int, step_min: int) -> _Year:
+    """The weather drivers of one local calendar year (kept: runs and histories share it)."""
     _BUILDS[0] += 1
     spec = WeatherSpec.model_validate_json(spec_json)
     c = climate_for(timezone)
@@ -417,7 +388,7 @@ def _year_weather(spec_json: str, timezone: str, seed: int, year: int, step_min:
     climate = Climate(**{**c.__dict__, "wet_day_probability": tuple(p_month)})
     if spec.wet_day_mm is not None:
         climate = Climate(**{**climate.__dict__, "wet_day_mm": tuple(spec.wet_day_mm)})
-    clear = _clear_sky_ghi(spec, index, step_h)
+    sky_factor = file_ghi = cover = None
     if spec.source == "clear_sky":
         wet = _markov_wet(np.asarray(p_month, dtype=np.float64)[month], rng)
         rain = _rain(climate, wet, day_of, month, hour, rng)
@@ -426,7 +397,7 @@ def _year_weather(spec_json: str, timezone: str, seed: int, year: int, step_min:
         target = min(max(spec.cloud_cover_mean, 1e-6), 1 - 1e-6)
         offset = brentq(lambda o: float(ndtr(z + o).mean()) - target, -12.0, 12.0)
         cover = np.asarray(ndtr(z + offset), dtype=np.float64)
-        ghi = clear * (1.0 - 0.75 * cover**3.4)
+        sky_factor = 1.0 - 0.75 * cover**3.4
         zw = _ar1_normal(len(index), step_h, 12.0, rng)
         scale = spec.wind_mean_ms / math.gamma(1.5)
         wind = scale * np.sqrt(-np.log1p(-np.clip(ndtr(zw), 0.0, 1.0 - 1e-12)))
@@ -440,9 +411,7 @@ def _year_weather(spec_json: str, timezone: str, seed: int, year: int, step_min:
             - climate.diurnal_amplitude_c * np.cos(2 * np.pi * (hour - 3.0) / 24.0)
             - np.where(rain.in_spell, 1.0, 0.0)
         )
-        import pvlib
-
-        pressure = np.full(len(index), float(pvlib.atmosphere.alt2pres(spec.altitude_m)))
+        pressure = np.full(len(index), _pressure_pa(spec.altitude_m))
         what = (
             f"synthetic: Ineichen clear sky at {spec.latitude_deg:.3f}, "
             f"{spec.longitude_deg:.3f} with stochastic cloud cover (mean "
@@ -456,32 +425,49 @@ def _year_weather(spec_json: str, timezone: str, seed: int, year: int, step_min:
             name = f"TRY2010_{spec.try_region:02d}_Jahr.dat"
             hourly = read_dwd_try(package_file("demandlib", "vdi", "resources_weather", name))
             what = f"DWD test reference year 2010, region {spec.try_region} (Germany), by clock"
-        ghi = np.maximum(on_index(hourly["ghi_w_m2"].to_numpy(float), index), 0.0)
+        file_ghi = np.maximum(on_index(hourly["ghi_w_m2"].to_numpy(float), index), 0.0)
         temp = on_index(hourly["temp_air_c"].to_numpy(float), index)
         wind = np.maximum(on_index(hourly["wind_speed_ms"].to_numpy(float), index), 0.0)
         pressure = on_index(hourly["pressure_pa"].to_numpy(float), index)
-        daily_clear = np.bincount(day_of, weights=clear, minlength=n_days)
-        daily_ghi = np.bincount(day_of, weights=ghi, minlength=n_days)
-        clearness = np.clip(daily_ghi / np.maximum(daily_clear, 1e-9), 0.0, 1.0)
+        daily_ghi = np.bincount(day_of, weights=file_ghi, minlength=n_days) * step_h
+        top = _daily_extraterrestrial_wh_m2(
+            spec.latitude_deg, np.asarray(days.dayofyear, dtype=np.float64)
+        )
+        clearness = np.clip(daily_ghi / np.maximum(top, 1e-9), 0.0, 1.0)
         wet = _dullest_wet(clearness, month, tuple(p_month))
         rain = _rain(climate, wet, day_of, month, hour, rng)
-        k = np.where(clear > 20.0, ghi / np.maximum(clear, 1e-9), clearness[day_of])
-        cover = np.clip((np.clip(1.0 - k, 0.0, 0.75) / 0.75) ** (1 / 3.4), 0.0, 1.0)
         what += f", rain on its dullest days ({climate.place}'s wet-day shares); not measured"
-    forecast = _forecast(temp, rain.precip_mm_h, ghi, wind, day_of, step_h, rng)
+    n_days = int(day_of.max()) + 1
+    temp_err = rng.normal(0.0, 1.2, n_days)
+    rain_scale = rng.lognormal(0.0, 0.35, n_days) * (rng.random(n_days) > 0.08)
+    precip_f = _smooth(rain.precip_mm_h, 25) * rain_scale[day_of]
+    precip_day = np.bincount(day_of, weights=precip_f, minlength=n_days)[day_of] * step_h
+    ghi_err = rng.lognormal(-0.5 * 0.2**2, 0.2, n_days)[day_of]
+    wind_err = rng.lognormal(-0.5 * 0.15**2, 0.15, n_days)[day_of]
     if spec.note:
         what += f" ({spec.note})"
-    return Weather(
+    return _Year(
         index=index,
-        ghi_w_m2=np.asarray(ghi, dtype=np.float64),
-        temp_air_c=np.asarray(temp, dtype=np.float64),
-        wind_speed_ms=np.asarray(wind, dtype=np.float64),
-        pressure_pa=np.asarray(pressure, dtype=np.float64),
-        precip_mm_h=rain.precip_mm_h,
-        cloud_cover=np.asarray(cover, dtype=np.float64),
-        forecast=forecast,
+        sky_factor=sky_factor,
+        file_ghi=file_ghi,
+        cover=cover,
+        temp=np.asarray(temp, dtype=np.float64),
+        wind=np.asarray(wind, dtype=np.float64),
+        pressure=np.asarray(pressure, dtype=np.float64),
+        precip=rain.precip_mm_h,
+        temp_f=np.asarray(temp + temp_err[day_of], dtype=np.float64),
+        precip_f=np.asarray(precip_f, dtype=np.float64),
+        precip_day_f=np.asarray(precip_day, dtype=np.float64),
+        ghi_error=np.asarray(ghi_err, dtype=np.float64),
+        wind_f=np.asarray(np.maximum(_smooth(wind, 13) * wind_err, 0.0), dtype=np.float64),
         description=what,
     )
+
+
+def _pressure_pa(altitude_m: float) -> float:
+    import pvlib
+
+    return float(pvlib.atmosphere.alt2pres(altitude_m))
 
 
 def scenario_weather(scenario: Scenario, index: pd.DatetimeIndex) -> Weather:
@@ -514,31 +500,46 @@ def scenario_weather(scenario: Scenario, index: pd.DatetimeIndex) -> Weather:
             f"time zone {scenario.timezone}: a day of {local[0].year}..{local[-1].year} does "
             f"not start at a clock midnight ({err}); runs need days that begin at 00:00"
         ) from None
-    whole = parts[0] if len(parts) == 1 else _concat(parts)
-    return whole.take(local)
+    return _finish(spec, parts, local, step_min / 60.0)
 
 
-def _concat(parts: list[Weather]) -> Weather:
+def _finish(
+    spec: WeatherSpec, parts: list[_Year], index: pd.DatetimeIndex, step_h: float
+) -> Weather:
+    """The weather on ``index`` from the years' drivers: the clear sky on these steps only."""
+    whole = pd.DatetimeIndex(parts[0].index.append([p.index for p in parts[1:]]))
+    where = whole.get_indexer(index)
+    if (where < 0).any():
+        raise DataError(
+            f"step {index[where < 0][0]} is not on the weather's {round(step_h * 60)}-min grid "
+            "from local midnight"
+        )
+
     def cat(name: str) -> FloatArray:
-        return np.concatenate([getattr(p, name) for p in parts])
+        return np.concatenate([getattr(p, name) for p in parts])[where]
 
-    def fcat(name: str) -> FloatArray:
-        return np.concatenate([getattr(p.forecast, name) for p in parts])
-
-    index = pd.DatetimeIndex(parts[0].index.append([p.index for p in parts[1:]]))
+    clear = _clear_sky_ghi(spec, index, step_h)
+    if spec.source == "clear_sky":
+        ghi = clear * cat("sky_factor")
+        cover = cat("cover")
+    else:
+        ghi = cat("file_ghi")
+        k = np.clip(ghi / np.maximum(clear, 1e-9), 0.0, 1.0)
+        cover = np.where(clear > 20.0, (np.clip(1.0 - k, 0.0, 0.75) / 0.75) ** (1 / 3.4), 0.0)
     return Weather(
         index=index,
-        ghi_w_m2=cat("ghi_w_m2"),
-        temp_air_c=cat("temp_air_c"),
-        wind_speed_ms=cat("wind_speed_ms"),
-        pressure_pa=cat("pressure_pa"),
-        precip_mm_h=cat("precip_mm_h"),
-        cloud_cover=cat("cloud_cover"),
+        ghi_w_m2=np.asarray(ghi, dtype=np.float64),
+        temp_air_c=cat("temp"),
+        wind_speed_ms=cat("wind"),
+        pressure_pa=cat("pressure"),
+        precip_mm_h=cat("precip"),
+        cloud_cover=np.asarray(cover, dtype=np.float64),
         forecast=WeatherForecast(
-            *(
-                fcat(n)
-                for n in ("temp_air_c", "precip_mm_h", "precip_mm_day", "ghi_w_m2", "wind_speed_ms")
-            )
+            temp_air_c=cat("temp_f"),
+            precip_mm_h=cat("precip_f"),
+            precip_mm_day=cat("precip_day_f"),
+            ghi_w_m2=np.asarray(np.maximum(ghi * cat("ghi_error"), 0.0), dtype=np.float64),
+            wind_speed_ms=cat("wind_f"),
         ),
         description=parts[0].description,
     )
