@@ -230,29 +230,22 @@ def test_objective_ordering_on_shin_tomei_half_day() -> None:
     assert all(r.kpis["limit_violations"] == 0 for r in runs.values())
 
 
-class _DemandResponseMPC(MPC):
-    """mpc under a demand-response event: import at most 120 kW from 08:00 to 10:00."""
+def test_mpc_keeps_a_demand_response_cap(tiny: Scenario) -> None:
+    """An event caps import at 120 kW from 08:00 to 10:00: mpc plans under it, and the EMS
+    keeps it in real time whatever the forecasts missed."""
+    from ersgrid.scenario.demand_response import DREventSpec
 
-    name = "mpc-dr"
-    window = slice(32, 40)
-    cap_kw = 120.0
-
-    def reset(self, context: RunContext) -> None:
-        en = context.energy
-        cap = en.import_limit_kw.copy()
-        cap[self.window] = self.cap_kw
-        event = EnergyContext(en.other_load_kw, en.renewable_kw, cap, en.export_limit_kw)
-        super().reset(dataclasses.replace(context, energy=event))
-
-
-def test_mpc_honours_a_demand_response_cap(tiny: Scenario) -> None:
-    policy = _DemandResponseMPC(horizon_steps=48)
-    during = _DemandResponseMPC.window
-    capped = run(tiny, policy, days=0.5).timeseries["grid_import_kw"].to_numpy()
+    event = DREventSpec.model_validate(
+        {"event_id": "morning", "start": "2035-04-02T08:00", "end": "2035-04-02T10:00",
+         "import_cap_kw": 120.0}
+    )  # fmt: skip
+    during = slice(32, 40)
+    capped = run(tiny, MPC(horizon_steps=48), days=0.5, dr_events=[event])
     free = run(tiny, "uncontrolled", days=0.5).timeseries["grid_import_kw"].to_numpy()
-    assert policy.fallbacks == 0
-    assert free[during].max() > _DemandResponseMPC.cap_kw  # the event would bind
-    assert capped[during].max() <= _DemandResponseMPC.cap_kw + 1e-6
+    assert free[during].max() > 120.0  # the event would bind
+    assert capped.kpis["fallbacks"] == 0
+    assert capped.timeseries["grid_import_kw"].to_numpy()[during].max() <= 120.0 + 1e-6
+    assert capped.kpis["dr_honoured"] is True
 
 
 class _Recorder(Uncontrolled):
