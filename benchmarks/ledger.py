@@ -107,7 +107,7 @@ def main() -> None:
 
         # anchoring per block on the in-process chain
         client = ChainClient.in_process(os.urandom(32))
-        client.deploy(compile_anchor_contract(tmp / "chain"))
+        client.deploy(compile_anchor_contract(), os.urandom(32))
         n = args.anchor_blocks
         roots = [os.urandom(32) for _ in range(2 * n)]
         t = time.perf_counter()

@@ -64,3 +64,63 @@ def records_array(n: int, seed: int = 0) -> np.ndarray:
     rec["battery_mwh"] = rng.integers(10_000, 900_000, n)
     rec["grid_mwh"] = rec["battery_mwh"] * 9 // 8
     return rec
+
+
+def record_body(folder: Path, seq: int) -> bytes:
+    """The stored canonical bytes of record ``seq`` of the ledger in ``folder``."""
+    from ersgrid.ledger.records import RECORD_SIZE, decode_records
+    from ersgrid.ledger.storage import LedgerStore, database_url
+
+    store = LedgerStore(database_url(folder))
+    try:
+        for height, *_ in store.block_rows():
+            for _unit, raw, _leaves in store.record_rows(height):
+                rec = decode_records(raw)
+                hit = np.flatnonzero(rec["seq"] == seq)
+                if len(hit):
+                    k = int(hit[0])
+                    return raw[k * RECORD_SIZE : (k + 1) * RECORD_SIZE]
+    finally:
+        store.close()
+    raise KeyError(seq)
+
+
+def delete_record(folder: Path, seq: int) -> None:
+    """Remove record ``seq`` (its bytes and leaf) from the SQLite file, as an intruder would."""
+    import sqlite3
+
+    from ersgrid.ledger.records import RECORD_SIZE, decode_records
+
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    with con:
+        for height, unit, raw, leaves in con.execute(
+            "SELECT height, unit, bodies, leaves FROM records"
+        ).fetchall():
+            hit = np.flatnonzero(decode_records(raw)["seq"] == seq)
+            if len(hit):
+                k = int(hit[0])
+                con.execute(
+                    "UPDATE records SET bodies = ?, leaves = ? WHERE height = ? AND unit = ?",
+                    (raw[: k * RECORD_SIZE] + raw[(k + 1) * RECORD_SIZE :],
+                     leaves[: 32 * k] + leaves[32 * (k + 1) :], height, unit),
+                )  # fmt: skip
+    con.close()
+
+
+def roll_back_last_block(folder: Path, settlement_too: bool = True) -> tuple[int, int]:
+    """Delete the newest block (header, attestations, records) and, with ``settlement_too``,
+    the settlement of its period, from the SQLite file; return (height, period)."""
+    import sqlite3
+
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    with con:
+        height, period = con.execute(
+            "SELECT height, period FROM blocks ORDER BY height DESC LIMIT 1"
+        ).fetchone()
+        for table in ("blocks", "attestations", "records"):
+            con.execute(f"DELETE FROM {table} WHERE height = ?", (height,))
+        if settlement_too:
+            for table in ("statements", "settlements"):
+                con.execute(f"DELETE FROM {table} WHERE period = ?", (period,))
+    con.close()
+    return int(height), int(period)
