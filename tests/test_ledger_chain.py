@@ -199,3 +199,23 @@ def test_writer_killed_after_its_anchor_was_mined_recovers_from_the_node(
     con.close()
     assert after == before
     assert verify_ledger(folder, chain_url=chain_url, trust=folder / "trust.json").complete
+
+
+def test_anchoring_moves_from_the_in_process_chain_to_the_node(
+    chain_url: str, passes: pd.DataFrame, tmp_path: Path
+) -> None:
+    folder = tmp_path / "run"
+    write_tiny_ledger(load_scenario("tiny"), folder, passes=passes)  # in-process
+    assert IN_PROCESS_CAVEAT in verify_ledger(folder).warnings
+    res = runner.invoke(app, ["ledger", "anchor", str(folder), "--chain-url", chain_url])
+    assert res.exit_code == 0, res.output
+    assert "6 roots anchored" in res.output
+    rep = verify_ledger(folder, chain_url=chain_url, trust=folder / "trust.json")
+    assert (rep.anchors_checked, rep.warnings) == (6, ())
+    con = sqlite3.connect(folder / "ledger.sqlite")
+    meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+    (txs,) = con.execute("SELECT count(*) FROM chain_txs").fetchone()
+    con.close()
+    assert json.loads(meta["chain"])["url"] == chain_url
+    assert json.loads(meta["previous_chains"])[0]["kind"] == "in-process"
+    assert txs == 0  # the in-process log went with the move, in the same transaction

@@ -108,7 +108,8 @@ def _pg_available() -> str | None:
 
 @pytest.mark.service
 def test_postgresql_backend(tmp_path: Path, tiny: Scenario) -> None:
-    """A run's ledger in PostgreSQL (own schema), verified, then a deleted record caught."""
+    """A run's ledger in PostgreSQL (own schema), verified with its trust file, then a deleted
+    record caught."""
     if not IN_CI:
         pytest.skip("needs PostgreSQL at 127.0.0.1:5432: runs when CI=true")
     problem = _pg_available()
@@ -124,15 +125,20 @@ def test_postgresql_backend(tmp_path: Path, tiny: Scenario) -> None:
         summary = write_tiny_ledger(tiny, tmp_path / "pg", db_url=url)
         assert summary.settlement_balanced
         assert not (tmp_path / "pg" / "ledger.sqlite").exists()
-        report = verify_ledger(tmp_path / "pg", db_url=url)
+        report = verify_ledger(tmp_path / "pg", db_url=url, trust=tmp_path / "pg" / "trust.json")
+        assert report.keys == "pinned"
         assert report.records == summary.records
         assert report.blocks == summary.blocks
         store = LedgerStore(url)
         assert store.engine.dialect.name == "postgresql"
         store.close()
-        with psycopg.connect(url, autocommit=True) as con:
-            con.execute("DELETE FROM records WHERE seq = 10")
-        with pytest.raises(LedgerTampered, match="record seq 10 missing"):
+        with psycopg.connect(url, autocommit=True) as con:  # drop block 0's first record
+            con.execute(
+                "UPDATE records SET bodies = substring(bodies from 73), "
+                "leaves = substring(leaves from 33) WHERE height = 0 AND unit = "
+                "(SELECT min(unit) FROM records WHERE height = 0)"
+            )
+        with pytest.raises(LedgerTampered, match="record seq 0 missing"):
             verify_ledger(tmp_path / "pg", db_url=url)
     finally:
         with psycopg.connect(_pg_url(), autocommit=True) as con:

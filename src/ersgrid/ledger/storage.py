@@ -20,7 +20,6 @@ chain, so it can be rebuilt for verification).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -337,11 +336,17 @@ class LedgerStore:
         rows: list[dict[str, Any]],
         raws: list[bytes] | None = None,
         meta: dict[str, Any] | None = None,
+        replace: bool = False,
     ) -> None:
         """Add anchors decoded from receipts to our index, the raw transactions sent to the
         in-process chain for them and any meta values, in one transaction (the index and the
-        ledger's chain record never run ahead of the replayable chain)."""
+        ledger's chain record never run ahead of the replayable chain). With ``replace``, the
+        old index and in-process log are dropped first, in the same transaction (anchoring
+        moved to another chain)."""
         with self.engine.begin() as conn:
+            if replace:
+                conn.execute(anchors_t.delete())
+                conn.execute(chain_txs_t.delete())
             if rows:
                 conn.execute(anchors_t.insert(), rows)
             if raws:
@@ -359,12 +364,6 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(chain_txs_t)).scalar_one())
 
-    def clear_anchors(self) -> None:
-        """Forget the anchor index and the in-process chain (when anchoring moves chains)."""
-        with self.engine.begin() as conn:
-            conn.execute(anchors_t.delete())
-            conn.execute(chain_txs_t.delete())
-
     def anchors(self) -> dict[tuple[int, int], tuple[bytes, bytes, int]]:
         """(kind, key) → (root, tx hash, chain block number)."""
         c = anchors_t.c
@@ -381,8 +380,3 @@ class LedgerStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(chain_txs_t.c.raw).order_by(chain_txs_t.c.n)).all()
         return [bytes(r[0]) for r in rows]
-
-    def iter_heights(self) -> Iterator[int]:
-        """Heights of stored blocks, ascending."""
-        for h, *_ in self.block_rows():
-            yield h

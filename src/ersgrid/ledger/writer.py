@@ -245,7 +245,6 @@ class LedgerWriter:
                 "vyper": artifact["vyper"], "account": client.account.address,
             }  # fmt: skip
             if moving:
-                self.store.clear_anchors()
                 new_meta["previous_chains"] = previous
             self._chain_stored = 0
             new_meta["chain"] = chain
@@ -253,7 +252,7 @@ class LedgerWriter:
             client = self._attached(chain, chain_url)
         if client.kind == "in-process":
             self._chain = client
-        done = self.store.anchors()
+        done = {} if moving else self.store.anchors()
         items = [
             AnchorItem(KIND_BLOCK, h, hsh)
             for h, _, hsh, _ in self.store.block_rows()
@@ -268,7 +267,7 @@ class LedgerWriter:
             items, recovered = _already_anchored(client, items)
         rows = client.anchor(items) if items else []
         raws = client.sent[self._chain_stored :] if client.kind == "in-process" else []
-        self.store.put_anchors(recovered + rows, raws, new_meta)
+        self.store.put_anchors(recovered + rows, raws, new_meta, replace=moving)
         self._chain_stored = len(client.sent)
         return len(rows)
 
