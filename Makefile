@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SCENARIO ?= shin-tomei
 DAYS ?= 1
 
-.PHONY: demo test lint typecheck pytest bench clean browser
+.PHONY: demo test lint typecheck pytest bench clean browser evm
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
-test: $(VENV)/.installed-dev browser
+# The ledger's external-chain tests run a Hardhat node (tools/evm, locked in its
+# package-lock.json, installed from the npm registry); without npm they are skipped.
+evm:
+	@if [ ! -d tools/evm/node_modules ]; then \
+		if command -v npm >/dev/null 2>&1; then \
+			cd tools/evm && npm ci --no-audit --no-fund; \
+		else echo "npm not found: the ledger's external-chain tests will be skipped"; fi; \
+	fi
+
+test: $(VENV)/.installed-dev browser evm
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

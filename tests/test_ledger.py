@@ -20,9 +20,17 @@ from ersgrid.ledger.chain import (
 from ersgrid.ledger.keys import KeyStore
 from ersgrid.ledger.merkle import merkle_proof, merkle_root, root_from_proof
 from ersgrid.ledger.storage import LedgerStore, database_url
+from ersgrid.ledger.trust import Trust
 from ersgrid.ledger.verify import verify_ledger
 from ersgrid.scenario.schema import Scenario
-from ledger_helpers import copy_ledger, write_tiny_ledger
+from ledger_helpers import (
+    copy_ledger,
+    delete_record,
+    record_body,
+    rewrite_with_all_keys,
+    roll_back_last_block,
+    write_tiny_ledger,
+)
 
 runner = CliRunner()
 
@@ -89,10 +97,8 @@ def _sql(folder: Path, *statements: str) -> None:
 
 def test_one_byte_changed_in_the_database_file_is_caught(ledger: Path, tmp_path: Path) -> None:
     folder = copy_ledger(ledger, tmp_path / "t")
-    store = LedgerStore(database_url(folder))
     seq = 123
-    body = bytes(store.record_rows(seq, seq + 1)[0][5])
-    store.close()
+    body = record_body(folder, seq)
     assert not (folder / "ledger.sqlite-wal").exists()
     raw = bytearray((folder / "ledger.sqlite").read_bytes())
     at = raw.find(body)
@@ -108,7 +114,7 @@ def test_one_byte_changed_in_the_database_file_is_caught(ledger: Path, tmp_path:
 
 def test_deleted_record_is_caught(ledger: Path, tmp_path: Path) -> None:
     folder = copy_ledger(ledger, tmp_path / "t")
-    _sql(folder, "DELETE FROM records WHERE seq = 200")
+    delete_record(folder, 200)
     code, text = _verify_cli(folder)
     assert code == 1
     assert "record seq 200 missing" in text
@@ -169,7 +175,10 @@ def test_different_root_anchored_is_caught(ledger: Path, tmp_path: Path) -> None
         for h, _, hsh, _ in blocks
     ] + [AnchorItem(KIND_SETTLEMENT, p, r) for p, _, r, _ in settlements]
     client = ChainClient.in_process(KeyStore(folder / "keys").chain_account())
-    client.deploy(compile_anchor_contract(folder / "chain", store.meta()["chain"]["evm_version"]))
+    meta = store.meta()
+    client.deploy(
+        compile_anchor_contract(meta["chain"]["evm_version"]), Trust.of_meta(meta).digest()
+    )
     client.anchor(items)
     store.close()
     _sql(folder, "DELETE FROM chain_txs")
@@ -243,34 +252,6 @@ def _has_records(folder: Path, vehicle: int, hour: int) -> bool:
     return True
 
 
-def test_anchoring_moves_to_a_json_rpc_node(ledger: Path, tmp_path: Path) -> None:
-    """Against a real node (ganache, anvil, geth --dev) named by ERSGRID_TEST_CHAIN_URL."""
-    import json
-    import os
-
-    url = os.environ.get("ERSGRID_TEST_CHAIN_URL")
-    if not url:
-        pytest.skip("set ERSGRID_TEST_CHAIN_URL to an Ethereum JSON-RPC dev node to run")
-    folder = copy_ledger(ledger, tmp_path / "t")
-    res = runner.invoke(app, ["ledger", "anchor", str(folder), "--chain-url", url])
-    assert res.exit_code == 0, res.output
-    assert "6 roots anchored" in res.output
-    rep = verify_ledger(folder, chain_url=url)
-    assert rep.anchors_checked == 6
-    assert rep.chain.startswith("json-rpc")
-    out = tmp_path / "p.json"
-    res = runner.invoke(
-        app,
-        ["ledger", "proof", str(folder), "--vehicle", "0", "--period", "2035-04-02T00",
-         "--out", str(out)],
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["ledger", "check-proof", str(out), "--chain-url", url])
-    assert res.exit_code == 0, res.output
-    assert "anchors match on" in res.output
-    assert json.loads(out.read_text())["chain"]["url"] == url
-
-
 def test_statements_command_sums_to_zero(ledger: Path) -> None:
     res = runner.invoke(app, ["ledger", "statements", str(ledger)])
     assert res.exit_code == 0, res.output
@@ -319,34 +300,12 @@ def test_insider_rewrite_with_all_keys_is_caught_only_by_the_chain(
     """Someone holding every key alters one record and re-signs and re-settles everything
     consistently (same timestamps): every signature and root checks, and only the anchored
     root on the chain shows the rewrite."""
-    import numpy as np
-
-    from ersgrid.ledger.blocks import GENESIS_HASH, BlockHeader, build_block
-    from ersgrid.ledger.records import decode_records
-    from ersgrid.ledger.writer import LedgerWriter
-
     folder = copy_ledger(ledger, tmp_path / "t")
-    writer = LedgerWriter(folder)
-    store = writer.store
-    old = [(BlockHeader.decode(hdr), hsh) for _, hdr, hsh, _ in store.block_rows()]
-    chunks = [
-        np.array(decode_records([bytes(r[5]) for r in store.record_rows(h.first_seq,
-                 h.first_seq + h.n_records)]), copy=True)
-        for h, _ in old
-    ]  # fmt: skip
-    chunks[1]["battery_mwh"][5] -= 100_000  # 0.1 kWh less billed to one owner
-    _sql(folder, "DELETE FROM records", "DELETE FROM attestations", "DELETE FROM blocks",
-         "DELETE FROM statements", "DELETE FROM settlements")  # fmt: skip
-    prev = GENESIS_HASH
-    for (head, _), rec in zip(old, chunks, strict=True):
-        block = build_block(rec, head.height, prev, writer.keys, head.timestamp_ms)
-        store.append_block(block)
-        prev = block.hash
-    _, balanced = writer.settle(np.concatenate(chunks))
-    writer.close()
-    assert balanced
+    old = LedgerStore(database_url(folder)).block_rows()
+    rewrite_with_all_keys(folder)
     new = LedgerStore(database_url(folder)).block_rows()
-    assert new[0][2] == old[0][1]  # block 0 rebuilt bit for bit
+    assert new[0][2] == old[0][2]  # block 0 rebuilt bit for bit
+    assert new[1][2] != old[1][2]
     code, text = _verify_cli(folder)
     assert code == 1
     assert "block 1: root anchored on chain" in text
@@ -371,3 +330,165 @@ def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
     write_results(second, out)
     assert json.loads((out / "kpis.json").read_text())["ledger_records"] == len(second.passes)
     assert verify_ledger(out).records == len(second.passes)
+
+
+def test_rolled_back_block_and_settlement_are_caught(ledger: Path, tmp_path: Path) -> None:
+    """The newest block and its period's settlement deleted: every remaining block and
+    settlement checks, but the chain holds a root beyond the ledger's tip."""
+    from ersgrid.ledger.verify import LedgerRolledBack
+
+    folder = copy_ledger(ledger, tmp_path / "t")
+    height, _ = roll_back_last_block(folder)
+    assert height == 2
+    with pytest.raises(LedgerRolledBack, match="the chain holds 3 block roots, the ledger only 2"):
+        verify_ledger(folder)
+    code, text = _verify_cli(folder)
+    assert code == 1
+    assert "blocks 2..2 are missing" in text
+
+
+def test_rolled_back_settlement_alone_is_caught(ledger: Path, tmp_path: Path) -> None:
+    from ersgrid.ledger.verify import LedgerRolledBack
+
+    folder = copy_ledger(ledger, tmp_path / "t")
+    store = LedgerStore(database_url(folder))
+    last = store.settlement_rows()[-1][0]
+    store.close()
+    _sql(folder, f"DELETE FROM statements WHERE period = {last}",
+         f"DELETE FROM settlements WHERE period = {last}")  # fmt: skip
+    with pytest.raises(LedgerRolledBack, match=f"settlement of period .*{last}.* missing"):
+        verify_ledger(folder)
+
+
+def test_untouched_ledger_says_what_it_cannot_vouch_for(ledger: Path) -> None:
+    from ersgrid.ledger.verify import IN_PROCESS_CAVEAT, UNPINNED_CAVEAT
+
+    rep = verify_ledger(ledger)
+    assert rep.keys == "ledger"
+    assert rep.complete
+    assert UNPINNED_CAVEAT in rep.warnings
+    assert IN_PROCESS_CAVEAT in rep.warnings
+    pinned = verify_ledger(ledger, trust=ledger / "trust.json")
+    assert pinned.keys == "pinned"
+    assert UNPINNED_CAVEAT not in pinned.warnings
+    assert IN_PROCESS_CAVEAT in pinned.warnings  # pinning keys does not make the chain real
+    code, text = _verify_cli(ledger)
+    assert code == 0
+    assert "protects nothing against someone who can rewrite" in " ".join(text.split())
+
+
+def test_reforged_ledger_with_fresh_keys_is_caught_only_by_pinned_keys(
+    ledger: Path, tmp_path: Path, tiny: Scenario
+) -> None:
+    """Someone without the keys writes the same run again with fresh keys and a fresh
+    in-process chain and puts it in place of the original: it verifies on its own word, and
+    fails against the trust file the parties kept."""
+    import shutil
+
+    from ersgrid.ledger.verify import LedgerForged
+
+    kept = tmp_path / "kept-trust.json"
+    shutil.copy(ledger / "trust.json", kept)
+    forged = tmp_path / "forged"
+    write_tiny_ledger(tiny, forged)
+    folder = copy_ledger(ledger, tmp_path / "t")
+    for name in ("ledger.sqlite", "trust.json"):
+        shutil.copy(forged / name, folder / name)
+    rep = verify_ledger(folder)  # consistent in itself
+    assert rep.keys == "ledger"
+    with pytest.raises(LedgerForged, match="not the pinned one"):
+        verify_ledger(folder, trust=kept)
+    res = runner.invoke(app, ["ledger", "verify", str(folder), "--trust", str(kept)])
+    assert res.exit_code == 1
+    assert "TAMPERED" in res.output
+
+
+def test_trust_file_is_beside_the_ledger_and_checked_when_read(
+    ledger: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from ersgrid.errors import LedgerError
+
+    store = LedgerStore(database_url(ledger))
+    meta = store.meta()
+    store.close()
+    trust = Trust.load(ledger / "trust.json")
+    assert trust.pinned
+    assert trust.parties == meta["parties"]
+    assert trust.units == [u["public_key"] for u in meta["units"]]
+    assert trust.chain_account == meta["chain"]["account"]
+    data = json.loads((ledger / "trust.json").read_text())
+    data["parties"]["road_operator"] = "11" * 32
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(LedgerError, match="do not hash to its signers_sha256"):
+        Trust.load(bad)
+    bad.write_text("{}")
+    with pytest.raises(LedgerError, match="not an ersgrid trust file"):
+        Trust.load(bad)
+
+
+def test_contract_build_is_cached_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second build comes from the cache without compiling; a damaged cache is rebuilt."""
+    import json
+
+    import vyper.compiler
+
+    from ersgrid.errors import LedgerError
+
+    first = compile_anchor_contract(cache_dir=tmp_path)
+    (cached,) = tmp_path.glob("anchor-*.json")
+
+    def no_compile(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled although a verified build is cached")
+
+    monkeypatch.setattr(vyper.compiler, "compile_code", no_compile)
+    assert compile_anchor_contract(cache_dir=tmp_path) == first
+    data = json.loads(cached.read_text())
+    data["bytecode_runtime"] = data["bytecode_runtime"][:-2] + "00"
+    cached.write_text(json.dumps(data))
+    with pytest.raises(LedgerError, match="compiled although"):
+        compile_anchor_contract(cache_dir=tmp_path)  # the damaged build is not used
+    monkeypatch.undo()
+    assert compile_anchor_contract(cache_dir=tmp_path) == first
+    assert json.loads(cached.read_text()) == first
+
+
+def test_durable_point_follows_each_commit(tmp_path: Path) -> None:
+    from ersgrid.ledger.writer import LedgerWriter, PriceTable
+    from ersgrid.scenario.settlement import SettlementSpec
+    from ledger_helpers import records_array
+
+    writer = LedgerWriter.create(
+        tmp_path / "l", [{"id": f"u{i}", "substation": "S"} for i in range(16)],
+        timezone="Asia/Tokyo", currency="JPY", rules=SettlementSpec(),
+        tariffs=[{"name": "t", "user_price_per_kwh": 50.0, "export_price_per_kwh": 8.0}],
+        prices=PriceTable(0, 900_000, [20.0]), reference_price_per_kwh=30.0,
+    )  # fmt: skip
+    assert writer.durable().blocks == 0
+    rec = records_array(3000)
+    blocks = writer.append(rec, max_block_records=1000)
+    point = writer.durable()
+    assert (point.blocks, point.records, point.tip_hash) == (3, 3000, blocks[-1].hash)
+    assert point.settled == 0
+    assert point.last_settled_period is None
+    writer.settle(rec)
+    assert writer.durable().last_settled_period == int(rec["period"][0])
+    assert writer.anchor() == 4
+    assert writer.durable().anchored == 4
+    assert writer.anchor() == 0  # the kept in-process chain: nothing new
+    more = records_array(500, seed=1)  # the next hour, not settled yet
+    more["period"] += 3600
+    more["start_ms"] += 3_600_000
+    more["end_ms"] += 3_600_000
+    writer.append(more)
+    assert writer.anchor() == 1
+    writer.close()
+    rep = verify_ledger(tmp_path / "l")
+    assert (rep.records, rep.blocks, rep.unanchored_blocks, rep.unsettled_periods) == (
+        3500, 4, 0, 1,
+    )  # fmt: skip
+    assert any(w.startswith("incomplete tail: 1 period(s) not settled") for w in rep.warnings)

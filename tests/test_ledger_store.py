@@ -34,16 +34,24 @@ w = LedgerWriter.create(
     prices=PriceTable(0, 900_000, [20.0]), reference_price_per_kwh=30.0,
 )
 for k in range(100_000):
-    w.append(records_array(4000, seed=k), max_block_records=2000)
-    height, _, seq = w.store.tip()
-    print("acked", height, seq, flush=True)
+    rec = records_array(4000, seed=k)  # period k: an hour after period k - 1
+    rec["period"] += 3600 * k
+    rec["start_ms"] += 3_600_000 * k
+    rec["end_ms"] += 3_600_000 * k
+    w.append(rec, max_block_records=2000)
+    if k % 2 == 0:  # every other period is settled and anchored: the kill finds any state
+        w.settle(rec)
+        w.anchor()
+    p = w.durable()
+    print("acked", p.blocks, p.records, p.settled, p.anchored, flush=True)
 """
 
 
-@pytest.mark.parametrize("delay_s", [0.013, 0.061])
+@pytest.mark.parametrize("delay_s", [0.013, 0.17])
 def test_sigkill_mid_append_loses_no_acknowledged_record(tmp_path: Path, delay_s: float) -> None:
-    """A writer appending without pause is killed with SIGKILL; every block it reported as
-    committed is there, no half block is, and the reopened ledger verifies once anchored."""
+    """A writer appending, settling and anchoring without pause is killed with SIGKILL: every
+    block, settlement and anchor its durable point reported is there, no half block is, and
+    the ledger verifies as it was left, its unfinished tail reported, not taken for tampering."""
     folder = tmp_path / "crash"
     code = CHILD.format(tests=str(Path(__file__).parent), folder=str(folder))
     env = os.environ | {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
@@ -61,17 +69,27 @@ def test_sigkill_mid_append_loses_no_acknowledged_record(tmp_path: Path, delay_s
     rest, _ = child.communicate(timeout=30)
     acked += [tuple(int(x) for x in ln.split()[1:]) for ln in rest.splitlines() if ln]
     assert child.returncode == -signal.SIGKILL
-    last_height, last_seq = acked[-1]
+    blocks, records, settled, anchored = acked[-1]
     writer = LedgerWriter(folder)
-    height, _, seq = writer.store.tip()
-    assert height >= last_height
-    assert seq >= last_seq
-    assert writer.store.count_records() == seq  # no record outside a whole block
+    point = writer.durable()
+    assert point.blocks >= blocks
+    assert point.records >= records
+    assert point.settled >= settled
+    assert point.anchored >= anchored
+    assert writer.store.count_records() == point.records  # no record outside a whole block
+    writer.close()
+    report = verify_ledger(folder)  # as the kill left it
+    assert (report.records, report.blocks, report.periods) == (
+        point.records, point.blocks, point.settled,
+    )  # fmt: skip
+    # two blocks a period, committed one by one: a kill between them leaves half a period
+    assert report.unsettled_periods == (point.blocks + 1) // 2 - point.settled
+    if not report.complete:
+        assert any(w.startswith("incomplete tail") for w in report.warnings)
+    writer = LedgerWriter(folder)
     writer.anchor()
     writer.close()
-    report = verify_ledger(folder)
-    assert report.records == seq
-    assert report.blocks == height
+    assert verify_ledger(folder).unanchored_blocks == 0
 
 
 def _pg_url() -> str:
@@ -90,7 +108,8 @@ def _pg_available() -> str | None:
 
 @pytest.mark.service
 def test_postgresql_backend(tmp_path: Path, tiny: Scenario) -> None:
-    """A run's ledger in PostgreSQL (own schema), verified, then a deleted record caught."""
+    """A run's ledger in PostgreSQL (own schema), verified with its trust file, then a deleted
+    record caught."""
     if not IN_CI:
         pytest.skip("needs PostgreSQL at 127.0.0.1:5432: runs when CI=true")
     problem = _pg_available()
@@ -106,15 +125,20 @@ def test_postgresql_backend(tmp_path: Path, tiny: Scenario) -> None:
         summary = write_tiny_ledger(tiny, tmp_path / "pg", db_url=url)
         assert summary.settlement_balanced
         assert not (tmp_path / "pg" / "ledger.sqlite").exists()
-        report = verify_ledger(tmp_path / "pg", db_url=url)
+        report = verify_ledger(tmp_path / "pg", db_url=url, trust=tmp_path / "pg" / "trust.json")
+        assert report.keys == "pinned"
         assert report.records == summary.records
         assert report.blocks == summary.blocks
         store = LedgerStore(url)
         assert store.engine.dialect.name == "postgresql"
         store.close()
-        with psycopg.connect(url, autocommit=True) as con:
-            con.execute("DELETE FROM records WHERE seq = 10")
-        with pytest.raises(LedgerTampered, match="record seq 10 missing"):
+        with psycopg.connect(url, autocommit=True) as con:  # drop block 0's first record
+            con.execute(
+                "UPDATE records SET bodies = substring(bodies from 73), "
+                "leaves = substring(leaves from 33) WHERE height = 0 AND unit = "
+                "(SELECT min(unit) FROM records WHERE height = 0)"
+            )
+        with pytest.raises(LedgerTampered, match="record seq 0 missing"):
             verify_ledger(tmp_path / "pg", db_url=url)
     finally:
         with psycopg.connect(_pg_url(), autocommit=True) as con:

@@ -51,9 +51,14 @@ def test_live_loop_writes_anchors_and_verifies_its_ledger(tiny: Scenario, tmp_pa
         assert not loop.alarms.list()
 
         with sqlite3.connect(tmp_path / "ledger" / "ledger.sqlite") as db:
-            (body,) = db.execute("SELECT body FROM records WHERE seq = 0").fetchone()
-            forged = body[:-2] + bytes([body[-2] ^ 1]) + body[-1:]  # one bit of the energy
-            db.execute("UPDATE records SET body = ? WHERE seq = 0", (forged,))
+            # block 0's first unit row starts with record seq 0 (72 bytes a record)
+            unit, body = db.execute(
+                "SELECT unit, bodies FROM records WHERE height = 0 ORDER BY unit LIMIT 1"
+            ).fetchone()
+            forged = body[:70] + bytes([body[70] ^ 1]) + body[71:]  # one bit of record seq 0
+            db.execute(
+                "UPDATE records SET bodies = ? WHERE height = 0 AND unit = ?", (forged, unit)
+            )
         ledger.verify_now()
         ledger.drain()
         status = client.get("/api/ledger").json()

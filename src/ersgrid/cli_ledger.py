@@ -35,6 +35,19 @@ ChainOption = Annotated[
         help="Ethereum JSON-RPC node holding the anchors (default: the ledger's own chain).",
     ),
 ]
+TrustOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust",
+        help="Trust file with the pinned public keys (your copy of the trust.json written "
+        "beside the ledger when it was created); without it the ledger's own keys are used.",
+    ),
+]
+
+
+def _notes(warnings: tuple[str, ...] | list[str]) -> None:
+    for text in warnings:
+        console.print(f"[yellow]note[/]: {text}", highlight=False, soft_wrap=True)
 
 
 def _tampered(err: LedgerTampered) -> None:
@@ -47,10 +60,14 @@ def verify(
     folder: Annotated[Path, typer.Argument(help="Results folder holding the ledger.")],
     db: DbOption = None,
     chain_url: ChainOption = None,
+    trust: TrustOption = None,
 ) -> None:
-    """Recompute every signature, Merkle root, hash link, settlement and anchor.
+    """Recompute every signature, Merkle root, hash link, settlement and anchor, and check
+    that the chain holds nothing beyond the ledger's tip.
 
-    Exit 0 if all match; 1 naming the first bad record, block or period; 2 on other errors.
+    Exit 0 if all match (notes say what could not be vouched for); 1 naming the first bad
+    record, block or period, a rolled-back tail or keys other than the pinned ones; 2 on other
+    errors.
     """
     from ersgrid.cli import _friendly
     from ersgrid.ledger.verify import verify_ledger
@@ -58,15 +75,17 @@ def verify(
     @_friendly
     def go() -> None:
         try:
-            rep = verify_ledger(folder, db, chain_url)
+            rep = verify_ledger(folder, db, chain_url, trust)
         except LedgerTampered as err:
             _tampered(err)
             return
+        keys = f"keys pinned by {trust}" if rep.keys == "pinned" else "the ledger's own keys"
         console.print(
             f"[green]ok[/]: {rep.records:,} records in {rep.blocks} blocks, {rep.periods} "
-            f"settled periods, {rep.anchors_checked} anchors checked on {rep.chain} "
-            f"({rep.wall_time_s:.1f} s)"
+            f"settled periods, {rep.anchors_checked} anchors checked on {rep.chain}; "
+            f"{keys} ({rep.wall_time_s:.1f} s)"
         )
+        _notes(rep.warnings)
 
     go()
 
@@ -102,8 +121,10 @@ def proof(
 def check_proof_cmd(
     file: Annotated[Path, typer.Argument(help="Proof file from `ersgrid ledger proof`.")],
     chain_url: ChainOption = None,
+    trust: TrustOption = None,
 ) -> None:
-    """Check a proof without the ledger; with --chain-url also its anchors on chain."""
+    """Check a proof without the ledger; with --chain-url also its anchors on chain, with
+    --trust against the pinned keys."""
     from ersgrid.cli import _friendly
     from ersgrid.errors import LedgerError
     from ersgrid.ledger.proofs import check_proof
@@ -115,7 +136,7 @@ def check_proof_cmd(
         except (OSError, ValueError) as err:
             raise LedgerError(f"cannot read proof {str(file)!r}: {err}") from None
         try:
-            res = check_proof(data, chain_url)
+            res = check_proof(data, chain_url, trust)
         except LedgerTampered as err:
             _tampered(err)
             return
@@ -128,6 +149,8 @@ def check_proof_cmd(
             f"[green]ok[/]: {res['records']} records, {res['battery_kwh']:.3f} kWh charged, "
             f"statement total {res['total']:,.2f}; {anchors}"
         )
+        if trust is None:
+            _notes(["the keys were taken from the proof itself: give --trust to check them"])
 
     go()
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ersgrid.ledger.keys import KeyStore, public_bytes
 from ersgrid.ledger.merkle import merkle_root
-from ersgrid.ledger.records import encode_records, leaf_hashes
+from ersgrid.ledger.records import RECORD_DTYPE, RECORD_SIZE, leaf_hashes_raw
 
 __all__ = [
     "ATTESTATION",
@@ -119,8 +119,19 @@ class Block:
     signature: bytes
     attestations: list[Attestation]
     records: npt.NDArray[np.void]
-    bodies: list[bytes]
+    raw: bytes
+    """The records' canonical bytes, concatenated in seq order."""
     leaves: list[bytes]
+
+    def unit_bytes(self, att: Attestation) -> bytes:
+        """The canonical bytes of the records that attestation ``att`` signs."""
+        a = (att.first_seq - self.header.first_seq) * RECORD_SIZE
+        return self.raw[a : a + att.count * RECORD_SIZE]
+
+    def unit_leaves(self, att: Attestation) -> bytes:
+        """The leaf hashes of those records, concatenated."""
+        a = att.first_seq - self.header.first_seq
+        return b"".join(self.leaves[a : a + att.count])
 
     @property
     def hash(self) -> bytes:
@@ -154,8 +165,8 @@ def build_block(
         raise ValueError("a block needs at least one record")
     period = int(records["period"][0])
     first_seq = int(records["seq"][0])
-    bodies = encode_records(records)
-    leaves = leaf_hashes(bodies)
+    raw = np.ascontiguousarray(records, dtype=RECORD_DTYPE).tobytes()
+    leaves = leaf_hashes_raw(raw)
     units = np.asarray(records["unit"], dtype=np.int64)
     cuts = np.flatnonzero(np.diff(units)) + 1
     starts = np.concatenate(([0], cuts))
@@ -177,4 +188,4 @@ def build_block(
         prev_hash, int(timestamp_ms), public_bytes(producer),
     )  # fmt: skip
     signature = producer.sign(BLOCK_DOMAIN + header.hash)
-    return Block(header, signature, attestations, records, bodies, leaves)
+    return Block(header, signature, attestations, records, raw, leaves)

@@ -24,12 +24,25 @@ from ersgrid.ledger.blocks import (
     BlockHeader,
     attestation_leaf,
 )
-from ersgrid.ledger.chain import KIND_BLOCK, KIND_SETTLEMENT, ChainClient, compile_anchor_contract
+from ersgrid.ledger.chain import (
+    KIND_BLOCK,
+    KIND_SETTLEMENT,
+    ChainClient,
+    compile_anchor_contract,
+    contract_address,
+)
 from ersgrid.ledger.keys import KeyStore, owner_key, pseudonym, verify_signature
 from ersgrid.ledger.merkle import merkle_proof, root_from_proof
-from ersgrid.ledger.records import LEAF_PREFIX, decode_records, record_dict
+from ersgrid.ledger.records import (
+    LEAF_PREFIX,
+    RECORD_DTYPE,
+    RECORD_SIZE,
+    decode_records,
+    record_dict,
+)
 from ersgrid.ledger.settlement import statement_leaf
 from ersgrid.ledger.storage import LedgerStore, database_url
+from ersgrid.ledger.trust import Trust
 from ersgrid.ledger.writer import settlement_message
 
 __all__ = ["PROOF_FORMAT", "check_proof", "make_proof", "parse_period"]
@@ -62,6 +75,14 @@ def _unpath(path: list[list[Any]]) -> list[tuple[bool, bytes]]:
     return [(bool(left), bytes.fromhex(sib)) for left, sib in path]
 
 
+def _matches(raw: bytes, name: bytes) -> list[int]:
+    """Indices of the records in ``raw`` (concatenated canonical bytes) of pseudonym ``name``."""
+    at = RECORD_DTYPE.fields["pseudonym"][1]  # type: ignore[index]
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, RECORD_SIZE)
+    hit = np.all(rows[:, at : at + len(name)] == np.frombuffer(name, dtype=np.uint8), axis=1)
+    return [int(i) for i in np.flatnonzero(hit)]
+
+
 def make_proof(
     folder: Path, vehicle_id: int, period_text: str, db_url: str | None = None
 ) -> dict[str, Any]:
@@ -77,47 +98,51 @@ def make_proof(
         period = parse_period(period_text, meta["timezone"], meta["period"])
         key = owner_key(KeyStore(folder / "keys").provider_secret(), meta["run_id"], vehicle_id)
         name = pseudonym(key, period)
-        rows = store.records_of([name])
-        if not rows:
-            raise LedgerError(
-                f"vehicle {vehicle_id} has no records in period {period_text} ({period})"
-            )
         blocks = {h: (hdr, sig) for h, hdr, _, sig in store.block_rows()}
         anchors = store.anchors()
         records = []
-        att_cache: dict[int, list[tuple[int, bytes, bytes]]] = {}
-        for seq, height, body, _leaf in rows:
-            atts = att_cache.setdefault(height, store.attestation_rows(height))
-            i = next(
-                k for k, (_, b, s) in enumerate(atts)
-                if (a := Attestation.decode(b, s)).first_seq <= seq < a.first_seq + a.count
-            )  # fmt: skip
-            unit, att_body, att_sig = atts[i]
-            att = Attestation.decode(att_body, att_sig)
-            unit_leaves = store.leaves_between(att.first_seq, att.first_seq + att.count)
-            records.append(
-                {
-                    "record": body.hex(), "values": record_dict(decode_records(body)[0]),
-                    "path": _path(merkle_proof(unit_leaves, seq - att.first_seq)),
-                    "attestation": att_body.hex(), "attestation_signature": att_sig.hex(),
-                    "unit_public_key": meta["units"][unit]["public_key"],
-                    "unit_id": meta["units"][unit]["id"],
-                    "attestation_path": _path(
-                        merkle_proof([attestation_leaf(b) for _, b, _ in atts], i)
-                    ),
-                    "block_header": blocks[height][0].hex(),
-                    "block_signature": blocks[height][1].hex(),
-                    "anchor_tx": anchors[(KIND_BLOCK, height)][1].hex()
-                    if (KIND_BLOCK, height) in anchors else None,
-                }
-            )  # fmt: skip
+        for height in store.heights_of_period(period):
+            atts = store.attestation_rows(height)
+            att_leaves = [attestation_leaf(b) for _, b, _ in atts]
+            position = {unit: i for i, (unit, _, _) in enumerate(atts)}
+            for unit, raw, leaves in store.record_rows(height):
+                hits = _matches(raw, name)
+                if not hits:
+                    continue
+                i = position[unit]
+                _, att_body, att_sig = atts[i]
+                unit_leaves = [leaves[k : k + 32] for k in range(0, len(leaves), 32)]
+                for k in hits:
+                    body = raw[k * RECORD_SIZE : (k + 1) * RECORD_SIZE]
+                    records.append(
+                        {
+                            "record": body.hex(), "values": record_dict(decode_records(body)[0]),
+                            "path": _path(merkle_proof(unit_leaves, k)),
+                            "attestation": att_body.hex(), "attestation_signature": att_sig.hex(),
+                            "unit_public_key": meta["units"][unit]["public_key"],
+                            "unit_id": meta["units"][unit]["id"],
+                            "attestation_path": _path(merkle_proof(att_leaves, i)),
+                            "block_header": blocks[height][0].hex(),
+                            "block_signature": blocks[height][1].hex(),
+                            "anchor_tx": anchors[(KIND_BLOCK, height)][1].hex()
+                            if (KIND_BLOCK, height) in anchors else None,
+                        }
+                    )  # fmt: skip
+        if not records:
+            raise LedgerError(
+                f"vehicle {vehicle_id} has no records in period {period_text} ({period})"
+            )
+        records.sort(key=lambda r: int(r["values"]["seq"]))
         party = f"vehicle:{name.hex()}"
         statements = store.statement_rows(period)
-        idx = [p for p, _, _ in statements].index(party)
+        parties = [p for p, _, _ in statements]
+        if party not in parties:
+            raise LedgerError(f"period {period_text} is not settled yet: no statement to prove")
+        idx = parties.index(party)
         settlement = {p: (r, s) for p, _, r, s in store.settlement_rows()}[period]
         return {
-            "format": PROOF_FORMAT, "ledger": meta.get("name", ""), "period": period,
-            "period_kind": meta["period"], "pseudonym": name.hex(),
+            "format": PROOF_FORMAT, "ledger": meta.get("name", ""), "run_id": meta["run_id"],
+            "period": period, "period_kind": meta["period"], "pseudonym": name.hex(),
             "road_operator_public_key": meta["parties"]["road_operator"],
             "records": records,
             "statement": {
@@ -133,22 +158,42 @@ def make_proof(
         store.close()
 
 
-def check_proof(proof: dict[str, Any], chain_url: str | None = None) -> dict[str, Any]:
+def check_proof(
+    proof: dict[str, Any], chain_url: str | None = None, trust: Trust | Path | None = None
+) -> dict[str, Any]:
     """Check a proof on its own; raise LedgerTampered naming the first part that fails.
 
     With ``chain_url`` the block and settlement roots are also read from the anchor contract.
+    With ``trust`` (a trust file kept outside the ledger) the signatures must be by the pinned
+    keys, and the anchor contract is the pinned anchoring account's; without it the checker
+    takes the keys the proof carries on trust.
 
     Returns
     -------
     dict
-        ``records``, ``battery_kwh``, ``total`` (statement, currency) and ``anchors_checked``.
+        ``records``, ``battery_kwh``, ``total`` (statement, currency), ``anchors_checked``
+        and ``keys`` (``pinned`` or ``proof``).
     """
+    import hashlib
+
+    from ersgrid.ledger.verify import LedgerForged
+
     if proof.get("format") != PROOF_FORMAT:
         raise LedgerError(f"not an ersgrid proof (format {proof.get('format')!r})")
+    if isinstance(trust, Path | str):
+        trust = Trust.load(Path(trust))
     producer = bytes.fromhex(proof["road_operator_public_key"])
     name = bytes.fromhex(proof["pseudonym"])
     period = int(proof["period"])
-    import hashlib
+    pinned_units: list[bytes] = []
+    if trust is not None:
+        if proof.get("run_id") not in (None, trust.run_id):
+            raise LedgerForged(f"the proof is of run {proof.get('run_id')}, not the pinned one")
+        if producer != trust.road_operator:
+            raise LedgerForged(
+                "the proof's road operator key is not the pinned one: signed with other keys"
+            )
+        pinned_units = trust.unit_keys()
 
     heads = {}
     batt = 0
@@ -164,9 +209,10 @@ def check_proof(proof: dict[str, Any], chain_url: str | None = None) -> dict[str
         leaf = hashlib.sha256(LEAF_PREFIX + body).digest()
         if root_from_proof(leaf, _unpath(item["path"])) != att.unit_root:
             raise LedgerTampered(f"{where}: not included under the root its power unit signed")
-        if not verify_signature(
-            bytes.fromhex(item["unit_public_key"]), att.signature, METER_DOMAIN + att.body()
-        ):
+        unit_key = bytes.fromhex(item["unit_public_key"])
+        if trust is not None and unit_key not in pinned_units[att.unit : att.unit + 1]:
+            raise LedgerForged(f"{where}: power unit {att.unit}'s key is not the pinned one")
+        if not verify_signature(unit_key, att.signature, METER_DOMAIN + att.body()):
             raise LedgerTampered(f"{where}: bad signature of power unit {att.unit}")
         head = BlockHeader.decode(bytes.fromhex(item["block_header"]))
         if root_from_proof(attestation_leaf(att.body()), _unpath(item["attestation_path"])) != (
@@ -200,8 +246,18 @@ def check_proof(proof: dict[str, Any], chain_url: str | None = None) -> dict[str
         chain = proof.get("chain") or {}
         if not chain.get("contract"):
             raise LedgerError("the proof names no anchor contract")
+        address = chain["contract"]
+        if trust is not None and trust.chain_account:
+            address = contract_address(trust.chain_account)
+            if chain["contract"] != address:
+                raise LedgerForged(
+                    f"the proof names anchor contract {chain['contract']}, the pinned account's "
+                    f"is {address}"
+                )
         client = ChainClient.connect(chain_url, bytes(31) + b"\x01")
-        client.attach(compile_anchor_contract(None, chain["evm_version"]), chain["contract"])
+        client.attach(compile_anchor_contract(chain["evm_version"]), address)
+        if trust is not None and client.counts().signers != trust.digest():
+            raise LedgerForged("the anchor contract publishes other signer keys than the pinned")
         for h, head in sorted(heads.items()):
             if client.root(KIND_BLOCK, h) != head.hash:
                 raise LedgerTampered(f"block {h}: root not anchored on chain or different there")
@@ -214,4 +270,5 @@ def check_proof(proof: dict[str, Any], chain_url: str | None = None) -> dict[str
         "battery_kwh": batt / 1e6,
         "total": float(np.int64(body["total_micro"])) / 1e6,
         "anchors_checked": checked,
+        "keys": "pinned" if trust is not None else "proof",
     }

@@ -28,6 +28,7 @@ __all__ = [
     "decode_records",
     "encode_records",
     "leaf_hashes",
+    "leaf_hashes_raw",
     "record_dict",
 ]
 
@@ -89,6 +90,24 @@ def leaf_hashes(bodies: list[bytes]) -> list[bytes]:
     """SHA-256 leaf hash of each record body (domain-separated from inner nodes)."""
     sha = hashlib.sha256
     return [sha(LEAF_PREFIX + b).digest() for b in bodies]
+
+
+def leaf_hashes_raw(raw: bytes) -> list[bytes]:
+    """SHA-256 leaf hash of each record in ``raw`` (concatenated canonical bytes, in order).
+
+    The same leaves as :func:`leaf_hashes` of the split bodies: each record is laid out once
+    behind its prefix byte, so hashing takes one slice per record and no concatenation.
+    """
+    if len(raw) % RECORD_SIZE:
+        raise ValueError(f"record bytes of length {len(raw)} are not a multiple of {RECORD_SIZE}")
+    n = len(raw) // RECORD_SIZE
+    step = RECORD_SIZE + 1
+    buf = np.empty((n, step), dtype=np.uint8)
+    buf[:, 0] = LEAF_PREFIX[0]
+    buf[:, 1:] = np.frombuffer(raw, dtype=np.uint8).reshape(n, RECORD_SIZE)
+    flat = buf.tobytes()
+    sha = hashlib.sha256
+    return [sha(flat[i : i + step]).digest() for i in range(0, n * step, step)]
 
 
 def record_dict(rec: np.void) -> dict[str, object]:

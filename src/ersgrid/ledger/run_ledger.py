@@ -122,7 +122,7 @@ def records_from_passes(
 def _replace_previous(out: Path) -> None:
     """Remove the ledger of an earlier run in the same results folder (its keys with it), as
     the other result files are replaced."""
-    for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm"):
+    for name in ("ledger.sqlite", "ledger.sqlite-wal", "ledger.sqlite-shm", "trust.json"):
         (out / name).unlink(missing_ok=True)
     for sub in ("keys", "chain"):
         if (out / sub).is_dir():
@@ -181,9 +181,9 @@ def write_run_ledger(
     db_url: str | None = None,
     chain_url: str | None = None,
 ) -> LedgerSummary:
-    """Write the run's ledger into ``out`` (``ledger.sqlite``, ``keys/``, ``chain/``), settle
-    every period at the run's prices ``price_per_kwh`` [currency/kWh] and anchor every block
-    and settlement.
+    """Write the run's ledger into ``out`` (``ledger.sqlite``, ``trust.json``, ``keys/``),
+    settle every period at the run's prices ``price_per_kwh`` [currency/kWh] and anchor every
+    block and settlement.
 
     A ledger of an earlier run in ``out`` is replaced, like the other result files; with a
     ``db_url`` the database must hold no ledger yet.

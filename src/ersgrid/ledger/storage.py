@@ -2,10 +2,16 @@
 
 Each block is appended in one database transaction together with its records and
 attestations, so a crash leaves either the whole block or none of it: a block whose
-transaction committed is *acknowledged* and survives. SQLite runs in WAL mode.
+transaction committed is *acknowledged* and survives. A period's settlement is one
+transaction too, and so are the anchors decoded from one anchoring call with the raw
+transactions behind them. SQLite runs in WAL mode with ``synchronous=FULL``: a commit
+returns only once the write-ahead log is on disk, so what was acknowledged survives a killed
+process and a power cut alike (``NORMAL`` would survive the first only). PostgreSQL's
+defaults (``synchronous_commit=on``) give the same.
 
 Tables: ``meta`` (ledger settings and public keys, JSON), ``blocks``, ``attestations``,
-``records`` (indexed columns beside the canonical ``body`` bytes and their leaf hash),
+``records`` (one row per power unit and block: the canonical bytes of that unit's records in
+the block, 72 bytes each, in seq order, exactly what the unit's attestation signs),
 ``statements`` and ``settlements`` (per period), ``anchors`` (our own index of what was
 anchored, from decoded receipts) and ``chain_txs`` (raw transactions sent to the in-process
 chain, so it can be rebuilt for verification).
@@ -14,7 +20,7 @@ chain, so it can be rebuilt for verification).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +36,16 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
 from ersgrid.errors import LedgerError
-from ersgrid.ledger.blocks import Block
+from ersgrid.ledger.blocks import GENESIS_HASH, Block, BlockHeader
+from ersgrid.ledger.records import RECORD_SIZE
 
-__all__ = ["LedgerStore", "database_url"]
+__all__ = ["DurablePoint", "LedgerStore", "database_url"]
 
 metadata = MetaData()
 meta_t = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text))
@@ -58,14 +66,13 @@ attestations_t = Table(
 )  # fmt: skip
 records_t = Table(
     "records", metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("height", BigInteger, nullable=False),
-    Column("unit", Integer, nullable=False),
-    Column("pseudonym", LargeBinary, nullable=False, index=True),
-    Column("period", BigInteger, nullable=False),
-    Column("body", LargeBinary, nullable=False),
-    Column("leaf", LargeBinary, nullable=False),
+    Column("height", BigInteger, primary_key=True, autoincrement=False),
+    Column("unit", Integer, primary_key=True, autoincrement=False),
+    Column("bodies", LargeBinary, nullable=False),
+    Column("leaves", LargeBinary, nullable=False),
 )  # fmt: skip
+"""One row per power unit and block: that unit's records in the block, concatenated, and
+their leaf hashes (32 bytes each, so that verify can name the record that changed)."""
 statements_t = Table(
     "statements", metadata,
     Column("period", BigInteger, primary_key=True, autoincrement=False),
@@ -103,8 +110,26 @@ def database_url(folder: Path, url: str | None = None) -> str:
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")
     cur.close()
+
+
+@dataclass(frozen=True)
+class DurablePoint:
+    """What the ledger holds committed: everything up to here survives a crash.
+
+    ``blocks`` blocks (heights 0 .. blocks-1) with ``records`` records (seq 0 .. records-1)
+    ending in the block hash ``tip_hash``; ``settled`` periods settled, the latest starting
+    at ``last_settled_period`` [unix s] (None before the first); ``anchored`` roots recorded
+    as anchored.
+    """
+
+    blocks: int
+    records: int
+    tip_hash: bytes
+    settled: int
+    last_settled_period: int | None
+    anchored: int
 
 
 class LedgerStore:
@@ -163,22 +188,6 @@ class LedgerStore:
     def append_block(self, block: Block) -> None:
         """Store one block with its records and attestations in a single transaction."""
         h = block.header.height
-        rec = block.records
-        seqs = rec["seq"].tolist()
-        units = rec["unit"].tolist()
-        periods = rec["period"].tolist()
-        pseudos = [bytes(p) for p in rec["pseudonym"]]
-        rows = list(
-            zip(
-                seqs, [h] * len(seqs), units, pseudos, periods, block.bodies, block.leaves,
-                strict=True,
-            )
-        )  # fmt: skip
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        insert_records = (
-            "INSERT INTO records (seq, height, unit, pseudonym, period, body, leaf) "
-            f"VALUES ({', '.join([mark] * 7)})"
-        )
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -192,14 +201,17 @@ class LedgerStore:
                     [{"height": h, "unit": a.unit, "body": a.body(), "signature": a.signature}
                      for a in block.attestations],
                 )  # fmt: skip
-                conn.exec_driver_sql(insert_records, rows)
+                conn.execute(
+                    records_t.insert(),
+                    [{"height": h, "unit": a.unit, "bodies": block.unit_bytes(a),
+                      "leaves": block.unit_leaves(a)}
+                     for a in block.attestations],
+                )  # fmt: skip
         except SQLAlchemyError as err:
             raise LedgerError(f"cannot append block {h}: {err}") from None
 
     def tip(self) -> tuple[int, bytes, int]:
         """(next height, hash of the last block or genesis, next record seq)."""
-        from ersgrid.ledger.blocks import GENESIS_HASH, BlockHeader
-
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(blocks_t.c.header).order_by(blocks_t.c.height.desc()).limit(1)
@@ -208,6 +220,25 @@ class LedgerStore:
             return 0, GENESIS_HASH, 0
         head = BlockHeader.decode(row[0])
         return head.height + 1, head.hash, head.first_seq + head.n_records
+
+    def durable(self) -> DurablePoint:
+        """What is committed now (one read transaction): see :class:`DurablePoint`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(blocks_t.c.header).order_by(blocks_t.c.height.desc()).limit(1)
+            ).first()
+            settled, last = conn.execute(
+                select(func.count(), func.max(settlements_t.c.period))
+            ).one()
+            anchored = conn.execute(select(func.count()).select_from(anchors_t)).scalar_one()
+        blocks, tip_hash, records = 0, GENESIS_HASH, 0
+        if row is not None:
+            head = BlockHeader.decode(row[0])
+            blocks, tip_hash, records = head.height + 1, head.hash, head.first_seq + head.n_records
+        return DurablePoint(
+            blocks, records, tip_hash, int(settled), None if last is None else int(last),
+            int(anchored),
+        )  # fmt: skip
 
     def block_rows(self) -> list[tuple[int, bytes, bytes, bytes]]:
         """(height, header, hash, signature) of every block in stored order of height."""
@@ -218,6 +249,13 @@ class LedgerStore:
             ).all()  # fmt: skip
         return [(int(a), bytes(b), bytes(c), bytes(d)) for a, b, c, d in rows]
 
+    def heights_of_period(self, period: int) -> list[int]:
+        """Heights of the blocks that hold records of ``period`` [unix s]."""
+        c = blocks_t.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.height).where(c.period == period).order_by(c.height)).all()
+        return [int(r[0]) for r in rows]
+
     def attestation_rows(self, height: int) -> list[tuple[int, bytes, bytes]]:
         """(unit, body, signature) of a block's attestations, by unit."""
         with self.engine.connect() as conn:
@@ -227,46 +265,36 @@ class LedgerStore:
             ).all()  # fmt: skip
         return [(int(u), bytes(b), bytes(s)) for u, b, s in rows]
 
-    def record_rows(self, first_seq: int, end_seq: int) -> list[tuple[Any, ...]]:
-        """(seq, height, unit, pseudonym, period, body, leaf) for first_seq <= seq < end_seq."""
-        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        sql = (
-            "SELECT seq, height, unit, pseudonym, period, body, leaf FROM records "
-            f"WHERE seq >= {mark} AND seq < {mark} ORDER BY seq"
-        )
-        with self.engine.connect() as conn:
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cur.execute(sql, (first_seq, end_seq))
-                return list(cur.fetchall())
-            finally:
-                cur.close()
-
-    def records_of(self, pseudonyms: list[bytes]) -> list[tuple[int, int, bytes, bytes]]:
-        """(seq, height, body, leaf) of every record of the given pseudonyms, by seq."""
+    def record_rows(self, height: int) -> list[tuple[int, bytes, bytes]]:
+        """(unit, concatenated record bytes, concatenated leaves) of a block, by unit."""
         c = records_t.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(c.seq, c.height, c.body, c.leaf)
-                .where(c.pseudonym.in_(pseudonyms)).order_by(c.seq)
-            ).all()  # fmt: skip
-        return [(int(s), int(h), bytes(b), bytes(lf)) for s, h, b, lf in rows]
-
-    def leaves_between(self, first_seq: int, end_seq: int) -> list[bytes]:
-        """Stored leaf hashes of records first_seq <= seq < end_seq, by seq."""
-        c = records_t.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(c.leaf).where(c.seq >= first_seq, c.seq < end_seq).order_by(c.seq)
+                select(c.unit, c.bodies, c.leaves).where(c.height == height).order_by(c.unit)
             ).all()
-        return [bytes(r[0]) for r in rows]
+        return [(int(u), bytes(b), bytes(lf)) for u, b, lf in rows]
+
+    def block_records(self, height: int) -> bytes:
+        """The canonical bytes of every record of a block, units in order (as stored)."""
+        return b"".join(b for _, b, _ in self.record_rows(height))
+
+    def stray_record_rows(self, heights: int) -> list[tuple[int, int]]:
+        """(height, unit) of stored record rows outside heights 0 .. heights-1."""
+        c = records_t.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.height, c.unit).where((c.height >= heights) | (c.height < 0))
+                .order_by(c.height, c.unit)
+            ).all()  # fmt: skip
+        return [(int(h), int(u)) for h, u in rows]
 
     def count_records(self) -> int:
-        """Number of stored records."""
-        from sqlalchemy import func
-
+        """Number of stored records (bytes stored / record size)."""
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(records_t)).scalar_one())
+            size = conn.execute(
+                select(func.coalesce(func.sum(func.length(records_t.c.bodies)), 0))
+            ).scalar_one()
+        return int(size) // RECORD_SIZE
 
     # -- settlement ------------------------------------------------------------------
     def put_settlement(
@@ -303,17 +331,38 @@ class LedgerStore:
         return [(str(p), str(b), bytes(lf)) for p, b, lf in rows]
 
     # -- chain -----------------------------------------------------------------------
-    def put_anchors(self, rows: list[dict[str, Any]]) -> None:
-        """Add anchors decoded from receipts to our index."""
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(anchors_t.insert(), rows)
-
-    def clear_anchors(self) -> None:
-        """Forget the anchor index and the in-process chain (when anchoring moves chains)."""
+    def put_anchors(
+        self,
+        rows: list[dict[str, Any]],
+        raws: list[bytes] | None = None,
+        meta: dict[str, Any] | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Add anchors decoded from receipts to our index, the raw transactions sent to the
+        in-process chain for them and any meta values, in one transaction (the index and the
+        ledger's chain record never run ahead of the replayable chain). With ``replace``, the
+        old index and in-process log are dropped first, in the same transaction (anchoring
+        moved to another chain)."""
         with self.engine.begin() as conn:
-            conn.execute(anchors_t.delete())
-            conn.execute(chain_txs_t.delete())
+            if replace:
+                conn.execute(anchors_t.delete())
+                conn.execute(chain_txs_t.delete())
+            if rows:
+                conn.execute(anchors_t.insert(), rows)
+            if raws:
+                start = conn.execute(select(func.count()).select_from(chain_txs_t)).scalar_one()
+                conn.execute(
+                    chain_txs_t.insert(),
+                    [{"n": int(start) + i, "raw": r} for i, r in enumerate(raws)],
+                )
+            for key, value in (meta or {}).items():
+                conn.execute(meta_t.delete().where(meta_t.c.key == key))
+                conn.execute(meta_t.insert().values(key=key, value=json.dumps(value)))
+
+    def count_chain_txs(self) -> int:
+        """Number of raw transactions kept for the in-process chain."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(chain_txs_t)).scalar_one())
 
     def anchors(self) -> dict[tuple[int, int], tuple[bytes, bytes, int]]:
         """(kind, key) → (root, tx hash, chain block number)."""
@@ -324,20 +373,10 @@ class LedgerStore:
 
     def add_chain_txs(self, raws: list[bytes]) -> None:
         """Append raw transactions sent to the in-process chain, in order."""
-        with self.engine.begin() as conn:
-            start = len(conn.execute(select(chain_txs_t.c.n)).all())
-            if raws:
-                conn.execute(
-                    chain_txs_t.insert(), [{"n": start + i, "raw": r} for i, r in enumerate(raws)]
-                )
+        self.put_anchors([], raws)
 
     def chain_txs(self) -> list[bytes]:
         """Raw transactions of the in-process chain, in order."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(chain_txs_t.c.raw).order_by(chain_txs_t.c.n)).all()
         return [bytes(r[0]) for r in rows]
-
-    def iter_heights(self) -> Iterator[int]:
-        """Heights of stored blocks, ascending."""
-        for h, *_ in self.block_rows():
-            yield h

@@ -1,4 +1,12 @@
-"""Writing a ledger: create its keys and database, append records as blocks, settle, anchor."""
+"""Writing a ledger: create its keys and database, append records as blocks, settle, anchor.
+
+Every step commits before it returns (see :mod:`ersgrid.ledger.storage`): once
+:meth:`LedgerWriter.append` returns its blocks are acknowledged, once :meth:`LedgerWriter.settle`
+returns the periods are settled, and :meth:`LedgerWriter.durable` says what the database
+holds committed. A writer killed between two steps leaves a ledger that verifies, with its
+tail reported as incomplete (blocks not yet settled or anchored); a block half written is
+rolled back by the database.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ersgrid.errors import LedgerError
+from ersgrid.errors import LedgerError, LedgerTampered
 from ersgrid.ledger.blocks import Block, build_block
 from ersgrid.ledger.chain import (
     DEFAULT_EVM_VERSION,
@@ -24,10 +32,12 @@ from ersgrid.ledger.chain import (
 )
 from ersgrid.ledger.keys import KeyStore, public_bytes
 from ersgrid.ledger.settlement import PeriodSettlement, check_balance, settle_period
-from ersgrid.ledger.storage import LedgerStore, database_url
+from ersgrid.ledger.storage import DurablePoint, LedgerStore, database_url
+from ersgrid.ledger.trust import Trust, account_address, write_trust
 from ersgrid.scenario.settlement import ROLES, SettlementSpec
 
 __all__ = [
+    "LEDGER_FORMAT",
     "SETTLEMENT_DOMAIN",
     "LedgerWriter",
     "PriceTable",
@@ -35,6 +45,8 @@ __all__ = [
 ]
 
 SETTLEMENT_DOMAIN = b"ersgrid-settlement-v1|"
+LEDGER_FORMAT = 2
+"""Storage layout: 2 keeps each unit's records of a block in one row."""
 DEFAULT_BLOCK_RECORDS = 100_000
 
 
@@ -58,12 +70,12 @@ class PriceTable:
 
 
 class LedgerWriter:
-    """Creates a ledger in ``folder`` (database, ``keys/``, chain cache) and appends to it.
+    """Creates a ledger in ``folder`` (database, ``trust.json``, ``keys/``) and appends to it.
 
     Parameters
     ----------
     folder : Path
-        Holds ``ledger.sqlite`` (unless ``db_url`` is given), ``keys/`` and ``chain/``.
+        Holds ``ledger.sqlite`` (unless ``db_url`` is given), ``trust.json`` and ``keys/``.
     db_url : str, optional
         SQLAlchemy URL of the database (PostgreSQL in production).
     """
@@ -74,6 +86,8 @@ class LedgerWriter:
             raise LedgerError(f"no ledger in {str(folder)!r}: ledger.sqlite is missing")
         self.store = LedgerStore(database_url(self.folder, db_url), create=create)
         self.keys = KeyStore(self.folder / "keys")
+        self._chain: ChainClient | None = None  # the in-process chain, kept between anchors
+        self._chain_stored = 0  # of its sent transactions, how many the ledger holds
 
     @classmethod
     def create(
@@ -90,7 +104,7 @@ class LedgerWriter:
         db_url: str | None = None,
         name: str = "",
     ) -> LedgerWriter:
-        """Create keys and an empty ledger.
+        """Create keys, an empty ledger and its ``trust.json`` (the public keys to pin).
 
         Parameters
         ----------
@@ -110,19 +124,32 @@ class LedgerWriter:
             {"unit": i, **u, "public_key": public_bytes(keys.unit_key(i)).hex()}
             for i, u in enumerate(units)
         ]
+        parties = {r: public_bytes(keys.party_key(r)).hex() for r in ROLES}
         writer.store.set_meta(
-            format=1, name=name, run_id=uuid.uuid4().hex, timezone=timezone, currency=currency,
+            format=LEDGER_FORMAT, name=name, run_id=uuid.uuid4().hex, timezone=timezone,
+            currency=currency,
             period=rules.period, rules=rules.model_dump(mode="json"), tariffs=tariffs,
             prices={"start_ms": prices.start_ms, "step_ms": prices.step_ms,
                     "values": list(prices.values)},
-            reference_price_per_kwh=reference_price_per_kwh, units=unit_meta,
-            parties={r: public_bytes(keys.party_key(r)).hex() for r in ROLES},
+            reference_price_per_kwh=reference_price_per_kwh, units=unit_meta, parties=parties,
+            chain_account=account_address(keys.chain_account()),
         )  # fmt: skip
+        meta = writer.meta()
+        write_trust(folder, meta, meta["chain_account"])
         return writer
 
     def meta(self) -> dict[str, Any]:
         """The ledger's meta values."""
         return self.store.meta()
+
+    def durable(self) -> DurablePoint:
+        """What the database holds committed: blocks, records, settled periods, anchors.
+
+        Everything counted here survives a killed process (and a power cut, see
+        :mod:`ersgrid.ledger.storage`); a caller acknowledges records or a settled period to
+        others once this point covers them.
+        """
+        return self.store.durable()
 
     def append(
         self, records: npt.NDArray[np.void], max_block_records: int = DEFAULT_BLOCK_RECORDS
@@ -189,25 +216,28 @@ class LedgerWriter:
     ) -> int:
         """Anchor every block and settlement not anchored yet; return how many roots were sent.
 
-        Deploys the contract on first use (in-process chain unless ``chain_url``). Given a
-        ``chain_url`` other than the ledger's chain, anchoring moves there: a new contract is
-        deployed, every root is anchored on it and the old chain is kept in the meta as
-        ``previous_chains``. For the in-process chain every raw transaction is kept in the
-        ledger for later replay.
+        Deploys the contract on first use (in-process chain unless ``chain_url``), publishing
+        the digest of the ledger's signer keys. Given a ``chain_url`` other than the ledger's
+        chain, anchoring moves there: a new contract is deployed, every root is anchored on it
+        and the old chain is kept in the meta as ``previous_chains``. For the in-process chain
+        every raw transaction is kept in the ledger for later replay, and the chain itself is
+        kept by this writer for its next call. Roots a JSON-RPC chain already holds (a writer
+        killed after its transaction was mined) are taken into the index from the chain's log.
         """
         meta = self.meta()
         chain = meta.get("chain")
-        account = self.keys.chain_account()
         moving = chain is not None and chain_url is not None and chain_url != chain.get("url")
+        new_meta: dict[str, Any] = {}
         if chain is None or moving:
-            artifact = compile_anchor_contract(self.folder / "chain", evm_version)
+            artifact = compile_anchor_contract(evm_version)
+            account = self.keys.chain_account()
             client = (
                 ChainClient.connect(chain_url, account)
                 if chain_url
                 else ChainClient.in_process(account)
             )
             client.ensure_funds()
-            address = client.deploy(artifact)
+            address = client.deploy(artifact, Trust.of_meta(meta).digest())
             previous = meta.get("previous_chains", []) + ([chain] if moving else [])
             chain = {
                 "kind": client.kind, "url": chain_url, "chain_id": client.chain_id,
@@ -215,16 +245,14 @@ class LedgerWriter:
                 "vyper": artifact["vyper"], "account": client.account.address,
             }  # fmt: skip
             if moving:
-                self.store.clear_anchors()
-                self.store.set_meta(previous_chains=previous)
+                new_meta["previous_chains"] = previous
+            self._chain_stored = 0
+            new_meta["chain"] = chain
         else:
-            artifact = compile_anchor_contract(self.folder / "chain", chain["evm_version"])
-            if chain["kind"] == "in-process":
-                client = ChainClient.in_process(account, replay=self.store.chain_txs())
-            else:
-                client = ChainClient.connect(chain_url or chain["url"], account)
-            client.attach(artifact, chain["contract"])
-        done = self.store.anchors()
+            client = self._attached(chain, chain_url)
+        if client.kind == "in-process":
+            self._chain = client
+        done = {} if moving else self.store.anchors()
         items = [
             AnchorItem(KIND_BLOCK, h, hsh)
             for h, _, hsh, _ in self.store.block_rows()
@@ -234,13 +262,56 @@ class LedgerWriter:
             for p, _, root, _ in self.store.settlement_rows()
             if (KIND_SETTLEMENT, p) not in done
         ]
+        recovered: list[dict[str, Any]] = []
+        if client.kind == "json-rpc" and items:
+            items, recovered = _already_anchored(client, items)
         rows = client.anchor(items) if items else []
-        if client.kind == "in-process":
-            self.store.add_chain_txs(client.sent)
-        self.store.put_anchors(rows)
-        self.store.set_meta(chain=chain)
+        raws = client.sent[self._chain_stored :] if client.kind == "in-process" else []
+        self.store.put_anchors(recovered + rows, raws, new_meta, replace=moving)
+        self._chain_stored = len(client.sent)
         return len(rows)
+
+    def _attached(self, chain: dict[str, Any], chain_url: str | None) -> ChainClient:
+        """A client on the ledger's own chain and contract."""
+        if chain["kind"] == "in-process":
+            kept = self._chain
+            if kept is not None and self.store.count_chain_txs() == self._chain_stored:
+                return kept  # nobody else anchored since: no replay needed
+            txs = self.store.chain_txs()
+            client = ChainClient.in_process(self.keys.chain_account(), replay=txs)
+            client.sent = list(txs)
+            self._chain_stored = len(txs)
+        else:
+            client = ChainClient.connect(chain_url or chain["url"], self.keys.chain_account())
+        client.attach(compile_anchor_contract(chain["evm_version"]), chain["contract"])
+        return client
 
     def close(self) -> None:
         """Release the database."""
         self.store.close()
+
+
+def _already_anchored(
+    client: ChainClient, items: list[AnchorItem]
+) -> tuple[list[AnchorItem], list[dict[str, Any]]]:
+    """Split ``items`` into those still to send and index rows of those the chain holds."""
+    counts = client.counts()
+    todo: list[AnchorItem] = []
+    found: list[dict[str, Any]] = []
+    for it in items:
+        held = it.key < counts.blocks if it.kind == KIND_BLOCK else counts.settlements > 0
+        on_chain = client.root(it.kind, it.key) if held else bytes(32)
+        if on_chain == bytes(32):
+            todo.append(it)
+            continue
+        if on_chain != it.root:
+            what = f"block {it.key}" if it.kind == KIND_BLOCK else f"settlement of period {it.key}"
+            raise LedgerTampered(
+                f"{what}: the chain holds another root (0x{on_chain.hex()[:16]}…) than the "
+                f"ledger (0x{it.root.hex()[:16]}…); the ledger was rewritten after anchoring"
+            )
+        row = client.recover(it.kind, it.key)
+        if row is None:
+            raise LedgerError(f"the chain holds root {it.kind}/{it.key} but logged no event")
+        found.append(row)
+    return todo, found
