@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import planning_index
 from ersgrid.world import build_world
+from ersgrid.world.arrivals import DAY_ID_STRIDE
 
 DAYS = 0.125  # three hours: three hourly periods
+FIRST_VEHICLE = int(dt.date(2035, 4, 2).toordinal() * DAY_ID_STRIDE)
+"""Id of the first vehicle that enters ``tiny`` on its first day (ids are drawn day by day)."""
 
 
 def tiny_passes(tiny: Scenario) -> pd.DataFrame:
@@ -52,8 +56,14 @@ def write_tiny_ledger(
     passes = tiny_passes(tiny) if passes is None else passes
     world = build_world(tiny, planning_index(tiny, DAYS))
     return write_run_ledger(
-        tiny, build_layout(tiny), world.index, passes, folder, world.price_per_kwh,
-        db_url=db_url, chain_url=chain_url,
+        tiny,
+        build_layout(tiny),
+        world.index,
+        passes,
+        folder,
+        world.price_per_kwh,
+        db_url=db_url,
+        chain_url=chain_url,
     )
 
 

@@ -24,6 +24,7 @@ from ersgrid.ledger.trust import Trust
 from ersgrid.ledger.verify import verify_ledger
 from ersgrid.scenario.schema import Scenario
 from ledger_helpers import (
+    FIRST_VEHICLE,
     copy_ledger,
     delete_record,
     record_body,
@@ -216,7 +217,7 @@ def test_proof_round_trip_and_forgery(ledger: Path, tmp_path: Path, tiny: Scenar
     out = tmp_path / "proof.json"
     res = runner.invoke(
         app,
-        ["ledger", "proof", str(ledger), "--vehicle", "0", "--period", "2035-04-02T00",
+        ["ledger", "proof", str(ledger), "--vehicle", str(FIRST_VEHICLE), "--period", "2035-04-02T00",
          "--out", str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -228,7 +229,11 @@ def test_proof_round_trip_and_forgery(ledger: Path, tmp_path: Path, tiny: Scenar
     summary = check_proof(proof)
     assert summary["battery_kwh"] > 0
     # the same vehicle in the next hour has another pseudonym
-    later = make_proof(ledger, 0, "2035-04-02T01") if _has_records(ledger, 0, 1) else None
+    later = (
+        make_proof(ledger, FIRST_VEHICLE, "2035-04-02T01")
+        if _has_records(ledger, FIRST_VEHICLE, 1)
+        else None
+    )
     if later is not None:
         assert later["pseudonym"] != proof["pseudonym"]
     # a forged record fails
