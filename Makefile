@@ -1,11 +1,18 @@
-# The two set-up commands of README.md. Each creates .venv on a fresh machine.
+# The set-up commands of README.md. Each creates .venv on a fresh machine.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 SCENARIO ?= shin-tomei
 DAYS ?= 1
+# The other Pythons `make test` installs the project into (.venv-3.12, .venv-3.13) for a smoke
+# run; `make test EXTRA_PYTHONS=` skips them. PYTHON_3.12=/path/to/python3.12 names one.
+EXTRA_PYTHONS ?= 3.12 3.13
+# Fast tests that run on every extra Python, against the installed wheel.
+SMOKE_TESTS ?= tests/test_public_api.py tests/test_reference.py tests/test_scenario.py \
+	tests/test_docs.py::test_citation_and_license_agree_with_the_package
+LINTED := src tests benchmarks docs_hooks.py docs/tutorial.py
 
-.PHONY: demo test lint typecheck pytest bench clean browser
+.PHONY: demo test lint typecheck pytest bench clean browser docs smoke
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,13 +36,67 @@ browser:
 		$(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
 test: $(VENV)/.installed-dev browser
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+	@$(MAKE) --no-print-directory docs
+	@$(MAKE) --no-print-directory smoke
+
+# The documentation site, into site/: offline, and strict (a broken link, anchor or API
+# reference fails the build). The scenario reference and the tutorial page are rendered from
+# their sources as it builds (docs_hooks.py).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# ---- the other Pythons -----------------------------------------------------------------------
+# An interpreter of version $(1): PYTHON_<version> if set, else python<version> on PATH if it
+# runs, else one that pyenv installed.
+python_of = $(or $(PYTHON_$(1)),$(firstword $(foreach c,python$(1) \
+	$(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)),$(if $(shell $(c) -c '' \
+	2>/dev/null && echo ok),$(c)))))
+SOURCES := $(shell find src/ersgrid -type f -not -path '*/__pycache__/*')
+
+EXTRA_VENVS := $(addprefix .venv-,$(EXTRA_PYTHONS))
+SMOKES := $(addprefix smoke-,$(EXTRA_PYTHONS))
+.PHONY: $(SMOKES)
+
+smoke: $(SMOKES)
+
+ifneq ($(strip $(EXTRA_PYTHONS)),)
+$(addsuffix /bin/python,$(EXTRA_VENVS)): .venv-%/bin/python:
+	@py="$(call python_of,$*)"; if [ -z "$$py" ]; then \
+		echo "no python$* found: install it, set PYTHON_$*=/path/to/python$*," \
+			"or leave it out with EXTRA_PYTHONS=" >&2; exit 2; fi; \
+	echo "$$py -m venv .venv-$*"; $$py -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+
+# The project is installed from its wheel (not editable), so the smoke run also checks what
+# the package ships. Dependencies install again only when pyproject.toml changes; the project
+# itself when its sources change.
+$(addsuffix /.installed-deps,$(EXTRA_VENVS)): .venv-%/.installed-deps: pyproject.toml \
+		| .venv-%/bin/python
+	.venv-$*/bin/pip install -q ".[all,test]"
+	touch $@ $(@D)/.installed
+
+$(addsuffix /.installed,$(EXTRA_VENVS)): .venv-%/.installed: .venv-%/.installed-deps $(SOURCES)
+	rm -rf build
+	.venv-$*/bin/pip install -q --no-deps --force-reinstall .
+	touch $@
+
+# make demo's command on each extra Python, then a few fast tests against the installed wheel.
+$(SMOKES): smoke-%: .venv-%/.installed
+	@mkdir -p results
+	@echo ".venv-$*/bin/ersgrid run $(SCENARIO) --strategy uncontrolled --days $(DAYS)" \
+		"--out results/smoke-$*"
+	@.venv-$*/bin/ersgrid run $(SCENARIO) --strategy uncontrolled --days $(DAYS) \
+		--out results/smoke-$* > results/smoke-$*.log 2>&1 || { cat results/smoke-$*.log; exit 1; }
+	.venv-$*/bin/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS)
+endif
 
 bench: $(VENV)/.installed-dev
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) results .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(EXTRA_VENVS) results site build .mypy_cache \
+		.pytest_cache .ruff_cache
