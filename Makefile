@@ -43,11 +43,14 @@ test: $(VENV)/.installed-dev browser
 	@$(MAKE) --no-print-directory docs
 	@$(MAKE) --no-print-directory smoke
 
-# The documentation site, into site/: offline, and strict (a broken link, anchor or API
-# reference fails the build). The scenario reference and the tutorial page are rendered from
+# The documentation site, into site/: offline (no page loads anything from the network), and
+# strict (a broken link, anchor or API reference fails the build). The scenario reference and the tutorial page are rendered from
 # their sources as it builds (docs_hooks.py).
 docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@if grep -rlE '<(script|link|img)[^>]+(src|href)="(https?:)?//' site --include='*.html'; then \
+		echo "make docs: the pages above load from the network; the site must work offline" >&2; \
+		exit 1; fi
 
 # ---- the other Pythons -----------------------------------------------------------------------
 # An interpreter of version $(1): PYTHON_<version> if set, else python<version> on PATH if it
@@ -72,17 +75,19 @@ $(addsuffix /bin/python,$(EXTRA_VENVS)): .venv-%/bin/python:
 	.venv-$*/bin/python -m pip install -q --upgrade pip
 
 # The project is installed from its wheel (not editable), so the smoke run also checks what
-# the package ships. Dependencies install again only when pyproject.toml changes; the project
-# itself when its sources change.
-$(addsuffix /.installed-deps,$(EXTRA_VENVS)): .venv-%/.installed-deps: pyproject.toml \
+# the package ships. Its dependencies install again only when pyproject.toml changes (stamp
+# .installed-deps); otherwise a change of the sources reinstalls the project alone.
+$(addsuffix /.installed,$(EXTRA_VENVS)): .venv-%/.installed: pyproject.toml $(SOURCES) \
 		| .venv-%/bin/python
-	.venv-$*/bin/pip install -q ".[all,test]"
-	touch $@ $(@D)/.installed
-
-$(addsuffix /.installed,$(EXTRA_VENVS)): .venv-%/.installed: .venv-%/.installed-deps $(SOURCES)
-	rm -rf build
-	.venv-$*/bin/pip install -q --no-deps --force-reinstall .
-	touch $@
+	@rm -rf build
+	@if [ ! -e $(@D)/.installed-deps ] || [ pyproject.toml -nt $(@D)/.installed-deps ]; then \
+		echo '.venv-$*/bin/pip install -q ".[all,test]"'; \
+		.venv-$*/bin/pip install -q ".[all,test]" && touch $(@D)/.installed-deps; \
+	else \
+		echo ".venv-$*/bin/pip install -q --no-deps --force-reinstall ."; \
+		.venv-$*/bin/pip install -q --no-deps --force-reinstall .; \
+	fi
+	@touch $@
 
 # make demo's command on each extra Python, then a few fast tests against the installed wheel.
 $(SMOKES): smoke-%: .venv-%/.installed
