@@ -7,8 +7,11 @@ DAYS ?= 1
 # The other Pythons `make test` installs the project into (.venv-3.12, .venv-3.13) for a smoke
 # run; `make test EXTRA_PYTHONS=` skips them. PYTHON_3.12=/path/to/python3.12 names one.
 EXTRA_PYTHONS ?= 3.12 3.13
-# Fast tests that run on every extra Python, against the installed wheel.
+# Fast tests that run on every extra Python, against the installed wheel: the public API, the
+# twin's stored reference figures (numba), the scenarios, the LP against a dense formulation
+# (HiGHS, SciPy), the package's licence and citation.
 SMOKE_TESTS ?= tests/test_public_api.py tests/test_reference.py tests/test_scenario.py \
+	tests/test_optimize.py::test_lp_agrees_with_an_independent_dense_formulation \
 	tests/test_docs.py::test_citation_and_license_agree_with_the_package
 LINTED := src tests benchmarks docs_hooks.py docs/tutorial.py
 
@@ -90,13 +93,21 @@ $(addsuffix /.installed,$(EXTRA_VENVS)): .venv-%/.installed: pyproject.toml $(SO
 	@touch $@
 
 # make demo's command on each extra Python, then a few fast tests against the installed wheel.
-$(SMOKES): smoke-%: .venv-%/.installed
-	@mkdir -p results
+# They run again when the installed project or the tests change (stamp results/smoke-*.ok).
+SMOKE_TEST_FILES := tests/conftest.py $(sort $(foreach t,$(SMOKE_TESTS),$(firstword $(subst ::, ,$(t)))))
+
+results/smoke-%.ok: .venv-%/.installed $(SMOKE_TEST_FILES)
+	@mkdir -p results && rm -f $@
 	@echo ".venv-$*/bin/ersgrid run $(SCENARIO) --strategy uncontrolled --days $(DAYS)" \
 		"--out results/smoke-$*"
 	@.venv-$*/bin/ersgrid run $(SCENARIO) --strategy uncontrolled --days $(DAYS) \
 		--out results/smoke-$* > results/smoke-$*.log 2>&1 || { cat results/smoke-$*.log; exit 1; }
 	.venv-$*/bin/python -m pytest -q -p no:cacheprovider $(SMOKE_TESTS)
+	@touch $@
+
+$(SMOKES): smoke-%: results/smoke-%.ok
+	@echo "Python $*: make demo's command and the smoke tests pass on these sources" \
+		"(results/smoke-$*.log)"
 endif
 
 bench: $(VENV)/.installed-dev
