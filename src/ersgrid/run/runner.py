@@ -319,32 +319,54 @@ class Stepper:
         return decision
 
     def caps_kw(self, step: int | None = None) -> FloatArray:
-        """Import caps of the known demand-response events at ``step`` (now by default) [kW]."""
-        out: FloatArray = self.caps[self.step if step is None else step].copy()
+        """Import cap of each connection at ``step`` (now by default) [kW]: its import limit
+        with the known demand-response caps."""
+        out: FloatArray = self.energy.import_limit_kw[self.step if step is None else step].copy()
         return out
 
     def limits(self, caps_kw: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
-        """Segment and substation road limits in force [kW]: the dispatch within ratings and,
-        given import caps ``caps_kw`` [kW] per substation (the known events' by default),
-        what they leave the road after the other loads, renewables and battery charging."""
+        """Segment and substation road limits in force [kW]: the dispatch within the ratings
+        and within what each connection's import cap leaves the road.
+
+        The EMS keeps every hard limit whatever the strategy: the road gets what the cap
+        leaves after the other loads, local renewables and any battery charging; what the
+        vehicles then cannot get is unmet energy, not a violation.
+
+        Parameters
+        ----------
+        caps_kw : ndarray [kW], optional
+            Import cap of each connection now: the connection's import limit with the known
+            demand-response caps by default (the live loop adds its own events and loads).
+        """
         layout, k, en = self.layout, self.step, self.energy
         decision = self.decision or Dispatch(layout.seg_rating_kw, layout.sub_rating_kw)
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
-        caps = self.caps[k] if caps_kw is None else caps_kw
+        caps = en.import_limit_kw[k] if caps_kw is None else caps_kw
         if np.isfinite(caps).any():
-            # the EMS keeps an import cap whatever the strategy: the road gets what the cap
-            # leaves after the other loads, local renewables and any battery charging
             charging = 0.0 if decision.storage_kw is None else np.maximum(decision.storage_kw, 0.0)
             room = caps - en.other_load_kw[k] + en.renewable_kw[k] - charging
             limit = np.minimum(limit, np.maximum(room, 0.0))
         return seg_limit, limit
 
+    def v2g_room_kw(self) -> FloatArray:
+        """Most V2G power each connection can take now without exporting beyond its export
+        limit [kW]: the limit plus the other loads, less the local renewables."""
+        k, en = min(self.step, len(self.index) - 1), self.energy
+        room: FloatArray = np.maximum(
+            en.export_limit_kw[k] + en.other_load_kw[k] - en.renewable_kw[k], 0.0
+        )
+        return room
+
     def advance(self, n_steps: int, seg_limit: FloatArray, limit: FloatArray) -> BlockReport:
         """Run the twin ``n_steps`` twin steps under the limits and the dispatch's V2G."""
         decision = self.decision
-        v2g = (None, None) if decision is None else (decision.seg_v2g_kw, decision.sub_v2g_kw)
-        block = self.twin.advance(n_steps, seg_limit, limit, *v2g, self._energy_left)
+        seg_v2g = sub_v2g = None
+        if decision is not None and decision.seg_v2g_kw is not None:
+            seg_v2g = decision.seg_v2g_kw
+            room = self.v2g_room_kw()
+            sub_v2g = room if decision.sub_v2g_kw is None else np.minimum(decision.sub_v2g_kw, room)
+        block = self.twin.advance(n_steps, seg_limit, limit, seg_v2g, sub_v2g, self._energy_left)
         if self._energy_left is not None:  # the step's energy budget spans its ticks
             charged = np.bincount(
                 self.layout.seg_substation, weights=block.seg_grid_kwh,
@@ -463,10 +485,13 @@ class Stepper:
         sub_limit, sub_peak = stack("road_limit_kw"), stack("road_peak_kw")
         battery = series("battery_kwh")
         columns: dict[str, Any] = {"road_power_kw": road_sub_kw.sum(axis=1)}
+        import_limit = np.where(np.isfinite(energy.import_limit_kw), energy.import_limit_kw, np.nan)
         for j, sid in enumerate(layout.sub_ids):
             columns[f"road_power_{sid}_kw"] = road_sub_kw[:, j]
             columns[f"road_limit_{sid}_kw"] = sub_limit[:, j]
             columns[f"road_peak_{sid}_kw"] = sub_peak[:, j]
+            columns[f"grid_import_{sid}_kw"] = import_kw[:, j]
+            columns[f"import_limit_{sid}_kw"] = import_limit[:, j]
         columns |= {
             "battery_power_kw": battery / h,
             "v2g_discharge_kw": series("v2g_grid_kwh") / h,
@@ -512,7 +537,9 @@ class Stepper:
             metered_kwh={key: float(value.sum()) for key, value in self.totals.items()},
             on_road_kwh=twin.received_on_road(),
             vehicles_on_road_at_end=twin.vehicles_on_road,
-            limit_violations=twin.limit_violations,
+            limit_violations=limit_violations(
+                twin.limit_violations, import_kw, curtailed_kw, world.energy, energy
+            ),
             vehicle_steps=twin.vehicle_steps,
             days=days,
             fallbacks=int(policy.fallbacks),
@@ -560,6 +587,51 @@ class Stepper:
             forecasts=forecasts,
             notes=notes,
         )
+
+
+LIMIT_TOLERANCE_KW = 1e-3
+"""Power above a limit that counts as breaking it [kW] (rounding of the 15-min means)."""
+
+
+def limit_violations(
+    rating_steps: int,
+    import_kw: FloatArray,
+    curtailed_kw: FloatArray,
+    world_energy: EnergyContext,
+    energy: EnergyContext,
+) -> dict[str, int]:
+    """Every hard limit a run broke, by kind [-].
+
+    Parameters
+    ----------
+    rating_steps : int
+        Twin steps at which a segment or substation drew more than its rating.
+    import_kw, curtailed_kw : ndarray [kW], shape (steps, substations)
+        The connections' mean import and curtailment over each planning step.
+    world_energy : EnergyContext
+        The connections' own limits.
+    energy : EnergyContext
+        The limits in force (the connections' with the demand-response caps).
+
+    Returns
+    -------
+    dict
+        ``rating`` (twin steps), ``import`` (connection-steps above the import limit),
+        ``dr`` (connection-steps above a demand-response cap below that limit) and ``export``
+        (connection-steps whose surplus beyond the export limit was not local renewables, so
+        could not be curtailed: V2G or storage exported past the limit).
+    """
+    tol = LIMIT_TOLERANCE_KW
+    own = world_energy.import_limit_kw
+    over_own = import_kw > own * (1.0 + 1e-9) + tol
+    over_cap = (import_kw > energy.import_limit_kw * (1.0 + 1e-9) + tol) & ~over_own
+    export_excess = curtailed_kw > energy.renewable_kw + tol
+    return {
+        "rating": int(rating_steps),
+        "import": int(over_own.sum()),
+        "dr": int(over_cap.sum()),
+        "export": int(export_excess.sum()),
+    }
 
 
 def _loop(stepper: Stepper, progress: ProgressCallback | None) -> None:
