@@ -120,8 +120,11 @@ def reserve(
         "offered": study.offered,
         "reserve_kw_mean": float(study.reserve_kw.mean()),
         "events": [
-            {"case": c, "status": e.status,
-             **{k: _finite(v) for k, v in dataclasses.asdict(e).items()}}
+            {
+                "case": c,
+                "status": e.status,
+                **{k: _finite(v) for k, v in dataclasses.asdict(e).items()},
+            }
             for c, e, _, _ in study.events
         ],
     }
