@@ -330,8 +330,10 @@ class Stepper:
         and within what each connection's import cap leaves the road.
 
         The EMS keeps every hard limit whatever the strategy: the road gets what the cap
-        leaves after the other loads, local renewables and any battery charging; what the
-        vehicles then cannot get is unmet energy, not a violation.
+        leaves after the other loads, with the local renewables and what the batteries can
+        discharge at their set-point; batteries charge only from what the road then leaves
+        (see :func:`~ersgrid.optimize.storage.realise_storage`). What the vehicles cannot get
+        is unmet energy, not a violation.
 
         Parameters
         ----------
@@ -345,10 +347,19 @@ class Stepper:
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
         caps = en.import_limit_kw[k] if caps_kw is None else caps_kw
         if np.isfinite(caps).any():
-            charging = 0.0 if decision.storage_kw is None else np.maximum(decision.storage_kw, 0.0)
-            room = caps - en.other_load_kw[k] + en.renewable_kw[k] - charging
+            room = caps - en.other_load_kw[k] + en.renewable_kw[k] + self._discharge_kw()
             limit = np.minimum(limit, np.maximum(room, 0.0))
         return seg_limit, limit
+
+    def _discharge_kw(self) -> FloatArray:
+        """What the batteries can discharge at the dispatch's set-point now [kW]."""
+        decision, st = self.decision, self.storage
+        if decision is None or decision.storage_kw is None or not st.present:
+            return np.zeros(self.layout.n_substations)
+        content = np.maximum(self._stored - st.energy_min_kwh, 0.0) * st.discharge_efficiency
+        asked = np.maximum(-np.asarray(decision.storage_kw, dtype=np.float64), 0.0)
+        out: FloatArray = np.minimum(np.minimum(asked, st.power_kw), content / PLANNING_STEP_H)
+        return out
 
     def v2g_room_kw(self) -> FloatArray:
         """Most V2G power each connection can take now without exporting beyond its export
