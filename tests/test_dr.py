@@ -1,4 +1,5 @@
-"""Demand response: events to caps, shed against the uncontrolled baseline, CSV import."""
+"""Demand response: events to caps, sheds and reductions against the run's own strategy and a
+10-of-10 customer baseline, CSV import."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from ersgrid import DataError, load_scenario, run
@@ -67,9 +69,11 @@ def test_caps_are_kept_by_every_strategy() -> None:
     planned = run("tiny", "mpc", days=1, dr_events=events)
     assert planned.kpis["dr_honoured"]
     assert planned.kpis["dr_max_excess_kw"] <= 1e-6
-    for perf in planned.dr:
-        assert perf.reduction_kwh > 0
-    shed = planned.dr[1]
+    # against mpc's own plan without the events: the cap took nothing more off (mpc already
+    # imported under it), while the utility's 10-of-10 baseline credits a reduction
+    cap, shed = planned.dr
+    assert cap.reduction_kwh >= -1e-6
+    assert cap.reduction_cbl_kwh > 0
     assert shed.mean_reduction_kw >= 30.0 - 1e-6
 
 
@@ -95,3 +99,45 @@ def test_csv_good_and_malformed(tmp_path: Path) -> None:
     (tmp_path / "h.csv").write_text("id,start\n", encoding="utf-8")
     with pytest.raises(DataError, match="line 1: missing column"):
         read_dr_events(tmp_path / "h.csv")
+
+
+def test_the_10_of_10_baseline_by_hand() -> None:
+    """Each step's baseline is the mean of the same time of day over the 10 most recent
+    eligible weekdays before the event's day (not weekends, holidays or event days)."""
+    from ersgrid.market.dr import cbl_10of10
+
+    tz = "Asia/Tokyo"
+    history = pd.date_range("2035-03-01", "2035-04-03", freq="15min", inclusive="left", tz=tz)
+    day_no = np.asarray((history.normalize() - history[0]).days, dtype=float)
+    imports = np.column_stack([day_no * 10.0 + history.hour, -day_no])
+    skip = np.asarray(history.dayofweek >= 5) | (history.normalize() == pd.Timestamp(
+        "2035-03-21", tz=tz))  # fmt: skip
+    index = pd.date_range("2035-04-02", periods=96, freq="15min", tz=tz)  # a Monday
+    mask = np.zeros(96, dtype=bool)
+    mask[68:72] = True  # 17:00 .. 18:00
+    cbl = cbl_10of10(index, mask, history, imports, skip)
+    assert np.isnan(cbl[~mask]).all()
+    # the ten weekdays before Monday 2 April, 21 March skipped: 16, 19, 20, 22, 23, 26 .. 30 March
+    days = [15, 18, 19, 21, 22, 25, 26, 27, 28, 29]  # their numbers from 1 March (day 0)
+    np.testing.assert_allclose(cbl[68], [np.mean(days) * 10.0 + 17.0, -np.mean(days)])
+    with pytest.raises(ValueError, match="needs 10 eligible weekdays"):
+        cbl_10of10(index, mask, history[history >= "2035-03-20"], imports[-len(
+            history[history >= "2035-03-20"]):], skip[history >= "2035-03-20"])  # fmt: skip
+
+
+def test_reductions_are_measured_against_both_named_baselines() -> None:
+    events = [_event(import_cap_kw=250.0)]
+    result = run("tiny", "tou", days=1, dr_events=events)
+    k = result.kpis
+    assert k["dr_baseline"] == "tou without the events"
+    assert result.dr_baselines is not None
+    own = result.dr_baselines.own_import_kw
+    assert own.shape == result.import_kw.shape
+    inside = event_steps(events[0], result.world.index)
+    perf = result.dr[0]
+    assert perf.baseline_kwh == pytest.approx(own[inside].sum() * 0.25)
+    assert perf.reduction_kwh == pytest.approx(
+        (own[inside] - result.import_kw[inside]).sum() * 0.25
+    )
+    assert np.isfinite(perf.cbl_kwh)
+    assert k["dr_reduction_cbl_kwh"] == pytest.approx(perf.cbl_kwh - perf.actual_kwh)

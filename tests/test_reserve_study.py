@@ -23,6 +23,17 @@ def test_uncontrolled_leaves_no_symmetric_headroom() -> None:
     assert sym.max() < 0.01 * up.max()
 
 
+def test_no_offer_is_no_offer_not_compliant() -> None:
+    """A run that offers nothing has nothing to comply with: each event says "no offer" and the
+    study is not "all compliant"."""
+    study = reserve_study(run("tiny", "uncontrolled", days=0.25))
+    none_offered = [e for _, e, _, _ in study.events if e.reserve_mw <= 0.0]
+    assert none_offered  # uncontrolled leaves no symmetric headroom at its thinnest step
+    assert {e.status for e in none_offered} == {"no offer"}
+    assert not any(e.compliant for e in none_offered)
+    assert not study.all_compliant
+
+
 def test_holding_back_gives_reserve_that_meets_the_product(held: object) -> None:
     study = reserve_study(held)  # type: ignore[arg-type]
     assert study.reserve_kw.max() > 0

@@ -25,7 +25,9 @@ OUTAGE = Outage("SS-Test", dt.datetime(2035, 4, 2, 18, 0), 3.0)
 
 
 def _check_balance(rep: Any) -> None:
-    supply = rep.pv_kwh + rep.road_v2g_kwh + rep.parked_kwh + rep.storage_discharged_kwh
+    supply = (
+        rep.pv_kwh + rep.wind_kwh + rep.road_v2g_kwh + rep.parked_kwh + rep.storage_discharged_kwh
+    )
     used = rep.served_kwh + rep.storage_charged_kwh + rep.spilled_kwh
     assert supply == pytest.approx(used, rel=1e-9, abs=1e-9)
     assert rep.served_kwh + rep.not_served_kwh == pytest.approx(rep.critical_kwh, rel=1e-12)
@@ -86,6 +88,16 @@ def test_local_renewables_serve_first_and_charge_the_battery(tiny_data: dict[str
     sc = parse_scenario(tiny_data)  # with its roof PV and wind turbine
     _, rep, _ = run_outage(sc, Outage("SS-Test", dt.datetime(2035, 4, 2, 11, 0), 2.0))
     _check_balance(rep)
-    assert rep.pv_kwh > rep.critical_kwh  # midday: local generation exceeds the load
+    assert rep.pv_kwh + rep.wind_kwh > rep.critical_kwh  # midday: local generation exceeds it
     assert rep.not_served_kwh == pytest.approx(0.0, abs=1e-9)
     assert rep.storage_charged_kwh > 0
+
+
+def test_wind_at_night_is_wind_not_pv(tiny_data: dict[str, Any]) -> None:
+    """The island's local energy is labelled by source: at night the roof PV gives nothing and
+    what the turbine gives is wind."""
+    sc = parse_scenario(tiny_data)
+    _, rep, _ = run_outage(sc, Outage("SS-Test", dt.datetime(2035, 4, 2, 0, 0), 4.0))
+    _check_balance(rep)
+    assert rep.pv_kwh == pytest.approx(0.0, abs=1e-9)
+    assert rep.wind_kwh > 0.0

@@ -87,7 +87,7 @@ def reserve(
         "activation [s]",
         "limit [s]",
         "delivered/required [MWh]",
-        "compliant",
+        "status",
     ):
         table.add_column(col)
     for case, e, _, _ in study.events:
@@ -100,7 +100,7 @@ def reserve(
             f"{e.activation_lag_s:.1f}",
             f"{e.activation_time_s:g}",
             f"{e.delivered_mwh:.3f}/{e.required_mwh:.3f}",
-            "yes" if e.compliant else "NO",
+            e.status,
         )
     console.print(table)
     cur = sc.currency
@@ -117,9 +117,14 @@ def reserve(
         "v2g_kwh": study.v2g_kwh,
         "degradation_cost": study.degradation_cost,
         "all_compliant": study.all_compliant,
+        "offered": study.offered,
         "reserve_kw_mean": float(study.reserve_kw.mean()),
         "events": [
-            {"case": c, **{k: _finite(v) for k, v in dataclasses.asdict(e).items()}}
+            {
+                "case": c,
+                "status": e.status,
+                **{k: _finite(v) for k, v in dataclasses.asdict(e).items()},
+            }
             for c, e, _, _ in study.events
         ],
     }

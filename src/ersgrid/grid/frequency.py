@@ -156,7 +156,8 @@ class ReserveEvent:
     required_mwh, delivered_mwh : float [MWh]
         Energy of the required and delivered response over the sustain window.
     compliant : bool
-        Activation within the limit and delivered energy ≥ 95 % of required.
+        A reserve was offered, activated within the limit, and delivered at least 95 % of the
+        required energy (never true without an offer).
     """
 
     name: str
@@ -169,6 +170,14 @@ class ReserveEvent:
     required_mwh: float
     delivered_mwh: float
     compliant: bool
+
+    @property
+    def status(self) -> str:
+        """``no offer`` (nothing was offered: there is nothing to comply with),
+        ``compliant`` or ``not compliant``."""
+        if self.reserve_mw <= 0.0:
+            return "no offer"
+        return "compliant" if self.compliant else "not compliant"
 
 
 def _activation_lag(trace: FrequencyTrace, dt: float, limit_steps: int) -> float:

@@ -4,6 +4,12 @@ Tariffs, price series, the merit-order model and users' answer to prices are par
 world (:mod:`ersgrid.world`): they are inputs every engine reads, not decisions of a market.
 """
 
-from ersgrid.market.dr import DRPerformance, dr_caps, dr_performance, event_steps
+from ersgrid.market.dr import (
+    DRPerformance,
+    cbl_10of10,
+    dr_caps,
+    dr_performance,
+    event_steps,
+)
 
-__all__ = ["DRPerformance", "dr_caps", "dr_performance", "event_steps"]
+__all__ = ["DRPerformance", "cbl_10of10", "dr_caps", "dr_performance", "event_steps"]

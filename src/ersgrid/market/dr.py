@@ -1,4 +1,14 @@
-"""Demand-response events turned into import caps, and what the road delivered against them."""
+"""Demand-response events turned into import caps, and what the road delivered against them.
+
+A reduction is measured against two baselines, both reported:
+
+- **own**: the import the same run would have had without the events, under the operator's
+  own strategy on the same world (the twin's exact counterfactual: same vehicles, same
+  weather, same prices);
+- **10-of-10** (:func:`cbl_10of10`): a customer baseline load as utilities compute it (e.g.
+  CAISO's and PJM's "10 of 10"): at each time of day, the mean import of the 10 most recent
+  weekdays before the event's day that are neither public holidays nor event days.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +22,17 @@ from ersgrid.errors import ScenarioError
 from ersgrid.scenario.demand_response import DREventSpec
 from ersgrid.scenario.layout import Layout
 
-__all__ = ["DRPerformance", "dr_caps", "dr_performance", "event_steps"]
+__all__ = [
+    "CBL_DAYS",
+    "DRPerformance",
+    "cbl_10of10",
+    "dr_caps",
+    "dr_performance",
+    "event_steps",
+]
+
+CBL_DAYS = 10
+"""Weekdays a customer baseline averages."""
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -77,9 +97,54 @@ def dr_caps(
     return caps
 
 
+def cbl_10of10(
+    index: pd.DatetimeIndex,
+    event_mask: npt.NDArray[np.bool_],
+    history_index: pd.DatetimeIndex,
+    history_import_kw: FloatArray,
+    skip_day: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """The 10-of-10 customer baseline of each step of ``index`` [kW], shape (steps, subs).
+
+    Parameters
+    ----------
+    index : DatetimeIndex
+        The run's planning steps.
+    event_mask : ndarray of bool
+        Steps inside any event (the baseline is computed there, NaN elsewhere).
+    history_index : DatetimeIndex
+        Whole local days before and during the run, on the same step grid.
+    history_import_kw : ndarray [kW], shape (history steps, substations)
+        Metered import of those steps without events.
+    skip_day : ndarray of bool, one per history step
+        Steps of days that do not count (weekends, public holidays, event days).
+
+    Raises
+    ------
+    ValueError
+        If an event's day has fewer than :data:`CBL_DAYS` eligible days before it.
+    """
+    out = np.full((len(index), history_import_kw.shape[1]), np.nan)
+    days = pd.Index(history_index.normalize())
+    tod = np.asarray(history_index.hour * 60 + history_index.minute)
+    eligible = pd.Index(days[~skip_day].unique())
+    for k in (int(i) for i in np.flatnonzero(event_mask)):
+        day = index[k].normalize()
+        before = eligible[eligible < day][-CBL_DAYS:]
+        if len(before) < CBL_DAYS:
+            raise ValueError(
+                f"the 10-of-10 baseline of {day.date()} needs {CBL_DAYS} eligible weekdays "
+                f"before it, the history has {len(before)}"
+            )
+        minute = index[k].hour * 60 + index[k].minute
+        rows = days.isin(before) & (tod == minute)
+        out[k] = history_import_kw[rows].mean(axis=0)
+    return out
+
+
 @dataclass(frozen=True)
 class DRPerformance:
-    """What the road did during one event.
+    """What the road did during one event, against both baselines.
 
     Attributes
     ----------
@@ -88,10 +153,16 @@ class DRPerformance:
     steps : int
         Planning steps inside the event.
     baseline_kwh, actual_kwh : float [kWh]
-        Import of the substations concerned, without control and in the run.
+        Import of the substations concerned under the own baseline (the run's strategy
+        without the events) and in the run.
     reduction_kwh : float [kWh]
         ``baseline_kwh - actual_kwh``.
     mean_reduction_kw : float [kW]
+    cbl_kwh : float [kWh]
+        Import under the 10-of-10 customer baseline (NaN where it could not be computed).
+    reduction_cbl_kwh : float [kWh]
+        ``cbl_kwh - actual_kwh``.
+    mean_reduction_cbl_kw : float [kW]
     max_excess_kw : float [kW]
         Largest step import above the cap (0 when the cap held in every step).
     honoured : bool
@@ -105,6 +176,9 @@ class DRPerformance:
     actual_kwh: float
     reduction_kwh: float
     mean_reduction_kw: float
+    cbl_kwh: float
+    reduction_cbl_kwh: float
+    mean_reduction_cbl_kw: float
     max_excess_kw: float
     honoured: bool
 
@@ -117,13 +191,17 @@ def dr_performance(
     baseline_import_kw: FloatArray,
     actual_import_kw: FloatArray,
     step_h: float,
+    cbl_import_kw: FloatArray | None = None,
 ) -> list[DRPerformance]:
-    """The delivered reduction of each event against the baseline, and whether caps held.
+    """The delivered reduction of each event against both baselines, and whether caps held.
 
     Parameters
     ----------
     caps_kw, baseline_import_kw, actual_import_kw : ndarray [kW], shape (steps, substations)
+        The caps in force, the own baseline's import and the run's.
     step_h : float [h]
+    cbl_import_kw : ndarray [kW], shape (steps, substations), optional
+        The 10-of-10 customer baseline (:func:`cbl_10of10`).
     """
     out = []
     for event in events:
@@ -135,6 +213,12 @@ def dr_performance(
         excess = np.maximum(actual - cap, 0.0) if event.opt_in else np.zeros_like(actual)
         steps = int(mask.sum())
         reduction = float((base - actual).sum() * step_h)
+        cbl = (
+            float("nan")
+            if cbl_import_kw is None
+            else float(cbl_import_kw[np.ix_(mask, cols)].sum() * step_h)
+        )
+        cbl_reduction = cbl - float(actual.sum() * step_h)
         out.append(
             DRPerformance(
                 event_id=event.event_id,
@@ -144,6 +228,9 @@ def dr_performance(
                 actual_kwh=float(actual.sum() * step_h),
                 reduction_kwh=reduction,
                 mean_reduction_kw=reduction / (steps * step_h) if steps else 0.0,
+                cbl_kwh=cbl,
+                reduction_cbl_kwh=cbl_reduction,
+                mean_reduction_cbl_kw=cbl_reduction / (steps * step_h) if steps else 0.0,
                 max_excess_kw=float(excess.max()) if steps else 0.0,
                 honoured=bool(event.opt_in and steps and excess.max() <= 1e-6),
             )

@@ -95,13 +95,15 @@ def refill_cost_per_kwh(
     scenario: Scenario,
     price_per_kwh: npt.NDArray[np.float64],
     co2_kg_per_kwh: npt.NDArray[np.float64],
+    with_carbon: bool = True,
 ) -> float:
     """Cheapest cost of putting one kWh into storage during a run [currency/kWh].
 
-    The lowest import price plus carbon cost of the run, over the charge efficiency; 0
-    without storage.
+    The lowest import price (plus carbon cost, with ``with_carbon``) of the run, over the
+    charge efficiency; 0 without storage.
     """
     if scenario.storage is None or len(price_per_kwh) == 0:
         return 0.0
-    cost = price_per_kwh + scenario.tariff.carbon_price_per_kg * co2_kg_per_kwh
+    carbon = scenario.tariff.carbon_price_per_kg if with_carbon else 0.0
+    cost = price_per_kwh + carbon * co2_kg_per_kwh
     return float(cost.min()) / scenario.storage.charge_efficiency

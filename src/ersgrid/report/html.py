@@ -29,7 +29,13 @@ KPI_LABELS: dict[str, str] = {
     "trips": "Trips completed [-]",
     "unmet_energy_kwh": "Unmet energy to exit targets [kWh]",
     "trips_below_target": "Trips below exit target [-]",
-    "limit_violations": "Rating violations [-]",
+    "limit_violations": "Limit violations, every kind [-]",
+    "limit_violations_import": "Connection-steps above the import limit [-]",
+    "limit_violations_dr": "Connection-steps above a DR cap [-]",
+    "limit_violations_export": "Connection-steps exporting past the limit [-]",
+    "limit_violations_rating": "Twin steps above a segment or substation rating [-]",
+    "import_cost": "Grid energy bought [{cur}]",
+    "stored_energy_value": "Value of the energy the batteries gained [{cur}]",
     "revenue": "Revenue from vehicles [{cur}]",
     "margin": "Margin (revenue − energy cost) [{cur}]",
     "objective": "Objective, realised (lower is better) [{cur}]",
@@ -82,6 +88,38 @@ def _power_figure(results: list[RunResult]) -> go.Figure:
         ), row=row, col=1)  # fmt: skip
         fig.update_yaxes(title_text="kW", row=row, col=1)
     fig.update_layout(height=220 * len(subs) + 80, margin={"t": 40, "b": 30})
+    return fig
+
+
+def _import_limit_figure(results: list[RunResult]) -> go.Figure | None:
+    """Each connection's import against its import limit (and any DR cap); None when no
+    connection has a limit."""
+    first = results[0]
+    subs = [c[len("import_limit_") : -len("_kw")] for c in first.timeseries.columns
+            if c.startswith("import_limit_")]  # fmt: skip
+    subs = [s for s in subs if first.timeseries[f"import_limit_{s}_kw"].notna().any()]
+    if not subs:
+        return None
+    fig = make_subplots(
+        rows=len(subs), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+        subplot_titles=[f"Connection {s}: grid import against its import limit" for s in subs],
+    )  # fmt: skip
+    for row, sid in enumerate(subs, start=1):
+        for n, r in enumerate(results):
+            ts = r.timeseries
+            fig.add_trace(go.Scatter(
+                x=ts.index, y=ts[f"grid_import_{sid}_kw"], name=r.strategy, mode="lines",
+                line={"color": _PALETTE[n % len(_PALETTE)], "width": 1.5, "shape": "hv"},
+                legendgroup=r.strategy, showlegend=row == 1,
+            ), row=row, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=first.timeseries.index, y=first.timeseries[f"import_limit_{sid}_kw"],
+            name="import limit (with DR caps)", mode="lines",
+            line={"color": "black", "dash": "dash", "shape": "hv"}, legendgroup="limit",
+            showlegend=row == 1,
+        ), row=row, col=1)  # fmt: skip
+        fig.update_yaxes(title_text="kW", row=row, col=1)
+    fig.update_layout(height=200 * len(subs) + 80, margin={"t": 40, "b": 30})
     return fig
 
 
@@ -234,7 +272,9 @@ def write_report(
     """
     first = results[0]
     sc = first.scenario
-    figures = [_road_figure(results), _power_figure(results), _price_figure(results),
+    limits = _import_limit_figure(results)
+    figures = [_road_figure(results), _power_figure(results), *([limits] if limits else []),
+               _price_figure(results),
                _soc_figure(results), *_traffic_figure(results), *_renewables_figure(results),
                *grid_figures(results),
                *(extra_figures or [])]  # fmt: skip

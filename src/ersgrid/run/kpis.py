@@ -83,7 +83,7 @@ def compute_kpis(
     metered_kwh: dict[str, float],
     on_road_kwh: dict[str, float],
     vehicles_on_road_at_end: int,
-    limit_violations: int,
+    limit_violations: dict[str, int],
     vehicle_steps: int,
     days: float,
     fallbacks: int = 0,
@@ -101,10 +101,13 @@ def compute_kpis(
         The same quantities for vehicles still on the road (keys ``grid``, ``battery``,
         ``v2g_grid``, ``v2g_battery``), as counted by the vehicles themselves.
 
-    ``objective`` is :mod:`ersgrid.optimize.objective`'s on the realised run, less the value
-    of the energy the stationary batteries gained over the run (``storage_change_kwh``,
-    valued by :func:`~ersgrid.optimize.objective.refill_cost_per_kwh`), so a strategy cannot
-    look good by emptying the batteries.
+    ``import_cost`` is what the grid energy cost at the run's prices; ``energy_cost`` (and
+    ``margin``) carry the change of the energy stored in the stationary batteries at
+    ``stored_energy_value_per_kwh``, the run's cheapest price over the charge efficiency (what
+    it would cost to put a kWh back), so runs of any length compare fairly: filling the
+    batteries is not a cost, emptying them is not a gain. ``objective`` is
+    :mod:`ersgrid.optimize.objective`'s on the realised run, with the stored energy valued the
+    same way plus its carbon cost.
 
     Raises
     ------
@@ -136,7 +139,12 @@ def compute_kpis(
             )
     road_grid = metered_kwh["grid"] - metered_kwh["v2g_grid"]
     delivered = metered_kwh["battery"]
-    energy_cost = float((import_kwh * price).sum())
+    import_cost = float((import_kwh * price).sum())
+    # what the batteries gained is worth what it would cost to put back: the run's cheapest
+    # price over the charge efficiency (so a short run is not billed for filling them)
+    stored_value_per_kwh = refill_cost_per_kwh(scenario, price, co2, with_carbon=False)
+    stored_value = storage_change_kwh * stored_value_per_kwh
+    energy_cost = import_cost - stored_value
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
     w = ObjectiveWeights.from_scenario(scenario, days=days)
     # users pay the price in force when the energy reached their battery
@@ -159,7 +167,7 @@ def compute_kpis(
     peak_kw = float(timeseries["grid_import_kw"].max())
     demand_charge = w.demand_charge_per_kw * peak_kw
     objective = (
-        energy_cost
+        import_cost
         + demand_charge
         + w.carbon_price_per_kg * co2_kg
         - export_revenue
@@ -188,6 +196,9 @@ def compute_kpis(
         "peak_import_kw": peak_kw,
         "demand_charge": demand_charge,
         "peak_road_kw": float(timeseries["road_power_kw"].max()),
+        "import_cost": import_cost,
+        "stored_energy_value": stored_value,
+        "stored_energy_value_per_kwh": stored_value_per_kwh,
         "energy_cost": energy_cost,
         "co2_kg": co2_kg,
         "cost_per_kwh_delivered": energy_cost / delivered if delivered > 0 else float("nan"),
@@ -206,7 +217,8 @@ def compute_kpis(
         "trips_below_target": int(below.sum()),
         "depleted_kwh": float(trips["depleted_kwh"].sum()),
         "mean_soc_exit": float(trips["soc_exit"].mean()) if len(trips) else float("nan"),
-        "limit_violations": limit_violations,
+        "limit_violations": int(sum(limit_violations.values())),
+        **{f"limit_violations_{kind}": int(n) for kind, n in limit_violations.items()},
         "vehicles_on_road_at_end": vehicles_on_road_at_end,
         "vehicle_steps": vehicle_steps,
         "energy_balance_error_kwh": balance_error,

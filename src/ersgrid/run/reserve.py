@@ -103,9 +103,15 @@ class ReserveStudy:
     degradation_cost: float
 
     @property
+    def offered(self) -> bool:
+        """Some reserve was offered at some step."""
+        return bool(np.any(self.reserve_kw > 1e-6))
+
+    @property
     def all_compliant(self) -> bool:
-        """Every event met the product's activation time and energy."""
-        return all(e.compliant for _, e, _, _ in self.events)
+        """A reserve was offered and every event met the product's activation time and
+        energy (false without an offer or without an event: nothing was shown)."""
+        return bool(self.events) and all(e.status == "compliant" for _, e, _, _ in self.events)
 
 
 @dataclass(frozen=True)

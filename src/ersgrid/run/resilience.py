@@ -126,10 +126,12 @@ class Islanding(Strategy):
 
 @dataclass(frozen=True)
 class IslandReport:
-    """How the island fared, energy in kWh.
+    """How the island fared, energy in kWh, by source.
 
-    ``served = pv_used + road_v2g_used + parked + storage_discharged`` and
-    ``pv + road_v2g = pv_used + road_v2g_used + storage_charged_ac + spilled``.
+    Local renewables (``pv_kwh`` and ``wind_kwh``) and road V2G serve the critical load first;
+    a shortfall is met from parked vehicles, then from the battery; a surplus charges the
+    battery, the rest is spilled: ``served = local used + parked + storage_discharged`` and
+    ``pv + wind + road_v2g = local used + storage_charged + spilled``.
     """
 
     substation: str
@@ -141,6 +143,7 @@ class IslandReport:
     not_served_kwh: float
     hours_served: float
     pv_kwh: float
+    wind_kwh: float
     road_v2g_kwh: float
     parked_kwh: float
     storage_discharged_kwh: float
@@ -166,14 +169,19 @@ def island_balance(result: RunResult, outage: Outage, fleet: ParkedFleet) -> Isl
     )
     parked_cols = np.flatnonzero(fleet.substation == sub)
     drawn_parked = 0.0
-    tot = dict.fromkeys(("pv", "road", "parked", "dis", "chg", "spill", "served", "short"), 0.0)
+    keys = ("pv", "wind", "road", "parked", "dis", "chg", "spill", "served", "short")
+    tot = dict.fromkeys(keys, 0.0)
+    plants = result.world.plants
+    pv_sub = plants.per_connection(lay.sub_ids, "pv")[:, sub]
+    wind_sub = plants.per_connection(lay.sub_ids, "wind")[:, sub]
     first_short = None
     for n, k in enumerate(steps):
-        pv = float(result.energy.renewable_kw[k, sub])
+        pv, wind = float(pv_sub[k]), float(wind_sub[k])
         road = max(-float(result.road_sub_kw[k, sub]), 0.0)
         tot["pv"] += pv * h
+        tot["wind"] += wind * h
         tot["road"] += road * h
-        local = pv + road
+        local = pv + wind + road
         if local >= crit:
             surplus = local - crit
             room = (store.energy_max_kwh[sub] - energy) / (store.charge_efficiency * h)
@@ -209,6 +217,7 @@ def island_balance(result: RunResult, outage: Outage, fleet: ParkedFleet) -> Isl
         not_served_kwh=tot["short"],
         hours_served=hours_served,
         pv_kwh=tot["pv"],
+        wind_kwh=tot["wind"],
         road_v2g_kwh=tot["road"],
         parked_kwh=tot["parked"],
         storage_discharged_kwh=tot["dis"],

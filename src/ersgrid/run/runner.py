@@ -9,6 +9,7 @@ that accounts the road, the batteries and the connections' import and export onc
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -22,10 +23,10 @@ import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
-from ersgrid.errors import StrategyError
+from ersgrid.errors import ScenarioError, StrategyError
 from ersgrid.grid.check import GridCheck
 from ersgrid.grid.outputs import energy_outputs, prepare_grid
-from ersgrid.market.dr import DRPerformance, dr_caps, dr_performance
+from ersgrid.market.dr import DRPerformance, cbl_10of10, dr_caps, dr_performance, event_steps
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.scenario.demand_response import DREventSpec
@@ -37,7 +38,7 @@ from ersgrid.twin.road import BlockReport, RoadTwin
 from ersgrid.world.energy import EnergyContext, connection_balance
 from ersgrid.world.world import World, build_world
 
-__all__ = ["RunResult", "StepRecord", "Stepper", "dr_baseline", "run"]
+__all__ = ["DRBaselines", "RunResult", "StepRecord", "Stepper", "dr_baselines", "run"]
 
 FloatArray = npt.NDArray[np.float64]
 ProgressCallback = Callable[[int, int], None]
@@ -128,8 +129,8 @@ class RunResult:
         Energy in the batteries at the end of each step.
     dr : tuple of DRPerformance
         What the road delivered in each demand-response event (empty without events).
-    dr_baseline_import_kw : ndarray [kW] or None, shape (steps, substations)
-        The counterfactual import the DR reduction is measured against.
+    dr_baselines : DRBaselines or None
+        The counterfactual imports the DR reductions are measured against (with events).
     grid : GridCheck or None
         The power flow of every step (None without a grid section).
     forecasts : DataFrame or None
@@ -154,7 +155,7 @@ class RunResult:
     storage_kw: FloatArray
     storage_kwh: FloatArray
     dr: tuple[DRPerformance, ...] = ()
-    dr_baseline_import_kw: FloatArray | None = None
+    dr_baselines: DRBaselines | None = None
     grid: GridCheck | None = None
     forecasts: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -230,9 +231,9 @@ class Stepper:
     events : list of DREventSpec, optional
         Demand-response events known before the run (the scenario's own and any others);
         their import caps bind in every step.
-    baseline_import_kw : ndarray [kW], shape (steps, substations), optional
-        The counterfactual import of :func:`dr_baseline`: what shed events shed from, and what
-        the reported reductions are measured against. Needed when ``events`` is not empty.
+    baselines : DRBaselines, optional
+        The counterfactuals of :func:`dr_baselines`: what shed events shed from, and what the
+        reported reductions are measured against. Needed when ``events`` is not empty.
     layout : Layout, optional
         The corridor the twin runs (the world's by default; the live loop passes its own copy
         so fault injection can change it).
@@ -243,7 +244,7 @@ class Stepper:
         world: World,
         policy: Strategy,
         events: list[DREventSpec] | None = None,
-        baseline_import_kw: FloatArray | None = None,
+        baselines: DRBaselines | None = None,
         layout: Layout | None = None,
     ) -> None:
         self.world = world
@@ -252,12 +253,12 @@ class Stepper:
         self.layout = layout = world.layout if layout is None else layout
         self.index = index = world.index
         self.events = events = list(events or [])
-        if events and baseline_import_kw is None:
-            raise StrategyError("demand-response events need the baseline import (dr_baseline)")
-        self.baseline_import_kw = baseline_import_kw
+        if events and baselines is None:
+            raise StrategyError("demand-response events need their baselines (dr_baselines)")
+        self.baselines = baselines
         n, n_sub = len(index), layout.n_substations
         self.caps = caps = (
-            dr_caps(events, index, layout, baseline_import_kw)
+            dr_caps(events, index, layout, baselines.own_import_kw if baselines else None)
             if events
             else np.full((n, n_sub), np.inf)
         )
@@ -319,32 +320,65 @@ class Stepper:
         return decision
 
     def caps_kw(self, step: int | None = None) -> FloatArray:
-        """Import caps of the known demand-response events at ``step`` (now by default) [kW]."""
-        out: FloatArray = self.caps[self.step if step is None else step].copy()
+        """Import cap of each connection at ``step`` (now by default) [kW]: its import limit
+        with the known demand-response caps."""
+        out: FloatArray = self.energy.import_limit_kw[self.step if step is None else step].copy()
         return out
 
     def limits(self, caps_kw: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
-        """Segment and substation road limits in force [kW]: the dispatch within ratings and,
-        given import caps ``caps_kw`` [kW] per substation (the known events' by default),
-        what they leave the road after the other loads, renewables and battery charging."""
+        """Segment and substation road limits in force [kW]: the dispatch within the ratings
+        and within what each connection's import cap leaves the road.
+
+        The EMS keeps every hard limit whatever the strategy: the road gets what the cap
+        leaves after the other loads, with the local renewables and what the batteries can
+        discharge at their set-point; batteries charge only from what the road then leaves
+        (see :func:`~ersgrid.optimize.storage.realise_storage`). What the vehicles cannot get
+        is unmet energy, not a violation.
+
+        Parameters
+        ----------
+        caps_kw : ndarray [kW], optional
+            Import cap of each connection now: the connection's import limit with the known
+            demand-response caps by default (the live loop adds its own events and loads).
+        """
         layout, k, en = self.layout, self.step, self.energy
         decision = self.decision or Dispatch(layout.seg_rating_kw, layout.sub_rating_kw)
         seg_limit = np.minimum(decision.seg_limit_kw, layout.seg_rating_kw)
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
-        caps = self.caps[k] if caps_kw is None else caps_kw
+        caps = en.import_limit_kw[k] if caps_kw is None else caps_kw
         if np.isfinite(caps).any():
-            # the EMS keeps an import cap whatever the strategy: the road gets what the cap
-            # leaves after the other loads, local renewables and any battery charging
-            charging = 0.0 if decision.storage_kw is None else np.maximum(decision.storage_kw, 0.0)
-            room = caps - en.other_load_kw[k] + en.renewable_kw[k] - charging
+            room = caps - en.other_load_kw[k] + en.renewable_kw[k] + self._discharge_kw()
             limit = np.minimum(limit, np.maximum(room, 0.0))
         return seg_limit, limit
+
+    def _discharge_kw(self) -> FloatArray:
+        """What the batteries can discharge at the dispatch's set-point now [kW]."""
+        decision, st = self.decision, self.storage
+        if decision is None or decision.storage_kw is None or not st.present:
+            return np.zeros(self.layout.n_substations)
+        content = np.maximum(self._stored - st.energy_min_kwh, 0.0) * st.discharge_efficiency
+        asked = np.maximum(-np.asarray(decision.storage_kw, dtype=np.float64), 0.0)
+        out: FloatArray = np.minimum(np.minimum(asked, st.power_kw), content / PLANNING_STEP_H)
+        return out
+
+    def v2g_room_kw(self) -> FloatArray:
+        """Most V2G power each connection can take now without exporting beyond its export
+        limit [kW]: the limit plus the other loads, less the local renewables."""
+        k, en = min(self.step, len(self.index) - 1), self.energy
+        room: FloatArray = np.maximum(
+            en.export_limit_kw[k] + en.other_load_kw[k] - en.renewable_kw[k], 0.0
+        )
+        return room
 
     def advance(self, n_steps: int, seg_limit: FloatArray, limit: FloatArray) -> BlockReport:
         """Run the twin ``n_steps`` twin steps under the limits and the dispatch's V2G."""
         decision = self.decision
-        v2g = (None, None) if decision is None else (decision.seg_v2g_kw, decision.sub_v2g_kw)
-        block = self.twin.advance(n_steps, seg_limit, limit, *v2g, self._energy_left)
+        seg_v2g = sub_v2g = None
+        if decision is not None and decision.seg_v2g_kw is not None:
+            seg_v2g = decision.seg_v2g_kw
+            room = self.v2g_room_kw()
+            sub_v2g = room if decision.sub_v2g_kw is None else np.minimum(decision.sub_v2g_kw, room)
+        block = self.twin.advance(n_steps, seg_limit, limit, seg_v2g, sub_v2g, self._energy_left)
         if self._energy_left is not None:  # the step's energy budget spans its ticks
             charged = np.bincount(
                 self.layout.seg_substation, weights=block.seg_grid_kwh,
@@ -463,10 +497,13 @@ class Stepper:
         sub_limit, sub_peak = stack("road_limit_kw"), stack("road_peak_kw")
         battery = series("battery_kwh")
         columns: dict[str, Any] = {"road_power_kw": road_sub_kw.sum(axis=1)}
+        import_limit = np.where(np.isfinite(energy.import_limit_kw), energy.import_limit_kw, np.nan)
         for j, sid in enumerate(layout.sub_ids):
             columns[f"road_power_{sid}_kw"] = road_sub_kw[:, j]
             columns[f"road_limit_{sid}_kw"] = sub_limit[:, j]
             columns[f"road_peak_{sid}_kw"] = sub_peak[:, j]
+            columns[f"grid_import_{sid}_kw"] = import_kw[:, j]
+            columns[f"import_limit_{sid}_kw"] = import_limit[:, j]
         columns |= {
             "battery_power_kw": battery / h,
             "v2g_discharge_kw": series("v2g_grid_kwh") / h,
@@ -512,7 +549,9 @@ class Stepper:
             metered_kwh={key: float(value.sum()) for key, value in self.totals.items()},
             on_road_kwh=twin.received_on_road(),
             vehicles_on_road_at_end=twin.vehicles_on_road,
-            limit_violations=twin.limit_violations,
+            limit_violations=limit_violations(
+                twin.limit_violations, import_kw, curtailed_kw, world.energy, energy
+            ),
             vehicle_steps=twin.vehicle_steps,
             days=days,
             fallbacks=int(policy.fallbacks),
@@ -522,15 +561,24 @@ class Stepper:
         kpis |= energy_kpis
         kpis["trips_shifted_expected"] = world.trips_shifted
         performance: tuple[DRPerformance, ...] = ()
-        if events and self.baseline_import_kw is not None:
+        if events and self.baselines is not None:
             performance = tuple(
                 dr_performance(
-                    events, index, layout, self.caps, self.baseline_import_kw, import_kw, h
+                    events,
+                    index,
+                    layout,
+                    self.caps,
+                    self.baselines.own_import_kw,
+                    import_kw,
+                    h,
+                    self.baselines.cbl_import_kw,
                 )
             )
             kpis |= {
                 "dr_events": len(performance),
+                "dr_baseline": f"{self.baselines.strategy} without the events",
                 "dr_reduction_kwh": sum(p.reduction_kwh for p in performance),
+                "dr_reduction_cbl_kwh": sum(p.reduction_cbl_kwh for p in performance),
                 "dr_max_excess_kw": max(p.max_excess_kw for p in performance),
                 "dr_honoured": all(p.honoured for p in performance if p.opt_in),
             }
@@ -555,11 +603,56 @@ class Stepper:
             storage_kw=storage_kw,
             storage_kwh=storage_kwh,
             dr=performance,
-            dr_baseline_import_kw=self.baseline_import_kw,
+            dr_baselines=self.baselines,
             grid=grid_check,
             forecasts=forecasts,
             notes=notes,
         )
+
+
+LIMIT_TOLERANCE_KW = 1e-3
+"""Power above a limit that counts as breaking it [kW] (rounding of the 15-min means)."""
+
+
+def limit_violations(
+    rating_steps: int,
+    import_kw: FloatArray,
+    curtailed_kw: FloatArray,
+    world_energy: EnergyContext,
+    energy: EnergyContext,
+) -> dict[str, int]:
+    """Every hard limit a run broke, by kind [-].
+
+    Parameters
+    ----------
+    rating_steps : int
+        Twin steps at which a segment or substation drew more than its rating.
+    import_kw, curtailed_kw : ndarray [kW], shape (steps, substations)
+        The connections' mean import and curtailment over each planning step.
+    world_energy : EnergyContext
+        The connections' own limits.
+    energy : EnergyContext
+        The limits in force (the connections' with the demand-response caps).
+
+    Returns
+    -------
+    dict
+        ``rating`` (twin steps), ``import`` (connection-steps above the import limit),
+        ``dr`` (connection-steps above a demand-response cap below that limit) and ``export``
+        (connection-steps whose surplus beyond the export limit was not local renewables, so
+        could not be curtailed: V2G or storage exported past the limit).
+    """
+    tol = LIMIT_TOLERANCE_KW
+    own = world_energy.import_limit_kw
+    over_own = import_kw > own * (1.0 + 1e-9) + tol
+    over_cap = (import_kw > energy.import_limit_kw * (1.0 + 1e-9) + tol) & ~over_own
+    export_excess = curtailed_kw > energy.renewable_kw + tol
+    return {
+        "rating": int(rating_steps),
+        "import": int(over_own.sum()),
+        "dr": int(over_cap.sum()),
+        "export": int(export_excess.sum()),
+    }
 
 
 def _loop(stepper: Stepper, progress: ProgressCallback | None) -> None:
@@ -573,15 +666,75 @@ def _loop(stepper: Stepper, progress: ProgressCallback | None) -> None:
             progress(k + 1, n)
 
 
-def dr_baseline(world: World) -> FloatArray:
-    """The counterfactual import of a run with demand-response events [kW], shape (steps,
-    substations): ``uncontrolled`` on the same world (the same vehicles) without any event.
+CBL_LOOKBACK_DAYS = 21
+"""Days simulated before a run with demand-response events, for its 10-of-10 baseline (ten
+weekdays and room for weekends and public holidays)."""
 
-    It is what shed events shed from and what the reported reductions are measured against.
+
+@dataclass(frozen=True)
+class DRBaselines:
+    """The counterfactual imports a run's demand-response events are measured against.
+
+    Attributes
+    ----------
+    own_import_kw : ndarray [kW], shape (steps, substations)
+        The run's strategy without the events, on the same world: what shed events shed
+        from and what ``reduction_kwh`` is measured against.
+    cbl_import_kw : ndarray [kW], shape (steps, substations)
+        The 10-of-10 customer baseline in the events' steps (NaN elsewhere), from the road's
+        import under uncontrolled operation on the eligible weekdays before each event's day.
+    strategy : str
+        Name of the strategy of the own baseline.
     """
-    stepper = Stepper(world, make_strategy("uncontrolled"))
+
+    own_import_kw: FloatArray
+    cbl_import_kw: FloatArray
+    strategy: str
+
+
+def _imports(stepper: Stepper) -> FloatArray:
     _loop(stepper, None)
     return np.asarray([r.import_kw for r in stepper.records], dtype=np.float64)
+
+
+def dr_baselines(world: World, own: Strategy, events: list[DREventSpec]) -> DRBaselines:
+    """Both counterfactuals of a run with demand-response events (an explicit step before the
+    run: they are runs of their own).
+
+    Parameters
+    ----------
+    world : World
+        The run's world.
+    own : Strategy
+        A fresh instance of the run's strategy (it is reset and run here).
+    events : list of DREventSpec
+        The run's events.
+    """
+    own_import = _imports(Stepper(world, own))
+    sc, index = world.scenario, world.index
+    first = index[0].normalize()
+    step = pd.Timedelta(minutes=sc.simulation.planning_step_min)
+    span = pd.date_range(
+        first - pd.Timedelta(days=CBL_LOOKBACK_DAYS),
+        (index[-1] + step).ceil("D") if (index[-1] + step) > first else first,
+        freq=step,
+        inclusive="left",
+    ).tz_convert(sc.timezone)
+    history = build_world(sc, span, layout=world.layout)
+    history_import = _imports(Stepper(history, make_strategy("uncontrolled")))
+    event_days = np.zeros(len(span), dtype=bool)
+    for event in events:
+        touched = pd.Index(span.normalize())[event_steps(event, span)].unique()
+        event_days |= pd.Index(span.normalize()).isin(touched)
+    skip = history.calendar.off_day | event_days
+    mask = np.zeros(len(index), dtype=bool)
+    for event in events:
+        mask |= event_steps(event, index)
+    try:
+        cbl = cbl_10of10(index, mask, span, history_import, skip)
+    except ValueError as err:
+        raise ScenarioError(f"demand-response baseline: {err}") from None
+    return DRBaselines(own_import, cbl, own.name)
 
 
 def run(
@@ -611,8 +764,9 @@ def run(
         Called as ``progress(done_steps, total_steps)`` after each planning step.
     dr_events : list of DREventSpec, optional
         Demand-response events beside the scenario's own (e.g. from a CSV file or a VTN).
-        With any event, the run first simulates its counterfactual (:func:`dr_baseline`) on
-        the same world, as the baseline of sheds and of the reduction it reports.
+        With any event, the run first simulates its counterfactuals (:func:`dr_baselines`):
+        the same strategy without the events on the same world (the baseline of sheds and of
+        the reduction), and the 10-of-10 customer baseline.
 
     Notes
     -----
@@ -626,7 +780,10 @@ def run(
     policy = make_strategy(strategy) if isinstance(strategy, str) else strategy
     world = build_world(scenario, planning_index(scenario, days, start))
     events = [*scenario.demand_response.events, *(dr_events or [])]
-    baseline = dr_baseline(world) if events else None
-    stepper = Stepper(world, policy, events, baseline)
+    baselines = None
+    if events:
+        own = make_strategy(strategy) if isinstance(strategy, str) else copy.deepcopy(policy)
+        baselines = dr_baselines(world, own, events)
+    stepper = Stepper(world, policy, events, baselines)
     _loop(stepper, progress)
     return stepper.result(wall0)

@@ -299,7 +299,8 @@ class LiveLoop:
                 self.safe_segments.discard(i)
 
     def effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """Segment limit, substation road limit and DR import cap in force now [kW]."""
+        """Segment limit, substation road limit and import cap in force now [kW] (each
+        connection's import limit with the demand-response caps)."""
         with self._lock:
             return self._effective_limits()
 

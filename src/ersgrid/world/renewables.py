@@ -225,11 +225,13 @@ class PlantOutputs:
         """The kinds the scenario has, in the order pv, wind."""
         return tuple(k for k in ("pv", "wind") if k in self.kinds)
 
-    def per_connection(self, sub_ids: list[str]) -> FloatArray:
-        """Output at each substation's connection [kW], shape (steps, substations)."""
+    def per_connection(self, sub_ids: list[str], kind: str | None = None) -> FloatArray:
+        """Output at each substation's connection [kW], shape (steps, substations): of all
+        plants, or of the plants of ``kind`` (``pv``, ``wind``)."""
         out = np.zeros((self.power_kw.shape[0], len(sub_ids)))
         for i, sub in enumerate(self.substations):
-            out[:, sub_ids.index(sub)] += self.power_kw[:, i]
+            if kind is None or self.kinds[i] == kind:
+                out[:, sub_ids.index(sub)] += self.power_kw[:, i]
         return out
 
     def shares(self, kind: str, sub_ids: list[str]) -> FloatArray:

@@ -335,8 +335,11 @@ def _daily_extraterrestrial_wh_m2(latitude_deg: float, doy: FloatArray) -> Float
     ws = np.arccos(np.clip(-np.tan(phi) * np.tan(decl), -1.0, 1.0))
     e0 = 1.0 + 0.033 * np.cos(2 * np.pi * doy / 365.0)
     g_sc = 1367.0
-    out: FloatArray = (24.0 / np.pi) * g_sc * e0 * (
-        np.cos(phi) * np.cos(decl) * np.sin(ws) + ws * np.sin(phi) * np.sin(decl)
+    out: FloatArray = (
+        (24.0 / np.pi)
+        * g_sc
+        * e0
+        * (np.cos(phi) * np.cos(decl) * np.sin(ws) + ws * np.sin(phi) * np.sin(decl))
     )
     return out
 
