@@ -35,6 +35,7 @@ from ersgrid.optimize import (
     HighsSession,
     ObjectiveWeights,
     PlanInputs,
+    PlanRequest,
     exposure,
     forecast_cohorts,
     storage_arrays,
@@ -187,7 +188,7 @@ def main() -> None:
     print(f"build, linopy (Model→to_highspy):   {t_linopy:8.3f} s   "
           f"→ ours is {t_linopy / t_ours:.1f}× faster (goal ≥ 5×)")  # fmt: skip
 
-    cold = session.solve(model.bounds())
+    cold = session.solve()
     print(f"cold solve (HiGHS, 1 thread):       {cold.solve_s:8.3f} s   "
           f"{cold.iterations} iterations, objective {cold.objective:,.1f}")  # fmt: skip
     h_linopy.setOptionValue("output_flag", False)
@@ -211,7 +212,8 @@ def main() -> None:
             count[pick] *= rng.uniform(0.8, 1.2, len(count[pick]))
             energy[pick] += rng.uniform(-5.0, 5.0, len(energy[pick]))
             stored = inputs.storage.initial_kwh * rng.uniform(0.9, 1.1, S)
-            sol = session.solve(model.bounds(count, energy, (k, T), stored))
+            sol = session.solve(PlanRequest(window=(k, T), count=count, energy_kwh=energy,
+                                          stored_kwh=stored))  # fmt: skip
             times.append(sol.solve_s)
             its.append(sol.iterations)
         return np.array(times), np.array(its)

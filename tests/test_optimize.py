@@ -14,6 +14,7 @@ from ersgrid.optimize import (
     HighsSession,
     ObjectiveWeights,
     PlanInputs,
+    PlanRequest,
     StorageArrays,
     exposure,
     forecast_cohorts,
@@ -217,14 +218,14 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
 def test_lp_agrees_with_an_independent_dense_formulation(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs, storage_value_per_kwh=24.0, time_preference=0.0)
-    ours = HighsSession(model).solve(model.bounds())
+    ours = HighsSession(model).solve()
     theirs = _dense_objective(cohorts, ex, inputs, terminal_value=24.0)
     # ours values the energy *gained*, the dense model the energy *held* at the end
     theirs += 24.0 * inputs.storage.initial_kwh.sum()
     assert ours.objective == pytest.approx(theirs, rel=1e-6)
     # the default tie-break moves the objective by less than its premium
     leaning = CohortLP(cohorts, ex, inputs, storage_value_per_kwh=24.0)
-    lean = HighsSession(leaning).solve(leaning.bounds())
+    lean = HighsSession(leaning).solve()
     assert lean.objective == pytest.approx(theirs, rel=2e-5)
     # every constraint group is exercised: V2G, cap, curtailment, storage, shortfall
     assert ours.values[model.offsets["y"] :].sum() > 0.0
@@ -239,21 +240,21 @@ def test_warm_resolve_after_bound_changes_equals_cold(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs)
     warm = HighsSession(model)
-    warm.solve(model.bounds())
+    warm.solve()
     count = cohorts.count * np.linspace(0.5, 1.5, len(cohorts))
     energy = cohorts.energy_kwh - 3.0
     stored = np.full(inputs.n_substations, 600.0)
     for window in [(1, 10), (2, 9), (3, 10)]:
-        b = model.bounds(count, energy, window, stored)
-        w = warm.solve(b)
-        cold = HighsSession(model).solve(b)
+        request = PlanRequest(window=window, count=count, energy_kwh=energy, stored_kwh=stored)
+        w = warm.solve(request)
+        cold = HighsSession(model).solve(request)
         assert w.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
 
 
 def test_outside_the_window_nothing_flows(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs)
-    sol = HighsSession(model).solve(model.bounds(window=(3, 7)))
+    sol = HighsSession(model).solve(PlanRequest(window=(3, 7)))
     for name in ("road", "imp", "exp", "ch", "dis"):
         block = model.block(sol.values, name)
         assert np.all(block[:3] == 0.0), name
@@ -275,7 +276,7 @@ def test_impossible_import_cap_is_named(tiny: Scenario) -> None:
     )
     model = CohortLP(cohorts, ex, bad)
     with pytest.raises(InfeasibleSchedule, match="grid import limits"):
-        HighsSession(model).solve(model.bounds())
+        HighsSession(model).solve()
 
 
 def test_cohorts_carry_the_expected_ers_traffic(tiny: Scenario) -> None:
@@ -324,7 +325,7 @@ def test_time_limit_applies_per_solve_not_per_session(tiny: Scenario) -> None:
     count = cohorts.count.copy()
     for k in range(120):  # together ~0.2 s, each ~2 ms
         count *= 1.001
-        session.solve(model.bounds(count, None, (k % 5, 10)))
+        session.solve(PlanRequest(window=(k % 5, 10), count=count))
     assert session.solves == 120
 
 
@@ -343,12 +344,12 @@ def test_v2g_discharges_only_when_the_avoided_price_beats_its_cost(tiny: Scenari
     )
     for cost, used in ((worth * 1.01, False), (worth * 0.5, True)):
         model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
-        sol = HighsSession(model).solve(model.bounds())
+        sol = HighsSession(model).solve()
         assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == used, cost
     # under the import cap V2G also relieves the cap (vehicles that need energy get it), but
     # a huge wear cost leaves it unused and the cap binds
     model = CohortLP(cohorts, ex, _with_v2g_cost(inputs, 1e6), 24.0, 0.0)
-    sol = HighsSession(model).solve(model.bounds())
+    sol = HighsSession(model).solve()
     assert sol.values[model.offsets["y"] :].sum() == 0.0
     assert np.any(np.isclose(model.block(sol.values, "imp")[4:6], 150.0))
 
@@ -356,7 +357,7 @@ def test_v2g_discharges_only_when_the_avoided_price_beats_its_cost(tiny: Scenari
 def test_v2g_never_plans_a_vehicle_below_its_exit_need(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, _with_v2g_cost(inputs, 0.0), 24.0, 0.0)
-    sol = HighsSession(model).solve(model.bounds())
+    sol = HighsSession(model).solve()
     c = cohorts
     o = model.offsets
     y = sol.values[o["y"] :]
@@ -389,7 +390,7 @@ def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
     for charge in (0.0, 500.0):
         w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=charge)
         model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
-        sol = HighsSession(model).solve(model.bounds())
+        sol = HighsSession(model).solve()
         total = model.block(sol.values, "imp").sum(axis=1)
         assert sol.values[model.offsets["peak"]] >= total.max() - 1e-6
         peaks.append(float(total.max()))
@@ -397,7 +398,7 @@ def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
     # a floor already reached leaves the plan free up to it
     w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=500.0)
     model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
-    sol = HighsSession(model).solve(model.bounds(peak_floor_kw=peaks[0]))
+    sol = HighsSession(model).solve(PlanRequest(peak_floor_kw=peaks[0]))
     assert sol.values[model.offsets["peak"]] == pytest.approx(peaks[0])
 
 
@@ -413,7 +414,7 @@ def test_v2g_cannot_pump_money_through_a_vehicle(tiny: Scenario) -> None:
     wear_only = w.v2g_cost_per_kwh - w.user_price_per_kwh
     for cost, pumps in ((wear_only, True), (w.v2g_cost_per_kwh, False)):
         model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
-        sol = HighsSession(model).solve(model.bounds())
+        sol = HighsSession(model).solve()
         assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == pumps, cost
 
 
@@ -422,13 +423,13 @@ def test_a_timed_out_solve_keeps_its_basis_for_the_next(tiny: Scenario) -> None:
 
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
-    cold = HighsSession(model).solve(model.bounds())
+    cold = HighsSession(model).solve()
     session = HighsSession(model, time_limit_s=0.0)
     with pytest.raises(InfeasibleSchedule) as failed:
-        session.solve(model.bounds())
+        session.solve()
     assert failed.value.timed_out
     session.set_time_limit(60.0)
-    again = session.solve(model.bounds())
+    again = session.solve()
     assert again.objective == pytest.approx(cold.objective, rel=1e-9)
 
 
@@ -439,15 +440,15 @@ def test_a_reserve_keeps_stored_energy_at_every_step(tiny: Scenario) -> None:
     model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
     session = HighsSession(model)
     st = inputs.storage
-    free = session.solve(model.bounds(window=(1, 10), stored_kwh=st.energy_max_kwh * 0.9))
+    free = session.solve(PlanRequest(window=(1, 10), stored_kwh=st.energy_max_kwh * 0.9))
     soc = model.block(free.values, "soc")[1:10]
     assert soc.min() < 0.7 * st.energy_max_kwh.max()  # without a reserve it is spent
     for stored_share in (0.9, 0.3):
         stored = st.energy_max_kwh * stored_share
         reserve = st.energy_max_kwh * 0.7
         end = st.energy_max_kwh * 0.8
-        sol = session.solve(model.bounds(window=(1, 10), stored_kwh=stored, reserve_kwh=reserve,
-                                         terminal_kwh=end))  # fmt: skip
+        sol = session.solve(PlanRequest(window=(1, 10), stored_kwh=stored, reserve_kwh=reserve,
+                                        terminal_kwh=end))  # fmt: skip
         soc = model.block(sol.values, "soc")[1:10]
         kept = np.minimum(reserve, stored)
         assert np.all(soc >= kept - 1e-6)
@@ -465,13 +466,13 @@ def test_a_path_keeps_stored_energy_step_by_step(tiny: Scenario) -> None:
     st = inputs.storage
     S = inputs.n_substations
     stored = st.energy_max_kwh * 0.9
-    free = session.solve(model.bounds(window=(1, 10), stored_kwh=stored))
+    free = session.solve(PlanRequest(window=(1, 10), stored_kwh=stored))
     free_soc = model.block(free.values, "soc")
     assert free_soc[2:5].min() < 0.7 * stored.max()  # without a path the dear steps spend it
     path = np.full((10, S), np.nan)
     path[2:5] = stored * 0.8  # keep 80 % of it over the dear steps
     path[8] = st.energy_max_kwh * 2.0  # above the limit: clipped to it
-    sol = session.solve(model.bounds(window=(1, 10), stored_kwh=stored, path_kwh=path))
+    sol = session.solve(PlanRequest(window=(1, 10), stored_kwh=stored, path_kwh=path))
     soc = model.block(sol.values, "soc")
     assert np.all(soc[2:5] >= stored * 0.8 - 1e-6)
     assert np.all(soc[8] >= st.energy_max_kwh - 1e-6)

@@ -73,6 +73,7 @@ from ersgrid.optimize.cohorts import (
 )
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.optimize.model import CohortLP, PlanInputs
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import storage_arrays
 from ersgrid.scenario.schema import VEHICLE_CLASSES
@@ -370,9 +371,9 @@ class MPC(Strategy):
             self._guide_peak_kw = 0.0
             return
         model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach)
-        bounds = model.bounds(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
+        request = PlanRequest(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
         try:
-            solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(bounds)
+            solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(request)
         except InfeasibleSchedule as err:
             log.warning("mpc step %d: no guide plan, the short plans go on alone: %s", k, err)
             self._guide_soc = None
@@ -501,35 +502,20 @@ class MPC(Strategy):
             floor = max(self._peak_kw, self._guide_peak_kw)
             if w.demand_charge_per_kw > 0.0:  # the floor is what the plan holds then
                 self._floor[k] = floor
-            if self._groups is not None:
-                # the last plan of this model, clipped to the new state, starts the sweeps
-                split = self._groups.solve(count, energy, window, stored,
-                                           peak_floor_kw=floor, start=self._values,
-                                           reserve_kwh=self._reserve())  # fmt: skip
-                values, solve_s = split.values, split.solve_s
-                self.sweeps.append(split.sweeps)
-                self.skipped += split.skipped
-            else:
-                assert self._session is not None
-                terminal = self._terminal(self._origin + window[1] - 1)
-                reserve = self._reserve()
-                path = self._path(k, stored)
-                bounds = self._model.bounds(count, energy, window, stored,
-                                            terminal_kwh=terminal, reserve_kwh=reserve,
-                                            path_kwh=path,
-                                            peak_floor_kw=floor)  # fmt: skip
-                try:
-                    solution = self._session.solve(bounds)
-                except InfeasibleSchedule as err:
-                    if (terminal is None and path is None) or err.timed_out:
-                        raise
-                    # e.g. an import cap leaves no room to refill: plan without the guide
-                    log.info("mpc step %d: the guide's stored energy is out of reach", k)
-                    bounds = self._model.bounds(count, energy, window, stored,
-                                                reserve_kwh=reserve,
-                                                peak_floor_kw=floor)  # fmt: skip
-                    solution = self._session.solve(bounds)
-                values, solve_s = solution.values, solution.solve_s
+            request = PlanRequest(
+                window=window, count=count, energy_kwh=energy, stored_kwh=stored,
+                terminal_kwh=self._terminal(self._origin + window[1] - 1),
+                reserve_kwh=self._reserve(), path_kwh=self._path(k, stored), peak_floor_kw=floor,
+            )  # fmt: skip
+            try:
+                values, solve_s = self._solve(request)
+            except InfeasibleSchedule as err:
+                guided = request.terminal_kwh is not None or request.path_kwh is not None
+                if not guided or err.timed_out:
+                    raise
+                # e.g. an import cap leaves no room to refill: plan without the guide
+                log.info("mpc step %d: the guide's stored energy is out of reach", k)
+                values, solve_s = self._solve(request.without_guide())
         except InfeasibleSchedule as err:
             self.fallbacks += 1
             log.warning("mpc step %d: falling back to the safe schedule: %s", k, err)
@@ -540,6 +526,19 @@ class MPC(Strategy):
         self.solve_s.append(solve_s)
         self._values, self._planned_at = values, k
         return self._dispatch(values, rel)
+
+    def _solve(self, request: PlanRequest) -> tuple[FloatArray, float]:
+        """Solve ``request`` on the block's model, by groups when decomposed; its column
+        values and HiGHS time [s]."""
+        if self._groups is not None:
+            # the last plan of this model, clipped to the new state, starts the sweeps
+            split = self._groups.solve(request, start=self._values)
+            self.sweeps.append(split.sweeps)
+            self.skipped += split.skipped
+            return split.values, split.solve_s
+        assert self._session is not None
+        solution = self._session.solve(request)
+        return solution.values, solution.solve_s
 
     def _dispatch(self, values: FloatArray, rel: int) -> Dispatch:
         # the demand charge is owed up to the peak already planned for the steps run so far

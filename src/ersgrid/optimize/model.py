@@ -61,6 +61,7 @@ import scipy.sparse as sp
 
 from ersgrid.optimize.cohorts import Cohorts, Exposure
 from ersgrid.optimize.objective import ObjectiveWeights
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.storage import StorageArrays
 
 __all__ = ["BLOCKS", "TIME_PREFERENCE", "Bounds", "CohortLP", "PlanInputs"]
@@ -302,49 +303,14 @@ class CohortLP:
         """Energy one vehicle of each cohort has consumed by the start of ``step`` [kWh]."""
         return self.cohorts.consumed_kwh(step * self.inputs.step_h)
 
-    def bounds(
-        self,
-        count: FloatArray | None = None,
-        energy_kwh: FloatArray | None = None,
-        window: tuple[int, int] | None = None,
-        stored_kwh: FloatArray | None = None,
-        import_limit_kw: FloatArray | None = None,
-        terminal_kwh: FloatArray | None = None,
-        peak_floor_kw: float = 0.0,
-        reserve_kwh: FloatArray | None = None,
-        path_kwh: FloatArray | None = None,
-    ) -> Bounds:
-        """Bounds of a solve over ``window`` = (first step, end step) of the model.
-
-        Parameters
-        ----------
-        count : ndarray [veh], per cohort
-            Vehicles in each cohort (default: the cohorts' own counts).
-        energy_kwh : ndarray [kWh], per cohort
-            Effective entry energy of one vehicle: for a cohort already on the road, its
-            measured energy now plus what the model says it consumed before the window.
-        window : (int, int)
-            Steps ``k0 .. k1 - 1`` are planned; every other step is inactive (zero flows,
-            rows relaxed). Default: every step.
-        stored_kwh : ndarray [kWh], per substation
-            Energy stored at the start of step ``k0`` (default: the initial energy).
-        import_limit_kw : ndarray [kW], shape (steps, substations)
-            Replaces the inputs' import caps (e.g. a demand-response event).
-        terminal_kwh : ndarray [kWh], per substation
-            Least stored energy at the end of the window (e.g. the initial energy when the
-            window ends with the run, so a plan cannot sell off the batteries' start content).
-        reserve_kwh : ndarray [kWh], per substation
-            Stored energy the plan keeps at every step of the window (a reserve the EMS
-            spends in real time against load above the forecast); where the battery holds
-            less now, what it holds.
-        path_kwh : ndarray [kWh], shape (steps, substations)
-            Least stored energy at the end of each model step (NaN: none), e.g. a longer
-            plan's trajectory, so the window does not spend energy that plan keeps for later
-            days; clipped to the battery's limits.
-        peak_floor_kw : float [kW]
-            Peak import already reached in the billing period (the demand charge is owed up
-            to it whatever the plan does).
-        """
+    def bounds(self, request: PlanRequest | None = None) -> Bounds:
+        """Column and row bounds of a solve of ``request`` (default: the whole model on its
+        own data); see :class:`~ersgrid.optimize.request.PlanRequest` for each field."""
+        req = PlanRequest() if request is None else request
+        window, count, energy_kwh = req.window, req.count, req.energy_kwh
+        stored_kwh, import_limit_kw = req.stored_kwh, req.import_limit_kw
+        terminal_kwh, reserve_kwh, path_kwh = req.terminal_kwh, req.reserve_kwh, req.path_kwh
+        peak_floor_kw = req.peak_floor_kw
         inp = self.inputs
         T, S = inp.n_steps, inp.n_substations
         k0, k1 = window if window is not None else (0, T)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.model import Bounds, CohortLP
+from ersgrid.optimize.request import PlanRequest
 
 __all__ = ["HighsSession", "Solution", "quiet_highs"]
 
@@ -91,8 +92,20 @@ class HighsSession:
         """Change the per-solve time limit [s]."""
         self.time_limit_s = float(seconds)
 
-    def solve(self, bounds: Bounds) -> Solution:
-        """Solve under ``bounds``, warm from the previous basis if there is one.
+    def solve(self, request: PlanRequest | None = None) -> Solution:
+        """Solve ``request`` (default: the whole model on its own data), warm from the
+        previous basis if there is one.
+
+        Raises
+        ------
+        InfeasibleSchedule
+            As :meth:`solve_bounds`.
+        """
+        return self.solve_bounds(self.model.bounds(request))
+
+    def solve_bounds(self, bounds: Bounds) -> Solution:
+        """Solve under ``bounds`` (a request's, possibly adjusted, as the decomposed
+        planner's groups are), warm from the previous basis if there is one.
 
         Raises
         ------
