@@ -537,3 +537,134 @@ def test_coarser_entry_steps_conserve_vehicles_energy_need_and_capacity(tiny: Sc
     assert np.any(coarse.entry_h[~began] < (coarse.entry_step[~began] + 0.5) * DT - 1e-9)
     with pytest.raises(ValueError, match="width"):
         coarsen_entry_steps(fine, ex, 0)
+
+
+def _hand_built() -> CohortLP:
+    """Two steps of 15 min at one substation, written by hand (no scenario):
+
+    - cohort A, 2 vehicles, no V2G: 8 kWh a vehicle can take at step 0, 5 at step 1, both at
+      80 % efficiency; enters with 20 kWh, needs 25 at its exit (step 1), full at 27;
+    - cohort B, 1 vehicle, V2G: 4 kWh at step 1 (80 %); 30 kWh, needs 27, full at 40;
+    - import 10 then 100 per kWh, user price 50, V2G costs 30 per kWh, demand charge 1 per
+      kW, no export; 200 kW other load, 30 kW PV; a 100 kWh battery holding 50 kWh,
+      40 kW, 90 % each way, its energy valued at 40 per kWh at the end (so it charges in
+      the cheap step and discharges in the dear one). Nothing consumed on the way (so needs
+      are plain differences).
+    """
+    one = np.ones(2)
+    cohorts = Cohorts(
+        direction=np.zeros(2, dtype=np.int64), vclass=np.zeros(2, dtype=np.int64),
+        entry_step=np.array([0, 1]), entry_h=np.array([0.05, 0.3]),
+        entry_m=np.zeros(2), exit_m=np.array([14_400.0, 3_600.0]),
+        entry_ic=np.zeros(2, dtype=np.int64), exit_ic=np.ones(2, dtype=np.int64),
+        soc_bin=np.zeros(2, dtype=np.int64), speed_mps=np.array([10.0, 10.0]),
+        count=np.array([2.0, 1.0]), energy_kwh=np.array([20.0, 30.0]),
+        target_kwh=np.array([25.0, 27.0]), full_kwh=np.array([27.0, 40.0]),
+        receiver_kw=one * 100.0, consumption_kwh_per_m=np.zeros(2), v2g=np.array([0.0, 1.0]),
+    )  # fmt: skip
+    ex = Exposure(
+        cohort=np.array([0, 0, 1]), step=np.array([0, 1, 1]), substation=np.zeros(3, np.int64),
+        max_kwh=np.array([8.0, 5.0, 4.0]), efficiency=np.full(3, 0.8),
+    )  # fmt: skip
+    col = np.ones((2, 1))
+    inputs = PlanInputs(
+        step_h=0.25, price_per_kwh=np.array([10.0, 100.0]), co2_kg_per_kwh=np.zeros(2),
+        other_load_kw=200.0 * col, renewable_kw=30.0 * col, import_limit_kw=np.inf * col,
+        export_limit_kw=0.0 * col, road_rating_kw=np.array([1000.0]),
+        weights=ObjectiveWeights(
+            user_price_per_kwh=50.0, export_price_per_kwh=0.0, carbon_price_per_kg=0.0,
+            degradation_cost_per_kwh=0.0, shortfall_penalty_per_kwh=1000.0,
+            v2g_cost_per_kwh=30.0, demand_charge_per_kw=1.0,
+        ),
+        storage=StorageArrays(np.array([0.0]), np.array([100.0]), np.array([50.0]),
+                              np.array([40.0]), 0.9, 0.9),
+    )  # fmt: skip
+    return CohortLP(cohorts, ex, inputs, storage_value_per_kwh=40.0, time_preference=0.0)
+
+
+def test_each_row_family_has_its_rows() -> None:
+    from ersgrid.optimize.rows import ROW_FAMILIES
+
+    model = _hand_built()
+    sizes = {"cumdef": 3, "short": 2, "roaddef": 2, "balance": 2, "soc": 2, "peak": 2,
+             "v2gcap": 1, "receiver": 1}  # fmt: skip
+    assert list(model.row_offsets) == list(ROW_FAMILIES)
+    assert {n: f.entries(model).n_rows for n, f in ROW_FAMILIES.items()} == sizes
+    starts = np.cumsum([0, *sizes.values()])
+    assert list(model.row_offsets.values()) == list(starts[:-1])
+    assert model.n_rows == starts[-1]
+    b = model.bounds()
+    assert len(b.row_lower) == len(b.row_upper) == model.n_rows
+    for family in ROW_FAMILIES.values():
+        e = family.entries(model)
+        assert e.row.min() >= 0, family.name
+        assert e.row.max() < e.n_rows, family.name
+        # every row of the family has an entry
+        assert len(np.unique(e.row)) == e.n_rows, family.name
+        assert len(family.bounds(model, model.frame())[0]) == e.n_rows, family.name
+
+
+def test_each_row_family_solved_by_hand() -> None:
+    """The hand-built case (see :func:`_hand_built`) solved by HiGHS against its solution
+    worked out by hand: cheap step 0, dear step 1."""
+    from ersgrid.optimize.rows import ROW_FAMILIES
+
+    model = _hand_built()
+    o = model.offsets
+    session = HighsSession(model)
+    sol = session.solve()
+    v = sol.values
+
+    def block(name: str) -> np.ndarray:
+        return model.block(v, name)[:, 0]
+
+    def u() -> np.ndarray:
+        return v[o["u"] : o["u"] + 2]
+
+    def cumdef() -> None:
+        # A charges in the cheap step up to full: 2 × (27 − 20) = 14 of the 16 it could take
+        np.testing.assert_allclose(v[:3], [14.0, 0.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(v[o["cum"] : o["cum"] + 3], [14.0, 14.0, -3.0], atol=1e-9)
+
+    def short() -> None:
+        np.testing.assert_allclose(u(), 0.0, atol=1e-9)  # 14 ≥ 2 × (25 − 20)
+        # entering with 12 kWh: 2 × 13 = 26 needed, met at the dear step too (16 + 10)
+        need = session.solve(PlanRequest(energy_kwh=np.array([12.0, 30.0]))).values
+        np.testing.assert_allclose(need[:2], [16.0, 10.0], atol=1e-9)
+        # with 5 kWh: 2 × 20 = 40 needed, 26 possible, 14 short
+        lack = session.solve(PlanRequest(energy_kwh=np.array([5.0, 30.0]))).values
+        np.testing.assert_allclose(lack[o["u"] : o["u"] + 2], [14.0, 0.0], atol=1e-9)
+
+    def roaddef() -> None:
+        np.testing.assert_allclose(block("road"), [14.0 / (0.8 * 0.25), 0.0], atol=1e-9)
+
+    def balance() -> None:
+        # 70 road + 200 − 30 + 40 charging; 200 − 30 − 40 discharging − 3 × 0.8 / 0.25 V2G
+        np.testing.assert_allclose(block("imp"), [280.0, 120.4], atol=1e-9)
+
+    def soc() -> None:
+        np.testing.assert_allclose(block("ch"), [40.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(block("dis"), [0.0, 40.0], atol=1e-9)
+        expected = [50.0 + 0.25 * 0.9 * 40.0, 50.0 + 9.0 - 0.25 * 40.0 / 0.9]
+        np.testing.assert_allclose(block("soc"), expected, atol=1e-9)
+
+    def peak() -> None:
+        assert v[o["peak"]] == pytest.approx(280.0)
+
+    def v2gcap() -> None:
+        # B returns its surplus 30 − 27 = 3 at the dear step (worth 100 × 0.8 > 30)
+        np.testing.assert_allclose(v[o["y"] :], [3.0], atol=1e-9)
+
+    def receiver() -> None:
+        # with 34 kWh its surplus is 7, but its receiver takes or gives 4 at most
+        more = session.solve(PlanRequest(energy_kwh=np.array([20.0, 34.0]))).values
+        np.testing.assert_allclose(more[o["y"] :], [4.0], atol=1e-9)
+
+    checks = {f.__name__: f for f in (cumdef, short, roaddef, balance, soc, peak, v2gcap,
+                                      receiver)}  # fmt: skip
+    assert set(checks) == set(ROW_FAMILIES)  # every family has its case
+    energy = 2.5 * 280.0 + 25.0 * 120.4 - 50.0 * 14 + 30.0 * 3 + 280.0
+    stored = -40.0 * 0.9 * 0.25 * 40.0 + 40.0 * 0.25 / 0.9 * 40.0
+    assert sol.objective == pytest.approx(energy + stored)
+    for check in checks.values():
+        check()

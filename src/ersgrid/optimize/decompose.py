@@ -243,13 +243,10 @@ class DecomposedLP:
             time_limit_s if cold_time_limit_s is None else cold_time_limit_s
         )
         self.groups = [_Group(model, np.asarray(g, dtype=np.int64), time_limit_s) for g in groups]
-        ex = model.exposure
-        T = model.inputs.n_steps
-        full_key = model.full_cohort * T + model.full_step
-        self._row_of_x = np.searchsorted(full_key, ex.cohort * T + ex.step)
+        self._row_of_x = model.row_of_x
         self._start = _segment_start(model.full_cohort)
         self._cohort_starts = np.flatnonzero(self._start == np.arange(len(self._start)))
-        self._last = np.searchsorted(model.full_cohort, model.u_cohort, side="right") - 1
+        self._last = model.last_of_cohort
 
     def set_time_limit(self, seconds: float) -> None:
         """Change the per-group-solve time limit [s]."""
