@@ -7,7 +7,7 @@ import pytest
 
 from ersgrid import build_layout, load_scenario
 from ersgrid.control.base import RunContext
-from ersgrid.control.mpc import MPC, DecomposedMPC
+from ersgrid.control.mpc import MPC, DecomposedMPC, MPCSettings
 from ersgrid.control.planning import plan_inputs, storage_value
 from ersgrid.grid.context import build_energy_context
 from ersgrid.market.prices import scenario_co2_series, scenario_price_series
@@ -134,15 +134,15 @@ def test_substation_groups_cover_the_corridor_in_road_order() -> None:
 
 def test_mpc_decomposed_runs_like_mpc_on_one_substation(tiny: Scenario) -> None:
     # one substation: one group, so the decomposed path must reproduce mpc's run exactly
-    plain = MPC(horizon_steps=8)
-    split = MPC(horizon_steps=8, decompose=True)
+    plain = MPC(MPCSettings(horizon_steps=8))
+    split = MPC(MPCSettings(horizon_steps=8, decompose=True))
     a = run(tiny, plain, days=0.0625)
     b = run(tiny, split, days=0.0625)
     assert split.groups_per_plan == 1
     assert len(split.sweeps) == 6
     assert b.kpis["fallbacks"] == 0
     assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=1e-9)
-    assert DecomposedMPC().decompose is True
+    assert DecomposedMPC().settings.decomposed(1) is True
 
 
 def test_a_replan_started_from_the_last_plan_is_feasible_and_no_worse(

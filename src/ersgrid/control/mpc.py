@@ -44,6 +44,9 @@ On a corridor with more than :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations (or
 ``decompose=True``; ``mpc-decomposed`` forces it) the model is solved group by group of
 ``group_substations`` adjacent substations, neighbours sharing ``group_overlap``
 (:class:`~ersgrid.optimize.decompose.DecomposedLP`), each group with its own warm HiGHS.
+
+Every setting named here is a field of :class:`~ersgrid.control.mpc_settings.MPCSettings`;
+:data:`~ersgrid.control.mpc_settings.MPC_PRESETS` names the presets (``mpc:fast``, ...).
 """
 
 from __future__ import annotations
@@ -59,8 +62,14 @@ import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.forecasters import ExpectedProfile, RenewableForecaster, TrafficForecaster
-from ersgrid.control.guide import check_guide_quantile, guide_path, guide_traffic
+from ersgrid.control.guide import guide_path, guide_traffic
 from ersgrid.control.measured import CohortMatcher
+from ersgrid.control.mpc_settings import (
+    DECOMPOSE_ABOVE_SUBSTATIONS,
+    MPC_PRESETS,
+    MPCSettings,
+    mpc_preset,
+)
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
@@ -79,33 +88,16 @@ from ersgrid.optimize.storage import storage_arrays
 from ersgrid.scenario.schema import VEHICLE_CLASSES
 
 __all__ = [
-    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "LARGE_CORRIDOR", "MPC", "DecomposedMPC",
-    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster",
+    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "MPC", "DecomposedMPC", "ExpectedMPC",
+    "ExpectedProfile", "MPCSettings", "TrafficForecaster",
 ]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
-LARGE_CORRIDOR = {"horizon_steps": 48, "block_steps": 24, "replan_steps": 4, "soc_bins": 1,
-                  "entry_window_steps": 4, "max_sweeps": 2}  # fmt: skip
-"""Defaults of ``mpc`` on a corridor it decomposes by itself (more than
-:data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations): a 12-h horizon, a model rebuilt every 6 h
-(a 72-step model instead of 192 — the national corridor's day model had 5.4 M columns), a
-re-plan every hour, the plan's steps in between dispatched as planned, one entry
-state-of-charge bin per class (half the cohorts; the plan then sees every vehicle at its
-class's mean entry energy, which understates the need of the emptiest ones), cohorts of an
-hour's entries (:func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`: a quarter of the
-cohort columns and rows, each step's charging capacity kept) and at most two
-Gauss–Seidel sweeps per re-plan (each re-plan starts from the last plan). Arguments given to
-the constructor win."""
-
 COLD_TIME_LIMIT_S = 300.0
 """Time limit of a group's first (cold) solve after a rebuild [s]: on xinjiang-g30 a group's
 cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``time_limit_s``."""
-
-DECOMPOSE_ABOVE_SUBSTATIONS = 12
-"""``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
-3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
 
 
 class MPC(Strategy):
@@ -113,67 +105,22 @@ class MPC(Strategy):
 
     Parameters
     ----------
-    horizon_steps : int, optional
-        Planning horizon (default 96 = 24 h; see :data:`LARGE_CORRIDOR`); cut at the end of
-        the run.
-    block_steps : int, optional
-        Steps between model rebuilds (each rebuild is a cold solve; default 96).
-    replan_steps : int, optional
-        Steps between re-plans (default 1: every step); in between, the last plan's steps
-        are dispatched as planned.
-    soc_bins : int, optional
-        Entry state-of-charge bins per class (default 2).
-    entry_window_steps : int, optional
-        Consecutive entry steps merged into one cohort (default 1; see
-        :func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`).
+    settings : MPCSettings or str, optional
+        The settings, or the name of a preset of
+        :data:`~ersgrid.control.mpc_settings.MPC_PRESETS`; default: ``default`` on a
+        corridor of up to :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations, ``large-corridor``
+        above (where ``mpc`` decomposes by itself).
     forecaster : TrafficForecaster, optional
         Default :class:`~ersgrid.forecast.forecaster.LearnedTraffic`: learned P50 traffic
         and, since it also forecasts renewables, P50 PV and wind in place of the realised
         output. :class:`ExpectedProfile` plans on the traffic model's expected profile and on
         realised renewables (``mpc-expected``). The forecasts a plan used are kept in
         :attr:`forecasts` (the run stores them in its time series).
-    time_limit_s : float [s]
-        Per solve (per group solve when decomposed); a solve that exceeds it falls back.
-    decompose : bool, optional
-        Solve by substation groups; default: when the corridor has more than
-        :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations.
-    group_substations : int
-        Adjacent substations per group when decomposed.
-    group_overlap : int
-        Substations each group shares with the next (lets energy move across a boundary in
-        one group solve; see :mod:`ersgrid.optimize.decompose`).
-    max_sweeps : int, optional
-        Most Gauss–Seidel sweeps over the groups per re-plan when decomposed (default 4).
-    guide_days : float [d]
-        Longest guide plan under a demand charge (0: none; never when decomposed: the
-        national corridor's model is too large); past the learned forecasts' reach
-        (``max_lead_steps``, 2 days) it plans on :class:`ExpectedProfile` carried to the
-        guide's quantile (:class:`~ersgrid.control.forecasters.QuantileCarried`). shin-tomei,
-        7 days (docs/planning.md): the 7-day guide reached a lower objective than the 2-day
-        one (20,533,851 against 20,566,534 JPY) at the same peak (5,881 against 5,888 kW) and
-        about the same run time (1,314 s against 1,322 s, side by side).
-    guide_every_steps : int
-        Steps between guide plans (each is a cold solve of a model as long as the guide).
-    guide_quantile : {"p10", "p50", "p90"} or float [-]
-        Traffic the guide plans on, where the forecaster has quantiles (the learned one): a
-        quantile, or a weight ``w`` within 0 and 1 for P50 + ``w`` (P90 − P50)
-        (:class:`~ersgrid.control.forecasters.Blended`). The peak is set by the heavy days,
-        so the guide plans above the median. shin-tomei (docs/planning.md): over two weeks of
-        7 days the peak import was 5,621 and 5,563 kW on the P90 (the default), 5,464 and
-        5,424 kW on 0.75, 6,146 kW on the P50 (first week); but on 3 days (Monday to
-        Wednesday) 0.75 left the batteries empty before the last evening's peak: 5,883 kW
-        against 5,036 kW on the P90.
-    reserve_share : float [-]
-        Under a demand charge, share of each battery's usable capacity the short plans keep
-        stored at every step, for the EMS to cut peaks of traffic above the forecast.
-    follow_guide : bool
-        The short plans keep the guide's stored energy at every step
-        (:func:`~ersgrid.control.guide.guide_path`), not only at their horizon's end, so
-        energy the guide carries to later days is not sold on the way. shin-tomei, 7 days:
-        peak import 5,621 kW with, 5,834 kW without (docs/planning.md).
 
     Attributes
     ----------
+    settings : MPCSettings
+        The settings of the run (after :meth:`reset`; before, the ones given, if any).
     solve_s : list of float [s]
         HiGHS time of each re-plan (summed over the groups when decomposed).
     sweeps : list of int
@@ -189,71 +136,33 @@ class MPC(Strategy):
 
     def __init__(
         self,
-        horizon_steps: int | None = None,
-        block_steps: int | None = None,
-        soc_bins: int | None = None,
+        settings: MPCSettings | str | None = None,
         forecaster: TrafficForecaster | None = None,
-        time_limit_s: float = 30.0,
-        decompose: bool | None = None,
-        group_substations: int = 6,
-        group_overlap: int = 2,
-        max_sweeps: int | None = None,
-        replan_steps: int | None = None,
-        entry_window_steps: int | None = None,
-        guide_days: float = 7.0,
-        guide_quantile: str | float = "p90",
-        guide_every_steps: int = 24,
-        reserve_share: float = 0.25,
-        follow_guide: bool = True,
     ) -> None:
-        self.follow_guide = bool(follow_guide)
-        self.guide_days = float(guide_days)
-        self.guide_every_steps = int(guide_every_steps)
-        self.guide_quantile = check_guide_quantile(guide_quantile)
-        self.reserve_share = float(reserve_share)
-        self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
-                       "replan_steps": replan_steps, "soc_bins": soc_bins,
-                       "max_sweeps": max_sweeps,
-                       "entry_window_steps": entry_window_steps}  # fmt: skip
-        self.decompose = decompose
-        self.group_substations = int(group_substations)
-        self.group_overlap = int(group_overlap)
-        self.max_sweeps = 4 if max_sweeps is None else int(max_sweeps)
+        self._given = mpc_preset(settings) if isinstance(settings, str) else settings
+        if self._given is not None:
+            self.settings = self._given
         self.sweeps: list[int] = []
         self.skipped = 0
         self.groups_per_plan = 0
-        self.horizon_steps = 96 if horizon_steps is None else int(horizon_steps)
-        self.block_steps = 96 if block_steps is None else int(block_steps)
-        self.replan_steps = 1 if replan_steps is None else int(replan_steps)
-        self.soc_bins = 2 if soc_bins is None else int(soc_bins)
-        self.entry_window_steps = 1 if entry_window_steps is None else int(entry_window_steps)
         # LearnedTraffic takes any run-like context; RunContext is one
         self.forecaster: TrafficForecaster = (
             forecaster if forecaster is not None else cast(TrafficForecaster, LearnedTraffic())
         )
-        self.time_limit_s = float(time_limit_s)
         self.solve_s: list[float] = []
 
-    def settings_for(self, n_substations: int) -> dict[str, int]:
-        """Horizon, block and re-plan steps, entry state-of-charge bins, entry steps per
-        cohort and sweeps per re-plan on a corridor of ``n_substations``: the constructor's
-        arguments, else :data:`LARGE_CORRIDOR` where ``mpc`` decomposes by itself, else 96,
-        96, 1, 2, 1 and 4."""
-        large = self.decompose is None and n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
-        defaults = LARGE_CORRIDOR if large else {"horizon_steps": 96, "block_steps": 96,
-                                                 "replan_steps": 1, "soc_bins": 2,
-                                                 "entry_window_steps": 1,
-                                                 "max_sweeps": 4}  # fmt: skip
-        out = {}
-        for key, default in defaults.items():
-            given = self._given[key]
-            out[key] = default if given is None else int(given)
-        return out
+    def settings_for(self, n_substations: int) -> MPCSettings:
+        """The settings of a run on a corridor of ``n_substations``: the ones given, else
+        the ``default`` preset up to :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations and
+        ``large-corridor`` above."""
+        if self._given is not None:
+            return self._given
+        large = n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        return MPC_PRESETS["large-corridor" if large else "default"]
 
     def reset(self, context: RunContext) -> None:
         super().reset(context)
-        for key, value in self.settings_for(context.layout.n_substations).items():
-            setattr(self, key, value)
+        self.settings = self.settings_for(context.layout.n_substations)
         self._values: FloatArray | None = None
         self._planned_at = -1
         self.fallbacks = 0
@@ -278,8 +187,8 @@ class MPC(Strategy):
             for spec in sc.vehicles.values()
         )
         self._lookback = math.ceil(longest_h / context.step_h) + 1
-        self._matcher = CohortMatcher(context, self.soc_bins, self.entry_window_steps,
-                                      self._lookback)  # fmt: skip
+        s = self.settings
+        self._matcher = CohortMatcher(context, s.soc_bins, s.entry_window_steps, self._lookback)
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
@@ -287,7 +196,7 @@ class MPC(Strategy):
         self._session = None
         self._groups = None
         T = len(ctx.index)
-        stop = min(step + self.block_steps + self.horizon_steps, T)
+        stop = min(step + self.settings.block_steps + self.settings.horizon_steps, T)
         self._model, volume, coh = self._build(step, stop, record=True)
         self._record(step, stop, {
             f"traffic_{name}_veh": volume.iloc[self._lookback :][[f"{name}_A", f"{name}_B"]]
@@ -299,25 +208,23 @@ class MPC(Strategy):
         split = self._decomposed()
         if split:
             groups = substation_groups(
-                lay.sub_position_km, self.group_substations, self.group_overlap
+                lay.sub_position_km, self.settings.group_substations, self.settings.group_overlap
             )
             self._groups = DecomposedLP(
-                self._model, groups, self.time_limit_s, self.max_sweeps,
+                self._model, groups, self.settings.time_limit_s, self.settings.max_sweeps,
                 cold_time_limit_s=COLD_TIME_LIMIT_S,
             )  # fmt: skip
             self.groups_per_plan = len(groups)
             self._session = None
         else:
-            self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
+            self._session = HighsSession(self._model, time_limit_s=self.settings.time_limit_s)
             self._groups = None
         self._origin = step
         self._stop = stop
         self._matcher.index(coh)
 
     def _decomposed(self) -> bool:
-        if self.decompose is None:
-            return self.context.layout.n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
-        return self.decompose
+        return self.settings.decomposed(self.context.layout.n_substations)
 
     def _build(
         self,
@@ -332,15 +239,17 @@ class MPC(Strategy):
         ctx = self.context
         traffic = self.forecaster if forecaster is None else forecaster
         volume = traffic.forecast(ctx, step, step - self._lookback, stop)
-        coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
-                               first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
+        coh = forecast_cohorts(
+            ctx.scenario, ctx.layout, volume, ctx.step_h, first_step=-self._lookback,
+            n_bins=self.settings.soc_bins,
+        )  # fmt: skip
         # vehicles of a past step still on the road now are the ones that entered late in it:
         # model them as entering at the end of their step, not in its middle
         past = coh.entry_step < 0
         late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        coh, ex = coarsen_entry_steps(coh, ex, self.entry_window_steps, offset=step)
+        coh, ex = coarsen_entry_steps(coh, ex, self.settings.entry_window_steps, offset=step)
         inputs = plan_inputs(ctx, step, stop)
         renewables = getattr(self.forecaster, "renewables", None)
         if renewables is not None:
@@ -353,20 +262,20 @@ class MPC(Strategy):
         """Under a demand charge: re-solve the guide plan (module docstring) when it is due."""
         ctx = self.context
         k = observation.step
-        if self._guided_at >= 0 and k - self._guided_at < self.guide_every_steps:
+        if self._guided_at >= 0 and k - self._guided_at < self.settings.guide_every_steps:
             return
         self._guided_at = k
         T = len(ctx.index)
-        steps = round(self.guide_days * 24.0 / ctx.step_h)
+        steps = round(self.settings.guide_days * 24.0 / ctx.step_h)
         traffic: TrafficForecaster = self.forecaster
         reach = None
         if isinstance(traffic, LearnedTraffic):
             # beyond the learned models' reach: the traffic model's calendar profile, carried
             # to the guide's quantile by the learned forecast's own ratio to its median
             reach = traffic.max_lead_steps(ctx)
-            traffic = guide_traffic(traffic, self.guide_quantile, reach)
+            traffic = guide_traffic(traffic, self.settings.guide_quantile, reach)
         stop = min(T, k + steps)
-        if stop - k <= self.horizon_steps:  # the short plans see as far
+        if stop - k <= self.settings.horizon_steps:  # the short plans see as far
             self._guide_soc = None
             self._guide_peak_kw = 0.0
             return
@@ -397,18 +306,22 @@ class MPC(Strategy):
     def _path(self, step: int, stored: FloatArray) -> FloatArray | None:
         """Least stored energy at the end of each step of the model
         (:func:`~ersgrid.control.guide.guide_path`)."""
-        if not self.follow_guide or self._guide_soc is None:
+        if not self.settings.follow_guide or self._guide_soc is None:
             return None
         return guide_path(self._guide_soc, self._origin, self._model.inputs.n_steps, step,
                           stored)  # fmt: skip
 
     def _reserve(self) -> FloatArray | None:
         """Stored energy each short plan keeps at every step under a demand charge."""
-        if self.reserve_share <= 0.0 or self.context.scenario.tariff.demand_charge_per_kw <= 0.0:
+        if (
+            self.settings.reserve_share <= 0.0
+            or self.context.scenario.tariff.demand_charge_per_kw <= 0.0
+        ):
             return None
         st = self._storage
         return np.asarray(
-            st.energy_min_kwh + self.reserve_share * (st.energy_max_kwh - st.energy_min_kwh),
+            st.energy_min_kwh
+            + self.settings.reserve_share * (st.energy_max_kwh - st.energy_min_kwh),
             dtype=np.float64,
         )
 
@@ -480,25 +393,25 @@ class MPC(Strategy):
         k = observation.step
         if (
             self._values is not None
-            and k < self._origin + self.block_steps
-            and k - self._planned_at < self.replan_steps
+            and k < self._origin + self.settings.block_steps
+            and k - self._planned_at < self.settings.replan_steps
         ):
             return self._dispatch(self._values, k - self._origin)
         if observation.import_kw is not None:  # the metered peak is owed too
             self._peak_kw = max(self._peak_kw, float(np.sum(observation.import_kw)))
         try:
             w = self.context.scenario.tariff
-            if (w.demand_charge_per_kw > 0.0 and self._storage.present and self.guide_days > 0
-                    and not self._decomposed()):  # fmt: skip
+            plans_guide = self.settings.guide_days > 0 and not self._decomposed()
+            if w.demand_charge_per_kw > 0.0 and self._storage.present and plans_guide:
                 self._guide(observation)
             built = self._session is not None or self._groups is not None
-            if not built or k >= self._origin + self.block_steps:
+            if not built or k >= self._origin + self.settings.block_steps:
                 self._rebuild(k)
             rel = k - self._origin
             count, energy = self._matcher.live(self._model, observation.vehicles, rel,
                                                 self._origin)  # fmt: skip
             stored = self._stored(observation)
-            window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
+            window = (rel, min(rel + self.settings.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
             if w.demand_charge_per_kw > 0.0:  # the floor is what the plan holds then
                 self._floor[k] = floor
@@ -553,13 +466,15 @@ class MPC(Strategy):
 
 
 class DecomposedMPC(MPC):
-    """``mpc`` solved by substation groups on any corridor (see :class:`MPC`'s ``decompose``);
-    ``mpc`` picks this itself above :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations."""
+    """``mpc`` solved by substation groups on any corridor (its settings with
+    ``decompose=True``; ``default`` unless given); ``mpc`` picks this itself above
+    :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations."""
 
     name = "mpc-decomposed"
 
-    def __init__(self) -> None:
-        super().__init__(decompose=True)
+    def __init__(self, settings: MPCSettings | str | None = None) -> None:
+        given = mpc_preset(settings) if isinstance(settings, str) else settings
+        super().__init__(dataclasses.replace(given or MPC_PRESETS["default"], decompose=True))
 
 
 class ExpectedMPC(MPC):
@@ -569,5 +484,5 @@ class ExpectedMPC(MPC):
 
     name = "mpc-expected"
 
-    def __init__(self) -> None:
-        super().__init__(forecaster=ExpectedProfile())
+    def __init__(self, settings: MPCSettings | str | None = None) -> None:
+        super().__init__(settings, forecaster=ExpectedProfile())
