@@ -668,3 +668,68 @@ def test_each_row_family_solved_by_hand() -> None:
     assert sol.objective == pytest.approx(energy + stored)
     for check in checks.values():
         check()
+
+
+def test_a_session_sends_only_what_changed_and_holds_each_request(tiny: Scenario) -> None:
+    """After every solve HiGHS holds exactly the bounds of the request (sent as changes to
+    the last one), and solves it as a fresh session would."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    session = HighsSession(model)
+    first = session.solve()
+    assert first.sent == 0  # the whole model's bounds went in with the model
+    assert session.solve().sent == 0
+    rng = np.random.default_rng(5)
+    S = inputs.n_substations
+    for k in range(1, 6):
+        count = cohorts.count * rng.uniform(0.7, 1.3, len(cohorts))
+        request = PlanRequest(window=(k, min(k + 5, 10)), count=count,
+                              stored_kwh=np.full(S, rng.uniform(100.0, 800.0)))  # fmt: skip
+        b = model.bounds(request)
+        last = session._sent
+        assert last is not None
+        changed = sum(
+            int(
+                np.sum(
+                    (getattr(b, lo) != getattr(last, lo)) | (getattr(b, hi) != getattr(last, hi))
+                )
+            )
+            for lo, hi in (("col_lower", "col_upper"), ("row_lower", "row_upper"))
+        )
+        warm = session.solve(request)  # fmt: skip
+        assert warm.sent == changed < model.n_cols + model.n_rows
+        lp = session._highs.getLp()
+        for held, want in ((lp.col_lower_, b.col_lower), (lp.col_upper_, b.col_upper),
+                           (lp.row_lower_, b.row_lower), (lp.row_upper_, b.row_upper)):  # fmt: skip
+            np.testing.assert_array_equal(np.asarray(held), want)
+        cold = HighsSession(model).solve(request)
+        assert warm.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
+
+
+def test_a_moving_window_never_frees_a_bound(tiny: Scenario) -> None:
+    """As the window moves on (start and end), no column or row bound goes from finite to
+    infinite, except the columns of the step that enters the window (fixed at zero before):
+    a freed bound would leave the warm basis dual infeasible there."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    S = inputs.n_substations
+    last = None
+    entered = 0
+    for k in range(0, 8):
+        b = model.bounds(PlanRequest(window=(k, min(k + 4, 10)), stored_kwh=np.full(S, 400.0)))
+        if last is not None:
+            opened = (last.col_lower == 0.0) & (last.col_upper == 0.0)
+            for side in ("col_lower", "col_upper", "row_lower", "row_upper"):
+                freed = np.isfinite(getattr(last, side)) & ~np.isfinite(getattr(b, side))
+                if side.startswith("col"):
+                    entered += int((freed & opened).sum())
+                    freed &= ~opened
+                assert not freed.any(), (k, side, np.flatnonzero(freed)[:5])
+        last = b
+    assert entered > 0  # import columns without a cap, as their step enters
+    # and the plan carries the window's last stored energy past its end, charge-free
+    sol = HighsSession(model).solve(PlanRequest(window=(2, 6), stored_kwh=np.full(S, 400.0)))
+    soc = model.block(sol.values, "soc")
+    np.testing.assert_allclose(soc[6:], np.broadcast_to(soc[5], soc[6:].shape))
+    np.testing.assert_array_equal(soc[1], 400.0)
+    assert np.all(soc[0] == 0.0)

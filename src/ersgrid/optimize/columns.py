@@ -101,13 +101,15 @@ def _u_cost(lp: CohortLP) -> FloatArray:
 
 
 def _cum_bounds(lp: CohortLP, f: Frame) -> Pair:
-    """``cum ≤ count·(full − E0 + consumed by the end of the step)`` in the window (its
-    vehicles never charge past full); a V2G cohort's net charge may go negative (down to its
-    surplus, row ``v2gcap``)."""
-    c, fc, fs = lp.cohorts, lp.full_cohort, lp.full_step
-    in_win = (fs >= f.k0) & (fs < f.k1)
+    """``cum ≤ count·(full − E0 + consumed by the end of the step)``: its vehicles never
+    charge past full; a V2G cohort's net charge may go negative (down to its surplus, row
+    ``v2gcap``). Outside the window the bound holds too (there the cohort's charge is zero
+    before and unchanged after, and the room only grows along the trip), so a moving window
+    never turns a finite bound infinite (which would cost the warm basis its dual
+    feasibility)."""
+    c, fc = lp.cohorts, lp.full_cohort
     room = np.maximum(c.full_kwh[fc] - f.energy_kwh[fc] + lp.full_consumed_kwh, 0.0) * f.count[fc]
-    return np.where(c.v2g[fc] > 0.5, -np.inf, 0.0), np.where(in_win, room, np.inf)
+    return np.where(c.v2g[fc] > 0.5, -np.inf, 0.0), room
 
 
 def _road_bounds(lp: CohortLP, f: Frame) -> Pair:
@@ -166,7 +168,9 @@ def _dis_cost(lp: CohortLP) -> FloatArray:
 def _soc_bounds(lp: CohortLP, f: Frame) -> Pair:
     """Stored energy within the battery's window, at least the request's reserve (or what
     is stored now, if less) and its path, at the window's end its terminal energy; the step
-    before the window holds what is stored now."""
+    before the window holds what is stored now, the steps before it zero, the steps after
+    the window carry its last stored energy (within the battery's limits: rows ``soc`` with
+    no charge or discharge there)."""
     inp, req = lp.inputs, f.request
     T, S = inp.n_steps, inp.n_substations
     st = inp.storage
@@ -187,6 +191,9 @@ def _soc_bounds(lp: CohortLP, f: Frame) -> Pair:
         prev = slice((k0 - 1) * S, k0 * S)
         lo[prev] = f.stored_kwh
         hi[prev] = f.stored_kwh
+    after = slice(max(k1, k0) * S, T * S)
+    lo[after] = np.tile(st.energy_min_kwh, T - max(k1, k0))
+    hi[after] = np.tile(st.energy_max_kwh, T - max(k1, k0))
     return lo, hi
 
 

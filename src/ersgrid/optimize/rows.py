@@ -138,11 +138,14 @@ def short_entries(lp: CohortLP) -> Entries:
 
 def short_bounds(lp: CohortLP, f: Frame) -> Pair:
     """``need = count·(target − E0 + trip consumption)`` [kWh] for the cohorts that leave in
-    the window; no bound for the others (their exit is not planned in this window)."""
+    the window; no bound for those that leave after it (their exit is not planned in this
+    window); 0 for those that left before it (their charge there is zero: the row holds
+    with ``u = 0``, and stays finite as the window moves)."""
     c, uc = lp.cohorts, lp.u_cohort
     ends = (lp.exit_step >= f.k0) & (lp.exit_step < f.k1)
     need = (c.target_kwh[uc] - f.energy_kwh[uc] + lp.trip_kwh) * f.count[uc]
-    return np.where(ends, need, -np.inf), np.full(len(uc), np.inf)
+    lower = np.where(ends, need, np.where(lp.exit_step < f.k0, 0.0, -np.inf))
+    return lower, np.full(len(uc), np.inf)
 
 
 # --- roaddef: road power ---------------------------------------------------------------
@@ -183,10 +186,17 @@ def balance_entries(lp: CohortLP) -> Entries:
 
 
 def balance_bounds(lp: CohortLP, f: Frame) -> Pair:
-    """Other load minus renewables in the window; no bound outside it (every column of
-    the row is zero there)."""
+    """Other load minus renewables in the window; 0 outside it, where every column of the
+    row is zero (a fixed row, not a free one, so a moving window never frees a row the warm
+    basis holds at a bound)."""
     rhs = (lp.inputs.other_load_kw - lp.inputs.renewable_kw).ravel()
-    return np.where(f.live, rhs, -np.inf), np.where(f.live, rhs, np.inf)
+    return _fixed_outside(f, rhs, np.zeros(len(rhs)))
+
+
+def _fixed_outside(f: Frame, inside: FloatArray, outside: FloatArray) -> Pair:
+    """Equality rows: ``inside`` in the window, ``outside`` elsewhere."""
+    value = np.where(f.live, inside, outside)
+    return value, value.copy()
 
 
 # --- soc: storage energy ---------------------------------------------------------------
@@ -211,13 +221,18 @@ def soc_entries(lp: CohortLP) -> Entries:
 
 
 def soc_bounds(lp: CohortLP, f: Frame) -> Pair:
-    """0 in the window, the stored energy at the model's first step; no bound outside the
-    window (the step before it holds the stored energy as a column bound)."""
+    """0 in the window, the stored energy at the model's first step. Outside the window the
+    columns are fixed (:mod:`~ersgrid.optimize.columns`' ``soc``), so each row is the
+    activity they give: the stored energy at the step before the window, 0 before that and
+    after the window (stored energy carried, no charge or discharge)."""
     S = lp.inputs.n_substations
-    first = np.zeros(len(f.live))
+    inside = np.zeros(len(f.live))
+    outside = np.zeros(len(f.live))
     if f.k0 == 0:
-        first[:S] = f.stored_kwh
-    return np.where(f.live, first, -np.inf), np.where(f.live, first, np.inf)
+        inside[:S] = f.stored_kwh
+    else:
+        outside[(f.k0 - 1) * S : f.k0 * S] = f.stored_kwh
+    return _fixed_outside(f, inside, outside)
 
 
 # --- peak: corridor peak ---------------------------------------------------------------

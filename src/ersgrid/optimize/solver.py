@@ -1,7 +1,8 @@
 """Solve a :class:`~ersgrid.optimize.model.CohortLP` with HiGHS, cold once and warm after.
 
-The matrix and costs go to HiGHS once (:meth:`HighsSession.__init__`); each later solve only
-changes column and row bounds, so HiGHS restarts from the basis of the previous solve.
+The matrix and costs go to HiGHS once (:meth:`HighsSession.__init__`); each later solve
+sends only the column and row bounds that differ from those the session last sent, so a
+re-plan costs what changed, and HiGHS restarts from the basis of the previous solve.
 """
 
 from __future__ import annotations
@@ -55,12 +56,19 @@ class Solution:
         Wall time of the solve.
     iterations : int
         Simplex iterations.
+    sent : int
+        Column and row bounds sent to HiGHS for this solve (those that changed since the
+        session's previous solve).
+    send_s : float [s]
+        Wall time of finding and sending them.
     """
 
     values: FloatArray
     objective: float
     solve_s: float
     iterations: int
+    sent: int = 0
+    send_s: float = 0.0
 
 
 class HighsSession:
@@ -80,12 +88,12 @@ class HighsSession:
         h = quiet_highs()
         h.setOptionValue("threads", int(threads))
         self.time_limit_s = float(time_limit_s)
-        status = _pass(h, model, model.bounds())
+        first = model.bounds()
+        status = _pass(h, model, first)
         if status == highspy.HighsStatus.kError:
             raise InfeasibleSchedule("HiGHS rejected the planning model (passModel failed)")
         self._highs = h
-        self._cols = np.arange(model.n_cols, dtype=np.int32)
-        self._rows = np.arange(model.n_rows, dtype=np.int32)
+        self._sent: Bounds | None = _copy(first)
         self.solves = 0
 
     def set_time_limit(self, seconds: float) -> None:
@@ -115,10 +123,9 @@ class HighsSession:
             feasibility.
         """
         h = self._highs
-        h.changeColsBounds(len(self._cols), self._cols, bounds.col_lower, bounds.col_upper)
-        h.changeRowsBounds(  # type: ignore[attr-defined]
-            len(self._rows), self._rows, bounds.row_lower, bounds.row_upper
-        )
+        t0 = time.perf_counter()
+        sent = self._send(bounds)
+        send_s = time.perf_counter() - t0
         # HiGHS's time limit counts the instance's whole run time, so extend it per solve
         h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
         t0 = time.perf_counter()
@@ -140,7 +147,39 @@ class HighsSession:
         values = np.asarray(h.getSolution().col_value, dtype=np.float64)
         info = h.getInfo()
         return Solution(values, float(info.objective_function_value), elapsed,
-                        int(info.simplex_iteration_count))  # fmt: skip
+                        int(info.simplex_iteration_count), sent, send_s)  # fmt: skip
+
+    def _send(self, bounds: Bounds) -> int:
+        """Send HiGHS the bounds that differ from those it holds; how many were sent."""
+        h, last = self._highs, self._sent
+        self._sent = None  # until the new bounds are all in
+        if last is None:  # what HiGHS holds is unknown: send everything
+            cols = np.arange(len(bounds.col_lower), dtype=np.int32)
+            rows = np.arange(len(bounds.row_lower), dtype=np.int32)
+        else:
+            cols = _changed(bounds.col_lower, bounds.col_upper, last.col_lower, last.col_upper)
+            rows = _changed(bounds.row_lower, bounds.row_upper, last.row_lower, last.row_upper)
+        error = highspy.HighsStatus.kError
+        if len(cols):
+            lo, hi = bounds.col_lower[cols], bounds.col_upper[cols]
+            if h.changeColsBounds(len(cols), cols, lo, hi) == error:
+                raise InfeasibleSchedule("HiGHS rejected the column bounds of the plan")
+        if len(rows):
+            lo, hi = bounds.row_lower[rows], bounds.row_upper[rows]
+            if h.changeRowsBounds(len(rows), rows, lo, hi) == error:  # type: ignore[attr-defined]
+                raise InfeasibleSchedule("HiGHS rejected the row bounds of the plan")
+        self._sent = _copy(bounds)
+        return len(cols) + len(rows)
+
+
+def _changed(lower: FloatArray, upper: FloatArray, was_lower: FloatArray,
+             was_upper: FloatArray) -> npt.NDArray[np.int32]:  # fmt: skip
+    """Indices where either bound differs from what was sent (NaN: never sent)."""
+    return np.flatnonzero((lower != was_lower) | (upper != was_upper)).astype(np.int32)
+
+
+def _copy(b: Bounds) -> Bounds:
+    return Bounds(b.col_lower.copy(), b.col_upper.copy(), b.row_lower.copy(), b.row_upper.copy())
 
 
 def binding_group(model: CohortLP, bounds: Bounds) -> str:
