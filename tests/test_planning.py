@@ -571,3 +571,36 @@ class _Scaled:
         out = self.base.forecast(context, issued, start, stop)
         scale = pd.Series(self.factor).reindex(out.columns).fillna(1.0)
         return out * scale
+
+
+class _StepsMPC(MPC):
+    """mpc recording the run steps at which it solved a plan."""
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.solved_at: list[int] = []
+
+    def decide(self, observation: Observation) -> Dispatch:
+        n = len(self.solve_s)
+        dispatch = super().decide(observation)
+        if len(self.solve_s) > n:
+            self.solved_at.append(observation.step)
+        return dispatch
+
+
+def test_mpc_skips_a_replan_while_the_measurements_match_its_plan(tiny: Scenario) -> None:
+    base = MPCSettings(horizon_steps=16, block_steps=16)
+    loose = _StepsMPC(dataclasses.replace(base, replan_tolerance=0.5), ExpectedProfile())
+    never = _StepsMPC(base, ExpectedProfile())
+    a = run(tiny, loose, days=0.25)
+    b = run(tiny, never, days=0.25)
+    assert never.replans_skipped == 0
+    assert len(never.solve_s) == 24
+    assert loose.replans_skipped > 0
+    assert len(loose.solve_s) + loose.replans_skipped == 24  # every step was due
+    gaps = np.diff([*loose.solved_at, 24])
+    assert gaps.max() <= 4  # replan_at_least_steps
+    assert set(range(0, 24, 16)) <= set(loose.solved_at)  # each rebuild solves
+    assert a.kpis["fallbacks"] == b.kpis["fallbacks"] == 0
+    with pytest.raises(StrategyError, match="replan_tolerance"):
+        MPCSettings(replan_tolerance=1.0)

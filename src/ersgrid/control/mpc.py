@@ -100,6 +100,17 @@ COLD_TIME_LIMIT_S = 300.0
 cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``time_limit_s``."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _PlanState:
+    """What the plan in force was made from: its model step, the cohorts' counts [veh] and
+    effective entry energies [kWh] it planned on, and its demand-charge floor [kW]."""
+
+    rel: int
+    count: FloatArray
+    energy_kwh: FloatArray
+    floor_kw: float
+
+
 class MPC(Strategy):
     """Receding-horizon control on the cohort LP.
 
@@ -130,6 +141,9 @@ class MPC(Strategy):
     skipped : int
         Group solves that timed out in a later sweep of a decomposed re-plan; the group kept
         its plan of the earlier sweep (no fallback).
+    replans_skipped : int
+        Due re-plans skipped because the measurements matched the plan in force
+        (``replan_tolerance``).
     """
 
     name = "mpc"
@@ -165,6 +179,8 @@ class MPC(Strategy):
         self.settings = self.settings_for(context.layout.n_substations)
         self._values: FloatArray | None = None
         self._planned_at = -1
+        self._plan: _PlanState | None = None
+        self.replans_skipped = 0
         self.fallbacks = 0
         self.solve_s = []
         self.sweeps = []
@@ -413,6 +429,9 @@ class MPC(Strategy):
             stored = self._stored(observation)
             window = (rel, min(rel + self.settings.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
+            if self._values is not None and self._on_plan(k, rel, count, energy, stored, floor):
+                self.replans_skipped += 1
+                return self._dispatch(self._values, rel)
             if w.demand_charge_per_kw > 0.0:  # the floor is what the plan holds then
                 self._floor[k] = floor
             request = PlanRequest(
@@ -438,7 +457,37 @@ class MPC(Strategy):
             return safe_dispatch(self.context)
         self.solve_s.append(solve_s)
         self._values, self._planned_at = values, k
+        self._plan = _PlanState(rel, count, energy, floor)
         return self._dispatch(values, rel)
+
+    def _on_plan(
+        self, k: int, rel: int, count: FloatArray, energy: FloatArray, stored: FloatArray,
+        floor: float,
+    ) -> bool:  # fmt: skip
+        """Whether the measurements at run step ``k`` (model step ``rel``) match the plan in
+        force within ``replan_tolerance`` (see :class:`MPCSettings`), so its re-plan may be
+        skipped."""
+        s, plan = self.settings, self._plan
+        tol = s.replan_tolerance
+        if tol <= 0.0 or self._values is None or plan is None or self._guided_at == k:
+            return False
+        if rel <= plan.rel or k - self._planned_at >= s.replan_at_least_steps:
+            return False
+        if floor > plan.floor_kw + tol * max(plan.floor_kw, 1.0):
+            return False
+        st = self._storage
+        planned = self._model.block(self._values, "soc")[rel - 1]
+        usable = st.energy_max_kwh - st.energy_min_kwh
+        if np.any(np.abs(stored - planned) > tol * usable + 1e-6):
+            return False
+        coh = self._model.cohorts
+        new = (coh.entry_step >= plan.rel) & (coh.entry_step < rel)
+        n_plan, n_now = float(plan.count[new].sum()), float(count[new].sum())
+        e_plan = float((plan.count * plan.energy_kwh)[new].sum())
+        e_now = float((count * energy)[new].sum())
+        return abs(n_now - n_plan) <= tol * max(n_plan, 1.0) and abs(e_now - e_plan) <= tol * max(
+            abs(e_plan), 1.0
+        )
 
     def _solve(self, request: PlanRequest) -> tuple[FloatArray, float]:
         """Solve ``request`` on the block's model, by groups when decomposed; its column

@@ -67,6 +67,15 @@ class MPCSettings:
     follow_guide : bool
         The short plans keep the guide's stored energy at every step, not only at their
         horizon's end.
+    replan_tolerance : float [-]
+        A due re-plan is skipped, and the plan in force dispatched, while the measurements
+        match it: each battery's stored energy within this share of its usable capacity of
+        the plan's, the vehicles that entered since the plan within this share of the
+        plan's count and of their energy, and no higher demand-charge floor (0: never
+        skipped).
+    replan_at_least_steps : int [steps]
+        With a ``replan_tolerance``, a re-plan is never skipped once the plan in force is
+        this old.
     """
 
     horizon_steps: int = 96
@@ -84,11 +93,13 @@ class MPCSettings:
     guide_quantile: str | float = "p90"
     reserve_share: float = 0.25
     follow_guide: bool = True
+    replan_tolerance: float = 0.0
+    replan_at_least_steps: int = 4
 
     def __post_init__(self) -> None:
         at_least_one = ("horizon_steps", "block_steps", "replan_steps", "soc_bins",
                         "entry_window_steps", "group_substations", "max_sweeps",
-                        "guide_every_steps")  # fmt: skip
+                        "guide_every_steps", "replan_at_least_steps")  # fmt: skip
         for name in at_least_one:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -105,6 +116,10 @@ class MPCSettings:
         if not 0.0 <= self.reserve_share < 1.0:
             raise StrategyError(
                 f"mpc setting reserve_share = {self.reserve_share!r}: give a share in [0, 1)"
+            )
+        if not 0.0 <= self.replan_tolerance < 1.0:
+            raise StrategyError(
+                f"mpc setting replan_tolerance = {self.replan_tolerance!r}: give a share in [0, 1)"
             )
         try:
             check_guide_quantile(self.guide_quantile)
