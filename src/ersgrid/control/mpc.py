@@ -31,9 +31,8 @@ the guide's stored energy step by step, less what the batteries lack of it now
 weekday. They also keep a
 **reserve** of ``reserve_share`` of the batteries' usable capacity stored at every step,
 which the EMS spends in real time through the import target when traffic runs above the
-forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). shin-tomei, 3 days: peak
-import 7,201 kW uncontrolled, 6,099 with the reserve alone, 6,597 with the guide alone,
-5,146 with both (docs/planning.md).
+forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). What each of them does to
+the peak is measured in docs/journal.md ("Planner").
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS

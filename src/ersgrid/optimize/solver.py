@@ -144,7 +144,8 @@ class HighsSession:
             raise InfeasibleSchedule(
                 f"HiGHS returned {text!r} after {elapsed:.2f} s{group}", timed_out=timed_out
             )
-        values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        col_value = h.getSolution().col_value  # a list: fromiter skips its type discovery
+        values = np.fromiter(col_value, dtype=np.float64, count=len(col_value))
         info = h.getInfo()
         return Solution(values, float(info.objective_function_value), elapsed,
                         int(info.simplex_iteration_count), sent, send_s)  # fmt: skip
