@@ -9,7 +9,7 @@ With ``--strategy mpc`` (or ``mpc-decomposed``) it also prints the planner's sol
 re-plan, fallbacks, and, when the corridor is split into substation groups, the number of
 groups, the Gauss–Seidel sweeps per re-plan and the group solves that timed out in a later
 sweep and kept their earlier plan; ``--progress`` prints each re-plan as it ends. On
-xinjiang-g30 ``mpc`` takes its large-corridor defaults (``LARGE_CORRIDOR``: hourly re-plans,
+xinjiang-g30 ``mpc`` takes its ``large-corridor`` preset (``MPC_PRESETS``: hourly re-plans,
 cohorts of an hour's entries, one entry state-of-charge bin, two sweeps; docs/planning.md).
 
 Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]

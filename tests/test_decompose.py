@@ -7,9 +7,16 @@ import pytest
 
 from ersgrid import build_layout, load_scenario
 from ersgrid.control.base import RunContext
-from ersgrid.control.mpc import MPC, DecomposedMPC
+from ersgrid.control.mpc import MPC, DecomposedMPC, MPCSettings
 from ersgrid.control.planning import plan_inputs, storage_value
-from ersgrid.optimize import Bounds, CohortLP, HighsSession, exposure, forecast_cohorts
+from ersgrid.optimize import (
+    Bounds,
+    CohortLP,
+    HighsSession,
+    PlanRequest,
+    exposure,
+    forecast_cohorts,
+)
 from ersgrid.optimize.cohorts import drop_idle
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.run import run
@@ -37,7 +44,7 @@ def shin_tomei() -> tuple[CohortLP, float, float]:
     coh = forecast_cohorts(sc, lay, volume, PLANNING_STEP_H)
     coh, ex = drop_idle(coh, exposure(coh, lay, HORIZON, PLANNING_STEP_H))
     model = CohortLP(coh, ex, plan_inputs(ctx, FIRST, stop), storage_value(ctx))
-    mono = HighsSession(model).solve(model.bounds())
+    mono = HighsSession(model).solve()
     return model, mono.objective, float(mono.values[: len(ex)].sum())
 
 
@@ -95,15 +102,16 @@ def test_groups_keep_the_reserve_the_monolithic_plan_keeps(
     groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
     st = model.inputs.storage
     stored = st.initial_kwh.copy()
-    free = DecomposedLP(model, groups).solve(stored_kwh=stored)
+    free = DecomposedLP(model, groups).solve(PlanRequest(stored_kwh=stored))
     soc = model.block(free.values, "soc")
     assert soc.min(axis=0).min() < stored.min() - 100.0  # without it the plan discharges
     reserve = np.asarray(stored - 0.5 * (stored - soc.min(axis=0)), dtype=np.float64)
-    b = model.bounds(stored_kwh=stored, reserve_kwh=reserve)
-    kept = DecomposedLP(model, groups).solve(stored_kwh=stored, reserve_kwh=reserve)
+    request = PlanRequest(stored_kwh=stored, reserve_kwh=reserve)
+    b = model.bounds(request)
+    kept = DecomposedLP(model, groups).solve(request)
     assert _violation(model, kept.values, b) < 1e-9
     assert (model.block(kept.values, "soc") - reserve).min() >= -1e-6
-    best = HighsSession(model).solve(b).objective
+    best = HighsSession(model).solve(request).objective
     assert best - 1e-6 * abs(best) <= kept.objective <= best + 5e-3 * abs(best)
     assert kept.objective > free.objective  # the reserve binds
 
@@ -119,15 +127,15 @@ def test_substation_groups_cover_the_corridor_in_road_order() -> None:
 
 def test_mpc_decomposed_runs_like_mpc_on_one_substation(tiny: Scenario) -> None:
     # one substation: one group, so the decomposed path must reproduce mpc's run exactly
-    plain = MPC(horizon_steps=8)
-    split = MPC(horizon_steps=8, decompose=True)
+    plain = MPC(MPCSettings(horizon_steps=8))
+    split = MPC(MPCSettings(horizon_steps=8, decompose=True))
     a = run(tiny, plain, days=0.0625)
     b = run(tiny, split, days=0.0625)
     assert split.groups_per_plan == 1
     assert len(split.sweeps) == 6
     assert b.kpis["fallbacks"] == 0
     assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=1e-9)
-    assert DecomposedMPC().decompose is True
+    assert DecomposedMPC().settings.decomposed(1) is True
 
 
 def test_a_replan_started_from_the_last_plan_is_feasible_and_no_worse(
@@ -141,7 +149,8 @@ def test_a_replan_started_from_the_last_plan_is_feasible_and_no_worse(
     n = model.cohorts.count * rng.uniform(0.7, 1.4, len(model.cohorts))
     e0 = model.cohorts.energy_kwh * rng.uniform(0.9, 1.1, len(model.cohorts))
     window = (4, HORIZON)
-    b = model.bounds(n, e0, window)
+    request = PlanRequest(window=window, count=n, energy_kwh=e0)
+    b = model.bounds(request)
     split = DecomposedLP(model, groups)
     x, y, cells = split.feasible_start(first.values, b)
     assert np.all(x[model.exposure.step < 4] == 0.0)
@@ -152,11 +161,9 @@ def test_a_replan_started_from_the_last_plan_is_feasible_and_no_worse(
     cohort_rows = slice(0, r["roaddef"])  # cumdef and shortfall rows
     assert np.all(act[cohort_rows] >= b.row_lower[cohort_rows] - 1e-9)
     assert np.all(start[: r["roaddef"]] <= b.col_upper[: r["roaddef"]] + 1e-9)
-    cold = DecomposedLP(model, groups).solve(n, e0, window)
+    cold = DecomposedLP(model, groups).solve(request)
     for sweeps in (1, 2):
-        warm = DecomposedLP(model, groups, max_sweeps=sweeps).solve(
-            n, e0, window, start=first.values
-        )
+        warm = DecomposedLP(model, groups, max_sweeps=sweeps).solve(request, start=first.values)
         assert _violation(model, warm.values, b) < 1e-9
         assert warm.objective <= cold.objective + 1e-9 * abs(cold.objective)
 
@@ -172,3 +179,85 @@ def test_a_group_that_times_out_in_a_later_sweep_keeps_its_plan(
     assert len(split.group_solve_s) + split.skipped == split.sweeps * len(groups)
     assert _violation(model, split.values, model.bounds()) < 1e-9
     assert split.objective >= best - 1e-6 * abs(best)
+
+
+def _request_of_every_field(model: CohortLP) -> PlanRequest:
+    """A request with every field set (a guide's path that binds from 15:30 to 17:00)."""
+    T, S = model.inputs.n_steps, model.inputs.n_substations
+    st = model.inputs.storage
+    rng = np.random.default_rng(7)
+    path = np.full((T, S), np.nan)
+    path[6:12] = 2500.0
+    return PlanRequest(
+        window=(1, T), count=model.cohorts.count * rng.uniform(0.8, 1.2, len(model.cohorts)),
+        energy_kwh=model.cohorts.energy_kwh - 1.0, stored_kwh=st.initial_kwh * 0.95,
+        import_limit_kw=np.asarray(model.inputs.import_limit_kw * 0.9, dtype=np.float64),
+        terminal_kwh=np.full(S, 900.0), reserve_kwh=np.full(S, 600.0), path_kwh=path,
+        peak_floor_kw=100.0,
+    )  # fmt: skip
+
+
+def test_every_request_field_reaches_each_group(shin_tomei: tuple[CohortLP, float, float]) -> None:
+    """A group's bounds are the monolithic model's on the group's columns and rows, for every
+    field of the request (the coupling rows aside: exit need, V2G surplus, peak, and the
+    cumulative-charge room the other groups use)."""
+    import dataclasses
+
+    from ersgrid.optimize.request import AXES
+
+    model, _, _ = shin_tomei
+    request = _request_of_every_field(model)
+    assert all(f.metadata["axis"] in AXES for f in dataclasses.fields(PlanRequest))
+    assert all(getattr(request, f.name) is not None for f in dataclasses.fields(PlanRequest))
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    split = DecomposedLP(model, groups)
+    full = model.bounds(request)
+    o, r = model.offsets, model.row_offsets
+    for g in split.groups:
+        gm = g.model
+        gb = gm.bounds(request.restrict(g.subs, g.cohorts))
+        go, gr = gm.offsets, gm.row_offsets
+        for name in ("road", "imp", "exp", "curt", "ch", "dis", "soc"):
+            mine = slice(go[name], go[name] + len(g.cells))
+            for side in ("col_lower", "col_upper"):
+                np.testing.assert_array_equal(
+                    getattr(gb, side)[mine], getattr(full, side)[o[name] + g.cells], name
+                )
+        for side in ("col_lower", "col_upper"):
+            np.testing.assert_array_equal(getattr(gb, side)[: len(g.x)], getattr(full, side)[g.x])
+            np.testing.assert_array_equal(getattr(gb, side)[go["y"] :], getattr(full, side)[
+                o["y"] + g.y])  # fmt: skip
+        for name in ("balance", "soc"):
+            mine = slice(gr[name], gr[name] + len(g.cells))
+            for side in ("row_lower", "row_upper"):
+                np.testing.assert_array_equal(
+                    getattr(gb, side)[mine], getattr(full, side)[r[name] + g.cells], name
+                )
+        recv = slice(gr["receiver"], gr["receiver"] + len(g.y))
+        np.testing.assert_array_equal(gb.row_upper[recv], full.row_upper[r["receiver"] + g.y])
+
+
+def test_one_request_binds_the_decomposed_planner_as_the_monolithic(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    """The same request, guide's path included, solved whole and by groups: both plans keep
+    every bound of it, the path binds in both, the groups end within the decomposition's
+    stated gap (0.5 % on overlapping groups of three)."""
+    model, _, _ = shin_tomei
+    request = _request_of_every_field(model)
+    path = request.path_kwh
+    assert path is not None
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    b = model.bounds(request)
+    mono = HighsSession(model).solve(request)
+    split = DecomposedLP(model, groups).solve(request)
+    unguided = HighsSession(model).solve(request.without_guide())
+    assert mono.objective > unguided.objective  # the guide's bounds cost the plan money
+    kept = np.isfinite(path)
+    for plan in (mono.values, split.values):
+        assert _violation(model, plan, b) < 1e-9
+        above = (model.block(plan, "soc") - path)[kept]
+        assert above.min() >= -1e-6
+        assert above.min() <= 1e-6  # the path binds
+    best = mono.objective
+    assert best - 1e-6 * abs(best) <= split.objective <= best + 5e-3 * abs(best)

@@ -15,6 +15,7 @@ from ersgrid.optimize import (
     HighsSession,
     ObjectiveWeights,
     PlanInputs,
+    PlanRequest,
     StorageArrays,
     exposure,
     forecast_cohorts,
@@ -225,14 +226,14 @@ def _dense_objective(c: Cohorts, ex: Exposure, inp: PlanInputs, terminal_value: 
 def test_lp_agrees_with_an_independent_dense_formulation(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs, storage_value_per_kwh=24.0, time_preference=0.0)
-    ours = HighsSession(model).solve(model.bounds())
+    ours = HighsSession(model).solve()
     theirs = _dense_objective(cohorts, ex, inputs, terminal_value=24.0)
     # ours values the energy *gained*, the dense model the energy *held* at the end
     theirs += 24.0 * inputs.storage.initial_kwh.sum()
     assert ours.objective == pytest.approx(theirs, rel=1e-6)
     # the default tie-break moves the objective by less than its premium
     leaning = CohortLP(cohorts, ex, inputs, storage_value_per_kwh=24.0)
-    lean = HighsSession(leaning).solve(leaning.bounds())
+    lean = HighsSession(leaning).solve()
     assert lean.objective == pytest.approx(theirs, rel=2e-5)
     # every constraint group is exercised: V2G, cap, curtailment, storage, shortfall
     assert ours.values[model.offsets["y"] :].sum() > 0.0
@@ -247,21 +248,21 @@ def test_warm_resolve_after_bound_changes_equals_cold(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs)
     warm = HighsSession(model)
-    warm.solve(model.bounds())
+    warm.solve()
     count = cohorts.count * np.linspace(0.5, 1.5, len(cohorts))
     energy = cohorts.energy_kwh - 3.0
     stored = np.full(inputs.n_substations, 600.0)
     for window in [(1, 10), (2, 9), (3, 10)]:
-        b = model.bounds(count, energy, window, stored)
-        w = warm.solve(b)
-        cold = HighsSession(model).solve(b)
+        request = PlanRequest(window=window, count=count, energy_kwh=energy, stored_kwh=stored)
+        w = warm.solve(request)
+        cold = HighsSession(model).solve(request)
         assert w.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
 
 
 def test_outside_the_window_nothing_flows(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs)
-    sol = HighsSession(model).solve(model.bounds(window=(3, 7)))
+    sol = HighsSession(model).solve(PlanRequest(window=(3, 7)))
     for name in ("road", "imp", "exp", "ch", "dis"):
         block = model.block(sol.values, name)
         assert np.all(block[:3] == 0.0), name
@@ -283,7 +284,7 @@ def test_impossible_import_cap_is_named(tiny: Scenario) -> None:
     )
     model = CohortLP(cohorts, ex, bad)
     with pytest.raises(InfeasibleSchedule, match="grid import limits"):
-        HighsSession(model).solve(model.bounds())
+        HighsSession(model).solve()
 
 
 def test_cohorts_carry_the_expected_ers_traffic(tiny: Scenario) -> None:
@@ -332,7 +333,7 @@ def test_time_limit_applies_per_solve_not_per_session(tiny: Scenario) -> None:
     count = cohorts.count.copy()
     for k in range(120):  # together ~0.2 s, each ~2 ms
         count *= 1.001
-        session.solve(model.bounds(count, None, (k % 5, 10)))
+        session.solve(PlanRequest(window=(k % 5, 10), count=count))
     assert session.solves == 120
 
 
@@ -351,12 +352,12 @@ def test_v2g_discharges_only_when_the_avoided_price_beats_its_cost(tiny: Scenari
     )
     for cost, used in ((worth * 1.01, False), (worth * 0.5, True)):
         model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
-        sol = HighsSession(model).solve(model.bounds())
+        sol = HighsSession(model).solve()
         assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == used, cost
     # under the import cap V2G also relieves the cap (vehicles that need energy get it), but
     # a huge wear cost leaves it unused and the cap binds
     model = CohortLP(cohorts, ex, _with_v2g_cost(inputs, 1e6), 24.0, 0.0)
-    sol = HighsSession(model).solve(model.bounds())
+    sol = HighsSession(model).solve()
     assert sol.values[model.offsets["y"] :].sum() == 0.0
     assert np.any(np.isclose(model.block(sol.values, "imp")[4:6], 150.0))
 
@@ -364,7 +365,7 @@ def test_v2g_discharges_only_when_the_avoided_price_beats_its_cost(tiny: Scenari
 def test_v2g_never_plans_a_vehicle_below_its_exit_need(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, _with_v2g_cost(inputs, 0.0), 24.0, 0.0)
-    sol = HighsSession(model).solve(model.bounds())
+    sol = HighsSession(model).solve()
     c = cohorts
     o = model.offsets
     y = sol.values[o["y"] :]
@@ -397,7 +398,7 @@ def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
     for charge in (0.0, 500.0):
         w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=charge)
         model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
-        sol = HighsSession(model).solve(model.bounds())
+        sol = HighsSession(model).solve()
         total = model.block(sol.values, "imp").sum(axis=1)
         assert sol.values[model.offsets["peak"]] >= total.max() - 1e-6
         peaks.append(float(total.max()))
@@ -405,7 +406,7 @@ def test_demand_charge_lowers_the_planned_peak(tiny: Scenario) -> None:
     # a floor already reached leaves the plan free up to it
     w = dataclasses.replace(uncapped.weights, demand_charge_per_kw=500.0)
     model = CohortLP(cohorts, ex, dataclasses.replace(uncapped, weights=w), 24.0, 0.0)
-    sol = HighsSession(model).solve(model.bounds(peak_floor_kw=peaks[0]))
+    sol = HighsSession(model).solve(PlanRequest(peak_floor_kw=peaks[0]))
     assert sol.values[model.offsets["peak"]] == pytest.approx(peaks[0])
 
 
@@ -421,7 +422,7 @@ def test_v2g_cannot_pump_money_through_a_vehicle(tiny: Scenario) -> None:
     wear_only = w.v2g_cost_per_kwh - w.user_price_per_kwh
     for cost, pumps in ((wear_only, True), (w.v2g_cost_per_kwh, False)):
         model = CohortLP(cohorts, ex, _with_v2g_cost(uncapped, cost), 24.0, 0.0)
-        sol = HighsSession(model).solve(model.bounds())
+        sol = HighsSession(model).solve()
         assert (sol.values[model.offsets["y"] :].sum() > 1e-6) == pumps, cost
 
 
@@ -430,13 +431,13 @@ def test_a_timed_out_solve_keeps_its_basis_for_the_next(tiny: Scenario) -> None:
 
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
-    cold = HighsSession(model).solve(model.bounds())
+    cold = HighsSession(model).solve()
     session = HighsSession(model, time_limit_s=0.0)
     with pytest.raises(InfeasibleSchedule) as failed:
-        session.solve(model.bounds())
+        session.solve()
     assert failed.value.timed_out
     session.set_time_limit(60.0)
-    again = session.solve(model.bounds())
+    again = session.solve()
     assert again.objective == pytest.approx(cold.objective, rel=1e-9)
 
 
@@ -447,15 +448,15 @@ def test_a_reserve_keeps_stored_energy_at_every_step(tiny: Scenario) -> None:
     model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
     session = HighsSession(model)
     st = inputs.storage
-    free = session.solve(model.bounds(window=(1, 10), stored_kwh=st.energy_max_kwh * 0.9))
+    free = session.solve(PlanRequest(window=(1, 10), stored_kwh=st.energy_max_kwh * 0.9))
     soc = model.block(free.values, "soc")[1:10]
     assert soc.min() < 0.7 * st.energy_max_kwh.max()  # without a reserve it is spent
     for stored_share in (0.9, 0.3):
         stored = st.energy_max_kwh * stored_share
         reserve = st.energy_max_kwh * 0.7
         end = st.energy_max_kwh * 0.8
-        sol = session.solve(model.bounds(window=(1, 10), stored_kwh=stored, reserve_kwh=reserve,
-                                         terminal_kwh=end))  # fmt: skip
+        sol = session.solve(PlanRequest(window=(1, 10), stored_kwh=stored, reserve_kwh=reserve,
+                                        terminal_kwh=end))  # fmt: skip
         soc = model.block(sol.values, "soc")[1:10]
         kept = np.minimum(reserve, stored)
         assert np.all(soc >= kept - 1e-6)
@@ -473,13 +474,13 @@ def test_a_path_keeps_stored_energy_step_by_step(tiny: Scenario) -> None:
     st = inputs.storage
     S = inputs.n_substations
     stored = st.energy_max_kwh * 0.9
-    free = session.solve(model.bounds(window=(1, 10), stored_kwh=stored))
+    free = session.solve(PlanRequest(window=(1, 10), stored_kwh=stored))
     free_soc = model.block(free.values, "soc")
     assert free_soc[2:5].min() < 0.7 * stored.max()  # without a path the dear steps spend it
     path = np.full((10, S), np.nan)
     path[2:5] = stored * 0.8  # keep 80 % of it over the dear steps
     path[8] = st.energy_max_kwh * 2.0  # above the limit: clipped to it
-    sol = session.solve(model.bounds(window=(1, 10), stored_kwh=stored, path_kwh=path))
+    sol = session.solve(PlanRequest(window=(1, 10), stored_kwh=stored, path_kwh=path))
     soc = model.block(sol.values, "soc")
     assert np.all(soc[2:5] >= stored * 0.8 - 1e-6)
     assert np.all(soc[8] >= st.energy_max_kwh - 1e-6)
@@ -544,3 +545,199 @@ def test_coarser_entry_steps_conserve_vehicles_energy_need_and_capacity(tiny: Sc
     assert np.any(coarse.entry_h[~began] < (coarse.entry_step[~began] + 0.5) * DT - 1e-9)
     with pytest.raises(ValueError, match="width"):
         coarsen_entry_steps(fine, ex, 0)
+
+
+def _hand_built() -> CohortLP:
+    """Two steps of 15 min at one substation, written by hand (no scenario):
+
+    - cohort A, 2 vehicles, no V2G: 8 kWh a vehicle can take at step 0, 5 at step 1, both at
+      80 % efficiency; enters with 20 kWh, needs 25 at its exit (step 1), full at 27;
+    - cohort B, 1 vehicle, V2G: 4 kWh at step 1 (80 %); 30 kWh, needs 27, full at 40;
+    - import 10 then 100 per kWh, user price 50, V2G costs 30 per kWh, demand charge 1 per
+      kW, no export; 200 kW other load, 30 kW PV; a 100 kWh battery holding 50 kWh,
+      40 kW, 90 % each way, its energy valued at 40 per kWh at the end (so it charges in
+      the cheap step and discharges in the dear one). Nothing consumed on the way (so needs
+      are plain differences).
+    """
+    one = np.ones(2)
+    cohorts = Cohorts(
+        direction=np.zeros(2, dtype=np.int64), vclass=np.zeros(2, dtype=np.int64),
+        entry_step=np.array([0, 1]), entry_h=np.array([0.05, 0.3]),
+        entry_m=np.zeros(2), exit_m=np.array([14_400.0, 3_600.0]),
+        entry_ic=np.zeros(2, dtype=np.int64), exit_ic=np.ones(2, dtype=np.int64),
+        soc_bin=np.zeros(2, dtype=np.int64), speed_mps=np.array([10.0, 10.0]),
+        count=np.array([2.0, 1.0]), energy_kwh=np.array([20.0, 30.0]),
+        target_kwh=np.array([25.0, 27.0]), full_kwh=np.array([27.0, 40.0]),
+        receiver_kw=one * 100.0, consumption_kwh_per_m=np.zeros(2), v2g=np.array([0.0, 1.0]),
+    )  # fmt: skip
+    ex = Exposure(
+        cohort=np.array([0, 0, 1]), step=np.array([0, 1, 1]), substation=np.zeros(3, np.int64),
+        max_kwh=np.array([8.0, 5.0, 4.0]), efficiency=np.full(3, 0.8),
+    )  # fmt: skip
+    col = np.ones((2, 1))
+    inputs = PlanInputs(
+        step_h=0.25, price_per_kwh=np.array([10.0, 100.0]), co2_kg_per_kwh=np.zeros(2),
+        other_load_kw=200.0 * col, renewable_kw=30.0 * col, import_limit_kw=np.inf * col,
+        export_limit_kw=0.0 * col, road_rating_kw=np.array([1000.0]),
+        weights=ObjectiveWeights(
+            user_price_per_kwh=50.0, export_price_per_kwh=0.0, carbon_price_per_kg=0.0,
+            degradation_cost_per_kwh=0.0, shortfall_penalty_per_kwh=1000.0,
+            v2g_cost_per_kwh=30.0, demand_charge_per_kw=1.0,
+        ),
+        storage=StorageArrays(np.array([0.0]), np.array([100.0]), np.array([50.0]),
+                              np.array([40.0]), 0.9, 0.9),
+    )  # fmt: skip
+    return CohortLP(cohorts, ex, inputs, storage_value_per_kwh=40.0, time_preference=0.0)
+
+
+def test_each_row_family_has_its_rows() -> None:
+    from ersgrid.optimize.rows import ROW_FAMILIES
+
+    model = _hand_built()
+    sizes = {"cumdef": 3, "short": 2, "roaddef": 2, "balance": 2, "soc": 2, "peak": 2,
+             "v2gcap": 1, "receiver": 1}  # fmt: skip
+    assert list(model.row_offsets) == list(ROW_FAMILIES)
+    assert {n: f.entries(model).n_rows for n, f in ROW_FAMILIES.items()} == sizes
+    starts = np.cumsum([0, *sizes.values()])
+    assert list(model.row_offsets.values()) == list(starts[:-1])
+    assert model.n_rows == starts[-1]
+    b = model.bounds()
+    assert len(b.row_lower) == len(b.row_upper) == model.n_rows
+    for family in ROW_FAMILIES.values():
+        e = family.entries(model)
+        assert e.row.min() >= 0, family.name
+        assert e.row.max() < e.n_rows, family.name
+        # every row of the family has an entry
+        assert len(np.unique(e.row)) == e.n_rows, family.name
+        assert len(family.bounds(model, model.frame())[0]) == e.n_rows, family.name
+
+
+def test_each_row_family_solved_by_hand() -> None:
+    """The hand-built case (see :func:`_hand_built`) solved by HiGHS against its solution
+    worked out by hand: cheap step 0, dear step 1."""
+    from ersgrid.optimize.rows import ROW_FAMILIES
+
+    model = _hand_built()
+    o = model.offsets
+    session = HighsSession(model)
+    sol = session.solve()
+    v = sol.values
+
+    def block(name: str) -> np.ndarray:
+        return model.block(v, name)[:, 0]
+
+    def u() -> np.ndarray:
+        return v[o["u"] : o["u"] + 2]
+
+    def cumdef() -> None:
+        # A charges in the cheap step up to full: 2 × (27 − 20) = 14 of the 16 it could take
+        np.testing.assert_allclose(v[:3], [14.0, 0.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(v[o["cum"] : o["cum"] + 3], [14.0, 14.0, -3.0], atol=1e-9)
+
+    def short() -> None:
+        np.testing.assert_allclose(u(), 0.0, atol=1e-9)  # 14 ≥ 2 × (25 − 20)
+        # entering with 12 kWh: 2 × 13 = 26 needed, met at the dear step too (16 + 10)
+        need = session.solve(PlanRequest(energy_kwh=np.array([12.0, 30.0]))).values
+        np.testing.assert_allclose(need[:2], [16.0, 10.0], atol=1e-9)
+        # with 5 kWh: 2 × 20 = 40 needed, 26 possible, 14 short
+        lack = session.solve(PlanRequest(energy_kwh=np.array([5.0, 30.0]))).values
+        np.testing.assert_allclose(lack[o["u"] : o["u"] + 2], [14.0, 0.0], atol=1e-9)
+
+    def roaddef() -> None:
+        np.testing.assert_allclose(block("road"), [14.0 / (0.8 * 0.25), 0.0], atol=1e-9)
+
+    def balance() -> None:
+        # 70 road + 200 − 30 + 40 charging; 200 − 30 − 40 discharging − 3 × 0.8 / 0.25 V2G
+        np.testing.assert_allclose(block("imp"), [280.0, 120.4], atol=1e-9)
+
+    def soc() -> None:
+        np.testing.assert_allclose(block("ch"), [40.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(block("dis"), [0.0, 40.0], atol=1e-9)
+        expected = [50.0 + 0.25 * 0.9 * 40.0, 50.0 + 9.0 - 0.25 * 40.0 / 0.9]
+        np.testing.assert_allclose(block("soc"), expected, atol=1e-9)
+
+    def peak() -> None:
+        assert v[o["peak"]] == pytest.approx(280.0)
+
+    def v2gcap() -> None:
+        # B returns its surplus 30 − 27 = 3 at the dear step (worth 100 × 0.8 > 30)
+        np.testing.assert_allclose(v[o["y"] :], [3.0], atol=1e-9)
+
+    def receiver() -> None:
+        # with 34 kWh its surplus is 7, but its receiver takes or gives 4 at most
+        more = session.solve(PlanRequest(energy_kwh=np.array([20.0, 34.0]))).values
+        np.testing.assert_allclose(more[o["y"] :], [4.0], atol=1e-9)
+
+    checks = {f.__name__: f for f in (cumdef, short, roaddef, balance, soc, peak, v2gcap,
+                                      receiver)}  # fmt: skip
+    assert set(checks) == set(ROW_FAMILIES)  # every family has its case
+    energy = 2.5 * 280.0 + 25.0 * 120.4 - 50.0 * 14 + 30.0 * 3 + 280.0
+    stored = -40.0 * 0.9 * 0.25 * 40.0 + 40.0 * 0.25 / 0.9 * 40.0
+    assert sol.objective == pytest.approx(energy + stored)
+    for check in checks.values():
+        check()
+
+
+def test_a_session_sends_only_what_changed_and_holds_each_request(tiny: Scenario) -> None:
+    """After every solve HiGHS holds exactly the bounds of the request (sent as changes to
+    the last one), and solves it as a fresh session would."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    session = HighsSession(model)
+    first = session.solve()
+    assert first.sent == 0  # the whole model's bounds went in with the model
+    assert session.solve().sent == 0
+    rng = np.random.default_rng(5)
+    S = inputs.n_substations
+    for k in range(1, 6):
+        count = cohorts.count * rng.uniform(0.7, 1.3, len(cohorts))
+        request = PlanRequest(window=(k, min(k + 5, 10)), count=count,
+                              stored_kwh=np.full(S, rng.uniform(100.0, 800.0)))  # fmt: skip
+        b = model.bounds(request)
+        last = session._sent
+        assert last is not None
+        changed = sum(
+            int(
+                np.sum(
+                    (getattr(b, lo) != getattr(last, lo)) | (getattr(b, hi) != getattr(last, hi))
+                )
+            )
+            for lo, hi in (("col_lower", "col_upper"), ("row_lower", "row_upper"))
+        )
+        warm = session.solve(request)  # fmt: skip
+        assert warm.sent == changed < model.n_cols + model.n_rows
+        lp = session._highs.getLp()
+        for held, want in ((lp.col_lower_, b.col_lower), (lp.col_upper_, b.col_upper),
+                           (lp.row_lower_, b.row_lower), (lp.row_upper_, b.row_upper)):  # fmt: skip
+            np.testing.assert_array_equal(np.asarray(held), want)
+        cold = HighsSession(model).solve(request)
+        assert warm.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
+
+
+def test_a_moving_window_never_frees_a_bound(tiny: Scenario) -> None:
+    """As the window moves on (start and end), no column or row bound goes from finite to
+    infinite, except the columns of the step that enters the window (fixed at zero before):
+    a freed bound would leave the warm basis dual infeasible there."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    S = inputs.n_substations
+    last = None
+    entered = 0
+    for k in range(0, 8):
+        b = model.bounds(PlanRequest(window=(k, min(k + 4, 10)), stored_kwh=np.full(S, 400.0)))
+        if last is not None:
+            opened = (last.col_lower == 0.0) & (last.col_upper == 0.0)
+            for side in ("col_lower", "col_upper", "row_lower", "row_upper"):
+                freed = np.isfinite(getattr(last, side)) & ~np.isfinite(getattr(b, side))
+                if side.startswith("col"):
+                    entered += int((freed & opened).sum())
+                    freed &= ~opened
+                assert not freed.any(), (k, side, np.flatnonzero(freed)[:5])
+        last = b
+    assert entered > 0  # import columns without a cap, as their step enters
+    # and the plan carries the window's last stored energy past its end, charge-free
+    sol = HighsSession(model).solve(PlanRequest(window=(2, 6), stored_kwh=np.full(S, 400.0)))
+    soc = model.block(sol.values, "soc")
+    np.testing.assert_allclose(soc[6:], np.broadcast_to(soc[5], soc[6:].shape))
+    np.testing.assert_array_equal(soc[1], 400.0)
+    assert np.all(soc[0] == 0.0)

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from ersgrid.cli import app
 from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
 from ersgrid.control.forecasters import Blended, QuantileCarried, Spliced
-from ersgrid.control.mpc import MPC, ExpectedProfile
-from ersgrid.errors import ScenarioError
+from ersgrid.control.mpc import MPC, ExpectedProfile, MPCSettings
+from ersgrid.errors import ScenarioError, StrategyError
+from ersgrid.world import EnergyContext
 from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
 from ersgrid.optimize.cohorts import window_last_step
 from ersgrid.run import run
@@ -25,7 +26,6 @@ from ersgrid.run.runner import RunResult
 from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
-from ersgrid.world import EnergyContext
 
 STRATEGIES = ("uncontrolled", "tou", "mpc", "mpc-expected", "oracle")
 TOLERANCE = 1e-4
@@ -84,7 +84,7 @@ def test_objective_ordering_on_tiny(tiny_runs: dict[str, RunResult]) -> None:
 
 
 def test_mpc_uses_warm_solves(tiny: Scenario) -> None:
-    policy = MPC(horizon_steps=32, block_steps=16)
+    policy = MPC(MPCSettings(horizon_steps=32, block_steps=16))
     result = run(tiny, policy, days=0.25)
     assert result.kpis["fallbacks"] == 0
     assert len(policy.solve_s) == 24
@@ -115,7 +115,7 @@ def test_solver_failure_falls_back_to_the_safe_schedule(
     no_v2g = {k: v.model_copy(update={"v2g_share": 0.0}) for k, v in tiny.vehicles.items()}
     no_storage = tiny.model_copy(update={"storage": None, "vehicles": no_v2g})
     with caplog.at_level("WARNING"):  # on the data it was given (realised renewables)
-        failed = run(no_storage, _CappedMPC(horizon_steps=8, forecaster=ExpectedProfile()),
+        failed = run(no_storage, _CappedMPC(MPCSettings(horizon_steps=8), ExpectedProfile()),
                      days=0.125)  # fmt: skip
     steps = 12
     assert failed.kpis["fallbacks"] == steps
@@ -213,7 +213,7 @@ def test_objective_ordering_on_shin_tomei_half_day() -> None:
     runs = {
         name: run(
             "shin-tomei",
-            MPC(horizon_steps=48, forecaster=ExpectedProfile()) if name == "mpc" else name,
+            MPC(MPCSettings(horizon_steps=48), ExpectedProfile()) if name == "mpc" else name,
             days=0.5,
         )
         for name in STRATEGIES
@@ -240,7 +240,7 @@ def test_mpc_keeps_a_demand_response_cap(tiny: Scenario) -> None:
          "import_cap_kw": 120.0}
     )  # fmt: skip
     during = slice(32, 40)
-    capped = run(tiny, MPC(horizon_steps=48), days=0.5, dr_events=[event])
+    capped = run(tiny, MPC(MPCSettings(horizon_steps=48)), days=0.5, dr_events=[event])
     free = run(tiny, "uncontrolled", days=0.5).timeseries["grid_import_kw"].to_numpy()
     assert free[during].max() > 120.0  # the event would bind
     assert capped.kpis["fallbacks"] == 0
@@ -281,7 +281,7 @@ class _MatchingMPC(MPC):
         per_step = ctx.scenario.simulation.twin_step_s / (ctx.step_h * 3600.0)
         entered = np.floor(observation.vehicles["entry_step"].to_numpy() * per_step)
         last = window_last_step(
-            entered.astype(np.int64) - self._origin, self.entry_window_steps, self._origin
+            entered.astype(np.int64) - self._origin, self.settings.entry_window_steps, self._origin
         )
         self.seen.append((float(count[live].sum()), int((last < rel).sum())))
         self.energy_ok.append(bool(np.all(np.isfinite(energy))))
@@ -296,7 +296,7 @@ class _MatchingMPC(MPC):
 @pytest.mark.parametrize("window", [1, 3])
 def test_mpc_matches_every_vehicle_on_the_road_to_a_cohort(tiny: Scenario, window: int) -> None:
     # window 3: cohorts of 3 entry steps (not a divisor of the block), matched once entered
-    policy = _MatchingMPC(horizon_steps=16, block_steps=8, entry_window_steps=window)
+    policy = _MatchingMPC(MPCSettings(horizon_steps=16, block_steps=8, entry_window_steps=window))
     run(tiny, policy, days=0.5)
     matched = np.array([m for m, _ in policy.seen])
     on_road = np.array([n for _, n in policy.seen])
@@ -374,8 +374,8 @@ def test_the_ems_keeps_an_import_target_with_the_battery() -> None:
 
 
 def test_mpc_replans_every_n_steps_and_dispatches_the_plan_between(tiny: Scenario) -> None:
-    every = MPC(horizon_steps=16, block_steps=16)
-    hourly = MPC(horizon_steps=16, block_steps=16, replan_steps=4)
+    every = MPC(MPCSettings(horizon_steps=16, block_steps=16))
+    hourly = MPC(MPCSettings(horizon_steps=16, block_steps=16, replan_steps=4))
     a = run(tiny, every, days=0.25)
     b = run(tiny, hourly, days=0.25)
     assert len(every.solve_s) == 24
@@ -385,19 +385,51 @@ def test_mpc_replans_every_n_steps_and_dispatches_the_plan_between(tiny: Scenari
     assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=0.02)
 
 
-def test_mpc_takes_the_large_corridor_defaults_by_itself() -> None:
-    from ersgrid.control.mpc import DECOMPOSE_ABOVE_SUBSTATIONS, LARGE_CORRIDOR
+def test_mpc_takes_the_large_corridor_preset_by_itself() -> None:
+    from ersgrid.control.mpc import DECOMPOSE_ABOVE_SUBSTATIONS, DecomposedMPC
+    from ersgrid.control.mpc_settings import MPC_PRESETS
 
     big = DECOMPOSE_ABOVE_SUBSTATIONS + 1
-    assert MPC().settings_for(big) == LARGE_CORRIDOR
-    assert MPC(horizon_steps=40).settings_for(big)["horizon_steps"] == 40  # given wins
-    assert MPC().settings_for(4) == {
-        "horizon_steps": 96, "block_steps": 96, "replan_steps": 1, "soc_bins": 2,
-        "entry_window_steps": 1, "max_sweeps": 4,
-    }  # fmt: skip
-    assert MPC(soc_bins=3).settings_for(big)["soc_bins"] == 3
-    # forced decomposition on a small corridor keeps the small-corridor defaults
-    assert MPC(decompose=True).settings_for(big)["replan_steps"] == 1
+    assert MPC().settings_for(big) == MPC_PRESETS["large-corridor"]
+    assert MPC().settings_for(4) == MPC_PRESETS["default"] == MPCSettings()
+    assert MPC().settings_for(4).decomposed(4) is False
+    assert MPC().settings_for(big).decomposed(big) is True
+    given = MPCSettings(horizon_steps=40)
+    assert MPC(given).settings_for(big) is given  # given settings win
+    assert MPC("fast").settings_for(big) == MPC_PRESETS["fast"]
+    # forced decomposition keeps the small-corridor defaults unless told otherwise
+    forced = DecomposedMPC().settings_for(4)
+    assert forced == dataclasses.replace(MPCSettings(), decompose=True)
+    assert forced.decomposed(4) is True
+    assert DecomposedMPC("large-corridor").settings_for(4) == MPC_PRESETS["large-corridor"]
+
+
+def test_every_mpc_preset_is_a_strategy_name_and_bad_settings_are_named() -> None:
+    from ersgrid.control.mpc_settings import MPC_PRESETS
+    from ersgrid.control.registry import make_strategy, strategy_names
+
+    names = strategy_names()
+    for base in ("mpc", "mpc-decomposed", "mpc-expected"):
+        for preset in MPC_PRESETS:
+            assert f"{base}:{preset}" in names
+    for name in names:
+        policy = make_strategy(name)
+        if ":" in name:
+            base, _, preset = name.partition(":")
+            assert isinstance(policy, MPC)
+            assert policy.name == base
+            assert dataclasses.replace(policy.settings, decompose=None) == dataclasses.replace(
+                MPC_PRESETS[preset], decompose=None
+            )
+    with pytest.raises(StrategyError, match="presets: default, large-corridor, fast"):
+        make_strategy("mpc:slow")
+    with pytest.raises(StrategyError, match="has no presets"):
+        make_strategy("tou:fast")
+    for bad, field in ((dict(horizon_steps=0), "horizon_steps"), (dict(group_overlap=6),
+                       "group_overlap"), (dict(reserve_share=1.5), "reserve_share"),
+                       (dict(time_limit_s=0.0), "time_limit_s")):  # fmt: skip
+        with pytest.raises(StrategyError, match=field):
+            MPCSettings(**bad)  # type: ignore[arg-type]
 
 
 class _Meter(Uncontrolled):
@@ -480,7 +512,7 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     data = copy.deepcopy(tiny_data)
     data["tariff"]["demand_charge_per_kw"] = 50.0
     sc = parse_scenario(data, "tiny-demand-charge")
-    policy = _CheckedMPC(horizon_steps=24, block_steps=24, forecaster=ExpectedProfile())
+    policy = _CheckedMPC(MPCSettings(horizon_steps=24, block_steps=24), ExpectedProfile())
     r = run(sc, policy, days=1.0)
     assert r.kpis["fallbacks"] == 0
     # a guide every 24 steps while it reaches past the 24-step horizon: steps 0, 24 and 48
@@ -516,10 +548,10 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     for weight in (-0.1, 1.5):
         with pytest.raises(ValueError, match="within 0 and 1"):
             Blended(ExpectedProfile(), ExpectedProfile(), weight)
-        with pytest.raises(ValueError, match="within 0 and 1"):
-            MPC(guide_quantile=weight)
-    with pytest.raises(ValueError, match="p10, p50, p90"):
-        MPC(guide_quantile="p75")
+        with pytest.raises(StrategyError, match="within 0 and 1"):
+            MPCSettings(guide_quantile=weight)
+    with pytest.raises(StrategyError, match="p10, p50, p90"):
+        MPCSettings(guide_quantile="p75")
 
 
 class _Scaled:
@@ -532,3 +564,36 @@ class _Scaled:
         out = self.base.forecast(context, issued, start, stop)
         scale = pd.Series(self.factor).reindex(out.columns).fillna(1.0)
         return out * scale
+
+
+class _StepsMPC(MPC):
+    """mpc recording the run steps at which it solved a plan."""
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.solved_at: list[int] = []
+
+    def decide(self, observation: Observation) -> Dispatch:
+        n = len(self.solve_s)
+        dispatch = super().decide(observation)
+        if len(self.solve_s) > n:
+            self.solved_at.append(observation.step)
+        return dispatch
+
+
+def test_mpc_skips_a_replan_while_the_measurements_match_its_plan(tiny: Scenario) -> None:
+    base = MPCSettings(horizon_steps=16, block_steps=16)
+    loose = _StepsMPC(dataclasses.replace(base, replan_tolerance=0.5), ExpectedProfile())
+    never = _StepsMPC(base, ExpectedProfile())
+    a = run(tiny, loose, days=0.25)
+    b = run(tiny, never, days=0.25)
+    assert never.replans_skipped == 0
+    assert len(never.solve_s) == 24
+    assert loose.replans_skipped > 0
+    assert len(loose.solve_s) + loose.replans_skipped == 24  # every step was due
+    gaps = np.diff([*loose.solved_at, 24])
+    assert gaps.max() <= 4  # replan_at_least_steps
+    assert set(range(0, 24, 16)) <= set(loose.solved_at)  # each rebuild solves
+    assert a.kpis["fallbacks"] == b.kpis["fallbacks"] == 0
+    with pytest.raises(StrategyError, match="replan_tolerance"):
+        MPCSettings(replan_tolerance=1.0)

@@ -31,9 +31,8 @@ the guide's stored energy step by step, less what the batteries lack of it now
 weekday. They also keep a
 **reserve** of ``reserve_share`` of the batteries' usable capacity stored at every step,
 which the EMS spends in real time through the import target when traffic runs above the
-forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). shin-tomei, 3 days: peak
-import 7,201 kW uncontrolled, 6,099 with the reserve alone, 6,597 with the guide alone,
-5,146 with both (docs/planning.md).
+forecast (see :func:`~ersgrid.control.planning.plan_dispatch`). What each of them does to
+the peak is measured in docs/journal.md ("Planner").
 
 The model covers a block of ``block_steps`` steps plus the horizon and is built once per
 block; within a block each re-plan only changes bounds and right-hand sides, so HiGHS
@@ -44,6 +43,9 @@ On a corridor with more than :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations (or
 ``decompose=True``; ``mpc-decomposed`` forces it) the model is solved group by group of
 ``group_substations`` adjacent substations, neighbours sharing ``group_overlap``
 (:class:`~ersgrid.optimize.decompose.DecomposedLP`), each group with its own warm HiGHS.
+
+Every setting named here is a field of :class:`~ersgrid.control.mpc_settings.MPCSettings`;
+:data:`~ersgrid.control.mpc_settings.MPC_PRESETS` names the presets (``mpc:fast``, ...).
 """
 
 from __future__ import annotations
@@ -59,8 +61,14 @@ import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.forecasters import ExpectedProfile, RenewableForecaster, TrafficForecaster
-from ersgrid.control.guide import check_guide_quantile, guide_path, guide_traffic
+from ersgrid.control.guide import guide_path, guide_traffic
 from ersgrid.control.measured import CohortMatcher
+from ersgrid.control.mpc_settings import (
+    DECOMPOSE_ABOVE_SUBSTATIONS,
+    MPC_PRESETS,
+    MPCSettings,
+    mpc_preset,
+)
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
@@ -73,38 +81,33 @@ from ersgrid.optimize.cohorts import (
 )
 from ersgrid.optimize.decompose import DecomposedLP, substation_groups
 from ersgrid.optimize.model import CohortLP, PlanInputs
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import storage_arrays
 from ersgrid.scenario.schema import VEHICLE_CLASSES
 
 __all__ = [
-    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "LARGE_CORRIDOR", "MPC", "DecomposedMPC",
-    "ExpectedMPC", "ExpectedProfile", "TrafficForecaster",
+    "COLD_TIME_LIMIT_S", "DECOMPOSE_ABOVE_SUBSTATIONS", "MPC", "DecomposedMPC", "ExpectedMPC",
+    "ExpectedProfile", "MPCSettings", "TrafficForecaster",
 ]  # fmt: skip
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
-LARGE_CORRIDOR = {"horizon_steps": 48, "block_steps": 24, "replan_steps": 4, "soc_bins": 1,
-                  "entry_window_steps": 4, "max_sweeps": 2}  # fmt: skip
-"""Defaults of ``mpc`` on a corridor it decomposes by itself (more than
-:data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations): a 12-h horizon, a model rebuilt every 6 h
-(a 72-step model instead of 192 — the national corridor's day model had 5.4 M columns), a
-re-plan every hour, the plan's steps in between dispatched as planned, one entry
-state-of-charge bin per class (half the cohorts; the plan then sees every vehicle at its
-class's mean entry energy, which understates the need of the emptiest ones), cohorts of an
-hour's entries (:func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`: a quarter of the
-cohort columns and rows, each step's charging capacity kept) and at most two
-Gauss–Seidel sweeps per re-plan (each re-plan starts from the last plan). Arguments given to
-the constructor win."""
-
 COLD_TIME_LIMIT_S = 300.0
 """Time limit of a group's first (cold) solve after a rebuild [s]: on xinjiang-g30 a group's
 cold solve takes 30–70 s on a shared 2-core machine; its warm re-plans keep ``time_limit_s``."""
 
-DECOMPOSE_ABOVE_SUBSTATIONS = 12
-"""``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
-3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
+
+@dataclasses.dataclass(frozen=True)
+class _PlanState:
+    """What the plan in force was made from: its model step, the cohorts' counts [veh] and
+    effective entry energies [kWh] it planned on, and its demand-charge floor [kW]."""
+
+    rel: int
+    count: FloatArray
+    energy_kwh: FloatArray
+    floor_kw: float
 
 
 class MPC(Strategy):
@@ -112,67 +115,22 @@ class MPC(Strategy):
 
     Parameters
     ----------
-    horizon_steps : int, optional
-        Planning horizon (default 96 = 24 h; see :data:`LARGE_CORRIDOR`); cut at the end of
-        the run.
-    block_steps : int, optional
-        Steps between model rebuilds (each rebuild is a cold solve; default 96).
-    replan_steps : int, optional
-        Steps between re-plans (default 1: every step); in between, the last plan's steps
-        are dispatched as planned.
-    soc_bins : int, optional
-        Entry state-of-charge bins per class (default 2).
-    entry_window_steps : int, optional
-        Consecutive entry steps merged into one cohort (default 1; see
-        :func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`).
+    settings : MPCSettings or str, optional
+        The settings, or the name of a preset of
+        :data:`~ersgrid.control.mpc_settings.MPC_PRESETS`; default: ``default`` on a
+        corridor of up to :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations, ``large-corridor``
+        above (where ``mpc`` decomposes by itself).
     forecaster : TrafficForecaster, optional
         Default :class:`~ersgrid.forecast.forecaster.LearnedTraffic`: learned P50 traffic
         and, since it also forecasts renewables, P50 PV and wind in place of the realised
         output. :class:`ExpectedProfile` plans on the traffic model's expected profile and on
         realised renewables (``mpc-expected``). The forecasts a plan used are kept in
         :attr:`forecasts` (the run stores them in its time series).
-    time_limit_s : float [s]
-        Per solve (per group solve when decomposed); a solve that exceeds it falls back.
-    decompose : bool, optional
-        Solve by substation groups; default: when the corridor has more than
-        :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations.
-    group_substations : int
-        Adjacent substations per group when decomposed.
-    group_overlap : int
-        Substations each group shares with the next (lets energy move across a boundary in
-        one group solve; see :mod:`ersgrid.optimize.decompose`).
-    max_sweeps : int, optional
-        Most Gauss–Seidel sweeps over the groups per re-plan when decomposed (default 4).
-    guide_days : float [d]
-        Longest guide plan under a demand charge (0: none; never when decomposed: the
-        national corridor's model is too large); past the learned forecasts' reach
-        (``max_lead_steps``, 2 days) it plans on :class:`ExpectedProfile` carried to the
-        guide's quantile (:class:`~ersgrid.control.forecasters.QuantileCarried`). shin-tomei,
-        7 days (docs/planning.md): the 7-day guide reached a lower objective than the 2-day
-        one (20,533,851 against 20,566,534 JPY) at the same peak (5,881 against 5,888 kW) and
-        about the same run time (1,314 s against 1,322 s, side by side).
-    guide_every_steps : int
-        Steps between guide plans (each is a cold solve of a model as long as the guide).
-    guide_quantile : {"p10", "p50", "p90"} or float [-]
-        Traffic the guide plans on, where the forecaster has quantiles (the learned one): a
-        quantile, or a weight ``w`` within 0 and 1 for P50 + ``w`` (P90 − P50)
-        (:class:`~ersgrid.control.forecasters.Blended`). The peak is set by the heavy days,
-        so the guide plans above the median. shin-tomei (docs/planning.md): over two weeks of
-        7 days the peak import was 5,621 and 5,563 kW on the P90 (the default), 5,464 and
-        5,424 kW on 0.75, 6,146 kW on the P50 (first week); but on 3 days (Monday to
-        Wednesday) 0.75 left the batteries empty before the last evening's peak: 5,883 kW
-        against 5,036 kW on the P90.
-    reserve_share : float [-]
-        Under a demand charge, share of each battery's usable capacity the short plans keep
-        stored at every step, for the EMS to cut peaks of traffic above the forecast.
-    follow_guide : bool
-        The short plans keep the guide's stored energy at every step
-        (:func:`~ersgrid.control.guide.guide_path`), not only at their horizon's end, so
-        energy the guide carries to later days is not sold on the way. shin-tomei, 7 days:
-        peak import 5,621 kW with, 5,834 kW without (docs/planning.md).
 
     Attributes
     ----------
+    settings : MPCSettings
+        The settings of the run (after :meth:`reset`; before, the ones given, if any).
     solve_s : list of float [s]
         HiGHS time of each re-plan (summed over the groups when decomposed).
     sweeps : list of int
@@ -182,79 +140,46 @@ class MPC(Strategy):
     skipped : int
         Group solves that timed out in a later sweep of a decomposed re-plan; the group kept
         its plan of the earlier sweep (no fallback).
+    replans_skipped : int
+        Due re-plans skipped because the measurements matched the plan in force
+        (``replan_tolerance``).
     """
 
     name = "mpc"
 
     def __init__(
         self,
-        horizon_steps: int | None = None,
-        block_steps: int | None = None,
-        soc_bins: int | None = None,
+        settings: MPCSettings | str | None = None,
         forecaster: TrafficForecaster | None = None,
-        time_limit_s: float = 30.0,
-        decompose: bool | None = None,
-        group_substations: int = 6,
-        group_overlap: int = 2,
-        max_sweeps: int | None = None,
-        replan_steps: int | None = None,
-        entry_window_steps: int | None = None,
-        guide_days: float = 7.0,
-        guide_quantile: str | float = "p90",
-        guide_every_steps: int = 24,
-        reserve_share: float = 0.25,
-        follow_guide: bool = True,
     ) -> None:
-        self.follow_guide = bool(follow_guide)
-        self.guide_days = float(guide_days)
-        self.guide_every_steps = int(guide_every_steps)
-        self.guide_quantile = check_guide_quantile(guide_quantile)
-        self.reserve_share = float(reserve_share)
-        self._given = {"horizon_steps": horizon_steps, "block_steps": block_steps,
-                       "replan_steps": replan_steps, "soc_bins": soc_bins,
-                       "max_sweeps": max_sweeps,
-                       "entry_window_steps": entry_window_steps}  # fmt: skip
-        self.decompose = decompose
-        self.group_substations = int(group_substations)
-        self.group_overlap = int(group_overlap)
-        self.max_sweeps = 4 if max_sweeps is None else int(max_sweeps)
+        self._given = mpc_preset(settings) if isinstance(settings, str) else settings
+        if self._given is not None:
+            self.settings = self._given
         self.sweeps: list[int] = []
         self.skipped = 0
         self.groups_per_plan = 0
-        self.horizon_steps = 96 if horizon_steps is None else int(horizon_steps)
-        self.block_steps = 96 if block_steps is None else int(block_steps)
-        self.replan_steps = 1 if replan_steps is None else int(replan_steps)
-        self.soc_bins = 2 if soc_bins is None else int(soc_bins)
-        self.entry_window_steps = 1 if entry_window_steps is None else int(entry_window_steps)
         # LearnedTraffic takes any run-like context; RunContext is one
         self.forecaster: TrafficForecaster = (
             forecaster if forecaster is not None else cast(TrafficForecaster, LearnedTraffic())
         )
-        self.time_limit_s = float(time_limit_s)
         self.solve_s: list[float] = []
 
-    def settings_for(self, n_substations: int) -> dict[str, int]:
-        """Horizon, block and re-plan steps, entry state-of-charge bins, entry steps per
-        cohort and sweeps per re-plan on a corridor of ``n_substations``: the constructor's
-        arguments, else :data:`LARGE_CORRIDOR` where ``mpc`` decomposes by itself, else 96,
-        96, 1, 2, 1 and 4."""
-        large = self.decompose is None and n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
-        defaults = LARGE_CORRIDOR if large else {"horizon_steps": 96, "block_steps": 96,
-                                                 "replan_steps": 1, "soc_bins": 2,
-                                                 "entry_window_steps": 1,
-                                                 "max_sweeps": 4}  # fmt: skip
-        out = {}
-        for key, default in defaults.items():
-            given = self._given[key]
-            out[key] = default if given is None else int(given)
-        return out
+    def settings_for(self, n_substations: int) -> MPCSettings:
+        """The settings of a run on a corridor of ``n_substations``: the ones given, else
+        the ``default`` preset up to :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations and
+        ``large-corridor`` above."""
+        if self._given is not None:
+            return self._given
+        large = n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        return MPC_PRESETS["large-corridor" if large else "default"]
 
     def reset(self, context: RunContext) -> None:
         super().reset(context)
-        for key, value in self.settings_for(context.layout.n_substations).items():
-            setattr(self, key, value)
+        self.settings = self.settings_for(context.layout.n_substations)
         self._values: FloatArray | None = None
         self._planned_at = -1
+        self._plan: _PlanState | None = None
+        self.replans_skipped = 0
         self.fallbacks = 0
         self.solve_s = []
         self.sweeps = []
@@ -277,8 +202,8 @@ class MPC(Strategy):
             for spec in sc.vehicles.values()
         )
         self._lookback = math.ceil(longest_h / context.step_h) + 1
-        self._matcher = CohortMatcher(context, self.soc_bins, self.entry_window_steps,
-                                      self._lookback)  # fmt: skip
+        s = self.settings
+        self._matcher = CohortMatcher(context, s.soc_bins, s.entry_window_steps, self._lookback)
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
@@ -286,7 +211,7 @@ class MPC(Strategy):
         self._session = None
         self._groups = None
         T = len(ctx.index)
-        stop = min(step + self.block_steps + self.horizon_steps, T)
+        stop = min(step + self.settings.block_steps + self.settings.horizon_steps, T)
         self._model, volume, coh = self._build(step, stop, record=True)
         self._record(step, stop, {
             f"traffic_{name}_veh": volume.iloc[self._lookback :][[f"{name}_A", f"{name}_B"]]
@@ -298,25 +223,23 @@ class MPC(Strategy):
         split = self._decomposed()
         if split:
             groups = substation_groups(
-                lay.sub_position_km, self.group_substations, self.group_overlap
+                lay.sub_position_km, self.settings.group_substations, self.settings.group_overlap
             )
             self._groups = DecomposedLP(
-                self._model, groups, self.time_limit_s, self.max_sweeps,
+                self._model, groups, self.settings.time_limit_s, self.settings.max_sweeps,
                 cold_time_limit_s=COLD_TIME_LIMIT_S,
             )  # fmt: skip
             self.groups_per_plan = len(groups)
             self._session = None
         else:
-            self._session = HighsSession(self._model, time_limit_s=self.time_limit_s)
+            self._session = HighsSession(self._model, time_limit_s=self.settings.time_limit_s)
             self._groups = None
         self._origin = step
         self._stop = stop
         self._matcher.index(coh)
 
     def _decomposed(self) -> bool:
-        if self.decompose is None:
-            return self.context.layout.n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
-        return self.decompose
+        return self.settings.decomposed(self.context.layout.n_substations)
 
     def _build(
         self,
@@ -331,15 +254,17 @@ class MPC(Strategy):
         ctx = self.context
         traffic = self.forecaster if forecaster is None else forecaster
         volume = traffic.forecast(ctx, step, step - self._lookback, stop)
-        coh = forecast_cohorts(ctx.scenario, ctx.layout, volume, ctx.step_h,
-                               first_step=-self._lookback, n_bins=self.soc_bins)  # fmt: skip
+        coh = forecast_cohorts(
+            ctx.scenario, ctx.layout, volume, ctx.step_h, first_step=-self._lookback,
+            n_bins=self.settings.soc_bins,
+        )  # fmt: skip
         # vehicles of a past step still on the road now are the ones that entered late in it:
         # model them as entering at the end of their step, not in its middle
         past = coh.entry_step < 0
         late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        coh, ex = coarsen_entry_steps(coh, ex, self.entry_window_steps, offset=step)
+        coh, ex = coarsen_entry_steps(coh, ex, self.settings.entry_window_steps, offset=step)
         inputs = plan_inputs(ctx, step, stop)
         renewables = getattr(self.forecaster, "renewables", None)
         if renewables is not None:
@@ -352,27 +277,27 @@ class MPC(Strategy):
         """Under a demand charge: re-solve the guide plan (module docstring) when it is due."""
         ctx = self.context
         k = observation.step
-        if self._guided_at >= 0 and k - self._guided_at < self.guide_every_steps:
+        if self._guided_at >= 0 and k - self._guided_at < self.settings.guide_every_steps:
             return
         self._guided_at = k
         T = len(ctx.index)
-        steps = round(self.guide_days * 24.0 / ctx.step_h)
+        steps = round(self.settings.guide_days * 24.0 / ctx.step_h)
         traffic: TrafficForecaster = self.forecaster
         reach = None
         if isinstance(traffic, LearnedTraffic):
             # beyond the learned models' reach: the traffic model's calendar profile, carried
             # to the guide's quantile by the learned forecast's own ratio to its median
             reach = traffic.max_lead_steps(ctx)
-            traffic = guide_traffic(traffic, self.guide_quantile, reach)
+            traffic = guide_traffic(traffic, self.settings.guide_quantile, reach)
         stop = min(T, k + steps)
-        if stop - k <= self.horizon_steps:  # the short plans see as far
+        if stop - k <= self.settings.horizon_steps:  # the short plans see as far
             self._guide_soc = None
             self._guide_peak_kw = 0.0
             return
         model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach)
-        bounds = model.bounds(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
+        request = PlanRequest(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
         try:
-            solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(bounds)
+            solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(request)
         except InfeasibleSchedule as err:
             log.warning("mpc step %d: no guide plan, the short plans go on alone: %s", k, err)
             self._guide_soc = None
@@ -396,18 +321,22 @@ class MPC(Strategy):
     def _path(self, step: int, stored: FloatArray) -> FloatArray | None:
         """Least stored energy at the end of each step of the model
         (:func:`~ersgrid.control.guide.guide_path`)."""
-        if not self.follow_guide or self._guide_soc is None:
+        if not self.settings.follow_guide or self._guide_soc is None:
             return None
         return guide_path(self._guide_soc, self._origin, self._model.inputs.n_steps, step,
                           stored)  # fmt: skip
 
     def _reserve(self) -> FloatArray | None:
         """Stored energy each short plan keeps at every step under a demand charge."""
-        if self.reserve_share <= 0.0 or self.context.scenario.tariff.demand_charge_per_kw <= 0.0:
+        if (
+            self.settings.reserve_share <= 0.0
+            or self.context.scenario.tariff.demand_charge_per_kw <= 0.0
+        ):
             return None
         st = self._storage
         return np.asarray(
-            st.energy_min_kwh + self.reserve_share * (st.energy_max_kwh - st.energy_min_kwh),
+            st.energy_min_kwh
+            + self.settings.reserve_share * (st.energy_max_kwh - st.energy_min_kwh),
             dtype=np.float64,
         )
 
@@ -485,57 +414,45 @@ class MPC(Strategy):
         k = observation.step
         if (
             self._values is not None
-            and k < self._origin + self.block_steps
-            and k - self._planned_at < self.replan_steps
+            and k < self._origin + self.settings.block_steps
+            and k - self._planned_at < self.settings.replan_steps
         ):
             return self._dispatch(self._values, k - self._origin)
         if observation.import_kw is not None:  # the metered peak is owed too
             self._peak_kw = max(self._peak_kw, float(np.sum(observation.import_kw)))
         try:
             w = self.context.scenario.tariff
-            if (w.demand_charge_per_kw > 0.0 and self._storage.present and self.guide_days > 0
-                    and not self._decomposed()):  # fmt: skip
+            plans_guide = self.settings.guide_days > 0 and not self._decomposed()
+            if w.demand_charge_per_kw > 0.0 and self._storage.present and plans_guide:
                 self._guide(observation)
             built = self._session is not None or self._groups is not None
-            if not built or k >= self._origin + self.block_steps:
+            if not built or k >= self._origin + self.settings.block_steps:
                 self._rebuild(k)
             rel = k - self._origin
             count, energy = self._matcher.live(self._model, observation.vehicles, rel,
                                                 self._origin)  # fmt: skip
             stored = self._stored(observation)
-            window = (rel, min(rel + self.horizon_steps, self._stop - self._origin))
+            window = (rel, min(rel + self.settings.horizon_steps, self._stop - self._origin))
             floor = max(self._peak_kw, self._guide_peak_kw)
+            if self._values is not None and self._on_plan(k, rel, count, energy, stored, floor):
+                self.replans_skipped += 1
+                return self._dispatch(self._values, rel)
             if w.demand_charge_per_kw > 0.0:  # the floor is what the plan holds then
                 self._floor[k] = floor
-            if self._groups is not None:
-                # the last plan of this model, clipped to the new state, starts the sweeps
-                split = self._groups.solve(count, energy, window, stored,
-                                           peak_floor_kw=floor, start=self._values,
-                                           reserve_kwh=self._reserve())  # fmt: skip
-                values, solve_s = split.values, split.solve_s
-                self.sweeps.append(split.sweeps)
-                self.skipped += split.skipped
-            else:
-                assert self._session is not None
-                terminal = self._terminal(self._origin + window[1] - 1)
-                reserve = self._reserve()
-                path = self._path(k, stored)
-                bounds = self._model.bounds(count, energy, window, stored,
-                                            terminal_kwh=terminal, reserve_kwh=reserve,
-                                            path_kwh=path,
-                                            peak_floor_kw=floor)  # fmt: skip
-                try:
-                    solution = self._session.solve(bounds)
-                except InfeasibleSchedule as err:
-                    if (terminal is None and path is None) or err.timed_out:
-                        raise
-                    # e.g. an import cap leaves no room to refill: plan without the guide
-                    log.info("mpc step %d: the guide's stored energy is out of reach", k)
-                    bounds = self._model.bounds(count, energy, window, stored,
-                                                reserve_kwh=reserve,
-                                                peak_floor_kw=floor)  # fmt: skip
-                    solution = self._session.solve(bounds)
-                values, solve_s = solution.values, solution.solve_s
+            request = PlanRequest(
+                window=window, count=count, energy_kwh=energy, stored_kwh=stored,
+                terminal_kwh=self._terminal(self._origin + window[1] - 1),
+                reserve_kwh=self._reserve(), path_kwh=self._path(k, stored), peak_floor_kw=floor,
+            )  # fmt: skip
+            try:
+                values, solve_s = self._solve(request)
+            except InfeasibleSchedule as err:
+                guided = request.terminal_kwh is not None or request.path_kwh is not None
+                if not guided or err.timed_out:
+                    raise
+                # e.g. an import cap leaves no room to refill: plan without the guide
+                log.info("mpc step %d: the guide's stored energy is out of reach", k)
+                values, solve_s = self._solve(request.without_guide())
         except InfeasibleSchedule as err:
             self.fallbacks += 1
             log.warning("mpc step %d: falling back to the safe schedule: %s", k, err)
@@ -545,7 +462,50 @@ class MPC(Strategy):
             return safe_dispatch(self.context)
         self.solve_s.append(solve_s)
         self._values, self._planned_at = values, k
+        self._plan = _PlanState(rel, count, energy, floor)
         return self._dispatch(values, rel)
+
+    def _on_plan(
+        self, k: int, rel: int, count: FloatArray, energy: FloatArray, stored: FloatArray,
+        floor: float,
+    ) -> bool:  # fmt: skip
+        """Whether the measurements at run step ``k`` (model step ``rel``) match the plan in
+        force within ``replan_tolerance`` (see :class:`MPCSettings`), so its re-plan may be
+        skipped."""
+        s, plan = self.settings, self._plan
+        tol = s.replan_tolerance
+        if tol <= 0.0 or self._values is None or plan is None or self._guided_at == k:
+            return False
+        if rel <= plan.rel or k - self._planned_at >= s.replan_at_least_steps:
+            return False
+        if floor > plan.floor_kw + tol * max(plan.floor_kw, 1.0):
+            return False
+        st = self._storage
+        planned = self._model.block(self._values, "soc")[rel - 1]
+        usable = st.energy_max_kwh - st.energy_min_kwh
+        if np.any(np.abs(stored - planned) > tol * usable + 1e-6):
+            return False
+        coh = self._model.cohorts
+        new = (coh.entry_step >= plan.rel) & (coh.entry_step < rel)
+        n_plan, n_now = float(plan.count[new].sum()), float(count[new].sum())
+        e_plan = float((plan.count * plan.energy_kwh)[new].sum())
+        e_now = float((count * energy)[new].sum())
+        return abs(n_now - n_plan) <= tol * max(n_plan, 1.0) and abs(e_now - e_plan) <= tol * max(
+            abs(e_plan), 1.0
+        )
+
+    def _solve(self, request: PlanRequest) -> tuple[FloatArray, float]:
+        """Solve ``request`` on the block's model, by groups when decomposed; its column
+        values and HiGHS time [s]."""
+        if self._groups is not None:
+            # the last plan of this model, clipped to the new state, starts the sweeps
+            split = self._groups.solve(request, start=self._values)
+            self.sweeps.append(split.sweeps)
+            self.skipped += split.skipped
+            return split.values, split.solve_s
+        assert self._session is not None
+        solution = self._session.solve(request)
+        return solution.values, solution.solve_s
 
     def _dispatch(self, values: FloatArray, rel: int) -> Dispatch:
         # the demand charge is owed up to the peak already planned for the steps run so far
@@ -560,13 +520,15 @@ class MPC(Strategy):
 
 
 class DecomposedMPC(MPC):
-    """``mpc`` solved by substation groups on any corridor (see :class:`MPC`'s ``decompose``);
-    ``mpc`` picks this itself above :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations."""
+    """``mpc`` solved by substation groups on any corridor (its settings with
+    ``decompose=True``; ``default`` unless given); ``mpc`` picks this itself above
+    :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations."""
 
     name = "mpc-decomposed"
 
-    def __init__(self) -> None:
-        super().__init__(decompose=True)
+    def __init__(self, settings: MPCSettings | str | None = None) -> None:
+        given = mpc_preset(settings) if isinstance(settings, str) else settings
+        super().__init__(dataclasses.replace(given or MPC_PRESETS["default"], decompose=True))
 
 
 class ExpectedMPC(MPC):
@@ -576,5 +538,5 @@ class ExpectedMPC(MPC):
 
     name = "mpc-expected"
 
-    def __init__(self) -> None:
-        super().__init__(forecaster=ExpectedProfile())
+    def __init__(self, settings: MPCSettings | str | None = None) -> None:
+        super().__init__(settings, forecaster=ExpectedProfile())

@@ -27,6 +27,7 @@ from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, 
 from ersgrid.errors import InfeasibleSchedule, StrategyError
 from ersgrid.optimize.cohorts import drop_idle, exposure, vehicle_cohorts
 from ersgrid.optimize.model import CohortLP
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
 
 __all__ = ["Oracle"]
@@ -72,7 +73,7 @@ class Oracle(Strategy):
         self._peak_kw = 0.0
         self._session = HighsSession(self.model, time_limit_s=self.time_limit_s)
         try:
-            solution = self._session.solve(self.model.bounds())
+            solution = self._session.solve()
         except InfeasibleSchedule as err:
             log.warning("oracle: falling back to the safe schedule for the whole run: %s", err)
             return
@@ -101,11 +102,12 @@ class Oracle(Strategy):
             if observation.storage_kwh is None
             else np.asarray(observation.storage_kwh, dtype=np.float64)
         )
-        bounds = self.model.bounds(
-            count, energy, (k, self.model.inputs.n_steps), stored, peak_floor_kw=self._peak_kw
-        )
+        request = PlanRequest(
+            window=(k, self.model.inputs.n_steps), count=count, energy_kwh=energy,
+            stored_kwh=stored, peak_floor_kw=self._peak_kw,
+        )  # fmt: skip
         try:
-            solution = self._session.solve(bounds)
+            solution = self._session.solve(request)
         except InfeasibleSchedule as err:  # keep the last plan
             log.warning("oracle step %d: re-plan failed, keeping the last plan: %s", k, err)
             return

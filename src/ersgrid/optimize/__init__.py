@@ -3,6 +3,7 @@
 from ersgrid.optimize.cohorts import Cohorts, Exposure, exposure, forecast_cohorts, vehicle_cohorts
 from ersgrid.optimize.model import Bounds, CohortLP, PlanInputs
 from ersgrid.optimize.objective import ObjectiveWeights
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession, Solution
 from ersgrid.optimize.storage import StorageArrays, realise_storage, storage_arrays
 
@@ -14,6 +15,7 @@ __all__ = [
     "HighsSession",
     "ObjectiveWeights",
     "PlanInputs",
+    "PlanRequest",
     "Solution",
     "StorageArrays",
     "exposure",

@@ -53,6 +53,7 @@ import numpy.typing as npt
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.cohorts import Exposure
 from ersgrid.optimize.model import BLOCKS, Bounds, CohortLP, PlanInputs
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
 
@@ -242,13 +243,10 @@ class DecomposedLP:
             time_limit_s if cold_time_limit_s is None else cold_time_limit_s
         )
         self.groups = [_Group(model, np.asarray(g, dtype=np.int64), time_limit_s) for g in groups]
-        ex = model.exposure
-        T = model.inputs.n_steps
-        full_key = model.full_cohort * T + model.full_step
-        self._row_of_x = np.searchsorted(full_key, ex.cohort * T + ex.step)
+        self._row_of_x = model.row_of_x
         self._start = _segment_start(model.full_cohort)
         self._cohort_starts = np.flatnonzero(self._start == np.arange(len(self._start)))
-        self._last = np.searchsorted(model.full_cohort, model.u_cohort, side="right") - 1
+        self._last = model.last_of_cohort
 
     def set_time_limit(self, seconds: float) -> None:
         """Change the per-group-solve time limit [s]."""
@@ -267,21 +265,16 @@ class DecomposedLP:
         return np.asarray(net, dtype=np.float64)
 
     def solve(
-        self,
-        count: FloatArray | None = None,
-        energy_kwh: FloatArray | None = None,
-        window: tuple[int, int] | None = None,
-        stored_kwh: FloatArray | None = None,
-        import_limit_kw: FloatArray | None = None,
-        terminal_kwh: FloatArray | None = None,
-        peak_floor_kw: float = 0.0,
-        start: FloatArray | None = None,
-        reserve_kwh: FloatArray | None = None,
+        self, request: PlanRequest | None = None, start: FloatArray | None = None
     ) -> DecomposedSolution:
-        """Solve under the bounds :meth:`CohortLP.bounds` gives for the same arguments.
+        """Solve ``request`` (the same request :meth:`CohortLP.bounds` and
+        :meth:`HighsSession.solve` take) group by group; each group solves
+        :meth:`PlanRequest.restrict` of it, with the coupling of the module text.
 
         Parameters
         ----------
+        request : PlanRequest, optional
+            Default: the whole model on its own data.
         start : ndarray, optional
             Column values of the monolithic model to start the first sweep from, typically
             the previous re-plan's solution (the same model, so the same columns). It is
@@ -297,11 +290,9 @@ class DecomposedLP:
         """
         m = self.model
         T, S = m.inputs.n_steps, m.inputs.n_substations
-        c = m.cohorts
-        n = c.count if count is None else count
-        e0 = c.energy_kwh if energy_kwh is None else energy_kwh
-        full_b = m.bounds(n, e0, window, stored_kwh, import_limit_kw, terminal_kwh,
-                          peak_floor_kw, reserve_kwh)  # fmt: skip
+        req = PlanRequest() if request is None else request
+        peak_floor_kw = req.peak_floor_kw
+        full_b = m.bounds(req)
         o = m.offsets
         room = full_b.col_upper[o["cum"] : o["cum"] + len(m.full_cohort)]
         if start is None:
@@ -321,14 +312,7 @@ class DecomposedLP:
             order = self.groups if sweep % 2 == 0 else self.groups[::-1]
             for g in order:
                 gm = g.model
-                gb = gm.bounds(
-                    n[g.cohorts], e0[g.cohorts], window,
-                    None if stored_kwh is None else stored_kwh[g.subs],
-                    None if import_limit_kw is None else import_limit_kw[:, g.subs],
-                    None if terminal_kwh is None else terminal_kwh[g.subs],
-                    peak_floor_kw,
-                    None if reserve_kwh is None else reserve_kwh[g.subs],
-                )  # fmt: skip
+                gb = gm.bounds(req.restrict(g.subs, g.cohorts))
                 others = self._net(x, y) - self._net(x, y, g)
                 done = _segment_cumsum(others, self._start)
                 # the group's cumulative charge at its step t holds until its next step of the
@@ -354,7 +338,7 @@ class DecomposedLP:
                 cold = g.session.solves == 0
                 g.session.set_time_limit(self.cold_time_limit_s if cold else self.time_limit_s)
                 try:
-                    sol = g.session.solve(gb)
+                    sol = g.session.solve_bounds(gb)
                 except InfeasibleSchedule as err:
                     # the group's plan of an earlier sweep of this call is still feasible
                     # (every later group solve was bounded by it): keep it and go on

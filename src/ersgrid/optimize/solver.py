@@ -1,7 +1,8 @@
 """Solve a :class:`~ersgrid.optimize.model.CohortLP` with HiGHS, cold once and warm after.
 
-The matrix and costs go to HiGHS once (:meth:`HighsSession.__init__`); each later solve only
-changes column and row bounds, so HiGHS restarts from the basis of the previous solve.
+The matrix and costs go to HiGHS once (:meth:`HighsSession.__init__`); each later solve
+sends only the column and row bounds that differ from those the session last sent, so a
+re-plan costs what changed, and HiGHS restarts from the basis of the previous solve.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy.typing as npt
 
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.model import Bounds, CohortLP
+from ersgrid.optimize.request import PlanRequest
 
 __all__ = ["HighsSession", "Solution", "quiet_highs"]
 
@@ -54,12 +56,19 @@ class Solution:
         Wall time of the solve.
     iterations : int
         Simplex iterations.
+    sent : int
+        Column and row bounds sent to HiGHS for this solve (those that changed since the
+        session's previous solve).
+    send_s : float [s]
+        Wall time of finding and sending them.
     """
 
     values: FloatArray
     objective: float
     solve_s: float
     iterations: int
+    sent: int = 0
+    send_s: float = 0.0
 
 
 class HighsSession:
@@ -79,20 +88,32 @@ class HighsSession:
         h = quiet_highs()
         h.setOptionValue("threads", int(threads))
         self.time_limit_s = float(time_limit_s)
-        status = _pass(h, model, model.bounds())
+        first = model.bounds()
+        status = _pass(h, model, first)
         if status == highspy.HighsStatus.kError:
             raise InfeasibleSchedule("HiGHS rejected the planning model (passModel failed)")
         self._highs = h
-        self._cols = np.arange(model.n_cols, dtype=np.int32)
-        self._rows = np.arange(model.n_rows, dtype=np.int32)
+        self._sent: Bounds | None = _copy(first)
         self.solves = 0
 
     def set_time_limit(self, seconds: float) -> None:
         """Change the per-solve time limit [s]."""
         self.time_limit_s = float(seconds)
 
-    def solve(self, bounds: Bounds) -> Solution:
-        """Solve under ``bounds``, warm from the previous basis if there is one.
+    def solve(self, request: PlanRequest | None = None) -> Solution:
+        """Solve ``request`` (default: the whole model on its own data), warm from the
+        previous basis if there is one.
+
+        Raises
+        ------
+        InfeasibleSchedule
+            As :meth:`solve_bounds`.
+        """
+        return self.solve_bounds(self.model.bounds(request))
+
+    def solve_bounds(self, bounds: Bounds) -> Solution:
+        """Solve under ``bounds`` (a request's, possibly adjusted, as the decomposed
+        planner's groups are), warm from the previous basis if there is one.
 
         Raises
         ------
@@ -102,10 +123,9 @@ class HighsSession:
             feasibility.
         """
         h = self._highs
-        h.changeColsBounds(len(self._cols), self._cols, bounds.col_lower, bounds.col_upper)
-        h.changeRowsBounds(  # type: ignore[attr-defined]
-            len(self._rows), self._rows, bounds.row_lower, bounds.row_upper
-        )
+        t0 = time.perf_counter()
+        sent = self._send(bounds)
+        send_s = time.perf_counter() - t0
         # HiGHS's time limit counts the instance's whole run time, so extend it per solve
         h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
         t0 = time.perf_counter()
@@ -124,10 +144,43 @@ class HighsSession:
             raise InfeasibleSchedule(
                 f"HiGHS returned {text!r} after {elapsed:.2f} s{group}", timed_out=timed_out
             )
-        values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        col_value = h.getSolution().col_value  # a list: fromiter skips its type discovery
+        values = np.fromiter(col_value, dtype=np.float64, count=len(col_value))
         info = h.getInfo()
         return Solution(values, float(info.objective_function_value), elapsed,
-                        int(info.simplex_iteration_count))  # fmt: skip
+                        int(info.simplex_iteration_count), sent, send_s)  # fmt: skip
+
+    def _send(self, bounds: Bounds) -> int:
+        """Send HiGHS the bounds that differ from those it holds; how many were sent."""
+        h, last = self._highs, self._sent
+        self._sent = None  # until the new bounds are all in
+        if last is None:  # what HiGHS holds is unknown: send everything
+            cols = np.arange(len(bounds.col_lower), dtype=np.int32)
+            rows = np.arange(len(bounds.row_lower), dtype=np.int32)
+        else:
+            cols = _changed(bounds.col_lower, bounds.col_upper, last.col_lower, last.col_upper)
+            rows = _changed(bounds.row_lower, bounds.row_upper, last.row_lower, last.row_upper)
+        error = highspy.HighsStatus.kError
+        if len(cols):
+            lo, hi = bounds.col_lower[cols], bounds.col_upper[cols]
+            if h.changeColsBounds(len(cols), cols, lo, hi) == error:
+                raise InfeasibleSchedule("HiGHS rejected the column bounds of the plan")
+        if len(rows):
+            lo, hi = bounds.row_lower[rows], bounds.row_upper[rows]
+            if h.changeRowsBounds(len(rows), rows, lo, hi) == error:  # type: ignore[attr-defined]
+                raise InfeasibleSchedule("HiGHS rejected the row bounds of the plan")
+        self._sent = _copy(bounds)
+        return len(cols) + len(rows)
+
+
+def _changed(lower: FloatArray, upper: FloatArray, was_lower: FloatArray,
+             was_upper: FloatArray) -> npt.NDArray[np.int32]:  # fmt: skip
+    """Indices where either bound differs from what was sent (NaN: never sent)."""
+    return np.flatnonzero((lower != was_lower) | (upper != was_upper)).astype(np.int32)
+
+
+def _copy(b: Bounds) -> Bounds:
+    return Bounds(b.col_lower.copy(), b.col_upper.copy(), b.row_lower.copy(), b.row_upper.copy())
 
 
 def binding_group(model: CohortLP, bounds: Bounds) -> str:

@@ -1,0 +1,177 @@
+"""The settings of ``mpc`` (:class:`MPCSettings`) and its named presets (:data:`MPC_PRESETS`).
+
+A preset is chosen on the command line as ``--strategy mpc:<preset>`` (also
+``mpc-decomposed:<preset>`` and ``mpc-expected:<preset>``); in Python,
+``MPC("fast")`` or ``MPC(dataclasses.replace(MPC_PRESETS["default"], horizon_steps=48))``.
+Plain ``mpc`` takes ``default`` on a corridor of up to
+:data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations and ``large-corridor`` above.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ersgrid.control.guide import check_guide_quantile
+from ersgrid.errors import StrategyError
+
+__all__ = ["DECOMPOSE_ABOVE_SUBSTATIONS", "MPC_PRESETS", "MPCSettings", "mpc_preset"]
+
+DECOMPOSE_ABOVE_SUBSTATIONS = 12
+"""``mpc`` solves by substation groups above this many substations (shin-tomei's 6 and e20's
+3 stay monolithic; xinjiang-g30's 26, where one LP takes over 30 s a step, are split)."""
+
+
+@dataclass(frozen=True)
+class MPCSettings:
+    """How ``mpc`` plans: horizon, re-planning, cohorts, decomposition, guide and reserve.
+
+    Attributes
+    ----------
+    horizon_steps : int [steps]
+        Planning horizon (96 = 24 h of 15-min steps); cut at the end of the run.
+    block_steps : int [steps]
+        Steps between model rebuilds (each rebuild is a cold solve).
+    replan_steps : int [steps]
+        Steps between re-plans; in between, the last plan's steps are dispatched as planned.
+    soc_bins : int [-]
+        Entry state-of-charge bins per class.
+    entry_window_steps : int [steps]
+        Consecutive entry steps merged into one cohort
+        (:func:`~ersgrid.optimize.cohorts.coarsen_entry_steps`).
+    time_limit_s : float [s]
+        Per solve (per group solve when decomposed); a solve that exceeds it falls back to
+        the safe schedule.
+    decompose : bool or None
+        Solve by substation groups (:class:`~ersgrid.optimize.decompose.DecomposedLP`);
+        None: when the corridor has more than :data:`DECOMPOSE_ABOVE_SUBSTATIONS`.
+    group_substations : int [-]
+        Adjacent substations per group when decomposed.
+    group_overlap : int [-]
+        Substations each group shares with the next (lets energy move across a boundary in
+        one group solve).
+    max_sweeps : int [-]
+        Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
+    guide_days : float [d]
+        Longest guide plan under a demand charge with storage (0: none; never when
+        decomposed). Past the learned forecasts' reach (2 days) the guide plans on the
+        traffic model's calendar profile carried to its quantile.
+    guide_every_steps : int [steps]
+        Steps between guide plans (each is a cold solve of a model as long as the guide).
+    guide_quantile : {"p10", "p50", "p90"} or float [-]
+        Traffic the guide plans on: a learned quantile, or a weight ``w`` within 0 and 1 for
+        P50 + ``w`` (P90 − P50). The peak is set by the heavy days, so the guide plans above
+        the median.
+    reserve_share : float [-]
+        Under a demand charge, share of each battery's usable capacity the short plans keep
+        stored at every step, for the EMS to cut peaks of traffic above the forecast.
+    follow_guide : bool
+        The short plans keep the guide's stored energy at every step, not only at their
+        horizon's end.
+    replan_tolerance : float [-]
+        A due re-plan is skipped, and the plan in force dispatched, while the measurements
+        match it: each battery's stored energy within this share of its usable capacity of
+        the plan's, the vehicles that entered since the plan within this share of the
+        plan's count and of their energy, and no higher demand-charge floor (0: never
+        skipped).
+    replan_at_least_steps : int [steps]
+        With a ``replan_tolerance``, a re-plan is never skipped once the plan in force is
+        this old.
+    """
+
+    horizon_steps: int = 96
+    block_steps: int = 96
+    replan_steps: int = 1
+    soc_bins: int = 2
+    entry_window_steps: int = 1
+    time_limit_s: float = 30.0
+    decompose: bool | None = None
+    group_substations: int = 6
+    group_overlap: int = 2
+    max_sweeps: int = 4
+    guide_days: float = 7.0
+    guide_every_steps: int = 24
+    guide_quantile: str | float = "p90"
+    reserve_share: float = 0.25
+    follow_guide: bool = True
+    replan_tolerance: float = 0.0
+    replan_at_least_steps: int = 4
+
+    def __post_init__(self) -> None:
+        at_least_one = ("horizon_steps", "block_steps", "replan_steps", "soc_bins",
+                        "entry_window_steps", "group_substations", "max_sweeps",
+                        "guide_every_steps", "replan_at_least_steps")  # fmt: skip
+        for name in at_least_one:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise StrategyError(f"mpc setting {name} = {value!r}: give a whole number >= 1")
+        if not 0 <= self.group_overlap < self.group_substations:
+            raise StrategyError(
+                f"mpc setting group_overlap = {self.group_overlap!r}: give 0 to "
+                f"group_substations - 1 ({self.group_substations - 1})"
+            )
+        if not self.time_limit_s > 0.0:
+            raise StrategyError(f"mpc setting time_limit_s = {self.time_limit_s!r}: give > 0 s")
+        if not self.guide_days >= 0.0:
+            raise StrategyError(f"mpc setting guide_days = {self.guide_days!r}: give >= 0 d")
+        if not 0.0 <= self.reserve_share < 1.0:
+            raise StrategyError(
+                f"mpc setting reserve_share = {self.reserve_share!r}: give a share in [0, 1)"
+            )
+        if not 0.0 <= self.replan_tolerance < 1.0:
+            raise StrategyError(
+                f"mpc setting replan_tolerance = {self.replan_tolerance!r}: give a share in [0, 1)"
+            )
+        try:
+            check_guide_quantile(self.guide_quantile)
+        except ValueError as err:
+            raise StrategyError(f"mpc setting {err}") from None
+
+    def decomposed(self, n_substations: int) -> bool:
+        """Whether a corridor of ``n_substations`` is solved by substation groups."""
+        if self.decompose is None:
+            return n_substations > DECOMPOSE_ABOVE_SUBSTATIONS
+        return self.decompose
+
+
+MPC_PRESETS: dict[str, MPCSettings] = {
+    "default": MPCSettings(),
+    "large-corridor": MPCSettings(
+        horizon_steps=48,
+        block_steps=24,
+        replan_steps=4,
+        soc_bins=1,
+        entry_window_steps=4,
+        max_sweeps=2,
+        decompose=True,
+    ),
+    "fast": MPCSettings(replan_steps=4),
+}
+"""Named settings of ``mpc``:
+
+- ``default``: re-plans every 15-min step over 24 h, rebuilt daily, two entry
+  state-of-charge bins, a week's guide on the P90 traffic and a 25 % reserve under a demand
+  charge;
+- ``large-corridor``: by substation groups, a 12-h horizon, a model rebuilt every 6 h (a
+  72-step model instead of 192), hourly re-plans, one entry state-of-charge bin per class
+  (half the cohorts; the plan then sees every vehicle at its class's mean entry energy,
+  which understates the need of the emptiest ones), cohorts of an hour's entries (a quarter
+  of the cohort columns and rows, each step's charging capacity kept) and at most two sweeps
+  per re-plan (each starts from the last plan);
+- ``fast``: ``default`` re-planned hourly, the plan's steps in between dispatched as planned.
+"""
+
+
+def mpc_preset(name: str) -> MPCSettings:
+    """The preset called ``name``.
+
+    Raises
+    ------
+    StrategyError
+        If there is none; the message lists the presets.
+    """
+    try:
+        return MPC_PRESETS[name]
+    except KeyError:
+        raise StrategyError(
+            f"unknown mpc preset {name!r}; presets: {', '.join(MPC_PRESETS)}"
+        ) from None
