@@ -217,7 +217,8 @@ def test_proof_round_trip_and_forgery(ledger: Path, tmp_path: Path, tiny: Scenar
     out = tmp_path / "proof.json"
     res = runner.invoke(
         app,
-        ["ledger", "proof", str(ledger), "--vehicle", str(FIRST_VEHICLE), "--period", "2035-04-02T00",
+        ["ledger", "proof", str(ledger), "--vehicle", str(FIRST_VEHICLE),
+         "--period", "2035-04-02T00",
          "--out", str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -101,7 +101,8 @@ def test_anchored_ledger_verifies_on_the_node_with_pinned_keys(
     out = tmp_path / "p.json"
     res = runner.invoke(
         app,
-        ["ledger", "proof", str(folder), "--vehicle", str(FIRST_VEHICLE), "--period", "2035-04-02T00",
+        ["ledger", "proof", str(folder), "--vehicle", str(FIRST_VEHICLE),
+         "--period", "2035-04-02T00",
          "--out", str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -18,7 +18,6 @@ from ersgrid.control import Dispatch, Observation, RunContext, Uncontrolled
 from ersgrid.control.forecasters import Blended, QuantileCarried, Spliced
 from ersgrid.control.mpc import MPC, ExpectedProfile, MPCSettings
 from ersgrid.errors import ScenarioError, StrategyError
-from ersgrid.world import EnergyContext
 from ersgrid.optimize import StorageArrays, exposure, realise_storage, vehicle_cohorts
 from ersgrid.optimize.cohorts import window_last_step
 from ersgrid.run import run
@@ -26,6 +25,7 @@ from ersgrid.run.runner import RunResult
 from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H
+from ersgrid.world import EnergyContext
 
 STRATEGIES = ("uncontrolled", "tou", "mpc", "mpc-expected", "oracle")
 TOLERANCE = 1e-4
