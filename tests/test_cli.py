@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ersgrid.cli import app
-from ersgrid.run.results import RESULT_FILES
+from ersgrid.results import RESULT_FILES
 
 runner = CliRunner()
 

@@ -167,9 +167,11 @@ def test_renewable_split_conserves_energy() -> None:
 
 
 def test_run_reports_grid_kpis_renewables_and_plots(tmp_path: Path) -> None:
+    from ersgrid.results import write_results
     from ersgrid.run import run
 
-    result = run("tiny", days=1, out=tmp_path / "out")
+    result = run("tiny", days=1)
+    write_results(result, tmp_path / "out")
     k = result.kpis
     for key in ("voltage_violations", "loading_violations", "min_voltage_pu", "max_loading_pct",
                 "renewable_used_kwh", "curtailed_kwh", "renewable_share"):  # fmt: skip

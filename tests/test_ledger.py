@@ -357,14 +357,17 @@ def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
 ) -> None:
     import json
 
+    from ersgrid.results import write_results
     from ersgrid.run.runner import run
 
     out = tmp_path / "results"
-    first = run(tiny, days=0.125, out=out)
+    first = run(tiny, days=0.125)
+    write_results(first, out)
     kpis = json.loads((out / "kpis.json").read_text())
     assert kpis["ledger_records"] == len(first.passes) > 0
     assert kpis["ledger_blocks"] == 3
     assert kpis["settlement_balanced"] is True
-    second = run(tiny, days=0.125, seed=7, out=out)
+    second = run(tiny, days=0.125, seed=7)
+    write_results(second, out)
     assert json.loads((out / "kpis.json").read_text())["ledger_records"] == len(second.passes)
     assert verify_ledger(out).records == len(second.passes)

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from ersgrid import Dispatch, Observation, RunContext, Strategy
+from ersgrid.results import write_results
 from ersgrid.study import run_sweep
 
 pytest.importorskip("distributed")
@@ -140,7 +141,9 @@ def test_sweep_on_a_separate_scheduler_records_failures_and_resumes(
     out = tmp_path / "sweep"
     strategies = ["uncontrolled", f"{__name__}:HalfPower", f"{__name__}:Broken", "no-such"]
     params = {"traffic.daily_volume": [4000, 8000]}
-    res = run_sweep("tiny", params, strategies, 0.25, out, scheduler=dask_scheduler)
+    res = run_sweep(
+        "tiny", params, strategies, 0.25, out, scheduler=dask_scheduler, writer=write_results
+    )
     table = res.table
     assert (res.executed, res.resumed, len(table)) == (8, 0, 8)
     assert list(table.columns[:4]) == ["run_id", "traffic.daily_volume", "strategy", "status"]

@@ -134,7 +134,7 @@ def run(
     seed : int, optional
         Replaces the scenario's seed.
     out : str or Path, optional
-        Results folder to write (see :func:`ersgrid.run.results.write_results`).
+        Results folder to write (see :func:`ersgrid.results.write_results`).
     progress : callable, optional
         Called as ``progress(done_steps, total_steps)`` after each planning step.
     dr_events : list of DREventSpec, optional
@@ -507,7 +507,7 @@ class Stepper:
         kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
         result = RunResult(scenario, policy.name, kpis, timeseries, trips, passes, extras)
         if out is not None:
-            from ersgrid.run.results import write_results
+            from ersgrid.results import write_results
 
             write_results(result, Path(out), ledger=ledger)
         return result
