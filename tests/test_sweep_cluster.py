@@ -251,6 +251,17 @@ def test_cli_sweep_killed_midway_resumes(dask_scheduler: str, tmp_path: Path) ->
         assert after[run_id] == row  # finished runs were not redone
     table = pd.read_parquet(out / "sweep.parquet")
     assert sorted(table["traffic.daily_volume"]) == list(range(3000, 10001, 1000))
+    for row in after.values():  # the command line hands the tasks the results writer
+        assert (out / row["results"] / "kpis.json").is_file()
+
+    # Once more with --json: everything is finished, so nothing runs and no cluster starts.
+    third = subprocess.run(
+        [*cmd, "--json"], env=_env(), capture_output=True, text=True, timeout=300
+    )  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    data = json.loads(third.stdout)  # stdout is the JSON document and nothing else
+    assert (data["runs"], data["executed"], data["resumed"], data["failed"]) == (8, 0, 8, 0)
+    assert {r["run_id"] for r in data["rows"]} == set(after)
     assert (table["status"] == "ok").all()
     second_pids = {int(str(after[r]["worker"]).rsplit(":", 1)[1]) for r in after if r not in before}
     first_pids = {int(str(row["worker"]).rsplit(":", 1)[1]) for row in before.values()}

@@ -152,13 +152,13 @@ def format_value(value: Any, key: str = "", step: float | None = None) -> str:
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
     res = step if step is not None else resolution(key)
-    max_decimals = max(0, -math.floor(math.log10(res) + 1e-9))
-    rounded = round(value / res) * res
-    if rounded == 0.0:
+    if abs(value) < res / 2:
         return "0"
-    magnitude = math.floor(math.log10(abs(rounded)))
-    decimals = 0 if abs(rounded) >= 100 else min(max_decimals, max(0, 3 - magnitude))
-    return f"{rounded:,.{decimals}f}"
+    max_decimals = max(0, -math.floor(math.log10(res) + 1e-9))
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = 0 if abs(value) >= 99.5 else min(max_decimals, max(0, 3 - magnitude))
+    text = f"{value:,.{decimals}f}"  # rounded once, to the coarser of 4 digits and the step
+    return "0" if float(text.replace(",", "")) == 0.0 else text
 
 
 # --- tables ----------------------------------------------------------------------------
@@ -213,7 +213,10 @@ def fit_tables(
     label_w = max(label_w, min(widest_label, width - 4 - max(used)))
     tables = []
     for n, chunk in enumerate(chunks):
-        table = Table(title=escape(title) if n == 0 else None, title_justify="left")
+        table = Table(
+            title=escape(title) if n == 0 else None, title_justify="left",
+            min_width=min(len(title), width) if n == 0 else None,  # the title on one line
+        )  # fmt: skip
         table.add_column(escape(label_header), max_width=label_w, overflow="fold")
         for header in chunk:
             table.add_column(escape(header), justify="right", no_wrap=True)

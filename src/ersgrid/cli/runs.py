@@ -62,8 +62,9 @@ def keep_note(folder: Path) -> None:
         on_interrupt(f"no results were written ({folder} was not created)")
 
 
-def kpi_tables(kpis_by_name: dict[str, dict[str, Any]]) -> list[Table]:
-    """The KPI table of one or more runs (one column each), split to fit the screen."""
+def kpi_tables(kpis_by_name: dict[str, dict[str, Any]], width: int | None = None) -> list[Table]:
+    """The KPI table of one or more runs (one column each), split to fit ``width`` columns
+    (the screen's by default)."""
     from ersgrid.report.html import KPI_LABELS
 
     first = next(iter(kpis_by_name.values()))
@@ -73,7 +74,7 @@ def kpi_tables(kpis_by_name: dict[str, dict[str, Any]]) -> list[Table]:
         for name, kpis in kpis_by_name.items()
     }
     title = f"{first['scenario']} — {first['days']} day(s) from {first['start']}"
-    return fit_tables(title, "KPI", labels, columns)
+    return fit_tables(title, "KPI", labels, columns, width)
 
 
 def _formats(export_opt: str | None) -> tuple[str, ...]:

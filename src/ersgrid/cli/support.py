@@ -108,7 +108,7 @@ def reserve(
         f"{n}. {case}": [
             e.name, format_value(e.reserve_mw, step=0.01), format_value(e.nadir_hz, step=1e-4),
             format_value(e.nadir_without_hz, step=1e-4),
-            format_value(e.activation_lag_s, step=0.1), format_value(e.activation_time_s),
+            format_value(e.activation_lag_s, step=0.1), format_value(e.activation_time_s, step=0.1),
             f"{format_value(e.delivered_mwh, step=1e-3)}/{format_value(e.required_mwh, step=1e-3)}",
             "yes" if e.compliant else "NO",
         ]
