@@ -46,6 +46,7 @@ def test_the_cli_answers_help_and_scenarios_without_the_numerical_stack() -> Non
             res = runner.invoke(app, [*command, "--help"])
             assert res.exit_code == 0 and "Usage" in res.output, (command, res.output)
         after_help = sorted(m for m in {HEAVY!r} if m in sys.modules)
+        rich_for_help = "rich" in sys.modules  # help is plain text: rich only for results
         res = runner.invoke(app, ["scenarios"])
         assert res.exit_code == 0 and "shin-tomei" in res.output, res.output
         after_scenarios = sorted(m for m in {HEAVY!r} if m in sys.modules)
@@ -53,18 +54,20 @@ def test_the_cli_answers_help_and_scenarios_without_the_numerical_stack() -> Non
             ["ersgrid", "twin"], ["ersgrid", "grid"], ["ersgrid", "forecast"],
             ["ersgrid", "optimize"], ["ersgrid", "market"], ["ersgrid", "ledger"],
             ["ersgrid", "run"], ["ersgrid", "control"]))
-        print(repr((after_import, after_help, after_scenarios, engines)))
+        print(repr((after_import, after_help, after_scenarios, engines, rich_for_help)))
         """
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
-    after_import, after_help, after_scenarios, engines = eval(proc.stdout.strip().splitlines()[-1])
+    last = proc.stdout.strip().splitlines()[-1]
+    after_import, after_help, after_scenarios, engines, rich_for_help = eval(last)
     assert after_import == [], "imported by `import ersgrid.cli`"
     assert after_help == [], "imported to answer --help"
     assert after_scenarios == [], "imported by `ersgrid scenarios`"
     assert engines == [], "`ersgrid scenarios` must not import the engines"
+    assert not rich_for_help
 
 
 def test_help_texts_keep_their_units() -> None:

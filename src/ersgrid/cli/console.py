@@ -3,59 +3,86 @@ rounded to their resolution, JSON for machines, progress that shows without a te
 
 Text from the program (labels with ``[kWh]``, paths, messages) is never read as rich markup:
 cells and lines go through :func:`rich.markup.escape` or are printed with ``markup=False``.
+rich itself is imported on first use, so that ``--help`` does without it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = [
     "PlainProgress",
-    "console",
-    "err_console",
+    "alarm",
     "fit_tables",
     "format_value",
     "ok",
     "print_json",
+    "print_tables",
     "progress",
     "resolution",
     "say",
     "status",
+    "stderr",
+    "stdout",
 ]
-
-console = Console(highlight=False)
-"""Results (tables, lines) on stdout; 80 columns wide when stdout is not a terminal."""
-err_console = Console(stderr=True, highlight=False)
-"""Progress, status and errors on stderr, so that stdout holds the results alone."""
 
 Tick = Callable[..., None]
 """``tick(done, total, note="")``: a progress callback."""
 
 
+@functools.cache
+def stdout() -> Console:
+    """Results (tables, lines) on stdout; 80 columns wide when stdout is not a terminal."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@functools.cache
+def stderr() -> Console:
+    """Progress, status and errors on stderr, so that stdout holds the results alone."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def say(text: str) -> None:
     """One line of results on stdout, exactly as given (no markup, not wrapped)."""
-    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    stdout().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def ok(text: str) -> None:
     """``ok: <text>`` on stdout, ``ok`` in green."""
-    console.print(f"[green]ok[/]: {escape(text)}", highlight=False, soft_wrap=True)
+    stdout().print(f"[green]ok[/]: {_escape(text)}", highlight=False, soft_wrap=True)
+
+
+def alarm(label: str, text: str) -> None:
+    """``<label>: <text>`` on stderr, the label in bold red (``error``, ``TAMPERED``)."""
+    stderr().print(f"[bold red]{_escape(label)}:[/] {_escape(text)}", highlight=False,
+                   soft_wrap=True)  # fmt: skip
 
 
 def status(text: str, quiet: bool = False) -> None:
     """A line on stderr about what the command is doing (none with ``quiet``)."""
     if not quiet:
-        err_console.print(text, markup=False, highlight=False, soft_wrap=True)
+        stderr().print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _plain(value: Any) -> Any:
@@ -196,7 +223,10 @@ def fit_tables(
     width : int, optional
         Columns of the screen (the console's width by default: 80 without a terminal).
     """
-    width = width or console.width
+    from rich.table import Table
+
+    escape = _escape
+    width = width or stdout().width
     widest_label = max(_cell_width([label_header, *labels]), 8)
     label_w = min(LABEL_WIDTH, widest_label)
     room = width - (label_w + 3) - 1  # the label column with its padding and both borders
@@ -229,7 +259,7 @@ def fit_tables(
 def print_tables(tables: Sequence[Table]) -> None:
     """Print tables on stdout, one after the other."""
     for table in tables:
-        console.print(table)
+        stdout().print(table)
 
 
 # --- progress --------------------------------------------------------------------------
@@ -246,7 +276,7 @@ class PlainProgress:
         """A callback ``tick(done, total, note="")`` for one task."""
         t0 = time.perf_counter()
         next_pct = [0.0]
-        err_console.print(f"{label}: started", markup=False, highlight=False, soft_wrap=True)
+        status(f"{label}: started")
 
         def tick(done: int, total: int, note: str = "") -> None:
             if total <= 0:
@@ -258,10 +288,7 @@ class PlainProgress:
                 return  # done already said
             extra = f", {note}" if note else ""
             elapsed = time.perf_counter() - t0
-            err_console.print(
-                f"{label}: {pct:3.0f} % ({done:,}/{total:,} {unit}{extra}, {elapsed:,.0f} s)",
-                markup=False, highlight=False, soft_wrap=True,
-            )  # fmt: skip
+            status(f"{label}: {pct:3.0f} % ({done:,}/{total:,} {unit}{extra}, {elapsed:,.0f} s)")
             if done >= total:
                 next_pct[0] = math.inf
             else:
@@ -277,7 +304,7 @@ class _LiveProgress:
         self.bar = bar
 
     def task(self, label: str, unit: str = "steps") -> Tick:
-        task_id = self.bar.add_task(escape(label), total=None, unit=unit, note="")
+        task_id = self.bar.add_task(_escape(label), total=None, unit=unit, note="")
 
         def tick(done: int, total: int, note: str = "") -> None:
             text = f", {note}" if note else ""
@@ -301,7 +328,7 @@ def progress(quiet: bool = False) -> Iterator[PlainProgress | _LiveProgress | _N
     if quiet:
         yield _NoProgress()
         return
-    if not err_console.is_terminal:
+    if not stderr().is_terminal:
         yield PlainProgress()
         return
     from rich.progress import (
@@ -315,6 +342,6 @@ def progress(quiet: bool = False) -> Iterator[PlainProgress | _LiveProgress | _N
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[unit]}{task.fields[note]}", markup=False), TimeElapsedColumn(),
-        console=err_console, transient=False,
+        console=stderr(), transient=False,
     ) as bar:  # fmt: skip
         yield _LiveProgress(bar)

@@ -35,24 +35,16 @@ class ErsgridGroup(TyperGroup):
     """The root command group: its :meth:`invoke` runs every (sub)command inside the mapping."""
 
     def invoke(self, ctx: Any) -> Any:  # typer's Context (its own click, or click)
-        from ersgrid.cli.console import err_console
+        from ersgrid.cli.console import alarm, status
 
         token = _KEPT.set(_KEPT.get())
         try:
             return super().invoke(ctx)
         except ErsgridError as err:
-            err_console.print(
-                f"[bold red]error:[/] {_escape(str(err))}", highlight=False, soft_wrap=True
-            )
+            alarm("error", str(err))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
-            err_console.print(f"interrupted: {_KEPT.get()}", markup=False, highlight=False)
+            status(f"interrupted: {_KEPT.get()}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         finally:
             _KEPT.reset(token)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

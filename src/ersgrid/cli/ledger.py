@@ -9,9 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from ersgrid.cli.console import err_console, fit_tables, format_value, ok, print_json, print_tables
+from ersgrid.cli.console import (
+    alarm,
+    fit_tables,
+    format_value,
+    ok,
+    print_json,
+    print_tables,
+    status,
+)
 from ersgrid.errors import LedgerTampered
 
 __all__ = ["ledger_app"]
@@ -46,7 +53,7 @@ def _tampered(err: LedgerTampered, as_json: bool = False) -> typer.Exit:
     """Say what does not match (JSON on stdout with ``--json``); the exit to raise (code 1)."""
     if as_json:
         print_json({"ok": False, "tampered": str(err)})
-    err_console.print(f"[bold red]TAMPERED:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+    alarm("TAMPERED", str(err))
     return typer.Exit(EXIT_TAMPERED)
 
 
@@ -96,7 +103,7 @@ def proof(
         sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        err_console.print(f"proof of {len(data['records'])} records written to {out}", markup=False)
+        status(f"proof of {len(data['records'])} records written to {out}")
 
 
 @ledger_app.command("check-proof")

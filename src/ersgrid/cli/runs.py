@@ -302,14 +302,12 @@ def scenarios(as_json: JsonOption = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ersgrid.cli.console import console
-
     table = Table(title="Built-in scenarios")
     table.add_column("name", no_wrap=True)
     table.add_column("description")
     for name, text in described.items():
         table.add_row(escape(name), escape(text))
-    console.print(table)
+    print_tables([table])
 
 
 def scenario_doc(

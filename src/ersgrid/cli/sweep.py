@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ersgrid.cli.console import console, format_value, print_json, progress, say
+from ersgrid.cli.console import format_value, print_json, print_tables, progress, say
 from ersgrid.cli.errors import on_interrupt
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def sweep(
             }
         )  # fmt: skip
         return
-    console.print(_summary(result.table, list(grid)))
+    print_tables([_summary(result.table, list(grid))])
     say(
         f"{len(result.table)} runs ({result.executed} run now, {result.resumed} resumed, "
         f"{result.failed} failed) in {result.wall_time_s:.1f} s; results: {result.out}/ "
