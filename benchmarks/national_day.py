@@ -35,7 +35,7 @@ from ersgrid import build_layout, load_scenario, run
 from ersgrid.control.base import Strategy
 from ersgrid.control.mpc import MPC
 from ersgrid.control.registry import make_strategy
-from ersgrid.run.results import write_results
+from ersgrid.results import write_results
 
 
 def peak_rss_mb() -> float:

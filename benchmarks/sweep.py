@@ -36,6 +36,7 @@ from pathlib import Path
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from ersgrid.results import write_results
 from ersgrid.run.runner import run
 from ersgrid.study import build_runs, run_sweep
 
@@ -82,11 +83,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ersgrid-bench-sweep-"))
     try:
         print(f"before: {load()}")
-        run(runs[0].scenario, "uncontrolled", days=args.days, out=work / "warm", ledger=args.ledger)
+        warm = run(runs[0].scenario, "uncontrolled", days=args.days)
+        write_results(warm, work / "warm", ledger=args.ledger)
         t0, cpu0 = time.perf_counter(), time.process_time()
         for spec in runs:
-            run(spec.scenario, spec.strategy, days=spec.days, out=work / "loop" / spec.run_id,
-                ledger=args.ledger)  # fmt: skip
+            one = run(spec.scenario, spec.strategy, days=spec.days)
+            write_results(one, work / "loop" / spec.run_id, ledger=args.ledger)
         loop_s, loop_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         print(
             f"plain loop, 16 runs:        {loop_s:7.2f} s ({loop_s / 16:.3f} s/run, CPU "
@@ -100,7 +102,7 @@ def main() -> None:
             t0 = time.perf_counter()
             res = run_sweep(
                 args.scenario, GRID, ["uncontrolled"], args.days, work / f"sweep{n}",
-                workers=n, report=False, ledger=args.ledger,
+                workers=n, report=False, ledger=args.ledger, writer=write_results,
             )  # fmt: skip
             walls[n] = time.perf_counter() - t0
             if res.failed or res.executed != 16:

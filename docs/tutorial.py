@@ -30,7 +30,6 @@
 from pathlib import Path
 
 import ersgrid
-from ersgrid.run.results import write_results
 
 # %% [markdown]
 # ## 1. Describe the corridor
@@ -265,7 +264,7 @@ print(f"oracle: {1 - peak_kw['oracle'] / peak_kw['uncontrolled']:.0%} lower peak
 # with no network.
 
 # %%
-folder = write_results(result, Path("results") / "my-corridor")
+folder = ersgrid.write_results(result, Path("results") / "my-corridor")
 for path in sorted(folder.iterdir()):
     print(path.name)
 

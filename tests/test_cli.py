@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ersgrid.cli import app
-from ersgrid.run.results import RESULT_FILES
+from ersgrid.results import RESULT_FILES
 
 runner = CliRunner()
 
@@ -101,8 +101,11 @@ def test_scenarios_lists_builtins() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["run"], ["validate"], ["scenarios"], ["scenario-doc"], ["dr", "run"]]
-)
+    "command",
+    [[], ["run"], ["compare"], ["validate"], ["scenarios"], ["scenario-doc"], ["export"],
+     ["reserve"], ["outage"], ["sweep"], ["serve"], ["dr", "run"], ["ledger", "verify"],
+     ["forecast", "backtest"]],
+)  # fmt: skip
 def test_help_for_every_command(command: list[str]) -> None:
     res = runner.invoke(app, [*command, "--help"])
     assert res.exit_code == 0
@@ -132,3 +135,120 @@ def test_peak_reference_adds_peak_reduction(tmp_path: Path) -> None:
     # uncontrolled never calls on V2G and the reference run sees the same vehicles
     assert kpis["peak_reduction_kw"] == 0.0
     assert kpis["peak_import_kw"] > 0.0
+
+
+def test_run_json_prints_json_only_and_exports_csv_and_xlsx(tmp_path: Path) -> None:
+    out = tmp_path / "j"
+    args = ["run", "tiny", "--days", "0.125", "--out", str(out), "--quiet", "--json",
+            "--export", "csv,xlsx"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)  # stdout is the JSON document and nothing else
+    assert data["results"] == str(out)
+    assert data["kpis"] == json.loads((out / "kpis.json").read_text(encoding="utf-8"))
+    for name in ("kpis.csv", "timeseries.csv", "trips.csv", "results.xlsx"):
+        assert (out / name).is_file(), name
+    ts = pd.read_csv(out / "timeseries.csv")
+    assert len(ts) == 12
+    assert ts["road_power_kw"].tolist() == pytest.approx(
+        pd.read_parquet(out / "timeseries.parquet")["road_power_kw"].tolist()
+    )
+
+
+def test_compare_json_and_export_of_the_comparison(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    args = ["compare", "tiny", "--strategies", "uncontrolled,tou", "--days", "0.0625", "-q",
+            "--out", str(out), "--json", "--export", "csv"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert set(data["kpis"]) == {"uncontrolled", "tou"}
+    side = pd.read_csv(out / "compare.csv")
+    assert list(side.columns) == ["kpi", "uncontrolled", "tou"]
+    assert (out / "tou" / "timeseries.csv").is_file()
+
+
+def test_ledger_verify_statements_and_export_of_a_run(tiny_results: Path) -> None:
+    res = runner.invoke(app, ["ledger", "verify", str(tiny_results), "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["ok"] is True
+    assert rep["records"] > 0
+    res = runner.invoke(app, ["ledger", "statements", str(tiny_results), "--json"])
+    assert res.exit_code == 0, res.output
+    st = json.loads(res.stdout)
+    assert st["currency"] == "JPY"
+    assert abs(st["sum"]) < 1e-6  # the parties' statements balance
+    assert "vehicle owners" in {p["party"] for p in st["parties"]}
+    res = runner.invoke(app, ["export", str(tiny_results), "--format", "xlsx", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == [str(tiny_results / "results.xlsx")]
+    sheets = pd.read_excel(tiny_results / "results.xlsx", sheet_name=None)
+    assert len(sheets["timeseries"]) == 96
+
+
+def test_an_out_folder_that_holds_other_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    res = runner.invoke(app, ["run", "tiny", "--days", "0.0625", "-q", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "holds no results" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_ctrl_c_exits_130_saying_what_was_kept(tmp_path: Path) -> None:
+    """A real process interrupted (SIGINT) while it runs: exit 130, one line, nothing written."""
+    import signal
+    import time
+
+    out = tmp_path / "never"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ersgrid.cli", "run", "tiny", "--days", "3", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        # without a terminal the progress comes as plain lines; wait for the run to be stepping
+        deadline = time.monotonic() + 300
+        line = ""
+        while time.monotonic() < deadline and "%" not in line:
+            line = proc.stderr.readline()
+            assert line or proc.poll() is None, "the run ended before it was interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted: no results were written" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_forecast_backtest_json(tmp_path: Path) -> None:
+    args = ["forecast", "backtest", "tiny", "--target", "traffic", "--days", "2", "--model",
+            "naive", "--history-days", "35", "--out", str(tmp_path), "--json"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["target"] == "traffic"
+    assert data["unit"] == "veh/15 min"
+    assert {"model", "seasonal_naive", "skill"} <= set(data["scores"])
+    assert Path(data["plot"]).is_file()
+
+
+def test_reserve_and_outage_json(tmp_path: Path) -> None:
+    args = ["reserve", "tiny", "--strategy", "uncontrolled", "--days", "0.125", "--out",
+            str(tmp_path / "r"), "--json"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data == {**json.loads((tmp_path / "r" / "reserve.json").read_text()),
+                    "currency": "JPY", "written": data["written"]}  # fmt: skip
+    assert data["events"]
+    args = ["outage", "tiny", "--substation", "SS-Test", "--start", "2035-04-02T01:00",
+            "--hours", "0.5", "--days", "0.125", "--out", str(tmp_path / "o"),
+            "--json"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["substation"] == "SS-Test"
+    assert data["served_kwh"] + data["not_served_kwh"] == pytest.approx(data["critical_kwh"])

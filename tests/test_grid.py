@@ -167,8 +167,8 @@ def test_renewable_split_conserves_energy() -> None:
 
 
 def test_run_reports_grid_kpis_renewables_and_plots(tmp_path: Path) -> None:
+    from ersgrid.results import write_results
     from ersgrid.run import run
-    from ersgrid.run.results import write_results
 
     result = run("tiny", days=1)
     write_results(result, tmp_path / "out")

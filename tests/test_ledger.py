@@ -322,7 +322,7 @@ def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
 ) -> None:
     import json
 
-    from ersgrid.run.results import write_results
+    from ersgrid.results import write_results
     from ersgrid.run.runner import run
 
     out = tmp_path / "results"

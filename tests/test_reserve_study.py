@@ -59,7 +59,7 @@ def test_holding_back_costs_energy(held: object) -> None:
 
 def test_product_switch_keeps_the_scenarios_other_reserve_settings() -> None:
     from ersgrid import ErsgridError, load_scenario
-    from ersgrid.cli_support import with_product
+    from ersgrid.cli.support import with_product
 
     sc = load_scenario("shin-tomei")  # jp-primary at 2,000 JPY/MW·h
     fcr = with_product(sc, "fcr-ce")

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from ersgrid import Dispatch, Observation, RunContext, Strategy
+from ersgrid.results import write_results
 from ersgrid.study import run_sweep
 
 pytest.importorskip("distributed")
@@ -140,7 +141,9 @@ def test_sweep_on_a_separate_scheduler_records_failures_and_resumes(
     out = tmp_path / "sweep"
     strategies = ["uncontrolled", f"{__name__}:HalfPower", f"{__name__}:Broken", "no-such"]
     params = {"traffic.daily_volume": [4000, 8000]}
-    res = run_sweep("tiny", params, strategies, 0.25, out, scheduler=dask_scheduler)
+    res = run_sweep(
+        "tiny", params, strategies, 0.25, out, scheduler=dask_scheduler, writer=write_results
+    )
     table = res.table
     assert (res.executed, res.resumed, len(table)) == (8, 0, 8)
     assert list(table.columns[:4]) == ["run_id", "traffic.daily_volume", "strategy", "status"]
@@ -248,6 +251,17 @@ def test_cli_sweep_killed_midway_resumes(dask_scheduler: str, tmp_path: Path) ->
         assert after[run_id] == row  # finished runs were not redone
     table = pd.read_parquet(out / "sweep.parquet")
     assert sorted(table["traffic.daily_volume"]) == list(range(3000, 10001, 1000))
+    for row in after.values():  # the command line hands the tasks the results writer
+        assert (out / row["results"] / "kpis.json").is_file()
+
+    # Once more with --json: everything is finished, so nothing runs and no cluster starts.
+    third = subprocess.run(
+        [*cmd, "--json"], env=_env(), capture_output=True, text=True, timeout=300
+    )  # fmt: skip
+    assert third.returncode == 0, third.stderr
+    data = json.loads(third.stdout)  # stdout is the JSON document and nothing else
+    assert (data["runs"], data["executed"], data["resumed"], data["failed"]) == (8, 0, 8, 0)
+    assert {r["run_id"] for r in data["rows"]} == set(after)
     assert (table["status"] == "ok").all()
     second_pids = {int(str(after[r]["worker"]).rsplit(":", 1)[1]) for r in after if r not in before}
     first_pids = {int(str(row["worker"]).rsplit(":", 1)[1]) for row in before.values()}

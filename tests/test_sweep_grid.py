@@ -135,13 +135,25 @@ def test_kpis_flatten_into_row_cells() -> None:
 
 
 def test_a_sweep_run_writes_its_ledger_only_when_asked(tmp_path: Path) -> None:
+    from ersgrid.results import write_results
     from ersgrid.study.task import execute_run
 
     runs = build_runs("tiny", {"traffic.daily_volume": [2000, 2500]}, ["uncontrolled"], 0.125)
-    plain = execute_run(runs[0], str(tmp_path))
-    signed = execute_run(runs[1], str(tmp_path), ledger=True)
+    plain = execute_run(runs[0], str(tmp_path), writer=write_results)
+    signed = execute_run(runs[1], str(tmp_path), ledger=True, writer=write_results)
     assert plain["status"] == signed["status"] == "ok"
     assert (tmp_path / plain["results"] / "kpis.json").exists()
     assert not (tmp_path / plain["results"] / "ledger.sqlite").exists()
     assert (tmp_path / signed["results"] / "ledger.sqlite").exists()
     assert signed["settlement_balanced"] is True
+
+
+def test_a_sweep_run_without_a_writer_keeps_only_its_row(tmp_path: Path) -> None:
+    """The study layer writes no results folder of its own: the face hands it the writer."""
+    from ersgrid.study.task import ROW_FILE, execute_run, run_dir
+
+    spec = build_runs("tiny", {}, ["uncontrolled"], 0.0625)[0]
+    row = execute_run(spec, str(tmp_path))
+    assert row["status"] == "ok"
+    assert row["results"] is None
+    assert sorted(p.name for p in run_dir(tmp_path, spec.run_id).iterdir()) == [ROW_FILE]

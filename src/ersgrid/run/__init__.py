@@ -1,4 +1,4 @@
-"""Run layer: the closed loop, KPIs and the results folder."""
+"""Run layer: the closed loop and its KPIs (the results folder is written by the faces)."""
 
 from ersgrid.run.runner import RunResult, run
 

@@ -1,6 +1,13 @@
-"""Scenario model: the typed schema, the loader and the built-in scenarios."""
+"""Scenario model: the typed schema, the loader and the built-in scenarios.
 
-from ersgrid.scenario.layout import Layout, build_layout
+``Layout`` and ``build_layout`` (array-built, numpy) are loaded on first use, so that reading
+and validating a scenario needs no numerical stack.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ersgrid.scenario.loader import (
     apply_overrides,
     builtin_names,
@@ -10,6 +17,9 @@ from ersgrid.scenario.loader import (
     parse_scenario,
 )
 from ersgrid.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from ersgrid.scenario.layout import Layout, build_layout
 
 __all__ = [
     "Layout",
@@ -22,3 +32,11 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Layout", "build_layout"):
+        from ersgrid.scenario import layout
+
+        return getattr(layout, name)
+    raise AttributeError(f"module 'ersgrid.scenario' has no attribute {name!r}")

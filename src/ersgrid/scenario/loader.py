@@ -25,6 +25,8 @@ __all__ = [
 ]
 
 _BUILTIN_PACKAGE = "ersgrid.scenario.builtin"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it (the same documents, ~10x faster to parse)."""
 
 
 def builtin_names() -> list[str]:
@@ -144,7 +146,7 @@ def parse_scenario(data: Any, origin: str = "scenario", base: Path | None = None
 
 def _read_yaml(text: str, origin: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 from pydantic import BaseModel, Field
 
 from ersgrid.errors import ErsgridError, ServiceError
-from ersgrid.run.results import json_safe
+from ersgrid.jsonsafe import json_safe
 from ersgrid.service.live import FAULT_KINDS, LiveLoop
 from ersgrid.service.state import corridor_view, live_state, plan_view
 from ersgrid.service.studies import Studies

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ersgrid.errors import ErsgridError, ServiceError
-from ersgrid.run.results import json_safe
+from ersgrid.jsonsafe import json_safe
 
 __all__ = ["Studies", "StudyRun"]
 
@@ -116,7 +116,7 @@ class Studies:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _work(self, study: StudyRun) -> None:
-        from ersgrid.run.results import write_results
+        from ersgrid.results import write_results
         from ersgrid.run.runner import run
 
         def progress(done: int, total: int) -> None:

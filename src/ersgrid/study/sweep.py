@@ -31,9 +31,9 @@ from typing import Any
 import pandas as pd
 
 from ersgrid.errors import SweepError
-from ersgrid.run.results import json_safe
+from ersgrid.jsonsafe import json_safe
 from ersgrid.study.grid import ParamValue, RunSpec, build_runs
-from ersgrid.study.task import ROW_FILE, execute_run, read_row, run_dir
+from ersgrid.study.task import ROW_FILE, ResultsWriter, execute_run, read_row, run_dir
 
 __all__ = [
     "LOCAL_NO_WORKER_S", "LOCAL_REVIVALS", "NO_WORKER_S", "SWEEP_FILES", "SweepProgress",
@@ -195,6 +195,7 @@ def run_sweep(
     progress: SweepProgress | None = None,
     report: bool = True,
     ledger: bool = False,
+    writer: ResultsWriter | None = None,
 ) -> SweepResult:
     """Run every combination of ``params`` under every strategy, one Dask task per run.
 
@@ -228,6 +229,9 @@ def run_sweep(
         Write each run's signed ledger and anchor it on its own in-process chain. Off by
         default: a planning study settles no money, and the ledger is most of a results
         folder's writing time (a 1-day shin-tomei run: ~5 s run, ~17 s ledger under load).
+    writer : ResultsWriter, optional
+        Writes each run's results folder (``runs/<id>/results``) on its worker; pass
+        :func:`ersgrid.results.write_results`. Without one, a run leaves only its row.
 
     Raises
     ------
@@ -266,7 +270,7 @@ def run_sweep(
         for done, row in enumerate(rows.values(), start=1):
             progress(done, len(runs), row)
     if pending:
-        _execute(pending, base, scheduler, workers, rows, len(runs), progress, ledger)
+        _execute(pending, base, scheduler, workers, rows, len(runs), progress, ledger, writer)
     table = rows_table([rows[r.run_id] for r in runs], list(params))
     tmp = base / ".sweep.parquet.tmp"
     table.to_parquet(tmp, index=False)
@@ -287,6 +291,7 @@ def _execute(
     total: int,
     progress: SweepProgress | None,
     ledger: bool = False,
+    writer: ResultsWriter | None = None,
 ) -> None:
     from distributed import wait
 
@@ -301,6 +306,7 @@ def _execute(
             list(by_key.values()),
             out=str(base),
             ledger=ledger,
+            writer=writer,
             key=list(by_key),
             pure=False,
         )

@@ -1,7 +1,10 @@
 """One run of a sweep as it executes on a worker: run, stream results to disk, return a row.
 
-The task writes the run's own results folder, then its row (``row.json``) last and atomically
-(written to a temporary name, then renamed). A run counts as finished exactly when its
+The task writes the run's own results folder through the writer its caller hands it (the
+study layer writes no results folder of its own: the face that starts the sweep passes
+:func:`ersgrid.results.write_results`, a module-level function that Dask ships to the
+workers by reference), then its row (``row.json``) last and atomically (written to a
+temporary name, then renamed). A run counts as finished exactly when its
 ``row.json`` exists, so a sweep killed at any moment resumes by re-running only the runs with
 no row. Only the row (a few hundred bytes) travels back to the client: time series stay on
 the worker's disk, so a worker's memory is bounded by one run, whatever the sweep's size.
@@ -17,13 +20,24 @@ import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ersgrid.errors import ErsgridError
-from ersgrid.run.results import json_safe, write_results
+from ersgrid.jsonsafe import json_safe
 from ersgrid.study.grid import RunSpec
 
-__all__ = ["ROW_FILE", "RUNS_DIR", "execute_run", "read_row", "run_dir"]
+if TYPE_CHECKING:
+    from ersgrid.run.runner import RunResult
+
+__all__ = ["ROW_FILE", "RUNS_DIR", "ResultsWriter", "execute_run", "read_row", "run_dir"]
+
+
+class ResultsWriter(Protocol):
+    """Writes a run's results folder: ``writer(result, folder, ledger=...)`` returns it
+    (:func:`ersgrid.results.write_results` is one)."""
+
+    def __call__(self, result: RunResult, folder: Path, *, ledger: bool) -> Path: ...
+
 
 RUNS_DIR = "runs"
 """Sub-folder of a sweep's ``--out`` holding one folder per run, named by run id."""
@@ -71,8 +85,10 @@ def _scalar_kpis(kpis: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]:
-    """Run one sweep point and write its results folder and row; return the row.
+def execute_run(
+    spec: RunSpec, out: str, ledger: bool = False, writer: ResultsWriter | None = None
+) -> dict[str, Any]:
+    """Run one sweep point, write its results folder (with a ``writer``) and row; return the row.
 
     A run that raises is recorded with ``status = "failed"``, the error's type and message,
     and the traceback in ``error.txt``; it does not raise, so one bad run never stops a
@@ -86,6 +102,9 @@ def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]
         The sweep's output folder, as seen from the worker.
     ledger : bool
         Also write the run's signed ledger into its results folder.
+    writer : ResultsWriter, optional
+        Writes the run's results folder (``runs/<id>/results``); without one, only the row
+        is kept.
 
     Returns
     -------
@@ -94,7 +113,7 @@ def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]
         the parameters by dotted path, the run's scalar KPIs, ``wall_time_s`` [s] and
         ``cpu_time_s`` [s] of the run with its writing,
         ``worker`` (host:pid), ``worker_peak_rss_mb`` [MB] and ``results`` (folder relative
-        to ``out``).
+        to ``out``; None for a failed run or without a ``writer``).
     """
     from ersgrid.run.runner import run
 
@@ -115,13 +134,9 @@ def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]
     }
     try:
         start = dt.date.fromisoformat(spec.start) if spec.start else None
-        result = run(
-            spec.scenario,
-            spec.strategy,
-            days=spec.days,
-            start=start,
-        )
-        write_results(result, folder / "results", ledger=ledger)
+        result = run(spec.scenario, spec.strategy, days=spec.days, start=start)
+        if writer is not None:
+            writer(result, folder / "results", ledger=ledger)
         row |= _scalar_kpis(result.kpis)
     except Exception as err:  # every failure of a run is recorded
         kind = "ersgrid" if isinstance(err, ErsgridError) else "bug"
@@ -136,7 +151,8 @@ def execute_run(spec: RunSpec, out: str, ledger: bool = False) -> dict[str, Any]
     # flat over a sweep because each run's results leave memory once written.
     row["worker_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     row["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-    row["results"] = f"{RUNS_DIR}/{spec.run_id}/results" if row["status"] == "ok" else None
+    wrote = row["status"] == "ok" and writer is not None
+    row["results"] = f"{RUNS_DIR}/{spec.run_id}/results" if wrote else None
     row = json_safe(row)
     _write_atomic(folder / ROW_FILE, json.dumps(row, ensure_ascii=False, indent=1) + "\n")
     return row

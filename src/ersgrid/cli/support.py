@@ -1,7 +1,4 @@
-"""``ersgrid reserve`` and ``ersgrid outage``: the road as a grid resource.
-
-The commands raise ErsgridError; ``cli.py`` registers them behind its ``_friendly`` wrapper
-(red message, exit code 2, no traceback)."""
+"""``ersgrid reserve`` and ``ersgrid outage``: the road as a grid resource."""
 
 from __future__ import annotations
 
@@ -10,16 +7,21 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from ersgrid.cli.console import fit_tables, format_value, print_json, print_tables, say
 from ersgrid.errors import ErsgridError
-from ersgrid.scenario.schema import Scenario
 
-console = Console()
+if TYPE_CHECKING:
+    from ersgrid.scenario.schema import Scenario
+
+__all__ = ["outage", "reserve", "with_product"]
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the results as JSON on stdout, and nothing else.")
+]
 
 
 def _finite(value: object) -> object:
@@ -52,6 +54,7 @@ def reserve(
     out: Annotated[
         Path | None, typer.Option(help="Folder for reserve.html and reserve.json.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Offer the road's headroom as frequency reserve and test it in every disturbance."""
     from ersgrid.control.registry import make_strategy
@@ -74,44 +77,10 @@ def reserve(
     result = run(sc, policy, days=days)
     study = reserve_study(result, recording)
     spec = sc.reserve
-    table = Table(
-        title=f"{sc.name} / {strategy}: {spec.product} reserve "
-        f"({sc.frequency.nominal_hz} Hz, ×{spec.aggregation_factor:g} corridors)"
-    )
-    for col in (
-        "case",
-        "disturbance",
-        "reserve [MW]",
-        "nadir with [Hz]",
-        "nadir without [Hz]",
-        "activation [s]",
-        "limit [s]",
-        "delivered/required [MWh]",
-        "status",
-    ):
-        table.add_column(col)
-    for case, e, _, _ in study.events:
-        table.add_row(
-            case,
-            e.name,
-            f"{e.reserve_mw:.2f}",
-            f"{e.nadir_hz:.4f}",
-            f"{e.nadir_without_hz:.4f}",
-            f"{e.activation_lag_s:.1f}",
-            f"{e.activation_time_s:g}",
-            f"{e.delivered_mwh:.3f}/{e.required_mwh:.3f}",
-            e.status,
-        )
-    console.print(table)
     cur = sc.currency
-    console.print(
-        f"reserve offered: mean {study.reserve_kw.mean():,.0f} kW, "
-        f"min {study.reserve_kw.min():,.0f} kW; capacity revenue {study.revenue:,.0f} {cur}; "
-        f"V2G in the events {study.v2g_kwh:,.1f} kWh, wear {study.degradation_cost:,.0f} {cur}"
-    )
     folder = out or Path("results") / f"{sc.name}-reserve"
     folder.mkdir(parents=True, exist_ok=True)
-    payload = {
+    payload: dict[str, Any] = {
         "product": spec.product,
         "revenue": study.revenue,
         "v2g_kwh": study.v2g_kwh,
@@ -134,7 +103,35 @@ def reserve(
         f"Frequency reserve — {sc.name} / {strategy}",
         reserve_figures(result, study),
     )
-    console.print(f"written: {folder}/reserve.html, reserve.json")
+    if as_json:
+        written = [str(folder / "reserve.json"), str(folder / "reserve.html")]
+        print_json({**payload, "currency": cur, "written": written})
+        return
+    labels = ["disturbance", "reserve [MW]", "nadir with [Hz]", "nadir without [Hz]",
+              "activation [s]", "limit [s]", "delivered/required [MWh]", "status"]  # fmt: skip
+    columns = {
+        f"{n}. {case}": [
+            e.name, format_value(e.reserve_mw, step=0.01), format_value(e.nadir_hz, step=1e-4),
+            format_value(e.nadir_without_hz, step=1e-4),
+            format_value(e.activation_lag_s, step=0.1), format_value(e.activation_time_s, step=0.1),
+            f"{format_value(e.delivered_mwh, step=1e-3)}/{format_value(e.required_mwh, step=1e-3)}",
+            e.status,
+        ]
+        for n, (case, e, _, _) in enumerate(study.events, start=1)
+    }  # fmt: skip
+    title = (
+        f"{sc.name} / {strategy}: {spec.product} reserve "
+        f"({sc.frequency.nominal_hz} Hz, ×{spec.aggregation_factor:g} corridors)"
+    )
+    print_tables(fit_tables(title, "event", labels, columns))
+    say(
+        f"reserve offered: mean {format_value(float(study.reserve_kw.mean()), step=1)} kW, "
+        f"min {format_value(float(study.reserve_kw.min()), step=1)} kW; capacity revenue "
+        f"{format_value(study.revenue, step=1)} {cur}; V2G in the events "
+        f"{format_value(study.v2g_kwh, step=0.1)} kWh, wear "
+        f"{format_value(study.degradation_cost, step=1)} {cur}"
+    )
+    say(f"written: {folder}/reserve.html, reserve.json")
 
 
 def with_product(sc: Scenario, product: str) -> Scenario:
@@ -165,6 +162,7 @@ def outage(
     out: Annotated[
         Path | None, typer.Option(help="Folder for outage.json and outage.html.")
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Cut the grid at a substation and see how long V2G and storage keep critical loads."""
     from ersgrid.report.support import outage_figures, write_support_page
@@ -178,13 +176,6 @@ def outage(
     sc = load_scenario(scenario)
     event = Outage(substation, when, hours)
     result, rep, fleet = run_outage(sc, event, strategy, days)
-    table = Table(title=f"Outage at {substation} from {rep.start} for {rep.hours:g} h")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for key, value in dataclasses.asdict(rep).items():
-        if isinstance(value, float):
-            table.add_row(key, f"{value:,.2f}")
-    console.print(table)
     folder = out or Path("results") / f"{sc.name}-outage"
     folder.mkdir(parents=True, exist_ok=True)
     data = {
@@ -196,4 +187,16 @@ def outage(
         f"Outage at {substation} — {sc.name}",
         outage_figures(result, event, fleet),
     )
-    console.print(f"written: {folder}/outage.html, outage.json")
+    if as_json:
+        print_json({**data, "written": [str(folder / "outage.json"), str(folder / "outage.html")]})
+        return
+    quantities = {k: v for k, v in data.items() if isinstance(v, float)}
+    print_tables(
+        fit_tables(
+            f"Outage at {substation} from {rep.start} for {rep.hours:g} h",
+            "quantity",
+            list(quantities),
+            {"value": [format_value(v, k) for k, v in quantities.items()]},
+        )
+    )
+    say(f"written: {folder}/outage.html, outage.json")

@@ -1,35 +1,35 @@
-"""The ``ersgrid sweep`` command: a parameter study on Dask with a progress bar."""
+"""The ``ersgrid sweep`` command: a parameter study on Dask, with its progress."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from ersgrid.cli.console import format_value, print_json, print_tables, progress, say
+from ersgrid.cli.errors import on_interrupt
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["sweep"]
 
-console = Console()
+SUMMARY_ROWS = 40
+"""Runs shown in the summary table (sweep.parquet holds them all)."""
 
 
 def _summary(table: Any, params: list[str]) -> Table:
-    out = Table(title="Sweep results (one row per run)")
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Table(title=f"Sweep results (one row per run; the first {SUMMARY_ROWS})")
     cols = [*params, "strategy", "status", "energy_cost", "co2_kg", "peak_import_kw"]
     cols = [c for c in cols if c in table.columns]
     for c in cols:
-        out.add_column(c, justify="right", overflow="fold")
-    for _, row in table.head(40).iterrows():
-        cells = []
-        for c in cols:
-            v = row[c]
-            if isinstance(v, float):
-                cells.append("–" if v != v else f"{v:,.4g}" if abs(v) < 100 else f"{v:,.0f}")
-            else:
-                cells.append(str(v))
-        out.add_row(*cells)
+        out.add_column(escape(c), justify="right", overflow="fold")
+    for _, row in table.head(SUMMARY_ROWS).iterrows():
+        out.add_row(*(escape(format_value(row[c], c)) for c in cols))
     return out
 
 
@@ -75,6 +75,10 @@ def sweep(
             help="Write each run's signed ledger (slow; a planning study settles no money).",
         ),
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the sweep's rows as JSON on stdout, and nothing else."),
+    ] = False,
 ) -> None:
     """Run a parameter sweep (every combination × every strategy) as Dask tasks.
 
@@ -82,6 +86,7 @@ def sweep(
     front) and runs/<id>/ (each run's own results folder) under --out.
     """
     from ersgrid.errors import ScenarioError
+    from ersgrid.results import write_results
     from ersgrid.study.grid import build_runs, parse_params
     from ersgrid.study.sweep import run_sweep
 
@@ -92,31 +97,42 @@ def sweep(
     runs = build_runs(scenario, grid, names, days, start)  # every point valid before any runs
     first = runs[0]
     folder = out or Path("results") / f"sweep-{first.scenario.name}"
-    console.print(
-        f"sweep of {first.scenario.name}: {len(runs)} runs ({len(runs) // len(names)} points × "
-        f"{len(names)} strategies), {days:g} day(s) each, on "
-        + (scheduler or f"a local cluster of {workers or 'CPU-count'} worker processes")
+    on_interrupt(
+        f"the finished runs are kept in {folder}/runs; run the same command again to resume"
     )
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("runs, {task.fields[failed]} failed"), TimeElapsedColumn(),
-        console=console, disable=quiet,
-    ) as bar:  # fmt: skip
-        task = bar.add_task(f"sweep {first.scenario.name}", total=None, failed=0)
+    if not as_json:
+        say(
+            f"sweep of {first.scenario.name}: {len(runs)} runs ({len(runs) // len(names)} "
+            f"points × {len(names)} strategies), {days:g} day(s) each, on "
+            + (scheduler or f"a local cluster of {workers or 'CPU-count'} worker processes")
+        )
+    with progress(quiet) as bar:
+        tick = bar.task(f"sweep {first.scenario.name}", unit="runs")
         failed = 0
 
-        def tick(done: int, total: int, row: dict[str, Any] | None) -> None:
+        def on_row(done: int, total: int, row: dict[str, Any] | None) -> None:
             nonlocal failed
             if row is not None and row.get("status") != "ok":
                 failed += 1
-            bar.update(task, completed=done, total=total, failed=failed)
+            tick(done, total, f"{failed} failed")
 
         result = run_sweep(
             scenario, grid, names, days, folder, start=start, scheduler=scheduler,
-            workers=workers, retry_failed=retry_failed, progress=tick, ledger=ledger,
+            workers=workers, retry_failed=retry_failed, progress=on_row, ledger=ledger,
+            writer=write_results,
         )  # fmt: skip
-    console.print(_summary(result.table, list(grid)))
-    console.print(
+    if as_json:
+        print_json(
+            {
+                "results": str(result.out), "runs": len(result.table),
+                "executed": result.executed, "resumed": result.resumed, "failed": result.failed,
+                "wall_time_s": result.wall_time_s,
+                "rows": result.table.to_dict(orient="records"),
+            }
+        )  # fmt: skip
+        return
+    print_tables([_summary(result.table, list(grid))])
+    say(
         f"{len(result.table)} runs ({result.executed} run now, {result.resumed} resumed, "
         f"{result.failed} failed) in {result.wall_time_s:.1f} s; results: {result.out}/ "
         "(sweep.parquet, report.html, runs/)"

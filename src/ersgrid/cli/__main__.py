@@ -1,0 +1,5 @@
+"""``python -m ersgrid.cli``."""
+
+from ersgrid.cli.app import main
+
+main()

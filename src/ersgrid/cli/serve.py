@@ -1,0 +1,75 @@
+"""``ersgrid serve``: the live EMS (twin on an accelerated clock, REST API, dashboard)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ersgrid.cli.console import say
+from ersgrid.cli.errors import on_interrupt
+
+__all__ = ["serve"]
+
+
+def serve(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    speed: Annotated[
+        float, typer.Option(help="Scenario seconds per wall-clock second.", min=0.001)
+    ] = 60.0,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port of the API and dashboard.")] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="Store URL: sqlite:///file.db (default in --data-dir) or postgresql://..."
+        ),
+    ] = None,
+    mqtt: Annotated[
+        str | None, typer.Option(help="MQTT broker, e.g. mqtt://127.0.0.1:1883 (off if not given).")
+    ] = None,
+    ocpp_port: Annotated[
+        int | None, typer.Option(help="Port of the OCPP CSMS, 2.0.1 and 2.1 (off if not given).")
+    ] = None,
+    ingest_workers: Annotated[
+        int,
+        typer.Option(
+            help="MQTT ingest processes (shared subscription); 0: in the service.", min=0, max=64
+        ),
+    ] = 0,
+    strategy: Annotated[str, typer.Option(help="Strategy of the live loop.")] = "uncontrolled",
+    days: Annotated[
+        float, typer.Option(help="Scenario days the live loop covers.", min=0.0104)
+    ] = 7.0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder for study runs and the default database.")
+    ] = None,
+    ledger: Annotated[
+        bool,
+        typer.Option(
+            help="Meter the live loop into a signed ledger (data-dir/ledger/<start>), settled "
+            "and anchored every settlement period."
+        ),
+    ] = True,
+    chain_url: Annotated[
+        str | None,
+        typer.Option(help="Ethereum JSON-RPC node to anchor on (in-process chain if not given)."),
+    ] = None,
+) -> None:
+    """Run the live EMS: the twin on an accelerated clock, REST API and dashboard."""
+    from ersgrid.service.server import build_service
+    from ersgrid.service.server import serve as run_server
+
+    folder = data_dir or Path("results") / "service"
+    on_interrupt(f"the service's data in {folder} is kept")
+    service = build_service(
+        scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
+        data_dir=folder, host=host, ingest_workers=ingest_workers, ledger=ledger,
+        chain_url=chain_url,
+    )  # fmt: skip
+    say(
+        f"serving {service.loop.scenario.name} at http://{host}:{port}/ "
+        f"(API docs at /docs), clock x{speed:g}"
+    )
+    run_server(service, host=host, port=port)
