@@ -106,6 +106,12 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
         peak = float(values[model.offsets["peak"]])
         share = lay.sub_rating_kw / float(lay.sub_rating_kw.sum())
         target = (imp + max(peak - float(imp.sum()), 0.0) * share).astype(np.float64)
+    # where the plan charges only from a local surplus it foresaw (no import), the battery
+    # takes only the surplus there is: it never buys from the grid for that charge
+    surplus_only = (storage > 1e-6) & (imp <= 1e-6)
+    if np.any(surplus_only) and inp.storage.present:
+        held = np.where(surplus_only, 0.0, np.inf)
+        target = held if target is None else np.minimum(target, held)
     v2g = model.v2g_kw(values)[step]
     asked = v2g > 1e-6
     seg_v2g = sub_v2g = None

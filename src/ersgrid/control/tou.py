@@ -1,7 +1,8 @@
 """``tou``: a time-of-use rule a road operator can run without an optimiser.
 
-- **Batteries**: charge at full power in the cheapest price level of the day, and from any
-  local renewable surplus; discharge in the dearest level, but only as much as the site
+- **Batteries**: charge at full power in the cheapest price level of the day (within the
+  import room the road left at the connection in the step before), and from any local
+  renewable surplus; discharge in the dearest level, but only as much as the site
   draws from the grid in that step (the EMS clips it to the metered net load unless the
   scenario sets ``storage.may_export``: a battery that exports sells at the export price
   what it bought at the import price).
@@ -84,7 +85,10 @@ class TimeOfUse(Strategy):
             self._peak_import_kw = np.maximum(self._peak_import_kw, imported_kw)
             self._corridor_peak_kw = max(self._corridor_peak_kw, float(imported_kw.sum()))
         if self._charge[k]:
-            storage = self._storage.power_kw.copy()
+            # full power, but not from import room the road needed in the step before: under
+            # a connection cap the road comes first
+            cap = self.context.energy.import_limit_kw[k]
+            storage = np.minimum(self._storage.power_kw, np.maximum(cap - net_kw, 0.0))
             if self._valley:
                 # the corridor's peak so far, shared by each connection's own peak so far:
                 # the targets sum to the peak already owed, so charging does not raise it

@@ -330,9 +330,9 @@ class Stepper:
         and within what each connection's import cap leaves the road.
 
         The EMS keeps every hard limit whatever the strategy: the road gets what the cap
-        leaves after the other loads, with the local renewables and what the batteries can
-        discharge at their set-point; batteries charge only from what the road then leaves
-        (see :func:`~ersgrid.optimize.storage.realise_storage`). What the vehicles cannot get
+        leaves after the other loads and the batteries' charging set-point, with the local
+        renewables and what the batteries can discharge at their set-point (how to share the
+        cap between road and batteries is the strategy's choice). What the vehicles cannot get
         is unmet energy, not a violation.
 
         Parameters
@@ -347,7 +347,10 @@ class Stepper:
         limit = np.minimum(decision.sub_limit_kw, layout.sub_rating_kw)
         caps = en.import_limit_kw[k] if caps_kw is None else caps_kw
         if np.isfinite(caps).any():
-            room = caps - en.other_load_kw[k] + en.renewable_kw[k] + self._discharge_kw()
+            charging = 0.0 if decision.storage_kw is None else np.maximum(decision.storage_kw, 0.0)
+            room = (
+                caps - en.other_load_kw[k] + en.renewable_kw[k] - charging + self._discharge_kw()
+            )
             limit = np.minimum(limit, np.maximum(room, 0.0))
         return seg_limit, limit
 
