@@ -5,12 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from ersgrid.errors import ScenarioError
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario, check_run_year
 
-__all__ = ["MAX_RUN_DAYS", "MAX_RUN_VEHICLES", "PLANNING_STEP_H", "check_run", "planning_index"]
+__all__ = [
+    "MAX_RUN_DAYS",
+    "MAX_RUN_VEHICLES",
+    "PLANNING_STEP_H",
+    "check_run",
+    "planning_index",
+    "planning_step_of",
+]
 
 PLANNING_STEP_H = 0.25
 """Length of the planning step [h] (15 min)."""
@@ -78,3 +87,14 @@ def planning_index(
     return pd.date_range(
         first, periods=round(steps), freq=f"{scenario.simulation.planning_step_min}min"
     )
+
+
+def planning_step_of(
+    end_ms: npt.NDArray[np.int64], start_ms: int, step_ms: int, n_steps: int
+) -> npt.NDArray[np.int64]:
+    """The planning step a metering that ends at ``end_ms`` [unix ms] belongs to: the step it
+    ends in (a metering that ends on a step's boundary belongs to the next step), within
+    ``0 .. n_steps - 1``. The KPIs and the ledger's settlement price every metering at the
+    prices of this step."""
+    k = (np.asarray(end_ms, dtype=np.int64) - int(start_ms)) // int(step_ms)
+    return np.clip(k, 0, n_steps - 1)

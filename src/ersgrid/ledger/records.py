@@ -1,4 +1,5 @@
-"""Metering records: one vehicle's pass over one power unit, in a fixed binary layout.
+"""Metering records, in a fixed binary layout: one vehicle's pass over one power unit, or one
+planning step of a connection's meter.
 
 A record is 72 bytes, big-endian, in the order of :data:`RECORD_DTYPE`. The bytes are what
 is hashed and signed, so the layout is the format: never change a field without a new
@@ -7,7 +8,11 @@ exact; money computed from them is exact to a millionth of the currency unit.
 
 Direction and signs follow the project's convention: a charge record has positive battery
 and grid energy (into the battery, drawn from the grid); a V2G record has both negative
-(out of the battery, returned to the grid).
+(out of the battery, returned to the grid). A connection's meter (a unit after the power
+units) writes one record per planning step and kind: its grid import (positive grid energy),
+its export (negative grid energy) and what its local plants delivered (positive, in the
+battery field's place: zero), each with an all-zero pseudonym (the meter is the road
+operator's, not a vehicle's).
 """
 
 from __future__ import annotations
@@ -44,6 +49,17 @@ class Direction(IntEnum):
     """Grid → vehicle: battery and grid energy positive."""
     v2g = 1
     """Vehicle → grid: battery and grid energy negative."""
+    grid_import = 2
+    """A connection's meter: energy imported from the grid in a step (positive)."""
+    grid_export = 3
+    """A connection's meter: energy exported to the grid in a step (negative)."""
+    renewable = 4
+    """A connection's local plants: energy delivered (not curtailed) in a step (positive)."""
+
+    @classmethod
+    def vehicle(cls) -> tuple[int, int]:
+        """The directions of vehicle records."""
+        return (int(cls.charge), int(cls.v2g))
 
 
 RECORD_DTYPE = np.dtype(

@@ -23,10 +23,14 @@ from ersgrid.ledger.records import (
 from ersgrid.ledger.writer import LedgerWriter, PriceTable
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import Scenario
+from ersgrid.timeindex import planning_step_of
 
 __all__ = [
+    "ConnectionMeters",
     "LedgerSummary",
     "create_run_writer",
+    "meter_unit",
+    "records_from_meters",
     "period_starts",
     "records_from_passes",
     "write_run_ledger",
@@ -104,7 +108,7 @@ def records_from_passes(
     rec["battery_mwh"], rec["grid_mwh"] = batt, grid
     rec["direction"] = np.where(batt < 0, Direction.v2g, Direction.charge)
     rec["tariff"] = 0
-    k = np.clip((end_ms - t0_ms) // step_ms, 0, len(index) - 1)
+    k = planning_step_of(end_ms, t0_ms, step_ms, len(index))
     periods = period_starts(index, period)[k]
     rec["period"] = periods
     vehicles = passes["vehicle_id"].to_numpy(dtype=np.int64)
@@ -117,6 +121,51 @@ def records_from_passes(
         names.append(pseudonym(keys[v], p))
     rec["pseudonym"] = as_pseudonyms(names)[np.ravel(inverse)]
     return rec
+
+
+@dataclass(frozen=True)
+class ConnectionMeters:
+    """What each connection's meters measured in each planning step [kWh], shape (steps,
+    substations): grid import, grid export and the local plants' delivered output."""
+
+    import_kwh: npt.NDArray[np.float64]
+    export_kwh: npt.NDArray[np.float64]
+    renewable_kwh: npt.NDArray[np.float64]
+
+
+def meter_unit(layout: Layout, substation: int) -> int:
+    """Unit index of a connection's meter: after every power unit."""
+    return layout.n_segments + int(substation)
+
+
+def records_from_meters(
+    meters: ConnectionMeters, index: pd.DatetimeIndex, period: str, layout: Layout
+) -> npt.NDArray[np.void]:
+    """Metering records (``seq`` unset) of the connections' meters: one per step, connection
+    and kind (import, export, renewable) with energy; each ends in the last millisecond of its
+    step, so it is priced at that step's price."""
+    t0_ms = int(index[0].value // 1_000_000)
+    step_ms = round((index[1] - index[0]).total_seconds() * 1000) if len(index) > 1 else 900_000
+    periods = period_starts(index, period)
+    parts = []
+    for direction, values, sign in (
+        (Direction.grid_import, meters.import_kwh, 1),
+        (Direction.grid_export, meters.export_kwh, -1),
+        (Direction.renewable, meters.renewable_kwh, 1),
+    ):
+        mwh = np.rint(np.asarray(values, dtype=np.float64) * MWH_PER_KWH).astype(np.int64)
+        k, j = np.nonzero(mwh > 0)
+        rec = np.zeros(len(k), dtype=RECORD_DTYPE)
+        rec["version"] = RECORD_VERSION
+        rec["unit"] = layout.n_segments + j
+        rec["start_ms"] = t0_ms + k * step_ms
+        rec["end_ms"] = t0_ms + (k + 1) * step_ms - 1
+        rec["grid_mwh"] = sign * mwh[k, j]
+        rec["direction"] = direction
+        rec["tariff"] = 0
+        rec["period"] = periods[k]
+        parts.append(rec)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=RECORD_DTYPE)
 
 
 def _replace_previous(out: Path) -> None:
@@ -135,21 +184,22 @@ def create_run_writer(
     index: pd.DatetimeIndex,
     out: Path,
     price_per_kwh: npt.NDArray[np.float64],
+    user_price_per_kwh: npt.NDArray[np.float64],
     db_url: str | None = None,
 ) -> LedgerWriter:
     """A new, empty ledger for a run of ``scenario`` over ``index``: one power unit per
-    segment, the scenario's settlement rules and tariff, and the run's grid prices
-    (``ersgrid run`` and the live service both start their ledger here).
+    segment, one meter per connection, the scenario's settlement rules and tariff, and the
+    run's grid prices (``ersgrid run`` and the live service both start their ledger here).
 
     Parameters
     ----------
-    price_per_kwh : ndarray [currency/kWh]
-        The grid energy price of each step of ``index``: the run's world's, the price the
-        KPIs pay.
+    price_per_kwh, user_price_per_kwh : ndarray [currency/kWh]
+        The grid price and the user price of each step of ``index``: the run's world's, the
+        prices the KPIs use.
     """
     rules = scenario.settlement
     tariff = scenario.tariff
-    if np.shape(price_per_kwh) != (len(index),):
+    if np.shape(price_per_kwh) != (len(index),) or np.shape(user_price_per_kwh) != (len(index),):
         raise LedgerError(
             f"the ledger needs one price per step: {len(index)} steps, "
             f"{np.shape(price_per_kwh)} prices"
@@ -159,14 +209,21 @@ def create_run_writer(
     reference = rules.reference_price_per_kwh
     if reference is None:
         reference = max([tariff.base_price_per_kwh] + [w.price_per_kwh for w in tariff.windows])
+    units = [
+        {"id": sid, "substation": layout.sub_ids[int(layout.seg_substation[i])],
+         "kind": "power unit"}
+        for i, sid in enumerate(layout.seg_ids)
+    ] + [{"id": f"meter:{sid}", "substation": sid, "kind": "connection meter"}
+         for sid in layout.sub_ids]  # fmt: skip
     return LedgerWriter.create(
-        out,
-        [{"id": sid, "substation": layout.sub_ids[int(layout.seg_substation[i])]}
-         for i, sid in enumerate(layout.seg_ids)],
-        timezone=scenario.timezone, currency=scenario.currency, rules=rules,
-        tariffs=[{"name": tariff.name, "user_price_per_kwh": tariff.user_price_per_kwh,
-                  "export_price_per_kwh": tariff.export_price_per_kwh}],
+        out, units, timezone=scenario.timezone, currency=scenario.currency, rules=rules,
+        tariffs=[{"name": tariff.name, "export_price_per_kwh": tariff.export_price_per_kwh,
+                  "v2g_payment_per_kwh": scenario.response.v2g_payment_per_kwh,
+                  "network_fee_per_kwh": scenario.prices.network_fee_per_kwh}],
         prices=PriceTable(t0_ms, step_ms, np.asarray(price_per_kwh, dtype=float).tolist()),
+        user_prices=PriceTable(
+            t0_ms, step_ms, np.asarray(user_price_per_kwh, dtype=float).tolist()
+        ),
         reference_price_per_kwh=float(reference), db_url=db_url, name=scenario.name,
     )  # fmt: skip
 
@@ -178,12 +235,14 @@ def write_run_ledger(
     passes: pd.DataFrame,
     out: Path,
     price_per_kwh: npt.NDArray[np.float64],
+    user_price_per_kwh: npt.NDArray[np.float64],
+    meters: ConnectionMeters,
     db_url: str | None = None,
     chain_url: str | None = None,
 ) -> LedgerSummary:
     """Write the run's ledger into ``out`` (``ledger.sqlite``, ``trust.json``, ``keys/``),
-    settle every period at the run's prices ``price_per_kwh`` [currency/kWh] and anchor every
-    block and settlement.
+    settle every period at the run's prices ``price_per_kwh`` [currency/kWh] from the vehicles'
+    passes and the connections' ``meters``, and anchor every block and settlement.
 
     A ledger of an earlier run in ``out`` is replaced, like the other result files; with a
     ``db_url`` the database must hold no ledger yet.
@@ -192,13 +251,18 @@ def write_run_ledger(
     if db_url is None:
         _replace_previous(Path(out))
     rules = scenario.settlement
-    writer = create_run_writer(scenario, layout, index, Path(out), price_per_kwh, db_url)
+    writer = create_run_writer(
+        scenario, layout, index, Path(out), price_per_kwh, user_price_per_kwh, db_url
+    )
     try:
         meta = writer.meta()
-        records = records_from_passes(
-            passes, index, scenario.simulation.twin_step_s, rules.period,
-            writer.keys.provider_secret(), meta["run_id"],
-        )  # fmt: skip
+        records = np.concatenate([
+            records_from_passes(
+                passes, index, scenario.simulation.twin_step_s, rules.period,
+                writer.keys.provider_secret(), meta["run_id"],
+            ),
+            records_from_meters(meters, index, rules.period, layout),
+        ])  # fmt: skip
         blocks = writer.append(records)
         settlements, balanced = writer.settle(records)
         anchored = writer.anchor(chain_url)

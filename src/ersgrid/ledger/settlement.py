@@ -115,35 +115,53 @@ def settle_period(
     period: int,
     records: npt.NDArray[np.void],
     retail_price_per_kwh: npt.NDArray[np.float64],
+    user_price_per_kwh: npt.NDArray[np.float64],
     tariffs: list[dict[str, Any]],
     rules: SettlementSpec,
     reference_price_per_kwh: float,
     currency: str,
 ) -> PeriodSettlement:
-    """Statements of every party for one period.
+    """Statements of every party for one period, priced as the run's KPIs price them.
+
+    - vehicle owners pay the road operator the user price per kWh into their battery
+      (``charging``); the road operator refunds them the user price of every kWh their battery
+      returns (``V2G refund``) and pays the V2G payment on it (``V2G payment``);
+    - the road operator pays for what each connection's meter imported at the grid price of
+      its step: the network fee of the tariff table to the grid operator (``network fee``),
+      the rest to the retailer (``energy``); the retailer pays the export price for what the
+      meter exported (``export``); the owner of the local plants is paid
+      ``rules.ppa_price_per_kwh`` per kWh they delivered (``local renewables``);
+    - the road operator's margin is shared among the partners (fixed shares or Shapley).
 
     Parameters
     ----------
     period : int [unix s]
         Start of the period.
     records : structured ndarray of RECORD_DTYPE
-        The period's records.
-    retail_price_per_kwh : ndarray [currency/kWh]
-        Retailer's price in force at each record's metering time.
+        The period's records: vehicles' passes and connections' meter readings.
+    retail_price_per_kwh, user_price_per_kwh : ndarray [currency/kWh]
+        Grid price and user price in force at each record's metering time.
     tariffs : list of dict
-        The ledger's tariff table: ``user_price_per_kwh`` and ``export_price_per_kwh`` each.
+        The ledger's tariff table: ``export_price_per_kwh``, ``v2g_payment_per_kwh`` and
+        ``network_fee_per_kwh`` each.
     rules : SettlementSpec
     reference_price_per_kwh : float [currency/kWh]
         Price without the retailer's partnership (Shapley game only).
     currency : str
     """
     tariff = np.asarray(records["tariff"], dtype=np.int64)
-    user_price = np.array([t["user_price_per_kwh"] for t in tariffs])[tariff]
-    export_price = np.array([t["export_price_per_kwh"] for t in tariffs])[tariff]
+
+    def table(key: str) -> npt.NDArray[np.float64]:
+        return np.array([float(t[key]) for t in tariffs])[tariff]
+
+    export_price, v2g_pay = table("export_price_per_kwh"), table("v2g_payment_per_kwh")
+    fee_price = table("network_fee_per_kwh")
     batt = np.asarray(records["battery_mwh"], dtype=np.int64)
     grid = np.asarray(records["grid_mwh"], dtype=np.int64)
-    charge = np.asarray(records["direction"]) == Direction.charge
-    v2g = ~charge
+    direction = np.asarray(records["direction"])
+    charge, v2g = direction == Direction.charge, direction == Direction.v2g
+    imp, exp = direction == Direction.grid_import, direction == Direction.grid_export
+    ren = direction == Direction.renewable
     uniq, owner_index = np.unique(records["pseudonym"], return_inverse=True)
     owner_index = np.ravel(owner_index)
     owner_names = [bytes(p).hex() for p in uniq]
@@ -165,49 +183,60 @@ def settle_period(
         present[owner_index[mask]] = True
         return {owner_names[i]: int(total[i]) for i in np.flatnonzero(present).tolist()}
 
-    # charging: owners → road operator; road operator → retailer, grid operator
-    user_micro = np.rint(batt * user_price).astype(np.int64)
-    energy_micro = np.rint(grid * retail_price_per_kwh).astype(np.int64)
-    fee_micro = np.rint(grid * rules.grid_fee_per_kwh).astype(np.int64)
+    def micro(mask: npt.NDArray[np.bool_], mwh: npt.NDArray[np.int64], price: Any) -> Any:
+        return np.where(mask, np.rint(mwh * price), 0).astype(np.int64)
+
+    # vehicles: charging at the user price; V2G refunded at it, with the V2G payment
+    user_micro = micro(charge, batt, user_price_per_kwh)
     e_batt, e_user = by_owner(charge, batt), by_owner(charge, user_micro)
     for o in sorted(e_user):
         transfer(f"vehicle:{o}", "road_operator", "charging", e_batt[o], e_user[o])
-    grid_charge = int(grid[charge].sum())
-    energy_cost = int(energy_micro[charge].sum())
-    fees = int(fee_micro[charge].sum())
-    transfer("road_operator", "retailer", "energy", grid_charge, energy_cost)
-    transfer("road_operator", "grid_operator", "network fee", grid_charge, fees)
+    refund_micro = micro(v2g, -batt, user_price_per_kwh)
+    pay_micro = micro(v2g, -batt, v2g_pay)
+    if v2g.any():
+        out_batt = by_owner(v2g, -batt)
+        refund, pay = by_owner(v2g, refund_micro), by_owner(v2g, pay_micro)
+        for o in sorted(out_batt):
+            transfer("road_operator", f"vehicle:{o}", "V2G refund", out_batt[o], refund[o])
+            if pay[o]:
+                transfer("road_operator", f"vehicle:{o}", "V2G payment", out_batt[o], pay[o])
+
+    # the connections' meters: import at the grid price (the network's part to the grid
+    # operator), export at the export price, the local plants at their price
+    imported = int(grid[imp].sum())
+    energy_micro = int(micro(imp, grid, retail_price_per_kwh).sum())
+    fees = int(micro(imp, grid, fee_price).sum())
+    if imported:
+        transfer("road_operator", "retailer", "energy", imported, energy_micro - fees)
+        if fees:
+            transfer("road_operator", "grid_operator", "network fee", imported, fees)
+    exported = int(-grid[exp].sum())
+    export_income = int(micro(exp, -grid, export_price).sum())
+    if exported:
+        transfer("retailer", "road_operator", "export", exported, export_income)
+    delivered = int(grid[ren].sum())
+    ppa = int(micro(ren, grid, rules.ppa_price_per_kwh).sum())
+    if ppa:
+        transfer("road_operator", "renewable_owner", "local renewables", delivered, ppa)
 
     # the margin, shared among partners
-    revenue = int(user_micro[charge].sum())
-    margin = revenue - energy_cost - fees
+    revenue = int(user_micro.sum())
+    others = ppa + int(refund_micro.sum()) + int(pay_micro.sum()) - export_income
+    margin = revenue - energy_micro - others
     partners: list[str] = sorted(rules.shares)
     if rules.benefit_sharing == "fixed":
         shares: dict[str, float] = {str(k): v for k, v in rules.shares.items()}
         raw = {p: shares[p] * margin for p in partners}
     else:
         raw = margin_game(
-            partners, float(revenue), float(energy_cost),
-            float(np.rint(grid[charge] * reference_price_per_kwh).sum()), float(fees),
+            partners, float(revenue), float(energy_micro),
+            float(np.rint(grid[imp] * reference_price_per_kwh).sum()), float(others),
             rules.sold_share_without_automaker,
         )  # fmt: skip
     alloc = _largest_remainder(raw, margin)
     for p in partners:
         if p != "road_operator":
             transfer("road_operator", p, f"margin share ({rules.benefit_sharing})", 0, alloc[p])
-
-    # V2G: aggregator pays owners, retailer pays aggregator, aggregator shares its margin
-    if v2g.any():
-        pay_micro = np.rint(-batt * rules.v2g_payment_per_kwh).astype(np.int64)
-        out_batt, out_pay = by_owner(v2g, -batt), by_owner(v2g, pay_micro)
-        for o in sorted(out_pay):
-            transfer("aggregator", f"vehicle:{o}", "V2G discharge", out_batt[o], out_pay[o])
-        exported = int(-grid[v2g].sum())
-        export_income = int(np.rint(-grid[v2g] * export_price[v2g]).sum())
-        transfer("retailer", "aggregator", "V2G export", exported, export_income)
-        v_margin = export_income - int(pay_micro[v2g].sum())
-        kept = round(rules.aggregator_share * v_margin)
-        transfer("aggregator", "road_operator", "V2G margin share", 0, v_margin - kept)
 
     result = PeriodSettlement(period)
     for party in sorted(lines):
@@ -242,15 +271,17 @@ def check_balance(settlement: PeriodSettlement, records: npt.NDArray[np.void]) -
         x["energy_mwh"] for x in st.get("road_operator", {"lines": []})["lines"]
         if x["item"] == "energy"
     )  # fmt: skip
-    if bought != int(grid[charge].sum()):
+    imported = int(grid[np.asarray(records["direction"]) == Direction.grid_import].sum())
+    if bought != imported:
         return (
-            f"period {settlement.period}: road operator bought {bought} mWh, meters "
-            f"{int(grid[charge].sum())} mWh"
+            f"period {settlement.period}: road operator bought {bought} mWh, the connections' "
+            f"meters imported {imported} mWh"
         )
     owners_out = sum(
         x["energy_mwh"] for k, s in st.items() if k.startswith("vehicle:")
-        for x in s["lines"] if x["item"] == "V2G discharge"
+        for x in s["lines"] if x["item"] == "V2G refund"
     )  # fmt: skip
-    if owners_out != int(-batt[~charge].sum()):
+    v2g = np.asarray(records["direction"]) == Direction.v2g
+    if owners_out != int(-batt[v2g].sum()):
         return f"period {settlement.period}: V2G energy in statements differs from the meters"
     return None

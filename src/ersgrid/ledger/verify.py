@@ -42,7 +42,7 @@ from ersgrid.ledger.records import RECORD_SIZE, decode_records, leaf_hashes_raw
 from ersgrid.ledger.settlement import check_balance, settle_period
 from ersgrid.ledger.storage import LedgerStore, database_url
 from ersgrid.ledger.trust import Trust
-from ersgrid.ledger.writer import LEDGER_FORMAT, PriceTable, settlement_message
+from ersgrid.ledger.writer import LEDGER_FORMAT, price_tables, settlement_message
 from ersgrid.scenario.settlement import SettlementSpec
 
 __all__ = [
@@ -397,8 +397,7 @@ def _verify_settlements(
     by_period: dict[int, list[npt.NDArray[np.void]]],
 ) -> dict[int, bytes]:
     rules = SettlementSpec.model_validate(meta["rules"])
-    p = meta["prices"]
-    prices = PriceTable(p["start_ms"], p["step_ms"], p["values"])
+    prices, user_prices = price_tables(meta)
     roots = {}
     for period, n, root, sig in store.settlement_rows():
         rows = store.statement_rows(period)
@@ -410,8 +409,8 @@ def _verify_settlements(
             raise _bad(f"period {period}: settled but the ledger holds no records of it")
         rec = np.concatenate(by_period[period])
         redo = settle_period(
-            period, rec, prices.at(rec["end_ms"]), meta["tariffs"], rules,
-            meta["reference_price_per_kwh"], meta["currency"],
+            period, rec, prices.at(rec["end_ms"]), user_prices.at(rec["end_ms"]),
+            meta["tariffs"], rules, meta["reference_price_per_kwh"], meta["currency"],
         )  # fmt: skip
         expected = redo.canonical()
         for (party, body, leaf), (party2, body2, leaf2) in zip(rows, expected, strict=False):

@@ -35,6 +35,7 @@ from ersgrid.ledger.settlement import PeriodSettlement, check_balance, settle_pe
 from ersgrid.ledger.storage import DurablePoint, LedgerStore, database_url
 from ersgrid.ledger.trust import Trust, account_address, write_trust
 from ersgrid.scenario.settlement import ROLES, SettlementSpec
+from ersgrid.timeindex import planning_step_of
 
 __all__ = [
     "LEDGER_FORMAT",
@@ -45,8 +46,9 @@ __all__ = [
 ]
 
 SETTLEMENT_DOMAIN = b"ersgrid-settlement-v1|"
-LEDGER_FORMAT = 2
-"""Storage layout: 2 keeps each unit's records of a block in one row."""
+LEDGER_FORMAT = 3
+"""Storage layout: 2 keeps each unit's records of a block in one row; 3 adds the connections'
+meters as units and the user price of every step, and settles from them."""
 DEFAULT_BLOCK_RECORDS = 100_000
 
 
@@ -64,9 +66,19 @@ class PriceTable:
     values: list[float]
 
     def at(self, time_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """Price in force at each time [currency/kWh] (clamped to the table's range)."""
-        k = (np.asarray(time_ms, dtype=np.int64) - self.start_ms) // self.step_ms
-        return np.asarray(self.values, dtype=np.float64)[np.clip(k, 0, len(self.values) - 1)]
+        """Price in force at each time [currency/kWh]: the price of the planning step each
+        metering ends in (:func:`~ersgrid.timeindex.planning_step_of`)."""
+        k = planning_step_of(time_ms, self.start_ms, self.step_ms, len(self.values))
+        return np.asarray(self.values, dtype=np.float64)[k]
+
+
+def price_tables(meta: dict[str, Any]) -> tuple[PriceTable, PriceTable]:
+    """The grid price and user price tables of a ledger's meta values."""
+    p, u = meta["prices"], meta["user_prices"]
+    return (
+        PriceTable(p["start_ms"], p["step_ms"], p["values"]),
+        PriceTable(u["start_ms"], u["step_ms"], u["values"]),
+    )
 
 
 class LedgerWriter:
@@ -100,6 +112,7 @@ class LedgerWriter:
         rules: SettlementSpec,
         tariffs: list[dict[str, Any]],
         prices: PriceTable,
+        user_prices: PriceTable,
         reference_price_per_kwh: float,
         db_url: str | None = None,
         name: str = "",
@@ -111,7 +124,10 @@ class LedgerWriter:
         units : list of dict
             One per power unit, in unit-index order: ``id`` and ``substation``.
         tariffs : list of dict
-            ``name``, ``user_price_per_kwh``, ``export_price_per_kwh`` each (records point here).
+            ``name``, ``export_price_per_kwh``, ``v2g_payment_per_kwh`` and
+            ``network_fee_per_kwh`` each (records point here).
+        prices, user_prices : PriceTable
+            The grid price and the user price of every planning step.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -131,6 +147,8 @@ class LedgerWriter:
             period=rules.period, rules=rules.model_dump(mode="json"), tariffs=tariffs,
             prices={"start_ms": prices.start_ms, "step_ms": prices.step_ms,
                     "values": list(prices.values)},
+            user_prices={"start_ms": user_prices.start_ms, "step_ms": user_prices.step_ms,
+                         "values": list(user_prices.values)},
             reference_price_per_kwh=reference_price_per_kwh, units=unit_meta, parties=parties,
             chain_account=account_address(keys.chain_account()),
         )  # fmt: skip
@@ -189,8 +207,7 @@ class LedgerWriter:
         """
         meta = self.meta()
         rules = SettlementSpec.model_validate(meta["rules"])
-        p = meta["prices"]
-        prices = PriceTable(p["start_ms"], p["step_ms"], p["values"])
+        prices, user_prices = price_tables(meta)
         producer = self.keys.party_key("road_operator")
         out = []
         balanced = True
@@ -198,8 +215,8 @@ class LedgerWriter:
         for period in np.unique(periods).tolist():
             rec = records[periods == period]
             st = settle_period(
-                period, rec, prices.at(rec["end_ms"]), meta["tariffs"], rules,
-                meta["reference_price_per_kwh"], meta["currency"],
+                period, rec, prices.at(rec["end_ms"]), user_prices.at(rec["end_ms"]),
+                meta["tariffs"], rules, meta["reference_price_per_kwh"], meta["currency"],
             )  # fmt: skip
             balanced &= check_balance(st, rec) is None
             root = st.root()

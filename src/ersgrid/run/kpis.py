@@ -145,6 +145,13 @@ def compute_kpis(
     stored_value_per_kwh = refill_cost_per_kwh(scenario, price, co2, with_carbon=False)
     stored_value = storage_change_kwh * stored_value_per_kwh
     energy_cost = import_cost - stored_value
+    fee = timeseries["network_fee_per_kwh"].to_numpy() if "network_fee_per_kwh" in timeseries else 0
+    network_fees = float((import_kwh * fee).sum())
+    # the local plants' delivered output (not curtailed), bought from their owner
+    delivered_renewable_kwh = float(
+        (timeseries["renewable_kw"] - timeseries["curtailed_kw"]).to_numpy().sum() * dt_h
+    )
+    renewable_purchase = delivered_renewable_kwh * scenario.settlement.ppa_price_per_kwh
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
     w = ObjectiveWeights.from_scenario(scenario, days=days)
     # users pay the price in force when the energy reached their battery
@@ -168,6 +175,7 @@ def compute_kpis(
     demand_charge = w.demand_charge_per_kw * peak_kw
     objective = (
         import_cost
+        + renewable_purchase
         + demand_charge
         + w.carbon_price_per_kg * co2_kg
         - export_revenue
@@ -197,6 +205,8 @@ def compute_kpis(
         "demand_charge": demand_charge,
         "peak_road_kw": float(timeseries["road_power_kw"].max()),
         "import_cost": import_cost,
+        "network_fees": network_fees,
+        "renewable_purchase": renewable_purchase,
         "stored_energy_value": stored_value,
         "stored_energy_value_per_kwh": stored_value_per_kwh,
         "energy_cost": energy_cost,
@@ -206,7 +216,10 @@ def compute_kpis(
         "unmet_energy_kwh": unmet,
         "revenue": revenue,
         "export_revenue": export_revenue,
-        "margin": revenue + export_revenue - energy_cost - v2g_buyback - v2g_payment,
+        "margin": (
+            revenue + export_revenue - energy_cost - renewable_purchase - v2g_buyback
+            - v2g_payment
+        ),
         "v2g_buyback": v2g_buyback,
         "v2g_payment": v2g_payment,
         "v2g_wear_cost": v2g_wear,

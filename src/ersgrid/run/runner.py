@@ -522,6 +522,7 @@ class Stepper:
             "grid_import_kw": import_kw.sum(axis=1),
             "grid_export_kw": export_kw.sum(axis=1),
             "price_per_kwh": world.price_per_kwh,
+            "network_fee_per_kwh": world.network_fee_per_kwh,
             "user_price_per_kwh": world.user_price_per_kwh,
             "co2_kg_per_kwh": world.co2_kg_per_kwh,
             "vehicles_on_road": np.asarray([r.vehicles_on_road for r in records], dtype=np.int64),

@@ -349,6 +349,14 @@ class PriceSourceSpec(SpecModel):
         default=0.0,
         description="Added to spot or model prices (network charges, levies) [currency/kWh].",
     )
+    network_fee_per_kwh: NonNegativeFloat = Field(
+        default=0.0,
+        description=(
+            "Part of the grid price of every imported kWh that is the network operator's "
+            "[currency/kWh]: the settlement pays it to the grid operator and the rest to the "
+            "retailer (0: a bundled tariff, the retailer pays the network)."
+        ),
+    )
     merit_order: MeritOrderSpec | None = Field(
         default=None, description="Model for merit_order prices and mix-derived CO2."
     )

@@ -2,7 +2,7 @@
 
 What vehicles pay per kWh is ``tariff.user_price_per_kwh`` and what the retailer charges per kWh is
 the tariff's time-of-use price; this section adds the rest of the rules: network fees, V2G
-payments, the aggregator's share and how the road operator's margin is shared among partners.
+payments, the local plants' price and how the road operator's margin is shared among partners.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from ersgrid.scenario.base import SpecModel
 
 __all__ = ["PARTNER_ROLES", "ROLES", "PartiesSpec", "SettlementSpec"]
 
-ROLES: tuple[str, ...] = ("road_operator", "retailer", "grid_operator", "aggregator", "automaker")
+ROLES: tuple[str, ...] = (
+    "road_operator", "retailer", "grid_operator", "renewable_owner", "automaker",
+)  # fmt: skip
 """Roles of the settlement parties besides the vehicle owners."""
 
 PARTNER_ROLES: tuple[str, ...] = ("road_operator", "retailer", "automaker")
@@ -35,36 +37,36 @@ class PartiesSpec(SpecModel):
     road_operator: str = Field(default="Road operator", description="Runs the road's power units.")
     retailer: str = Field(default="Energy retailer", description="Sells grid energy to the road.")
     grid_operator: str = Field(default="Grid operator", description="Receives the network fees.")
-    aggregator: str = Field(default="Aggregator", description="Sells V2G energy and reserve.")
+    renewable_owner: str = Field(
+        default="PV and wind owner", description="Sells the local plants' output to the road."
+    )
     automaker: str = Field(default="Automaker", description="Fits and integrates the receivers.")
 
 
 class SettlementSpec(SpecModel):
-    """Settlement rules: periods, fees, V2G payments and the sharing of the road's margin.
+    """Settlement rules: periods, the local plants' price and the sharing of the road's margin.
 
-    Money flows per period: owners pay ``tariff.user_price_per_kwh`` per kWh into the battery to
-    the road operator; the road operator pays the retailer the tariff's price per grid-side kWh
-    and the grid operator ``grid_fee_per_kwh``; the rest (the margin) is shared among the
-    partners named in ``shares``, by those fixed shares or by their Shapley values. For V2G the
-    aggregator pays owners ``v2g_payment_per_kwh`` per kWh out of the battery, the retailer pays
-    the aggregator ``tariff.export_price_per_kwh`` per kWh exported, and the aggregator keeps
-    ``aggregator_share`` of that margin and passes the rest to the road operator.
+    Every line is priced as the run's KPIs price it, from the same meters: owners pay the user
+    price per kWh into their battery to the road operator and are refunded it, with the V2G
+    payment (``response.v2g_payment_per_kwh``), per kWh their battery returns; the road
+    operator pays for what each connection's meter imported at the run's grid price per step
+    (the retailer gets it less ``prices.network_fee_per_kwh``, which goes to the grid
+    operator), is paid the export price for what the meter exported, and pays the owner of the
+    local PV and wind ``ppa_price_per_kwh`` for what they delivered. The rest, the margin, is
+    shared among the partners named in ``shares``, by those fixed shares or by their Shapley
+    values.
     """
 
     period: Literal["hour", "day"] = Field(
         default="hour",
         description=("Settlement period and pseudonym rotation: one local hour or one local day."),
     )
-    grid_fee_per_kwh: NonNegativeFloat = Field(
-        default=0.0, description="Network fee per grid-side kWh, paid to the grid operator "
-        "[currency/kWh].",
-    )  # fmt: skip
-    v2g_payment_per_kwh: NonNegativeFloat = Field(
-        default=0.0, description="Paid to a vehicle owner per kWh discharged from the battery "
-        "[currency/kWh].",
-    )  # fmt: skip
-    aggregator_share: Fraction = Field(
-        default=0.3, description="Share of the V2G margin the aggregator keeps [-]."
+    ppa_price_per_kwh: NonNegativeFloat = Field(
+        default=0.0,
+        description=(
+            "Price the road operator pays the owner of the local PV and wind per kWh they "
+            "deliver (not curtailed) [currency/kWh]; 0: the plants are the road operator's own."
+        ),
     )
     benefit_sharing: Literal["fixed", "shapley"] = Field(
         default="fixed",

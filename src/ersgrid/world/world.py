@@ -24,7 +24,7 @@ import pandas as pd
 
 from ersgrid.data.counts import TrafficCounts, read_counts
 from ersgrid.data.timeseries import align_power, read_power_csv
-from ersgrid.errors import ScenarioError
+from ersgrid.errors import DataError, ScenarioError
 from ersgrid.scenario.energy import WeatherSpec
 from ersgrid.scenario.layout import Layout, build_layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
@@ -159,6 +159,27 @@ class World:
             return file_prices(spec, sc.timezone, self.index, require=not self.history)
         assert self.merit is not None  # validated by the schema
         return self.merit.price_per_kwh + spec.adder_per_kwh
+
+    @functools.cached_property
+    def network_fee_per_kwh(self) -> FloatArray:
+        """The network operator's part of the grid price at each step [currency/kWh].
+
+        Raises
+        ------
+        DataError
+            If it exceeds the grid price at some step (the fee is part of the price).
+        """
+        fee = np.full(len(self.index), self.scenario.prices.network_fee_per_kwh)
+        price = self.price_per_kwh
+        over = np.flatnonzero(np.isfinite(price) & (fee > price + 1e-12))
+        if len(over):
+            k = int(over[0])
+            raise DataError(
+                f"prices.network_fee_per_kwh = {fee[k]:g} exceeds the grid price "
+                f"{price[k]:g} at {self.index[k]}: the fee is the network's part of the price "
+                "(raise prices.adder_per_kwh or lower the fee)"
+            )
+        return fee
 
     @functools.cached_property
     def co2_kg_per_kwh(self) -> FloatArray:
