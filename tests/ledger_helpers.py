@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ersgrid.ledger.run_ledger import LedgerSummary, write_run_ledger
+from ersgrid.ledger.run_ledger import ConnectionMeters, LedgerSummary, write_run_ledger
 from ersgrid.run.runner import run
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.schema import Scenario
@@ -32,15 +32,28 @@ def tiny_passes(tiny: Scenario) -> pd.DataFrame:
 
 
 def tiny_settled(tiny: Scenario) -> Scenario:
-    """``tiny`` with fees, V2G payments and shares, so that every settlement line occurs."""
+    """``tiny`` with a network fee, a PPA price, V2G payments and shares, so that every
+    settlement line occurs."""
     return tiny.model_copy(
         update={
             "settlement": tiny.settlement.model_copy(
-                update={"grid_fee_per_kwh": 4.0, "v2g_payment_per_kwh": 20.0,
+                update={"ppa_price_per_kwh": 6.0,
                         "shares": {"road_operator": 0.7, "retailer": 0.2, "automaker": 0.1}}
-            )
+            ),
+            "prices": tiny.prices.model_copy(update={"network_fee_per_kwh": 4.0}),
+            "response": tiny.response.model_copy(update={"v2g_payment_per_kwh": 20.0}),
         }
     )  # fmt: skip
+
+
+def tiny_meters(tiny: Scenario) -> ConnectionMeters:
+    """The connections' meters of three hours of ``tiny`` (a run's import, export and
+    delivered renewables)."""
+    res = run(tiny, days=DAYS)
+    h = res.world.step_h
+    return ConnectionMeters(
+        res.import_kw * h, res.export_kw * h, (res.energy.renewable_kw - res.curtailed_kw) * h
+    )
 
 
 def write_tiny_ledger(
@@ -56,15 +69,9 @@ def write_tiny_ledger(
     passes = tiny_passes(tiny) if passes is None else passes
     world = build_world(tiny, planning_index(tiny, DAYS))
     return write_run_ledger(
-        tiny,
-        build_layout(tiny),
-        world.index,
-        passes,
-        folder,
-        world.price_per_kwh,
-        db_url=db_url,
-        chain_url=chain_url,
-    )
+        tiny, build_layout(tiny), world.index, passes, folder, world.price_per_kwh,
+        world.user_price_per_kwh, tiny_meters(tiny), db_url=db_url, chain_url=chain_url,
+    )  # fmt: skip
 
 
 def copy_ledger(src: Path, dst: Path) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 import sqlite3
 from pathlib import Path
 
@@ -325,17 +327,26 @@ def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
     from ersgrid.results import write_results
     from ersgrid.run.runner import run
 
+    def meter_readings(result: RunResult) -> int:
+        """Connection-meter records of a run: one per step and kind with energy."""
+        h = result.world.step_h
+        kwh = [result.import_kw * h, result.export_kw * h,
+               (result.energy.renewable_kw - result.curtailed_kw) * h]  # fmt: skip
+        return sum(int((np.rint(v * 1e6) > 0).sum()) for v in kwh)
+
     out = tmp_path / "results"
     first = run(tiny, days=0.125)
     write_results(first, out)
     kpis = json.loads((out / "kpis.json").read_text())
-    assert kpis["ledger_records"] == len(first.passes) > 0
+    assert meter_readings(first) > 0
+    assert kpis["ledger_records"] == len(first.passes) + meter_readings(first)
     assert kpis["ledger_blocks"] == 3
     assert kpis["settlement_balanced"] is True
     second = run(tiny, days=0.125, seed=7)
     write_results(second, out)
-    assert json.loads((out / "kpis.json").read_text())["ledger_records"] == len(second.passes)
-    assert verify_ledger(out).records == len(second.passes)
+    records = len(second.passes) + meter_readings(second)
+    assert json.loads((out / "kpis.json").read_text())["ledger_records"] == records
+    assert verify_ledger(out).records == records
 
 
 def test_rolled_back_block_and_settlement_are_caught(ledger: Path, tmp_path: Path) -> None:
@@ -471,8 +482,10 @@ def test_durable_point_follows_each_commit(tmp_path: Path) -> None:
     writer = LedgerWriter.create(
         tmp_path / "l", [{"id": f"u{i}", "substation": "S"} for i in range(16)],
         timezone="Asia/Tokyo", currency="JPY", rules=SettlementSpec(),
-        tariffs=[{"name": "t", "user_price_per_kwh": 50.0, "export_price_per_kwh": 8.0}],
-        prices=PriceTable(0, 900_000, [20.0]), reference_price_per_kwh=30.0,
+        tariffs=[{"name": "t", "export_price_per_kwh": 8.0, "v2g_payment_per_kwh": 0.0,
+                  "network_fee_per_kwh": 0.0}],
+        prices=PriceTable(0, 900_000, [20.0]), user_prices=PriceTable(0, 900_000, [50.0]),
+        reference_price_per_kwh=30.0,
     )  # fmt: skip
     assert writer.durable().blocks == 0
     rec = records_array(3000)

@@ -32,7 +32,27 @@ def _records(rng: np.random.Generator, n: int, owners: int, v2g_share: float) ->
     rec["battery_mwh"] = np.where(v2g, -batt, batt)
     rec["grid_mwh"] = grid
     rec["direction"] = np.where(v2g, Direction.v2g, Direction.charge)
+    return np.concatenate([rec, _meters(rng, n)])
+
+
+def _meters(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Connection-meter records of the period: imports, exports and delivered renewables."""
+    m = max(1, n // 8)
+    rec = np.zeros(3 * m, dtype=RECORD_DTYPE)
+    rec["version"] = 1
+    rec["unit"] = 30 + rng.integers(0, 3, 3 * m)
+    rec["period"] = PERIOD
+    rec["end_ms"] = PERIOD * 1000 + rng.integers(0, 3_600_000, 3 * m)
+    energy = rng.integers(1, 2_000_000, 3 * m)  # as much per reading as a pass, at most
+    kind = np.repeat([Direction.grid_import, Direction.grid_export, Direction.renewable], m)
+    rec["grid_mwh"] = np.where(kind == Direction.grid_export, -energy, energy)
+    rec["direction"] = kind
     return rec
+
+
+def _tariffs(export_price: float, v2g_pay: float = 0.0, fee: float = 0.0) -> list[dict]:
+    return [{"export_price_per_kwh": export_price, "v2g_payment_per_kwh": v2g_pay,
+             "network_fee_per_kwh": fee}]  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
@@ -42,9 +62,9 @@ def _records(rng: np.random.Generator, n: int, owners: int, v2g_share: float) ->
     owners=st.integers(1, 40),
     v2g_share=st.sampled_from([0.0, 0.1, 0.5]),
     sharing=st.sampled_from(["fixed", "shapley"]),
-    fee=st.floats(0.0, 20.0),
+    fee=st.floats(0.0, 5.0),
     v2g_pay=st.floats(0.0, 40.0),
-    agg=st.floats(0.0, 1.0),
+    ppa=st.floats(0.0, 20.0),
     user_price=st.floats(0.0, 100.0),
     export_price=st.floats(0.0, 30.0),
     partners=st.sampled_from([("road_operator",), ("road_operator", "retailer"),
@@ -52,37 +72,40 @@ def _records(rng: np.random.Generator, n: int, owners: int, v2g_share: float) ->
 )  # fmt: skip
 def test_settlement_balances(
     seed: int, n: int, owners: int, v2g_share: float, sharing: str, fee: float,
-    v2g_pay: float, agg: float, user_price: float, export_price: float,
+    v2g_pay: float, ppa: float, user_price: float, export_price: float,
     partners: tuple[str, ...],
 ) -> None:  # fmt: skip
     rng = np.random.default_rng(seed)
     rec = _records(rng, n, owners, v2g_share)
     shares = dict(zip(partners, np.full(len(partners), 1.0 / len(partners)), strict=True))
     shares["road_operator"] += 1.0 - sum(shares.values())
-    rules = SettlementSpec(
-        grid_fee_per_kwh=fee, v2g_payment_per_kwh=v2g_pay, aggregator_share=agg,
-        benefit_sharing=sharing, shares=shares,
-    )  # fmt: skip
-    prices = rng.uniform(5.0, 60.0, n)
-    tariffs = [{"user_price_per_kwh": user_price, "export_price_per_kwh": export_price}]
-    result = settle_period(PERIOD, rec, prices, tariffs, rules, 70.0, "JPY")
+    rules = SettlementSpec(ppa_price_per_kwh=ppa, benefit_sharing=sharing, shares=shares)
+    prices = rng.uniform(5.0, 60.0, len(rec))
+    users = np.full(len(rec), user_price)
+    tariffs = _tariffs(export_price, v2g_pay, fee)
+    result = settle_period(PERIOD, rec, prices, users, tariffs, rules, 70.0, "JPY")
     assert check_balance(result, rec) is None
     statements = result.statements.values()
     # money: zero sum, and each statement's total is the sum of its lines
     assert sum(s["total_micro"] for s in statements) == 0
     assert all(s["total_micro"] == sum(x["amount_micro"] for x in s["lines"]) for s in statements)
-    # energy: owners' lines hold exactly the metered battery energy, both directions
+    # energy: owners' lines hold exactly the metered battery energy, both directions, and the
+    # road operator bought exactly what the connections' meters imported
     charge = rec["direction"] == Direction.charge
+    v2g = rec["direction"] == Direction.v2g
     charged = sum(
         x["energy_mwh"] for s in statements if s["role"] == "vehicle_owner"
         for x in s["lines"] if x["item"] == "charging"
     )  # fmt: skip
     returned = sum(
         x["energy_mwh"] for s in statements if s["role"] == "vehicle_owner"
-        for x in s["lines"] if x["item"] == "V2G discharge"
+        for x in s["lines"] if x["item"] == "V2G refund"
     )  # fmt: skip
     assert charged == int(rec["battery_mwh"][charge].sum())
-    assert returned == -int(rec["battery_mwh"][~charge].sum())
+    assert returned == -int(rec["battery_mwh"][v2g].sum())
+    bought = sum(x["energy_mwh"] for x in result.statements["road_operator"]["lines"]
+                 if x["item"] == "energy")  # fmt: skip
+    assert bought == int(rec["grid_mwh"][rec["direction"] == Direction.grid_import].sum())
     # an owner pays exactly its energy at the user price (to a micro-unit per record)
     some = next(s for s in statements if s["role"] == "vehicle_owner")
     mine = rec[[bytes(p).hex() == some["party"][8:] for p in rec["pseudonym"]] & charge]
@@ -93,9 +116,11 @@ def test_settlement_balances(
 def test_unbalanced_statement_is_detected() -> None:
     rng = np.random.default_rng(1)
     rec = _records(rng, 50, 5, 0.2)
-    rules = SettlementSpec(grid_fee_per_kwh=3.0)
-    tariffs = [{"user_price_per_kwh": 50.0, "export_price_per_kwh": 8.0}]
-    result = settle_period(PERIOD, rec, np.full(50, 30.0), tariffs, rules, 40.0, "JPY")
+    rules = SettlementSpec()
+    flat = np.full(len(rec), 30.0)
+    result = settle_period(
+        PERIOD, rec, flat, flat + 20.0, _tariffs(8.0, fee=3.0), rules, 40.0, "JPY"
+    )
     result.statements["retailer"]["total_micro"] += 1
     assert "sum to 1 micro-units" in (check_balance(result, rec) or "")
 
@@ -130,8 +155,8 @@ def test_shapley_sharing_in_settlement_uses_the_game() -> None:
         shares={"road_operator": 0.0, "retailer": 0.0, "automaker": 0.0},
         sold_share_without_automaker=0.5,
     )
-    tariffs = [{"user_price_per_kwh": 60.0, "export_price_per_kwh": 0.0}]
-    result = settle_period(PERIOD, rec, np.full(200, 20.0), tariffs, rules, 35.0, "EUR")
+    flat = np.full(len(rec), 20.0)
+    result = settle_period(PERIOD, rec, flat, flat * 3.0, _tariffs(0.0), rules, 35.0, "EUR")
     got = {
         p: next(x["amount_micro"] for x in result.statements[p]["lines"] if "margin" in x["item"])
         for p in ("retailer", "automaker")
@@ -178,7 +203,11 @@ def test_randomised_runs_settle_balanced(
     """Twin runs of ``tiny`` with random seeds (plus V2G passes): every period balances and the
     statements' energy equals the twin's meters."""
     from ersgrid.ledger.records import MWH_PER_KWH
-    from ersgrid.ledger.run_ledger import records_from_passes
+    from ersgrid.ledger.run_ledger import (
+        ConnectionMeters,
+        records_from_meters,
+        records_from_passes,
+    )
     from ersgrid.ledger.writer import PriceTable
     from ersgrid.run.runner import run
     from ersgrid.scenario.loader import load_scenario
@@ -193,22 +222,32 @@ def test_randomised_runs_settle_balanced(
     passes = pd.concat([passes, v2g], ignore_index=True)
     index = pd.DatetimeIndex(res.timeseries.index)
     rec = records_from_passes(passes, index, sc.simulation.twin_step_s, period, b"k" * 32, "r")
+    h = res.world.step_h
+    meters = ConnectionMeters(
+        res.import_kw * h, res.export_kw * h, (res.energy.renewable_kw - res.curtailed_kw) * h
+    )
+    rec = np.concatenate([rec, records_from_meters(meters, index, period, res.world.layout)])
     rules = SettlementSpec(
-        period=period, grid_fee_per_kwh=5.0, v2g_payment_per_kwh=25.0, benefit_sharing=sharing,
+        period=period, ppa_price_per_kwh=3.0, benefit_sharing=sharing,
         shares={"road_operator": 0.6, "retailer": 0.3, "automaker": 0.1},
     )  # fmt: skip
-    prices = PriceTable(int(index[0].value // 1_000_000), 900_000, res.world.price_per_kwh.tolist())
-    tariffs = [{"user_price_per_kwh": 40.0, "export_price_per_kwh": 9.0}]
+    t0 = int(index[0].value // 1_000_000)
+    prices = PriceTable(t0, 900_000, res.world.price_per_kwh.tolist())
+    users = PriceTable(t0, 900_000, res.world.user_price_per_kwh.tolist())
+    tariffs = _tariffs(9.0, 25.0, 5.0)
     charged = returned = 0
     for p in np.unique(rec["period"]).tolist():
         part = rec[rec["period"] == p]
-        result = settle_period(p, part, prices.at(part["end_ms"]), tariffs, rules, 45.0, "JPY")
+        result = settle_period(
+            p, part, prices.at(part["end_ms"]), users.at(part["end_ms"]), tariffs, rules, 45.0,
+            "JPY",
+        )  # fmt: skip
         assert check_balance(result, part) is None
         for s in result.statements.values():
             for x in s["lines"]:
                 if s["role"] == "vehicle_owner" and x["item"] == "charging":
                     charged += x["energy_mwh"]
-                if s["role"] == "vehicle_owner" and x["item"] == "V2G discharge":
+                if s["role"] == "vehicle_owner" and x["item"] == "V2G refund":
                     returned += x["energy_mwh"]
     metered = passes["battery_kwh"].to_numpy() * MWH_PER_KWH
     assert abs(charged - metered[metered > 0].sum()) <= 0.5 * len(passes)

@@ -30,8 +30,10 @@ from ersgrid.scenario.settlement import SettlementSpec
 w = LedgerWriter.create(
     Path({folder!r}), [{{"id": f"u{{i}}", "substation": "S"}} for i in range(16)],
     timezone="Asia/Tokyo", currency="JPY", rules=SettlementSpec(),
-    tariffs=[{{"name": "t", "user_price_per_kwh": 50.0, "export_price_per_kwh": 8.0}}],
-    prices=PriceTable(0, 900_000, [20.0]), reference_price_per_kwh=30.0,
+    tariffs=[{{"name": "t", "export_price_per_kwh": 8.0, "v2g_payment_per_kwh": 0.0,
+              "network_fee_per_kwh": 0.0}}],
+    prices=PriceTable(0, 900_000, [20.0]), user_prices=PriceTable(0, 900_000, [50.0]),
+    reference_price_per_kwh=30.0,
 )
 for k in range(100_000):
     rec = records_array(4000, seed=k)  # period k: an hour after period k - 1

@@ -28,7 +28,17 @@ def test_live_loop_writes_anchors_and_verifies_its_ledger(tiny: Scenario, tmp_pa
         passes = loop.twin.passes()
         t0_ms = loop.index[0].value // 1_000_000
         ended_ms = t0_ms + passes["end_step"].to_numpy() * loop.dt_s * 1000
-        assert status["records"] == int((ended_ms < t0_ms + 2 * 3600_000).sum()) > 0
+        vehicle_records = int((ended_ms < t0_ms + 2 * 3600_000).sum())
+        # and one connection-meter reading per step and kind with energy (import, export,
+        # delivered renewables) of the two settled hours
+        steps = loop.stepper.records[:8]
+        readings = sum(
+            int(r.import_kw[0] > 0) + int(r.export_kw[0] > 0)
+            + int(loop.stepper.energy.renewable_kw[r.step, 0] - r.curtailed_kw[0] > 0)
+            for r in steps
+        )  # fmt: skip
+        assert status["records"] == vehicle_records + readings
+        assert vehicle_records > 0
         assert status["periods_settled"] == 2
         assert status["settlement_balanced"] is True
         assert status["roots_anchored"] == status["blocks"] + 2
@@ -44,10 +54,11 @@ def test_live_loop_writes_anchors_and_verifies_its_ledger(tiny: Scenario, tmp_pa
         ledger.drain()
         status = client.get("/api/ledger").json()
         everything = loop.twin.passes()  # the run's end closed the open passes
-        assert status["records"] == len(everything) > len(passes)
+        assert len(everything) > len(passes)
+        assert status["records"] > len(everything)  # with the meters' readings
         assert status["periods_settled"] == 3
         assert status["verified"] is True
-        assert verify_ledger(tmp_path / "ledger").records == len(everything)
+        assert verify_ledger(tmp_path / "ledger").records == status["records"]
         assert not loop.alarms.list()
 
         with sqlite3.connect(tmp_path / "ledger" / "ledger.sqlite") as db:

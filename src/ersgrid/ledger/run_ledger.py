@@ -139,11 +139,23 @@ def meter_unit(layout: Layout, substation: int) -> int:
 
 
 def records_from_meters(
-    meters: ConnectionMeters, index: pd.DatetimeIndex, period: str, layout: Layout
+    meters: ConnectionMeters,
+    index: pd.DatetimeIndex,
+    period: str,
+    layout: Layout,
+    first_step: int = 0,
 ) -> npt.NDArray[np.void]:
     """Metering records (``seq`` unset) of the connections' meters: one per step, connection
     and kind (import, export, renewable) with energy; each ends in the last millisecond of its
-    step, so it is priced at that step's price."""
+    step, so it is priced at that step's price.
+
+    Parameters
+    ----------
+    meters : ConnectionMeters
+        Readings of the steps ``first_step ..`` of ``index``.
+    index : DatetimeIndex
+        The run's planning steps.
+    """
     t0_ms = int(index[0].value // 1_000_000)
     step_ms = round((index[1] - index[0]).total_seconds() * 1000) if len(index) > 1 else 900_000
     periods = period_starts(index, period)
@@ -155,12 +167,14 @@ def records_from_meters(
     ):
         mwh = np.rint(np.asarray(values, dtype=np.float64) * MWH_PER_KWH).astype(np.int64)
         k, j = np.nonzero(mwh > 0)
+        mwh_kj = mwh[k, j]
+        k = k + first_step
         rec = np.zeros(len(k), dtype=RECORD_DTYPE)
         rec["version"] = RECORD_VERSION
         rec["unit"] = layout.n_segments + j
         rec["start_ms"] = t0_ms + k * step_ms
         rec["end_ms"] = t0_ms + (k + 1) * step_ms - 1
-        rec["grid_mwh"] = sign * mwh[k, j]
+        rec["grid_mwh"] = sign * mwh_kj
         rec["direction"] = direction
         rec["tariff"] = 0
         rec["period"] = periods[k]

@@ -27,6 +27,7 @@ __all__ = [
     "MICRO",
     "PeriodSettlement",
     "check_balance",
+    "item_totals",
     "margin_game",
     "settle_period",
     "statement_leaf",
@@ -285,3 +286,15 @@ def check_balance(settlement: PeriodSettlement, records: npt.NDArray[np.void]) -
     if owners_out != int(-batt[v2g].sum()):
         return f"period {settlement.period}: V2G energy in statements differs from the meters"
     return None
+
+
+def item_totals(statements: list[dict[str, Any]]) -> dict[str, float]:
+    """Money paid per line item over statements [currency]: each transfer counted once, on
+    its payee's side (``charging``, ``energy``, ``network fee``, ``export``, ``V2G refund``,
+    ``V2G payment``, ``local renewables``, ``margin share (...)``)."""
+    total: dict[str, int] = defaultdict(int)
+    for st in statements:
+        for line in st["lines"]:
+            if line["amount_micro"] > 0:
+                total[line["item"]] += int(line["amount_micro"])
+    return {item: micro / MICRO for item, micro in sorted(total.items())}

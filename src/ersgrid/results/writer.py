@@ -36,16 +36,22 @@ def _write_ledger(result: RunResult, out: Path) -> None:
     """Write the run's ledger (``ledger.sqlite``, ``trust.json``, ``keys/``) at the run's
     prices and add its KPIs."""
     try:
-        from ersgrid.ledger.run_ledger import write_run_ledger
+        from ersgrid.ledger.run_ledger import ConnectionMeters, write_run_ledger
     except ImportError as err:
         raise ErsgridError(
             f"writing the run's ledger needs {err.name!r}: pip install 'ersgrid[ledger,chain]'"
         ) from None
 
-    world = result.world
-    summary = write_run_ledger(
-        result.scenario, world.layout, world.index, result.passes, out, world.price_per_kwh
+    world, h = result.world, result.world.step_h
+    meters = ConnectionMeters(
+        import_kwh=result.import_kw * h,
+        export_kwh=result.export_kw * h,
+        renewable_kwh=(result.energy.renewable_kw - result.curtailed_kw) * h,
     )
+    summary = write_run_ledger(
+        result.scenario, world.layout, world.index, result.passes, out, world.price_per_kwh,
+        world.user_price_per_kwh, meters,
+    )  # fmt: skip
     result.kpis["ledger_records"] = summary.records
     result.kpis["ledger_blocks"] = summary.blocks
     result.kpis["settlement_balanced"] = summary.settlement_balanced

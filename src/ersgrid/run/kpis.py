@@ -14,7 +14,7 @@ from ersgrid.optimize.objective import ObjectiveWeights, refill_cost_per_kwh
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.scenario.v2g import wear_cost
-from ersgrid.timeindex import PLANNING_STEP_H
+from ersgrid.timeindex import PLANNING_STEP_H, planning_step_of
 
 __all__ = ["compute_kpis", "pseudonym", "trips_table"]
 
@@ -80,6 +80,8 @@ def compute_kpis(
     strategy: str,
     timeseries: pd.DataFrame,
     trips: pd.DataFrame,
+    passes: pd.DataFrame,
+    twin_step_s: float,
     metered_kwh: dict[str, float],
     on_road_kwh: dict[str, float],
     vehicles_on_road_at_end: int,
@@ -94,6 +96,10 @@ def compute_kpis(
 
     Parameters
     ----------
+    passes : DataFrame
+        The twin's metered passes (``end_step`` [twin steps], ``battery_kwh`` [kWh]): what the
+        vehicles pay and are refunded, priced as the ledger prices their records.
+    twin_step_s : float [s]
     metered_kwh : dict [kWh]
         Segment meters summed over the run: ``grid``, ``battery`` (charging), ``v2g_grid``,
         ``v2g_battery`` (V2G, positive).
@@ -154,19 +160,20 @@ def compute_kpis(
     renewable_purchase = delivered_renewable_kwh * scenario.settlement.ppa_price_per_kwh
     below = trips["shortfall_kwh"].to_numpy() > 1e-6
     w = ObjectiveWeights.from_scenario(scenario, days=days)
-    # users pay the price in force when the energy reached their battery
-    revenue = float(
-        (timeseries["battery_power_kw"].to_numpy() * dt_h * timeseries["user_price_per_kwh"]).sum()
-    )
+    # every pass is priced at the user price of the step it ends in, as the ledger's
+    # settlement prices its record: users pay it for what reached their battery, and owners
+    # are refunded it for every kWh their battery returns (they bought it at that price), on
+    # top of the payment for taking part
+    user_price = timeseries["user_price_per_kwh"].to_numpy()
+    end_ms = np.rint(passes["end_step"].to_numpy() * twin_step_s * 1000.0).astype(np.int64)
+    k = planning_step_of(end_ms, 0, round(dt_h * 3_600_000), len(timeseries))
+    battery = passes["battery_kwh"].to_numpy(dtype=np.float64)
+    charging = battery > 0.0
+    revenue = float((battery[charging] * user_price[k[charging]]).sum())
     v2g_out = metered_kwh["v2g_battery"]
-    # owners are refunded the user price of every kWh their battery returns (they bought it
-    # at that price), on top of the payment for taking part
-    if "v2g_battery_kw" in timeseries:
-        v2g_kwh = timeseries["v2g_battery_kw"].to_numpy() * dt_h
-        v2g_buyback = float((v2g_kwh * timeseries["user_price_per_kwh"]).sum())
-    else:
-        v2g_buyback = v2g_out * float(timeseries["user_price_per_kwh"].mean())
-    v2g_payment = v2g_out * scenario.response.v2g_payment_per_kwh
+    returned = np.where(charging, 0.0, -battery)
+    v2g_buyback = float((returned * user_price[k]).sum())
+    v2g_payment = float(returned.sum()) * scenario.response.v2g_payment_per_kwh
     v2g_wear = v2g_out * wear_cost(scenario.v2g, scenario.currency)
     export_revenue = float(export_kwh.sum()) * w.export_price_per_kwh
     unmet = float(trips["shortfall_kwh"].sum())
@@ -217,8 +224,7 @@ def compute_kpis(
         "revenue": revenue,
         "export_revenue": export_revenue,
         "margin": (
-            revenue + export_revenue - energy_cost - renewable_purchase - v2g_buyback
-            - v2g_payment
+            revenue + export_revenue - energy_cost - renewable_purchase - v2g_buyback - v2g_payment
         ),
         "v2g_buyback": v2g_buyback,
         "v2g_payment": v2g_payment,

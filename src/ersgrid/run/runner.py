@@ -119,8 +119,8 @@ class RunResult:
         demand-response caps).
     records : tuple of StepRecord
         One per planning step.
-    import_kw, export_kw : ndarray [kW], shape (steps, substations)
-        Mean grid import and export of each connection.
+    import_kw, export_kw, curtailed_kw : ndarray [kW], shape (steps, substations)
+        Mean grid import, export and curtailed local renewables of each connection.
     road_sub_kw : ndarray [kW], shape (steps, substations)
         Mean road power at each connection, grid side.
     storage_kw : ndarray [kW], shape (steps, substations)
@@ -151,6 +151,7 @@ class RunResult:
     records: tuple[StepRecord, ...]
     import_kw: FloatArray
     export_kw: FloatArray
+    curtailed_kw: FloatArray
     road_sub_kw: FloatArray
     storage_kw: FloatArray
     storage_kwh: FloatArray
@@ -348,9 +349,7 @@ class Stepper:
         caps = en.import_limit_kw[k] if caps_kw is None else caps_kw
         if np.isfinite(caps).any():
             charging = 0.0 if decision.storage_kw is None else np.maximum(decision.storage_kw, 0.0)
-            room = (
-                caps - en.other_load_kw[k] + en.renewable_kw[k] - charging + self._discharge_kw()
-            )
+            room = caps - en.other_load_kw[k] + en.renewable_kw[k] - charging + self._discharge_kw()
             limit = np.minimum(limit, np.maximum(room, 0.0))
         return seg_limit, limit
 
@@ -550,6 +549,8 @@ class Stepper:
             strategy=policy.name,
             timeseries=timeseries,
             trips=trips,
+            passes=passes,
+            twin_step_s=self.dt_s,
             metered_kwh={key: float(value.sum()) for key, value in self.totals.items()},
             on_road_kwh=twin.received_on_road(),
             vehicles_on_road_at_end=twin.vehicles_on_road,
@@ -603,6 +604,7 @@ class Stepper:
             records=tuple(records),
             import_kw=import_kw,
             export_kw=export_kw,
+            curtailed_kw=curtailed_kw,
             road_sub_kw=road_sub_kw,
             storage_kw=storage_kw,
             storage_kwh=storage_kwh,

@@ -71,15 +71,18 @@ class LiveLedger:
                 f"--ledger {str(folder)!r} already holds a ledger; give an empty folder"
             )
         sc = loop.scenario
+        world = loop.world
         self.writer = create_run_writer(
-            sc, loop.layout, loop.index, self.folder, loop.world.price_per_kwh, db_url
-        )
+            sc, loop.layout, loop.index, self.folder, world.price_per_kwh,
+            world.user_price_per_kwh, db_url,
+        )  # fmt: skip
         meta = self.writer.meta()
         self._run_id = str(meta["run_id"])
         self._secret = self.writer.keys.provider_secret()
         self.period = sc.settlement.period
         self._period_of_step = period_starts(loop.index, self.period)
         self._taken = 0  # passes of the twin already turned into records
+        self._steps_taken = 0  # planning steps whose connection meters are records
         self._held: list[npt.NDArray[np.void]] = []  # records of periods still open
         self._jobs: queue.Queue[npt.NDArray[np.void] | str | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -107,14 +110,35 @@ class LiveLedger:
 
     # ---- in the loop's thread -------------------------------------------------------------
     def _new_records(self) -> npt.NDArray[np.void]:
-        from ersgrid.ledger.run_ledger import records_from_passes
+        from ersgrid.ledger.run_ledger import (
+            ConnectionMeters,
+            records_from_meters,
+            records_from_passes,
+        )
 
         loop = self.loop
         passes = loop.twin.passes()
         new = passes.iloc[self._taken :]
         self._taken = len(passes)
-        return records_from_passes(
+        vehicles = records_from_passes(
             new, loop.index, loop.dt_s, self.period, self._secret, self._run_id
+        )
+        # the connections' meters of the planning steps closed since, as the run's records
+        st = loop.stepper
+        steps = st.records[self._steps_taken :]
+        if not steps:
+            return vehicles
+        first = self._steps_taken
+        self._steps_taken = len(st.records)
+        h = loop.world.step_h
+        ren = st.energy.renewable_kw[first : first + len(steps)]
+        meters = ConnectionMeters(
+            import_kwh=np.asarray([r.import_kw for r in steps]) * h,
+            export_kwh=np.asarray([r.export_kw for r in steps]) * h,
+            renewable_kwh=(ren - np.asarray([r.curtailed_kw for r in steps])) * h,
+        )
+        return np.concatenate(
+            [vehicles, records_from_meters(meters, loop.index, self.period, loop.layout, first)]
         )
 
     def _on_tick(self, report: TickReport) -> None:
