@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 

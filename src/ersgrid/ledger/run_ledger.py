@@ -30,8 +30,8 @@ __all__ = [
     "LedgerSummary",
     "create_run_writer",
     "meter_unit",
-    "records_from_meters",
     "period_starts",
+    "records_from_meters",
     "records_from_passes",
     "write_run_ledger",
 ]
