@@ -324,7 +324,7 @@ def test_run_writes_its_ledger_and_kpis_and_a_rerun_replaces_it(
     import json
 
     from ersgrid.results import write_results
-    from ersgrid.run.runner import run
+    from ersgrid.run.runner import RunResult, run
 
     def meter_readings(result: RunResult) -> int:
         """Connection-meter records of a run: one per step and kind with energy."""
