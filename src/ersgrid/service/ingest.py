@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ersgrid.errors import ServiceError
+from ersgrid.service.telemetry import COUNTERS, REASONS, Rejected, mqtt_client, parse_telemetry
 
 if TYPE_CHECKING:
     from ersgrid.service.mqtt import MqttBridge
@@ -30,8 +31,6 @@ __all__ = ["IngestPool"]
 
 
 def _views(buf: Any, n: int, workers: int) -> tuple[npt.NDArray[Any], ...]:
-    from ersgrid.service.mqtt import COUNTERS
-
     limits = np.ndarray((n,), np.float64, buf, 0)
     last_seen = np.ndarray((n,), np.float64, buf, 8 * n)
     counters = np.ndarray((workers, len(COUNTERS)), np.int64, buf, 16 * n)
@@ -40,8 +39,6 @@ def _views(buf: Any, n: int, workers: int) -> tuple[npt.NDArray[Any], ...]:
 
 
 def _size(n: int, workers: int) -> int:
-    from ersgrid.service.mqtt import COUNTERS
-
     return 16 * n + 8 * workers * len(COUNTERS) + n
 
 
@@ -72,8 +69,6 @@ class IngestPool:
 
     def totals(self) -> dict[str, int]:
         """The workers' counters summed."""
-        from ersgrid.service.mqtt import COUNTERS
-
         return dict(zip(COUNTERS, (int(v) for v in self._counters.sum(axis=0)), strict=True))
 
     def start(self) -> None:
@@ -112,7 +107,6 @@ def _worker(
     stop: Any, ready: Any,
 ) -> None:  # fmt: skip
     """One ingest process: subscribe to the shared topic, parse, store, answer."""
-    from ersgrid.service.mqtt import COUNTERS, REASONS, Rejected, _client, parse_telemetry
     from ersgrid.service.storage import Store
 
     shm = shared_memory.SharedMemory(name=shm_name)
@@ -161,7 +155,7 @@ def _worker(
                 mine[slot["error"]] += 1
 
         subscribed = threading.Event()
-        client = _client(f"ersgrid-ingest-{k}")
+        client = mqtt_client(f"ersgrid-ingest-{k}")
         client.on_message = on_message
         client.on_subscribe = lambda *_: subscribed.set()
         client.connect(host, port, keepalive=30)
