@@ -92,8 +92,9 @@ class QuantileCarried:
     ``mpc``'s guide plans on the learned P90 for 48 h and on the traffic model's calendar
     profile beyond. Spliced as they are, the first two days of every guide look heavier than
     the rest (a P90 against a mean), so the guide spends the batteries on them and meets the
-    later days empty; on shin-tomei's week the peak crept from 4,900 to 5,900 kW. Scaling the
-    profile by the learned P90/P50 ratio of the 48 h keeps the whole guide on one quantile.
+    later days empty, and over shin-tomei's week the peak crept up day by day (docs/journal.md,
+    "Why mpc's week-long peak crept"). Scaling the profile by the learned P90/P50 ratio of the
+    48 h keeps the whole guide on one quantile.
     """
 
     def __init__(

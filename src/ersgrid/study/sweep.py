@@ -228,7 +228,8 @@ def run_sweep(
     ledger : bool
         Write each run's signed ledger and anchor it on its own in-process chain. Off by
         default: a planning study settles no money, and the ledger is most of a results
-        folder's writing time (a 1-day shin-tomei run: ~5 s run, ~17 s ledger under load).
+        folder's writing time (several times the run's own time on a 1-day shin-tomei run;
+        docs/journal.md, "Sweeps").
     writer : ResultsWriter, optional
         Writes each run's results folder (``runs/<id>/results``) on its worker; pass
         :func:`ersgrid.results.write_results`. Without one, a run leaves only its row.
