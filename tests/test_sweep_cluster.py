@@ -227,7 +227,7 @@ def test_cli_sweep_killed_midway_resumes(dask_scheduler: str, tmp_path: Path) ->
     first = subprocess.Popen(cmd, env=_env(), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        end = time.monotonic() + 120
+        end = time.monotonic() + 300
         while len(_rows(out)) < 2 and time.monotonic() < end and first.poll() is None:
             time.sleep(0.05)
     finally:

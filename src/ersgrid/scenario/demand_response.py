@@ -15,8 +15,8 @@ __all__ = ["DREventSpec", "DemandResponseSpec"]
 class DREventSpec(SpecModel):
     """One demand-response event: an import cap, or a shed below the road's baseline.
 
-    The baseline of a shed is the import the same run would have had under ``uncontrolled``
-    (the twin's exact counterfactual: same vehicles, same seed).
+    The baseline of a shed is the import the run's own strategy would have had without any
+    event (the twin's exact counterfactual: same vehicles, same seed).
     """
 
     event_id: str = Field(description="Id of the event (from the utility or VTN).")
