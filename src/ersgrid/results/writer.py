@@ -22,7 +22,7 @@ __all__ = ["COMPARE_FILES", "RESULT_FILES", "write_comparison", "write_results"]
 
 RESULT_FILES = (
     "kpis.json", "timeseries.parquet", "trips.parquet", "passes.parquet", "scenario.yaml",
-    "report.html",
+    "report.html", "economics.json",
 )  # fmt: skip
 """Files of every run's results folder (the ledger's and the exports come beside them)."""
 
@@ -78,6 +78,11 @@ def _write_run(result: RunResult, out: Path, ledger: bool) -> None:
     (out / "scenario.yaml").write_text(dump_scenario(result.scenario), encoding="utf-8")
     if result.dr:
         _write_json(out / "dr_events.json", [dataclasses.asdict(p) for p in result.dr])
+    from ersgrid.results.economics import economics_of, write_economics
+
+    economics = economics_of(result.scenario, result.kpis, out)
+    write_economics(out, economics)
+    result.kpis |= economics.kpis()
     write_report([result], out / "report.html")
     _write_json(out / "kpis.json", result.kpis)
 
