@@ -80,8 +80,9 @@ def capital_recovery_factor(rate: float, years: float) -> float:
         raise ValueError("lifetime must be positive")
     if rate == 0.0:
         return 1.0 / years
-    growth = (1.0 + rate) ** years
-    return float(rate * growth / (growth - 1.0))
+    # (1 + r)^n - 1 through expm1/log1p: exact for rates near zero too
+    rise = math.expm1(years * math.log1p(rate))
+    return float(rate * (1.0 + rise) / rise)
 
 
 def npv(rate: float, cash_flows: Sequence[float]) -> float:
@@ -101,21 +102,25 @@ def npv(rate: float, cash_flows: Sequence[float]) -> float:
 def irr(cash_flows: Sequence[float]) -> float | None:
     """Internal rate of return: the rate at which :func:`npv` is zero [1/a].
 
-    The NPV is sampled on a grid of rates from -99 % to 10,000 % a year; the first bracket
-    where it changes sign is refined by Brent's method. None when it never changes sign (the
-    flows never pay back, or never cost anything).
+    The NPV is sampled on a grid of rates from -99.99 % to 10,000 % a year; the first bracket
+    where it changes sign is refined by Brent's method. None when it does not change sign
+    there (the flows never pay back, or never cost anything).
     """
     flows = list(cash_flows)
-    grid = np.concatenate([np.linspace(-0.99, 1.0, 400), np.geomspace(1.0, 100.0, 200)[1:]])
-    values = np.array([npv(float(r), flows) for r in grid])
+    grid = np.concatenate(
+        [-1.0 + np.geomspace(1e-4, 0.1, 60), np.linspace(-0.9, 1.0, 400)[1:],
+         np.geomspace(1.0, 100.0, 200)[1:]]
+    )  # fmt: skip
+    with np.errstate(all="ignore"):  # near -100 % the discount factors overflow: ±inf
+        signs = np.sign([npv(float(r), flows) for r in grid])
     for i in range(len(grid) - 1):
-        a, b = values[i], values[i + 1]
+        a, b = signs[i], signs[i + 1]
         if a == 0.0:
             return float(grid[i])
-        if a * b < 0.0:
+        if a * b < 0.0 and np.isfinite(npv(float(grid[i + 1]), flows)):
             root: float = brentq(lambda r: npv(r, flows), grid[i], grid[i + 1], xtol=1e-12)
             return root
-    return float(grid[-1]) if values[-1] == 0.0 else None
+    return float(grid[-1]) if signs[-1] == 0.0 else None
 
 
 def discounted_payback(rate: float, cash_flows: Sequence[float]) -> float | None:
