@@ -22,7 +22,7 @@ __all__ = ["COMPARE_FILES", "RESULT_FILES", "write_comparison", "write_results"]
 
 RESULT_FILES = (
     "kpis.json", "timeseries.parquet", "trips.parquet", "passes.parquet", "scenario.yaml",
-    "report.html", "economics.json",
+    "report.html",
 )  # fmt: skip
 """Files of every run's results folder (the ledger's and the exports come beside them)."""
 
@@ -80,9 +80,13 @@ def _write_run(result: RunResult, out: Path, ledger: bool) -> None:
         _write_json(out / "dr_events.json", [dataclasses.asdict(p) for p in result.dr])
     from ersgrid.results.economics import economics_of, write_economics
 
-    economics = economics_of(result.scenario, result.kpis, out)
-    write_economics(out, economics)
-    result.kpis |= economics.kpis()
+    try:
+        economics = economics_of(result.scenario, result.kpis, out)
+    except ErsgridError as err:  # e.g. no exchange rate: the run's results stand without it
+        result.kpis["economics_not_computed"] = str(err)
+    else:
+        write_economics(out, economics)
+        result.kpis |= economics.kpis()
     write_report([result], out / "report.html")
     _write_json(out / "kpis.json", result.kpis)
 
@@ -99,8 +103,9 @@ def write_results(
 
     Files: ``kpis.json``, ``timeseries.parquet`` (planning step, tz-aware), ``trips.parquet``,
     ``passes.parquet`` (metered vehicle × segment passes), ``scenario.yaml`` (resolved),
-    ``report.html`` (self-contained) and, after a demand-response run, ``dr_events.json``;
-    with ``ledger``, the signed ledger too (``ledger.sqlite``, ``trust.json``, ``keys/``: see
+    ``report.html`` (self-contained), ``economics.json`` (when the scenario's costs can be
+    priced: otherwise the KPI ``economics_not_computed`` says why) and, after a
+    demand-response run, ``dr_events.json``; with ``ledger``, the signed ledger too (``ledger.sqlite``, ``trust.json``, ``keys/``: see
     docs/ledger.md), whose figures are added to ``result.kpis``.
 
     The files are written into a temporary folder beside ``folder``, which then takes its
