@@ -105,8 +105,9 @@ def write_results(
     ``passes.parquet`` (metered vehicle × segment passes), ``scenario.yaml`` (resolved),
     ``report.html`` (self-contained), ``economics.json`` (when the scenario's costs can be
     priced: otherwise the KPI ``economics_not_computed`` says why) and, after a
-    demand-response run, ``dr_events.json``; with ``ledger``, the signed ledger too (``ledger.sqlite``, ``trust.json``, ``keys/``: see
-    docs/ledger.md), whose figures are added to ``result.kpis``.
+    demand-response run, ``dr_events.json``; with ``ledger``, the signed ledger too
+    (``ledger.sqlite``, ``trust.json``, ``keys/``: see docs/ledger.md), whose figures are
+    added to ``result.kpis``.
 
     The files are written into a temporary folder beside ``folder``, which then takes its
     place: an interrupted write leaves the previous results as they were, and never a folder
