@@ -275,3 +275,21 @@ def test_bad_folders_exit_2(tmp_path: Path) -> None:
     assert empty.exit_code == 2
     assert "no kpis.json" in empty.output
     assert "Traceback" not in empty.output
+
+
+def test_compare_carries_the_economics(tmp_path: Path) -> None:
+    from ersgrid import load_scenario, run
+    from ersgrid.cli.runs import kpi_tables
+    from ersgrid.results import write_comparison
+
+    sc = load_scenario("tiny")
+    results = [run(sc, name, days=0.125) for name in ("uncontrolled", "tou")]
+    folder = write_comparison(results, tmp_path / "cmp")
+    compared = json.loads((folder / "compare.json").read_text(encoding="utf-8"))
+    for name in ("uncontrolled", "tou"):
+        own = json.loads((folder / name / "economics.json").read_text(encoding="utf-8"))
+        for key in ("npv", "lcoe_per_kwh", "annual_operating_margin"):
+            assert compared[name][key] == pytest.approx(own[key], rel=1e-12), key
+    labels = [str(row) for t in kpi_tables(compared, width=200) for row in t.columns[0].cells]
+    assert "NPV of the road [JPY]" in labels
+    assert "Levelised cost per kWh delivered [JPY/kWh]" in labels
