@@ -293,3 +293,17 @@ def test_compare_carries_the_economics(tmp_path: Path) -> None:
     labels = [str(row) for t in kpi_tables(compared, width=200) for row in t.columns[0].cells]
     assert "NPV of the road [JPY]" in labels
     assert "Levelised cost per kWh delivered [JPY/kWh]" in labels
+
+
+def test_a_reserve_payment_is_the_road_operators(partner_run: Path, tmp_path: Path) -> None:
+    base = folder_economics(partner_run)
+    reserve = tmp_path / "reserve.json"
+    reserve.write_text(json.dumps({"product": "jp-primary", "revenue": 100.0}), encoding="utf-8")
+    econ = folder_economics(partner_run, reserve)
+    assert econ.streams["reserve_revenue"] == pytest.approx(100.0 * 365)
+    assert econ.operating_margin - base.operating_margin == pytest.approx(100.0 * 365)
+    assert econ.parties["road_operator"].outside["reserve capacity"] == pytest.approx(36_500.0)
+    reserve.write_text("[1, 2]", encoding="utf-8")
+    bad = runner.invoke(app, ["economics", str(partner_run), "--reserve", str(reserve)])
+    assert bad.exit_code == 2
+    assert "no revenue figure" in bad.output
