@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ersgrid.errors import DataError
 from ersgrid.jsonsafe import json_safe
-from ersgrid.results.export import _replace_file
 
 if TYPE_CHECKING:
     from ersgrid.scenario.schema import Scenario
@@ -96,8 +96,13 @@ def folder_economics(folder: Path, reserve: Path | None = None) -> Economics:
 def write_economics(folder: Path, economics: Economics) -> Path:
     """Write ``economics.json`` into ``folder`` through a temporary name (never half a file)."""
     text = json.dumps(json_safe(economics.as_dict()), indent=2, ensure_ascii=False) + "\n"
-
-    def write(tmp: Path) -> None:
+    path = folder / ECONOMICS_FILE
+    tmp = folder / f".{path.stem}.tmp-{os.getpid()}{path.suffix}"
+    try:
         tmp.write_text(text, encoding="utf-8")
-
-    return _replace_file(folder / ECONOMICS_FILE, write)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(f"cannot write {str(path)!r}: {err}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
