@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ersgrid.cli import dr, forecast, ledger, runs, serve, support, sweep
+from ersgrid.cli import dr, economics, forecast, ledger, runs, serve, support, sweep
 from ersgrid.cli.errors import ErsgridGroup
 
 __all__ = ["app", "main"]
@@ -28,6 +28,7 @@ app.command()(runs.validate)
 app.command()(runs.scenarios)
 app.command("scenario-doc")(runs.scenario_doc)
 app.command()(runs.export)
+app.command()(economics.economics)
 app.command()(support.reserve)
 app.command()(support.outage)
 app.command()(sweep.sweep)

@@ -66,11 +66,15 @@ def kpi_tables(kpis_by_name: dict[str, dict[str, Any]], width: int | None = None
     """The KPI table of one or more runs (one column each), split to fit ``width`` columns
     (the screen's by default)."""
     from ersgrid.report.html import KPI_LABELS
+    from ersgrid.study.economics import ECONOMICS_LABELS
 
     first = next(iter(kpis_by_name.values()))
-    labels = [label.format(cur=first["currency"]) for label in KPI_LABELS.values()]
+    shown = dict(KPI_LABELS)
+    if any("npv" in kpis for kpis in kpis_by_name.values()):
+        shown |= ECONOMICS_LABELS
+    labels = [label.format(cur=first["currency"]) for label in shown.values()]
     columns = {
-        name: [format_value(kpis.get(key), key) for key in KPI_LABELS]
+        name: [format_value(kpis.get(key), key) for key in shown]
         for name, kpis in kpis_by_name.items()
     }
     title = f"{first['scenario']} — {first['days']} day(s) from {first['start']}"
@@ -167,7 +171,10 @@ def run(
             f"{format_value(k['peak_reduction_kw'], step=1)}"
         )
     extra = "".join(f", {name}" for name in _export_names(formats))
-    say(f"results: {folder}/ (report.html, kpis.json, timeseries.parquet, trips.parquet{extra})")
+    say(
+        f"results: {folder}/ (report.html, kpis.json, economics.json, timeseries.parquet, "
+        f"trips.parquet{extra}); the year's economics: `ersgrid economics {folder}`"
+    )
     say(
         f"ledger: {k['ledger_records']:,} records in {k['ledger_blocks']} blocks, settlement "
         f"balanced: {str(k['settlement_balanced']).lower()}; check it with "

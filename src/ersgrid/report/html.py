@@ -53,11 +53,11 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _kpi_table(results: list[RunResult]) -> str:
+def _kpi_table(results: list[RunResult], labels: dict[str, str] = KPI_LABELS) -> str:
     cur = results[0].scenario.currency
     head = "".join(f"<th>{html.escape(r.strategy)}</th>" for r in results)
     rows = []
-    for key, label in KPI_LABELS.items():
+    for key, label in labels.items():
         cells = "".join(f"<td>{_fmt(r.kpis.get(key, ''))}</td>" for r in results)
         rows.append(f"<tr><th scope='row'>{html.escape(label.format(cur=cur))}</th>{cells}</tr>")
     return (
@@ -263,6 +263,19 @@ def _renewables_figure(results: list[RunResult]) -> list[go.Figure]:
     return [fig]
 
 
+def _economics_section(results: list[RunResult]) -> str:
+    """The year's economics of each run (``economics.json``), when they were computed."""
+    from ersgrid.study.economics import ECONOMICS_LABELS
+
+    if not all("npv" in r.kpis for r in results):
+        return ""
+    return (
+        "<h2>Economics, a year</h2><p>The run scaled to a year; capital, NPV and LCOE as in "
+        "economics.json (<code>ersgrid economics</code> prints every asset and party).</p>"
+        + _kpi_table(results, ECONOMICS_LABELS)
+    )
+
+
 def write_report(
     results: list[RunResult], path: Path, extra_figures: list[go.Figure] | None = None
 ) -> Path:
@@ -301,6 +314,7 @@ th[scope=row] {{ text-align: left; font-weight: normal; }}
 <p>Sign convention: power drawn from the grid by the road is positive; export (V2G) negative.</p>
 <h2>Key figures</h2>
 {_kpi_table(results)}
+{_economics_section(results)}
 <h2>Plots</h2>
 {"".join(parts)}
 </body></html>

@@ -78,6 +78,15 @@ def _write_run(result: RunResult, out: Path, ledger: bool) -> None:
     (out / "scenario.yaml").write_text(dump_scenario(result.scenario), encoding="utf-8")
     if result.dr:
         _write_json(out / "dr_events.json", [dataclasses.asdict(p) for p in result.dr])
+    from ersgrid.results.economics import economics_of, write_economics
+
+    try:
+        economics = economics_of(result.scenario, result.kpis, out)
+    except ErsgridError as err:  # e.g. no exchange rate: the run's results stand without it
+        result.kpis["economics_not_computed"] = str(err)
+    else:
+        write_economics(out, economics)
+        result.kpis |= economics.kpis()
     write_report([result], out / "report.html")
     _write_json(out / "kpis.json", result.kpis)
 
@@ -94,9 +103,11 @@ def write_results(
 
     Files: ``kpis.json``, ``timeseries.parquet`` (planning step, tz-aware), ``trips.parquet``,
     ``passes.parquet`` (metered vehicle × segment passes), ``scenario.yaml`` (resolved),
-    ``report.html`` (self-contained) and, after a demand-response run, ``dr_events.json``;
-    with ``ledger``, the signed ledger too (``ledger.sqlite``, ``trust.json``, ``keys/``: see
-    docs/ledger.md), whose figures are added to ``result.kpis``.
+    ``report.html`` (self-contained), ``economics.json`` (when the scenario's costs can be
+    priced: otherwise the KPI ``economics_not_computed`` says why) and, after a
+    demand-response run, ``dr_events.json``; with ``ledger``, the signed ledger too
+    (``ledger.sqlite``, ``trust.json``, ``keys/``: see docs/ledger.md), whose figures are
+    added to ``result.kpis``.
 
     The files are written into a temporary folder beside ``folder``, which then takes its
     place: an interrupted write leaves the previous results as they were, and never a folder

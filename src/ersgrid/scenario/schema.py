@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ersgrid.scenario.base import SpecModel
 from ersgrid.scenario.demand_response import DemandResponseSpec
+from ersgrid.scenario.economics import EconomicsSpec
 from ersgrid.scenario.energy import (
     FilePath,
     GridSpec,
@@ -471,6 +472,10 @@ class Scenario(SpecModel):
     )
     prices: PriceSourceSpec = Field(
         default_factory=PriceSourceSpec, description="Where the grid energy price comes from."
+    )
+    economics: EconomicsSpec = Field(
+        default_factory=EconomicsSpec,
+        description="Capital cost, O&M, lifetimes, discount rate and year scaling of the road.",
     )
 
     @field_validator("timezone")

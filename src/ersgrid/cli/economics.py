@@ -1,0 +1,110 @@
+"""``ersgrid economics``: what a run's road costs and earns in a year, and for whom."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ersgrid.cli.console import fit_tables, format_value, print_json, print_tables, say
+from ersgrid.cli.errors import on_interrupt
+
+__all__ = ["economics"]
+
+_STREAMS = {
+    "energy_sales": "Energy sales to vehicles",
+    "export_revenue": "Export to the grid",
+    "reserve_revenue": "Frequency-reserve capacity",
+    "grid_energy_bought": "Grid energy bought",
+    "stored_energy_value": "Value the batteries gained",
+    "renewable_purchase": "Local renewables bought",
+    "v2g_refunds": "V2G refunds to owners",
+    "v2g_payments": "V2G payments to owners",
+    "demand_charge": "Demand charge",
+    "v2g_wear_cost": "V2G wear (vehicle owners)",
+}
+
+
+def _money(value: Any) -> str:
+    return format_value(value, step=1.0)
+
+
+def economics(
+    folder: Annotated[Path, typer.Argument(help="Results folder of `ersgrid run`.")],
+    reserve: Annotated[
+        Path | None,
+        typer.Option(
+            help="reserve.json of `ersgrid reserve` on the same scenario and days: its "
+            "capacity payment counts as the road's income."
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the economics as JSON on stdout, and nothing else."),
+    ] = False,
+) -> None:
+    """Capital, annual costs and revenues, NPV, IRR, payback, LCOE and each party's profit
+    and loss of a run; writes economics.json into the folder."""
+    from ersgrid.results.economics import folder_economics, write_economics
+
+    on_interrupt(f"{folder} is unchanged")
+    econ = folder_economics(folder, reserve)
+    path = write_economics(folder, econ)
+    data = econ.as_dict()
+    if as_json:
+        print_json({"written": str(path), **data})
+        return
+    cur = econ.currency
+    assets = econ.assets
+    print_tables(
+        fit_tables(
+            f"Assets ({econ.days:g} day(s) scaled ×{econ.scale:g} to a year)",
+            "asset",
+            [a.name for a in assets] + ["all"],
+            {
+                "quantity": [f"{format_value(a.quantity)} {a.unit}" for a in assets] + [""],
+                f"capex [{cur}]": [_money(a.capex) for a in assets] + [_money(econ.capex)],
+                f"O&M [{cur}/a]": [_money(a.om_per_year) for a in assets] + [""],
+                "life [a]": [format_value(a.lifetime_years) for a in assets] + [""],
+                f"annualised [{cur}/a]": [_money(a.annualised) for a in assets] + [""],
+                "carried by": [a.carrier for a in assets] + [""],
+            },
+        )
+    )
+    rows = {label: econ.streams[key] for key, label in _STREAMS.items() if econ.streams[key]}
+    figures = {
+        **{f"{label} [{cur}/a]": _money(v) for label, v in rows.items()},
+        f"Road's operating margin [{cur}/a]": _money(econ.operating_margin),
+        f"Road's capital, annualised [{cur}/a]": _money(econ.road_annualised_capital),
+        f"Road's capital [{cur}]": _money(econ.road_capex),
+        f"NPV over {len(econ.cash_flows) - 1} a [{cur}]": _money(econ.npv),
+        "IRR [1/a]": "none (no sign change)" if econ.irr is None else f"{econ.irr:.4f}",
+        "Discounted payback [a]": (
+            "not within the horizon"
+            if econ.discounted_payback_years is None
+            else format_value(econ.discounted_payback_years, step=0.1)
+        ),
+        "Energy delivered [kWh/a]": format_value(econ.energy_delivered_kwh_per_year, step=1.0),
+        f"Total cost of delivery [{cur}/a]": _money(econ.annual_total_cost),
+        f"LCOE, capital included [{cur}/kWh]": format_value(econ.lcoe_per_kwh, step=0.01),
+    }
+    print_tables(fit_tables("The year", "figure", list(figures), {"value": list(figures.values())}))
+    if econ.parties:
+        parties = list(econ.parties.values())
+        print_tables(
+            fit_tables(
+                f"Profit and loss per party [{cur}/a]",
+                "party",
+                [p.name for p in parties],
+                {
+                    "settled": [_money(sum(p.lines.values())) for p in parties],
+                    "outside ledger": [_money(sum(p.outside.values())) for p in parties],
+                    "capital": [_money(-p.capital) for p in parties],
+                    "net": [_money(p.net) for p in parties],
+                },
+            )
+        )
+    else:
+        say("no ledger in the folder: no profit and loss per party")
+    say(f"written: {path}")

@@ -1,0 +1,108 @@
+"""``economics.json`` of a results folder: the run's economics (see
+:mod:`ersgrid.study.economics`) from its scenario, KPIs and signed statements."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ersgrid.errors import DataError
+from ersgrid.jsonsafe import json_safe
+
+if TYPE_CHECKING:
+    from ersgrid.scenario.schema import Scenario
+    from ersgrid.study.economics import Economics
+
+__all__ = ["ECONOMICS_FILE", "folder_economics", "read_statements", "write_economics"]
+
+ECONOMICS_FILE = "economics.json"
+
+
+def read_statements(folder: Path) -> list[dict[str, Any]]:
+    """Every signed settlement statement of the folder's ledger; empty without a ledger."""
+    if not (folder / "ledger.sqlite").is_file():
+        return []
+    from ersgrid.ledger.storage import LedgerStore, database_url
+
+    store = LedgerStore(database_url(folder))
+    try:
+        return [
+            json.loads(body)
+            for period, *_ in store.settlement_rows()
+            for _, body, _ in store.statement_rows(period)
+        ]
+    finally:
+        store.close()
+
+
+def economics_of(
+    scenario: Scenario, kpis: dict[str, Any], folder: Path, reserve_revenue: float = 0.0
+) -> Economics:
+    """The economics of a run whose ledger is in ``folder``."""
+    from ersgrid.study.economics import compute_economics
+
+    return compute_economics(scenario, kpis, read_statements(folder), reserve_revenue)
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read {str(path)!r} ({what}): {err}") from None
+
+
+def folder_economics(folder: Path, reserve: Path | None = None) -> Economics:
+    """The economics of a run's results folder (``kpis.json``, ``scenario.yaml``, its ledger).
+
+    Parameters
+    ----------
+    folder : Path
+        A folder written by ``ersgrid run``.
+    reserve : Path, optional
+        ``reserve.json`` of ``ersgrid reserve`` on the same scenario and days: its capacity
+        payment (``revenue``) is added to the road's income.
+
+    Raises
+    ------
+    DataError
+        If the folder or a file in it is missing or unreadable.
+    """
+    from ersgrid.scenario.loader import load_scenario
+
+    if not folder.is_dir():
+        raise DataError(f"{str(folder)!r} is not a folder: give a results folder of `ersgrid run`")
+    if not (folder / "kpis.json").is_file():
+        raise DataError(
+            f"{str(folder)!r} holds no kpis.json: give a results folder of `ersgrid run` (for "
+            "a comparison, one of its strategy folders)"
+        )
+    kpis = _read_json(folder / "kpis.json", "the run's KPIs")
+    if not (folder / "scenario.yaml").is_file():
+        raise DataError(f"{str(folder)!r} holds no scenario.yaml: run `ersgrid run` again")
+    scenario = load_scenario(str(folder / "scenario.yaml"))
+    revenue = 0.0
+    if reserve is not None:
+        data = _read_json(reserve, "a reserve study")
+        if not isinstance(data, dict) or not isinstance(data.get("revenue"), int | float):
+            raise DataError(
+                f"{str(reserve)!r}: no revenue figure; give reserve.json of `ersgrid reserve`"
+            )
+        revenue = float(data["revenue"])
+    return economics_of(scenario, kpis, folder, revenue)
+
+
+def write_economics(folder: Path, economics: Economics) -> Path:
+    """Write ``economics.json`` into ``folder`` through a temporary name (never half a file)."""
+    text = json.dumps(json_safe(economics.as_dict()), indent=2, ensure_ascii=False) + "\n"
+    path = folder / ECONOMICS_FILE
+    tmp = folder / f".{path.stem}.tmp-{os.getpid()}{path.suffix}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        raise DataError(f"cannot write {str(path)!r}: {err}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
