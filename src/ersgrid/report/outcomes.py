@@ -75,7 +75,7 @@ def violations_section(results: list[RunResult]) -> Section:
         total += sum(counts)
         fig.add_trace(go.Bar(
             x=list(VIOLATION_KINDS.values()), y=counts, name=r.strategy,
-            marker={"color": color_of(n)},
+            marker={"color": color_of(n)}, text=counts, textposition="outside",
         ))  # fmt: skip
     fig.update_layout(
         title="Limit violations by kind" + (" (none in any run)" if total == 0 else ""),
@@ -111,11 +111,11 @@ def difference_section(results: list[RunResult]) -> Section | None:
     for row, (n, r) in enumerate(others, start=1):
         d = thin(r.timeseries[cols] - ref)
         fig.add_trace(go.Scatter(
-            x=d.index, y=d["grid_import_kw"], name="grid import", mode="lines", fill="tozeroy",
-            line={"color": color_of(n), "shape": "hv", "width": 1}, showlegend=False,
+            x=d.index, y=d["grid_import_kw"], name=f"grid import ({r.strategy})", mode="lines",
+            fill="tozeroy", line={"color": color_of(n), "shape": "hv", "width": 1},
         ), row=row, col=1)  # fmt: skip
         fig.add_trace(go.Scatter(
-            x=d.index, y=-d["grid_export_kw"], name="export (negative: more export)",
+            x=d.index, y=-d["grid_export_kw"], name="export (below zero: more export)",
             mode="lines", line={"color": "black", "dash": "dot", "shape": "hv", "width": 1},
             showlegend=row == 1,
         ), row=row, col=1)  # fmt: skip
@@ -126,8 +126,8 @@ def difference_section(results: list[RunResult]) -> Section | None:
     text = (
         f"One panel per strategy: its grid import minus the import of {base.strategy} on the "
         "same draws, in each 15-min step (filled; below zero is less import), and its export "
-        "difference (dotted; below zero is more export). Import moved out of the dear hours "
-        "into cheap or sunny ones shows as dips and bumps that roughly cancel; a strategy "
-        "that only shaves peaks shows dips alone."
+        "difference with the sign turned (dotted; below zero is more export, above less). "
+        "Import moved out of the dear hours into cheap or sunny ones shows as dips and bumps "
+        "that roughly cancel; a strategy that only shaves peaks shows dips alone."
     )
     return Section(f"Differences against {base.strategy}", text, [fig])
