@@ -19,7 +19,7 @@ __all__ = ["TERM_LABELS", "cost_section", "waterfall_steps"]
 TERM_LABELS: dict[str, str] = {
     "revenue": "revenue from vehicles",
     "export_revenue": "export revenue",
-    "grid_energy_cost": "grid energy bought",
+    "grid_energy_cost": "grid energy bought, less network fees",
     "network_fees": "network fees",
     "renewable_purchase": "renewables bought (PPA)",
     "v2g_buyback": "V2G refund to owners",

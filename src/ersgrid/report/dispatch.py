@@ -43,6 +43,9 @@ SINKS: dict[str, tuple[str, str]] = {
 
 ROAD = "road_load_kw"
 
+DRAWN_KW = 1e-3
+"""A series never above this in any step is left out of the stack (and its legend) [kW]."""
+
 
 def run_dispatch(r: RunResult) -> pd.DataFrame:
     """The corridor's dispatch of one run [kW], one row per planning step.
@@ -105,7 +108,7 @@ def _stack(fig: go.Figure, frame: pd.DataFrame, row: int, legend: set[str], road
     """Draw one panel; ``legend`` holds the series already in the legend (updated)."""
     d = thin(frame)
     for col, (name, color) in SOURCES.items():
-        if not d[col].any():
+        if not (d[col].abs() > DRAWN_KW).any():
             continue
         fig.add_trace(go.Scatter(
             x=d.index, y=d[col], name=name, stackgroup="supply", mode="lines",
@@ -114,7 +117,7 @@ def _stack(fig: go.Figure, frame: pd.DataFrame, row: int, legend: set[str], road
         ), row=row, col=1)  # fmt: skip
         legend.add(name)
     for col, (name, color) in SINKS.items():
-        if not d[col].any():
+        if not (d[col].abs() > DRAWN_KW).any():
             continue
         fig.add_trace(go.Scatter(
             x=d.index, y=-d[col], name=f"{name} (below zero)", stackgroup="sink", mode="lines",
