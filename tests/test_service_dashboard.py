@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright import sync_api as playwright
 
+from browser import CHROMIUM, FLAGS
 from conftest import IN_CI
 from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service
@@ -17,11 +17,6 @@ from ersgrid.service.live import LiveLoop
 from ersgrid.service.studies import Studies
 from live_server import running_service
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 SCREENSHOT = Path(__file__).resolve().parents[1] / "results" / "dashboard.png"
 
 if not Path(CHROMIUM).exists() and not IN_CI:

@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ersgrid.report.common import time_title
+
 if TYPE_CHECKING:
     from ersgrid.run.runner import RunResult
 
@@ -45,7 +47,7 @@ def _voltage_figure(r: RunResult) -> go.Figure:
     fig.update_layout(
         title=f"Bus voltages against the band {grid.voltage_min_pu}–{grid.voltage_max_pu} p.u. "
         f"({grid.network}, {int(ts['grid_voltage_violations'].sum())} bus-steps outside)",
-        yaxis_title="p.u.", height=340,
+        yaxis_title="voltage [p.u.]", height=340,
     )  # fmt: skip
     return fig
 
@@ -63,13 +65,14 @@ def _loading_figure(r: RunResult) -> go.Figure:
         fig = go.Figure(go.Heatmap(
             x=ts.index, y=names, z=z, colorscale="RdYlGn_r", zmin=0,
             zmax=max(grid.loading_max_pct * 1.2, float(finite.max()) if finite.size else 0.0),
-            colorbar={"title": "%"},
+            colorbar={"title": "loading [%]"},
         ))  # fmt: skip
         over = int(ts["grid_loading_violations"].sum())
         fig.update_layout(
             title=f"Loading of each line and transformer ({over} branch-steps above "
             f"{grid.loading_max_pct:g} %)",
             height=max(300, 18 * len(names) + 120),
+            xaxis_title=time_title(r),
         )
         return fig
     fig = go.Figure()
@@ -79,7 +82,7 @@ def _loading_figure(r: RunResult) -> go.Figure:
     fig.add_trace(go.Scatter(x=ts.index, y=ts["grid_max_trafo_loading_pct"],
                              name="most loaded transformer"))  # fmt: skip
     fig.add_hline(y=grid.loading_max_pct, line_dash="dash", line_color="black")
-    fig.update_layout(title="Highest loadings", yaxis_title="%", height=320)
+    fig.update_layout(title="Highest loadings", yaxis_title="loading [%]", height=320)
     return fig
 
 
@@ -99,7 +102,7 @@ def _renewable_figure(r: RunResult) -> go.Figure:
                              line={"color": "black", "width": 1}))  # fmt: skip
     share = r.kpis.get("renewable_share")
     share_txt = f", {share:.1%} of the road's energy" if isinstance(share, float) else ""
-    fig.update_layout(title=f"Local renewables: where they go{share_txt}", yaxis_title="kW",
+    fig.update_layout(title=f"Local renewables: where they go{share_txt}", yaxis_title="power [kW]",
                       height=340)  # fmt: skip
     return fig
 

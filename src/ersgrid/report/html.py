@@ -6,16 +6,21 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import plotly.graph_objects as go
 from plotly.io import to_html
 from plotly.subplots import make_subplots
 
+from ersgrid.report.common import Section, color_of, thin, time_title
+from ersgrid.report.costs import cost_section
+from ersgrid.report.dispatch import dispatch_section, storage_section
 from ersgrid.report.grid import GRID_KPI_LABELS, grid_figures
+from ersgrid.report.outcomes import difference_section, unmet_section, violations_section
 
 if TYPE_CHECKING:
     from ersgrid.run.runner import RunResult
 
-__all__ = ["KPI_LABELS", "write_report"]
+__all__ = ["KPI_LABELS", "report_sections", "write_report"]
 
 KPI_LABELS: dict[str, str] = {
     "energy_delivered_kwh": "Energy into batteries [kWh]",
@@ -43,8 +48,6 @@ KPI_LABELS: dict[str, str] = {
     "fallbacks": "Planner fallbacks [-]",
     **GRID_KPI_LABELS,
 }
-
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
 
 
 def _fmt(value: Any) -> str:
@@ -75,18 +78,18 @@ def _power_figure(results: list[RunResult]) -> go.Figure:
     )  # fmt: skip
     for row, sid in enumerate(subs, start=1):
         for n, r in enumerate(results):
-            ts = r.timeseries
+            ts = thin(r.timeseries)
             fig.add_trace(go.Scatter(
                 x=ts.index, y=ts[f"road_power_{sid}_kw"], name=f"{r.strategy}", mode="lines",
-                line={"color": _PALETTE[n % len(_PALETTE)], "width": 1.5},
+                line={"color": color_of(n), "width": 1.5},
                 legendgroup=r.strategy, showlegend=row == 1,
             ), row=row, col=1)  # fmt: skip
         fig.add_trace(go.Scatter(
-            x=first.timeseries.index, y=first.timeseries[f"road_limit_{sid}_kw"],
+            x=thin(first.timeseries).index, y=thin(first.timeseries)[f"road_limit_{sid}_kw"],
             name="rating / limit", mode="lines", line={"color": "black", "dash": "dash"},
             legendgroup="limit", showlegend=row == 1,
         ), row=row, col=1)  # fmt: skip
-        fig.update_yaxes(title_text="kW", row=row, col=1)
+        fig.update_yaxes(title_text="power [kW]", row=row, col=1)
     fig.update_layout(height=220 * len(subs) + 80, margin={"t": 40, "b": 30})
     return fig
 
@@ -106,37 +109,56 @@ def _import_limit_figure(results: list[RunResult]) -> go.Figure | None:
     )  # fmt: skip
     for row, sid in enumerate(subs, start=1):
         for n, r in enumerate(results):
-            ts = r.timeseries
+            ts = thin(r.timeseries)
             fig.add_trace(go.Scatter(
                 x=ts.index, y=ts[f"grid_import_{sid}_kw"], name=r.strategy, mode="lines",
-                line={"color": _PALETTE[n % len(_PALETTE)], "width": 1.5, "shape": "hv"},
+                line={"color": color_of(n), "width": 1.5, "shape": "hv"},
                 legendgroup=r.strategy, showlegend=row == 1,
             ), row=row, col=1)  # fmt: skip
         fig.add_trace(go.Scatter(
-            x=first.timeseries.index, y=first.timeseries[f"import_limit_{sid}_kw"],
+            x=thin(first.timeseries).index,
+            y=thin(first.timeseries)[f"import_limit_{sid}_kw"],
             name="import limit (with DR caps)", mode="lines",
             line={"color": "black", "dash": "dash", "shape": "hv"}, legendgroup="limit",
             showlegend=row == 1,
         ), row=row, col=1)  # fmt: skip
-        fig.update_yaxes(title_text="kW", row=row, col=1)
+        fig.update_yaxes(title_text="power [kW]", row=row, col=1)
     fig.update_layout(height=200 * len(subs) + 80, margin={"t": 40, "b": 30})
     return fig
 
 
 def _price_figure(results: list[RunResult]) -> go.Figure:
-    r = results[0]
-    ts = r.timeseries
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=ts.index, y=ts["price_per_kwh"], name="price", mode="lines",
-                             line={"shape": "hv"}), secondary_y=False)  # fmt: skip
-    fig.add_trace(go.Scatter(x=ts.index, y=ts["co2_kg_per_kwh"], name="CO2 intensity",
-                             mode="lines", line={"dash": "dot"}), secondary_y=True)  # fmt: skip
-    fig.update_yaxes(title_text=f"{r.scenario.currency}/kWh", secondary_y=False)
-    fig.update_yaxes(
-        title_text="kg CO2/kWh", secondary_y=True, rangemode="tozero",
-        range=[0.0, 1.2 * float(ts["co2_kg_per_kwh"].max()) + 1e-3],
-    )  # fmt: skip
-    fig.update_layout(title="Grid energy price and CO2 intensity", height=320)
+    """The grid price, the user price and the CO2 intensity of the runs' world (a run under
+    another tariff design adds its own prices)."""
+    first = results[0]
+    cur = first.scenario.currency
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=["Prices", "CO2 intensity of grid energy"])  # fmt: skip
+    cols = ["price_per_kwh", "user_price_per_kwh", "co2_kg_per_kwh"]
+    shown: list[pd.DataFrame] = []
+    for n, r in enumerate(results):
+        full = r.timeseries[cols]
+        if any(full.equals(other) for other in shown):
+            continue
+        shown.append(full)
+        ts = thin(full)
+        tag = "" if n == 0 else f" ({r.strategy})"
+        color = "#1f77b4" if n == 0 else color_of(n)
+        fig.add_trace(go.Scatter(x=ts.index, y=ts["price_per_kwh"], name=f"grid price{tag}",
+                                 mode="lines", line={"shape": "hv", "color": color}),
+                      row=1, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(x=ts.index, y=ts["user_price_per_kwh"],
+                                 name=f"user price{tag}", mode="lines",
+                                 line={"shape": "hv", "dash": "dash", "color": color}),
+                      row=1, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(x=ts.index, y=ts["co2_kg_per_kwh"], name=f"CO2 intensity{tag}",
+                                 mode="lines", line={"shape": "hv", "color": "#2ca02c"}),
+                      row=2, col=1)  # fmt: skip
+    fig.update_yaxes(title_text=f"price [{cur}/kWh]", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="CO2 [kg/kWh]", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text=time_title(first), row=2, col=1)
+    fig.update_layout(title="Grid price, user price and CO2 intensity", height=420,
+                      margin={"t": 80, "b": 40})  # fmt: skip
     return fig
 
 
@@ -145,14 +167,14 @@ def _soc_figure(results: list[RunResult]) -> go.Figure:
     for n, r in enumerate(results):
         fig.add_trace(go.Histogram(
             x=r.trips["soc_exit"], name=r.strategy, opacity=0.6, xbins={"size": 0.025},
-            marker={"color": _PALETTE[n % len(_PALETTE)]},
+            marker={"color": color_of(n)},
         ))  # fmt: skip
     targets = sorted(set(results[0].trips["soc_target"].round(3)))
     for t in targets:
         fig.add_vline(x=t, line_dash="dash", annotation_text=f"target {t:.2f}")
     fig.update_layout(
         title="State of charge at exit (completed trips)", barmode="overlay",
-        xaxis_title="state of charge [-]", yaxis_title="trips", height=340,
+        xaxis_title="state of charge at exit [-]", yaxis_title="trips [-]", height=340,
     )  # fmt: skip
     return fig
 
@@ -160,15 +182,15 @@ def _soc_figure(results: list[RunResult]) -> go.Figure:
 def _road_figure(results: list[RunResult]) -> go.Figure:
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     for n, r in enumerate(results):
-        ts = r.timeseries
+        ts = thin(r.timeseries)
         fig.add_trace(go.Scatter(x=ts.index, y=ts["grid_import_kw"], name=f"{r.strategy} import",
-                                 line={"color": _PALETTE[n % len(_PALETTE)]}),
+                                 line={"color": color_of(n)}),
                       secondary_y=False)  # fmt: skip
-    ts = results[0].timeseries
+    ts = thin(results[0].timeseries)
     fig.add_trace(go.Scatter(x=ts.index, y=ts["vehicles_on_road"], name="ERS vehicles on road",
                              line={"color": "grey", "dash": "dot"}), secondary_y=True)  # fmt: skip
-    fig.update_yaxes(title_text="kW", secondary_y=False)
-    fig.update_yaxes(title_text="vehicles", secondary_y=True)
+    fig.update_yaxes(title_text="power [kW]", secondary_y=False)
+    fig.update_yaxes(title_text="vehicles on the road [-]", secondary_y=True)
     fig.update_layout(title="Grid import of the road and ERS vehicles on it", height=340)
     return fig
 
@@ -201,7 +223,7 @@ def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
             expected = planner.timeseries[stored].to_numpy() * share
         else:
             expected = (volume[f"{name}_A"] + volume[f"{name}_B"]).to_numpy() * share
-        color = _PALETTE[c % len(_PALETTE)]
+        color = color_of(c)
         fig.add_trace(go.Bar(x=ts.index, y=actual[: len(ts)], name=f"{name}: entered",
                              marker={"color": color}, opacity=0.45))  # fmt: skip
         source = "expected" if planner is None else planner.strategy
@@ -209,7 +231,7 @@ def _traffic_figure(results: list[RunResult]) -> list[go.Figure]:
                                  line={"color": color}))  # fmt: skip
     fig.update_layout(
         title="ERS vehicles entering per 15 min: realised against the planners' forecast",
-        yaxis_title="vehicles", barmode="overlay", height=340,
+        yaxis_title="vehicles per 15 min [-]", barmode="overlay", height=340,
     )  # fmt: skip
     return [fig]
 
@@ -228,7 +250,7 @@ def _renewables_figure(results: list[RunResult]) -> list[go.Figure]:
     )  # fmt: skip
     if planner is None:
         return []
-    ts = planner.timeseries
+    ts = thin(planner.timeseries)
     kinds = [k for k in RENEWABLE_LABELS if f"forecast_{k}_p50_kw" in ts and f"{k}_kw" in ts]
     fig = make_subplots(
         rows=len(kinds), cols=1, shared_xaxes=True, vertical_spacing=0.08,
@@ -236,7 +258,7 @@ def _renewables_figure(results: list[RunResult]) -> list[go.Figure]:
                         "against actual" for k in kinds],
     )  # fmt: skip
     for row, kind in enumerate(kinds, start=1):
-        color = _PALETTE[(row - 1) % len(_PALETTE)]
+        color = color_of(row - 1)
         first = row == 1
         fig.add_trace(go.Scatter(
             x=ts.index, y=ts[f"forecast_{kind}_p90_kw"], mode="lines", line={"width": 0},
@@ -255,7 +277,7 @@ def _renewables_figure(results: list[RunResult]) -> list[go.Figure]:
             x=ts.index, y=ts[f"{kind}_kw"], mode="lines", name="actual",
             line={"color": "black", "width": 1.5}, legendgroup="actual", showlegend=first,
         ), row=row, col=1)  # fmt: skip
-        fig.update_yaxes(title_text="kW", row=row, col=1)
+        fig.update_yaxes(title_text="power [kW]", row=row, col=1)
     fig.update_layout(
         title="Renewable output: the planner's forecast (issued before each plan) against actual",
         height=260 * len(kinds) + 100,
@@ -276,25 +298,106 @@ def _economics_section(results: list[RunResult]) -> str:
     )
 
 
+def _connections_section(results: list[RunResult]) -> Section:
+    limits = _import_limit_figure(results)
+    text = (
+        "Each connection's grid import against its import limit (dashed: the limit with any "
+        "demand-response cap in force), and each substation's road power against its rating. "
+        "A line above the dashed one is a limit broken (counted under Limit violations)."
+    )
+    return Section(
+        "Grid connections", text, [*([limits] if limits else []), _power_figure(results)]
+    )
+
+
+def _vehicles_section(results: list[RunResult]) -> Section:
+    text = (
+        "How full the batteries left the road: the distribution of the state of charge at exit "
+        "of every completed trip (dashed: the classes' exit targets; mass left of a target is "
+        "a trip that left short). Then the road's grid import beside the number of ERS "
+        "vehicles on it, and the vehicles entering per 15 min against the forecast the "
+        "planners used."
+    )
+    figures = [_soc_figure(results), _road_figure(results), *_traffic_figure(results)]
+    return Section("Vehicles and traffic", text, figures)
+
+
+def _price_section(results: list[RunResult]) -> Section:
+    text = (
+        "The prices the runs met: the grid price per kWh imported (network fee included), the "
+        "user price the vehicles pay per kWh into their battery, and the CO2 intensity of grid "
+        "energy. A controlled strategy moves import to the low stretches of the grid price and "
+        "of the CO2 intensity when it carries a carbon price."
+    )
+    return Section("Price and CO2", text, [_price_figure(results)])
+
+
+def _renewables_section(results: list[RunResult]) -> Section:
+    text = (
+        "The local plants: the forecast a planner used (P50 with its P10–P90 band) against "
+        "what they produced, and where their output went (into the road, other loads, export, "
+        "curtailed). With a grid model, the bus voltages against their band and the loading of "
+        "each line and transformer of the first run."
+    )
+    return Section("Renewables and the grid", text, [*_renewables_figure(results),
+                                                      *grid_figures(results)])  # fmt: skip
+
+
+def _anchor(section: Section) -> str:
+    return section.title.lower().replace(" ", "-")
+
+
+def report_sections(results: list[RunResult]) -> list[Section]:
+    """The report's sections after the key figures, in page order (one function each; a
+    section without plots is left out)."""
+    sections = [
+        cost_section(results),
+        dispatch_section(results),
+        storage_section(results),
+        difference_section(results),
+        _connections_section(results),
+        violations_section(results),
+        unmet_section(results),
+        _price_section(results),
+        _vehicles_section(results),
+        _renewables_section(results),
+    ]
+    return [s for s in sections if s is not None and s.figures]
+
+
 def write_report(
     results: list[RunResult], path: Path, extra_figures: list[go.Figure] | None = None
 ) -> Path:
-    """Write one HTML page with the KPI table and plots of every run in ``results``.
+    """Write one HTML page with the key figures and the sections of every run in ``results``.
 
-    Runs must share a scenario and time index (e.g. strategies compared on one scenario).
+    Runs must share a scenario and time index (e.g. strategies compared on one scenario);
+    with several, the first ``uncontrolled`` run (else the first) is the baseline the
+    differences are taken against. plotly.js is embedded once, so the page opens offline.
     """
     first = results[0]
     sc = first.scenario
-    limits = _import_limit_figure(results)
-    figures = [_road_figure(results), _power_figure(results), *([limits] if limits else []),
-               _price_figure(results),
-               _soc_figure(results), *_traffic_figure(results), *_renewables_figure(results),
-               *grid_figures(results),
-               *(extra_figures or [])]  # fmt: skip
-    parts = [
-        to_html(fig, full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False})
-        for i, fig in enumerate(figures)
-    ]
+    sections = report_sections(results)
+    if extra_figures:
+        sections.append(Section("More plots", "", list(extra_figures)))
+    body = []
+    n = 0
+    for s in sections:
+        anchor = _anchor(s)
+        parts = [f"<section id='{html.escape(anchor)}'><h2>{html.escape(s.title)}</h2>"]
+        if s.how_to_read:
+            parts.append(
+                f"<p class='read'><b>How to read this.</b> {html.escape(s.how_to_read)}</p>"
+            )
+        for fig in s.figures:
+            parts.append(to_html(fig, full_html=False, include_plotlyjs=(n == 0),
+                                 config={"displaylogo": False}))  # fmt: skip
+            n += 1
+        parts.append("</section>")
+        body.append("".join(parts))
+    toc = "".join(
+        f"<li><a href='#{html.escape(_anchor(s))}'>{html.escape(s.title)}</a></li>"
+        for s in sections
+    )
     title = f"ersgrid — {sc.name} — {', '.join(r.strategy for r in results)}"
     meta = (
         f"{html.escape(sc.description)}<br>Start {html.escape(str(first.kpis['start']))}, "
@@ -308,15 +411,17 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px
 table {{ border-collapse: collapse; margin: 1rem 0; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
 th[scope=row] {{ text-align: left; font-weight: normal; }}
+p.read {{ background: #f4f6f8; border-left: 3px solid #1f77b4; padding: 0.5rem 0.8rem; }}
+section {{ margin-top: 2rem; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>{meta}</p>
 <p>Sign convention: power drawn from the grid by the road is positive; export (V2G) negative.</p>
+<nav><ul>{toc}</ul></nav>
 <h2>Key figures</h2>
 {_kpi_table(results)}
 {_economics_section(results)}
-<h2>Plots</h2>
-{"".join(parts)}
+{"".join(body)}
 </body></html>
 """
     path.write_text(page, encoding="utf-8")

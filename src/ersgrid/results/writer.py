@@ -169,7 +169,6 @@ def write_comparison(
         Also write ``csv`` and/or ``xlsx`` copies (each run's, and the KPIs side by side).
     """
     from ersgrid.report.html import write_report
-    from ersgrid.report.planning import margin_figure, storage_figure
 
     target = Path(folder)
     runs = list(results)
@@ -180,7 +179,7 @@ def write_comparison(
         try:
             for result in runs:
                 _write_run(result, tmp / result.strategy, ledger)
-            write_report(runs, tmp / "report.html", [storage_figure(runs), margin_figure(runs)])
+            write_report(runs, tmp / "report.html")
             _write_json(tmp / "compare.json", {r.strategy: r.kpis for r in runs})
             if export:
                 export_folder(tmp, export)

@@ -16,10 +16,34 @@ from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.scenario.v2g import wear_cost
 from ersgrid.timeindex import PLANNING_STEP_H, planning_step_of
 
-__all__ = ["compute_kpis", "pseudonym", "trips_table"]
+__all__ = ["MARGIN_TERMS", "OBJECTIVE_TERMS", "compute_kpis", "pseudonym", "trips_table"]
 
 ENERGY_TOLERANCE = 1e-6
 """Relative tolerance of the energy-conservation check of every run [-]."""
+
+MARGIN_TERMS: tuple[tuple[str, int], ...] = (
+    ("revenue", 1),
+    ("export_revenue", 1),
+    ("grid_energy_cost", -1),
+    ("network_fees", -1),
+    ("renewable_purchase", -1),
+    ("v2g_buyback", -1),
+    ("v2g_payment", -1),
+    ("stored_energy_value", 1),
+)
+"""The KPIs (key, sign) whose signed sum is ``margin`` [currency]: the money of the run."""
+
+OBJECTIVE_TERMS: tuple[tuple[str, int], ...] = (
+    ("demand_charge", -1),
+    ("carbon_cost", -1),
+    ("storage_wear_cost", -1),
+    ("v2g_wear_cost", -1),
+    ("shortfall_penalty", -1),
+    ("stored_energy_carbon_value", 1),
+)
+"""The KPIs (key, sign) that take ``margin`` to ``−objective`` [currency]: ``objective =
+−(margin + Σ sign × KPI)``, the costs the planner weighs beyond the money (demand charge,
+carbon, wear, the penalty on unmet energy) and the carbon part of the stored energy's value."""
 
 
 def pseudonym(seed: int, vehicle_id: npt.NDArray[np.int64]) -> list[str]:
@@ -180,20 +204,25 @@ def compute_kpis(
     co2_kg = float((import_kwh * co2).sum())
     peak_kw = float(timeseries["grid_import_kw"].max())
     demand_charge = w.demand_charge_per_kw * peak_kw
-    objective = (
-        import_cost
-        + renewable_purchase
-        + demand_charge
-        + w.carbon_price_per_kg * co2_kg
-        - export_revenue
-        + w.degradation_cost_per_kwh * storage_discharged_kwh
-        - revenue
-        + w.shortfall_penalty_per_kwh * unmet
-        - storage_change_kwh * refill_cost_per_kwh(scenario, price, co2)
-        + v2g_buyback
-        + v2g_payment
-        + v2g_wear
-    )
+    refill_with_carbon = refill_cost_per_kwh(scenario, price, co2)
+    terms = {
+        "revenue": revenue,
+        "export_revenue": export_revenue,
+        "grid_energy_cost": import_cost - network_fees,
+        "network_fees": network_fees,
+        "renewable_purchase": renewable_purchase,
+        "v2g_buyback": v2g_buyback,
+        "v2g_payment": v2g_payment,
+        "stored_energy_value": stored_value,
+        "demand_charge": demand_charge,
+        "carbon_cost": w.carbon_price_per_kg * co2_kg,
+        "storage_wear_cost": w.degradation_cost_per_kwh * storage_discharged_kwh,
+        "v2g_wear_cost": v2g_wear,
+        "shortfall_penalty": w.shortfall_penalty_per_kwh * unmet,
+        "stored_energy_carbon_value": storage_change_kwh * refill_with_carbon - stored_value,
+    }
+    margin = sum(sign * terms[key] for key, sign in MARGIN_TERMS)
+    objective = -(margin + sum(sign * terms[key] for key, sign in OBJECTIVE_TERMS))
     return {
         "scenario": scenario.name,
         "strategy": strategy,
@@ -223,13 +252,9 @@ def compute_kpis(
         "unmet_energy_kwh": unmet,
         "revenue": revenue,
         "export_revenue": export_revenue,
-        "margin": (
-            revenue + export_revenue - energy_cost - renewable_purchase - v2g_buyback - v2g_payment
-        ),
-        "v2g_buyback": v2g_buyback,
-        "v2g_payment": v2g_payment,
-        "v2g_wear_cost": v2g_wear,
+        "margin": margin,
         "objective": objective,
+        **terms,
         "storage_discharged_kwh": storage_discharged_kwh,
         "storage_change_kwh": storage_change_kwh,
         "fallbacks": int(fallbacks),
