@@ -640,7 +640,10 @@ class Stepper:
         )
         columns |= energy_columns
         timeseries = pd.DataFrame(columns, index=index.rename("time"))
-        trips = trips_table(twin.trips(), scenario, layout, index[0], self.dt_s)
+        trips = trips_table(
+            twin.trips(), scenario, layout, index[0], self.dt_s,
+            (twin.under_way_ids, twin.under_way_km),
+        )  # fmt: skip
         passes = twin.passes()
         days = len(index) * h / 24.0
         kpis = compute_kpis(

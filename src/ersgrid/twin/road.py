@@ -182,6 +182,10 @@ class RoadTwin:
         self._passes: list[FloatArray] = []
         self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
         self._seg_sub = layout.seg_substation.astype(np.int64)
+        self.under_way_ids: IntArray = np.zeros(0, dtype=np.int64)
+        """Ids of the vehicles on the road when counting started (:meth:`start_counting`)."""
+        self.under_way_km: FloatArray = np.zeros(0)
+        """Their road kilometre then [km]."""
 
     @property
     def vehicles_on_road(self) -> int:
@@ -365,8 +369,10 @@ class RoadTwin:
 
     def start_counting(self) -> None:
         """Count from now on only: forget completed trips, metered passes and counters, and
-        zero what the vehicles on the road have received, returned and lacked so far (their
-        open passes restart now). Their entry (time, interchange, energy) stays their own.
+        start the trips of the vehicles on the road afresh here (entry step and energy now,
+        nothing received, returned or lacked yet; open passes restart now). Their entry
+        interchange stays where they came on the road; :attr:`under_way_km` keeps where
+        they are now.
 
         Called at a run's start after a warm-up or a restored state: energy a vehicle
         exchanged before the start belongs to the window before.
@@ -383,6 +389,15 @@ class RoadTwin:
         ):  # fmt: skip
             fs[row, :n] = 0.0
         self._is[kernel.I_PASS_START, :n] = self.step
+        self._is[kernel.I_ENTRY_STEP, :n] = self.step
+        fs[kernel.F_ENTRY_ENERGY, :n] = fs[kernel.F_ENERGY, :n]
+        travel_m = fs[kernel.F_POS, :n]
+        km = (
+            np.where(self._is[kernel.I_DIR, :n] == 0, travel_m, self.layout.length_m - travel_m)
+            / 1000.0
+        )
+        self.under_way_ids = self._is[kernel.I_ID, :n].copy()
+        self.under_way_km = np.asarray(km, dtype=np.float64)
 
     def snapshot(self) -> TwinState:
         """The vehicles on the road now (a copy), to carry on in another run."""
