@@ -63,7 +63,7 @@ class TwinState:
 
     Made by :meth:`RoadTwin.snapshot` and taken by :meth:`RoadTwin.restore`: a run that
     starts from it carries on with the same vehicles (ids, positions, energy, trip and pass
-    accounting) as if the road had never stopped.
+    accounting) as one long run would.
 
     Attributes
     ----------
