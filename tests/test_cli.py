@@ -252,3 +252,27 @@ def test_reserve_and_outage_json(tmp_path: Path) -> None:
     data = json.loads(res.stdout)
     assert data["substation"] == "SS-Test"
     assert data["served_kwh"] + data["not_served_kwh"] == pytest.approx(data["critical_kwh"])
+
+
+def test_continue_from_carries_on_and_refuses_what_does_not_fit(
+    tiny_results: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "next"
+    args = ["run", "tiny", "--days", "0.25", "--continue-from", str(tiny_results), "--quiet"]
+    done = runner.invoke(app, [*args, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    kpis = json.loads((out / "kpis.json").read_text())
+    assert kpis["start"] == "2035-04-03 00:00:00+09:00"  # where the day before ended
+    assert (out / "end_state.npz").is_file()
+    wrong_day = runner.invoke(app, [*args, "--start", "2035-04-02", "--out", str(out)])
+    assert wrong_day.exit_code == 2
+    assert "starts at" in wrong_day.output
+    other = runner.invoke(app, [*args[:1], "e20", *args[2:], "--out", str(out)])
+    assert other.exit_code == 2
+    assert "another scenario" in other.output
+    missing = runner.invoke(
+        app, ["run", "tiny", "--continue-from", str(tmp_path / "none"), "--out", str(out)]
+    )
+    assert missing.exit_code == 2
+    assert "no end state" in missing.output
+    assert "Traceback" not in wrong_day.output + other.output + missing.output

@@ -36,7 +36,7 @@ from ersgrid.errors import (
 if TYPE_CHECKING:
     from ersgrid.control import Dispatch, Observation, RunContext, Strategy, register_strategy
     from ersgrid.results import write_results
-    from ersgrid.run import RunResult, run
+    from ersgrid.run import RunResult, RunState, run
     from ersgrid.scenario import Scenario, build_layout, builtin_names, load_scenario
 
 __version__ = "0.1.0"
@@ -48,6 +48,7 @@ _LAZY: dict[str, str] = {
     "Strategy": "ersgrid.control",
     "register_strategy": "ersgrid.control",
     "RunResult": "ersgrid.run",
+    "RunState": "ersgrid.run",
     "run": "ersgrid.run",
     "Scenario": "ersgrid.scenario",
     "build_layout": "ersgrid.scenario",
@@ -68,6 +69,7 @@ __all__ = [
     "Observation",
     "RunContext",
     "RunResult",
+    "RunState",
     "Scenario",
     "ScenarioError",
     "ServiceError",

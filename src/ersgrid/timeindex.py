@@ -16,9 +16,11 @@ __all__ = [
     "MAX_RUN_DAYS",
     "MAX_RUN_VEHICLES",
     "PLANNING_STEP_H",
+    "SLOWEST_SPEED_SHARE",
     "check_run",
     "planning_index",
     "planning_step_of",
+    "warmup_steps",
 ]
 
 PLANNING_STEP_H = 0.25
@@ -29,6 +31,26 @@ MAX_RUN_DAYS = 3660
 
 MAX_RUN_VEHICLES = 30_000_000
 """Most ERS vehicles one run may draw [-] (about 3 GB of vehicle and pass records)."""
+
+
+SLOWEST_SPEED_SHARE = 0.6
+"""Lowest cruising speed drawn for a vehicle, as a share of its class's mean [-] (the
+arrivals' truncation)."""
+
+
+def warmup_steps(scenario: Scenario) -> int:
+    """Planning steps the twin runs before a run's start (``simulation.warmup_h``) [-].
+
+    Without ``warmup_h``: the longest trip on the corridor, its length at the slowest
+    class's lowest speed (:data:`SLOWEST_SPEED_SHARE` of its mean), rounded up to whole
+    planning steps, so every vehicle on the road at the start entered during the warm-up.
+    """
+    step_h = scenario.simulation.planning_step_min / 60.0
+    hours = scenario.simulation.warmup_h
+    if hours is None:
+        slowest_kmh = min(spec.speed.mean_kmh for spec in scenario.vehicles.values())
+        hours = scenario.road.length_km / (SLOWEST_SPEED_SHARE * slowest_kmh)
+    return math.ceil(hours / step_h - 1e-9)
 
 
 def check_run(scenario: Scenario, days: float, start: dt.date | None = None) -> None:

@@ -127,10 +127,19 @@ def run(
             "results folder (see `ersgrid export`).",
         ),
     ] = None,
+    continue_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--continue-from",
+            help="Results folder of a run of the same scenario that ended where this one "
+            "starts: carry on with its vehicles, batteries, meters and strategy memory "
+            "(default start: where it ended).",
+        ),
+    ] = None,
 ) -> None:
     """Run a scenario end to end and write its results folder and report."""
     from ersgrid.data.dr_events import read_dr_events
-    from ersgrid.results import write_results
+    from ersgrid.results import read_end_state, write_results
     from ersgrid.run.runner import run as run_scenario
     from ersgrid.scenario.loader import load_scenario
 
@@ -138,12 +147,13 @@ def run(
     sc = load_scenario(scenario)
     events = read_dr_events(dr_events) if dr_events is not None else None
     first_day = parse_date(start)
+    state = read_end_state(continue_from) if continue_from is not None else None
     folder = out or Path("results") / sc.name
     keep_note(folder)
     with progress(quiet) as bar:
         result = run_scenario(
             sc, strategy, days=days, start=first_day, seed=seed,
-            progress=bar.task(f"{sc.name} / {strategy}"), dr_events=events,
+            progress=bar.task(f"{sc.name} / {strategy}"), dr_events=events, start_state=state,
         )  # fmt: skip
         if peak_reference:
             from ersgrid.run.peak import without_v2g

@@ -7,6 +7,7 @@ command line as ``--strategy package.module:ClassName``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -172,3 +173,18 @@ class Strategy(ABC):
     @abstractmethod
     def decide(self, observation: Observation) -> Dispatch:
         """Return the power limits for the planning step that starts now."""
+
+    def end_state(self, observation: Observation) -> dict[str, FloatArray]:
+        """What the strategy carries over to a run that continues this one, by name.
+
+        Called once after the last planning step with what the strategy would see at the
+        next one (``observation.step`` is the number of steps run). A strategy with memory
+        of the run (metered peaks, the last step's load) returns it here and takes it back
+        in :meth:`resume`, so chained runs decide as one long run. Nothing by default.
+        """
+        return {}
+
+    def resume(self, state: Mapping[str, FloatArray]) -> None:
+        """Take over :meth:`end_state` of the run this one continues (after :meth:`reset`,
+        before the first step). Ignored by default."""
+        del state  # a strategy without memory starts afresh

@@ -22,6 +22,8 @@ Price levels are taken per local day from the tariff, so the rule needs no forec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
@@ -66,6 +68,24 @@ class TimeOfUse(Strategy):
         self._valley = tariff.demand_charge_per_kw > 0.0
         self._peak_import_kw = np.zeros(context.layout.n_substations)
         self._corridor_peak_kw = 0.0
+        self._carried_net_kw: np.ndarray | None = None
+
+    def end_state(self, observation: Observation) -> dict[str, np.ndarray]:
+        """The peaks metered so far and the last step's net load of each connection."""
+        return {
+            "peak_import_kw": self._peak_import_kw.copy(),
+            "corridor_peak_kw": np.array([self._corridor_peak_kw]),
+            "net_kw": self._previous_net_kw(observation),
+        }
+
+    def resume(self, state: Mapping[str, np.ndarray]) -> None:
+        """Carry on with the peaks and the last net load of the run this one continues."""
+        n_sub = self.context.layout.n_substations
+        if "peak_import_kw" in state and np.shape(state["peak_import_kw"]) == (n_sub,):
+            self._peak_import_kw = np.asarray(state["peak_import_kw"], dtype=np.float64).copy()
+            self._corridor_peak_kw = float(np.asarray(state["corridor_peak_kw"]).reshape(-1)[0])
+        if "net_kw" in state and np.shape(state["net_kw"]) == (n_sub,):
+            self._carried_net_kw = np.asarray(state["net_kw"], dtype=np.float64).copy()
 
     def decide(self, observation: Observation) -> Dispatch:
         k = observation.step
@@ -106,6 +126,8 @@ class TimeOfUse(Strategy):
         """Net load of each connection in the previous step (road + other − renewables) [kW]."""
         lay = self.context.layout
         k = observation.step
+        if k == 0 and self._carried_net_kw is not None:  # the run this one continues
+            return self._carried_net_kw.copy()
         if observation.last is None or k == 0:
             return np.zeros(lay.n_substations)
         en = self.context.energy

@@ -22,7 +22,7 @@ __all__ = ["COMPARE_FILES", "RESULT_FILES", "write_comparison", "write_results"]
 
 RESULT_FILES = (
     "kpis.json", "timeseries.parquet", "trips.parquet", "passes.parquet", "scenario.yaml",
-    "report.html",
+    "report.html", "end_state.npz",
 )  # fmt: skip
 """Files of every run's results folder (the ledger's and the exports come beside them)."""
 
@@ -88,6 +88,10 @@ def _write_run(result: RunResult, out: Path, ledger: bool) -> None:
         write_economics(out, economics)
         result.kpis |= economics.kpis()
     write_report([result], out / "report.html")
+    if result.end_state is not None:
+        from ersgrid.results.end_state import END_STATE_FILE, write_end_state
+
+        write_end_state(result.end_state, out / END_STATE_FILE)
     _write_json(out / "kpis.json", result.kpis)
 
 
@@ -104,8 +108,9 @@ def write_results(
     Files: ``kpis.json``, ``timeseries.parquet`` (planning step, tz-aware), ``trips.parquet``,
     ``passes.parquet`` (metered vehicle × segment passes), ``scenario.yaml`` (resolved),
     ``report.html`` (self-contained), ``economics.json`` (when the scenario's costs can be
-    priced: otherwise the KPI ``economics_not_computed`` says why) and, after a
-    demand-response run, ``dr_events.json``; with ``ledger``, the signed ledger too
+    priced: otherwise the KPI ``economics_not_computed`` says why), ``end_state.npz`` (where
+    the run ended, to continue it: :func:`ersgrid.results.end_state.read_end_state`) and,
+    after a demand-response run, ``dr_events.json``; with ``ledger``, the signed ledger too
     (``ledger.sqlite``, ``trust.json``, ``keys/``: see docs/ledger.md), whose figures are
     added to ``result.kpis``.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,15 @@ from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.scenario.v2g import wear_cost
 from ersgrid.timeindex import PLANNING_STEP_H, planning_step_of
 
-__all__ = ["MARGIN_TERMS", "OBJECTIVE_TERMS", "compute_kpis", "pseudonym", "trips_table"]
+__all__ = [
+    "KPI_COMBINE",
+    "MARGIN_TERMS",
+    "OBJECTIVE_TERMS",
+    "combine_kpis",
+    "compute_kpis",
+    "pseudonym",
+    "trips_table",
+]
 
 ENERGY_TOLERANCE = 1e-6
 """Relative tolerance of the energy-conservation check of every run [-]."""
@@ -56,7 +65,12 @@ def pseudonym(seed: int, vehicle_id: npt.NDArray[np.int64]) -> list[str]:
 
 
 def trips_table(
-    raw: pd.DataFrame, scenario: Scenario, layout: Layout, t0: pd.Timestamp, dt_s: float
+    raw: pd.DataFrame,
+    scenario: Scenario,
+    layout: Layout,
+    t0: pd.Timestamp,
+    dt_s: float,
+    under_way: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None,
 ) -> pd.DataFrame:
     """Turn the twin's raw trip records into one readable row per trip.
 
@@ -64,6 +78,13 @@ def trips_table(
     ``exit_time``, ``entry``/``exit`` (interchange names), ``entry_km``/``exit_km`` [km],
     ``soc_entry``/``soc_exit``/``soc_target`` [-], ``energy_received_kwh`` (battery side),
     ``energy_from_grid_kwh``, ``shortfall_kwh`` (to the exit target), ``depleted_kwh``.
+
+    Parameters
+    ----------
+    under_way : (ids, km), optional
+        Vehicles already on the road at the run's start and their road kilometre then [km]:
+        their trips count from the start (``entry_time``, ``entry_km`` and ``soc_entry``
+        are those at the start; ``entry`` stays the interchange they came on at).
     """
     ids = raw["vehicle_id"].to_numpy(dtype=np.int64)
     entry_ic = raw["entry_ic"].to_numpy(dtype=np.int64)
@@ -95,6 +116,10 @@ def trips_table(
             "depleted_kwh": raw["depleted_kwh"].to_numpy(),
         }
     )
+    if under_way is not None and len(under_way[0]) and len(raw):
+        where = pd.Series(under_way[1], index=under_way[0])
+        started = np.isin(ids, under_way[0])
+        table.loc[started, "entry_km"] = where.loc[ids[started]].to_numpy()
     return table.sort_values("exit_time", kind="stable").reset_index(drop=True)
 
 
@@ -267,3 +292,162 @@ def compute_kpis(
         "vehicle_steps": vehicle_steps,
         "energy_balance_error_kwh": balance_error,
     }
+
+
+_SUM = (
+    "days", "energy_delivered_kwh", "road_energy_kwh", "v2g_discharged_kwh", "v2g_to_grid_kwh",
+    "grid_import_kwh", "grid_export_kwh", "losses_kwh", "import_cost", "network_fees",
+    "renewable_purchase", "stored_energy_value", "energy_cost", "co2_kg", "trips",
+    "unmet_energy_kwh", "revenue", "export_revenue", "margin", "v2g_buyback", "v2g_payment",
+    "v2g_wear_cost", "storage_discharged_kwh", "storage_change_kwh", "fallbacks",
+    "trips_below_target", "depleted_kwh", "limit_violations", "limit_violations_rating",
+    "limit_violations_import", "limit_violations_dr", "limit_violations_export",
+    "vehicle_steps", "renewable_kwh", "renewable_used_kwh", "renewable_other_kwh",
+    "renewable_exported_kwh", "curtailed_kwh", "voltage_violations", "loading_violations",
+    "powerflow_failures", "grid_check_s", "trips_shifted_expected", "wall_time_s",
+    "ledger_records", "ledger_blocks", "ledger_wall_time_s", "dr_events", "dr_reduction_kwh",
+    "dr_reduction_cbl_kwh", "grid_energy_cost", "carbon_cost", "storage_wear_cost",
+    "shortfall_penalty", "stored_energy_carbon_value",
+)  # fmt: skip
+_OMIT = (
+    "capex", "annual_energy_sales", "annual_operating_margin", "npv", "irr", "lcoe_per_kwh",
+    "economics_not_computed",
+)  # fmt: skip
+"""A block's economics (scaled from that block to a year): not combined; the economics of
+the combined run are computed again from its combined KPIs (``ersgrid.study.economics``)."""
+_MAX = (
+    "peak_import_kw", "peak_road_kw", "max_voltage_pu", "max_loading_pct",
+    "energy_balance_error_kwh", "dr_max_excess_kw", "peak_import_no_v2g_kw",
+)  # fmt: skip
+KPI_COMBINE: dict[str, str] = {
+    **dict.fromkeys(_SUM, "sum"),
+    **dict.fromkeys(_MAX, "max"),
+    **dict.fromkeys(("min_voltage_pu", "stored_energy_value_per_kwh"), "min"),
+    **dict.fromkeys(("scenario", "strategy", "seed", "currency", "network", "weather"), "same"),
+    "dr_baseline": "same",
+    "start": "first",
+    "vehicles_on_road_at_end": "last",
+    **dict.fromkeys(("settlement_balanced", "dr_honoured"), "all"),
+    **dict.fromkeys(("notes", "powerflow_failure_messages"), "join"),
+    **dict.fromkeys(_OMIT, "omit"),
+    **dict.fromkeys(
+        (
+            "demand_charge",
+            "objective",
+            "cost_per_kwh_delivered",
+            "mean_soc_exit",
+            "renewable_share",
+            "peak_reduction_kw",
+        ),
+        "derived",
+    ),
+}
+"""How :func:`combine_kpis` combines each KPI of consecutive blocks: ``sum`` (additive
+energies, money, counts and times), ``max``/``min`` (peaks and extremes), ``same`` (must agree),
+``first``/``last`` (the first block's start, the last block's end), ``all`` (every block's
+check holds), ``join`` (lists, in order), ``omit`` (left out: a block's economics, computed
+again for the whole) and ``derived`` (recomputed from the combined
+figures: see :func:`combine_kpis`)."""
+
+
+def combine_kpis(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The KPIs of consecutive chained runs as one run's (e.g. a year run as 52 weeks).
+
+    Additive KPIs add, peaks take the highest, ratios are recomputed from the combined
+    figures (see :data:`KPI_COMBINE` for every key):
+
+    - ``cost_per_kwh_delivered`` = combined ``energy_cost`` / ``energy_delivered_kwh``;
+    - ``mean_soc_exit``: the mean over all trips (each block's weighted by its trips);
+    - ``renewable_share``: the renewable energy used by the road over the road's draw, both
+      summed (each block's draw is its ``renewable_used_kwh`` / ``renewable_share``);
+    - ``demand_charge``: the tariff's daily rate (each block's charge over its days and
+      peak) times the combined days and the combined peak, as one run's; ``objective``
+      carries the difference;
+    - ``peak_reduction_kw``: the combined peak without V2G less the combined peak.
+
+    The blocks must follow one another (chained with ``start_state``); each values the change
+    of its batteries' energy at its own cheapest price (``stored_energy_value``), which a
+    single long run values at the cheapest of all.
+
+    Parameters
+    ----------
+    blocks : sequence of mapping
+        Each block's ``kpis``, in time order.
+
+    Raises
+    ------
+    ValueError
+        With no block, a KPI :data:`KPI_COMBINE` does not know, or a ``same`` KPI that
+        differs between blocks.
+    """
+    if not blocks:
+        raise ValueError("combine_kpis needs at least one block")
+    keys: list[str] = []
+    for b in blocks:
+        keys += [k for k in b if k not in keys]
+    unknown = [k for k in keys if k not in KPI_COMBINE]
+    if unknown:
+        raise ValueError(f"combine_kpis does not know how to combine {unknown}: add to KPI_COMBINE")
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [b[key] for b in blocks if key in b]
+        rule = KPI_COMBINE[key]
+        if rule == "omit":
+            continue
+        if rule == "sum":
+            total = sum(values)
+            out[key] = total
+        elif rule == "max":
+            out[key] = max(values)
+        elif rule == "min":
+            out[key] = min(values)
+        elif rule == "same":
+            if any(v != values[0] for v in values):
+                raise ValueError(f"KPI {key!r} differs between the blocks: {values}")
+            out[key] = values[0]
+        elif rule == "first":
+            out[key] = values[0]
+        elif rule == "last":
+            out[key] = values[-1]
+        elif rule == "all":
+            out[key] = all(bool(v) for v in values)
+        elif rule == "join":
+            out[key] = [item for v in values for item in v]
+        else:  # derived: recomputed below from the combined figures
+            out[key] = float("nan")
+    _derived(blocks, out)
+    return out
+
+
+def _derived(blocks: Sequence[Mapping[str, Any]], out: dict[str, Any]) -> None:
+    """The ratios and the demand charge of combined blocks (see :func:`combine_kpis`)."""
+    if "energy_cost" in out and "energy_delivered_kwh" in out:
+        delivered = out["energy_delivered_kwh"]
+        out["cost_per_kwh_delivered"] = (
+            out["energy_cost"] / delivered if delivered > 0 else float("nan")
+        )
+    if "mean_soc_exit" in out:
+        weighted = [(b["mean_soc_exit"], b.get("trips", 0)) for b in blocks if b.get("trips", 0)]
+        n = sum(t for _, t in weighted)
+        out["mean_soc_exit"] = sum(m * t for m, t in weighted) / n if n else float("nan")
+    if "renewable_share" in out:
+        draw = 0.0
+        for b in blocks:
+            share, used = b.get("renewable_share", float("nan")), b.get("renewable_used_kwh", 0.0)
+            draw += used / share if share > 0 else max(float(b.get("road_energy_kwh", 0.0)), 0.0)
+        out["renewable_share"] = out["renewable_used_kwh"] / draw if draw > 0 else float("nan")
+    if "demand_charge" in out:
+        rates = [
+            b["demand_charge"] / (b["days"] * b["peak_import_kw"])
+            for b in blocks
+            if b.get("peak_import_kw", 0.0) > 0 and b.get("days", 0.0) > 0
+        ]
+        charged = sum(b["demand_charge"] for b in blocks)
+        combined = max(rates) * out["days"] * out["peak_import_kw"] if rates else charged
+        out["demand_charge"] = combined
+        if "objective" in out:
+            out["objective"] = sum(b["objective"] for b in blocks) - charged + combined
+    elif "objective" in out:
+        out["objective"] = sum(b["objective"] for b in blocks)
+    if "peak_reduction_kw" in out and "peak_import_no_v2g_kw" in out:
+        out["peak_reduction_kw"] = out["peak_import_no_v2g_kw"] - out["peak_import_kw"]

@@ -23,22 +23,32 @@ import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
-from ersgrid.errors import ScenarioError, StrategyError
+from ersgrid.errors import DataError, ScenarioError, StrategyError
 from ersgrid.grid.check import GridCheck
 from ersgrid.grid.outputs import energy_outputs, prepare_grid
 from ersgrid.market.dr import DRPerformance, cbl_10of10, dr_caps, dr_performance, event_steps
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
+from ersgrid.run.state import RunState, check_continues, month_peak, scenario_fingerprint
 from ersgrid.scenario.demand_response import DREventSpec
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
-from ersgrid.timeindex import PLANNING_STEP_H, planning_index
+from ersgrid.timeindex import PLANNING_STEP_H, planning_index, warmup_steps
 from ersgrid.twin.road import BlockReport, RoadTwin
+from ersgrid.world.arrivals import concat_arrivals
 from ersgrid.world.energy import EnergyContext, connection_balance
 from ersgrid.world.world import World, build_world
 
-__all__ = ["DRBaselines", "RunResult", "StepRecord", "Stepper", "dr_baselines", "run"]
+__all__ = [
+    "DRBaselines",
+    "RunResult",
+    "RunState",
+    "StepRecord",
+    "Stepper",
+    "dr_baselines",
+    "run",
+]
 
 FloatArray = npt.NDArray[np.float64]
 ProgressCallback = Callable[[int, int], None]
@@ -138,6 +148,8 @@ class RunResult:
     notes : tuple of str
         What the user should know about this run (e.g. a planner trained on less history than
         it asks for).
+    end_state : RunState or None
+        Where the run ended: pass it as ``run(..., start_state=...)`` to carry on from here.
     """
 
     scenario: Scenario
@@ -160,6 +172,7 @@ class RunResult:
     grid: GridCheck | None = None
     forecasts: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    end_state: RunState | None = None
 
 
 def _check_dispatch(name: str, step: int, decision: Dispatch, layout: Layout) -> None:
@@ -238,6 +251,15 @@ class Stepper:
     layout : Layout, optional
         The corridor the twin runs (the world's by default; the live loop passes its own copy
         so fault injection can change it).
+    start_state : RunState, optional
+        The end state of the run this one continues (it must end where this world starts):
+        the road, the batteries, the last step's meters and the strategy's memory carry on.
+        Without it the road starts empty; :meth:`warm_up` fills it first.
+
+    Raises
+    ------
+    ScenarioError
+        If ``start_state`` belongs to another scenario or ends elsewhere than the start.
     """
 
     def __init__(
@@ -247,6 +269,7 @@ class Stepper:
         events: list[DREventSpec] | None = None,
         baselines: DRBaselines | None = None,
         layout: Layout | None = None,
+        start_state: RunState | None = None,
     ) -> None:
         self.world = world
         self.scenario = scenario = world.scenario
@@ -276,6 +299,14 @@ class Stepper:
         self.twin = RoadTwin(layout, world.arrivals, dt_s, scenario.simulation.max_vehicles)
         self.storage = storage_arrays(scenario, layout)
         self._stored = self.storage.initial_kwh.copy()
+        self._previous_import_kw: FloatArray | None = None
+        self.start_state = start_state
+        self.warmup_steps = 0
+        """Planning steps the twin ran before the start, uncounted (:meth:`warm_up`)."""
+        self.notes: list[str] = []
+        if start_state is not None:
+            self._carry_on(start_state)
+        self._stored0 = self._stored.copy()
         self.records: list[StepRecord] = []
         self.totals = {  # per segment, summed over the run [kWh]
             key: np.zeros(layout.n_segments)
@@ -290,6 +321,74 @@ class Stepper:
         self._energy_left: FloatArray | None = None
         self._blocks: list[BlockReport] = []
         self._limit_h = np.zeros(n_sub)  # road limit × hours over the step [kWh]
+        if start_state is not None:
+            self.last = start_state.last
+
+    def _carry_on(self, state: RunState) -> None:
+        """Start from the end state of the run this one continues."""
+        check_continues(state, self.scenario, self.index[0])
+        n_sub = self.layout.n_substations
+        if np.shape(state.stored_kwh) != (n_sub,):
+            raise ScenarioError(
+                f"the end state has {np.size(state.stored_kwh)} batteries, the corridor "
+                f"{n_sub} substations: continue from a run of the same scenario"
+            )
+        self.twin.restore(state.twin)
+        self._stored = np.asarray(state.stored_kwh, dtype=np.float64).copy()
+        if state.import_kw is not None:
+            self._previous_import_kw = np.asarray(state.import_kw, dtype=np.float64).copy()
+        if state.strategy == self.policy.name:  # another strategy starts without memory
+            self.policy.resume(state.strategy_state)
+
+    def warm_up(self, steps: int) -> None:
+        """Fill the road as it is at the start: run the twin ``steps`` planning steps before
+        it, with the arrivals of that window, and count none of it.
+
+        The road runs uncontrolled within its ratings and the connections' import limits
+        (no batteries, no V2G, no demand-response caps): the strategy's memory and plans
+        belong to the counted run. Vehicles on the road at the start keep their state; what
+        they received before it is not counted (:meth:`RoadTwin.start_counting`).
+
+        Parameters
+        ----------
+        steps : int
+            Planning steps of the warm-up [-] (:func:`~ersgrid.timeindex.warmup_steps`).
+
+        Raises
+        ------
+        StrategyError
+            If the run has started or continues another run.
+        """
+        if self.step or self.records or self.start_state is not None or self.warmup_steps:
+            raise StrategyError("the warm-up comes before the first step of a fresh run")
+        if steps <= 0:
+            return
+        sc, layout, per = self.scenario, self.layout, self.steps_per_plan
+        step = pd.Timedelta(minutes=sc.simulation.planning_step_min)
+        index = pd.date_range(self.index[0] - steps * step, periods=steps, freq=step)
+        try:
+            before = build_world(sc, index, layout=layout, history=True)
+            arrivals = before.arrivals
+            energy = before.energy
+        except (DataError, ScenarioError) as err:
+            self.notes.append(f"the road starts empty: no data before the start ({err})")
+            return
+        span_s = steps * per * self.dt_s
+        arrivals = replace(arrivals, time_s=arrivals.time_s - span_s)
+        twin = RoadTwin(
+            layout, concat_arrivals([arrivals, self.world.arrivals]), self.dt_s,
+            sc.simulation.max_vehicles, first_step=-steps * per,
+        )  # fmt: skip
+        for j in range(steps):
+            limit = layout.sub_rating_kw
+            room = energy.import_limit_kw[j] - energy.other_load_kw[j] + energy.renewable_kw[j]
+            room = np.nan_to_num(room, nan=np.inf)
+            if np.isfinite(room).any():
+                limit = np.minimum(limit, np.maximum(room, 0.0))
+            twin.advance(per, layout.seg_rating_kw, limit)
+        twin.start_counting()
+        self.twin = twin
+        self.warmup_steps = steps
 
     @property
     def stored_kwh(self) -> FloatArray:
@@ -299,7 +398,7 @@ class Stepper:
     def decide(self) -> Dispatch:
         """Ask the strategy for the dispatch of the planning step that starts now (checked)."""
         k = self.step
-        metered = self.records[-1].import_kw if self.records else None
+        metered = self.records[-1].import_kw if self.records else self._previous_import_kw
         obs = Observation(
             step=k, time=self.index[k], vehicles=self.twin.state(), last=self.last,
             storage_kwh=self._stored.copy() if self.storage.present else None,
@@ -541,7 +640,10 @@ class Stepper:
         )
         columns |= energy_columns
         timeseries = pd.DataFrame(columns, index=index.rename("time"))
-        trips = trips_table(twin.trips(), scenario, layout, index[0], self.dt_s)
+        trips = trips_table(
+            twin.trips(), scenario, layout, index[0], self.dt_s,
+            (twin.under_way_ids, twin.under_way_km),
+        )  # fmt: skip
         passes = twin.passes()
         days = len(index) * h / 24.0
         kpis = compute_kpis(
@@ -561,7 +663,7 @@ class Stepper:
             days=days,
             fallbacks=int(policy.fallbacks),
             storage_discharged_kwh=float(np.maximum(-storage_kw, 0.0).sum() * h),
-            storage_change_kwh=float(self._stored.sum() - self.storage.initial_kwh.sum()),
+            storage_change_kwh=float(self._stored.sum() - self._stored0.sum()),
         )
         kpis |= energy_kpis
         kpis["trips_shifted_expected"] = world.trips_shifted
@@ -589,7 +691,7 @@ class Stepper:
             }
         if wall0 is not None:
             kpis["wall_time_s"] = round(time.perf_counter() - wall0, 3)
-        notes = tuple(str(n) for n in policy.notes)
+        notes = tuple(str(n) for n in (*self.notes, *policy.notes))
         if notes:
             kpis["notes"] = list(notes)
         return RunResult(
@@ -613,6 +715,37 @@ class Stepper:
             grid=grid_check,
             forecasts=forecasts,
             notes=notes,
+            end_state=self.end_state(import_kw),
+        )
+
+    def end_state(self, import_kw: FloatArray) -> RunState:
+        """Where the run stands after its last step, to continue it (:class:`RunState`).
+
+        Parameters
+        ----------
+        import_kw : ndarray [kW], shape (steps, substations)
+            The connections' metered import of every step of the run.
+        """
+        step = pd.Timedelta(minutes=self.scenario.simulation.planning_step_min)
+        end = self.index[-1] + step
+        obs = Observation(
+            step=len(self.index), time=end, vehicles=self.twin.state(), last=self.last,
+            storage_kwh=self._stored.copy() if self.storage.present else None,
+            import_kw=self.records[-1].import_kw.copy() if self.records else None,
+        )  # fmt: skip
+        month, peak = month_peak(self.index, import_kw, self.start_state)
+        return RunState(
+            scenario=self.scenario.name,
+            fingerprint=scenario_fingerprint(self.scenario),
+            strategy=self.policy.name,
+            end=end,
+            twin=self.twin.snapshot(),
+            stored_kwh=self._stored.copy(),
+            last=self.last,
+            import_kw=obs.import_kw,
+            peak_month=month,
+            peak_import_kw=peak,
+            strategy_state=dict(self.policy.end_state(obs)),
         )
 
 
@@ -699,11 +832,18 @@ class DRBaselines:
 
 
 def _imports(stepper: Stepper) -> FloatArray:
+    if stepper.start_state is None:
+        stepper.warm_up(warmup_steps(stepper.scenario))
     _loop(stepper, None)
     return np.asarray([r.import_kw for r in stepper.records], dtype=np.float64)
 
 
-def dr_baselines(world: World, own: Strategy, events: list[DREventSpec]) -> DRBaselines:
+def dr_baselines(
+    world: World,
+    own: Strategy,
+    events: list[DREventSpec],
+    start_state: RunState | None = None,
+) -> DRBaselines:
     """Both counterfactuals of a run with demand-response events (an explicit step before the
     run: they are runs of their own).
 
@@ -715,8 +855,10 @@ def dr_baselines(world: World, own: Strategy, events: list[DREventSpec]) -> DRBa
         A fresh instance of the run's strategy (it is reset and run here).
     events : list of DREventSpec
         The run's events.
+    start_state : RunState, optional
+        The end state the run continues from (the own baseline starts from it too).
     """
-    own_import = _imports(Stepper(world, own))
+    own_import = _imports(Stepper(world, own, start_state=start_state))
     sc, index = world.scenario, world.index
     first = index[0].normalize()
     step = pd.Timedelta(minutes=sc.simulation.planning_step_min)
@@ -751,6 +893,7 @@ def run(
     seed: int | None = None,
     progress: ProgressCallback | None = None,
     dr_events: list[DREventSpec] | None = None,
+    start_state: RunState | None = None,
 ) -> RunResult:
     """Run a scenario end to end under a strategy; returns the result and writes nothing.
 
@@ -773,10 +916,22 @@ def run(
         With any event, the run first simulates its counterfactuals (:func:`dr_baselines`):
         the same strategy without the events on the same world (the baseline of sheds and of
         the reduction), and the 10-of-10 customer baseline.
+    start_state : RunState, optional
+        ``end_state`` of the run this one continues: the run starts where that one ended
+        (``start`` may be left out; given, it must be that day) with its vehicles,
+        batteries, meters and the strategy's memory. Without it the twin first warms up
+        (``simulation.warmup_h``), so the road is as it would be at the start.
+
+    Raises
+    ------
+    ScenarioError
+        If ``start_state`` belongs to another scenario (or seed) or ends elsewhere.
 
     Notes
     -----
-    Write the result with :func:`ersgrid.write_results`.
+    Nothing before the start is counted: not the warm-up, and not what the vehicles on the
+    road at the start received before it (see ``docs/results.md``). Write the result with
+    :func:`ersgrid.write_results`.
     """
     wall0 = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -784,12 +939,31 @@ def run(
     if seed is not None:
         scenario = scenario.model_copy(update={"seed": int(seed)})
     policy = make_strategy(strategy) if isinstance(strategy, str) else strategy
-    world = build_world(scenario, planning_index(scenario, days, start))
+    world = build_world(scenario, _run_index(scenario, days, start, start_state))
     events = [*scenario.demand_response.events, *(dr_events or [])]
     baselines = None
     if events:
         own = make_strategy(strategy) if isinstance(strategy, str) else copy.deepcopy(policy)
-        baselines = dr_baselines(world, own, events)
-    stepper = Stepper(world, policy, events, baselines)
+        baselines = dr_baselines(world, own, events, start_state)
+    stepper = Stepper(world, policy, events, baselines, start_state=start_state)
+    if start_state is None:
+        stepper.warm_up(warmup_steps(scenario))
     _loop(stepper, progress)
     return stepper.result(wall0)
+
+
+def _run_index(
+    scenario: Scenario, days: float, start: dt.date | None, state: RunState | None
+) -> pd.DatetimeIndex:
+    """The run's planning steps: from ``start`` (local midnight), or from where ``state``
+    ended when no start is given."""
+    if state is None or start is not None:
+        index = planning_index(scenario, days, start)
+        if state is not None:
+            check_continues(state, scenario, index[0])
+        return index
+    end = pd.Timestamp(state.end).tz_convert(scenario.timezone)
+    planning_index(scenario, days, end.date())  # the length and the calendar's years
+    step_min = scenario.simulation.planning_step_min
+    n = round(days * 24 * 60 / step_min)
+    return pd.date_range(end, periods=n, freq=f"{step_min}min")

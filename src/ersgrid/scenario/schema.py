@@ -404,6 +404,15 @@ class SimulationSpec(SpecModel):
     max_vehicles: Annotated[int, Field(ge=100, le=5_000_000)] = Field(
         default=200_000, description="Capacity of the twin's vehicle table [-]."
     )
+    warmup_h: Annotated[float, Field(ge=0.0, le=48.0)] | None = Field(
+        default=None,
+        description=(
+            "Time the twin runs before a run's start so that it starts with the road as it "
+            "is then; none of it is counted [h]. Default: the longest trip on the corridor "
+            "(its length at the slowest class's lowest speed, 0.6 of its mean), in whole "
+            "planning steps. 0: start with an empty road."
+        ),
+    )
 
     @field_validator("start")
     @classmethod

@@ -13,9 +13,10 @@ from ersgrid.scenario.layout import Layout
 from ersgrid.twin import kernel
 from ersgrid.world.arrivals import Arrivals
 
-__all__ = ["BlockReport", "RoadTwin"]
+__all__ = ["BlockReport", "RoadTwin", "TwinState"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,49 @@ class BlockReport:
     mean_soc: float
 
 
+@dataclass(frozen=True)
+class TwinState:
+    """The vehicles on the road at one moment, exactly as the twin holds them.
+
+    Made by :meth:`RoadTwin.snapshot` and taken by :meth:`RoadTwin.restore`: a run that
+    starts from it carries on with the same vehicles (ids, positions, energy, trip and pass
+    accounting) as one long run would.
+
+    Attributes
+    ----------
+    step : int
+        Twin step of the snapshot, counted from the start of the run that took it.
+    dt_s : float [s]
+        Twin step the state was simulated at.
+    floats : ndarray, shape (quantities, vehicles)
+        The kernel's float state of each vehicle (position [m], energy [kWh], ...).
+    ints : ndarray of int64, shape (quantities, vehicles)
+        The kernel's integer state of each vehicle (id, direction, class, entry step, ...).
+    """
+
+    step: int
+    dt_s: float
+    floats: FloatArray
+    ints: IntArray
+
+    @property
+    def n_vehicles(self) -> int:
+        """Vehicles on the road [-]."""
+        return int(self.floats.shape[1])
+
+    @property
+    def vehicle_id(self) -> IntArray:
+        """Id of each vehicle on the road."""
+        out: IntArray = self.ints[kernel.I_ID].copy()
+        return out
+
+    @property
+    def energy_kwh(self) -> FloatArray:
+        """Battery energy of each vehicle on the road [kWh]."""
+        out: FloatArray = self.floats[kernel.F_ENERGY].copy()
+        return out
+
+
 class RoadTwin:
     """Vectorised twin of an electrified corridor and the ERS vehicles on it.
 
@@ -68,12 +112,22 @@ class RoadTwin:
         Twin step.
     capacity : int
         Most vehicles on the road at once.
+    first_step : int
+        Twin step the twin starts at (negative for a warm-up before the run's start at step
+        0; arrivals then have negative ``time_s``).
     """
 
-    def __init__(self, layout: Layout, arrivals: Arrivals, dt_s: float, capacity: int) -> None:
+    def __init__(
+        self,
+        layout: Layout,
+        arrivals: Arrivals,
+        dt_s: float,
+        capacity: int,
+        first_step: int = 0,
+    ) -> None:
         self.layout = layout
         self.dt_s = float(dt_s)
-        self.step = 0
+        self.step = int(first_step)
         n_seg, n_sub = layout.n_segments, layout.n_substations
         self._arr_step = np.floor(arrivals.time_s / self.dt_s).astype(np.int64)
         self._arr_f = np.ascontiguousarray(
@@ -128,6 +182,10 @@ class RoadTwin:
         self._passes: list[FloatArray] = []
         self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
         self._seg_sub = layout.seg_substation.astype(np.int64)
+        self.under_way_ids: IntArray = np.zeros(0, dtype=np.int64)
+        """Ids of the vehicles on the road when counting started (:meth:`start_counting`)."""
+        self.under_way_km: FloatArray = np.zeros(0)
+        """Their road kilometre then [km]."""
 
     @property
     def vehicles_on_road(self) -> int:
@@ -308,6 +366,85 @@ class RoadTwin:
             self.step, self._fs, self._is, self._n_active, self._pass_buf, self._pass_n
         )
         self._drain()
+
+    def start_counting(self) -> None:
+        """Count from now on only: forget completed trips, metered passes and counters, and
+        start the trips of the vehicles on the road afresh here (entry step and energy now,
+        nothing received, returned or lacked yet; open passes restart now). Their entry
+        interchange stays where they came on the road; :attr:`under_way_km` keeps where
+        they are now.
+
+        Called at a run's start after a warm-up or a restored state: energy a vehicle
+        exchanged before the start belongs to the window before.
+        """
+        self._drain()
+        self._trips, self._passes = [], []
+        self.counters[:] = 0
+        n = self.vehicles_on_road
+        fs = self._fs
+        for row in (
+            kernel.F_RECV_BATT, kernel.F_RECV_GRID, kernel.F_DEPLETED, kernel.F_V2G_BATT,
+            kernel.F_V2G_GRID, kernel.F_PASS_BATT, kernel.F_PASS_GRID, kernel.F_PASS_V2G_BATT,
+            kernel.F_PASS_V2G_GRID,
+        ):  # fmt: skip
+            fs[row, :n] = 0.0
+        self._is[kernel.I_PASS_START, :n] = self.step
+        self._is[kernel.I_ENTRY_STEP, :n] = self.step
+        fs[kernel.F_ENTRY_ENERGY, :n] = fs[kernel.F_ENERGY, :n]
+        travel_m = fs[kernel.F_POS, :n]
+        km = (
+            np.where(self._is[kernel.I_DIR, :n] == 0, travel_m, self.layout.length_m - travel_m)
+            / 1000.0
+        )
+        self.under_way_ids = self._is[kernel.I_ID, :n].copy()
+        self.under_way_km = np.asarray(km, dtype=np.float64)
+
+    def snapshot(self) -> TwinState:
+        """The vehicles on the road now (a copy), to carry on in another run."""
+        n = self.vehicles_on_road
+        return TwinState(
+            step=self.step,
+            dt_s=self.dt_s,
+            floats=self._fs[:, :n].copy(),
+            ints=self._is[:, :n].copy(),
+        )
+
+    def restore(self, state: TwinState) -> None:
+        """Put the vehicles of ``state`` on the road, as at this twin's current step, and
+        count from now on only (:meth:`start_counting`).
+
+        Raises
+        ------
+        SimulationError
+            If the state was simulated at another twin step, has another layout of vehicle
+            quantities, holds more vehicles than the twin or the twin has vehicles already.
+        """
+        n = state.n_vehicles
+        if abs(state.dt_s - self.dt_s) > 1e-12:
+            raise SimulationError(
+                f"the road state was simulated at a {state.dt_s:g} s twin step, this run "
+                f"steps {self.dt_s:g} s: keep simulation.twin_step_s the same"
+            )
+        if state.floats.shape[0] != self._fs.shape[0] or state.ints.shape[0] != self._is.shape[0]:
+            raise SimulationError(
+                f"the road state holds {state.floats.shape[0]}+{state.ints.shape[0]} vehicle "
+                f"quantities, this twin {self._fs.shape[0]}+{self._is.shape[0]}: it was "
+                "written by another version of ersgrid"
+            )
+        if n > self._fs.shape[1]:
+            raise SimulationError(
+                f"the road state holds {n} vehicles, more than simulation.max_vehicles = "
+                f"{self._fs.shape[1]}"
+            )
+        if self.vehicles_on_road:
+            raise SimulationError("a road state is restored into an empty road only")
+        self._fs[:, :n] = state.floats
+        self._is[:, :n] = state.ints
+        shift = self.step - int(state.step)  # the state's steps on this twin's clock
+        self._is[kernel.I_ENTRY_STEP, :n] += shift
+        self._is[kernel.I_PASS_START, :n] += shift
+        self._n_active[0] = n
+        self.start_counting()
 
     def trips(self) -> pd.DataFrame:
         """Completed trips so far, one row each, columns of :data:`kernel.TRIP_COLUMNS`."""

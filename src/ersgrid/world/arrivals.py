@@ -21,6 +21,7 @@ import pandas as pd
 from ersgrid.data.counts import TrafficCounts
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
+from ersgrid.timeindex import SLOWEST_SPEED_SHARE
 from ersgrid.world.response import v2g_opt_in
 from ersgrid.world.traffic import ers_fraction
 
@@ -327,7 +328,7 @@ def _vehicles(
             rng,
             spec.speed.mean_kmh,
             spec.speed.std_kmh,
-            0.6 * spec.speed.mean_kmh,
+            SLOWEST_SPEED_SHARE * spec.speed.mean_kmh,
             1.4 * spec.speed.mean_kmh,
             k,
         )
