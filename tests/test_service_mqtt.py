@@ -518,3 +518,21 @@ def test_far_future_message_erases_no_history(
     # the old rule ("now" = the newest stored ts) would have deleted every real row
     assert store.purge(now_ts=1e15) == 31
     dev.close()
+
+
+def test_serve_with_refused_credentials_exits_2(mqtt_broker: SecuredBroker, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ersgrid.cli import app
+
+    creds = tmp_path / "creds"
+    write_credentials(creds, "tiny", ["A-0-000"])  # another broker's passwords
+    args = ["serve", "tiny", "--days", "0.25", "--no-ledger", "--data-dir", str(tmp_path / "d"),
+            "--mqtt", mqtt_broker.url, "--mqtt-credentials", str(creds)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "refused the service" in result.output
+    assert "--mqtt-credentials" in result.output
+    missing = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert "no MQTT credential file" in missing.output
