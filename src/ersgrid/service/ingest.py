@@ -8,7 +8,7 @@ segment's setpoint. The service process keeps the control: it writes every segme
 and setpoint reason and the service clock (the live loop's time, for the telemetry window)
 into shared memory at each tick, and reads back when each segment last reported (for stale
 devices) and the workers' counters, among them the rows each worker's store has committed.
-A worker whose service process has gone (killed) stops by itself.
+A worker whose service process has gone (killed) ends by itself.
 """
 
 from __future__ import annotations
