@@ -489,7 +489,7 @@ def test_twin_devices_log_in_and_a_bad_twin_is_counted(
         b2.stop()
     wrong = Identities(Credential("ersgrid-service", "nope"))
     with pytest.raises(ServiceError, match="refused the service"):
-        MqttBridge(LiveLoop(tiny, days=1.0), mqtt_broker.url, "tiny", None, publish_twin=False,
+        MqttBridge(loop2, mqtt_broker.url, "tiny", None, publish_twin=False,
                    identities=wrong).start()  # fmt: skip
 
 
