@@ -15,6 +15,12 @@ on loopback; the service (bridge, store writer, paced live loop, uvicorn) runs h
 3. API: a second process sends requests from 8 threads for ``API_S`` seconds while the
    loop runs at ×60 with the ingest of 2; p50/p99 per endpoint. Peer: ``/api/health``.
 
+With ``SECURED=1`` the benchmark starts its own Mosquitto on a free loopback port with the
+identities of ``ersgrid mqtt-credentials`` for the corridor (no anonymous clients, an ACL per
+device): the service logs in as ``ersgrid-service``, the publishers as ``ersgrid-twin`` (they
+stand in for many devices); telemetry is stamped with the live loop's clock, as the telemetry
+window requires. ``PARTS=ingest`` runs the ingest part only.
+
 Run: ``.venv/bin/python benchmarks/service.py``.
 """
 
@@ -34,6 +40,11 @@ from typing import Any
 import numpy as np
 
 HOST, PORT = "127.0.0.1", 1883
+SECURED = os.environ.get("SECURED", "") == "1"
+PARTS = os.environ.get("PARTS", "ingest,latency,api").split(",")
+LOGIN: tuple[str, str] | None = None  # the publishers' and devices' MQTT identity
+PEER_LOGIN: tuple[str, str] | None = None  # the peer subscriber's (the service's identity)
+CLOCK_TS = 0.0  # the live loop's clock when the benchmark starts [s since epoch]
 PUBLISHERS = int(os.environ.get("PUBLISHERS", "2"))
 INGEST_WORKERS = [int(w) for w in os.environ.get("INGEST_WORKERS", "0,2").split(",")]
 INGEST_RATES = [int(r) for r in os.environ.get("INGEST_RATES", "10000,20000,30000").split(",")]
@@ -41,11 +52,13 @@ INGEST_S = float(os.environ.get("INGEST_S", "8"))
 API_S = float(os.environ.get("API_S", "8"))
 
 
-def _client(name: str) -> Any:
+def _client(name: str, login: tuple[str, str] | None = None) -> Any:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{os.getpid()}")
+    if (login or LOGIN) is not None:
+        c.username_pw_set(*(login or LOGIN or ()))
     c.max_queued_messages_set(0)
     c.connect(HOST, PORT, keepalive=60)
     return c
@@ -62,7 +75,7 @@ def publisher(site: str, seg_ids: list[str], rate: float, seconds: float, out: A
     batch = max(1, int(rate / 200))  # pace in 5 ms slices
     while sent < n_total:
         for _ in range(min(batch, n_total - sent)):
-            body = {"ts": time.time(), "seq": sent, "power_kw": 120.5, "energy_kwh": 1000.0 + sent,
+            body = {"ts": CLOCK_TS, "seq": sent, "power_kw": 120.5, "energy_kwh": 1000.0 + sent,
                     "temperature_c": 31.5}  # fmt: skip
             c.publish(topics[sent % len(topics)], json.dumps(body), qos=0)
             sent += 1
@@ -93,7 +106,7 @@ def publish(
 
 def counter(site: str, seconds: float, out: Any) -> None:
     """Peer: a bare subscriber that only counts telemetry messages."""
-    c = _client("bench-count")
+    c = _client("bench-count", PEER_LOGIN)
     n = [0]
     c.on_message = lambda *_: n.__setitem__(0, n[0] + 1)
     c.subscribe(f"ersgrid/{site}/segment/+/telemetry", qos=0)
@@ -129,7 +142,7 @@ def device_fleet(site: str, seg_ids: list[str], seconds: float, out: Any) -> Non
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            body = {"ts": time.time(), "seq": seq, "power_kw": 100.0}
+            body = {"ts": CLOCK_TS, "seq": seq, "power_kw": 100.0}
             sent_at[seq] = time.perf_counter()
             c.publish(f"ersgrid/{site}/segment/{seg_ids[k]}/telemetry", json.dumps(body), qos=0)
             seq += 1
@@ -209,6 +222,20 @@ def main() -> int:
     q: Any = ctx.Queue()
 
     site = f"bench-{os.getpid()}"
+    global PORT, LOGIN, PEER_LOGIN, CLOCK_TS
+    CLOCK_TS = loop.now.timestamp()
+    identities, broker = None, None
+    if SECURED:
+        identities, broker = _secured_broker(
+            tmp / "mqtt", [site, *(f"{site}-w{w}" for w in INGEST_WORKERS),
+                           *(f"{site}-peer{r}" for r in INGEST_RATES)], segs,
+        )  # fmt: skip
+        assert identities.twin is not None
+        LOGIN = (identities.twin.username, identities.twin.password)
+        PEER_LOGIN = (identities.service.username, identities.service.password)
+        print(f"MQTT identities: own Mosquitto on {HOST}:{PORT}, no anonymous clients, "
+              f"service logs in as {identities.service.username}, publishers as "
+              f"{identities.twin.username}")  # fmt: skip
     db_url = f"sqlite:///{tmp / 'bench.db'}"
     store = Store(db_url, batch_rows=20_000, flush_s=0.2)
     store.start()
@@ -220,7 +247,7 @@ def main() -> int:
         wsite = f"{site}-w{workers}"
         bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", wsite, store, stale_after_s=600,
                             refresh_s=1.0, publish_twin=False, workers=workers,
-                            db_url=db_url)  # fmt: skip
+                            db_url=db_url, identities=identities)  # fmt: skip
         bridge.start()
         for rate in INGEST_RATES:
             if rate not in peer_share:  # peer first, same offered load, its own topics
@@ -252,8 +279,14 @@ def main() -> int:
         status = bridge.status()
         bridge.stop()
     print(f"    rejected {status['rejected']}; write errors {store.write_errors}")
+    if "latency" not in PARTS and "api" not in PARTS:
+        store.stop()
+        if broker is not None:
+            broker.terminate()
+            broker.wait(10)
+        return 0
     bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=600,
-                        refresh_s=1.0, publish_twin=False)  # fmt: skip
+                        refresh_s=1.0, publish_twin=False, identities=identities)  # fmt: skip
     bridge.start()
 
     # ---- 2. latency ---------------------------------------------------------------------
@@ -305,7 +338,37 @@ def main() -> int:
     store.stop()
     print(f"\nlive loop during the benchmark: {loop.ticks} ticks, lag {loop.lag_s:.0f} s of "
           f"scenario time, observer errors {loop.observer_errors}")  # fmt: skip
+    if broker is not None:
+        broker.terminate()
+        broker.wait(10)
     return 0
+
+
+def _secured_broker(folder: Path, sites: list[str], segs: list[str]) -> tuple[Any, Any]:
+    """Mosquitto on a free port with the identities of ``ersgrid mqtt-credentials``; the ACL
+    covers every site the benchmark uses. Sets ``PORT``; returns (identities, process)."""
+    import subprocess
+
+    from ersgrid.service.mqtt_auth import Identities, acl_text, write_credentials
+
+    global PORT
+    PORT = _free_port()
+    folder.parent.chmod(0o711)  # the broker's own user passes through when it drops root
+    root = os.geteuid() == 0
+    write_credentials(folder, sites[0], segs, HOST, PORT, broker_user="mosquitto" if root else None)
+    (folder / "acl").write_text("\n".join(acl_text(s, segs) for s in sites))
+    proc = subprocess.Popen(
+        ["mosquitto", "-c", str(folder / "mosquitto.conf")], stderr=subprocess.DEVNULL
+    )
+    import socket
+
+    for _ in range(200):
+        try:
+            socket.create_connection((HOST, PORT), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return Identities.from_dir(folder), proc
 
 
 def _free_port() -> int:

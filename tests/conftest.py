@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,3 +34,18 @@ def tiny_data() -> dict[str, Any]:
 def tiny(tiny_data: dict[str, Any]) -> Scenario:
     """The built-in ``tiny`` scenario."""
     return parse_scenario(tiny_data, "tiny")
+
+
+@pytest.fixture
+def mqtt_broker(tiny: Scenario) -> Iterator[Any]:
+    """Mosquitto with per-device identities for tiny's segments (site ``tiny``) on a free
+    loopback port, its files generated for the test; runs when ``CI=true`` (and fails
+    without Mosquitto), skips elsewhere."""
+    from ersgrid.scenario.layout import build_layout
+    from mqtt_broker import mosquitto_available, secured_broker
+
+    if not IN_CI:
+        pytest.skip("Mosquitto tests run in CI (CI=true) with /usr/sbin/mosquitto")
+    assert mosquitto_available(), "CI needs the Mosquitto broker (/usr/sbin/mosquitto)"
+    with secured_broker("tiny", build_layout(tiny).seg_ids) as broker:
+        yield broker

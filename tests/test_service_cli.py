@@ -17,7 +17,7 @@ from ersgrid.cli import app
 from live_server import free_port
 
 
-def _wait_json(url: str, ok: Any, timeout: float = 60) -> dict[str, Any]:
+def _wait_json(url: str, ok: Any, timeout: float = 180) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

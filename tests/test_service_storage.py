@@ -56,9 +56,12 @@ def test_telemetry_batches_and_retention(db_url: str) -> None:
     # a day and a bit later, everything older than one day goes
     assert store.purge(t0 + 86400 + 1000) == 1000
     assert store.count() == 4000
-    store.add_telemetry([(t0 + 3 * 86400, 0.0, "A-0-000", 1.0, None, None, "mqtt")])
+    # "now" is the service clock, not the newest row: a row from the far future erases nothing
+    store.add_telemetry([(1e15, 0.0, "A-0-000", 1.0, None, None, "mqtt")])
     store.flush()
-    assert store.purge() == 4000  # default "now": the newest measurement
+    assert store.purge(t0 + 86400 + 1000) == 0
+    assert store.count() == 4001
+    assert store.purge(t0 + 86400 + 5000) == 4000  # a day after the last real row
     assert store.count() == 1
     assert store.status()["telemetry_rows_written"] == 5001
     assert store.status()["write_errors"] == 0
@@ -106,6 +109,24 @@ def test_loop_plans_alarms_dr_events_are_stored(db_url: str, tiny: Scenario) -> 
         stored_kwh = sum(r[0] for r in last)
     true_kwh = sum(row["road_kw"] for row in loop.history) * 0.25
     assert stored_kwh == pytest.approx(true_kwh, rel=0.01)
+    store.engine.dispose()
+
+
+def test_retention_follows_the_loop_clock(tiny: Scenario, tmp_path: Path) -> None:
+    loop = LiveLoop(tiny, days=1.0)
+    store = Store(f"sqlite:///{tmp_path / 'clock.db'}", retention_days=1 / 24)
+    store.attach(loop, twin_telemetry=True)
+    start = loop.now.timestamp()
+    store.add_telemetry([(1e15, 0.0, "A-0-000", 1.0, None, None, "mqtt")])  # far future
+    for _ in range(12):  # purges once an hour of scenario time, keeping one hour
+        loop.run_for(900)
+        store.flush()
+    with store.engine.connect() as conn:
+        oldest = conn.execute(sa.text("SELECT min(ts) FROM telemetry")).scalar_one()
+    n_seg = loop.layout.n_segments
+    # the purge at 03:00 kept 02:00 onward; the far-future row cost no real row
+    assert oldest == pytest.approx(start + 2 * 3600, abs=15)
+    assert store.count() == 1 + n_seg * (1 + 240 * 1)
     store.engine.dispose()
 
 

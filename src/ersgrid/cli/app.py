@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ersgrid.cli import dr, economics, forecast, ledger, runs, serve, support, sweep
+from ersgrid.cli import dr, economics, forecast, ledger, mqtt, runs, serve, support, sweep
 from ersgrid.cli.errors import ErsgridGroup
 
 __all__ = ["app", "main"]
@@ -33,6 +33,7 @@ app.command()(support.reserve)
 app.command()(support.outage)
 app.command()(sweep.sweep)
 app.command()(serve.serve)
+app.command("mqtt-credentials")(mqtt.mqtt_credentials)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(dr.dr_app, name="dr")
 app.add_typer(forecast.forecast_app, name="forecast")

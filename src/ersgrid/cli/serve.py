@@ -32,6 +32,19 @@ def serve(
     ocpp_port: Annotated[
         int | None, typer.Option(help="Port of the OCPP CSMS, 2.0.1 and 2.1 (off if not given).")
     ] = None,
+    mqtt_credentials: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder from `ersgrid mqtt-credentials`: log in to the broker as the service "
+            "(service.json) and the twin's devices (twin.json); anonymous if not given."
+        ),
+    ] = None,
+    telemetry_window_s: Annotated[
+        float,
+        typer.Option(
+            help="Reject telemetry stamped further than this from the live clock [s].", min=1.0
+        ),
+    ] = 3600.0,
     ingest_workers: Annotated[
         int,
         typer.Option(
@@ -66,7 +79,8 @@ def serve(
     service = build_service(
         scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
         data_dir=folder, host=host, ingest_workers=ingest_workers, ledger=ledger,
-        chain_url=chain_url,
+        chain_url=chain_url, mqtt_credentials=mqtt_credentials,
+        telemetry_window_s=telemetry_window_s,
     )  # fmt: skip
     say(
         f"serving {service.loop.scenario.name} at http://{host}:{port}/ "

@@ -7,8 +7,14 @@ Topic layout (``<site>`` is the scenario name unless given; ``<id>`` a segment i
     ersgrid/<site>/service/status           "online" / "offline" (retained, last will)
 
 Payload schemas and units are in ``docs/service.md`` and :func:`parse_telemetry`. A message
-that is not JSON, misses a field, has a wrong type, names an unknown segment or is out of
-range is rejected and counted by reason; nothing in a message can stop the loop.
+that is too large, not JSON, misses a field, has a wrong type, names an unknown segment, is
+out of range or is stamped too far from the service clock (the live loop's time) is rejected
+and counted by reason; nothing in a message can stop the loop.
+
+With :class:`~ersgrid.service.mqtt_auth.Identities` the bridge, its ingest processes and the
+twin's devices log in with their own credentials; the broker (its password file and ACL from
+``ersgrid mqtt-credentials``) refuses unknown clients and topics not a client's own, and the
+bridge counts the connections it refused from the broker's notices on ``$SYS/broker/log/N``.
 """
 
 from __future__ import annotations
@@ -25,9 +31,12 @@ import numpy.typing as npt
 
 from ersgrid.errors import ServiceError
 from ersgrid.service.live import LiveLoop, TickReport
+from ersgrid.service.mqtt_auth import Credential, Identities
 from ersgrid.service.storage import Store
 from ersgrid.service.telemetry import (
+    MAX_PAYLOAD_BYTES,
     REASONS,
+    WINDOW_S,
     Rejected,
     mqtt_client,
     parse_telemetry,
@@ -38,6 +47,10 @@ from ersgrid.service.telemetry import (
 __all__ = ["MqttBridge", "Rejected", "TwinDevices", "parse_telemetry", "telemetry_topic"]
 
 FloatArray = npt.NDArray[np.float64]
+BROKER_LOG = "$SYS/broker/log/N"
+"""Where Mosquitto publishes its notices (with ``log_dest topic``)."""
+REFUSED_NOTICE = "disconnected, not authorised"
+"""The notice of a connection refused for a bad user name, password or client."""
 
 
 def _broker(url: str) -> tuple[str, int]:
@@ -73,6 +86,14 @@ class MqttBridge:
         setpoints from limits this process publishes in shared memory.
     db_url : str, optional
         Store URL for the ingest processes.
+    identities : Identities, optional
+        Credentials of the service (bridge and ingest processes) and of the twin's devices;
+        anonymous when not given.
+    window_s : float [s]
+        Telemetry whose ``ts`` is further than this from the live loop's clock is rejected
+        (``out_of_window``).
+    max_payload_bytes : int [bytes]
+        Larger telemetry payloads are rejected (``too_large``).
     """
 
     def __init__(
@@ -86,6 +107,9 @@ class MqttBridge:
         publish_twin: bool = True,
         workers: int = 0,
         db_url: str | None = None,
+        identities: Identities | None = None,
+        window_s: float = WINDOW_S,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     ) -> None:
         self.loop = loop
         self.host, self.port = _broker(url)
@@ -94,6 +118,9 @@ class MqttBridge:
         self.stale_after_s = float(stale_after_s)
         self.refresh_s = float(refresh_s)
         self.db_url = db_url
+        self.identities = identities
+        self.window_s = float(window_s)
+        self.max_payload_bytes = int(max_payload_bytes)
         lay = loop.layout
         self._index = {sid: i for i, sid in enumerate(lay.seg_ids)}
         self._rating = lay.seg_rating_kw.copy()
@@ -104,31 +131,38 @@ class MqttBridge:
             from ersgrid.service.ingest import IngestPool
 
             self._pool = IngestPool(self, self.workers)
-            self._limits, self._reasons, self._last_seen = self._pool.arrays()
+            self._limits, self._reasons, self._last_seen, self._clock = self._pool.arrays()
         else:
             self._limits = np.empty(n)
             self._reasons = np.zeros(n, dtype=np.int8)
             self._last_seen = np.zeros(n)  # monotonic [s]; 0 = never reported
+            self._clock = np.zeros(1)
         self._limits[:] = lay.seg_rating_kw
+        self._clock[0] = loop.now.timestamp()  # the service clock [s since epoch]
         self._sent_kw = np.full(n, np.nan)
         self._sent_at = np.zeros(n)
         self._stale: set[int] = set()
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self.setpoints_sent = 0
+        self.refused_connections = 0
+        """Connections the broker refused (bad user, password or client), from its notices."""
+        self.connect_refused: str | None = None
         self._setpoint_rows: list[tuple[float, str, float, str]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self._client: Any = None
         self.connected = threading.Event()
-        self.twin = TwinDevices(loop, url, site) if publish_twin else None
+        twin_id = identities.twin if identities is not None else None
+        self.twin = TwinDevices(loop, url, site, twin_id) if publish_twin else None
         loop.observers.append(self._on_tick)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Connect, subscribe and start the watchdog; raises ServiceError if unreachable."""
-        client = mqtt_client("ersgrid-service")
+        me = self.identities.service if self.identities is not None else None
+        client = mqtt_client("ersgrid-service", *((me.username, me.password) if me else ()))
         client.will_set(f"ersgrid/{self.site}/service/status", "offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -142,6 +176,14 @@ class MqttBridge:
         client.loop_start()
         self._client = client
         if not self.connected.wait(10):
+            client.loop_stop()
+            self._client = None
+            if self.connect_refused is not None:
+                raise ServiceError(
+                    f"the MQTT broker at {self.host}:{self.port} refused the service: "
+                    f"{self.connect_refused}; give the credentials the broker knows "
+                    "(--mqtt-credentials DIR from `ersgrid mqtt-credentials`)"
+                )
             raise ServiceError(f"the MQTT broker at {self.host}:{self.port} did not answer")
         if self._pool is not None:
             self._pool.start()
@@ -169,9 +211,13 @@ class MqttBridge:
 
     def _on_connect(self, client: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
+            self.connect_refused = str(reason)
+            client.disconnect()  # no retry with credentials the broker refused
             return
         if self._pool is None:  # otherwise the ingest processes subscribe
             client.subscribe(f"ersgrid/{self.site}/segment/+/telemetry", qos=0)
+        if self.identities is not None:
+            client.subscribe(BROKER_LOG, qos=0)
         client.publish(f"ersgrid/{self.site}/service/status", "online", qos=1, retain=True)
         self.connected.set()
 
@@ -183,13 +229,20 @@ class MqttBridge:
             self.rejected["error"] += 1
 
     def _ingest(self, client: Any, topic: str, payload: bytes) -> None:
+        if topic == BROKER_LOG:
+            if REFUSED_NOTICE.encode() in payload:
+                self.refused_connections += 1
+            return
         parts = topic.split("/")
         i = self._index.get(parts[3]) if len(parts) == 5 else None
         if i is None:
             self.rejected["unknown_segment"] += 1
             return
         try:
-            ts, seq, power, energy, temp = parse_telemetry(payload, float(self._rating[i]))
+            ts, seq, power, energy, temp = parse_telemetry(
+                payload, float(self._rating[i]), float(self._clock[0]), self.window_s,
+                self.max_payload_bytes,
+            )  # fmt: skip
         except Rejected as err:
             self.rejected[err.reason] += 1
             return
@@ -226,6 +279,7 @@ class MqttBridge:
         setpoint is its own limit and the substation's protection shares the rest.
         """
         lay = self.loop.layout
+        self._clock[0] = report.time.timestamp()
         seg, sub = report.seg_limit_kw, report.sub_limit_kw
         binding = sub < lay.sub_rating_kw - 1e-9
         weight = report.seg_power_kw + 0.05 * seg
@@ -291,10 +345,12 @@ class MqttBridge:
     def status(self) -> dict[str, Any]:
         """Counters for /api/health and the dashboard."""
         accepted, rejected, sent = self.accepted, Counter(self.rejected), self.setpoints_sent
+        committed = self.store.rows_written if self.store is not None else 0
         if self._pool is not None:
             totals = self._pool.totals()
             accepted += totals.pop("accepted")
             sent += totals.pop("setpoints_sent")
+            committed = totals.pop("committed")
             rejected.update({k: v for k, v in totals.items() if v})
         return {
             "broker": f"{self.host}:{self.port}",
@@ -302,18 +358,41 @@ class MqttBridge:
             "connected": bool(self._client is not None and self._client.is_connected()),
             "ingest_workers": self.workers,
             "accepted": accepted,
+            "committed": committed,
             "rejected": dict(rejected),
+            "window_s": self.window_s,
+            "authenticated": self.identities is not None,
+            "refused_connections": self.refused_connections,
             "setpoints_sent": sent,
             "devices": int((self._last_seen > 0).sum()),
             "stale": sorted(self.loop.layout.seg_ids[i] for i in self._stale),
+            "twin": None if self.twin is None else self.twin.status(),
         }
 
 
 class TwinDevices:
-    """The twin's power units as MQTT devices: each tick, every segment publishes telemetry."""
+    """The twin's power units as MQTT devices: each tick, every segment publishes telemetry.
 
-    def __init__(self, loop: LiveLoop, url: str, site: str) -> None:
+    Parameters
+    ----------
+    loop : LiveLoop
+    url : str
+        ``mqtt://host:port`` of the broker.
+    site : str
+        Site name in topics.
+    credential : Credential, optional
+        The twin's identity (``ersgrid-twin``: the telemetry topics of every segment).
+    """
+
+    def __init__(
+        self, loop: LiveLoop, url: str, site: str, credential: Credential | None = None
+    ) -> None:
         self.loop = loop
+        self.credential = credential
+        self.connects = 0
+        self.connect_refused = 0
+        """CONNACKs that refused the twin's devices (bad or missing credentials)."""
+        self.last_refusal: str | None = None
         self.host, self.port = _broker(url)
         self.site = site
         self._client: Any = None
@@ -326,7 +405,9 @@ class TwinDevices:
 
     def start(self) -> None:
         """Connect as the devices."""
-        client = mqtt_client("ersgrid-twin")
+        cred = self.credential
+        client = mqtt_client("ersgrid-twin", *((cred.username, cred.password) if cred else ()))
+        client.on_connect = self._on_connect
         client.connect(self.host, self.port, keepalive=30)
         client.loop_start()
         self._client = client
@@ -337,6 +418,22 @@ class TwinDevices:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.connect_refused += 1
+            self.last_refusal = str(reason)
+        else:
+            self.connects += 1
+
+    def status(self) -> dict[str, Any]:
+        """Messages published, connections made and refused."""
+        return {
+            "published": self.published,
+            "connects": self.connects,
+            "connect_refused": self.connect_refused,
+            "last_refusal": self.last_refusal,
+        }
 
     def _on_tick(self, report: TickReport) -> None:
         client = self._client

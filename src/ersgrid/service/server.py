@@ -33,6 +33,8 @@ def build_service(
     ingest_workers: int = 0,
     ledger: bool = True,
     chain_url: str | None = None,
+    mqtt_credentials: Path | None = None,
+    telemetry_window_s: float = 3600.0,
 ) -> Service:
     """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
 
@@ -66,6 +68,11 @@ def build_service(
         settled and anchored every settlement period.
     chain_url : str, optional
         Ethereum JSON-RPC node to anchor the ledger on; the in-process chain by default.
+    mqtt_credentials : Path, optional
+        Folder written by ``ersgrid mqtt-credentials``: the service and the twin's devices
+        log in to the broker with ``service.json`` and ``twin.json``; anonymous if not given.
+    telemetry_window_s : float [s]
+        Telemetry stamped further than this from the live loop's clock is rejected.
     """
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -84,13 +91,15 @@ def build_service(
     service.extras["storage"] = store
     if mqtt is not None:
         from ersgrid.service.mqtt import MqttBridge
+        from ersgrid.service.mqtt_auth import Identities
 
+        identities = Identities.from_dir(mqtt_credentials) if mqtt_credentials else None
         # the twin's devices publish once a tick: never call them stale between two ticks
         tick_wall_s = loop.tick_steps * loop.dt_s / loop.speed
         service.extras["mqtt"] = MqttBridge(
             loop, mqtt, site or loop.scenario.name, store,
             stale_after_s=max(stale_after_s, 3 * tick_wall_s), workers=ingest_workers,
-            db_url=db_url,
+            db_url=db_url, identities=identities, window_s=telemetry_window_s,
         )  # fmt: skip
     if ledger:
         from ersgrid.service.ledger import LiveLedger

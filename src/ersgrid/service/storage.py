@@ -3,8 +3,12 @@
 SQLite by default, PostgreSQL when the URL names one (``postgresql://user@host/db``, driven
 by psycopg 3). Telemetry arrives fast (tens of thousands of rows per second), so it is
 buffered and written by one writer thread in batches, one transaction per batch; everything
-else is written as it happens. Retention drops telemetry older than ``retention_days`` of
-measurement time.
+else is written as it happens. A telemetry row is *acknowledged* once its batch has committed:
+:attr:`Store.rows_written` counts only committed rows, and a commit on SQLite (WAL,
+``synchronous=FULL``) or PostgreSQL (``synchronous_commit=on``) survives a killed process
+and a power cut. Retention drops telemetry and setpoints older than ``retention_days`` before
+the service clock (the live loop's time), never before the newest stored row: one message
+stamped far in the future cannot erase the history.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def _engine(url: str) -> sa.Engine:
         def _pragmas(conn: Any, _record: Any) -> None:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
             cur.execute("PRAGMA busy_timeout=10000")  # ingest processes write beside us
             cur.close()
 
@@ -114,7 +118,8 @@ class Store:
     url : str
         SQLAlchemy URL; ``postgresql://`` is driven by psycopg 3.
     retention_days : float [d]
-        Telemetry older than this (measurement time) is purged by :meth:`purge`.
+        Telemetry and setpoints older than this before the service clock are purged by
+        :meth:`purge`.
     batch_rows : int
         Most telemetry rows per insert batch.
     flush_s : float [s]
@@ -210,24 +215,20 @@ class Store:
             self._wake.clear()
             self.flush()
 
-    def purge(self, now_ts: float | None = None) -> int:
+    def purge(self, now_ts: float) -> int:
         """Delete telemetry and setpoints older than the retention; returns rows deleted.
 
         Parameters
         ----------
-        now_ts : float [s since epoch], optional
-            "Now" for both tables; by default the newest time in each table (device clocks,
-            the twin's scenario clock and the service's wall clock need not agree).
+        now_ts : float [s since epoch]
+            The service clock (the live loop's time), never a time read from the stored rows:
+            a row stamped far in the future must not make every real row "old".
         """
-        keep_s = self.retention_days * 86400.0
+        cutoff = float(now_ts) - self.retention_days * 86400.0
         n = 0
         with self.engine.begin() as conn:
             for table in (telemetry, setpoints):
-                now = now_ts
-                if now is None:
-                    now = conn.execute(sa.select(sa.func.max(table.c.ts))).scalar_one()
-                if now is not None:
-                    n += conn.execute(table.delete().where(table.c.ts < now - keep_s)).rowcount
+                n += conn.execute(table.delete().where(table.c.ts < cutoff)).rowcount
         return int(n)
 
     def count(self, table: str = "telemetry") -> int:
@@ -329,7 +330,7 @@ class Store:
             )
         if loop.ticks % 240 == 0:  # once an hour of scenario time at 15 s ticks
             try:
-                self.purge()
+                self.purge(report.time.timestamp())  # by the service clock
             except sa.exc.SQLAlchemyError as err:
                 self.write_errors += 1
                 self.last_error = str(err).splitlines()[0]

@@ -13,7 +13,9 @@ from typing import Any
 
 __all__ = [
     "COUNTERS",
+    "MAX_PAYLOAD_BYTES",
     "REASONS",
+    "WINDOW_S",
     "Rejected",
     "mqtt_client",
     "parse_telemetry",
@@ -23,12 +25,17 @@ __all__ = [
 
 TEMPERATURE_RANGE_C = (-50.0, 200.0)
 POWER_TOLERANCE = 1.2
+"""A reading may exceed the segment's rating by 20 % (meter error, short peaks) [-]."""
+WINDOW_S = 3600.0
+"""Default telemetry window: a ``ts`` further than this from the service clock is refused [s]."""
+MAX_PAYLOAD_BYTES = 4096
+"""Largest telemetry payload taken [bytes]; a good message is about 100 bytes."""
 REASONS = ("dispatch", "dr", "safe")
 """Setpoint reasons by code (the code is what the shared arrays hold)."""
-COUNTERS = ("accepted", "malformed", "schema", "out_of_range", "unknown_segment", "error",
-            "setpoints_sent")  # fmt: skip
-"""Per-worker counters kept in shared memory when ingest runs in worker processes."""
-"""A reading may exceed the segment's rating by 20 % (meter error, short peaks) [-]."""
+COUNTERS = ("accepted", "malformed", "schema", "out_of_range", "out_of_window", "too_large",
+            "unknown_segment", "error", "setpoints_sent", "committed")  # fmt: skip
+"""Per-worker counters kept in shared memory when ingest runs in worker processes
+(``committed``: telemetry rows the worker's store has committed)."""
 
 
 class Rejected(Exception):
@@ -63,7 +70,11 @@ def _number(obj: dict[str, Any], key: str, required: bool) -> float | None:
 
 
 def parse_telemetry(
-    payload: bytes, rating_kw: float
+    payload: bytes,
+    rating_kw: float,
+    clock_ts: float | None = None,
+    window_s: float = WINDOW_S,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> tuple[float, int | None, float, float | None, float | None]:
     """Check a telemetry payload and return its values.
 
@@ -80,6 +91,13 @@ def parse_telemetry(
     payload : bytes
     rating_kw : float [kW]
         Rating of the segment's power unit; ``|power_kw|`` may exceed it by 20 %.
+    clock_ts : float [s since epoch], optional
+        The service clock (the live loop's time); ``ts`` must lie within ``window_s`` of it.
+        Not checked when None.
+    window_s : float [s]
+        Half-width of the accepted window around ``clock_ts``.
+    max_bytes : int [bytes]
+        Largest payload taken.
 
     Returns
     -------
@@ -88,9 +106,12 @@ def parse_telemetry(
     Raises
     ------
     Rejected
-        ``malformed`` (not a JSON object), ``schema`` (missing field, wrong type) or
-        ``out_of_range``.
+        ``too_large`` (over ``max_bytes``), ``malformed`` (not a JSON object), ``schema``
+        (missing field, wrong type), ``out_of_range`` or ``out_of_window`` (``ts`` too far
+        from the service clock).
     """
+    if len(payload) > max_bytes:
+        raise Rejected("too_large", f"{len(payload)} bytes > {max_bytes}")
     try:
         obj = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as err:
@@ -108,6 +129,8 @@ def parse_telemetry(
         raise Rejected("schema", "missing ts or power_kw")
     if ts <= 0:
         raise Rejected("out_of_range", f"ts = {ts} is not a time")
+    if clock_ts is not None and abs(ts - clock_ts) > window_s:
+        raise Rejected("out_of_window", f"ts = {ts} is {ts - clock_ts:+.0f} s from the clock")
     if abs(power) > POWER_TOLERANCE * rating_kw:
         raise Rejected("out_of_range", f"power_kw = {power} beyond the rating of {rating_kw} kW")
     if energy is not None and energy < 0:
@@ -117,12 +140,16 @@ def parse_telemetry(
     return ts, seq, power, energy, temp
 
 
-def mqtt_client(name: str) -> Any:
-    """A paho-mqtt 2 client speaking MQTT 3.1.1, with a client id unique to this process."""
+def mqtt_client(name: str, username: str | None = None, password: str | None = None) -> Any:
+    """A paho-mqtt 2 client speaking MQTT 3.1.1, with a client id unique to this process,
+    logging in as ``username`` when given."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    return mqtt.Client(
+    client = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"{name}-{os.getpid()}-{id(object())}",
         protocol=mqtt.MQTTv311,
     )  # fmt: skip
+    if username is not None:
+        client.username_pw_set(username, password)
+    return client
