@@ -69,7 +69,8 @@ def plan_dispatch(
     this step's price (user price × worst efficiency below import price + carbon cost), or
     a network limit binds on its draw (``network_held``, per substation:
     :meth:`~ersgrid.optimize.model.CohortLP.network_held`). Elsewhere the substation runs at
-    its rating and the twin serves whatever the actual vehicles can take, so forecast errors do not starve them.
+    its rating and the twin serves whatever the actual vehicles can take, so forecast errors
+    do not starve them.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the

@@ -9,7 +9,8 @@ vehicle energy ``cumdef``, exit need ``short``, road power ``roaddef``, substati
 ``receiver``, linearised voltage and loading limits ``network``). :class:`CohortLP`
 computes the index arrays they share once, stacks the blocks' costs and the families'
 entries into one ``scipy.sparse`` matrix, and for each
-:class:`~ersgrid.optimize.request.PlanRequest` gives the blocks' and families' bounds (:meth:`CohortLP.bounds`).
+:class:`~ersgrid.optimize.request.PlanRequest` gives the blocks' and families' bounds
+(:meth:`CohortLP.bounds`).
 
 V2G costs its battery wear plus the payment to the owner per kWh discharged
 (``ObjectiveWeights.v2g_cost_per_kwh``), so the plan discharges only where the price it
