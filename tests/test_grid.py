@@ -301,8 +301,16 @@ def test_sensitivities_agree_with_finite_difference_power_flows() -> None:
     pp.create_ext_grid(net, hv, vm_pu=1.02)
     pp.create_transformer(net, hv, mv, std_type="25 MVA 110/20 kV", name="T1")
     for f, t, km in ((mv, a, 4.0), (a, b, 6.0)):
-        pp.create_line_from_parameters(net, f, t, length_km=km, r_ohm_per_km=0.2,
-                                       x_ohm_per_km=0.35, c_nf_per_km=10.0, max_i_ka=0.3)  # fmt: skip
+        pp.create_line_from_parameters(
+            net,
+            f,
+            t,
+            length_km=km,
+            r_ohm_per_km=0.2,
+            x_ohm_per_km=0.35,
+            c_nf_per_km=10.0,
+            max_i_ka=0.3,
+        )
     pp.create_load(net, a, p_mw=2.0, q_mvar=0.5, name="Load A")
     case = compile_case(net, ["A", "B"], power_factor=0.95)
     rng = np.random.default_rng(11)

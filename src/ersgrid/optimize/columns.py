@@ -217,8 +217,8 @@ def _elements(lp: CohortLP) -> int:
 
 def _network_slack_bounds(lp: CohortLP, f: Frame) -> Pair:
     """``≥ 0`` in the window, 0 outside."""
-    live = np.repeat(np.arange(lp.inputs.n_steps), lp.inputs.n_elements)
-    live = (live >= f.k0) & (live < f.k1)
+    step = np.repeat(np.arange(lp.inputs.n_steps), lp.inputs.n_elements)
+    live = (step >= f.k0) & (step < f.k1)
     return np.zeros(len(live)), np.where(live, np.inf, 0.0)
 
 
