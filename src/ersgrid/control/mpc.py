@@ -402,6 +402,16 @@ class MPC(Strategy):
         self._issued[step:stop] = step
 
     @property
+    def network_limits(self) -> tuple[str, ...]:
+        """The watched elements of the network rows (:mod:`ersgrid.control.network`)."""
+        return () if self._network is None else self._network.labels
+
+    @property
+    def network_slack_steps(self) -> int:
+        """(step, element) pairs planned over a network limit (penalised slack) [-]."""
+        return int((np.nan_to_num(self.network_slack, nan=0.0) > 1e-9).sum())
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What the forecaster says of the history it learnt from (see
         :class:`~ersgrid.forecast.forecaster.LearnedTraffic`)."""

@@ -163,6 +163,16 @@ class Oracle(Strategy):
             return
         self._values = solution.values
 
+    @property
+    def network_limits(self) -> tuple[str, ...]:
+        """The watched elements of the network rows (:mod:`ersgrid.control.network`)."""
+        return () if self._network is None else self._network.labels
+
+    @property
+    def network_slack_steps(self) -> int:
+        """(step, element) pairs planned over a network limit (penalised slack) [-]."""
+        return int((np.nan_to_num(self.network_slack, nan=0.0) > 1e-9).sum())
+
     def decide(self, observation: Observation) -> Dispatch:
         if self._values is None:
             self.fallbacks += 1
