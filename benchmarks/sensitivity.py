@@ -73,7 +73,8 @@ def main() -> None:
     _, dv, dl, dt = finite_differences(case, inputs)
     print(f"largest disagreement: voltage {np.abs(s.dvm_pu_per_mw - dv).max():.1e} p.u./MW "
           f"(largest value {np.abs(dv).max():.1e}), "
-          f"line {np.abs(s.dline_pct_per_mw - dl).max():.1e} %/MW, transformer {np.abs(s.dtrafo_pct_per_mw - dt).max():.1e} %/MW")  # fmt: skip
+          f"line {np.abs(s.dline_pct_per_mw - dl).max():.1e} %/MW, "
+          f"transformer {np.abs(s.dtrafo_pct_per_mw - dt).max():.1e} %/MW")  # fmt: skip
     zero = sensitivities(case, GridInputs(inputs.load_factor, inputs.sgen_factor,
                                           np.zeros_like(inputs.conn_p_mw)))  # fmt: skip
     full = sensitivities(case, GridInputs(inputs.load_factor, inputs.sgen_factor,
