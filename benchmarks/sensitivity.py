@@ -31,7 +31,7 @@ from ersgrid.grid.sensitivity import finite_differences, sensitivities
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.world import build_world
 
-STEPS = 16
+STEPS = 8
 REPEATS = 3
 
 
