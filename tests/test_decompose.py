@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from ersgrid import build_layout, load_scenario
 from ersgrid.control.base import RunContext
 from ersgrid.control.mpc import MPC, DecomposedMPC, MPCSettings
+from ersgrid.control.network import NetworkView
 from ersgrid.control.planning import plan_inputs, storage_value
 from ersgrid.optimize import (
     Bounds,
@@ -193,7 +196,7 @@ def _request_of_every_field(model: CohortLP) -> PlanRequest:
         energy_kwh=model.cohorts.energy_kwh - 1.0, stored_kwh=st.initial_kwh * 0.95,
         import_limit_kw=np.asarray(model.inputs.import_limit_kw * 0.9, dtype=np.float64),
         terminal_kwh=np.full(S, 900.0), reserve_kwh=np.full(S, 600.0), path_kwh=path,
-        peak_floor_kw=100.0,
+        peak_floor_kw=100.0, network_base=np.zeros((T, model.inputs.n_elements)),
     )  # fmt: skip
 
 
@@ -261,3 +264,58 @@ def test_one_request_binds_the_decomposed_planner_as_the_monolithic(
         assert above.min() <= 1e-6  # the path binds
     best = mono.objective
     assert best - 1e-6 * abs(best) <= split.objective <= best + 5e-3 * abs(best)
+
+
+@pytest.fixture(scope="module")
+def shin_tomei_network() -> tuple[CohortLP, PlanRequest]:
+    """shin-tomei's planning LP from 17:00 over 4 h (the evening peak), with the network's
+    rows linearised at the draw without the road, and a request linearised at the plan
+    without the network, the network's own voltages 0.005 p.u. lower (so the rows bind: that
+    plan breaks the band)."""
+    sc = load_scenario("shin-tomei")
+    world = build_world(sc, planning_index(sc, 1.0))
+    lay = world.layout
+    ctx = RunContext(world=world, energy=world.energy, layout=lay)
+    first, stop = 68, 68 + HORIZON
+    volume = ctx.expected_volume.iloc[first:stop].reset_index(drop=True)
+    coh = forecast_cohorts(sc, lay, volume, PLANNING_STEP_H)
+    coh, ex = drop_idle(coh, exposure(coh, lay, HORIZON, PLANNING_STEP_H))
+    view = NetworkView(ctx)
+    inputs = dataclasses.replace(plan_inputs(ctx, first, stop), network=view.rows(first, stop))
+    model = CohortLP(coh, ex, inputs, storage_value(ctx))
+    blind = HighsSession(model).solve()
+    draw = view.planned_draw(model, blind.values, first, None)
+    base = view.base(model, first, draw)
+    # the network's own voltages 0.005 p.u. lower than the profiles say (a heavier evening)
+    base[:, [label.startswith("voltage") for label in view.labels]] -= 0.005
+    return model, PlanRequest(network_base=base)
+
+
+def test_groups_keep_the_network_limits_the_monolithic_plan_keeps(
+    shin_tomei_network: tuple[CohortLP, PlanRequest],
+) -> None:
+    """With rows ``network`` binding, the plan by overlapping groups keeps every row and
+    bound the whole model's keeps (the other groups' draw on each element carried into a
+    group's rows), plans no more slack, and ends within the decomposition's stated gap."""
+    model, request = shin_tomei_network
+    assert model.inputs.n_elements > 0
+    b = model.bounds(request)
+    blind = HighsSession(model).solve()
+    base = np.asarray(request.network_base)
+    assert model.inputs.network is not None
+    volts = np.array([label.startswith("voltage") for label in model.inputs.network.labels])
+    assert model.network_values(blind.values, base)[:, volts].min() < 0.95 - 1e-3  # blind
+    mono = HighsSession(model).solve(request)
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    split = DecomposedLP(model, groups).solve(request)
+    for plan in (mono.values, split.values):
+        assert _violation(model, plan, b) < 1e-9
+        assert model.network_held(plan, request).any()  # the rows bind
+    assert model.network_slack(mono.values).max() == pytest.approx(0.0, abs=1e-9)
+    assert model.network_slack(split.values).max() == pytest.approx(0.0, abs=1e-9)
+    assert model.network_values(mono.values, base)[:, volts].min() >= 0.95 - 1e-9
+    assert split.objective == pytest.approx(float(model.cost @ split.values), rel=1e-12)
+    best = mono.objective
+    assert best - 1e-6 * abs(best) <= split.objective <= best + 5e-3 * abs(best)
+    # the limits cost nothing here (the plan moves charge between ties), and never gain
+    assert mono.objective >= blind.objective - 1e-9 * abs(blind.objective)

@@ -280,3 +280,51 @@ def test_unknown_simbench_code_is_named(tiny_data: dict[str, Any]) -> None:
     scenario = parse_scenario(tiny_data, "bad")
     with pytest.raises(ErsgridError, match="no-such-grid"):
         run(scenario, "uncontrolled", days=0.25)
+
+
+def test_sensitivities_agree_with_finite_difference_power_flows() -> None:
+    """Voltages' and loadings' derivatives by each connection's draw from the Jacobian of
+    the batch power flow, against central differences (±1 kW) of pandapower's runpp on a
+    small network: 110/20 kV transformer, two 20 kV lines in a row, a network load, road
+    connections at both ends at power factor 0.95. Agreement within 1e-6 p.u./MW and
+    1e-4 %/MW (measured: ~1e-9 and ~1e-7), at 0 to 4 MW per connection."""
+    import pandapower as pp
+
+    from ersgrid.grid.powerflow import GridInputs
+    from ersgrid.grid.sensitivity import finite_differences, sensitivities
+
+    net = pp.create_empty_network()
+    hv = pp.create_bus(net, 110.0, name="HV")
+    mv = pp.create_bus(net, 20.0, name="MV")
+    a = pp.create_bus(net, 20.0, name="A")
+    b = pp.create_bus(net, 20.0, name="B")
+    pp.create_ext_grid(net, hv, vm_pu=1.02)
+    pp.create_transformer(net, hv, mv, std_type="25 MVA 110/20 kV", name="T1")
+    for f, t, km in ((mv, a, 4.0), (a, b, 6.0)):
+        pp.create_line_from_parameters(
+            net,
+            f,
+            t,
+            length_km=km,
+            r_ohm_per_km=0.2,
+            x_ohm_per_km=0.35,
+            c_nf_per_km=10.0,
+            max_i_ka=0.3,
+        )
+    pp.create_load(net, a, p_mw=2.0, q_mvar=0.5, name="Load A")
+    case = compile_case(net, ["A", "B"], power_factor=0.95)
+    rng = np.random.default_rng(11)
+    steps = 4
+    inputs = GridInputs(rng.uniform(0.3, 1.0, (steps, 1)), np.zeros((steps, 0)),
+                        rng.uniform(0.0, 4.0, (steps, 2)))  # fmt: skip
+    s = sensitivities(case, inputs)
+    base, dvm, dline, dtrafo = finite_differences(case, inputs)
+    assert s.converged.all()
+    np.testing.assert_allclose(s.vm_pu, base.vm_pu, atol=1e-8)
+    np.testing.assert_allclose(s.line_loading_pct, base.line_loading_pct, atol=1e-5)
+    np.testing.assert_allclose(s.dvm_pu_per_mw, dvm, atol=1e-6)
+    np.testing.assert_allclose(s.dline_pct_per_mw, dline, atol=1e-4)
+    np.testing.assert_allclose(s.dtrafo_pct_per_mw, dtrafo, atol=1e-4)
+    # the far end falls most, per MW drawn at it; the slack bus holds
+    assert s.dvm_pu_per_mw[:, 3, 1].max() < s.dvm_pu_per_mw[:, 2, 1].min() < 0.0
+    assert np.all(s.dvm_pu_per_mw[:, 0] == 0.0)

@@ -21,6 +21,7 @@ from ersgrid.optimize import (
     forecast_cohorts,
 )
 from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, entry_soc_bins
+from ersgrid.optimize.network import network_rows
 from ersgrid.scenario import build_layout
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index
@@ -586,6 +587,9 @@ def _hand_built() -> CohortLP:
         ),
         storage=StorageArrays(np.array([0.0]), np.array([100.0]), np.array([50.0]),
                               np.array([40.0]), 0.9, 0.9),
+        # one bus whose voltage falls 1e-4 p.u. per kW drawn, band 0.95 .. 1.05 p.u.
+        network=network_rows(np.full((2, 1, 1), -1e-4), np.array([0.95]), np.array([1.05]),
+                             ("voltage Bus R",)),
     )  # fmt: skip
     return CohortLP(cohorts, ex, inputs, storage_value_per_kwh=40.0, time_preference=0.0)
 
@@ -595,7 +599,7 @@ def test_each_row_family_has_its_rows() -> None:
 
     model = _hand_built()
     sizes = {"cumdef": 3, "short": 2, "roaddef": 2, "balance": 2, "soc": 2, "peak": 2,
-             "v2gcap": 1, "receiver": 1}  # fmt: skip
+             "v2gcap": 1, "receiver": 1, "network": 2}  # fmt: skip
     assert list(model.row_offsets) == list(ROW_FAMILIES)
     assert {n: f.entries(model).n_rows for n, f in ROW_FAMILIES.items()} == sizes
     starts = np.cumsum([0, *sizes.values()])
@@ -668,8 +672,32 @@ def test_each_row_family_solved_by_hand() -> None:
         more = session.solve(PlanRequest(energy_kwh=np.array([20.0, 34.0]))).values
         np.testing.assert_allclose(more[o["y"] :], [4.0], atol=1e-9)
 
+    def network() -> None:
+        # no network_base in the request: the rows are free and the plan is the one above
+        np.testing.assert_allclose(model.network_slack(v), 0.0, atol=1e-12)
+        # at 0.975 p.u. with no draw, the bus stays in band up to 250 kW: the 30 kW over it
+        # come off the battery's charge (it loses 40 × 0.9 × 0.25 − 2.5 = 6.5 per kW, the
+        # road 50 × 0.8 × 0.25 − 2.5 = 7.5)
+        request = PlanRequest(network_base=np.array([[0.975], [1.0]]))
+        assert model.network_values(v, request.network_base)[0, 0] == pytest.approx(0.947)
+        held = session.solve(request).values
+        np.testing.assert_allclose(model.block(held, "imp")[:, 0], [250.0, 120.4], atol=1e-9)
+        np.testing.assert_allclose(model.block(held, "ch")[:, 0], [10.0, 0.0], atol=1e-9)
+        np.testing.assert_allclose(model.network_values(held, request.network_base),
+                                   [[0.95], [0.98796]], atol=1e-12)  # fmt: skip
+        assert model.network_held(held, request).tolist() == [[True], [False]]
+        # at 0.96 p.u. in the dear step the site's own 120.4 kW (battery and V2G already at
+        # their most) are 20.4 kW over: reported as slack, 0.00204 p.u., not infeasible
+        short_v = PlanRequest(network_base=np.array([[1.0], [0.96]]))
+        over = session.solve(short_v)
+        np.testing.assert_allclose(model.block(over.values, "imp")[:, 0], [280.0, 120.4],
+                                   atol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(model.network_slack(over.values), [[0.0], [0.00204]],
+                                   atol=1e-12)  # fmt: skip
+        assert over.objective == pytest.approx(sol.objective + 20.4 * 10.0 * 1000.0 * 0.25)
+
     checks = {f.__name__: f for f in (cumdef, short, roaddef, balance, soc, peak, v2gcap,
-                                      receiver)}  # fmt: skip
+                                      receiver, network)}  # fmt: skip
     assert set(checks) == set(ROW_FAMILIES)  # every family has its case
     energy = 2.5 * 280.0 + 25.0 * 120.4 - 50.0 * 14 + 30.0 * 3 + 280.0
     stored = -40.0 * 0.9 * 0.25 * 40.0 + 40.0 * 0.25 / 0.9 * 40.0

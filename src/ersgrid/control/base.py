@@ -165,6 +165,19 @@ class Strategy(ABC):
         self.context = context
 
     @property
+    def network_limits(self) -> tuple[str, ...]:
+        """The network limits the strategy's plans act on (e.g. ``voltage Bus 5``,
+        ``loading Line 1-2``); none by default: only the grid check after the run sees the
+        network."""
+        return ()
+
+    @property
+    def network_slack_steps(self) -> int:
+        """(step, element) pairs the plans in force left over a network limit because the
+        strategy's own power could not avoid it [-]; 0 by default."""
+        return 0
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What the user should know of the run just made (e.g. a forecaster that learnt from
         less history than it asks for); shown with the results. None by default."""

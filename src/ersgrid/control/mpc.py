@@ -69,6 +69,7 @@ from ersgrid.control.mpc_settings import (
     MPCSettings,
     mpc_preset,
 )
+from ersgrid.control.network import NetworkView
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule
 from ersgrid.forecast.forecaster import LearnedTraffic, split_renewables
@@ -204,6 +205,13 @@ class MPC(Strategy):
         self._lookback = math.ceil(longest_h / context.step_h) + 1
         s = self.settings
         self._matcher = CohortMatcher(context, s.soc_bins, s.entry_window_steps, self._lookback)
+        self._network = NetworkView(context) if s.see_network and context.scenario.grid else None
+        self._held: npt.NDArray[np.bool_] | None = None
+        self._window: tuple[int, int] | None = None
+        self.relinearised = 0
+        self.network_slack = np.full((len(context.index), 0), np.nan)
+        if self._network is not None:
+            self.network_slack = np.full((len(context.index), len(self._network.labels)), np.nan)
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
@@ -212,13 +220,15 @@ class MPC(Strategy):
         self._groups = None
         T = len(ctx.index)
         stop = min(step + self.settings.block_steps + self.settings.horizon_steps, T)
-        self._model, volume, coh = self._build(step, stop, record=True)
+        self._model, volume, coh = self._build(step, stop, record=True, network=True)
         self._record(step, stop, {
             f"traffic_{name}_veh": volume.iloc[self._lookback :][[f"{name}_A", f"{name}_B"]]
             .sum(axis=1).to_numpy()
             for name in VEHICLE_CLASSES if f"{name}_A" in volume.columns
         })  # fmt: skip
         self._values = None  # the last plan belongs to the old model
+        self._held = None
+        self._window = None
         lay = ctx.layout
         split = self._decomposed()
         if split:
@@ -248,9 +258,12 @@ class MPC(Strategy):
         record: bool,
         forecaster: TrafficForecaster | None = None,
         reach: int | None = None,
+        network: bool = False,
     ) -> tuple[CohortLP, pd.DataFrame, Cohorts]:
         """The model of run steps ``step .. stop - 1`` on the forecasts issued at ``step``
-        (kept in :attr:`forecasts` when ``record``), its traffic forecast and cohorts."""
+        (kept in :attr:`forecasts` when ``record``), its traffic forecast and cohorts; with
+        ``network``, and a network to see, its rows ``network`` linearised at the draw
+        without the road (each plan re-linearises their right-hand sides)."""
         ctx = self.context
         traffic = self.forecaster if forecaster is None else forecaster
         volume = traffic.forecast(ctx, step, step - self._lookback, stop)
@@ -266,6 +279,8 @@ class MPC(Strategy):
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
         coh, ex = coarsen_entry_steps(coh, ex, self.settings.entry_window_steps, offset=step)
         inputs = plan_inputs(ctx, step, stop)
+        if network and self._network is not None:
+            inputs = dataclasses.replace(inputs, network=self._network.rows(step, stop))
         renewables = getattr(self.forecaster, "renewables", None)
         if renewables is not None:
             inputs = self._forecast_renewables(
@@ -387,6 +402,16 @@ class MPC(Strategy):
         self._issued[step:stop] = step
 
     @property
+    def network_limits(self) -> tuple[str, ...]:
+        """The watched elements of the network rows (:mod:`ersgrid.control.network`)."""
+        return () if self._network is None else self._network.labels
+
+    @property
+    def network_slack_steps(self) -> int:
+        """(step, element) pairs planned over a network limit (penalised slack) [-]."""
+        return int((np.nan_to_num(self.network_slack, nan=0.0) > 1e-9).sum())
+
+    @property
     def notes(self) -> tuple[str, ...]:
         """What the forecaster says of the history it learnt from (see
         :class:`~ersgrid.forecast.forecaster.LearnedTraffic`)."""
@@ -443,16 +468,17 @@ class MPC(Strategy):
                 window=window, count=count, energy_kwh=energy, stored_kwh=stored,
                 terminal_kwh=self._terminal(self._origin + window[1] - 1),
                 reserve_kwh=self._reserve(), path_kwh=self._path(k, stored), peak_floor_kw=floor,
+                network_base=self._network_base(),
             )  # fmt: skip
             try:
-                values, solve_s = self._solve(request)
+                values, solve_s, request = self._solve_planned(request)
             except InfeasibleSchedule as err:
                 guided = request.terminal_kwh is not None or request.path_kwh is not None
                 if not guided or err.timed_out:
                     raise
                 # e.g. an import cap leaves no room to refill: plan without the guide
                 log.info("mpc step %d: the guide's stored energy is out of reach", k)
-                values, solve_s = self._solve(request.without_guide())
+                values, solve_s, request = self._solve_planned(request.without_guide())
         except InfeasibleSchedule as err:
             self.fallbacks += 1
             log.warning("mpc step %d: falling back to the safe schedule: %s", k, err)
@@ -494,6 +520,36 @@ class MPC(Strategy):
             abs(e_plan), 1.0
         )
 
+    def _network_base(self) -> FloatArray | None:
+        """The request's ``network_base``, linearised at the draw of the plan in force (the
+        draw without the road where it has none)."""
+        if self._network is None:
+            return None
+        draw = self._network.planned_draw(self._model, self._values, self._origin, self._window)
+        return self._network.base(self._model, self._origin, draw)
+
+    def _solve_planned(self, request: PlanRequest) -> tuple[FloatArray, float, PlanRequest]:
+        """:meth:`_solve`, and on a network once more re-linearised at the plan's draw when
+        the power flow there leaves the linearisation; the plan, its HiGHS time [s] and the
+        request it solved."""
+        values, solve_s = self._solve(request)
+        if self._network is not None:
+            again = self._network.rebased(self._model, request, values, self._origin)
+            if again is not None:
+                self.relinearised += 1
+                request = again
+                values, more_s = self._solve(request)
+                solve_s += more_s
+            self._held = self._model.network_held(values, request)
+            k0, k1 = (
+                request.window if request.window is not None else (0, self._model.inputs.n_steps)
+            )
+            slack = self._model.network_slack(values)[k0:k1]
+            start = self._origin + k0
+            self.network_slack[start : start + len(slack)] = slack
+        self._window = request.window
+        return values, solve_s, request
+
     def _solve(self, request: PlanRequest) -> tuple[FloatArray, float]:
         """Solve ``request`` on the block's model, by groups when decomposed; its column
         values and HiGHS time [s]."""
@@ -511,7 +567,8 @@ class MPC(Strategy):
         # the demand charge is owed up to the peak already planned for the steps run so far
         planned = float(self._model.block(values, "imp")[rel].sum())
         self._peak_kw = max(self._peak_kw, planned)
-        return plan_dispatch(self.context, self._model, values, rel)
+        held = None if self._held is None else self._held[rel]
+        return plan_dispatch(self.context, self._model, values, rel, held)
 
     def _stored(self, observation: Observation) -> FloatArray:
         if observation.storage_kwh is None:

@@ -76,6 +76,9 @@ class MPCSettings:
     replan_at_least_steps : int [steps]
         With a ``replan_tolerance``, a re-plan is never skipped once the plan in force is
         this old.
+    see_network : bool
+        On a scenario with a grid section, the short plans keep the network's linearised
+        voltages and loadings within their limits (:mod:`ersgrid.control.network`).
     """
 
     horizon_steps: int = 96
@@ -95,6 +98,7 @@ class MPCSettings:
     follow_guide: bool = True
     replan_tolerance: float = 0.0
     replan_at_least_steps: int = 4
+    see_network: bool = True
 
     def __post_init__(self) -> None:
         at_least_one = ("horizon_steps", "block_steps", "replan_steps", "soc_bins",

@@ -17,18 +17,20 @@ power) do not accumulate over the run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 import numpy.typing as npt
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
+from ersgrid.control.network import NetworkView
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule, StrategyError
 from ersgrid.optimize.cohorts import drop_idle, exposure, vehicle_cohorts
 from ersgrid.optimize.model import CohortLP
 from ersgrid.optimize.request import PlanRequest
-from ersgrid.optimize.solver import HighsSession
+from ersgrid.optimize.solver import HighsSession, Solution
 
 __all__ = ["Oracle"]
 
@@ -44,13 +46,27 @@ class Oracle(Strategy):
         For the first solve; on failure every step uses the safe schedule.
     replan_steps : int
         Steps between closed-loop re-solves (0: plan once, open loop).
+    see_network : bool
+        On a scenario with a grid section, plan within the network's linearised voltage
+        and loading limits (:mod:`ersgrid.control.network`).
+
+    Attributes
+    ----------
+    network_slack : ndarray [p.u. or %], shape (steps, elements)
+        The last plan's excess over each watched element's limits (what its power could not
+        avoid; empty without a network).
+    relinearised : int
+        Solves repeated at a new linearisation.
     """
 
     name = "oracle"
 
-    def __init__(self, time_limit_s: float = 600.0, replan_steps: int = 4) -> None:
+    def __init__(
+        self, time_limit_s: float = 600.0, replan_steps: int = 4, see_network: bool = True
+    ) -> None:
         self.time_limit_s = float(time_limit_s)
         self.replan_steps = int(replan_steps)
+        self.see_network = bool(see_network)
         self.solve_s = 0.0
 
     def reset(self, context: RunContext) -> None:
@@ -60,6 +76,9 @@ class Oracle(Strategy):
                 "the oracle needs the run's realised arrivals (RunContext.arrivals)"
             )
         self.fallbacks = 0
+        self.solve_s = 0.0
+        self.relinearised = 0
+        self.network_slack = np.zeros((0, 0))
         T = len(context.index)
         cohorts = vehicle_cohorts(context.arrivals, context.step_h)
         expo = exposure(cohorts, context.layout, T, context.step_h)
@@ -68,18 +87,44 @@ class Oracle(Strategy):
         self._id_order = np.argsort(ids)
         self._ids_sorted = ids[self._id_order]
         cohorts, ex = drop_idle(cohorts, expo)
-        self.model = CohortLP(cohorts, ex, plan_inputs(context, 0, T), storage_value(context))
+        inputs = plan_inputs(context, 0, T)
+        self._network = NetworkView(context) if self.see_network and context.scenario.grid else None
+        if self._network is not None:
+            inputs = dataclasses.replace(inputs, network=self._network.rows(0, T))
+        self.model = CohortLP(cohorts, ex, inputs, storage_value(context))
         self._values: npt.NDArray[np.float64] | None = None
+        self._held: npt.NDArray[np.bool_] | None = None
         self._peak_kw = 0.0
         self._session = HighsSession(self.model, time_limit_s=self.time_limit_s)
+        request = PlanRequest()
+        if self._network is not None:
+            request = PlanRequest(
+                network_base=self._network.base(self.model, 0, self._network.site_kw)
+            )
         try:
-            solution = self._session.solve()
+            solution = self._solve(request)
         except InfeasibleSchedule as err:
             log.warning("oracle: falling back to the safe schedule for the whole run: %s", err)
             return
         self._values = solution.values
-        self.solve_s = solution.solve_s
         self.planned_objective = solution.objective
+
+    def _solve(self, request: PlanRequest) -> Solution:
+        """Solve ``request``; on a network, once more re-linearised at the plan's draw when
+        the power flow there leaves the linearisation
+        (:meth:`~ersgrid.control.network.NetworkView.rebased`)."""
+        solution = self._session.solve(request)
+        self.solve_s += solution.solve_s
+        if self._network is not None:
+            again = self._network.rebased(self.model, request, solution.values, 0)
+            if again is not None:
+                self.relinearised += 1
+                request = again
+                solution = self._session.solve(request)
+                self.solve_s += solution.solve_s
+        self._held = self.model.network_held(solution.values, request)
+        self.network_slack = self.model.network_slack(solution.values)
+        return solution
 
     def _replan(self, observation: Observation) -> None:
         """Re-solve steps ``k ..`` from the measured vehicles and batteries."""
@@ -102,17 +147,31 @@ class Oracle(Strategy):
             if observation.storage_kwh is None
             else np.asarray(observation.storage_kwh, dtype=np.float64)
         )
+        window = (k, self.model.inputs.n_steps)
+        base = None
+        if self._network is not None:
+            draw = self._network.planned_draw(self.model, self._values, 0, window)
+            base = self._network.base(self.model, 0, draw)
         request = PlanRequest(
-            window=(k, self.model.inputs.n_steps), count=count, energy_kwh=energy,
-            stored_kwh=stored, peak_floor_kw=self._peak_kw,
+            window=window, count=count, energy_kwh=energy, stored_kwh=stored,
+            peak_floor_kw=self._peak_kw, network_base=base,
         )  # fmt: skip
         try:
-            solution = self._session.solve(request)
+            solution = self._solve(request)
         except InfeasibleSchedule as err:  # keep the last plan
             log.warning("oracle step %d: re-plan failed, keeping the last plan: %s", k, err)
             return
         self._values = solution.values
-        self.solve_s += solution.solve_s
+
+    @property
+    def network_limits(self) -> tuple[str, ...]:
+        """The watched elements of the network rows (:mod:`ersgrid.control.network`)."""
+        return () if self._network is None else self._network.labels
+
+    @property
+    def network_slack_steps(self) -> int:
+        """(step, element) pairs planned over a network limit (penalised slack) [-]."""
+        return int((np.nan_to_num(self.network_slack, nan=0.0) > 1e-9).sum())
 
     def decide(self, observation: Observation) -> Dispatch:
         if self._values is None:
@@ -123,4 +182,5 @@ class Oracle(Strategy):
             self._replan(observation)
         planned = float(self.model.block(self._values, "imp")[k].sum())
         self._peak_kw = max(self._peak_kw, planned)
-        return plan_dispatch(self.context, self.model, self._values, k)
+        held = None if self._held is None else self._held[k]
+        return plan_dispatch(self.context, self.model, self._values, k, held)

@@ -57,15 +57,20 @@ def safe_dispatch(context: RunContext) -> Dispatch:
     return Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy(), None)
 
 
-def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step: int) -> Dispatch:
+def plan_dispatch(
+    context: RunContext, model: CohortLP, values: FloatArray, step: int,
+    network_held: npt.NDArray[np.bool_] | None = None,
+) -> Dispatch:  # fmt: skip
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
     The plan's road energy becomes a substation's budget for the step
     (:attr:`Dispatch.sub_energy_kwh`) only where the plan has a reason to hold the road back:
     its grid import is at the connection's cap, or energy sold to vehicles loses money at
-    this step's price (user price × worst efficiency below import price + carbon cost).
-    Elsewhere the substation runs at its rating and the twin serves whatever the actual
-    vehicles can take, so forecast errors do not starve them.
+    this step's price (user price × worst efficiency below import price + carbon cost), or
+    a network limit binds on its draw (``network_held``, per substation:
+    :meth:`~ersgrid.optimize.model.CohortLP.network_held`). Elsewhere the substation runs at
+    its rating and the twin serves whatever the actual vehicles can take, so forecast errors
+    do not starve them.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the
@@ -91,6 +96,8 @@ def plan_dispatch(context: RunContext, model: CohortLP, values: FloatArray, step
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
     hold = capped | losing
+    if network_held is not None:
+        hold = hold | network_held
     # a held substation gets the plan's energy for the step, spent as vehicles come, not
     # its 15-min average power as an instantaneous cap (bursty traffic would lose energy)
     energy = None

@@ -27,10 +27,14 @@ __all__ = [
     "GridCase",
     "GridInputs",
     "PowerFlowResult",
+    "States",
+    "branch_loadings",
     "compile_case",
     "injections_mva",
+    "jacobian",
     "solve_batch",
     "solve_pandapower",
+    "solve_states",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -335,7 +339,9 @@ def injections_mva(case: GridCase, inputs: GridInputs) -> ComplexArray:
     return s
 
 
-def _branch_loadings(case: GridCase, v: ComplexArray) -> tuple[FloatArray, FloatArray]:
+def branch_loadings(case: GridCase, v: ComplexArray) -> tuple[FloatArray, FloatArray]:
+    """Loading of each line and transformer [%] at the states ``v`` [p.u.], shape (steps,
+    internal buses): the larger end's current against the rating, as pandapower reports it."""
     i_f = np.abs(v @ case.yf.T)
     i_t = np.abs(v @ case.yt.T)
     scale = case.base_mva / np.sqrt(3.0)
@@ -356,19 +362,67 @@ def _branch_loadings(case: GridCase, v: ComplexArray) -> tuple[FloatArray, Float
     return np.asarray(line, dtype=np.float64), np.asarray(trafo, dtype=np.float64)
 
 
-def solve_batch(
-    case: GridCase, inputs: GridInputs, max_iter: int = 10, chunk: int = 2048
-) -> PowerFlowResult:
-    """Newton-Raphson power flow of every step of ``inputs`` at once.
+def jacobian(case: GridCase, v: ComplexArray) -> FloatArray:
+    """Power-flow Jacobians of a stack of states, as pandapower and MATPOWER build them.
 
-    Polar Newton-Raphson as in pandapower and MATPOWER (unknowns: angles at PV and PQ buses,
-    magnitudes at PQ buses), with the Jacobians of all unconverged steps solved together.
-    A step has converged when its largest power mismatch is below :data:`TOLERANCE_MVA`.
+    Parameters
+    ----------
+    v : ndarray of complex [p.u.], shape (steps, internal buses)
+
+    Returns
+    -------
+    ndarray, shape (steps, n, n)
+        Derivatives of the active mismatch at PV and PQ buses and of the reactive mismatch
+        at PQ buses (rows) by the angles at PV and PQ buses and the magnitudes at PQ buses
+        (columns) [p.u. per rad, p.u. per p.u.].
     """
-    s_all = injections_mva(case, inputs) / case.base_mva
-    steps, n = s_all.shape
+    y = case.ybus
+    n = y.shape[0]
     pvpq = np.concatenate([case.pv, case.pq])
     n_a, n_m = len(pvpq), len(case.pq)
+    eye = np.eye(n, dtype=bool)
+    ib = v @ y.T
+    vnorm = v / np.abs(v)
+    d_vm = v[:, :, None] * np.conj(y[None, :, :] * vnorm[:, None, :])
+    d_vm[:, eye] += np.conj(ib) * vnorm
+    d_va = -1j * v[:, :, None] * np.conj(y[None, :, :] * v[:, None, :])
+    d_va[:, eye] += 1j * v * np.conj(ib)
+    jac = np.empty((len(v), n_a + n_m, n_a + n_m))
+    jac[:, :n_a, :n_a] = d_va[:, pvpq][:, :, pvpq].real
+    jac[:, :n_a, n_a:] = d_vm[:, pvpq][:, :, case.pq].real
+    jac[:, n_a:, :n_a] = d_va[:, case.pq][:, :, pvpq].imag
+    jac[:, n_a:, n_a:] = d_vm[:, case.pq][:, :, case.pq].imag
+    return jac
+
+
+@dataclass(frozen=True)
+class States:
+    """Complex bus voltages of every step and how the Newton-Raphson ended.
+
+    Attributes
+    ----------
+    v : ndarray of complex [p.u.], shape (steps, internal buses)
+    converged : ndarray of bool, shape (steps,)
+    iterations : ndarray of int, shape (steps,)
+    mismatch_mva : ndarray [MVA], shape (steps,)
+    worst_bus : ndarray of int, shape (steps,)
+    """
+
+    v: ComplexArray
+    converged: npt.NDArray[np.bool_]
+    iterations: IntArray
+    mismatch_mva: FloatArray
+    worst_bus: IntArray
+
+
+def solve_states(
+    case: GridCase, inputs: GridInputs, max_iter: int = 10, chunk: int = 2048
+) -> States:
+    """Newton-Raphson of every step of ``inputs`` at once (see :func:`solve_batch`)."""
+    s_all = injections_mva(case, inputs) / case.base_mva
+    steps = s_all.shape[0]
+    pvpq = np.concatenate([case.pv, case.pq])
+    n_a = len(pvpq)
     y = case.ybus
     v_all = np.tile(case.v0, (steps, 1))
     iters = np.zeros(steps, dtype=np.int64)
@@ -376,7 +430,6 @@ def solve_batch(
     worst = np.zeros(steps, dtype=np.int64)
     converged = np.zeros(steps, dtype=bool)
     tol = TOLERANCE_MVA / case.base_mva
-    eye = np.eye(n, dtype=bool)
     for lo in range(0, steps, chunk):
         sl = slice(lo, min(lo + chunk, steps))
         v = v_all[sl].copy()
@@ -393,19 +446,8 @@ def solve_batch(
             if not active.any() or it.max() >= max_iter:
                 break
             a = np.flatnonzero(active)
-            va_, vm_, v_ = va[a], vm[a], v[a]
-            ib = i_bus[a]
-            vnorm = v_ / vm_
-            d_vm = v_[:, :, None] * np.conj(y[None, :, :] * vnorm[:, None, :])
-            d_vm[:, eye] += np.conj(ib) * vnorm
-            d_va = -1j * v_[:, :, None] * np.conj(y[None, :, :] * v_[:, None, :])
-            d_va[:, eye] += 1j * v_ * np.conj(ib)
-            jac = np.empty((len(a), n_a + n_m, n_a + n_m))
-            jac[:, :n_a, :n_a] = d_va[:, pvpq][:, :, pvpq].real
-            jac[:, :n_a, n_a:] = d_vm[:, pvpq][:, :, case.pq].real
-            jac[:, n_a:, :n_a] = d_va[:, case.pq][:, :, pvpq].imag
-            jac[:, n_a:, n_a:] = d_vm[:, case.pq][:, :, case.pq].imag
-            dx = _solve_each(jac, -f[a])
+            va_, vm_ = va[a], vm[a]
+            dx = _solve_each(jacobian(case, v[a]), -f[a])
             va_[:, pvpq] += dx[:, :n_a]
             vm_[:, case.pq] += dx[:, n_a:]
             va[a], vm[a] = va_, vm_
@@ -418,13 +460,27 @@ def solve_batch(
         idx = np.concatenate([pvpq, case.pq])
         worst[sl] = idx[worst_eq] if len(idx) else 0
         converged[sl] = err < tol
-    vm_out = np.abs(v_all[:, case.bus_int])
-    line, trafo = _branch_loadings(case, v_all)
-    bad = ~converged
+    return States(v_all, converged, iters, mism, worst)
+
+
+def solve_batch(
+    case: GridCase, inputs: GridInputs, max_iter: int = 10, chunk: int = 2048
+) -> PowerFlowResult:
+    """Newton-Raphson power flow of every step of ``inputs`` at once.
+
+    Polar Newton-Raphson as in pandapower and MATPOWER (unknowns: angles at PV and PQ buses,
+    magnitudes at PQ buses), with the Jacobians of all unconverged steps solved together.
+    A step has converged when its largest power mismatch is below :data:`TOLERANCE_MVA`.
+    """
+    st = solve_states(case, inputs, max_iter, chunk)
+    vm_out = np.abs(st.v[:, case.bus_int])
+    line, trafo = branch_loadings(case, st.v)
+    bad = ~st.converged
     vm_out[bad] = np.nan
     line[bad] = np.nan
     trafo[bad] = np.nan
-    return PowerFlowResult(vm_out, line, trafo, converged, iters, mism, worst)
+    return PowerFlowResult(vm_out, line, trafo, st.converged, st.iterations, st.mismatch_mva,
+                           st.worst_bus)  # fmt: skip
 
 
 def solve_pandapower(case: GridCase, inputs: GridInputs, warm: bool = True) -> PowerFlowResult:

@@ -15,6 +15,9 @@ block     index                       unit    meaning
 ``dis``   (step, substation)          kW      storage discharging, AC side
 ``soc``   (step, substation)          kWh     stored energy at the end of the step
 ``peak``  one                         kW      peak of the total import (demand charge)
+``nup``   (step, network element)     kW-eq   planned excess over the element's upper
+                                              limit (rows ``network``, penalised)
+``ndn``   (step, network element)     kW-eq   planned shortfall under its lower limit
 ``y``     (cohort, step, substation)  kWh     V2G discharge from the cohort's batteries,
                                               for the exposures of V2G cohorts only
 ========  ==========================  ======  ===================================
@@ -34,6 +37,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+from ersgrid.optimize.network import NETWORK_PENALTY_FACTOR
 
 if TYPE_CHECKING:
     from ersgrid.optimize.model import CohortLP, Frame
@@ -206,6 +211,25 @@ def _peak_cost(lp: CohortLP) -> FloatArray:
     return np.array([lp.inputs.weights.demand_charge_per_kw])
 
 
+def _elements(lp: CohortLP) -> int:
+    return lp.inputs.n_steps * lp.inputs.n_elements
+
+
+def _network_slack_bounds(lp: CohortLP, f: Frame) -> Pair:
+    """``≥ 0`` in the window, 0 outside."""
+    step = np.repeat(np.arange(lp.inputs.n_steps), lp.inputs.n_elements)
+    live = (step >= f.k0) & (step < f.k1)
+    return np.zeros(len(live)), np.where(live, np.inf, 0.0)
+
+
+def _network_slack_cost(lp: CohortLP) -> FloatArray:
+    """:data:`~ersgrid.optimize.network.NETWORK_PENALTY_FACTOR` shortfall penalties of the
+    step's kWh per kW-equivalent."""
+    inp = lp.inputs
+    per = NETWORK_PENALTY_FACTOR * inp.weights.shortfall_penalty_per_kwh * inp.step_h
+    return np.full(_elements(lp), per)
+
+
 def _y_bounds(lp: CohortLP, f: Frame) -> Pair:
     """``0 ≤ y ≤ count·x̄`` in the window, 0 outside."""
     ex, ey = lp.exposure, lp.y_x
@@ -233,6 +257,8 @@ COLUMN_BLOCKS: dict[str, ColumnBlock] = {
         ColumnBlock("dis", "kW", _cells, _dis_cost, _storage_power),
         ColumnBlock("soc", "kWh", _cells, _zero(_cells), _soc_bounds),
         ColumnBlock("peak", "kW", lambda lp: 1, _peak_cost, _peak_bounds),
+        ColumnBlock("nup", "kW-eq", _elements, _network_slack_cost, _network_slack_bounds),
+        ColumnBlock("ndn", "kW-eq", _elements, _network_slack_cost, _network_slack_bounds),
         ColumnBlock("y", "kWh", lambda lp: len(lp.y_x), _y_cost, _y_bounds),
     )
 }  # fmt: skip

@@ -185,6 +185,7 @@ class _Group:
                 st.energy_min_kwh[subs], st.energy_max_kwh[subs], st.initial_kwh[subs],
                 st.power_kw[subs], st.charge_efficiency, st.discharge_efficiency,
             ),
+            network=None if inp.network is None else inp.network.take(subs),
         )  # fmt: skip
         self.model = CohortLP(
             full.cohorts.take(self.cohorts), gex, ginp, full.storage_value_per_kwh,
@@ -335,6 +336,12 @@ class DecomposedLP:
                 imp = cells["imp"].reshape(T, S)
                 other_imp = imp.sum(axis=1) - imp[:, g.subs].sum(axis=1)
                 gb.row_upper[gr["peak"] : gr["peak"] + T] = -other_imp
+                if m.inputs.n_elements:
+                    # the network rows of every element, less the other groups' draw
+                    rows = slice(gr["network"], gr["network"] + T * m.inputs.n_elements)
+                    others_act = self._network_activity(cells, g)
+                    gb.row_lower[rows] -= others_act
+                    gb.row_upper[rows] -= others_act
                 cold = g.session.solves == 0
                 g.session.set_time_limit(self.cold_time_limit_s if cold else self.time_limit_s)
                 try:
@@ -412,6 +419,21 @@ class DecomposedLP:
         cells = {name: np.zeros(T * S) for name in BLOCKS}
         return x, y, cells
 
+    def _network_activity(
+        self, cells: dict[str, FloatArray], group: _Group | None = None
+    ) -> FloatArray:
+        """``Σ row_coef · (imp − exp)`` of rows ``network`` [kW-eq], flattened, over every
+        substation or those outside ``group``."""
+        m = self.model
+        net = m.inputs.network
+        T, S = m.inputs.n_steps, m.inputs.n_substations
+        assert net is not None
+        draw = (cells["imp"] - cells["exp"]).reshape(T, S)
+        if group is not None:
+            draw = draw.copy()
+            draw[:, group.subs] = 0.0
+        return np.asarray(np.einsum("tes,ts->te", net.row_coef, draw).ravel(), dtype=np.float64)
+
     def _assemble(
         self,
         x: FloatArray,
@@ -435,5 +457,17 @@ class DecomposedLP:
         for name in BLOCKS:
             v[o[name] : o[name] + T * S] = cells[name]
         v[o["peak"]] = max(peak_floor_kw, float(cells["imp"].reshape(T, S).sum(axis=1).max()))
+        n_net = T * m.inputs.n_elements
+        if n_net:
+            # the slacks the rows need at the groups' draws (zero outside the window)
+            act = self._network_activity(cells)
+            rows = slice(r["network"], r["network"] + n_net)
+            with np.errstate(invalid="ignore"):
+                up = np.where(np.isfinite(bounds.row_upper[rows]), act - bounds.row_upper[rows], 0)
+                down = np.where(
+                    np.isfinite(bounds.row_lower[rows]), bounds.row_lower[rows] - act, 0
+                )
+            v[o["nup"] : o["nup"] + n_net] = np.maximum(up, 0.0)
+            v[o["ndn"] : o["ndn"] + n_net] = np.maximum(down, 0.0)
         v[o["y"] :] = y
         return v

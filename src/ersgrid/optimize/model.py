@@ -2,13 +2,15 @@
 
 The columns come in named blocks (:mod:`ersgrid.optimize.columns`: charge ``x``, shortfall
 ``u``, cumulative charge ``cum``, the (step, substation) blocks ``road``, ``imp``, ``exp``,
-``curt``, ``ch``, ``dis``, ``soc``, the corridor ``peak`` and V2G ``y``), the rows in named
-families of constraints (:mod:`ersgrid.optimize.rows`: vehicle energy ``cumdef``, exit need
-``short``, road power ``roaddef``, substation ``balance``, storage energy ``soc``, corridor
-``peak``, V2G surplus ``v2gcap``, one ``receiver``). :class:`CohortLP` computes the index
-arrays they share once, stacks the blocks' costs and the families' entries into one
-``scipy.sparse`` matrix, and for each :class:`~ersgrid.optimize.request.PlanRequest` gives the
-blocks' and families' bounds (:meth:`CohortLP.bounds`).
+``curt``, ``ch``, ``dis``, ``soc``, the corridor ``peak``, the network slacks ``nup`` and ``ndn``
+and V2G ``y``), the rows in named families of constraints (:mod:`ersgrid.optimize.rows`:
+vehicle energy ``cumdef``, exit need ``short``, road power ``roaddef``, substation
+``balance``, storage energy ``soc``, corridor ``peak``, V2G surplus ``v2gcap``, one
+``receiver``, linearised voltage and loading limits ``network``). :class:`CohortLP`
+computes the index arrays they share once, stacks the blocks' costs and the families'
+entries into one ``scipy.sparse`` matrix, and for each
+:class:`~ersgrid.optimize.request.PlanRequest` gives the blocks' and families' bounds
+(:meth:`CohortLP.bounds`).
 
 V2G costs its battery wear plus the payment to the owner per kWh discharged
 (``ObjectiveWeights.v2g_cost_per_kwh``), so the plan discharges only where the price it
@@ -29,6 +31,7 @@ import scipy.sparse as sp
 
 from ersgrid.optimize.cohorts import Cohorts, Exposure
 from ersgrid.optimize.columns import CELL_BLOCKS, COLUMN_BLOCKS
+from ersgrid.optimize.network import NetworkRows
 from ersgrid.optimize.objective import ObjectiveWeights
 from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.rows import ROW_FAMILIES
@@ -65,6 +68,9 @@ class PlanInputs:
     road_rating_kw : ndarray [kW], per substation
     weights : ObjectiveWeights
     storage : StorageArrays
+    network : NetworkRows or None
+        Linearised voltage and loading limits of the distribution network (rows
+        ``network``); None: the plan does not see the network.
     """
 
     step_h: float
@@ -77,6 +83,7 @@ class PlanInputs:
     road_rating_kw: FloatArray
     weights: ObjectiveWeights
     storage: StorageArrays
+    network: NetworkRows | None = None
 
     @property
     def n_steps(self) -> int:
@@ -87,6 +94,11 @@ class PlanInputs:
     def n_substations(self) -> int:
         """Substations of the model."""
         return len(self.road_rating_kw)
+
+    @property
+    def n_elements(self) -> int:
+        """Network elements watched by rows ``network`` (0 without a network)."""
+        return 0 if self.network is None else self.network.n_elements
 
 
 @dataclass
@@ -292,6 +304,44 @@ class CohortLP:
         """A (step, substation) block of a solution vector, shape (steps, substations)."""
         T, S = self.inputs.n_steps, self.inputs.n_substations
         return values[self.offsets[name] : self.offsets[name] + T * S].reshape(T, S)
+
+    def network_values(self, values: FloatArray, base: FloatArray) -> FloatArray:
+        """Planned value of each watched network element [its unit], shape (steps,
+        elements): the linearisation ``base + Σ coef · (imp − exp)``."""
+        net = self.inputs.network
+        if net is None:
+            return np.zeros((self.inputs.n_steps, 0))
+        draw = self.block(values, "imp") - self.block(values, "exp")
+        return np.asarray(base + np.einsum("tes,ts->te", net.coef_per_kw, draw), dtype=np.float64)
+
+    def network_slack(self, values: FloatArray) -> FloatArray:
+        """Planned excess over each network element's limits [its unit], shape (steps,
+        elements): the slacks ``nup + ndn`` of rows ``network``, unscaled."""
+        net = self.inputs.network
+        T, E = self.inputs.n_steps, self.inputs.n_elements
+        if net is None:
+            return np.zeros((T, 0))
+        o = self.offsets
+        up = values[o["nup"] : o["nup"] + T * E].reshape(T, E)
+        down = values[o["ndn"] : o["ndn"] + T * E].reshape(T, E)
+        return np.asarray((up + down) * net.scale, dtype=np.float64)
+
+    def network_held(
+        self, values: FloatArray, request: PlanRequest, tol: float = 1e-6
+    ) -> BoolArray:
+        """(step, substation) cells whose draw a network row holds: a row at one of its
+        bounds (or with slack) with a non-zero coefficient on the cell's draw."""
+        net = self.inputs.network
+        T, S = self.inputs.n_steps, self.inputs.n_substations
+        if net is None or request.network_base is None:
+            return np.zeros((T, S), dtype=bool)
+        lo, hi = net.row_bounds(np.asarray(request.network_base, dtype=np.float64))
+        draw = self.block(values, "imp") - self.block(values, "exp")
+        act = np.einsum("tes,ts->te", net.row_coef, draw)
+        at_hi = np.isfinite(hi) & (act >= hi - tol * (1.0 + np.abs(np.nan_to_num(hi))))
+        at_lo = np.isfinite(lo) & (act <= lo + tol * (1.0 + np.abs(np.nan_to_num(lo))))
+        binding = at_hi | at_lo | (self.network_slack(values) > 0.0)
+        return np.asarray((binding[:, :, None] & (net.coef_per_kw != 0.0)).any(axis=1))
 
     def v2g_kw(self, values: FloatArray) -> FloatArray:
         """Planned V2G power, grid side [kW], shape (steps, substations)."""

@@ -26,9 +26,10 @@ __all__ = ["AXES", "PlanRequest"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-AXES = ("cohort", "substation", "cell", "scalar")
+AXES = ("cohort", "substation", "cell", "network", "scalar")
 """What a request field is indexed on (its ``axis`` metadata): per cohort, per substation,
-per (step, substation) cell, or one value for the whole model."""
+per (step, substation) cell, per (step, network element) (every group of a decomposed model
+watches every element), or one value for the whole model."""
 
 
 def _per(axis: str) -> dict[str, str]:
@@ -66,6 +67,10 @@ class PlanRequest:
     peak_floor_kw : float [kW]
         Corridor import peak already owed in the billing period (the demand charge is due up
         to it whatever the plan does).
+    network_base : ndarray [p.u. or %], shape (steps, network elements), or None
+        Linearised value of each watched network element at zero draw of every connection
+        (:mod:`ersgrid.optimize.network`), from the grid engine's power flow at this plan's
+        operating point; NaN: no limit at that step; None: rows ``network`` left free.
     """
 
     window: tuple[int, int] | None = field(default=None, metadata=_per("scalar"))
@@ -77,17 +82,18 @@ class PlanRequest:
     reserve_kwh: FloatArray | None = field(default=None, metadata=_per("substation"))
     path_kwh: FloatArray | None = field(default=None, metadata=_per("cell"))
     peak_floor_kw: float = field(default=0.0, metadata=_per("scalar"))
+    network_base: FloatArray | None = field(default=None, metadata=_per("network"))
 
     def restrict(self, substations: IntArray, cohorts: IntArray) -> PlanRequest:
         """The request of a model over ``substations`` and ``cohorts`` of this one's (a
         group of :class:`~ersgrid.optimize.decompose.DecomposedLP`): every per-cohort field
         taken at ``cohorts``, every per-substation and per-cell field at ``substations``,
-        every scalar as it is."""
+        every scalar and per-network-element field as it is."""
         changes: dict[str, FloatArray] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             axis = f.metadata["axis"]
-            if value is None or axis == "scalar":
+            if value is None or axis in ("scalar", "network"):
                 continue
             array = np.asarray(value, dtype=np.float64)
             if axis == "cohort":

@@ -21,6 +21,9 @@ soc        (step, sub)  storage energy: soc = previous soc + Δ (ηc ch − dis/
 peak       step         corridor peak: Σ over substations of imp ≤ peak
 v2gcap     V2G cohort   V2G surplus: Σ y ≤ count·max(E0 − target − trip, 0)
 receiver   V2G          one receiver: x + y ≤ count·x̄
+network    (step,       linearised voltage or loading of a network element:
+           element)     lo ≤ Σ_s coef·(imp − exp) − nup + ndn ≤ hi (kW-equivalent,
+                        :mod:`ersgrid.optimize.network`)
            exposure
 ========== ============ =========================================================
 
@@ -79,6 +82,9 @@ class RowFamily:
 
 
 def _entries(n_rows: int, *parts: tuple[IntArray, IntArray, FloatArray | float]) -> Entries:
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return Entries(n_rows, empty, empty.copy(), np.zeros(0))
     rows = [np.asarray(r, dtype=np.int64) for r, _, _ in parts]
     cols = [np.asarray(c, dtype=np.int64) for _, c, _ in parts]
     vals = [np.broadcast_to(np.asarray(v, dtype=np.float64), r.shape) for r, (_, _, v) in
@@ -290,6 +296,46 @@ def receiver_bounds(lp: CohortLP, f: Frame) -> Pair:
     return np.full(len(ey), -np.inf), f.count[ex.cohort[ey]] * ex.max_kwh[ey]
 
 
+# --- network: linearised voltage and loading limits -------------------------------------
+
+
+def network_entries(lp: CohortLP) -> Entries:
+    """``Σ_s coef(t, e, s)·(imp(t, s) − exp(t, s)) − nup(t, e) + ndn(t, e)`` [kW-eq] per
+    (step, element), ``coef`` the rows' scaled coefficients (zeros left out)."""
+    inp, o = lp.inputs, lp.offsets
+    T, S, E = inp.n_steps, inp.n_substations, inp.n_elements
+    if inp.network is None or E == 0:
+        return _entries(0)
+    coef = inp.network.row_coef
+    t, e, s = np.nonzero(coef)
+    row = t * E + e
+    cell = t * S + s
+    a = coef[t, e, s]
+    k = np.arange(T * E)
+    return _entries(
+        T * E,
+        (row, o["imp"] + cell, a), (row, o["exp"] + cell, -a),
+        (k, o["nup"] + k, -1.0), (k, o["ndn"] + k, 1.0),
+    )  # fmt: skip
+
+
+def network_bounds(lp: CohortLP, f: Frame) -> Pair:
+    """The element's limits less its linearised value at zero draw (the request's
+    ``network_base``), scaled, in the window (free where the request gives none); 0
+    outside, where every column of the row is zero."""
+    inp = lp.inputs
+    T, E = inp.n_steps, inp.n_elements
+    if inp.network is None or E == 0:
+        return np.zeros(0), np.zeros(0)
+    base = f.request.network_base
+    if base is None:
+        lo, hi = np.full((T, E), -np.inf), np.full((T, E), np.inf)
+    else:
+        lo, hi = inp.network.row_bounds(np.asarray(base, dtype=np.float64))
+    live = ((np.arange(T) >= f.k0) & (np.arange(T) < f.k1))[:, None]
+    return np.where(live, lo, 0.0).ravel(), np.where(live, hi, 0.0).ravel()
+
+
 ROW_FAMILIES: dict[str, RowFamily] = {
     r.name: r
     for r in (
@@ -309,6 +355,8 @@ ROW_FAMILIES: dict[str, RowFamily] = {
                   v2gcap_entries, v2gcap_bounds),
         RowFamily("receiver", "one receiver: charge plus V2G within its limit [kWh]",
                   receiver_entries, receiver_bounds),
+        RowFamily("network", "network voltage or loading within its limits [kW-eq]",
+                  network_entries, network_bounds),
     )
 }  # fmt: skip
 """Every row family of the cohort LP, in row order."""

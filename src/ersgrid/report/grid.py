@@ -25,6 +25,8 @@ GRID_KPI_LABELS: dict[str, str] = {
     "loading_violations": "Loading violations, branch-steps [-]",
     "min_voltage_pu": "Lowest bus voltage [p.u.]",
     "max_loading_pct": "Highest line/transformer loading [%]",
+    "planned_network_limits": "Network limits the plan acted on (voltages, loadings) [-]",
+    "planned_network_slack_steps": "Element-steps planned over a limit, unavoidable [-]",
 }
 """Labels of the grid and renewable KPIs in the report's table."""
 
@@ -46,10 +48,23 @@ def _voltage_figure(r: RunResult) -> go.Figure:
         fig.add_hline(y=level, line_dash="dash", line_color="black")
     fig.update_layout(
         title=f"Bus voltages against the band {grid.voltage_min_pu}–{grid.voltage_max_pu} p.u. "
-        f"({grid.network}, {int(ts['grid_voltage_violations'].sum())} bus-steps outside)",
-        yaxis_title="voltage [p.u.]", height=340,
+        f"({grid.network}, {int(ts['grid_voltage_violations'].sum())} bus-steps outside)"
+        f"<br><sub>{_planner_sees(r)}</sub>",
+        yaxis_title="voltage [p.u.]", height=360,
     )  # fmt: skip
     return fig
+
+
+def _planner_sees(r: RunResult) -> str:
+    """Which network limits the run's plans acted on, and which only the power flow saw."""
+    watched = r.kpis.get("planned_network_limits")
+    if not watched:
+        return (f"{r.strategy} does not see the network: every voltage and loading limit is "
+                "seen only by the power flow after the run")  # fmt: skip
+    slack = int(r.kpis.get("planned_network_slack_steps") or 0)
+    return (f"{r.strategy} planned within {watched} linearised limits (bus voltages, line and "
+            f"transformer loadings; {slack} element-steps planned over one, unavoidable); "
+            "the power flow checks the result exactly")  # fmt: skip
 
 
 def _loading_figure(r: RunResult) -> go.Figure:

@@ -666,6 +666,9 @@ class Stepper:
             storage_change_kwh=float(self._stored.sum() - self._stored0.sum()),
         )
         kpis |= energy_kpis
+        if scenario.grid is not None:  # what of the network the plans acted on
+            kpis["planned_network_limits"] = len(policy.network_limits)
+            kpis["planned_network_slack_steps"] = int(policy.network_slack_steps)
         kpis["trips_shifted_expected"] = world.trips_shifted
         performance: tuple[DRPerformance, ...] = ()
         if events and self.baselines is not None:
