@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ersgrid.cli import dr, forecast, ledger, runs, serve, support, sweep
+from ersgrid.cli import dr, forecast, ledger, runs, serve, support, sweep, users
 from ersgrid.cli.errors import ErsgridGroup
 
 __all__ = ["app", "main"]
@@ -35,6 +35,7 @@ app.command()(serve.serve)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(dr.dr_app, name="dr")
 app.add_typer(forecast.forecast_app, name="forecast")
+app.add_typer(users.users_app, name="users")
 
 
 def main() -> None:  # pragma: no cover - console entry
