@@ -28,6 +28,7 @@ def router(service: Service) -> APIRouter:
             "loop_running": loop.running,
             "finished": loop.finished,
             "observer_errors": loop.observer_errors,
+            "auth_required": service.auth is not None,
         }
 
     @api.get("/api/status", dependencies=[VIEWER], responses=errors(401))
