@@ -84,13 +84,14 @@ def router(service: Service) -> APIRouter:
         return kpis
 
     @api.get(
-        "/api/runs/{run_id}/report", response_class=HTMLResponse, dependencies=[VIEWER],
-        responses=errors(404, 409),
+        "/api/runs/{run_id}/report", dependencies=[VIEWER],
+        responses={200: {"content": {"text/html": {}}, "description": "The HTML report."},
+                   **errors(404, 409)},
     )  # fmt: skip
-    def run_report(run_id: int) -> str:
-        """A finished run's HTML report."""
-        text: str = (_done(run_id, "report").out / "report.html").read_text(encoding="utf-8")
-        return text
+    def run_report(run_id: int) -> HTMLResponse:
+        """A finished run's HTML report (errors are JSON, as everywhere)."""
+        text = (_done(run_id, "report").out / "report.html").read_text(encoding="utf-8")
+        return HTMLResponse(text)
 
     @api.get("/api/runs/{run_id}/ledger", dependencies=[VIEWER], responses=errors(404, 409))
     def run_ledger(run_id: int) -> dict[str, Any]:

@@ -258,6 +258,7 @@ async function stream() {
       }
     } catch (err) {
       if (err instanceof LoggedOut || err.name === "AbortError") { return; }
+      console.error(`live feed: ${err}`);
     }
     text("link", "reconnecting");
     await new Promise((resolve) => setTimeout(resolve, 1000));
