@@ -1,5 +1,5 @@
 // ersgrid live dashboard: one server-sent event stream (/api/stream) drives every view.
-// Every request carries the bearer token of the login (kept in this tab's session storage).
+// Every request carries the bearer token of the login (kept in this tab's sessionStorage).
 "use strict";
 
 const TOKEN_KEY = "ersgrid-token";
