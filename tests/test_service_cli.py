@@ -113,10 +113,11 @@ def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
         assert {r["segment"] for r in rows} == {seg}
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=90)  # the ledger settles its last period first
     assert proc.returncode == 0, out
-    assert "curl -s -d username=admin" in "".join(printed)
-    assert f"--data-dir {tmp_path}" in "".join(printed)  # how to add users
+    said = "".join(printed) + out
+    assert "curl -s -d username=admin" in said
+    assert f"--data-dir {tmp_path}" in said  # how to add users
     assert (tmp_path / "ersgrid.db").is_file()
     (ledger,) = (tmp_path / "ledger").iterdir()
     assert (ledger / "ledger.sqlite").is_file()

@@ -248,13 +248,16 @@ async function stream() {
         if (done) { break; }
         buffer += value;
         let end;
+        let latest = null;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const event = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const data = event.split("\n").filter((l) => l.startsWith("data: "))
             .map((l) => l.slice(6)).join("\n");
-          if (data) { update(JSON.parse(data)); }
+          if (data) { latest = data; }
         }
+        // a page that falls behind draws the newest state only, not every one it missed
+        if (latest !== null) { update(JSON.parse(latest)); }
       }
     } catch (err) {
       if (err instanceof LoggedOut || err.name === "AbortError") { return; }
