@@ -14,12 +14,19 @@ on loopback; the service (bridge, store writer, paced live loop, uvicorn) runs h
    received (two broker hops included), while the live loop runs at x60.
 3. API: a second process sends requests from 8 threads for ``API_S`` seconds while the
    loop runs at ×60 with the ingest of 2; p50/p99 per endpoint. Peer: ``/api/health``.
+4. Authentication on beside off, in the same run: a second process keeps ``CONCURRENCY``
+   (200) requests in flight for ``API_S`` seconds (state, plan, alarms, raising an alarm,
+   and the open ``/api/health`` as peer) while the 1,000 devices report at 1 Hz; p50/p99 per
+   endpoint and telemetry → setpoint p99, first without a login, then with a bearer token
+   on every request (verified and its user looked up in the store each time).
+
+``SECTIONS=4`` runs only the last section (any comma-separated subset of 1,2,3,4).
 
 With ``SECURED=1`` the benchmark starts its own Mosquitto on a free loopback port with the
 identities of ``ersgrid mqtt-credentials`` for the corridor (no anonymous clients, an ACL per
 device): the service logs in as ``ersgrid-service``, the publishers as ``ersgrid-twin`` (they
 stand in for many devices); telemetry is stamped with the live loop's clock, as the telemetry
-window requires. ``PARTS=ingest`` runs the ingest part only.
+window requires. ``SECTIONS=1`` runs the ingest part only.
 
 Run: ``.venv/bin/python benchmarks/service.py``.
 """
@@ -41,7 +48,6 @@ import numpy as np
 
 HOST, PORT = "127.0.0.1", 1883
 SECURED = os.environ.get("SECURED", "") == "1"
-PARTS = os.environ.get("PARTS", "ingest,latency,api").split(",")
 LOGIN: tuple[str, str] | None = None  # the publishers' and devices' MQTT identity
 PEER_LOGIN: tuple[str, str] | None = None  # the peer subscriber's (the service's identity)
 CLOCK_TS = 0.0  # the live loop's clock when the benchmark starts [s since epoch]
@@ -50,6 +56,8 @@ INGEST_WORKERS = [int(w) for w in os.environ.get("INGEST_WORKERS", "0,2").split(
 INGEST_RATES = [int(r) for r in os.environ.get("INGEST_RATES", "10000,20000,30000").split(",")]
 INGEST_S = float(os.environ.get("INGEST_S", "8"))
 API_S = float(os.environ.get("API_S", "8"))
+CONCURRENCY = int(os.environ.get("CONCURRENCY", "200"))
+SECTIONS = {int(x) for x in os.environ.get("SECTIONS", "1,2,3,4").split(",")}
 
 
 def _client(name: str, login: tuple[str, str] | None = None) -> Any:
@@ -186,6 +194,55 @@ def api_client(base: str, seconds: float, out: Any) -> None:
     out.put(("api", results, seconds))
 
 
+API_PATHS = ["/api/health", "/api/state", "/api/plan", "/api/alarms?limit=50",
+             "POST /api/alarms"]  # fmt: skip
+
+
+def api_concurrent(
+    base: str, seconds: float, login: tuple[str, str] | None, concurrency: int, out: Any
+) -> None:
+    """Second process: ``concurrency`` requests in flight (asyncio); latencies per endpoint.
+
+    With ``login`` (user, password) it gets a token first and sends it with every request.
+    """
+    import asyncio
+
+    import httpx
+
+    async def run() -> tuple[dict[str, list[float]], dict[int, int]]:
+        results: dict[str, list[float]] = {p: [] for p in API_PATHS}
+        codes: dict[int, int] = {}
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+            if login is not None:
+                r = await client.post("/api/token", data={"username": login[0],
+                                                          "password": login[1]})  # fmt: skip
+                client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            stop = time.perf_counter() + seconds
+
+            async def worker(k: int) -> None:
+                i = k
+                while time.perf_counter() < stop:
+                    path = API_PATHS[i % len(API_PATHS)]
+                    t = time.perf_counter()
+                    if path.startswith("POST"):
+                        r = await client.post("/api/alarms", json={"message": f"bench {i}",
+                                                                   "severity": "info"})  # fmt: skip
+                    else:
+                        r = await client.get(path)
+                    dt_s = time.perf_counter() - t
+                    codes[r.status_code] = codes.get(r.status_code, 0) + 1
+                    if r.status_code < 300:
+                        results[path].append(dt_s)
+                    i += 1
+
+            await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        return results, codes
+
+    results, codes = asyncio.run(run())
+    out.put(("api", (results, codes), seconds))
+
+
 def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000.0 if values else float("nan")
 
@@ -239,6 +296,34 @@ def main() -> int:
     db_url = f"sqlite:///{tmp / 'bench.db'}"
     store = Store(db_url, batch_rows=20_000, flush_s=0.2)
     store.start()
+    if 1 in SECTIONS:
+        ingest(ctx, q, loop, site, segs, store, db_url, identities)
+    bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=600,
+                        refresh_s=1.0, publish_twin=False, identities=identities)  # fmt: skip
+    bridge.start()
+    loop.start()  # from here on the twin runs at x60 beside the bridge
+    if 2 in SECTIONS:
+        latency(ctx, q, site, segs, bridge)
+    if 3 in SECTIONS:
+        api_threads(ctx, q, loop, site, segs, bridge, store, tmp)
+    if 4 in SECTIONS:
+        auth_on_off(ctx, q, loop, site, segs, bridge, store, tmp)
+    loop.stop()
+    bridge.stop()
+    store.stop()
+    print(f"\nlive loop during the benchmark: {loop.ticks} ticks, lag {loop.lag_s:.0f} s of "
+          f"scenario time, observer errors {loop.observer_errors}")  # fmt: skip
+    if broker is not None:
+        broker.terminate()
+        broker.wait(10)
+    return 0
+
+
+def ingest(ctx: Any, q: Any, loop: Any, site: str, segs: list[str], store: Any,
+           db_url: str, identities: Any) -> None:  # fmt: skip
+    """Section 1: ingest rates, in the service process and in ingest processes."""
+    from ersgrid.service.mqtt import MqttBridge
+
     print(f"\n[1] ingest through Mosquitto into SQLite, {len(segs)} segments, live loop paused, "
           f"{INGEST_S:g} s per rate; peer = bare paho subscriber that only counts")  # fmt: skip
     print("    ingest processes | offered msg/s | peer counted | accepted | rows committed/s")
@@ -279,18 +364,10 @@ def main() -> int:
         status = bridge.status()
         bridge.stop()
     print(f"    rejected {status['rejected']}; write errors {store.write_errors}")
-    if "latency" not in PARTS and "api" not in PARTS:
-        store.stop()
-        if broker is not None:
-            broker.terminate()
-            broker.wait(10)
-        return 0
-    bridge = MqttBridge(loop, f"mqtt://{HOST}:{PORT}", site, store, stale_after_s=600,
-                        refresh_s=1.0, publish_twin=False, identities=identities)  # fmt: skip
-    bridge.start()
 
-    # ---- 2. latency ---------------------------------------------------------------------
-    loop.start()  # from here on the twin runs at x60 beside the bridge
+
+def latency(ctx: Any, q: Any, site: str, segs: list[str], bridge: Any) -> None:
+    """Section 2: telemetry -> setpoint latency."""
     bridge.refresh_s = 0.0  # answer every message
     fleet = ctx.Process(target=device_fleet, args=(site, segs, 10.0, q))
     fleet.start()
@@ -302,7 +379,10 @@ def main() -> int:
           f"p99 {_pct(lat, 99):.1f} ms, max {_pct(lat, 100):.1f} ms")  # fmt: skip
     bridge.refresh_s = 1.0
 
-    # ---- 3. API under load --------------------------------------------------------------
+
+def api_threads(ctx: Any, q: Any, loop: Any, site: str, segs: list[str], bridge: Any,
+                store: Any, tmp: Path) -> None:  # fmt: skip
+    """Section 3: the API from 8 threads (authentication off)."""
     import uvicorn
 
     from ersgrid.service.app import Service, create_app
@@ -333,15 +413,62 @@ def main() -> int:
               f"p99 {_pct(values, 99):7.1f} ms")  # fmt: skip
     server.should_exit = True
     th.join(10)
-    loop.stop()
-    bridge.stop()
-    store.stop()
-    print(f"\nlive loop during the benchmark: {loop.ticks} ticks, lag {loop.lag_s:.0f} s of "
-          f"scenario time, observer errors {loop.observer_errors}")  # fmt: skip
-    if broker is not None:
-        broker.terminate()
-        broker.wait(10)
-    return 0
+
+
+def auth_on_off(ctx: Any, q: Any, loop: Any, site: str, segs: list[str], bridge: Any,
+                store: Any, tmp: Path) -> None:  # fmt: skip
+    """Section 4: 200 requests in flight and telemetry -> setpoint, authentication off, on."""
+    import uvicorn
+
+    from ersgrid.service.app import Service, create_app
+    from ersgrid.service.auth import Auth
+    from ersgrid.service.studies import Studies
+
+    print(f"\n[4] {CONCURRENCY} API requests in flight from a second process, {API_S:g} s, "
+          f"while 1,000 devices report at 1 Hz (setpoint answered to each), auth off then on;"
+          " peer = /api/health (no credential either way)")  # fmt: skip
+    password = "bench-operator-password"
+    auth = Auth(store)
+    if store.get_user("bench") is None:
+        auth.add_user("bench", "operator", password)
+    bridge.refresh_s = 0.0
+    for label, svc_auth in (("off", None), ("on", auth)):
+        service = Service(loop=loop, studies=Studies(tmp / f"runs-{label}"),
+                          extras={"mqtt": bridge, "storage": store}, auth=svc_auth)  # fmt: skip
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(create_app(service), host=HOST, port=port,
+                                               log_level="warning", backlog=4096))  # fmt: skip
+        th = threading.Thread(target=server.run, daemon=True)
+        th.start()
+        while not server.started:
+            time.sleep(0.05)
+        login = ("bench", password) if svc_auth is not None else None
+        c0 = time.process_time()
+        fleet = ctx.Process(target=device_fleet, args=(site, segs, API_S, q))
+        fleet.start()
+        base = f"http://{HOST}:{port}"
+        client = ctx.Process(target=api_concurrent,
+                             args=(base, API_S, login, CONCURRENCY, q))  # fmt: skip
+        client.start()
+        outs = [q.get(timeout=300) for _ in range(2)]
+        client.join()
+        fleet.join()
+        cpu_s = time.process_time() - c0
+        (results, codes) = next(v for k, v, _ in outs if k == "api")
+        _, lat, n_sent = next(o for o in outs if o[0] == "latency")
+        print(
+            f"    auth {label}: service CPU {cpu_s:.1f} s; "
+            f"status codes {dict(sorted(codes.items()))}"
+        )
+        for path, values in results.items():
+            print(f"      {path:24s} {len(values) / API_S:7.1f} req/s  p50 "
+                  f"{_pct(values, 50):7.1f} ms  p99 {_pct(values, 99):7.1f} ms")  # fmt: skip
+        print(f"      telemetry -> setpoint: {len(lat):,} of {n_sent:,} answered; p50 "
+              f"{_pct(lat, 50):.1f} ms, p99 {_pct(lat, 99):.1f} ms")  # fmt: skip
+        server.should_exit = True
+        th.join(10)
+        service.studies.shutdown()
+    bridge.refresh_s = 1.0
 
 
 def _secured_broker(folder: Path, sites: list[str], segs: list[str]) -> tuple[Any, Any]:

@@ -7,10 +7,35 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 
 from ersgrid.service.app import Service, create_app
+from ersgrid.service.auth import ROLES, Auth
+from ersgrid.service.storage import Store
+
+PASSWORDS = {role: f"{role}-password-for-tests" for role in ROLES}
+"""One user per role, named after it, with these passwords (see :func:`secure`)."""
+
+
+def secure(service: Service, folder: Path, **auth_kw: Any) -> Auth:
+    """Turn authentication on: a SQLite store in ``folder`` with one user per role."""
+    store = service.extras.get("storage") or Store(f"sqlite:///{folder / 'auth.db'}")
+    service.auth = Auth(store, **auth_kw)
+    for role, password in PASSWORDS.items():
+        service.auth.add_user(role, role, password)
+    return service.auth
+
+
+def login(client: httpx.Client | Any, role: str) -> dict[str, str]:
+    """Log the user of ``role`` in with ``client`` (httpx or a TestClient at the service);
+    returns the header that carries the token."""
+    resp = client.post("/api/token", data={"username": role, "password": PASSWORDS[role]})
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
 
 
 def free_port() -> int:

@@ -17,12 +17,14 @@ from ersgrid.scenario.schema import Scenario
 from ersgrid.service.app import Service, create_app
 from ersgrid.service.live import LiveLoop
 from ersgrid.service.studies import Studies
+from live_server import login, secure
 
 
 @pytest.fixture
 def service(tiny: Scenario, tmp_path: Path) -> Iterator[Service]:
     loop = LiveLoop(tiny, days=1.0, speed=60.0)
     svc = Service(loop=loop, studies=Studies(tmp_path / "runs"))
+    secure(svc, tmp_path)
     yield svc
     loop.stop()
     svc.studies.shutdown()
@@ -30,7 +32,10 @@ def service(tiny: Scenario, tmp_path: Path) -> Iterator[Service]:
 
 @pytest.fixture
 def client(service: Service) -> TestClient:
-    return TestClient(create_app(service))
+    """A client logged in as admin (every route open to it)."""
+    client = TestClient(create_app(service))
+    client.headers.update(login(client, "admin"))
+    return client
 
 
 def test_live_loop_reproduces_the_study_run(tiny: Scenario) -> None:

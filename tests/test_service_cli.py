@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,12 +18,14 @@ from ersgrid.cli import app
 from live_server import free_port
 
 
-def _wait_json(url: str, ok: Any, timeout: float = 180) -> dict[str, Any]:
+def _wait_json(
+    url: str, ok: Any, timeout: float = 180, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = httpx.get(url, timeout=2).json()
+            last = httpx.get(url, timeout=2, headers=headers).json()
             if ok(last):
                 return dict(last)
         except httpx.HTTPError:
@@ -34,7 +37,19 @@ def _wait_json(url: str, ok: Any, timeout: float = 180) -> dict[str, Any]:
 def test_serve_help_names_the_options() -> None:
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in ["--speed", "--host", "--port", "--db", "--mqtt", "--ocpp-port"]:
+    for option in [
+        "--speed",
+        "--host",
+        "--port",
+        "--db",
+        "--mqtt",
+        "--ocpp-port",
+        "--no-auth",
+        "--token-ttl",
+        "--tls-cert",
+        "--tls-key",
+        "--insecure-allow-plaintext-remote",
+    ]:
         assert option in result.output
 
 
@@ -53,15 +68,30 @@ def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ersgrid.cli", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    printed: list[str] = []
     try:
         base = f"http://127.0.0.1:{port}"
+        assert proc.stdout is not None
+        while not any("password:" in line for line in printed):  # the first admin, once
+            line = proc.stdout.readline()
+            assert line, "".join(printed)
+            printed.append(line)
+        (password,) = [ln.split("password:")[1].strip() for ln in printed if "password:" in ln]
+        assert _wait_json(f"{base}/api/health", lambda h: h["ok"])["auth_required"]
+        assert httpx.get(f"{base}/api/state").status_code == 401
+        token = httpx.post(
+            f"{base}/api/token", data={"username": "admin", "password": password}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
         health = _wait_json(
-            f"{base}/api/health",
+            f"{base}/api/status",
             # with MQTT an ingest process stores the telemetry, else the service itself
             lambda h: (
                 h["mqtt"]["accepted"] > 0 if IN_CI else h["storage"]["telemetry_rows_written"] > 0
             ),
+            headers=auth,
         )
         assert health["loop_running"]
         assert health["observer_errors"] == 0
@@ -70,20 +100,29 @@ def test_serve_runs_the_whole_service(tmp_path: Path) -> None:
             assert health["mqtt"]["ingest_workers"] == 1
             assert health["ocpp"]["service_areas"] == ["test-pa"]
         assert health["ledger"]["folder"].startswith(str(tmp_path / "ledger"))  # on by default
-        state = httpx.get(f"{base}/api/state").json()
+        state = httpx.get(f"{base}/api/state", headers=auth).json()
         assert len(state["segments"]) == 16
         assert "<title>ersgrid" in httpx.get(f"{base}/").text
         assert httpx.get(f"{base}/static/plotly.min.js").status_code == 200
         seg = state["segments"][0]["id"]
         deadline = time.monotonic() + 30  # stored a moment after it was accepted
-        while len(rows := httpx.get(f"{base}/api/segments/{seg}/telemetry?limit=5").json()) < 5:
+        telemetry = f"{base}/api/segments/{seg}/telemetry?limit=5"
+        while len(rows := httpx.get(telemetry, headers=auth).json()) < 5:
             assert time.monotonic() < deadline, rows
             time.sleep(0.2)
         assert {r["segment"] for r in rows} == {seg}
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        # read on through the same buffered pipe the password was read from; the process
+        # ends after the ledger settles its last period (slow on a loaded machine)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.stdout.close()
+        proc.wait(timeout=90)
     assert proc.returncode == 0, out
+    said = "".join(printed) + out
+    assert "curl -s -d username=admin" in said
+    assert f"--data-dir {tmp_path}" in said  # how to add users
     assert (tmp_path / "ersgrid.db").is_file()
     (ledger,) = (tmp_path / "ledger").iterdir()
     assert (ledger / "ledger.sqlite").is_file()

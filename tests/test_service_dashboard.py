@@ -1,4 +1,5 @@
-"""The dashboard in headless Chromium: loads clean, shows live values, shows a raised alarm."""
+"""The dashboard in headless Chromium: asks for the login, then loads clean, shows live
+values, shows a raised alarm and acknowledges it in the user's name."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ersgrid.service.app import Service
 from ersgrid.service.ledger import LiveLedger
 from ersgrid.service.live import LiveLoop
 from ersgrid.service.studies import Studies
-from live_server import running_service
+from live_server import PASSWORDS, login, running_service, secure
 
 SCREENSHOT = Path(__file__).resolve().parents[1] / "results" / "dashboard.png"
 
@@ -31,6 +32,7 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         loop=loop, studies=Studies(tmp_path / "runs"), stream_interval_s=0.25,
         extras={"ledger": ledger},
     )  # fmt: skip
+    secure(service, tmp_path)
     errors: list[str] = []
     with running_service(service) as url, playwright.sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
@@ -45,6 +47,17 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url + "/")
+        # the page asks for the login first; the operator logs in
+        page.wait_for_selector("#login-dialog[open]")
+        assert page.text_content("#link") == "logged out"
+        page.fill("#login-user", "operator")
+        page.fill("#login-password", PASSWORDS["operator"])
+        page.click("#login-submit")
+        page.wait_for_function("document.getElementById('user').textContent === "
+                               "'operator (operator)'")  # fmt: skip
+        assert page.evaluate("sessionStorage.getItem('ersgrid-token')").count(".") == 2  # a JWT
+        http = httpx.Client(base_url=url)
+        http.headers.update(login(http, "operator"))
         page.wait_for_function("document.getElementById('sim-time').textContent.startsWith('20')")
         page.wait_for_function("document.querySelectorAll('#map .point').length > 0")
         first = page.text_content("#sim-time")
@@ -75,8 +88,8 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         assert "0x" in ledger_text
         assert "(balanced)" in ledger_text  # the settled hours' money sums to zero
         assert ledger.status()["periods_settled"] >= 1  # more follow as the hours close
-        resp = httpx.post(
-            url + "/api/alarms",
+        resp = http.post(
+            "/api/alarms",
             json={"message": "cable theft suspected near km 4", "subject": "A-0-002",
                   "severity": "critical"},
         )  # fmt: skip
@@ -87,15 +100,19 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         # the operator acknowledges it (its own row: the loop may raise other alarms meanwhile)
         page.click("#alarm-list tr.critical:has-text('cable theft suspected') button")
         page.wait_for_selector("#alarm-list tr.acked >> text=cable theft suspected")
-        (theft,) = [a for a in httpx.get(url + "/api/alarms").json()
+        (theft,) = [a for a in http.get("/api/alarms").json()
                     if a["message"].startswith("cable theft suspected")]  # fmt: skip
-        assert theft["acknowledged_by"] == "dashboard"
+        assert theft["acknowledged_by"] == "operator"  # in the name of the user logged in
         dr = {"start": "2035-04-02T20:00", "end": "2035-04-02T21:00", "import_limit_kw": 300}
-        assert httpx.post(url + "/api/dr-events", json=dr).status_code == 201
+        assert http.post("/api/dr-events", json=dr).status_code == 201
         page.wait_for_selector("#dr-list >> text=scheduled", timeout=30_000)
         page.wait_for_timeout(500)
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+        # logging out stops the feed and asks for the login again
+        page.click("#logout")
+        page.wait_for_selector("#login-dialog[open]")
+        assert page.evaluate("sessionStorage.getItem('ersgrid-token')") is None
         browser.close()
     assert errors == []
     assert SCREENSHOT.stat().st_size > 10_000

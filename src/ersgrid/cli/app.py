@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ersgrid.cli import dr, economics, forecast, ledger, mqtt, runs, serve, support, sweep
+from ersgrid.cli import dr, economics, forecast, ledger, mqtt, runs, serve, support, sweep, users
 from ersgrid.cli.errors import ErsgridGroup
 
 __all__ = ["app", "main"]
@@ -37,6 +37,7 @@ app.command("mqtt-credentials")(mqtt.mqtt_credentials)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(dr.dr_app, name="dr")
 app.add_typer(forecast.forecast_app, name="forecast")
+app.add_typer(users.users_app, name="users")
 
 
 def main() -> None:  # pragma: no cover - console entry

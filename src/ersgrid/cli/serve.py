@@ -69,21 +69,58 @@ def serve(
         str | None,
         typer.Option(help="Ethereum JSON-RPC node to anchor on (in-process chain if not given)."),
     ] = None,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            help="Require a bearer token on every route but /api/health (--no-auth: anyone "
+            "on this host may steer; loopback only)."
+        ),
+    ] = True,
+    token_ttl: Annotated[
+        float, typer.Option(help="Lifetime of a login token [min].", min=0.1, max=7 * 24 * 60)
+    ] = 60.0,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate (chain): serve HTTPS.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    insecure_allow_plaintext_remote: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-allow-plaintext-remote",
+            help="Serve a non-loopback --host over plain HTTP (passwords and tokens in clear).",
+        ),
+    ] = False,
 ) -> None:
     """Run the live EMS: the twin on an accelerated clock, REST API and dashboard."""
-    from ersgrid.service.server import build_service
+    from ersgrid.service.server import build_service, check_bind
     from ersgrid.service.server import serve as run_server
 
+    check_bind(host, auth, tls_cert, tls_key, insecure_allow_plaintext_remote)
     folder = data_dir or Path("results") / "service"
     on_interrupt(f"the service's data in {folder} is kept")
     service = build_service(
         scenario, strategy, speed=speed, days=days, db=db, mqtt=mqtt, ocpp_port=ocpp_port,
         data_dir=folder, host=host, ingest_workers=ingest_workers, ledger=ledger,
         chain_url=chain_url, mqtt_credentials=mqtt_credentials,
-        telemetry_window_s=telemetry_window_s,
+        telemetry_window_s=telemetry_window_s, auth=auth, token_ttl_s=token_ttl * 60.0,
     )  # fmt: skip
-    say(
-        f"serving {service.loop.scenario.name} at http://{host}:{port}/ "
-        f"(API docs at /docs), clock x{speed:g}"
-    )
-    run_server(service, host=host, port=port)
+    scheme = "https" if tls_cert is not None else "http"
+    base = f"{scheme}://{host}:{port}"
+    say(f"serving {service.loop.scenario.name} at {base}/ (API docs at /docs), clock x{speed:g}")
+    if service.auth is not None:
+        password = service.auth.ensure_admin()
+        if password is not None:
+            say(
+                "created the first user, admin, with the password below (shown only now; "
+                "log in on the dashboard, or get a token):\n"
+                f"  password: {password}\n"
+                f"  curl -s -d username=admin -d 'password={password}' {base}/api/token\n"
+                f'  curl -H "Authorization: Bearer <access_token>" {base}/api/state\n'
+                f"add users with: ersgrid users add NAME --role operator --data-dir {folder}"
+            )
+    else:
+        say("authentication is off: anyone on this host may read and steer the service")
+    run_server(
+        service, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key,
+        allow_plaintext_remote=insecure_allow_plaintext_remote,
+    )  # fmt: skip

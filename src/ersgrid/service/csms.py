@@ -34,7 +34,7 @@ from ersgrid.errors import ServiceError
 from ersgrid.service.live import LiveLoop, TickReport
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import APIRouter
 
 __all__ = ["ChargerState", "Csms", "slug"]
 
@@ -402,8 +402,8 @@ class Csms:
             "connected": sum(s.connected for s in self.stations.values()),
         }
 
-    def routes(self, api: FastAPI, _name: str) -> None:
-        """Add ``GET /api/chargers``."""
+    def routes(self, api: APIRouter, _name: str) -> None:
+        """Add ``GET /api/chargers`` to the router (whose dependencies check the caller)."""
 
         @api.get("/api/chargers")
         def chargers() -> list[dict[str, Any]]:

@@ -13,7 +13,12 @@ from ersgrid.service.app import Service, create_app
 from ersgrid.service.live import LiveLoop
 from ersgrid.service.studies import Studies
 
-__all__ = ["build_service", "serve"]
+__all__ = ["build_service", "check_bind", "serve", "store_url"]
+
+
+def store_url(db: str | None, data_dir: Path) -> str:
+    """The store's URL: ``db`` if given, else SQLite in ``data_dir``."""
+    return db or f"sqlite:///{Path(data_dir) / 'ersgrid.db'}"
 
 
 def build_service(
@@ -35,6 +40,8 @@ def build_service(
     chain_url: str | None = None,
     mqtt_credentials: Path | None = None,
     telemetry_window_s: float = 3600.0,
+    auth: bool = True,
+    token_ttl_s: float = 3600.0,
 ) -> Service:
     """Build the live loop and the adapters named; nothing runs until :func:`serve` starts it.
 
@@ -73,6 +80,10 @@ def build_service(
         log in to the broker with ``service.json`` and ``twin.json``; anonymous if not given.
     telemetry_window_s : float [s]
         Telemetry stamped further than this from the live loop's clock is rejected.
+    auth : bool
+        Require a bearer token on every route but the health check (accounts in the store).
+    token_ttl_s : float [s]
+        Lifetime of a token.
     """
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="ersgrid-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -85,10 +96,14 @@ def build_service(
     loop.observers.append(detector.observe)
     service.extras["anomaly"] = detector
 
-    db_url = db or f"sqlite:///{folder / 'ersgrid.db'}"
+    db_url = store_url(db, folder)
     store = Store(db_url)
     store.attach(loop, twin_telemetry=mqtt is None)
     service.extras["storage"] = store
+    if auth:
+        from ersgrid.service.auth import Auth
+
+        service.auth = Auth(store, token_ttl_s=token_ttl_s)
     if mqtt is not None:
         from ersgrid.service.mqtt import MqttBridge
         from ersgrid.service.mqtt_auth import Identities
@@ -113,19 +128,74 @@ def build_service(
     return service
 
 
-def _check_loopback_or_explicit(host: str) -> None:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address or ``localhost``) is the loopback interface."""
+    if host == "localhost":
+        return True
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        if host != "localhost":
-            raise ServiceError(f"--host {host!r}: give an IP address or localhost") from None
+        raise ServiceError(f"--host {host!r}: give an IP address or localhost") from None
 
 
-def serve(service: Service, host: str = "127.0.0.1", port: int = 8000, **uvicorn_kw: Any) -> None:
-    """Start the loop and adapters, serve the API until interrupted, then stop everything."""
+def check_bind(
+    host: str,
+    auth: bool,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    allow_plaintext_remote: bool = False,
+) -> None:
+    """Refuse to serve other machines without authentication, or without TLS unless asked.
+
+    Raises
+    ------
+    ServiceError
+        ``--host`` is not loopback and authentication is off, or TLS is off without
+        ``allow_plaintext_remote``; or only one of the certificate and key is given, or one
+        of them is not a file.
+    """
+    if (tls_cert is None) != (tls_key is None):
+        raise ServiceError("TLS needs both --tls-cert and --tls-key")
+    for option, path in (("--tls-cert", tls_cert), ("--tls-key", tls_key)):
+        if path is not None and not Path(path).is_file():
+            raise ServiceError(f"{option} {path}: no such file")
+    if is_loopback(host):
+        return
+    if not auth:
+        raise ServiceError(
+            f"--host {host} lets other machines connect: that needs authentication; drop --no-auth"
+        )
+    if tls_cert is None and not allow_plaintext_remote:
+        raise ServiceError(
+            f"--host {host} lets other machines connect: give --tls-cert and --tls-key, or keep "
+            "--host 127.0.0.1 behind a reverse proxy that terminates TLS, or pass "
+            "--insecure-allow-plaintext-remote to send passwords and tokens in clear text"
+        )
+
+
+def serve(
+    service: Service,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    allow_plaintext_remote: bool = False,
+    **uvicorn_kw: Any,
+) -> None:
+    """Start the loop and adapters, serve the API until interrupted, then stop everything.
+
+    Parameters
+    ----------
+    tls_cert, tls_key : Path, optional
+        PEM certificate (chain) and private key: the API speaks HTTPS.
+    allow_plaintext_remote : bool
+        Serve a non-loopback ``host`` over plain HTTP (see :func:`check_bind`).
+    """
     import uvicorn
 
-    _check_loopback_or_explicit(host)
+    check_bind(host, service.auth is not None, tls_cert, tls_key, allow_plaintext_remote)
+    if tls_cert is not None:
+        uvicorn_kw |= {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)}
     app = create_app(service)
     for adapter in service.extras.values():
         if hasattr(adapter, "start"):

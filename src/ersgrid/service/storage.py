@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,21 @@ dr_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("cancelled", sa.Boolean, nullable=False),
 )  # fmt: skip
+users = sa.Table(
+    "users", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created", sa.String(40), nullable=False),
+)  # fmt: skip
+"""Accounts of the API: name, role (``viewer``, ``operator``, ``admin``), argon2 hash of the
+password, creation time (ISO 8601, UTC)."""
+service_secrets = sa.Table(
+    "service_secrets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)  # fmt: skip
+"""Secrets the service keeps across restarts, e.g. the key that signs its bearer tokens."""
 
 
 def _engine(url: str) -> sa.Engine:
@@ -286,6 +301,53 @@ class Store:
         """Every row of a small table (alarms, dr_events, plans)."""
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(sa.select(metadata.tables[table]))]
+
+    # ---- users and secrets ------------------------------------------------------------
+    def add_user(self, name: str, role: str, password_hash: str, created: str) -> None:
+        """Insert an account; :class:`ServiceError` if the name is taken."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    users.insert().values(
+                        name=name, role=role, password_hash=password_hash, created=created
+                    )
+                )
+        except sa.exc.IntegrityError:
+            raise ServiceError(f"user {name!r} exists already") from None
+
+    def set_user(self, name: str, **values: str) -> bool:
+        """Update an account's ``role`` or ``password_hash``; False if there is no such user."""
+        with self.engine.begin() as conn:
+            done = conn.execute(users.update().where(users.c.name == name).values(**values))
+            return bool(done.rowcount)
+
+    def get_user(self, name: str) -> dict[str, Any] | None:
+        """An account's row, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.name == name)).first()
+        return None if row is None else dict(row._mapping)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """Every account, by name."""
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(users).order_by(users.c.name))]
+
+    def delete_user(self, name: str) -> bool:
+        """Remove an account; False if there was none."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(users.delete().where(users.c.name == name)).rowcount)
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """The secret ``name``, made with ``make`` and kept the first time it is asked for."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(service_secrets.c.value).where(service_secrets.c.name == name)
+            ).first()
+            if row is not None:
+                return str(row[0])
+            value = make()
+            conn.execute(service_secrets.insert().values(name=name, value=value))
+            return value
 
     # ---- wiring to the live loop --------------------------------------------------------
     def attach(self, loop: LiveLoop, twin_telemetry: bool = True) -> None:

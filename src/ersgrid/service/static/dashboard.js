@@ -1,5 +1,59 @@
 // ersgrid live dashboard: one server-sent event stream (/api/stream) drives every view.
+// Every request carries the bearer token of the login (kept in this tab's sessionStorage).
 "use strict";
+
+const TOKEN_KEY = "ersgrid-token";
+let streamAbort = null;
+
+function authHeaders(extra = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+class LoggedOut extends Error {}
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, { ...options, headers: authHeaders(options.headers || {}) });
+  if (resp.status === 401) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    askLogin("please log in");
+    throw new LoggedOut(path);
+  }
+  return resp;
+}
+
+function askLogin(message) {
+  if (streamAbort) { streamAbort.abort(); streamAbort = null; }
+  text("link", "logged out");
+  text("login-error", message || "");
+  const dialog = document.getElementById("login-dialog");
+  if (!dialog.open) { dialog.showModal(); }
+}
+
+async function logIn(event) {
+  event.preventDefault();
+  const form = new URLSearchParams({
+    username: document.getElementById("login-user").value,
+    password: document.getElementById("login-password").value,
+  });
+  const resp = await fetch("/api/token", { method: "POST", body: form });
+  const body = await resp.json();
+  if (!resp.ok) {
+    text("login-error", typeof body.detail === "string" ? body.detail : "cannot log in");
+    return;
+  }
+  sessionStorage.setItem(TOKEN_KEY, body.access_token);
+  document.getElementById("login-password").value = "";
+  document.getElementById("login-dialog").close();
+  start();
+}
+
+function logOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  text("user", "–");
+  document.getElementById("logout").hidden = true;
+  askLogin("");
+}
 
 const plotCfg = { displayModeBar: false, responsive: true };
 const margin = { l: 50, r: 50, t: 10, b: 35 };
@@ -18,7 +72,7 @@ function esc(s) {
 }
 
 async function loadCorridor() {
-  const resp = await fetch("/api/scenario");
+  const resp = await api("/api/scenario");
   corridor = await resp.json();
   text("title", `ersgrid — ${corridor.scenario}: ${corridor.description}`);
 }
@@ -137,8 +191,8 @@ function drawLedger(ledger) {
 }
 
 async function ack(id) {
-  await fetch(`/api/alarms/${id}/ack`, { method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ by: "dashboard" }) });
+  // acknowledged in the name of the user logged in
+  await api(`/api/alarms/${id}/ack`, { method: "POST" });
 }
 
 function drawAlarms(alarms) {
@@ -180,12 +234,58 @@ function update(msg) {
   text("adapters", JSON.stringify(msg.adapters || {}, null, 1));
 }
 
-async function main() {
-  await loadCorridor();
-  const source = new EventSource("/api/stream");
-  source.onopen = () => text("link", "live");
-  source.onerror = () => text("link", "reconnecting");
-  source.onmessage = (ev) => update(JSON.parse(ev.data));
+// The live feed: server-sent events read with fetch (EventSource cannot send a token).
+async function stream() {
+  while (sessionStorage.getItem(TOKEN_KEY) !== null || !authRequired) {
+    streamAbort = new AbortController();
+    try {
+      const resp = await api("/api/stream", { signal: streamAbort.signal });
+      text("link", "live");
+      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) { break; }
+        buffer += value;
+        let end;
+        let latest = null;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event.split("\n").filter((l) => l.startsWith("data: "))
+            .map((l) => l.slice(6)).join("\n");
+          if (data) { latest = data; }
+        }
+        // a page that falls behind draws the newest state only, not every one it missed
+        if (latest !== null) { update(JSON.parse(latest)); }
+      }
+    } catch (err) {
+      if (err instanceof LoggedOut || err.name === "AbortError") { return; }
+      console.error(`live feed: ${err}`);
+    }
+    text("link", "reconnecting");
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
 }
 
-main();
+let authRequired = true;
+
+async function start() {
+  const health = await (await fetch("/api/health")).json();
+  authRequired = health.auth_required;
+  if (authRequired && sessionStorage.getItem(TOKEN_KEY) === null) { askLogin(""); return; }
+  try {
+    const me = await (await api("/api/me")).json();
+    authRequired = me.name !== "anonymous";
+    text("user", `${me.name} (${me.role})`);
+    document.getElementById("logout").hidden = !authRequired;
+    await loadCorridor();
+    stream();
+  } catch (err) {
+    if (!(err instanceof LoggedOut)) { throw err; }
+  }
+}
+
+document.getElementById("login").addEventListener("submit", logIn);
+document.getElementById("logout").addEventListener("click", logOut);
+start();
