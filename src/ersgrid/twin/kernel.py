@@ -442,16 +442,19 @@ def _request(
         b = N_PRIORITY - 1
     grid = 0.0
     export = False
-    if is_[I_V2G, i] and slack_kwh > 0.0:
-        offer = slack_kwh * inv_dt_h
-        if offer > want:
-            offer = want
-        acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h
-        if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
-            grid = offer * seg_eff[seg]
-            # discharge bins sit above the charge bins; highest slack first
-            b = 2 * N_PRIORITY - 1 - b
-            export = True
+    # V2G potential without a branch on the vehicle's V2G flag (a coin flip per vehicle,
+    # which the branch predictor cannot learn): a vehicle without it adds exactly zero
+    offer = slack_kwh * inv_dt_h
+    if offer > want:
+        offer = want
+    can_v2g = (is_[I_V2G, i] != 0) & (slack_kwh > 0.0)
+    acc[seg, A_V2G_POTENTIAL] += (offer * seg_eff[seg] if can_v2g else 0.0) * dt_h
+    # the segment's export request first: false for every vehicle where none is asked
+    if seg_v2g_kw[seg] > 0.0 and can_v2g and offer > 1e-9:
+        grid = offer * seg_eff[seg]
+        # discharge bins sit above the charge bins; highest slack first
+        b = 2 * N_PRIORITY - 1 - b
+        export = True
     if not export:
         room = (fs[F_FULL, i] - energy) * inv_dt_h
         if room < want:
