@@ -14,7 +14,6 @@ from ersgrid.run import run
 from ersgrid.scenario import build_layout, parse_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.twin import RoadTwin
-from ersgrid.twin.kernel import lut_run_end
 from ersgrid.world import Arrivals
 
 
@@ -282,24 +281,3 @@ def test_run_counts_v2g_in_the_balance() -> None:
     evening = res.timeseries.index.hour >= 17
     assert (res.timeseries.loc[evening, "road_power_kw"] <= 1e-9).all()
     assert res.trips["v2g_grid_kwh"].sum() > 0
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(st.integers(-1, 3), min_size=2, max_size=60),
-    st.lists(st.integers(-1, 3), min_size=2, max_size=60),
-)
-def test_lut_run_end_marks_where_each_stretch_ends(row_a: list[int], row_b: list[int]) -> None:
-    width = min(len(row_a), len(row_b))
-    lut = np.array([row_a[:width], row_b[:width]], dtype=np.int32)
-    end = lut_run_end(lut)
-    for d in range(2):
-        for cell in range(width):
-            stop = end[d, cell]
-            if np.isinf(stop):  # the last stretch: the same segment to the end of the table
-                assert (lut[d, cell:] == lut[d, cell]).all()
-            else:
-                k = int(stop)
-                assert cell < k < width
-                assert (lut[d, cell:k] == lut[d, cell]).all()
-                assert lut[d, k] != lut[d, cell]

@@ -106,31 +106,28 @@ class RoadTwin:
             .reshape(6, len(arrivals))
         )
         self._arr_ptr = np.zeros(1, dtype=np.int64)
-        self._entries = kernel.Entries(self._arr_step, self._arr_f, self._arr_i, self._arr_ptr)
         self._fs, self._is = kernel.empty_state(capacity)
         self._n_active = np.zeros(1, dtype=np.int64)
-        self._fleet = kernel.Fleet(self._fs, self._is, self._n_active)
         self.counters = np.zeros(2, dtype=np.int64)
         buf = max(4 * capacity // 10, 50_000)
         self._trip_buf = np.zeros((buf, len(kernel.TRIP_COLUMNS)))
         self._trip_n = np.zeros(1, dtype=np.int64)
         self._pass_buf = np.zeros((buf, len(kernel.PASS_COLUMNS)))
         self._pass_n = np.zeros(1, dtype=np.int64)
-        self._records = kernel.Records(self._trip_buf, self._trip_n, self._pass_buf, self._pass_n)
-        self._scratch = kernel.empty_scratch(n_seg, n_sub)
+        self._seg_demand = np.zeros(n_seg)
+        # charge bins 0 .. N-1, V2G discharge bins N .. 2N-1
+        self._bin_demand = np.zeros((n_seg, 2 * kernel.N_PRIORITY))
+        self._bin_frac = np.zeros((n_seg, 2 * kernel.N_PRIORITY))
+        self._seg_v2g_demand = np.zeros(n_seg)
+        self._sub_total = np.zeros(n_sub)
+        self._touched = np.zeros(n_seg, dtype=np.int64)
+        self._bin_lo = np.zeros(n_seg, dtype=np.int64)
+        self._bin_hi = np.zeros(n_seg, dtype=np.int64)
+        self._sub_v2g = np.zeros(n_sub)
         self._trips: list[FloatArray] = []
         self._passes: list[FloatArray] = []
+        self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
         self._seg_sub = layout.seg_substation.astype(np.int64)
-        self._road = kernel.Road(
-            lut=layout.lut,
-            lut_end=kernel.lut_run_end(layout.lut),
-            seg_vlimit_kw=np.ascontiguousarray(layout.seg_vehicle_limit_kw),
-            seg_coverage=layout.seg_coverage,
-            seg_eff=layout.seg_efficiency,
-            seg_sub=self._seg_sub,
-            seg_rating_kw=layout.seg_rating_kw,
-            sub_rating_kw=layout.sub_rating_kw,
-        )
 
     @property
     def vehicles_on_road(self) -> int:
@@ -254,28 +251,21 @@ class RoadTwin:
             )
         acc = np.zeros((lay.n_segments, kernel.N_A))
         sub_peak = np.full(lay.n_substations, -np.inf)
-        limits = kernel.Limits(
-            seg_limit_kw=np.maximum(seg_limit, 0.0),
-            sub_limit_kw=np.maximum(sub_limit, 0.0),
-            seg_v2g_kw=np.maximum(v2g, 0.0),
-            sub_v2g_kw=np.maximum(sub_v2g, 0.0),
-            sub_energy_kwh=budget,
-        )
-        meters = kernel.Meters(acc, sub_peak, self.counters)
         done = 0
         while done < n_steps:
             made = kernel.advance(
-                n_steps - done,
-                self.step,
-                self.dt_s,
-                self._entries,
-                self._fleet,
-                self._road,
-                limits,
-                meters,
-                self._records,
-                self._scratch,
-            )
+                n_steps - done, self.step, self.dt_s,
+                self._arr_step, self._arr_f, self._arr_i, self._arr_ptr,
+                self._fs, self._is, self._n_active,
+                lay.lut, self._vlimit, lay.seg_coverage, lay.seg_efficiency, self._seg_sub,
+                lay.seg_rating_kw, lay.sub_rating_kw,
+                np.maximum(seg_limit, 0.0), np.maximum(sub_limit, 0.0), np.maximum(v2g, 0.0),
+                np.maximum(sub_v2g, 0.0), acc, sub_peak, self.counters,
+                self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
+                self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
+                self._touched, self._bin_lo, self._bin_hi, self._sub_v2g, self._seg_v2g_demand,
+                budget,
+            )  # fmt: skip
             if made < 0:
                 raise SimulationError(
                     f"more than {self._fs.shape[1]} vehicles on the road at step {self.step}: "
@@ -315,7 +305,9 @@ class RoadTwin:
         """Close the open metering passes of vehicles still on the road (end of a run)."""
         if self._pass_n[0] + 2 * self.vehicles_on_road > self._pass_buf.shape[0]:
             self._drain()
-        kernel.close_passes(self.step, self._fleet, self._records)
+        kernel.close_passes(
+            self.step, self._fs, self._is, self._n_active, self._pass_buf, self._pass_n
+        )
         self._drain()
 
     def trips(self) -> pd.DataFrame:
