@@ -223,6 +223,7 @@ class RoadTwin:
                 "target_kwh": fs[kernel.F_TARGET],
                 "full_kwh": fs[kernel.F_FULL],
                 "consumption_kwh_per_m": fs[kernel.F_CONS],
+                "receiver_kw": fs[kernel.F_RECEIVER],
                 "segment": is_[kernel.I_SEG],
                 "v2g": is_[kernel.I_V2G].astype(bool),
                 "entry_step": is_[kernel.I_ENTRY_STEP],
