@@ -113,6 +113,7 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         page.click("#logout")
         page.wait_for_selector("#login-dialog[open]")
         assert page.evaluate("sessionStorage.getItem('ersgrid-token')") is None
+        http.close()
         browser.close()
     assert errors == []
     assert SCREENSHOT.stat().st_size > 10_000

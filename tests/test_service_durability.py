@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -27,19 +28,42 @@ from live_server import free_port
 from mqtt_broker import SecuredBroker
 
 
-def _health(base: str, ok: Any, proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+class _Login:
+    """The admin's bearer token, from the password ``ersgrid serve`` prints at its first start
+    (the token stays valid across the restart: accounts and the signing key are in the store)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.headers: dict[str, str] | None = None
+
+    def status(self, base: str) -> dict[str, Any]:
+        if self.headers is None:
+            found = re.search(r"password: (\S+)", self.log.read_text(errors="replace"))
+            if found is None:
+                raise httpx.HTTPError("no admin password printed yet")
+            form = {"username": "admin", "password": found.group(1)}
+            token = httpx.post(f"{base}/api/token", data=form, timeout=5).json()["access_token"]
+            self.headers = {"Authorization": f"Bearer {token}"}
+        answer = httpx.get(f"{base}/api/status", headers=self.headers, timeout=5)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+
+def _health(
+    base: str, ok: Any, proc: subprocess.Popen[bytes], timeout: float, login: _Login
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"the service ended with {proc.returncode}"
         try:
-            last = httpx.get(f"{base}/api/health", timeout=5).json()
+            last = login.status(base)
             if ok(last):
-                return dict(last)
+                return last
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise AssertionError(f"health condition not met, last {last}")
+    raise AssertionError(f"status condition not met, last {last}")
 
 
 def _rows(db: Path) -> int:
@@ -68,13 +92,14 @@ def test_kill_9_loses_no_acknowledged_row_or_settled_period(
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    login = _Login(log)
     try:
         _health(
             base,
             lambda h: h["mqtt"]["committed"] > 0 and h["ledger"]["periods_settled"] >= 1,
-            proc, timeout=240,
+            proc, timeout=240, login=login,
         )  # fmt: skip
-        acked = httpx.get(f"{base}/api/health", timeout=5).json()  # still running: kill now
+        acked = login.status(base)  # still running: kill now
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
@@ -99,7 +124,7 @@ def test_kill_9_loses_no_acknowledged_row_or_settled_period(
         again = _health(
             base,
             lambda h: h["mqtt"]["committed"] > 0 and h["ledger"]["periods_settled"] >= 1,
-            proc, timeout=240,
+            proc, timeout=240, login=login,
         )  # fmt: skip
         assert again["loop_running"]
         assert again["mqtt"]["rejected"] == {}

@@ -37,7 +37,7 @@ from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.service.alarms import AlarmBook
 from ersgrid.service.dr import DrBook
 from ersgrid.service.instruments import Instruments, Readings
-from ersgrid.timeindex import PLANNING_STEP_H, planning_index
+from ersgrid.timeindex import PLANNING_STEP_H, planning_index, warmup_steps
 from ersgrid.world.traffic import ers_fraction
 from ersgrid.world.world import build_world
 
@@ -176,6 +176,8 @@ class LiveLoop:
         self.days = float(days)
         self.world = world = build_world(sc, planning_index(sc, days, start), layout=layout)
         self.stepper = Stepper(world, self.policy, layout=self.layout)
+        # the road as it is at the start, as a batch run of the same window has it
+        self.stepper.warm_up(warmup_steps(sc))
         st = self.stepper
         self.index, self.price, self.co2 = st.index, world.price_per_kwh, world.co2_kg_per_kwh
         self.context, self.twin = st.context, st.twin
