@@ -1,6 +1,6 @@
 """Ledger benchmark: append rate, fixed costs, verify time, anchoring time per block.
 
-Prints, on this machine and in this run:
+Prints, for the machine it runs on and in one run:
 - records/s appended (sign + hash + store, batched per power unit and block, SQLite with
   synchronous=FULL), each repeat on a fresh ledger, with the spread of the repeats, and the
   peer: records/s of signing every record on its own with Ed25519;
