@@ -196,7 +196,8 @@ def test_compare_writes_one_report_with_every_strategy(tmp_path: Path) -> None:
     both = json.loads((out / "compare.json").read_text())
     assert set(both) == {"uncontrolled", "tou"}
     page = (out / "report.html").read_text()
-    assert "Energy in stationary batteries" in page
+    assert "Stationary storage" in page
+    assert "State of charge (" in page
     assert (out / "tou" / "kpis.json").exists()
 
 

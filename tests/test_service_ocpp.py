@@ -99,10 +99,11 @@ async def _session(csms: Csms) -> dict[str, Any]:
         net_kw = rep.sub_road_kw[0] + energy.other_load_kw[k, 0] - energy.renewable_kw[k, 0]
         assert rep.sub_net_kw[0] == pytest.approx(net_kw)
         assert rep.sub_import_kw[0] == pytest.approx(max(net_kw + 22.0, 0.0))
-        # a DR event caps the substation at 350 kW: the road (~340 kW) and the service area's
-        # own load less PV (~13 kW) leave the chargers less than their 100 kW
+        # a DR event caps the substation at 100 kW: whatever the road draws (the twin keeps
+        # the cap for it too), the road and the service area's own load less PV (~13 kW, the
+        # sun has set) leave the chargers less than their 100 kW
         now = loop.now
-        cap_kw = 350.0
+        cap_kw = 100.0
         loop.dr.create(now, now + pd.Timedelta(hours=2), cap_kw)
         await asyncio.to_thread(loop.run_for, 15)
         curtailed = [await _newest(cp.limits_w) for cp in (cp1, cp2)]

@@ -65,12 +65,14 @@ def plan_dispatch(
 
     The plan's road energy becomes a substation's budget for the step
     (:attr:`Dispatch.sub_energy_kwh`) only where the plan has a reason to hold the road back:
-    its grid import is at the connection's cap, or energy sold to vehicles loses money at
-    this step's price (user price × worst efficiency below import price + carbon cost), or
-    a network limit binds on its draw (``network_held``, per substation:
-    :meth:`~ersgrid.optimize.model.CohortLP.network_held`). Elsewhere the substation runs at
-    its rating and the twin serves whatever the actual vehicles can take, so forecast errors
-    do not starve them.
+    energy sold to vehicles loses money at this step's price (user price × worst efficiency
+    below import price + carbon cost), or a network limit binds on its draw
+    (``network_held``, per substation: :meth:`~ersgrid.optimize.model.CohortLP.network_held`).
+    Elsewhere the substation runs at its rating and the twin serves whatever the actual
+    vehicles can take, so forecast errors do not starve them. A connection's import cap is
+    not a reason to hold: the twin keeps it for every strategy, after the batteries'
+    set-point, so the road takes what the cap leaves whatever traffic the plan foresaw (a
+    budget from the plan's forecast traffic served fewer vehicles than the cap allowed).
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the
@@ -89,13 +91,10 @@ def plan_dispatch(
     inp = model.inputs
     road = model.block(values, "road")[step]
     imp = model.block(values, "imp")[step]
-    cap = inp.import_limit_kw[step]
-    cap = np.where(np.isfinite(cap), cap, np.finfo(np.float64).max)
-    capped = imp >= cap * (1.0 - 1e-6) - 1.0
     w = inp.weights
     unit_cost = inp.price_per_kwh[step] + w.carbon_price_per_kg * inp.co2_kg_per_kwh[step]
     losing = w.user_price_per_kwh * float(lay.seg_efficiency.min(initial=1.0)) < unit_cost
-    hold = capped | losing
+    hold = losing
     if network_held is not None:
         hold = hold | network_held
     # a held substation gets the plan's energy for the step, spent as vehicles come, not

@@ -307,7 +307,7 @@ _SUM = (
     "powerflow_failures", "grid_check_s", "trips_shifted_expected", "wall_time_s",
     "ledger_records", "ledger_blocks", "ledger_wall_time_s", "dr_events", "dr_reduction_kwh",
     "dr_reduction_cbl_kwh", "grid_energy_cost", "carbon_cost", "storage_wear_cost",
-    "shortfall_penalty", "stored_energy_carbon_value",
+    "shortfall_penalty", "stored_energy_carbon_value", "planned_network_slack_steps",
 )  # fmt: skip
 _OMIT = (
     "capex", "annual_energy_sales", "annual_operating_margin", "npv", "irr", "lcoe_per_kwh",
@@ -325,6 +325,7 @@ KPI_COMBINE: dict[str, str] = {
     **dict.fromkeys(("min_voltage_pu", "stored_energy_value_per_kwh"), "min"),
     **dict.fromkeys(("scenario", "strategy", "seed", "currency", "network", "weather"), "same"),
     "dr_baseline": "same",
+    "planned_network_limits": "max",
     "start": "first",
     "vehicles_on_road_at_end": "last",
     **dict.fromkeys(("settlement_balanced", "dr_honoured"), "all"),
