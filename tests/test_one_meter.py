@@ -3,30 +3,17 @@ to the currency unit, on every built-in scenario and on a spot-priced corridor."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from ersgrid import load_scenario, run, write_results
 from ersgrid.ledger.settlement import item_totals
-from ersgrid.ledger.storage import LedgerStore, database_url
+from ersgrid.results.economics import read_statements
 from ersgrid.scenario import parse_scenario
 from ersgrid.scenario.loader import apply_overrides
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
-
-
-def _statements(folder: Path) -> list[dict[str, object]]:
-    store = LedgerStore(database_url(folder))
-    try:
-        return [
-            json.loads(body)
-            for period, *_ in store.settlement_rows()
-            for _, body, _ in store.statement_rows(period)
-        ]
-    finally:
-        store.close()
 
 
 CASES = [
@@ -53,7 +40,7 @@ def test_statements_equal_the_kpis(
     folder = write_results(result, tmp_path / "r")
     k = result.kpis
     assert k["settlement_balanced"] is True
-    paid = item_totals(_statements(folder))  # type: ignore[arg-type]
+    paid = item_totals(read_statements(folder))  # type: ignore[arg-type]
     pairs = {
         "charging": k["revenue"],
         "energy": k["import_cost"] - k["network_fees"],
