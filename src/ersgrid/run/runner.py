@@ -567,13 +567,17 @@ class Stepper:
         self.step += 1
         return record
 
-    def result(self, wall0: float | None = None) -> RunResult:
+    def result(self, wall0: float | None = None, caps_kw: FloatArray | None = None) -> RunResult:
         """Close open passes and build the run's result from the step records.
 
         Parameters
         ----------
         wall0 : float, optional
             ``time.perf_counter()`` at the run's start, for ``wall_time_s``.
+        caps_kw : ndarray [kW], shape (steps, substations), optional
+            Import caps that held through each step beyond the known events (the live
+            loop's demand-response events and limit overrides; ``inf`` where none): the
+            ``dr`` limit violations count the steps above them too.
         """
         scenario, layout, index, policy = self.scenario, self.layout, self.index, self.policy
         world, twin, events, energy = self.world, self.twin, self.events, self.energy
@@ -646,6 +650,10 @@ class Stepper:
         )  # fmt: skip
         passes = twin.passes()
         days = len(index) * h / 24.0
+        # the caps in force: the known events', and those imposed during the run
+        limits_kw = energy.import_limit_kw
+        if caps_kw is not None:
+            limits_kw = np.minimum(limits_kw, caps_kw)
         kpis = compute_kpis(
             scenario=scenario,
             strategy=policy.name,
@@ -657,7 +665,12 @@ class Stepper:
             on_road_kwh=twin.received_on_road(),
             vehicles_on_road_at_end=twin.vehicles_on_road,
             limit_violations=limit_violations(
-                twin.limit_violations, import_kw, curtailed_kw, world.energy, energy
+                twin.limit_violations,
+                import_kw,
+                curtailed_kw,
+                world.energy.import_limit_kw,
+                limits_kw,
+                energy.renewable_kw,
             ),
             vehicle_steps=twin.vehicle_steps,
             days=days,
@@ -760,8 +773,9 @@ def limit_violations(
     rating_steps: int,
     import_kw: FloatArray,
     curtailed_kw: FloatArray,
-    world_energy: EnergyContext,
-    energy: EnergyContext,
+    own_limit_kw: FloatArray,
+    limit_kw: FloatArray,
+    renewable_kw: FloatArray,
 ) -> dict[str, int]:
     """Every hard limit a run broke, by kind [-].
 
@@ -771,10 +785,13 @@ def limit_violations(
         Twin steps at which a segment or substation drew more than its rating.
     import_kw, curtailed_kw : ndarray [kW], shape (steps, substations)
         The connections' mean import and curtailment over each planning step.
-    world_energy : EnergyContext
-        The connections' own limits.
-    energy : EnergyContext
-        The limits in force (the connections' with the demand-response caps).
+    own_limit_kw : ndarray [kW], shape (steps, substations)
+        The connections' own import limits.
+    limit_kw : ndarray [kW], shape (steps, substations)
+        The import limits in force: the connections' with the demand-response caps (and, in
+        the live service, the operator's limit overrides).
+    renewable_kw : ndarray [kW], shape (steps, substations)
+        Local renewables at each connection.
 
     Returns
     -------
@@ -785,10 +802,9 @@ def limit_violations(
         could not be curtailed: V2G or storage exported past the limit).
     """
     tol = LIMIT_TOLERANCE_KW
-    own = world_energy.import_limit_kw
-    over_own = import_kw > own * (1.0 + 1e-9) + tol
-    over_cap = (import_kw > energy.import_limit_kw * (1.0 + 1e-9) + tol) & ~over_own
-    export_excess = curtailed_kw > energy.renewable_kw + tol
+    over_own = import_kw > own_limit_kw * (1.0 + 1e-9) + tol
+    over_cap = (import_kw > limit_kw * (1.0 + 1e-9) + tol) & ~over_own
+    export_excess = curtailed_kw > renewable_kw + tol
     return {
         "rating": int(rating_steps),
         "import": int(over_own.sum()),

@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from ersgrid.service.api import (
     alarms,
     clock,
+    control,
     dashboard,
     dr,
     faults,
@@ -20,6 +21,7 @@ from ersgrid.service.api import (
     ledger,
     state,
     studies,
+    trends,
     users,
 )
 from ersgrid.service.api.common import VIEWER, errors
@@ -64,13 +66,15 @@ def create_app(service: Service) -> FastAPI:
         description="Live EMS of an electric road: state, plan, DR events, alarms, studies. "
         "Powers in kW (road draw positive), energies in kWh, prices in the scenario currency. "
         "Every route but `GET /api/health` and `POST /api/token` needs a bearer token "
-        "(roles: viewer reads; operator also steers DR events, alarms and study runs; admin "
+        "(roles: viewer reads; operator also steers DR events, limit overrides, the strategy, "
+        "alarms and study runs; admin "
         "also sets the clock, injects faults and manages users).",
         static_url="/static-docs",
     )
     api.state.auth = service.auth
     api.include_router(dashboard.router())
-    for module in (health, users, state, ledger, clock, studies, dr, alarms, faults):
+    for module in (health, users, state, trends, ledger, clock, studies, dr, control, alarms,
+                   faults):  # fmt: skip
         api.include_router(module.router(service))
     adapters = APIRouter(tags=["adapters"], dependencies=[VIEWER], responses=errors(401))
     for name, adapter in service.extras.items():

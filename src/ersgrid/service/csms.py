@@ -209,7 +209,7 @@ class Csms:
         """Charge limit [kW] and set-point [kW] (negative: discharge; None: charge within the
         limit) for every connected station, from the plan in force now."""
         report = report or self.loop.last
-        caps = self.loop.dr.import_caps_kw(self.loop.now)
+        caps = self.loop.import_caps_kw()
         out: dict[str, tuple[float, float | None]] = {}
         for name, k in self.areas.items():
             sa = self.loop.scenario.service_areas[k]
@@ -400,6 +400,9 @@ class Csms:
             "service_areas": list(self.areas),
             "stations": len(self.stations),
             "connected": sum(s.connected for s in self.stations.values()),
+            "last_message": max(
+                (s.last_seen for s in self.stations.values() if s.last_seen), default=None
+            ),
         }
 
     def routes(self, api: APIRouter, _name: str) -> None:

@@ -5,8 +5,10 @@ traffic, prices, energy context, strategy and metering as ``ersgrid run``) but a
 in short *ticks* (15 s of scenario time by default) so that the live state, telemetry and
 detectors see the road as it runs. At each planning-step boundary (15 min) the strategy
 decides a :class:`Dispatch` (seeing the previous step's measurements and the stored energy);
-at every tick the dispatch is capped by active demand-response events and by safe limits of
-segments whose devices went silent, and its V2G and storage set-points are applied.
+at every tick the dispatch is capped by active demand-response events, by the operator's limit
+overrides and by safe limits of segments whose devices went silent, and its V2G and storage
+set-points are applied. An operator may switch the strategy: the new one takes over at the
+next planning step (a step runs under the dispatch it started with).
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ersgrid.control.base import Dispatch
-from ersgrid.control.registry import make_strategy
-from ersgrid.errors import ErsgridError, ServiceError
+from ersgrid.control.base import Dispatch, Strategy
+from ersgrid.control.registry import make_strategy, strategy_names
+from ersgrid.errors import ErsgridError, ServiceError, StrategyError
 from ersgrid.grid.frequency import steady_deviation_hz
-from ersgrid.run.runner import RunResult, Stepper, StepRecord
+from ersgrid.run.runner import RunResult, Stepper, StepRecord, limit_violations
 from ersgrid.scenario.layout import build_layout
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
@@ -191,6 +193,23 @@ class LiveLoop:
         self.instruments = Instruments(self.layout, sc.seed + 1)
         self.alarms = AlarmBook(self._clock_iso)
         self.dr = DrBook(self.layout.sub_ids)
+        self.overrides = DrBook(self.layout.sub_ids)
+        """The operator's overrides of substation import limits (each names one substation)."""
+        self.pending_policy: Strategy | None = None
+        """The strategy that takes over at the next planning step (:meth:`set_strategy`)."""
+        self.strategy_changes: list[dict[str, Any]] = []
+        n_sub = self.layout.n_substations
+        # the loosest cap of each kind in force at any tick of the step in progress: the cap
+        # that held through the whole step (inf where none did)
+        self._held = np.full((2, n_sub), -np.inf)
+        self.held_caps_kw: list[FloatArray] = []
+        """Per closed planning step: the DR caps and the DR caps with the overrides that held
+        through it, shape (2, substations) [kW]."""
+        plants = world.plants
+        self.pv_kw = np.nan_to_num(plants.per_connection(self.layout.sub_ids, "pv"))
+        """PV output at each connection per planning step [kW], shape (steps, substations)."""
+        self.wind_kw = np.nan_to_num(plants.per_connection(self.layout.sub_ids, "wind"))
+        """Wind output at each connection per planning step [kW]."""
         self.safe_limit_kw = float(safe_limit_kw)
         self.safe_segments: set[int] = set()
         self.observers: list[Observer] = []
@@ -246,6 +265,7 @@ class LiveLoop:
                 if self.stepper.step >= len(self.index):
                     self._finish()
                     return None
+                self._switch_strategy()
                 self._decide()
             return self._advance()
 
@@ -253,7 +273,8 @@ class LiveLoop:
         """The last planning step is metered: close open passes and build the results."""
         self.finished = True
         try:
-            self.result = self.stepper.result(self._wall0)
+            caps = np.array(self.held_caps_kw)[:, 1] if self.held_caps_kw else None
+            self.result = self.stepper.result(self._wall0, caps_kw=caps)
         except Exception as err:  # results are a report; failing them must not stop the API
             log.exception("the live run's results failed")
             self.alarms.raise_alarm(
@@ -282,6 +303,95 @@ class LiveLoop:
             self.stepper.hold(Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy()))
         self.decided_at = self.index[k]
 
+    # ---- strategy -----------------------------------------------------------------------
+    def set_strategy(self, name: str) -> dict[str, Any]:
+        """Switch the strategy at the next planning step.
+
+        The strategy is built and prepared (:meth:`Strategy.reset`, which may train its
+        forecasts) in the caller's thread, so the road runs on meanwhile; it takes over at the
+        start of the next planning step and decides that step. A later call replaces a switch
+        still pending; naming the strategy in force cancels it.
+
+        Raises
+        ------
+        ServiceError
+            If ``name`` is not a strategy (built-in name, preset or ``module:Class``), or its
+            preparation fails.
+        """
+        try:
+            policy = make_strategy(name) if name != self.policy.name else None
+            if policy is not None:
+                policy.reset(self.context)
+        except StrategyError as err:
+            raise ServiceError(f"strategy {name!r}: {err}") from None
+        except Exception as err:  # a strategy that cannot prepare must not reach the road
+            raise ServiceError(f"strategy {name!r} cannot start: {err}") from None
+        with self._lock:
+            self.pending_policy = policy
+            return self.strategy_view()
+
+    def strategy_view(self) -> dict[str, Any]:
+        """The strategy in force, the one pending, the switches so far and the built-ins."""
+        pending = self.pending_policy
+        return {
+            "strategy": self.policy.name,
+            "pending": None if pending is None else pending.name,
+            "takes_over_at": None
+            if pending is None or self.plan_step + 1 >= len(self.index)
+            else self.index[self.plan_step + 1].isoformat(),
+            "changes": list(self.strategy_changes),
+            "available": strategy_names(),
+        }
+
+    def _switch_strategy(self) -> None:
+        new = self.pending_policy
+        if new is None:
+            return
+        self.pending_policy = None
+        old, k = self.policy, self.stepper.step
+        self.policy = self.stepper.policy = new
+        change = {"time": self.index[k].isoformat(), "from": old.name, "to": new.name}
+        self.strategy_changes.append(change)
+        self.stepper.notes.append(f"strategy switched from {old.name} to {new.name} at "
+                                  f"{change['time']}")  # fmt: skip
+        log.info("strategy %s -> %s at %s", old.name, new.name, change["time"])
+
+    # ---- limits -------------------------------------------------------------------------
+    def import_caps_kw(self, now: pd.Timestamp | None = None) -> FloatArray:
+        """Import cap per substation the active DR events and the operator's limit overrides
+        set at ``now`` (the loop's time by default) [kW]; ``inf`` where none is active."""
+        when = self.now if now is None else now
+        caps: FloatArray = np.minimum(self.dr.import_caps_kw(when),
+                                      self.overrides.import_caps_kw(when))  # fmt: skip
+        return caps
+
+    def limit_kpis(self) -> dict[str, int]:
+        """Limits the live run has broken so far, by kind [-], over the closed planning steps.
+
+        The same count as a run's ``limit_violations`` KPIs
+        (:func:`~ersgrid.run.runner.limit_violations`): ``rating`` (twin steps), ``import``,
+        ``dr`` and ``export`` (connection-steps), the ``dr`` count with the demand-response
+        caps and the overrides that held through each step; ``override`` is the part of
+        ``dr`` above an override but within the DR caps.
+        """
+        with self._lock:
+            st = self.stepper
+            records, held = list(st.records), np.array(self.held_caps_kw)
+        n = min(len(records), len(held))
+        n_sub = self.layout.n_substations
+        if n == 0:
+            return {"rating": int(st.twin.limit_violations), "import": 0, "dr": 0, "export": 0,
+                    "override": 0}  # fmt: skip
+        imports = np.array([r.import_kw for r in records[:n]]).reshape(n, n_sub)
+        curtailed = np.array([r.curtailed_kw for r in records[:n]]).reshape(n, n_sub)
+        own = st.energy.import_limit_kw[:n]
+        counts = [
+            limit_violations(st.twin.limit_violations, imports, curtailed, own,
+                             np.minimum(own, held[:n, j]), st.energy.renewable_kw[:n])
+            for j in (0, 1)
+        ]  # fmt: skip
+        return counts[1] | {"override": counts[1]["dr"] - counts[0]["dr"]}
+
     def set_charger_power(self, power_kw: FloatArray) -> None:
         """Metered power of the service-area chargers per substation [kW] (from OCPP)."""
         power = np.asarray(power_kw, dtype=np.float64)
@@ -308,7 +418,7 @@ class LiveLoop:
 
     def _effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         st = self.stepper
-        caps = np.minimum(self.dr.import_caps_kw(self.now), st.caps_kw(self.plan_step))
+        caps = np.minimum(self.import_caps_kw(), st.caps_kw(self.plan_step))
         # the chargers of the service areas draw through the same connection
         seg, sub = st.limits(caps - self.charger_kw)
         seg = seg.copy()
@@ -320,6 +430,8 @@ class LiveLoop:
         lay = self.layout
         k = self.plan_step
         seg_limit, sub_limit, _ = self._effective_limits()
+        dr_caps = self.dr.import_caps_kw(self.now)
+        self._held = np.maximum(self._held, np.vstack([dr_caps, self.import_caps_kw()]))
         block = self.stepper.advance(self.tick_steps, seg_limit, sub_limit)
         duration_h = block.duration_h
         when = self.now
@@ -381,6 +493,8 @@ class LiveLoop:
         return report
 
     def _close_plan_step(self, k: int, record: StepRecord) -> None:
+        self.held_caps_kw.append(self._held)
+        self._held = np.full_like(self._held, -np.inf)
         mean = self._plan_acc / PLANNING_STEP_H
         self._plan_acc[:] = 0.0
         self._schedule_kw = float(mean[2].sum())  # the next step's schedule

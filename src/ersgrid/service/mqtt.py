@@ -286,7 +286,7 @@ class MqttBridge:
         wsum = np.bincount(lay.seg_substation, weights=weight, minlength=lay.n_substations)
         share = sub[lay.seg_substation] * weight / np.maximum(wsum[lay.seg_substation], 1e-9)
         limits = np.where(binding[lay.seg_substation], np.minimum(seg, share), seg)
-        dr_binds = np.isfinite(self.loop.dr.import_caps_kw(report.time)) & binding
+        dr_binds = np.isfinite(self.loop.import_caps_kw(report.time)) & binding
         reasons = np.where(dr_binds[lay.seg_substation], 1, 0).astype(np.int8)
         reasons[list(self._stale)] = 2
         self._limits[:], self._reasons[:] = limits, reasons
@@ -365,6 +365,10 @@ class MqttBridge:
             "refused_connections": self.refused_connections,
             "setpoints_sent": sent,
             "devices": int((self._last_seen > 0).sum()),
+            "segments": self.loop.layout.n_segments,
+            "last_message_s_ago": round(time.monotonic() - float(self._last_seen.max()), 1)
+            if (self._last_seen > 0).any()
+            else None,
             "stale": sorted(self.loop.layout.seg_ids[i] for i in self._stale),
             "twin": None if self.twin is None else self.twin.status(),
         }

@@ -62,11 +62,17 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
 
     Powers in kW (grid side, road draw positive), price in currency per kWh, CO2 in kg per
     kWh, temperatures in °C, frequency in Hz. Substation import is road + batteries +
-    service-area chargers (as their stations meter them over OCPP) + other loads − renewables.
+    service-area chargers (as their stations meter them over OCPP) + other loads − renewables
+    (PV and wind). Each substation's ``import_cap_kw`` is the tightest of its active DR caps
+    and limit overrides (``dr_cap_kw``, ``override_kw``), the cap the twin keeps; the
+    batteries' stored energy and state of charge are those at the last planning step's end.
     """
     lay, rep = loop.layout, loop.last
     k = loop.plan_step
-    caps = loop.dr.import_caps_kw(loop.now)
+    now = loop.now
+    caps = loop.import_caps_kw(now)
+    dr_caps = loop.dr.import_caps_kw(now)
+    override_caps = loop.overrides.import_caps_kw(now)
     state: dict[str, Any] = {
         "time": loop.now.isoformat(),
         "plan_step": k,
@@ -76,13 +82,16 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
         "lag_s": round(loop.lag_s, 1),
         "ticks": loop.ticks,
         "strategy": loop.policy.name,
+        "strategy_pending": None if loop.pending_policy is None else loop.pending_policy.name,
         "currency": loop.scenario.currency,
         "price_per_kwh": float(loop.price[k]),
         "co2_kg_per_kwh": float(loop.co2[k]),
         "vehicles_on_road": loop.twin.vehicles_on_road,
         "alarms_active": len(loop.alarms.list(active=True)),
         "alarms_unacknowledged": len(loop.alarms.list(acknowledged=False)),
-        "dr_events_active": sum(e.status(loop.now) == "active" for e in loop.dr.list()),
+        "dr_events_active": sum(e.status(now) == "active" for e in loop.dr.list()),
+        "limit_overrides_active": sum(e.status(now) == "active" for e in loop.overrides.list()),
+        "limit_violations": loop.limit_kpis(),
         "nominal_frequency_hz": float(loop.scenario.frequency.nominal_hz),
         "frequency_hz": None if rep is None else round(rep.frequency_hz, 6),
         "traffic": traffic_view(loop),
@@ -90,12 +99,21 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     if rep is None:
         empty_soc = {"bins": SOC_BINS.tolist(), "counts": [0] * (len(SOC_BINS) - 1)}
         state |= {"segments": [], "substations": [], "road_kw": 0.0, "import_kw": 0.0}
-        state |= {"storage_kw": 0.0, "charger_kw": 0.0, "v2g_kw": 0.0}
+        state |= {"storage_kw": 0.0, "charger_kw": 0.0, "v2g_kw": 0.0, "pv_kw": 0.0}
+        state |= {"wind_kw": 0.0}
         state["soc"] = empty_soc
         return state
     k = rep.plan_step  # the loads and renewables of the step the last tick belongs to
     other = loop.context.energy.other_load_kw[k]
     renewable = loop.context.energy.renewable_kw[k]
+    pv, wind = loop.pv_kw[k], loop.wind_kw[k]
+    sub_v2g_kw = np.bincount(lay.seg_substation, weights=rep.seg_v2g_kw,
+                             minlength=lay.n_substations)  # fmt: skip
+    stored_kwh = loop.stepper.stored_kwh
+    spec = loop.scenario.storage
+    capacity_kwh = (
+        loop.stepper.storage.energy_max_kwh / spec.soc_max if spec else np.zeros_like(stored_kwh)
+    )
     state["segments"] = [
         {
             "id": sid,
@@ -117,10 +135,17 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
             "road_limit_kw": _num(rep.sub_limit_kw[j]),
             "other_load_kw": _num(other[j]),
             "renewable_kw": _num(renewable[j]),
+            "pv_kw": _num(pv[j]),
+            "wind_kw": _num(wind[j]),
             "storage_kw": _num(rep.sub_storage_kw[j]),
+            "storage_kwh": _num(stored_kwh[j]) if capacity_kwh[j] > 0 else None,
+            "storage_soc": _num(stored_kwh[j] / capacity_kwh[j]) if capacity_kwh[j] > 0 else None,
+            "v2g_kw": _num(sub_v2g_kw[j]),
             "charger_kw": _num(rep.sub_charger_kw[j]),
             "import_kw": _num(rep.sub_import_kw[j]),
             "import_cap_kw": _num(caps[j]),
+            "dr_cap_kw": _num(dr_caps[j]),
+            "override_kw": _num(override_caps[j]),
             "rating_kw": float(lay.sub_rating_kw[j]),
         }
         for j, sid in enumerate(lay.sub_ids)
@@ -130,6 +155,8 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     state["storage_kw"] = _num(rep.sub_storage_kw.sum())
     state["charger_kw"] = _num(rep.sub_charger_kw.sum())
     state["v2g_kw"] = _num(rep.seg_v2g_kw.sum())
+    state["pv_kw"] = _num(pv.sum())
+    state["wind_kw"] = _num(wind.sum())
     state["soc"] = {"bins": SOC_BINS.tolist(), "counts": rep.soc_counts.tolist()}
     return state
 

@@ -1,4 +1,5 @@
-"""Storage of telemetry, setpoints, plans, alarms and DR events (SQLAlchemy Core).
+"""Storage of telemetry, trends, setpoints, plans, alarms, DR events and limit overrides
+(SQLAlchemy Core).
 
 SQLite by default, PostgreSQL when the URL names one (``postgresql://user@host/db``, driven
 by psycopg 3). Telemetry arrives fast (tens of thousands of rows per second), so it is
@@ -6,7 +7,8 @@ buffered and written by one writer thread in batches, one transaction per batch;
 else is written as it happens. A telemetry row is *acknowledged* once its batch has committed:
 :attr:`Store.rows_written` counts only committed rows, and a commit on SQLite (WAL,
 ``synchronous=FULL``) or PostgreSQL (``synchronous_commit=on``) survives a killed process
-and a power cut. Retention drops telemetry and setpoints older than ``retention_days`` before
+and a power cut. Trends (one row per substation and tick of the live loop) go through the same
+writer. Retention drops telemetry, trends and setpoints older than ``retention_days`` before
 the service clock (the live loop's time), never before the newest stored row: one message
 stamped far in the future cannot erase the history.
 """
@@ -20,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from ersgrid.errors import ServiceError
@@ -27,13 +30,22 @@ from ersgrid.service.alarms import Alarm
 from ersgrid.service.dr import DrEvent
 from ersgrid.service.live import LiveLoop, TickReport
 
-__all__ = ["TELEMETRY_COLUMNS", "Store"]
+__all__ = ["TELEMETRY_COLUMNS", "TREND_COLUMNS", "Store"]
 
 TELEMETRY_COLUMNS = ("ts", "received", "segment", "power_kw", "energy_kwh", "temperature_c",
                      "source")  # fmt: skip
 """Columns of a telemetry row: measurement time [s since epoch], receive time [s since epoch],
 segment id, grid-side power [kW], cumulative grid-side meter [kWh], coil temperature [°C],
 ``twin`` or ``mqtt``."""
+
+TREND_COLUMNS = ("ts", "substation", "road_kw", "road_limit_kw", "import_kw", "import_cap_kw",
+                 "pv_kw", "wind_kw", "storage_kw", "v2g_kw", "charger_kw",
+                 "price_per_kwh")  # fmt: skip
+"""Columns of a trend row, one per substation and tick: scenario time at the tick's end [s since
+epoch], substation id, road power and road limit, grid import and the import cap of DR events
+and limit overrides (null where none) [kW], PV, wind, stationary batteries (charging
+positive), V2G returned and service-area chargers [kW], energy price [currency/kWh]; every
+value as the live loop's tick report has it."""
 
 metadata = sa.MetaData()
 telemetry = sa.Table(
@@ -47,6 +59,14 @@ telemetry = sa.Table(
     sa.Column("energy_kwh", sa.Float),
     sa.Column("temperature_c", sa.Float),
     sa.Column("source", sa.String(8), nullable=False),
+)  # fmt: skip
+trends = sa.Table(
+    "trends", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("substation", sa.String(64), nullable=False),
+    *[sa.Column(c, sa.Float) for c in TREND_COLUMNS[2:]],
 )  # fmt: skip
 setpoints = sa.Table(
     "setpoints", metadata,
@@ -88,6 +108,17 @@ dr_events = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("cancelled", sa.Boolean, nullable=False),
 )  # fmt: skip
+limit_overrides = sa.Table(
+    "limit_overrides", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("start", sa.String(40), nullable=False),
+    sa.Column("end", sa.String(40), nullable=False),
+    sa.Column("substation", sa.String(64), nullable=False),
+    sa.Column("limit_kw", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("cancelled", sa.Boolean, nullable=False),
+)  # fmt: skip
+"""The operator's overrides of substation import limits."""
 users = sa.Table(
     "users", metadata,
     sa.Column("name", sa.String(64), primary_key=True),
@@ -159,6 +190,11 @@ class Store:
             f"INSERT INTO telemetry ({', '.join(TELEMETRY_COLUMNS)}) "
             f"VALUES ({', '.join([mark] * len(TELEMETRY_COLUMNS))})"
         )
+        self._trend_sql = (
+            f"INSERT INTO trends ({', '.join(TREND_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(TREND_COLUMNS))})"
+        )
+        self._trend_buf: list[tuple[Any, ...]] = []
         self.retention_days = float(retention_days)
         self.batch_rows = int(batch_rows)
         self.flush_s = float(flush_s)
@@ -190,6 +226,14 @@ class Store:
         """
         with self._buf_lock:
             rows, self._buf = self._buf, []
+            trend_rows, self._trend_buf = self._trend_buf, []
+        if trend_rows:
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(self._trend_sql, trend_rows)
+            except sa.exc.SQLAlchemyError as err:  # the database must not stop the loop
+                self.write_errors += 1
+                self.last_error = str(err).splitlines()[0]
         written = 0
         for lo in range(0, len(rows), self.batch_rows):
             chunk = rows[lo : lo + self.batch_rows]
@@ -231,7 +275,8 @@ class Store:
             self.flush()
 
     def purge(self, now_ts: float) -> int:
-        """Delete telemetry and setpoints older than the retention; returns rows deleted.
+        """Delete telemetry, trends and setpoints older than the retention; returns rows
+        deleted.
 
         Parameters
         ----------
@@ -242,7 +287,7 @@ class Store:
         cutoff = float(now_ts) - self.retention_days * 86400.0
         n = 0
         with self.engine.begin() as conn:
-            for table in (telemetry, setpoints):
+            for table in (telemetry, trends, setpoints):
                 n += conn.execute(table.delete().where(table.c.ts < cutoff)).rowcount
         return int(n)
 
@@ -262,6 +307,69 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    # ---- trends -------------------------------------------------------------------------
+    def add_trends(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Queue trend rows (tuples in the order of :data:`TREND_COLUMNS`)."""
+        with self._buf_lock:
+            self._trend_buf.extend(rows)
+
+    def trend_range(self) -> tuple[float, float] | None:
+        """First and last time of the stored trends [s since epoch], None if there is none."""
+        q = sa.select(sa.func.min(trends.c.ts), sa.func.max(trends.c.ts))
+        with self.engine.connect() as conn:
+            lo, hi = conn.execute(q).one()
+        return None if lo is None else (float(lo), float(hi))
+
+    def trends(
+        self,
+        start_ts: float,
+        end_ts: float,
+        substation: str | None = None,
+        step_s: float = 0.0,
+    ) -> list[dict[str, Any]]:
+        """Stored trends with ``start_ts <= ts < end_ts`` [s since epoch], in time order.
+
+        Parameters
+        ----------
+        substation : str, optional
+            One substation; every one by default.
+        step_s : float [s]
+            Mean over buckets of this length (each row stamped with its bucket's start, its
+            values the mean of the rows in it); 0 returns the rows as stored.
+
+        Returns
+        -------
+        list of dict
+            One per time (bucket) and substation, keys :data:`TREND_COLUMNS`; an import cap
+            is averaged over the rows that had one (null if none had).
+        """
+        cols = [trends.c[c] for c in TREND_COLUMNS]
+        q = sa.select(*cols).where(trends.c.ts >= start_ts, trends.c.ts < end_ts)
+        if substation is not None:
+            q = q.where(trends.c.substation == substation)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(trends.c.ts, trends.c.substation)).all()
+        if step_s <= 0 or not rows:
+            return [dict(zip(TREND_COLUMNS, r, strict=True)) for r in rows]
+        values = np.array([[np.nan if v is None else v for v in r[2:]] for r in rows],
+                          dtype=np.float64)  # fmt: skip
+        subs = [r[1] for r in rows]
+        bucket = np.floor((np.array([r[0] for r in rows]) - start_ts) / step_s)
+        out: list[dict[str, Any]] = []
+        keys = sorted(set(zip(bucket.tolist(), subs, strict=True)))
+        index: dict[tuple[float, str], list[int]] = {key: [] for key in keys}
+        for i, key in enumerate(zip(bucket.tolist(), subs, strict=True)):
+            index[key].append(i)
+        for (b, sub), rows_in in index.items():
+            block = values[rows_in]
+            counts = np.isfinite(block).sum(axis=0)
+            means = np.where(counts > 0, np.nansum(block, axis=0) / np.maximum(counts, 1), np.nan)
+            row = {"ts": start_ts + b * step_s, "substation": sub}
+            row |= {c: None if not np.isfinite(m) else float(m)
+                    for c, m in zip(TREND_COLUMNS[2:], means, strict=True)}  # fmt: skip
+            out.append(row)
+        return out
 
     # ---- everything else ----------------------------------------------------------------
     def add_setpoints(self, rows: Sequence[tuple[float, str, float, str]]) -> None:
@@ -284,6 +392,16 @@ class Store:
             "reason": event.reason, "cancelled": event.cancelled,
         }  # fmt: skip
         self._upsert(dr_events, row)
+
+    def save_limit_override(self, event: DrEvent) -> None:
+        """Insert or update an operator's limit override (a :class:`DrEvent` of one
+        substation in the loop's book of overrides)."""
+        row = {
+            "id": event.id, "start": event.start.isoformat(), "end": event.end.isoformat(),
+            "substation": event.substations[0], "limit_kw": event.import_limit_kw,
+            "reason": event.reason, "cancelled": event.cancelled,
+        }  # fmt: skip
+        self._upsert(limit_overrides, row)
 
     def _upsert(self, table: sa.Table, row: dict[str, Any]) -> None:
         try:
@@ -351,7 +469,8 @@ class Store:
 
     # ---- wiring to the live loop --------------------------------------------------------
     def attach(self, loop: LiveLoop, twin_telemetry: bool = True) -> None:
-        """Record the loop's plans, alarms and DR events, and the twin's telemetry if asked.
+        """Record the loop's plans, trends, alarms, DR events and limit overrides, and the
+        twin's telemetry if asked.
 
         Parameters
         ----------
@@ -363,6 +482,7 @@ class Store:
         self._energy = np.zeros(loop.layout.n_segments)
         loop.alarms.on_change = self.save_alarm
         loop.dr.on_change = self.save_dr_event
+        loop.overrides.on_change = self.save_limit_override
         loop.observers.append(lambda report: self._observe(loop, report))
 
     def _observe(self, loop: LiveLoop, report: TickReport) -> None:
@@ -390,6 +510,7 @@ class Store:
                     for i, sid in enumerate(self._seg_ids)
                 ]
             )
+        self.add_trends(trend_rows(loop, report))
         if loop.ticks % 240 == 0:  # once an hour of scenario time at 15 s ticks
             try:
                 self.purge(report.time.timestamp())  # by the service clock
@@ -408,3 +529,19 @@ class Store:
             "last_error": self.last_error,
             "retention_days": self.retention_days,
         }
+
+
+def trend_rows(loop: LiveLoop, report: TickReport) -> list[tuple[Any, ...]]:
+    """The trend rows of one tick (:data:`TREND_COLUMNS`), from its report and the caps, PV
+    and wind the loop keeps."""
+    lay, k = loop.layout, report.plan_step
+    caps = loop.import_caps_kw(report.time - pd.Timedelta(seconds=report.duration_s))
+    v2g = np.bincount(lay.seg_substation, weights=report.seg_v2g_kw, minlength=lay.n_substations)
+    ts = report.time.timestamp()
+    return [
+        (ts, sid, float(report.sub_road_kw[j]), float(report.sub_limit_kw[j]),
+         float(report.sub_import_kw[j]), float(caps[j]) if np.isfinite(caps[j]) else None,
+         float(loop.pv_kw[k, j]), float(loop.wind_kw[k, j]), float(report.sub_storage_kw[j]),
+         float(v2g[j]), float(report.sub_charger_kw[j]), float(report.price_per_kwh))
+        for j, sid in enumerate(lay.sub_ids)
+    ]  # fmt: skip

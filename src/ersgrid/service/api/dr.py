@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ersgrid.service.app import Service
     from ersgrid.service.live import LiveLoop
 
-__all__ = ["DrRequest", "router"]
+__all__ = ["DrRequest", "local_time", "router"]
 
 
 class DrRequest(BaseModel):
@@ -29,12 +29,14 @@ class DrRequest(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-def _local(loop: LiveLoop, when: dt.datetime, name: str) -> pd.Timestamp:
-    ts = pd.Timestamp(when)
+def local_time(loop: LiveLoop, when: dt.datetime, name: str, where: str = "body") -> pd.Timestamp:
+    """``when`` in the scenario's time zone (local time if it has no offset); a 422 naming
+    the field ``name`` of the request's ``where`` (body, query) if it cannot be placed there."""
     try:
+        ts = pd.Timestamp(when)
         return ts.tz_localize(loop.scenario.timezone) if ts.tzinfo is None else ts
-    except Exception as err:  # e.g. a local time that does not exist in the time zone
-        invalid(["body", name], f"cannot place {when} in {loop.scenario.timezone}: {err}")
+    except Exception as err:  # a local time that does not exist there, or out of range
+        invalid([where, name], f"cannot place {when} in {loop.scenario.timezone}: {err}")
 
 
 def router(service: Service) -> APIRouter:
@@ -51,7 +53,7 @@ def router(service: Service) -> APIRouter:
     @api.post("/api/dr-events", status_code=201, dependencies=[OPERATOR], responses=errors(403))
     def create_dr(req: DrRequest) -> dict[str, Any]:
         """Schedule a DR event; no substations means all."""
-        start, end = _local(loop, req.start, "start"), _local(loop, req.end, "end")
+        start, end = local_time(loop, req.start, "start"), local_time(loop, req.end, "end")
         if not end > start:
             invalid(["body", "end"], "must be after start")
         for i, sid in enumerate(req.substations):

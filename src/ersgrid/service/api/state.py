@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from ersgrid.jsonsafe import json_safe
 from ersgrid.service.api.common import VIEWER, conflict, errors, not_found
+from ersgrid.service.api.control import override_view
 from ersgrid.service.state import corridor_view, live_state, plan_view
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def router(service: Service) -> APIRouter:
         "/api/stream",
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent "
-                         "events: state, alarms, DR events, history, adapters."}},
+                         "events: state, alarms, DR events, limit overrides, strategy, "
+                         "history, adapters."}},
     )  # fmt: skip
     async def stream(request: Request) -> StreamingResponse:
         """The live feed of the dashboard (server-sent events)."""
@@ -80,6 +82,8 @@ def router(service: Service) -> APIRouter:
                     "state": live_state(loop),
                     "alarms": [a.as_dict() for a in loop.alarms.list(limit=50)],
                     "dr_events": [e.as_dict(loop.now) for e in loop.dr.list()],
+                    "limit_overrides": [override_view(e, loop.now) for e in loop.overrides.list()],
+                    "strategy": loop.strategy_view(),
                     "history": list(loop.history)[-96:],
                     "adapters": {n: a.status() for n, a in service.extras.items()},
                 }
