@@ -116,6 +116,17 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         for words in ("Ledger: ", "periods settled", "Store (sqlite): ", "no write errors"):
             assert words in summary
         assert "MQTT: not configured" in summary
+        # the words for a broker's counters (the bridge's status() fields)
+        words = page.evaluate("""adapterSentences({mqtt: {connected: true, devices: 1000,
+            segments: 1000, stale: ["A-1-001", "B-2-007"], last_message_s_ago: 2,
+            accepted: 123456, rejected: {malformed: 2, schema: 1}, broker: "b:1883"},
+            ocpp: {connected: 3, stations: 4, last_message: "2026-01-05T10:00:00Z"}})""")
+        assert words[0] == (
+            "MQTT: 998 of 1,000 segments reporting, last message 2 s ago; "
+            "123,456 messages accepted, 3 rejected; silent: A-1-001, B-2-007"
+        )
+        assert words[1] == ("OCPP: 3 of 4 charging stations connected, last message at "
+                            "2026-01-05 10:00:00 UTC")  # fmt: skip
         assert not page.is_visible("#adapters")
         page.click("#adapters-details summary")
         assert "telemetry_rows_written" in (page.text_content("#adapters") or "")

@@ -180,6 +180,9 @@ def test_telemetry_in_setpoint_out_and_stored(bridge: MqttBridge) -> None:
         "malformed": 1, "out_of_range": 2, "schema": 1, "unknown_segment": 1,
         "out_of_window": 1, "too_large": 1,
     }  # fmt: skip
+    status = bridge.status()  # what the dashboard says in words
+    assert status["segments"] == loop.layout.n_segments
+    assert 0 <= status["last_message_s_ago"] < 10
     assert bridge.accepted == 2
     assert bridge.store is not None
     assert [r["power_kw"] for r in bridge.store.recent_telemetry(seg)] == [90.0, 80.0]
