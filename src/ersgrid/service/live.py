@@ -198,6 +198,7 @@ class LiveLoop:
         self.speed = float(speed)
         self.finished = False
         self.ticks = 0
+        self._changes = 0  # counts the loop's own changes (ticks, limits held, faults)
         self.charger_kw = np.zeros(self.layout.n_substations)
         """Metered power of service-area chargers per substation (OCPP) [kW]."""
         self.result: RunResult | None = None
@@ -252,6 +253,7 @@ class LiveLoop:
     def _finish(self) -> None:
         """The last planning step is metered: close open passes and build the results."""
         self.finished = True
+        self._changes += 1
         try:
             self.result = self.stepper.result(self._wall0)
         except Exception as err:  # results are a report; failing them must not stop the API
@@ -281,6 +283,7 @@ class LiveLoop:
             )  # fmt: skip
             self.stepper.hold(Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy()))
         self.decided_at = self.index[k]
+        self._changes += 1
 
     def set_charger_power(self, power_kw: FloatArray) -> None:
         """Metered power of the service-area chargers per substation [kW] (from OCPP)."""
@@ -291,6 +294,7 @@ class LiveLoop:
             )
         with self._lock:
             self.charger_kw = power
+            self._changes += 1
 
     def set_safe(self, i: int, safe: bool) -> None:
         """Hold segment ``i`` at the safe limit (its device went silent) or release it."""
@@ -299,6 +303,13 @@ class LiveLoop:
                 self.safe_segments.add(i)
             else:
                 self.safe_segments.discard(i)
+            self._changes += 1
+
+    @property
+    def revision(self) -> tuple[int, int, int]:
+        """Changes so far of the loop, its alarms and its DR events: a view of the loop
+        rendered at one revision is true until the revision moves."""
+        return self._changes, self.alarms.revision, self.dr.revision
 
     def effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Segment limit, substation road limit and import cap in force now [kW] (each
@@ -368,6 +379,7 @@ class LiveLoop:
         if self.twin.step % self.steps_per_plan == 0:
             self._close_plan_step(k, self.stepper.close_step())
         self.ticks += 1
+        self._changes += 1
         for observer in list(self.observers):
             try:
                 observer(report)
@@ -457,6 +469,7 @@ class LiveLoop:
             fault = {"kind": kind, "subject": subject, "magnitude": magnitude,
                      "sim_time": self._clock_iso()}  # fmt: skip
             self.faults.append(fault)
+            self._changes += 1
         return fault
 
     # ---- pacing thread ----------------------------------------------------------------

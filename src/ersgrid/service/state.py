@@ -8,7 +8,7 @@ import numpy as np
 
 from ersgrid.service.live import SOC_BINS, LiveLoop
 
-__all__ = ["corridor_view", "live_state", "plan_view", "traffic_view"]
+__all__ = ["corridor_view", "live_core", "live_state", "live_status", "plan_view", "traffic_view"]
 
 
 def _num(x: float) -> float | None:
@@ -64,25 +64,38 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     kWh, temperatures in °C, frequency in Hz. Substation import is road + batteries +
     service-area chargers (as their stations meter them over OCPP) + other loads − renewables.
     """
+    return live_status(loop) | live_core(loop)
+
+
+def live_status(loop: LiveLoop) -> dict[str, Any]:
+    """The part of the live state that changes between ticks: the clock's pace and the
+    counts of alarms and DR events (cheap to build at each request)."""
+    return {
+        "speed": loop.speed,
+        "running": loop.running,
+        "lag_s": round(loop.lag_s, 1),
+        "alarms_active": loop.alarms.count(active=True),
+        "alarms_unacknowledged": loop.alarms.count(acknowledged=False),
+        "dr_events_active": sum(e.status(loop.now) == "active" for e in loop.dr.list()),
+    }
+
+
+def live_core(loop: LiveLoop) -> dict[str, Any]:
+    """The part of the live state that changes only with a tick, a held limit, a fault or a
+    DR event (see :attr:`LiveLoop.revision`)."""
     lay, rep = loop.layout, loop.last
     k = loop.plan_step
     caps = loop.dr.import_caps_kw(loop.now)
     state: dict[str, Any] = {
         "time": loop.now.isoformat(),
         "plan_step": k,
-        "speed": loop.speed,
-        "running": loop.running,
         "finished": loop.finished,
-        "lag_s": round(loop.lag_s, 1),
         "ticks": loop.ticks,
         "strategy": loop.policy.name,
         "currency": loop.scenario.currency,
         "price_per_kwh": float(loop.price[k]),
         "co2_kg_per_kwh": float(loop.co2[k]),
         "vehicles_on_road": loop.twin.vehicles_on_road,
-        "alarms_active": len(loop.alarms.list(active=True)),
-        "alarms_unacknowledged": len(loop.alarms.list(acknowledged=False)),
-        "dr_events_active": sum(e.status(loop.now) == "active" for e in loop.dr.list()),
         "nominal_frequency_hz": float(loop.scenario.frequency.nominal_hz),
         "frequency_hz": None if rep is None else round(rep.frequency_hz, 6),
         "traffic": traffic_view(loop),
