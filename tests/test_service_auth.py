@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,17 @@ def test_users_survive_a_restart_and_removal_revokes(tmp_path: Path) -> None:
         again.verify(token)
     with pytest.raises(ServiceError, match="last admin"):
         again.remove_user("admin")
+    # another process's change reaches a running service within its user cache
+    clock = [time.time()]
+    third = Auth(Store(url), user_cache_s=1.0, clock=lambda: clock[0])
+    bert = third.issue(third.login("admin", admin_password, "127.0.0.1"))
+    assert third.verify(bert).role == "admin"
+    again.add_user("carl", "admin")
+    again.update_user("admin", role="viewer")
+    clock[0] += 0.9
+    assert third.verify(bert).role == "admin"  # still the cached account
+    clock[0] += 0.2
+    assert third.verify(bert).role == "viewer"
     assert "argon2id" in Store(url).get_user("admin")["password_hash"]  # type: ignore[index]
 
 

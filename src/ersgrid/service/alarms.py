@@ -82,6 +82,9 @@ class AlarmBook:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.on_change = on_change
+        self.revision = 0  # counts changes: views rendered at one revision are still true
+        self._n_active = 0  # kept as alarms change: the live state reads them at each tick
+        self._n_unacknowledged = 0
 
     def raise_alarm(
         self,
@@ -114,6 +117,8 @@ class AlarmBook:
                 data=dict(data or {}),
             )
             self._alarms[alarm.id] = alarm
+            self._n_active += alarm.active
+            self._n_unacknowledged += not alarm.acknowledged
             if source != "operator":
                 self._active_key[key] = alarm.id
         self._notify(alarm)
@@ -126,6 +131,7 @@ class AlarmBook:
             if alarm_id is None:
                 return None
             alarm = self._alarms[alarm_id]
+            self._n_active -= alarm.active
             alarm.active = False
             alarm.cleared_sim_time = self._clock()
         self._notify(alarm)
@@ -148,6 +154,7 @@ class AlarmBook:
             alarm = self._alarms.get(alarm_id)
             if alarm is None:
                 raise ServiceError(f"no alarm with id {alarm_id}")
+            self._n_unacknowledged -= not alarm.acknowledged
             alarm.acknowledged = True
             alarm.acknowledged_by = by
         self._notify(alarm)
@@ -163,14 +170,27 @@ class AlarmBook:
     ) -> list[Alarm]:
         """Alarms, newest first, optionally filtered."""
         with self._lock:
-            out = [
-                a
-                for a in reversed(self._alarms.values())
-                if (active is None or a.active == active)
+            return list(itertools.islice(
+                (a for a in reversed(self._alarms.values())
+                 if (active is None or a.active == active)
+                 and (acknowledged is None or a.acknowledged == acknowledged)),
+                limit,
+            ))  # fmt: skip
+
+    def count(self, active: bool | None = None, acknowledged: bool | None = None) -> int:
+        """How many alarms match the filter (all of them, not a page)."""
+        with self._lock:
+            if (active, acknowledged) == (True, None):
+                return self._n_active
+            if (active, acknowledged) == (None, False):
+                return self._n_unacknowledged
+            return sum(
+                (active is None or a.active == active)
                 and (acknowledged is None or a.acknowledged == acknowledged)
-            ]
-        return out[:limit]
+                for a in self._alarms.values()
+            )
 
     def _notify(self, alarm: Alarm) -> None:
+        self.revision += 1
         if self.on_change is not None:
             self.on_change(alarm)

@@ -81,6 +81,7 @@ class DrBook:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.on_change: Callable[[DrEvent], None] | None = None
+        self.revision = 0  # counts changes: views rendered at one revision are still true
 
     def create(
         self,
@@ -111,6 +112,7 @@ class DrBook:
         with self._lock:
             event = DrEvent(next(self._ids), start, end, names, float(import_limit_kw), reason)
             self._events[event.id] = event
+            self.revision += 1
         if self.on_change is not None:
             self.on_change(event)
         return event
@@ -122,6 +124,7 @@ class DrBook:
             if event is None:
                 raise ServiceError(f"no DR event with id {event_id}")
             event.cancelled = True
+            self.revision += 1
         if self.on_change is not None:
             self.on_change(event)
         return event

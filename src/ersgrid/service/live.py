@@ -217,6 +217,7 @@ class LiveLoop:
         self.speed = float(speed)
         self.finished = False
         self.ticks = 0
+        self._changes = 0  # counts the loop's own changes (ticks, limits held, faults)
         self.charger_kw = np.zeros(self.layout.n_substations)
         """Metered power of service-area chargers per substation (OCPP) [kW]."""
         self.result: RunResult | None = None
@@ -272,6 +273,7 @@ class LiveLoop:
     def _finish(self) -> None:
         """The last planning step is metered: close open passes and build the results."""
         self.finished = True
+        self._changes += 1
         try:
             caps = np.array(self.held_caps_kw)[:, 1] if self.held_caps_kw else None
             self.result = self.stepper.result(self._wall0, caps_kw=caps)
@@ -302,6 +304,7 @@ class LiveLoop:
             )  # fmt: skip
             self.stepper.hold(Dispatch(lay.seg_rating_kw.copy(), lay.sub_rating_kw.copy()))
         self.decided_at = self.index[k]
+        self._changes += 1
 
     # ---- strategy -----------------------------------------------------------------------
     def set_strategy(self, name: str) -> dict[str, Any]:
@@ -328,6 +331,7 @@ class LiveLoop:
             raise ServiceError(f"strategy {name!r} cannot start: {err}") from None
         with self._lock:
             self.pending_policy = policy
+            self._changes += 1
             return self.strategy_view()
 
     def strategy_view(self) -> dict[str, Any]:
@@ -374,9 +378,8 @@ class LiveLoop:
         caps and the overrides that held through each step; ``override`` is the part of
         ``dr`` above an override but within the DR caps.
         """
-        with self._lock:
-            st = self.stepper
-            records, held = list(st.records), np.array(self.held_caps_kw)
+        st = self.stepper  # list copies are atomic: no lock, so async routes never wait
+        records, held = list(st.records), np.array(list(self.held_caps_kw))
         n = min(len(records), len(held))
         n_sub = self.layout.n_substations
         if n == 0:
@@ -401,6 +404,7 @@ class LiveLoop:
             )
         with self._lock:
             self.charger_kw = power
+            self._changes += 1
 
     def set_safe(self, i: int, safe: bool) -> None:
         """Hold segment ``i`` at the safe limit (its device went silent) or release it."""
@@ -409,6 +413,14 @@ class LiveLoop:
                 self.safe_segments.add(i)
             else:
                 self.safe_segments.discard(i)
+            self._changes += 1
+
+    @property
+    def revision(self) -> tuple[int, int, int]:
+        """Changes so far of the loop (with a strategy switch asked), its alarms, and its DR
+        events and limit overrides: a view of the loop rendered at one revision is true until
+        the revision moves."""
+        return self._changes, self.alarms.revision, self.dr.revision + self.overrides.revision
 
     def effective_limits(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Segment limit, substation road limit and import cap in force now [kW] (each
@@ -480,6 +492,7 @@ class LiveLoop:
         if self.twin.step % self.steps_per_plan == 0:
             self._close_plan_step(k, self.stepper.close_step())
         self.ticks += 1
+        self._changes += 1
         for observer in list(self.observers):
             try:
                 observer(report)
@@ -571,6 +584,7 @@ class LiveLoop:
             fault = {"kind": kind, "subject": subject, "magnitude": magnitude,
                      "sim_time": self._clock_iso()}  # fmt: skip
             self.faults.append(fault)
+            self._changes += 1
         return fault
 
     # ---- pacing thread ----------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 
 from ersgrid.service.live import SOC_BINS, LiveLoop
 
-__all__ = ["corridor_view", "live_state", "plan_view", "traffic_view"]
+__all__ = ["corridor_view", "live_core", "live_state", "live_status", "plan_view", "traffic_view"]
 
 
 def _num(x: float) -> float | None:
@@ -67,6 +67,28 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     and limit overrides (``dr_cap_kw``, ``override_kw``), the cap the twin keeps; the
     batteries' stored energy and state of charge are those at the last planning step's end.
     """
+    return live_status(loop) | live_core(loop)
+
+
+def live_status(loop: LiveLoop) -> dict[str, Any]:
+    """The part of the live state that changes between ticks: the clock's pace and the
+    counts of alarms and DR events (cheap to build at each request)."""
+    return {
+        "speed": loop.speed,
+        "running": loop.running,
+        "lag_s": round(loop.lag_s, 1),
+        "alarms_active": loop.alarms.count(active=True),
+        "alarms_unacknowledged": loop.alarms.count(acknowledged=False),
+        "dr_events_active": sum(e.status(loop.now) == "active" for e in loop.dr.list()),
+        "limit_overrides_active": sum(
+            e.status(loop.now) == "active" for e in loop.overrides.list()
+        ),
+    }
+
+
+def live_core(loop: LiveLoop) -> dict[str, Any]:
+    """The part of the live state that changes only with a tick, a held limit, a fault or a
+    DR event (see :attr:`LiveLoop.revision`)."""
     lay, rep = loop.layout, loop.last
     k = loop.plan_step
     now = loop.now
@@ -76,10 +98,7 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
     state: dict[str, Any] = {
         "time": loop.now.isoformat(),
         "plan_step": k,
-        "speed": loop.speed,
-        "running": loop.running,
         "finished": loop.finished,
-        "lag_s": round(loop.lag_s, 1),
         "ticks": loop.ticks,
         "strategy": loop.policy.name,
         "strategy_pending": None if loop.pending_policy is None else loop.pending_policy.name,
@@ -87,10 +106,6 @@ def live_state(loop: LiveLoop) -> dict[str, Any]:
         "price_per_kwh": float(loop.price[k]),
         "co2_kg_per_kwh": float(loop.co2[k]),
         "vehicles_on_road": loop.twin.vehicles_on_road,
-        "alarms_active": len(loop.alarms.list(active=True)),
-        "alarms_unacknowledged": len(loop.alarms.list(acknowledged=False)),
-        "dr_events_active": sum(e.status(now) == "active" for e in loop.dr.list()),
-        "limit_overrides_active": sum(e.status(now) == "active" for e in loop.overrides.list()),
         "limit_violations": loop.limit_kpis(),
         "nominal_frequency_hz": float(loop.scenario.frequency.nominal_hz),
         "frequency_hz": None if rep is None else round(rep.frequency_hz, 6),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from ersgrid.errors import ServiceError
 from ersgrid.service.api.common import OPERATOR, VIEWER, errors, not_found
 from ersgrid.service.auth import Principal
+from ersgrid.service.storage import committed, deferred_commits
 
 if TYPE_CHECKING:
     from ersgrid.service.app import Service
@@ -38,7 +39,7 @@ def router(service: Service) -> APIRouter:
     api = APIRouter(tags=["alarms"], responses=errors(401))
 
     @api.get("/api/alarms", dependencies=[VIEWER])
-    def list_alarms(
+    async def list_alarms(
         active: bool | None = None,
         acknowledged: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
@@ -47,13 +48,15 @@ def router(service: Service) -> APIRouter:
         return [a.as_dict() for a in loop.alarms.list(active, acknowledged, limit)]
 
     @api.post("/api/alarms", status_code=201, responses=errors(403))
-    def raise_alarm(req: AlarmRequest, who: Annotated[Principal, OPERATOR]) -> dict[str, Any]:
-        """Raise an alarm."""
-        alarm = loop.alarms.raise_alarm(req.kind, req.subject, req.message, req.severity)
+    async def raise_alarm(req: AlarmRequest, who: Annotated[Principal, OPERATOR]) -> dict[str, Any]:
+        """Raise an alarm; answered once it is stored."""
+        with deferred_commits() as pending:
+            alarm = loop.alarms.raise_alarm(req.kind, req.subject, req.message, req.severity)
+        await committed(pending)
         return alarm.as_dict()
 
     @api.post("/api/alarms/{alarm_id}/ack", responses=errors(403, 404))
-    def ack_alarm(
+    async def ack_alarm(
         alarm_id: int,
         who: Annotated[Principal, OPERATOR],
         req: Annotated[AckRequest | None, Body()] = None,
@@ -61,8 +64,11 @@ def router(service: Service) -> APIRouter:
         """Acknowledge an alarm, in the name of ``by`` or of the user logged in."""
         by = (req.by if req is not None else None) or who.name
         try:
-            return loop.alarms.acknowledge(alarm_id, by).as_dict()
+            with deferred_commits() as pending:
+                alarm = loop.alarms.acknowledge(alarm_id, by)
         except ServiceError as err:
             not_found(str(err))
+        await committed(pending)
+        return alarm.as_dict()
 
     return api

@@ -64,7 +64,7 @@ def _unauthorised(msg: str) -> NoReturn:
     raise HTTPException(401, detail=msg, headers={"WWW-Authenticate": "Bearer"})
 
 
-def principal(request: Request, token: Annotated[str | None, Depends(bearer)]) -> Principal:
+async def principal(request: Request, token: Annotated[str | None, Depends(bearer)]) -> Principal:
     """The caller, from the bearer token (401 without a valid one)."""
     auth = _auth(request)
     if auth is None:
@@ -78,7 +78,7 @@ def principal(request: Request, token: Annotated[str | None, Depends(bearer)]) -
 
 
 def _require(role: str) -> DependsParam:
-    def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.may(role):
             raise HTTPException(403, detail=f"{who.name} is a {who.role}; this needs {role}")
         return who

@@ -19,10 +19,7 @@ def router(service: Service) -> APIRouter:
     loop = service.loop
     api = APIRouter(tags=["health"])
 
-    @api.get("/api/health")
-    def health() -> dict[str, Any]:
-        """Whether the service and its loop run; open to anyone (monitoring, load balancers).
-        Adapter details are at ``/api/status``."""
+    def facts() -> dict[str, Any]:
         return {
             "ok": True,
             "loop_running": loop.running,
@@ -31,6 +28,12 @@ def router(service: Service) -> APIRouter:
             "auth_required": service.auth is not None,
         }
 
+    @api.get("/api/health")
+    async def health() -> dict[str, Any]:
+        """Whether the service and its loop run; open to anyone (monitoring, load balancers).
+        Adapter details are at ``/api/status``."""
+        return facts()
+
     @api.get("/api/status", dependencies=[VIEWER], responses=errors(401))
     def status() -> dict[str, Any]:
         """The loop and the status of each adapter (store, MQTT, OCPP, ledger, anomaly,
@@ -38,6 +41,6 @@ def router(service: Service) -> APIRouter:
         extras = {name: adapter.status() for name, adapter in service.extras.items()}
         if service.auth is not None:
             extras["auth"] = service.auth.status()
-        return {**health(), **extras}
+        return {**facts(), **extras}
 
     return api

@@ -7,13 +7,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ersgrid.jsonsafe import json_safe
+from ersgrid.service.api.cache import Rendered
 from ersgrid.service.api.common import VIEWER, conflict, errors, not_found
 from ersgrid.service.api.control import override_view
-from ersgrid.service.state import corridor_view, live_state, plan_view
+from ersgrid.service.state import corridor_view, live_core, live_state, live_status, plan_view
 
 if TYPE_CHECKING:
     from ersgrid.service.app import Service
@@ -38,20 +39,28 @@ def router(service: Service) -> APIRouter:
 
         return describe_builtins()
 
-    @api.get("/api/state")
-    def state() -> dict[str, Any]:
+    def revision() -> tuple[int, int]:  # alarms do not change these views
+        changes, _alarms, dr = loop.revision
+        return changes, dr
+
+    core = Rendered(lambda: live_core(loop), revision)
+    plan_json = Rendered(lambda: plan_view(loop), revision)
+
+    @api.get("/api/state", response_model=dict[str, Any])
+    async def state() -> Response:
         """The live state of every segment and substation."""
-        return live_state(loop)
+        status = json.dumps(json_safe(live_status(loop)), separators=(",", ":")).encode()
+        return Response(status[:-1] + b"," + core.body()[1:], media_type="application/json")
 
     @api.get("/api/history")
     def history() -> list[dict[str, Any]]:
         """One row per planning step so far."""
         return list(loop.history)
 
-    @api.get("/api/plan")
-    def plan() -> dict[str, Any]:
+    @api.get("/api/plan", response_model=dict[str, Any])
+    async def plan() -> Response:
         """What the strategy decided for the current step and the limits in force."""
-        return plan_view(loop)
+        return plan_json.response()
 
     @api.get("/api/segments/{segment}/telemetry", responses=errors(404, 409))
     def segment_telemetry(
