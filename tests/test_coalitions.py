@@ -19,6 +19,8 @@ from ersgrid.ledger.least_core import check_core, least_core, nucleolus
 from ersgrid.ledger.records import RECORD_DTYPE, Direction, as_pseudonyms
 from ersgrid.ledger.settlement import settle_period
 from ersgrid.ledger.shapley import sampled_shapley_values, shapley_values
+from ersgrid.results import write_results
+from ersgrid.results.economics import read_statements
 from ersgrid.run.runner import run
 from ersgrid.scenario.energy import RenewablesSpec
 from ersgrid.scenario.loader import load_scenario
@@ -268,6 +270,26 @@ def test_worths_come_from_runs(tiny_study: CoalitionStudy) -> None:
     # the automaker's receivers sell energy: the road sells less without them
     energy = {frozenset(r.members): r.kpis["energy_delivered_kwh"] for r in tiny_study.runs}
     assert energy[grand] > energy[grand - {"automaker"}]
+
+
+def test_the_ledger_settles_by_the_study_shares(tiny_study: CoalitionStudy, tmp_path: Path) -> None:
+    shares = tiny_study.allocation("shapley").shares()
+    assert shares is not None
+    sc = with_computed_shares(load_scenario("tiny"), shares)
+    result = run(sc, days=DAYS)
+    folder = write_results(result, tmp_path / "r")
+    k = result.kpis
+    assert k["settlement_balanced"] is True
+    got: dict[str, float] = {}
+    for st_ in read_statements(folder):
+        for line in st_["lines"]:
+            if line["item"] == "margin share (computed)" and st_["party"] in shares:
+                got[st_["party"]] = got.get(st_["party"], 0.0) + line["amount_micro"] / 1e6
+    # the ledger's margin is the KPI's without the (unsettled) value the batteries gained
+    settled = k["margin"] - k["stored_energy_value"]
+    for p in shares:
+        if p != "road_operator":
+            assert got.get(p, 0.0) == pytest.approx(shares[p] * settled, abs=1.0), p
 
 
 def test_cli_coalitions(tmp_path: Path) -> None:
