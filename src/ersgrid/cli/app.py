@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import typer
 
-from ersgrid.cli import dr, economics, forecast, ledger, mqtt, runs, serve, support, sweep, users
+from ersgrid.cli import (
+    coalitions,
+    dr,
+    economics,
+    forecast,
+    ledger,
+    mqtt,
+    runs,
+    serve,
+    support,
+    sweep,
+    users,
+)
 from ersgrid.cli.errors import ErsgridGroup
 
 __all__ = ["app", "main"]
@@ -29,6 +41,7 @@ app.command()(runs.scenarios)
 app.command("scenario-doc")(runs.scenario_doc)
 app.command()(runs.export)
 app.command()(economics.economics)
+app.command()(coalitions.coalitions)
 app.command()(support.reserve)
 app.command()(support.outage)
 app.command()(sweep.sweep)

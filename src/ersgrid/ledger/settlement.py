@@ -132,7 +132,9 @@ def settle_period(
       the rest to the retailer (``energy``); the retailer pays the export price for what the
       meter exported (``export``); the owner of the local plants is paid
       ``rules.ppa_price_per_kwh`` per kWh they delivered (``local renewables``);
-    - the road operator's margin is shared among the partners (fixed shares or Shapley).
+    - the road operator's margin is shared among the partners: by fixed shares, by the
+      Shapley values of :func:`margin_game`, or by the computed shares a coalition study
+      measured from runs (``rules.computed_shares``).
 
     Parameters
     ----------
@@ -224,9 +226,10 @@ def settle_period(
     revenue = int(user_micro.sum())
     others = ppa + int(refund_micro.sum()) + int(pay_micro.sum()) - export_income
     margin = revenue - energy_micro - others
-    partners: list[str] = sorted(rules.shares)
-    if rules.benefit_sharing == "fixed":
-        shares: dict[str, float] = {str(k): v for k, v in rules.shares.items()}
+    partners = list(rules.partners)
+    if rules.benefit_sharing in ("fixed", "computed"):
+        given = rules.computed_shares if rules.benefit_sharing == "computed" else rules.shares
+        shares: dict[str, float] = {str(k): v for k, v in (given or {}).items()}
         raw = {p: shares[p] * margin for p in partners}
     else:
         raw = margin_game(

@@ -7,27 +7,30 @@ payments, the local plants' price and how the road operator's margin is shared a
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from ersgrid.scenario.base import SpecModel
 
-__all__ = ["PARTNER_ROLES", "ROLES", "PartiesSpec", "SettlementSpec"]
+__all__ = ["PARTNER_ROLES", "ROLES", "PartiesSpec", "Partner", "SettlementSpec"]
 
 ROLES: tuple[str, ...] = (
     "road_operator", "retailer", "grid_operator", "renewable_owner", "automaker",
 )  # fmt: skip
 """Roles of the settlement parties besides the vehicle owners."""
 
-PARTNER_ROLES: tuple[str, ...] = ("road_operator", "retailer", "automaker")
+PARTNER_ROLES: tuple[str, ...] = ("road_operator", "retailer", "renewable_owner", "automaker")
 """Roles that may share the road operator's margin (the joint benefit of the road)."""
+
+Partner = Literal["road_operator", "retailer", "renewable_owner", "automaker"]
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 
-def _default_shares() -> dict[Literal["road_operator", "retailer", "automaker"], float]:
+def _default_shares() -> dict[Partner, float]:
     return {"road_operator": 1.0}
 
 
@@ -54,7 +57,8 @@ class SettlementSpec(SpecModel):
     operator), is paid the export price for what the meter exported, and pays the owner of the
     local PV and wind ``ppa_price_per_kwh`` for what they delivered. The rest, the margin, is
     shared among the partners named in ``shares``, by those fixed shares or by their Shapley
-    values.
+    values, or among the partners of ``computed_shares`` by the shares a coalition study
+    measured from runs (``ersgrid coalitions``).
     """
 
     period: Literal["hour", "day"] = Field(
@@ -68,11 +72,14 @@ class SettlementSpec(SpecModel):
             "deliver (not curtailed) [currency/kWh]; 0: the plants are the road operator's own."
         ),
     )
-    benefit_sharing: Literal["fixed", "shapley"] = Field(
+    benefit_sharing: Literal["fixed", "shapley", "computed"] = Field(
         default="fixed",
-        description="Share the road operator's margin by fixed shares or by Shapley values.",
+        description=(
+            "Share the road operator's margin by fixed shares, by Shapley values of the "
+            "closed-form game, or by computed_shares (measured from coalition runs)."
+        ),
     )
-    shares: dict[Literal["road_operator", "retailer", "automaker"], Fraction] = Field(
+    shares: dict[Partner, Fraction] = Field(
         default_factory=_default_shares,
         description=(
             "Partners of the margin and their fixed shares [-] (sum 1; road_operator required); "
@@ -93,7 +100,22 @@ class SettlementSpec(SpecModel):
             "receiver integration [-]."
         ),
     )
+    computed_shares: dict[Partner, float] | None = Field(
+        default=None,
+        description=(
+            "computed: each partner's share of the margin [-] as a coalition study measured "
+            "it (`ersgrid coalitions` writes them in coalitions.json); sum 1, road_operator "
+            "required. A share may lie outside 0..1 when a partner's worth does."
+        ),
+    )
     parties: PartiesSpec = Field(default_factory=PartiesSpec, description="Party names.")
+
+    @property
+    def partners(self) -> tuple[str, ...]:
+        """The partners that share the margin under ``benefit_sharing``, sorted."""
+        if self.benefit_sharing == "computed" and self.computed_shares is not None:
+            return tuple(sorted(self.computed_shares))
+        return tuple(sorted(self.shares))
 
     @model_validator(mode="after")
     def _shares(self) -> SettlementSpec:
@@ -102,4 +124,24 @@ class SettlementSpec(SpecModel):
         total = sum(self.shares.values())
         if self.benefit_sharing == "fixed" and abs(total - 1.0) > 1e-9:
             raise ValueError(f"settlement.shares must sum to 1, got {total:g}")
+        computed = self.computed_shares
+        if self.benefit_sharing == "computed":
+            if computed is None:
+                raise ValueError(
+                    "settlement.computed_shares: benefit_sharing 'computed' needs the shares; "
+                    "copy them from the `settlement` entry of coalitions.json "
+                    "(`ersgrid coalitions SCENARIO`)"
+                )
+            if "road_operator" not in computed:
+                raise ValueError("settlement.computed_shares must include road_operator")
+            if not all(math.isfinite(v) for v in computed.values()):
+                raise ValueError("settlement.computed_shares: every share must be finite")
+            total = sum(computed.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"settlement.computed_shares must sum to 1, got {total:g}")
+        elif computed is not None:
+            raise ValueError(
+                "settlement.computed_shares is read only with benefit_sharing: computed; "
+                "set benefit_sharing: computed or remove computed_shares"
+            )
         return self

@@ -487,7 +487,7 @@ def compute_economics(
     operating = margin - streams["demand_charge"] + streams["reserve_revenue"]
 
     assets = asset_register(scenario)
-    partners = tuple(sorted(scenario.settlement.shares))
+    partners = scenario.settlement.partners
     road_assets = [a for a in assets if a.carrier in partners]
     road_capex = sum(a.capex for a in road_assets)
     flows = _cash_flows(road_assets, operating, spec)
