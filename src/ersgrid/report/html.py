@@ -357,8 +357,9 @@ def _counterfactual_section(results: list[RunResult]) -> str:
     return (
         "<h2>Against depot charging, fast charging and diesel</h2><p>The run's completed "
         "trips served four ways: the road (its levelised cost, capital included; the CO2 of "
-        "the grid energy it drew beyond local renewables), the same energy charged overnight "
-        "at depots on the same tariff, at public fast chargers, and the same trips on diesel "
+        "the grid energy it and its batteries drew beyond local renewables), the same energy "
+        "charged overnight at depots on the same tariff, at public fast chargers, and the "
+        "same trips on diesel "
         "(well to wheel). Per kWh into the batteries (diesel: per kWh it stands in for) and "
         "per vehicle-km driven on the corridor; economics.json holds every figure.</p>"
         f"<table><thead><tr><th>option</th>{head}</tr></thead><tbody>{''.join(rows)}"
