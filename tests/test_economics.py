@@ -220,6 +220,29 @@ def test_economics_cli_reads_the_run(partner_run: Path) -> None:
     assert "Automaker" in table.output
 
 
+def test_counterfactuals_read_the_run(partner_run: Path) -> None:
+    """The counterfactuals stand on the run's own trips and LCOE, in every face."""
+    written = json.loads((partner_run / "economics.json").read_text(encoding="utf-8"))
+    cf = written["counterfactuals"]
+    trips = pd.read_parquet(partner_run / "trips.parquet")
+    assert cf["energy_kwh"] == pytest.approx(float(trips["energy_received_kwh"].sum()))
+    km = (trips["exit_km"] - trips["entry_km"]).abs()
+    assert cf["vehicle_km"] == pytest.approx(float(km.sum()))
+    by_class = {c["vehicle_class"]: c for c in cf["classes"]}
+    trucks = trips["vehicle_class"] == "truck"
+    assert by_class["truck"]["diesel_l"] == pytest.approx(float(km[trucks].sum()) * 32.0 / 100)
+    assert cf["options"]["road"]["cost_per_kwh"] == pytest.approx(written["lcoe_per_kwh"])
+    kpis = json.loads((partner_run / "kpis.json").read_text(encoding="utf-8"))
+    for name, option in cf["options"].items():
+        assert kpis[f"cost_per_kwh_{name}"] == pytest.approx(option["cost_per_kwh"])
+        assert kpis[f"co2_kg_per_vkm_{name}"] == pytest.approx(option["co2_kg_per_vehicle_km"])
+    assert "Depot, overnight" in (partner_run / "report.html").read_text(encoding="utf-8")
+    table = runner.invoke(app, ["economics", str(partner_run)])
+    assert table.exit_code == 0, table.output
+    assert "Against the counterfactuals" in table.output
+    assert "Public fast charging" in table.output
+
+
 def test_parties_add_up_to_the_road(partner_run: Path) -> None:
     econ = folder_economics(partner_run)
     kpis = json.loads((partner_run / "kpis.json").read_text(encoding="utf-8"))

@@ -25,6 +25,7 @@ CASES = [
     ("shin-tomei", "uncontrolled", 0.25, {}),
     ("e20", "tou", 0.25, {}),
     ("xinjiang-g30", "uncontrolled", 0.125, {}),
+    ("kyushu", "tou", 0.25, {}),
     (str(EXAMPLES / "freight-spot.yaml"), "tou", 0.25,
      {"prices.network_fee_per_kwh": 4.0, "settlement.ppa_price_per_kwh": 7.5}),
 ]  # fmt: skip

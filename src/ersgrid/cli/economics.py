@@ -107,4 +107,29 @@ def economics(
         )
     else:
         say("no ledger in the folder: no profit and loss per party")
+    cf = econ.counterfactuals
+    if cf is not None:
+        opts = list(cf.options.values())
+        trips = sum(c.trips for c in cf.classes)
+        print_tables(
+            fit_tables(
+                f"Against the counterfactuals ({trips} trips, "
+                f"{format_value(cf.energy_kwh, step=1.0)} kWh delivered, "
+                f"{format_value(cf.vehicle_km, step=1.0)} vehicle-km)",
+                "option",
+                [o.label for o in opts],
+                {
+                    f"cost [{cur}/kWh]": [format_value(o.cost_per_kwh, step=0.01) for o in opts],
+                    f"cost [{cur}/vkm]": [
+                        format_value(o.cost_per_vehicle_km, step=0.01) for o in opts
+                    ],
+                    "CO2 [kg/kWh]": [format_value(o.co2_kg_per_kwh, step=0.001) for o in opts],
+                    "CO2 [kg/vkm]": [
+                        format_value(o.co2_kg_per_vehicle_km, step=0.001) for o in opts
+                    ],
+                },
+            )
+        )
+        for note in cf.notes:
+            say(note)
     say(f"written: {path}")

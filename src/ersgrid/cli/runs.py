@@ -66,12 +66,15 @@ def kpi_tables(kpis_by_name: dict[str, dict[str, Any]], width: int | None = None
     """The KPI table of one or more runs (one column each), split to fit ``width`` columns
     (the screen's by default)."""
     from ersgrid.report.html import KPI_LABELS
+    from ersgrid.study.counterfactuals import COUNTERFACTUAL_LABELS
     from ersgrid.study.economics import ECONOMICS_LABELS
 
     first = next(iter(kpis_by_name.values()))
     shown = dict(KPI_LABELS)
     if any("npv" in kpis for kpis in kpis_by_name.values()):
         shown |= ECONOMICS_LABELS
+    if any("cost_per_kwh_road" in kpis for kpis in kpis_by_name.values()):
+        shown |= COUNTERFACTUAL_LABELS
     labels = [label.format(cur=first["currency"]) for label in shown.values()]
     columns = {
         name: [format_value(kpis.get(key), key) for key in shown]

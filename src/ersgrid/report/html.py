@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.io import to_html
 from plotly.subplots import make_subplots
 
-from ersgrid.report.common import Section, color_of, thin, time_title
+from ersgrid.report.common import Section, baseline_of, color_of, thin, time_title
 from ersgrid.report.costs import cost_section
 from ersgrid.report.dispatch import dispatch_section, storage_section
 from ersgrid.report.grid import GRID_KPI_LABELS, grid_figures
@@ -298,6 +298,75 @@ def _economics_section(results: list[RunResult]) -> str:
     )
 
 
+AGAINST_BASELINE: dict[str, str] = {
+    "curtailed_kwh": "Curtailment avoided [kWh]",
+    "co2_kg": "CO2 avoided [kg]",
+    "energy_cost": "Energy cost saved [{cur}]",
+    "peak_import_kw": "Peak import cut [kW]",
+}
+"""KPIs the report subtracts from the baseline's (baseline − run: positive is better)."""
+
+
+def _baseline_section(results: list[RunResult]) -> str:
+    """What each strategy avoided against the baseline (``uncontrolled`` if it ran); empty
+    with a single run."""
+    if len(results) < 2:
+        return ""
+    base = baseline_of(results)
+    cur = results[0].scenario.currency
+    others = [r for r in results if r is not base]
+    head = "".join(f"<th>{html.escape(r.strategy)}</th>" for r in others)
+    rows = []
+    for key, label in AGAINST_BASELINE.items():
+        if not all(isinstance(r.kpis.get(key), int | float) for r in results):
+            continue
+        cells = "".join(
+            f"<td>{_fmt(float(base.kpis[key]) - float(r.kpis[key]))}</td>" for r in others
+        )
+        rows.append(f"<tr><th scope='row'>{html.escape(label.format(cur=cur))}</th>{cells}</tr>")
+    return (
+        f"<h2>Against {html.escape(base.strategy)}</h2><p>{html.escape(base.strategy)}'s "
+        "figure less each strategy's, on the same draws: positive is what the strategy "
+        "avoided or saved.</p>"
+        f"<table><thead><tr><th>KPI</th>{head}</tr></thead><tbody>{''.join(rows)}"
+        "</tbody></table>"
+    )
+
+
+def _counterfactual_section(results: list[RunResult]) -> str:
+    """The road against depot charging, public fast charging and diesel on the same trips
+    (``economics.json``'s ``counterfactuals``), when they were computed."""
+    from ersgrid.study.counterfactuals import OPTIONS
+
+    if not all("cost_per_kwh_road" in r.kpis for r in results):
+        return ""
+    cur = results[0].scenario.currency
+    head = "".join(
+        f"<th>{html.escape(r.strategy)}: cost [{html.escape(cur)}/kWh]</th>"
+        f"<th>{html.escape(r.strategy)}: CO2 [kg/vehicle-km]</th>"
+        for r in results
+    )
+    rows = []
+    for key, label in OPTIONS.items():
+        cells = "".join(
+            f"<td>{_fmt(r.kpis.get(f'cost_per_kwh_{key}', ''))}</td>"
+            f"<td>{_fmt(r.kpis.get(f'co2_kg_per_vkm_{key}', ''))}</td>"
+            for r in results
+        )
+        rows.append(f"<tr><th scope='row'>{html.escape(label)}</th>{cells}</tr>")
+    return (
+        "<h2>Against depot charging, fast charging and diesel</h2><p>The run's completed "
+        "trips served four ways: the road (its levelised cost, capital included; the CO2 of "
+        "the grid energy it and its batteries drew beyond local renewables), the same energy "
+        "charged overnight at depots on the same tariff, at public fast chargers, and the "
+        "same trips on diesel "
+        "(well to wheel). Per kWh into the batteries (diesel: per kWh it stands in for) and "
+        "per vehicle-km driven on the corridor; economics.json holds every figure.</p>"
+        f"<table><thead><tr><th>option</th>{head}</tr></thead><tbody>{''.join(rows)}"
+        "</tbody></table>"
+    )
+
+
 def _connections_section(results: list[RunResult]) -> Section:
     limits = _import_limit_figure(results)
     text = (
@@ -420,7 +489,9 @@ section {{ margin-top: 2rem; }}
 <nav><ul>{toc}</ul></nav>
 <h2>Key figures</h2>
 {_kpi_table(results)}
+{_baseline_section(results)}
 {_economics_section(results)}
+{_counterfactual_section(results)}
 {"".join(body)}
 </body></html>
 """

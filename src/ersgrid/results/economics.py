@@ -40,10 +40,23 @@ def read_statements(folder: Path) -> list[dict[str, Any]]:
 def economics_of(
     scenario: Scenario, kpis: dict[str, Any], folder: Path, reserve_revenue: float = 0.0
 ) -> Economics:
-    """The economics of a run whose ledger is in ``folder``."""
+    """The economics of a run whose ledger, trips and time series are in ``folder``."""
     from ersgrid.study.economics import compute_economics
 
-    return compute_economics(scenario, kpis, read_statements(folder), reserve_revenue)
+    trips = timeseries = None
+    if (folder / "trips.parquet").is_file() and (folder / "timeseries.parquet").is_file():
+        import pandas as pd
+
+        try:
+            trips = pd.read_parquet(folder / "trips.parquet")
+            timeseries = pd.read_parquet(folder / "timeseries.parquet")
+        except (OSError, ValueError) as err:
+            raise DataError(
+                f"cannot read the trips or time series of {str(folder)!r}: {err}"
+            ) from None
+    return compute_economics(
+        scenario, kpis, read_statements(folder), reserve_revenue, trips, timeseries
+    )
 
 
 def _read_json(path: Path, what: str) -> Any:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ersgrid.errors import SimulationError
 from ersgrid.optimize.objective import ObjectiveWeights, refill_cost_per_kwh
+from ersgrid.scenario.economics import COUNTERFACTUAL_KPIS
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario
 from ersgrid.scenario.v2g import wear_cost
@@ -312,6 +313,7 @@ _SUM = (
 _OMIT = (
     "capex", "annual_energy_sales", "annual_operating_margin", "npv", "irr", "lcoe_per_kwh",
     "economics_not_computed",
+    *COUNTERFACTUAL_KPIS,
 )  # fmt: skip
 """A block's economics (scaled from that block to a year): not combined; the economics of
 the combined run are computed again from its combined KPIs (``ersgrid.study.economics``)."""

@@ -11,6 +11,7 @@ turbines and the receiver-fitted vehicles of the traffic. The defaults are sourc
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -19,8 +20,14 @@ from ersgrid.scenario.base import SpecModel
 
 __all__ = [
     "ASSETS",
+    "COUNTERFACTUAL_KPIS",
+    "COUNTERFACTUAL_OPTIONS",
+    "DIESEL_PRICE_PER_L",
+    "FAST_CHARGE_PRICE_PER_KWH",
     "AnnualiseSpec",
     "AssetCostSpec",
+    "CounterfactualSpec",
+    "DieselUseSpec",
     "EconomicsSpec",
     "ReceiverCostSpec",
 ]
@@ -87,6 +94,148 @@ class AnnualiseSpec(SpecModel):
                     f"economics.annualise.day_weights sum to {total:g}, not days_per_year "
                     f"({self.days_per_year:g})"
                 )
+        return self
+
+
+COUNTERFACTUAL_OPTIONS: dict[str, str] = {
+    "road": "Electric road",
+    "depot": "Depot, overnight",
+    "fast_charging": "Public fast charging",
+    "diesel": "Diesel",
+}
+"""The road and its counterfactuals, in the order they are reported, with their labels."""
+
+COUNTERFACTUAL_KPIS: tuple[str, ...] = tuple(
+    f"{q}_{o}" for q in ("cost_per_kwh", "co2_kg_per_vkm") for o in COUNTERFACTUAL_OPTIONS
+)
+"""The KPIs a run's economics add per option: cost per kWh and CO2 per vehicle-km."""
+
+FAST_CHARGE_PRICE_PER_KWH: dict[str, float] = {
+    # [W] e-Mobility Power members: 27.5 JPY/min at a fast charger (evstand.net, 2024); at the
+    # ~30 kW a 50 kW CHAdeMO charger delivers on average over a 30-min session [U] that is
+    # 27.5 × 60 / 30 = 55 JPY/kWh, before the 4,180 JPY monthly fee. eMP's kWh-billing trial
+    # (Oct 2024 – Mar 2025, visitors) charged 154 JPY/kWh (EVsmart blog 2025): higher still.
+    "JPY": 55.0,
+    # [W] IONITY Direct (ad hoc, no subscription) in Germany and Austria: 0.69 EUR/kWh since
+    # August 2023, VAT included (electrive.net, 27 May 2024).
+    "EUR": 0.69,
+}
+"""Public fast-charging price by the scenario's currency [currency/kWh], where a sourced
+figure exists; another currency gives ``counterfactuals.fast_charge_price_per_kwh``."""
+
+DIESEL_PRICE_PER_L: dict[str, float] = {
+    # [W] Agency for Natural Resources and Energy retail survey: national average of light
+    # oil (軽油) 164.6 JPY/L on 31 March 2025, taxes included (trucknews.biz, 3 April 2025).
+    "JPY": 165.0,
+    # [W] EU Weekly Oil Bulletin: automotive gas oil ~1.6-1.7 EUR/L across the EU in 2024,
+    # taxes included; [U] 1.65.
+    "EUR": 1.65,
+}
+"""Diesel pump price by the scenario's currency [currency/L]; another currency gives
+``counterfactuals.diesel_price_per_l``."""
+
+
+class DieselUseSpec(SpecModel):
+    """Fuel use of the diesel vehicle each class would be, on the corridor's roads.
+
+    Sources: [W] a loaded 40 t tractor-trailer uses 30-40 L/100 km (trade press), 30 L/100 km
+    at 40 t on flat roads at legal speed (IFRTT forum, 2010): 32 for an expressway truck
+    [U]; a highway coach 25-30 L/100 km [U]: 28; a diesel car on the expressway 6 [U].
+    """
+
+    car: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        default=6.0, description="Per car [L/100 km]."
+    )
+    bus: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        default=28.0, description="Per bus or coach [L/100 km]."
+    )
+    truck: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        default=32.0, description="Per heavy truck [L/100 km]."
+    )
+
+
+class CounterfactualSpec(SpecModel):
+    """What the road's vehicles would pay and emit without it: the same energy charged at
+    depots overnight or at public fast chargers, or the same trips on diesel.
+
+    Money figures are in the scenario's currency except ``depot_charger_per_kw``, which is a
+    capital cost in ``economics.cost_currency`` like the assets'.
+    """
+
+    depot_window_start: dt.time | None = Field(
+        default=None,
+        description=(
+            "Local start of the depot's overnight charging; with depot_window_end. None: the "
+            "tariff's cheapest window (22:00-06:00 when the tariff has none)."
+        ),
+    )
+    depot_window_end: dt.time | None = Field(
+        default=None, description="Local end of the depot's overnight charging (may wrap)."
+    )
+    depot_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.92,
+        description=(
+            "Depot charger, grid to battery [-]: [W] DC charger conversion ~95 % (vendor "
+            "data sheets, e.g. ABB Terra 184) less ~3 % battery charging loss [U]."
+        ),
+    )
+    depot_charger_per_kw: Annotated[float, Field(ge=0.0)] = Field(
+        default=500.0,
+        description=(
+            "Depot chargers installed, per kW of charger power [cost_currency/kW]: [U] "
+            "50-150 kW DC units with installation, the order of the depot figures of ICCT "
+            "(Hall & Lutsey 2019, infrastructure for zero-emission trucks)."
+        ),
+    )
+    depot_charger_load_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.6,
+        description=(
+            "Mean charging power over the window as a share of the chargers' power [-]: "
+            "installed kW = nightly grid energy / window hours / this [U]."
+        ),
+    )
+    depot_charger: AssetCostSpec = Field(
+        default_factory=lambda: AssetCostSpec(om_share_per_year=0.03, lifetime_years=10.0),
+        description="Depot chargers: O&M share and lifetime [U].",
+    )
+    fast_charge_price_per_kwh: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None,
+        description=(
+            "Public fast-charging price per kWh charged [currency/kWh]; None: the sourced "
+            "figure for the scenario's currency (JPY 55, EUR 0.69)."
+        ),
+    )
+    fast_charge_efficiency: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.92,
+        description="Public fast charger, grid to battery [-] (as depot_efficiency).",
+    )
+    diesel_l_per_100km: DieselUseSpec = Field(
+        default_factory=DieselUseSpec, description="Diesel fuel use by class [L/100 km]."
+    )
+    diesel_price_per_l: Annotated[float, Field(ge=0.0)] | None = Field(
+        default=None,
+        description=(
+            "Diesel price [currency/L]; None: the sourced figure for the scenario's currency "
+            "(JPY 165, EUR 1.65)."
+        ),
+    )
+    diesel_co2_kg_per_l: Annotated[float, Field(gt=0.0, le=5.0)] = Field(
+        default=3.197,
+        description=(
+            "Well-to-wheel CO2 of diesel [kg CO2e/L]: [V] UK DESNZ/DEFRA conversion factors "
+            "2025, road diesel (B7) 2.571 tank-to-wheel + 0.627 well-to-tank."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> CounterfactualSpec:
+        if (self.depot_window_start is None) != (self.depot_window_end is None):
+            raise ValueError(
+                "economics.counterfactuals: give both depot_window_start and depot_window_end, "
+                "or neither"
+            )
+        if self.depot_window_start is not None and self.depot_window_start == self.depot_window_end:
+            raise ValueError("economics.counterfactuals.depot_window_end: the window is empty")
         return self
 
 
@@ -192,5 +341,9 @@ class EconomicsSpec(SpecModel):
     )
     annualise: AnnualiseSpec = Field(
         default_factory=AnnualiseSpec, description="How the run stands for a year."
+    )
+    counterfactuals: CounterfactualSpec = Field(
+        default_factory=CounterfactualSpec,
+        description="Depot, public fast charging and diesel, set against the road.",
     )
     source: str = Field(default="", description="Where the figures come from.")

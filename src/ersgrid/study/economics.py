@@ -41,6 +41,7 @@ from ersgrid.errors import ScenarioError
 from ersgrid.ledger.settlement import MICRO
 from ersgrid.scenario.economics import AssetCostSpec, EconomicsSpec
 from ersgrid.scenario.schema import VEHICLE_CLASSES, Scenario, Technology
+from ersgrid.study.counterfactuals import Counterfactuals, compute_counterfactuals
 
 __all__ = [
     "ECONOMICS_LABELS",
@@ -321,6 +322,7 @@ class Economics:
     lcoe_per_kwh: float
     parties: dict[str, PartyPnL] = field(default_factory=dict)
     partners: tuple[str, ...] = ()
+    counterfactuals: Counterfactuals | None = None
 
     @property
     def capex(self) -> float:
@@ -336,6 +338,7 @@ class Economics:
             "npv": self.npv,
             "irr": self.irr,
             "lcoe_per_kwh": self.lcoe_per_kwh,
+            **(self.counterfactuals.kpis() if self.counterfactuals is not None else {}),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -366,6 +369,9 @@ class Economics:
                 }
                 for role, p in self.parties.items()
             },
+            "counterfactuals": (
+                self.counterfactuals.as_dict() if self.counterfactuals is not None else None
+            ),
         }  # fmt: skip
 
 
@@ -422,6 +428,8 @@ def compute_economics(
     kpis: dict[str, Any],
     statements: Sequence[dict[str, Any]] = (),
     reserve_revenue: float = 0.0,
+    trips: pd.DataFrame | None = None,
+    timeseries: pd.DataFrame | None = None,
 ) -> Economics:
     """The economics of a run.
 
@@ -436,6 +444,9 @@ def compute_economics(
         there is no profit and loss per party, and representative-day weights cannot be used.
     reserve_revenue : float [currency]
         Frequency-reserve capacity payment over the run (``ersgrid reserve``'s ``revenue``).
+    trips, timeseries : DataFrame, optional
+        The run's ``trips.parquet`` and ``timeseries.parquet``: with both, the road is set
+        against its counterfactuals (:mod:`ersgrid.study.counterfactuals`).
 
     Raises
     ------
@@ -499,6 +510,15 @@ def compute_economics(
         + streams["renewable_purchase"] + streams["demand_charge"]
     )  # fmt: skip
     parties = _parties(scenario, assets, lines, names, streams)
+    lcoe = total_cost / delivered if delivered > 0 else math.nan
+    counterfactuals = None
+    if trips is not None and timeseries is not None:
+        counterfactuals = compute_counterfactuals(
+            scenario, kpis, trips, timeseries, lcoe_per_kwh=lcoe, year_scale=mean_scale,
+            capital_recovery=capital_recovery_factor(
+                rate, spec.counterfactuals.depot_charger.lifetime_years),
+            exchange_rate=_rate(scenario),
+        )  # fmt: skip
     return Economics(
         currency=scenario.currency,
         days=days,
@@ -514,9 +534,10 @@ def compute_economics(
         discounted_payback_years=discounted_payback(rate, flows),
         energy_delivered_kwh_per_year=delivered,
         annual_total_cost=total_cost,
-        lcoe_per_kwh=total_cost / delivered if delivered > 0 else math.nan,
+        lcoe_per_kwh=lcoe,
         parties=parties,
         partners=partners,
+        counterfactuals=counterfactuals,
     )
 
 
