@@ -95,7 +95,7 @@ def _profiles(shapes: list[int], steps: int = 24) -> pd.DataFrame:
 
 def test_days_of_one_kind_share_a_cluster_and_its_medoid_is_one_of_them() -> None:
     shapes = [0, 1, 2, 0, 0, 1, 2, 2, 0, 1]
-    medoids, labels, used = cluster_days(_profiles(shapes), 3)
+    medoids, labels, used = cluster_days(_profiles(shapes), 3, peak=None)
     assert used == ("ers_potential_kwh",)  # the flat price tells no day from another
     assert list(medoids) == sorted(medoids)
     for c, m in enumerate(medoids):
@@ -103,6 +103,25 @@ def test_days_of_one_kind_share_a_cluster_and_its_medoid_is_one_of_them() -> Non
         members = [d for d in range(len(shapes)) if labels[d] == c]
         assert {shapes[d] for d in members} == {shapes[m]}
     assert np.bincount(labels).sum() == len(shapes)
+
+
+def test_the_busiest_day_is_a_typical_day_of_its_own() -> None:
+    shapes = [0, 1, 2, 0, 0, 1, 2, 2, 0, 1]
+    profiles = _profiles(shapes)
+    busy = profiles["ers_potential_kwh"].to_numpy().copy()
+    busy[4 * 24 : 5 * 24] *= 3.0  # day 4: a day of kind 0, the busiest by far
+    profiles["ers_potential_kwh"] = busy
+    medoids, labels, _ = cluster_days(profiles, 4)
+    assert 4 in medoids
+    assert list(labels).count(labels[4]) == 1
+    # the other nine days still form their three kinds
+    for c, m in enumerate(medoids):
+        members = [d for d in range(10) if labels[d] == c and d != 4]
+        assert {shapes[d] for d in members} <= {shapes[m]}
+    # without the rule, k clusters of all days
+    plain, plain_labels, _ = cluster_days(_profiles(shapes), 3, peak=None)
+    assert len(plain) == 3
+    assert np.bincount(plain_labels).sum() == 10
 
 
 def test_clustering_is_deterministic_and_k_days_is_every_day() -> None:

@@ -7,8 +7,11 @@ value per planning step): the ERS vehicles' charging potential from the world's 
 the local renewables, the other loads, the grid price and its CO2 intensity. The days are
 clustered with tsam (hierarchical, Ward's criterion, on min-max normalised and weighted
 profiles) and each cluster is represented by its medoid: a real calendar day of that year, so
-the twin can run it with that day's arrivals, weather and prices. A cluster's weight is the
-number of days in it; the weights sum to the days of the year (365 or 366).
+the twin can run it with that day's arrivals, weather and prices. The day of the vehicles'
+highest charging potential is a typical day of its own (weight 1) and the other days form the
+other clusters: the year's peak import, which sets the demand charge, falls on its busiest
+days, and a medoid seldom is one. A cluster's weight is the number of days in it; the weights
+sum to the days of the year (365 or 366).
 
 :func:`representative_year` runs every typical day as a 1-day run of the scenario on that date
 (warmed up as every fresh run) and combines their KPIs with the weights
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DAY_FEATURES",
+    "PEAK_FEATURE",
     "RepresentativeYear",
     "TypicalDays",
     "cluster_days",
@@ -74,6 +78,10 @@ DAY_FEATURES: dict[str, float] = {
 The vehicles' potential weighs most: the energy delivered and its cost follow it. A profile
 that is the same at every step of the year (a flat price) tells no day from another and is
 left out."""
+
+
+PEAK_FEATURE = "ers_potential_kwh"
+"""The profile whose busiest day is a typical day of its own (:func:`cluster_days`)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,10 @@ def day_profiles(world: World) -> pd.DataFrame:
 
 
 def cluster_days(
-    profiles: pd.DataFrame, k: int, weights: Mapping[str, float] | None = None
+    profiles: pd.DataFrame,
+    k: int,
+    weights: Mapping[str, float] | None = None,
+    peak: str | None = PEAK_FEATURE,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], tuple[str, ...]]:
     """Cluster whole days of step profiles into ``k`` groups, each with a medoid day.
 
@@ -189,6 +200,11 @@ def cluster_days(
     weights : mapping of str to float, optional
         Weight of each column in the distance (:data:`DAY_FEATURES` by default; a column
         without one weighs 1).
+    peak : str or None
+        With ``k >= 2``, the day of the highest daily sum of this column (the first such day)
+        is a typical day of its own (weight 1) and the other days form ``k - 1`` clusters:
+        the year's peaks fall on its busiest days, which a medoid seldom is. None (or a
+        column not in ``profiles``): ``k`` clusters of all days.
 
     Returns
     -------
@@ -200,8 +216,6 @@ def cluster_days(
         The columns used: those whose profile is not the same every day. When none differs,
         one day (the middle one) stands for all, whatever ``k``.
     """
-    import tsam
-
     weights = DAY_FEATURES if weights is None else weights
     steps_per_day = _steps_per_day(profiles)
     days = len(profiles) // steps_per_day
@@ -213,10 +227,42 @@ def cluster_days(
         return every, every.copy(), tuple(varying)
     if not varying:  # every day alike: one of them stands for all
         return np.array([days // 2], dtype=np.int64), np.zeros(days, dtype=np.int64), ()
-    frame = profiles[varying].reset_index(drop=True)
-    frame.index = pd.date_range(
-        "2001-01-01", periods=len(frame), freq=f"{1440 // steps_per_day}min"
-    )
+    by_day = profiles[varying].to_numpy(dtype=np.float64).reshape(days, steps_per_day, -1)
+    rest = np.arange(days, dtype=np.int64)
+    busiest: int | None = None
+    if peak is not None and peak in varying and k >= 2:
+        busiest = int(np.argmax(by_day[:, :, varying.index(peak)].sum(axis=1)))
+        rest = np.delete(rest, busiest)
+        k -= 1
+    centers, order = _medoids(by_day[rest], k, varying, weights)
+    centers = rest[centers]
+    if busiest is not None:
+        labels = np.empty(days, dtype=np.int64)
+        labels[rest] = order
+        labels[busiest] = len(centers)
+        centers = np.append(centers, busiest)
+    else:
+        labels = order
+    # renumber the clusters by the date of their medoid
+    rank = np.argsort(centers, kind="stable")
+    new_of = np.empty_like(rank)
+    new_of[rank] = np.arange(len(rank))
+    return centers[rank], new_of[labels], tuple(varying)
+
+
+def _medoids(
+    by_day: FloatArray, k: int, columns: list[str], weights: Mapping[str, float]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """tsam's hierarchical clustering of days (``by_day``: days × steps × columns) into
+    ``k``: the medoid of each cluster (a row of ``by_day``) and each day's cluster."""
+    import tsam
+
+    n, steps, _ = by_day.shape
+    if k == n:
+        every = np.arange(n, dtype=np.int64)
+        return every, every.copy()
+    frame = pd.DataFrame(by_day.reshape(n * steps, -1), columns=columns)
+    frame.index = pd.date_range("2001-01-01", periods=len(frame), freq=f"{1440 // steps}min")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = tsam.aggregate(
@@ -224,16 +270,12 @@ def cluster_days(
             k,
             period_duration=24,
             cluster=tsam.ClusterConfig(method="hierarchical", representation="medoid"),
-            weights={c: float(weights.get(c, 1.0)) for c in varying},
+            weights={c: float(weights.get(c, 1.0)) for c in columns},
             preserve_column_means=False,
         )
     order = np.asarray(result.cluster_assignments, dtype=np.int64)
     centers = np.asarray(result.clustering.cluster_centers, dtype=np.int64)
-    # renumber the clusters by the date of their medoid
-    rank = np.argsort(centers, kind="stable")
-    new_of = np.empty_like(rank)
-    new_of[rank] = np.arange(len(rank))
-    return centers[rank], new_of[order], tuple(varying)
+    return centers, order
 
 
 def _differs(column: pd.Series, days: int) -> bool:
