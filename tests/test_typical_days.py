@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ersgrid import run
@@ -68,6 +70,38 @@ def test_weights_of_one_are_the_plain_combination() -> None:
     a = _block(energy_delivered_kwh=7.5, trips=3, peak_import_kw=9.0, demand_charge=18.0)
     b = _block(energy_delivered_kwh=2.25, trips=1, peak_import_kw=4.0, demand_charge=8.0)
     assert combine_kpis([a, b], weights=[1, 1]) == combine_kpis([a, b])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0.0, 1e5), st.integers(0, 500), st.floats(0.1, 0.9),
+            st.floats(1.0, 1e4), st.integers(0, 5),
+        ),
+        min_size=1, max_size=5,
+    )
+)  # fmt: skip
+def test_a_weight_is_the_block_repeated(rows: list[tuple[float, int, float, float, int]]) -> None:
+    blocks = [
+        _block(energy_delivered_kwh=e, trips=n, mean_soc_exit=soc, peak_import_kw=peak,
+               demand_charge=3.0 * peak, objective=e)
+        for e, n, soc, peak, _ in rows
+    ]  # fmt: skip
+    weights = [w for *_, w in rows]
+    if not any(weights):
+        weights[0] = 1
+    weighted = combine_kpis(blocks, weights=weights)
+    repeated = combine_kpis([b for b, w in zip(blocks, weights, strict=True) for _ in range(w)])
+    for key in ("days", "energy_delivered_kwh", "trips"):
+        assert weighted[key] == pytest.approx(repeated[key], rel=1e-9, abs=1e-9), key
+    if repeated["peak_import_kw"] == weighted["peak_import_kw"]:  # the peak's block weighs
+        for key in ("demand_charge", "objective"):
+            assert weighted[key] == pytest.approx(repeated[key], rel=1e-9, abs=1e-9), key
+    if repeated["trips"]:
+        assert weighted["mean_soc_exit"] == pytest.approx(repeated["mean_soc_exit"], rel=1e-9)
+    # a block of weight 0 still counts in the peak
+    assert weighted["peak_import_kw"] == max(b["peak_import_kw"] for b in blocks)
 
 
 @pytest.mark.parametrize("weights", [[1.0], [1.0, -1.0], [1.0, float("nan")]])
