@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ersgrid.cli.console import fit_tables, format_value, print_json, print_tables, say
 from ersgrid.cli.errors import on_interrupt
 
-__all__ = ["economics"]
+if TYPE_CHECKING:
+    from ersgrid.study.economics import Economics
+
+__all__ = ["economics", "economics_year", "print_economics"]
 
 _STREAMS = {
     "energy_sales": "Energy sales to vehicles",
@@ -55,11 +58,18 @@ def economics(
     if as_json:
         print_json({"written": str(path), **data})
         return
+    print_economics(econ, f"{econ.days:g} day(s) scaled ×{econ.scale:g} to a year")
+    say(f"written: {path}")
+
+
+def print_economics(econ: Economics, basis: str) -> None:
+    """The economics' tables: assets, the year's figures, and each party's profit and loss
+    (``basis`` says how the run stands for the year)."""
     cur = econ.currency
     assets = econ.assets
     print_tables(
         fit_tables(
-            f"Assets ({econ.days:g} day(s) scaled ×{econ.scale:g} to a year)",
+            f"Assets ({basis})",
             "asset",
             [a.name for a in assets] + ["all"],
             {
@@ -106,7 +116,7 @@ def economics(
             )
         )
     else:
-        say("no ledger in the folder: no profit and loss per party")
+        say("no settlement statements: no profit and loss per party")
     cf = econ.counterfactuals
     if cf is not None:
         opts = list(cf.options.values())
@@ -132,4 +142,92 @@ def economics(
         )
         for note in cf.notes:
             say(note)
-    say(f"written: {path}")
+
+
+def economics_year(
+    scenario: Annotated[str, typer.Argument(help="Built-in scenario name or a YAML file.")],
+    typical_days: Annotated[
+        int,
+        typer.Option(
+            "--typical-days",
+            "-k",
+            min=1,
+            max=366,
+            help="Typical days the calendar year is clustered into; each runs as one day.",
+        ),
+    ] = 12,
+    strategy: Annotated[
+        str, typer.Option(help="Strategy of every typical day's run (as for `ersgrid run`).")
+    ] = "uncontrolled",
+    year: Annotated[
+        int | None,
+        typer.Option(help="Calendar year (default: the year of the scenario's start)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Replace the scenario's random seed.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to write typical_days.json, kpis.json (the year's) and "
+            "economics.json into."
+        ),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the economics as JSON on stdout, and nothing else."),
+    ] = False,
+) -> None:
+    """The economics of a calendar year from typical days: the year's days clustered on the
+    scenario's traffic, renewables, loads and prices, each typical day run once, their KPIs
+    weighed by the days they stand for."""
+    from ersgrid.cli.console import progress, status
+    from ersgrid.results.economics import write_year
+    from ersgrid.scenario.loader import load_scenario
+    from ersgrid.study.typical_days import representative_year, year_economics
+    from ersgrid.study.typical_days import typical_days as find_days
+
+    sc = load_scenario(scenario)
+    if seed is not None:
+        sc = sc.model_copy(update={"seed": int(seed)})
+    on_interrupt("nothing was written")
+    status(f"clustering the days of the year into {typical_days} ...", quiet or as_json)
+    typical = find_days(sc, typical_days, year)
+    with progress(quiet or as_json) as bar:
+        result = representative_year(
+            sc, strategy, typical, progress=bar.task(f"{sc.name} / {strategy}", unit="days")
+        )
+    econ = year_economics(sc, result)
+    written = write_year(out, result, econ) if out is not None else None
+    if as_json:
+        print_json(
+            {
+                **({"written": str(written)} if written is not None else {}),
+                **result.typical.as_dict(),
+                "kpis": result.kpis,
+                "economics": econ.as_dict(),
+            }
+        )
+        return
+    t = result.typical
+    print_tables(
+        fit_tables(
+            f"{t.year}: {len(t.dates)} typical days ({strategy})",
+            "typical day",
+            [d.isoformat() for d in t.dates],
+            {
+                "days [d]": [str(w) for w in t.weights],
+                "energy delivered [kWh/d]": [
+                    format_value(k["energy_delivered_kwh"], step=1.0) for k in result.day_kpis
+                ],
+                f"energy cost [{econ.currency}/d]": [
+                    _money(k["energy_cost"]) for k in result.day_kpis
+                ],
+                "peak import [kW]": [
+                    format_value(k["peak_import_kw"], step=1.0) for k in result.day_kpis
+                ],
+            },
+        )
+    )
+    print_economics(econ, f"{t.days_in_year} days from {len(t.dates)} typical days")
+    if written is not None:
+        say(f"written: {written}/ (typical_days.json, kpis.json, economics.json)")

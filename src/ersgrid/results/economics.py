@@ -14,10 +14,19 @@ from ersgrid.jsonsafe import json_safe
 if TYPE_CHECKING:
     from ersgrid.scenario.schema import Scenario
     from ersgrid.study.economics import Economics
+    from ersgrid.study.typical_days import RepresentativeYear
 
-__all__ = ["ECONOMICS_FILE", "folder_economics", "read_statements", "write_economics"]
+__all__ = [
+    "ECONOMICS_FILE",
+    "TYPICAL_DAYS_FILE",
+    "folder_economics",
+    "read_statements",
+    "write_economics",
+    "write_year",
+]
 
 ECONOMICS_FILE = "economics.json"
+TYPICAL_DAYS_FILE = "typical_days.json"
 
 
 def read_statements(folder: Path) -> list[dict[str, Any]]:
@@ -108,8 +117,37 @@ def folder_economics(folder: Path, reserve: Path | None = None) -> Economics:
 
 def write_economics(folder: Path, economics: Economics) -> Path:
     """Write ``economics.json`` into ``folder`` through a temporary name (never half a file)."""
-    text = json.dumps(json_safe(economics.as_dict()), indent=2, ensure_ascii=False) + "\n"
-    path = folder / ECONOMICS_FILE
+    return _write_json(folder / ECONOMICS_FILE, economics.as_dict())
+
+
+def write_year(folder: Path, year: RepresentativeYear, economics: Economics) -> Path:
+    """Write a representative year into ``folder`` (created if missing): ``typical_days.json``
+    (the typical days, their weights, the days each stands for, and each one's KPIs),
+    ``kpis.json`` (the year's combined KPIs) and ``economics.json``; returns the folder.
+
+    Raises
+    ------
+    DataError
+        If the folder cannot be created or a file cannot be written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create {str(folder)!r}: {err}") from None
+    days = year.typical.as_dict()
+    for entry, kpis in zip(days["typical_days"], year.day_kpis, strict=True):
+        entry["kpis"] = kpis
+    days["strategy"] = year.strategy
+    days["wall_time_s"] = year.wall_time_s
+    _write_json(folder / TYPICAL_DAYS_FILE, days)
+    _write_json(folder / "kpis.json", year.kpis)
+    write_economics(folder, economics)
+    return folder
+
+
+def _write_json(path: Path, data: Any) -> Path:
+    text = json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n"
+    folder = path.parent
     tmp = folder / f".{path.stem}.tmp-{os.getpid()}{path.suffix}"
     try:
         tmp.write_text(text, encoding="utf-8")

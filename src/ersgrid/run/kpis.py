@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -353,8 +354,11 @@ again for the whole) and ``derived`` (recomputed from the combined
 figures: see :func:`combine_kpis`)."""
 
 
-def combine_kpis(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The KPIs of consecutive chained runs as one run's (e.g. a year run as 52 weeks).
+def combine_kpis(
+    blocks: Sequence[Mapping[str, Any]], weights: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """The KPIs of consecutive chained runs as one run's (e.g. a year run as 52 weeks), or of
+    representative days as the period they stand for (with ``weights``).
 
     Additive KPIs add, peaks take the highest, ratios are recomputed from the combined
     figures (see :data:`KPI_COMBINE` for every key):
@@ -368,23 +372,43 @@ def combine_kpis(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
       carries the difference;
     - ``peak_reduction_kw``: the combined peak without V2G less the combined peak.
 
-    The blocks must follow one another (chained with ``start_state``); each values the change
-    of its batteries' energy at its own cheapest price (``stored_energy_value``), which a
-    single long run values at the cheapest of all.
+    Without weights the blocks must follow one another (chained with ``start_state``); each
+    values the change of its batteries' energy at its own cheapest price
+    (``stored_energy_value``), which a single long run values at the cheapest of all.
+
+    With weights, block ``i`` stands for ``weights[i]`` blocks like it (a typical day for
+    the days of its cluster): every ``sum`` KPI is the weighted sum ``Σ wᵢ xᵢ`` (``days``
+    included, so a year's typical days give 365 days), ``max``/``min`` KPIs stay the
+    extremes over the blocks (a peak is not weighted), the trip-weighted mean and the
+    renewable share weigh each block's trips and draw by its weight, and the demand charge
+    is the daily rate times the weighted days times the highest peak. A block of weight 0
+    counts in no sum but still in the extremes.
 
     Parameters
     ----------
     blocks : sequence of mapping
         Each block's ``kpis``, in time order.
+    weights : sequence of float [-], optional
+        Blocks each block stands for, ``>= 0``, one per block; all 1 by default.
 
     Raises
     ------
     ValueError
-        With no block, a KPI :data:`KPI_COMBINE` does not know, or a ``same`` KPI that
-        differs between blocks.
+        With no block, a KPI :data:`KPI_COMBINE` does not know, a ``same`` KPI that
+        differs between blocks, or weights that are not one finite non-negative number per
+        block.
     """
     if not blocks:
         raise ValueError("combine_kpis needs at least one block")
+    if weights is None:
+        w = [1.0] * len(blocks)
+    else:
+        w = [float(x) for x in weights]
+        if len(w) != len(blocks) or not all(math.isfinite(x) and x >= 0.0 for x in w):
+            raise ValueError(
+                f"combine_kpis: {len(w)} weights for {len(blocks)} blocks; give one finite "
+                "weight >= 0 per block"
+            )
     keys: list[str] = []
     for b in blocks:
         keys += [k for k in b if k not in keys]
@@ -398,8 +422,10 @@ def combine_kpis(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if rule == "omit":
             continue
         if rule == "sum":
-            total = sum(values)
-            out[key] = total
+            if weights is None:
+                out[key] = sum(values)
+            else:
+                out[key] = sum(wi * b[key] for wi, b in zip(w, blocks, strict=True) if key in b)
         elif rule == "max":
             out[key] = max(values)
         elif rule == "min":
@@ -418,26 +444,32 @@ def combine_kpis(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             out[key] = [item for v in values for item in v]
         else:  # derived: recomputed below from the combined figures
             out[key] = float("nan")
-    _derived(blocks, out)
+    _derived(blocks, w, out)
     return out
 
 
-def _derived(blocks: Sequence[Mapping[str, Any]], out: dict[str, Any]) -> None:
-    """The ratios and the demand charge of combined blocks (see :func:`combine_kpis`)."""
+def _derived(blocks: Sequence[Mapping[str, Any]], w: Sequence[float], out: dict[str, Any]) -> None:
+    """The ratios and the demand charge of combined blocks of weights ``w`` (see
+    :func:`combine_kpis`)."""
     if "energy_cost" in out and "energy_delivered_kwh" in out:
         delivered = out["energy_delivered_kwh"]
         out["cost_per_kwh_delivered"] = (
             out["energy_cost"] / delivered if delivered > 0 else float("nan")
         )
     if "mean_soc_exit" in out:
-        weighted = [(b["mean_soc_exit"], b.get("trips", 0)) for b in blocks if b.get("trips", 0)]
+        weighted = [
+            (b["mean_soc_exit"], wi * b.get("trips", 0))
+            for wi, b in zip(w, blocks, strict=True)
+            if wi * b.get("trips", 0)
+        ]
         n = sum(t for _, t in weighted)
         out["mean_soc_exit"] = sum(m * t for m, t in weighted) / n if n else float("nan")
     if "renewable_share" in out:
         draw = 0.0
-        for b in blocks:
+        for wi, b in zip(w, blocks, strict=True):
             share, used = b.get("renewable_share", float("nan")), b.get("renewable_used_kwh", 0.0)
-            draw += used / share if share > 0 else max(float(b.get("road_energy_kwh", 0.0)), 0.0)
+            own = used / share if share > 0 else max(float(b.get("road_energy_kwh", 0.0)), 0.0)
+            draw += wi * own
         out["renewable_share"] = out["renewable_used_kwh"] / draw if draw > 0 else float("nan")
     if "demand_charge" in out:
         rates = [
@@ -445,12 +477,13 @@ def _derived(blocks: Sequence[Mapping[str, Any]], out: dict[str, Any]) -> None:
             for b in blocks
             if b.get("peak_import_kw", 0.0) > 0 and b.get("days", 0.0) > 0
         ]
-        charged = sum(b["demand_charge"] for b in blocks)
+        charged = sum(wi * b["demand_charge"] for wi, b in zip(w, blocks, strict=True))
         combined = max(rates) * out["days"] * out["peak_import_kw"] if rates else charged
         out["demand_charge"] = combined
         if "objective" in out:
-            out["objective"] = sum(b["objective"] for b in blocks) - charged + combined
+            objective = sum(wi * b["objective"] for wi, b in zip(w, blocks, strict=True))
+            out["objective"] = objective - charged + combined
     elif "objective" in out:
-        out["objective"] = sum(b["objective"] for b in blocks)
+        out["objective"] = sum(wi * b["objective"] for wi, b in zip(w, blocks, strict=True))
     if "peak_reduction_kw" in out and "peak_import_no_v2g_kw" in out:
         out["peak_reduction_kw"] = out["peak_import_no_v2g_kw"] - out["peak_import_kw"]
