@@ -190,6 +190,9 @@ def _solve_level(
     h = getattr(highspy, "_Highs", highspy.Highs)()  # the core class prints no banner
     h.setOptionValue("output_flag", False)
     h.setOptionValue("log_to_console", False)
+    # HiGHS starts one thread pool per process, sized by the first solve; the planner's
+    # solves ask for 1 thread, and an instance asking for another count fails to run
+    h.setOptionValue("threads", 1)
     h.passModel(
         n + 1, len(rows), m.nnz, int(highspy.MatrixFormat.kColwise),
         int(highspy.ObjSense.kMinimize), 0.0, cost, np.full(n + 1, -np.inf),
