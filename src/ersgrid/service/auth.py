@@ -278,14 +278,21 @@ class Auth:
     def verify(self, token: str) -> Principal:
         """The principal of a valid, unexpired token of an existing user."""
         seen = self._tokens.get(token)  # its signature was checked already
-        if seen is not None:
-            name, expires = seen
-            if expires <= self.clock():
-                raise LoginRefused("the token has expired; log in again")
-            who = self._user(name)
-            if who is None:
-                raise LoginRefused("the token's user no longer exists")
-            return who
+        if seen is None:
+            seen = self._decode(token)
+            if len(self._tokens) >= TOKENS_KEPT:
+                self._tokens.clear()
+            self._tokens[token] = seen
+        name, expires = seen
+        if expires <= self.clock():  # the injected clock rules, not only the OS one
+            raise LoginRefused("the token has expired; log in again")
+        who = self._user(name)
+        if who is None:
+            raise LoginRefused("the token's user no longer exists")
+        return who
+
+    def _decode(self, token: str) -> tuple[str, float]:
+        """The user and expiry [s since epoch] of a token whose signature checks out."""
         try:
             claims = jwt.decode(
                 token,
@@ -298,15 +305,7 @@ class Auth:
             raise LoginRefused("the token has expired; log in again") from None
         except jwt.InvalidTokenError:
             raise LoginRefused("invalid token") from None
-        if claims["exp"] <= self.clock():  # the injected clock rules, not only the OS one
-            raise LoginRefused("the token has expired; log in again")
-        if len(self._tokens) >= TOKENS_KEPT:
-            self._tokens.clear()
-        self._tokens[token] = (str(claims["sub"]), float(claims["exp"]))
-        who = self._user(str(claims["sub"]))
-        if who is None:
-            raise LoginRefused("the token's user no longer exists")
-        return who
+        return str(claims["sub"]), float(claims["exp"])
 
     def _user(self, name: str) -> Principal | None:
         now = self.clock()

@@ -36,6 +36,7 @@ electric options' per-km figures, so they lean against the road's vehicles there
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -154,6 +155,28 @@ class Counterfactuals:
             "options": {k: asdict(o) for k, o in self.options.items()},
             "notes": list(self.notes),
         }
+
+
+def _sourced(
+    given: float | None,
+    sourced: Mapping[str, float],
+    currency: str,
+    notes: list[str],
+    option: str,
+    what: str,
+    field: str,
+) -> float:
+    """The scenario's price, else the sourced one of its currency, else NaN with a note
+    naming the field to give."""
+    if given is not None:
+        return given
+    price = sourced.get(currency, math.nan)
+    if math.isnan(price):
+        notes.append(
+            f"{option}: no sourced {what} in {currency} (no cost); give "
+            f"economics.counterfactuals.{field}"
+        )
+    return price
 
 
 def _ratio(a: float, b: float) -> float:
@@ -296,14 +319,10 @@ def compute_counterfactuals(
         notes.append("depot: the run has no step in the depot's overnight window")
 
     # public fast charging: its price, at the run's mean intensity
-    fast_price = spec.fast_charge_price_per_kwh
-    if fast_price is None:
-        fast_price = FAST_CHARGE_PRICE_PER_KWH.get(cur, math.nan)
-        if math.isnan(fast_price):
-            notes.append(
-                f"fast_charging: no sourced fast-charging price in {cur} (no cost); give "
-                "economics.counterfactuals.fast_charge_price_per_kwh"
-            )
+    fast_price = _sourced(
+        spec.fast_charge_price_per_kwh, FAST_CHARGE_PRICE_PER_KWH, cur, notes,
+        "fast_charging", "fast-charging price", "fast_charge_price_per_kwh",
+    )  # fmt: skip
     eta = spec.fast_charge_efficiency
     mean_co2 = float(co2.mean()) if len(co2) else math.nan
     options["fast_charging"] = _option(
@@ -312,14 +331,10 @@ def compute_counterfactuals(
     )  # fmt: skip
 
     # diesel: the same trips
-    diesel_price = spec.diesel_price_per_l
-    if diesel_price is None:
-        diesel_price = DIESEL_PRICE_PER_L.get(cur, math.nan)
-        if math.isnan(diesel_price):
-            notes.append(
-                f"diesel: no sourced diesel price in {cur} (no cost); give "
-                "economics.counterfactuals.diesel_price_per_l"
-            )
+    diesel_price = _sourced(
+        spec.diesel_price_per_l, DIESEL_PRICE_PER_L, cur, notes,
+        "diesel", "diesel price", "diesel_price_per_l",
+    )  # fmt: skip
     litres = sum(c.diesel_l for c in classes)
     options["diesel"] = _option(
         "diesel", litres * diesel_price, litres * spec.diesel_co2_kg_per_l, energy, km,
