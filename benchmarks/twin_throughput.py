@@ -9,11 +9,14 @@ segments: the same quantised priority, water-filling by cumulative sums) runs in
 process on the same vehicles. Before timing, both run 600 steps from the same vehicles and
 the benchmark fails (exit status 1) unless they agree on every segment's energy and every
 battery. Rates are vehicle-steps per CPU second of this process (``time.process_time``)
-over several windows of at least a few seconds in all, printed as min / median / max.
+over windows of ``--hours`` simulated hours each, at least ``--repeats`` of them and as many
+more as it takes to reach ``--min-cpu-s`` seconds of CPU in the kernel (at most
+``--max-windows``; the traffic is drawn for that long, so the road never runs empty), printed
+as min / median / max.
 Published peers, for scale (not measured here): SUMO via libsumo ~0.8 M vehicle-steps/s,
 EV2Gym ~0.1 M charger-steps/s on this kind of machine.
 
-Usage: ``python benchmarks/twin_throughput.py [--hours H] [--repeats N]``
+Usage: ``python benchmarks/twin_throughput.py [--hours H] [--repeats N] [--min-cpu-s S]``
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from ersgrid.twin.kernel import N_PRIORITY
 from ersgrid.world import Arrivals, build_world
 
 
-def corridor_100km() -> tuple[Scenario, Layout, Arrivals]:
+def corridor_100km(days: float = 1.0) -> tuple[Scenario, Layout, Arrivals]:
     data = yaml.safe_load(_builtin_text("tiny"))
     data["name"] = "bench-100km"
     data["road"]["length_km"] = 100.0
@@ -64,7 +67,7 @@ def corridor_100km() -> tuple[Scenario, Layout, Arrivals]:
     data["simulation"]["max_vehicles"] = 20_000
     sc = parse_scenario(data, "benchmark")
     lay = build_layout(sc)
-    index = planning_index(sc, 1.0)
+    index = planning_index(sc, days)
     arr = build_world(sc, index, layout=lay).arrivals
     return sc, lay, arr
 
@@ -195,15 +198,23 @@ def spread(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=2.0, help="simulated hours per window")
-    parser.add_argument("--repeats", type=int, default=7, help="timed windows of the kernel")
+    parser.add_argument("--repeats", type=int, default=7, help="timed windows at least")
+    parser.add_argument("--min-cpu-s", type=float, default=6.0,
+                        help="CPU seconds of kernel stepping at least")  # fmt: skip
+    parser.add_argument("--max-windows", type=int, default=40, help="timed windows at most")
     args = parser.parse_args()
-    _sc, lay, arr = corridor_100km()
+    if args.hours <= 0 or args.repeats < 1 or args.max_windows < args.repeats:
+        parser.error("--hours must be > 0, --repeats >= 1 and --max-windows >= --repeats")
+    fill_h = 2.0
+    _sc, lay, arr = corridor_100km(
+        days=np.ceil((fill_h + args.max_windows * args.hours) / 24 + 0.5)
+    )
     twin = RoadTwin(lay, arr, 1.0, 20_000)
     seg_lim, sub_lim = lay.seg_rating_kw, lay.sub_rating_kw
     c0 = time.process_time()
     twin.advance(10, seg_lim, sub_lim)  # compile or load the cached kernel
     compile_s = time.process_time() - c0
-    twin.advance(2 * 3600 - 10, seg_lim, sub_lim)  # fill the road
+    twin.advance(int(fill_h * 3600) - 10, seg_lim, sub_lim)  # fill the road
     on_road_start = twin.vehicles_on_road
     steps = int(args.hours * 3600)
 
@@ -212,7 +223,9 @@ def main() -> None:
 
     kernel_rates: list[float] = []
     kernel_cpu = 0.0
-    for _ in range(args.repeats):
+    while len(kernel_rates) < args.max_windows and (
+        len(kernel_rates) < args.repeats or kernel_cpu < args.min_cpu_s
+    ):
         v0, c0 = twin.vehicle_steps, time.process_time()
         twin.advance(steps, seg_lim, sub_lim)
         cpu = time.process_time() - c0
@@ -250,7 +263,7 @@ def main() -> None:
         f"energy within {seg_diff:.1e} relative, battery energy within {e_diff:.1e} kWh"
     )
     print(
-        f"ersgrid twin (numba, full step): {args.repeats} windows of {steps} steps, "
+        f"ersgrid twin (numba, full step): {len(kernel_rates)} windows of {steps} steps, "
         f"{kernel_cpu:.2f} s CPU in all; vehicle-steps per CPU second {spread(kernel_rates)}"
     )
     print(
