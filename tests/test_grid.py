@@ -67,6 +67,41 @@ def test_violations_are_counted_on_a_feeder_built_to_violate(
     np.testing.assert_allclose(reference.vm_pu, check.result.vm_pu, atol=1e-8)
 
 
+def test_excess_in_kw_equivalents_is_the_draw_that_would_have_kept_the_limits(
+    tmp_path: Path, tiny_data: dict[str, Any]
+) -> None:
+    """On the feeder built to violate, a step's excess over the network's limits in
+    kW-equivalents is the draw the connection would have had to give up: where only the
+    line is over its rating (step 1), drawing that much less brings its loading to the limit
+    within 3 % of the excess (the power flow's curvature); where the voltage and the line
+    are both beyond (steps 2, 4), the summed kW-equivalents are more than either needs and
+    drawing that much less keeps both; a step within its limits counts 0, and so does a
+    breach the controlled part of the draw did not cause."""
+    scenario = _tiny_on(tiny_data, _feeder(tmp_path))
+    spec = scenario.grid
+    assert spec is not None
+    draw_kw = np.array([[1000.0], [4500.0], [7000.0], [1000.0], [7500.0]])
+    world = build_world(scenario, INDEX)
+    check = run_grid_check(world, draw_kw)
+    excess = check.excess_kw_eq
+    assert excess[0] == 0.0
+    assert excess[3] == 0.0
+    assert np.all(excess[[1, 2, 4]] > 0.0)
+    after = run_grid_check(world, draw_kw - excess[:, None]).result
+    road = check.bus_names.index("Road")
+    over = check.result.line_loading_pct[1, 0] - spec.loading_max_pct
+    assert abs(after.line_loading_pct[1, 0] - spec.loading_max_pct) <= 0.03 * over
+    for k in (2, 4):
+        assert after.vm_pu[k, road] >= spec.voltage_min_pu
+        assert after.line_loading_pct[k, 0] <= spec.loading_max_pct
+    # a breach the controlled draw did not cause is not counted, a part of it counts less
+    none = run_grid_check(world, draw_kw, controlled_kw=np.zeros_like(draw_kw)).excess_kw_eq
+    assert np.all(none == 0.0)
+    part = run_grid_check(world, draw_kw, controlled_kw=0.02 * draw_kw).excess_kw_eq
+    assert np.all(part[[1, 2, 4]] > 0.0)
+    assert np.all(part[[1, 2, 4]] < excess[[1, 2, 4]])
+
+
 def test_voltage_band_and_loading_limit_come_from_the_scenario(
     tmp_path: Path, tiny_data: dict[str, Any]
 ) -> None:

@@ -211,28 +211,45 @@ def test_compare_names_an_unknown_strategy(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_objective_ordering_on_shin_tomei_half_day() -> None:
     """Night and morning of a weekday: batteries fill at the night price, serve the day.
-    The price ordering on the road's energy alone: ``mpc`` here does not see the network
-    (which it may keep in band at the cost of some vehicle energy that ``uncontrolled``
-    delivers by breaking the band; docs/grid.md)."""
+    ``mpc`` and the oracle see the network (the run's objective prices what the power flow
+    finds beyond its limits as the plans price their slack), so they rank ahead of the
+    baselines that break the band, and what they break themselves is at most what
+    ``uncontrolled`` breaks."""
     runs = {
         name: run(
             "shin-tomei",
-            MPC(MPCSettings(horizon_steps=48, see_network=False), ExpectedProfile())
-            if name == "mpc"
-            else name,
+            MPC(MPCSettings(horizon_steps=48), ExpectedProfile()) if name == "mpc" else name,
             days=0.5,
         )
         for name in STRATEGIES
     }
+    _assert_ordered(runs)
+    assert runs["mpc"].kpis["margin"] > runs["uncontrolled"].kpis["margin"]
+
+
+@pytest.mark.slow
+def test_objective_ordering_on_a_spot_priced_corridor_behind_weak_connections() -> None:
+    """freight-spot (examples/): 2.5 MW transformers under 6 MW substations, spot prices,
+    PV surplus, a network whose own evening load leaves voltages low. The evening plans keep
+    the band by giving up vehicle energy that the baselines deliver by breaking it; the
+    objective ranks them so, and no strategy breaks a hard limit."""
+    freight = str(Path(__file__).parents[1] / "examples" / "freight-spot.yaml")
+    runs = {name: run(freight, name, days=1.0) for name in ("uncontrolled", "tou", "mpc", "oracle")}
+    _assert_ordered(runs)
+
+
+def _assert_ordered(runs: dict[str, RunResult]) -> None:
     obj = {n: r.kpis["objective"] for n, r in runs.items()}
     slack = TOLERANCE * abs(obj["uncontrolled"])
     assert obj["oracle"] <= obj["mpc"] + slack
     assert obj["mpc"] <= obj["tou"] + slack
-    assert obj["tou"] < obj["uncontrolled"]
-    assert runs["mpc"].kpis["unmet_energy_kwh"] <= runs["uncontrolled"].kpis["unmet_energy_kwh"] * (
-        1 + 1e-9
-    )
-    assert runs["mpc"].kpis["margin"] > runs["uncontrolled"].kpis["margin"]
+    assert obj["tou"] <= obj["uncontrolled"]
+    k = {n: r.kpis for n, r in runs.items()}
+    assert k["mpc"]["unmet_energy_kwh"] <= k["uncontrolled"]["unmet_energy_kwh"] * 1.01
+    for name in ("mpc", "oracle"):
+        assert k[name]["network_excess_kwh_eq"] <= k["uncontrolled"]["network_excess_kwh_eq"]
+        assert k[name]["voltage_violations"] <= k["uncontrolled"]["voltage_violations"]
+        assert k[name]["loading_violations"] <= k["uncontrolled"]["loading_violations"]
     assert all(r.kpis["limit_violations"] == 0 for r in runs.values())
 
 

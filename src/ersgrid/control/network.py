@@ -31,12 +31,12 @@ import numpy.typing as npt
 from ersgrid.control.base import RunContext
 from ersgrid.grid.check import grid_inputs, prepare_case
 from ersgrid.grid.powerflow import GridInputs
-from ersgrid.grid.sensitivity import sensitivities
+from ersgrid.grid.sensitivity import MOVED_PER_MW, sensitivities
 from ersgrid.optimize.model import CohortLP
 from ersgrid.optimize.network import NetworkRows, network_rows
 from ersgrid.optimize.request import PlanRequest
 
-__all__ = ["RELINEARISE_PCT", "RELINEARISE_PU", "NetworkView"]
+__all__ = ["PLAN_MARGIN_PCT", "PLAN_MARGIN_PU", "RELINEARISE_PCT", "RELINEARISE_PU", "NetworkView"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -47,8 +47,14 @@ this far from the linear prediction [p.u.]."""
 RELINEARISE_PCT = 0.5
 """... or a branch loading this far [%]."""
 
-_MOVED_PER_MW = 1e-9
-"""An element is watched when some connection moves it by more than this per MW."""
+
+PLAN_MARGIN_PU = 2e-3
+"""The plans keep voltages this far inside the scenario's band [p.u.]: the twin's 1 s sharing
+inside a step and the linearisation leave the realised draw a little off the plan's, and the
+margin keeps that off the limit (the grid check counts the band itself)."""
+
+PLAN_MARGIN_PCT = 1.0
+"""... and loadings this far below ``loading_max_pct`` [%]."""
 
 
 class NetworkView:
@@ -84,13 +90,13 @@ class NetworkView:
             + [f"loading {n}" for n in self.case.line_names]
             + [f"loading {n}" for n in self.case.trafo_names]
         )
-        lower = np.concatenate([np.full(n_bus, spec.voltage_min_pu),
+        lower = np.concatenate([np.full(n_bus, spec.voltage_min_pu + PLAN_MARGIN_PU),
                                 np.full(n_line + n_trafo, -np.inf)])  # fmt: skip
-        upper = np.concatenate([np.full(n_bus, spec.voltage_max_pu),
-                                np.full(n_line + n_trafo, spec.loading_max_pct)])  # fmt: skip
+        upper = np.concatenate([np.full(n_bus, spec.voltage_max_pu - PLAN_MARGIN_PU),
+                                np.full(n_line + n_trafo, spec.loading_max_pct - PLAN_MARGIN_PCT)])  # fmt: skip
         self._is_voltage = np.arange(len(kinds)) < n_bus
         _, coef = self._linearise(0, T, self.site_kw, every=True)
-        self._keep = np.flatnonzero(np.nanmax(np.abs(coef), axis=(0, 2)) * 1000.0 > _MOVED_PER_MW)
+        self._keep = np.flatnonzero(np.nanmax(np.abs(coef), axis=(0, 2)) * 1000.0 > MOVED_PER_MW)
         self.labels = tuple(kinds[i] for i in self._keep)
         self._lower, self._upper = lower[self._keep], upper[self._keep]
         self._tolerance = np.where(self._is_voltage[self._keep], RELINEARISE_PU, RELINEARISE_PCT)

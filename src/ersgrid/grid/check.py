@@ -26,6 +26,7 @@ from ersgrid.grid.powerflow import (
     solve_batch,
     solve_pandapower,
 )
+from ersgrid.grid.sensitivity import excess_kw_eq
 from ersgrid.scenario.energy import GridSpec
 from ersgrid.world.world import World
 
@@ -50,6 +51,10 @@ class GridCheck:
     max_loading_pct : float [%]
     failures : list of str
         One message per step whose power flow did not converge (``record`` mode).
+    excess_kw_eq : ndarray [kW-equivalent], shape (steps,)
+        Each step's excess over the voltage band and loading limits that the controlled draw
+        caused, in kW of draw at the most effective connection
+        (:func:`~ersgrid.grid.sensitivity.excess_kw_eq`).
     """
 
     result: PowerFlowResult
@@ -62,6 +67,7 @@ class GridCheck:
     max_voltage_pu: float
     max_loading_pct: float
     failures: list[str] = field(default_factory=list)
+    excess_kw_eq: FloatArray = field(default_factory=lambda: np.zeros(0))
 
 
 def prepare_case(spec: GridSpec, sub_ids: list[str]) -> GridCase:
@@ -184,8 +190,16 @@ def count_violations(
     return v_bad, l_bad, float(vm.min()), float(vm.max()), max_load
 
 
-def run_grid_check(world: World, conn_p_kw: FloatArray, case: GridCase | None = None) -> GridCheck:
+def run_grid_check(
+    world: World,
+    conn_p_kw: FloatArray,
+    case: GridCase | None = None,
+    controlled_kw: FloatArray | None = None,
+) -> GridCheck:
     """Power flow at every step of the world with the road connections drawing ``conn_p_kw``.
+
+    ``controlled_kw`` [kW], shape (steps, connections), is the part of that draw the road's
+    EMS controls (default: all of it); the check's ``excess_kw_eq`` counts what it caused.
 
     Raises
     ------
@@ -215,8 +229,12 @@ def run_grid_check(world: World, conn_p_kw: FloatArray, case: GridCase | None = 
         more = f" (and {len(failures) - 1} more steps)" if len(failures) > 1 else ""
         raise GridError(failures[0] + more)
     v_bad, l_bad, vmin, vmax, lmax = count_violations(result, spec)
+    controlled = None if controlled_kw is None else np.asarray(controlled_kw) / 1000.0
+    excess = excess_kw_eq(case, inputs, result, spec.voltage_min_pu, spec.voltage_max_pu,
+                          spec.loading_max_pct, controlled)  # fmt: skip
     return GridCheck(
         result=result, bus_names=case.bus_names, line_names=case.line_names,
         trafo_names=case.trafo_names, voltage_violations=v_bad, loading_violations=l_bad,
         min_voltage_pu=vmin, max_voltage_pu=vmax, max_loading_pct=lmax, failures=failures,
+        excess_kw_eq=excess,
     )  # fmt: skip

@@ -72,7 +72,9 @@ def energy_outputs(
         ``renewable_exported_kw``; with a grid also ``grid_min_voltage_pu``,
         ``grid_max_voltage_pu``, ``grid_max_line_loading_pct``,
         ``grid_max_trafo_loading_pct``, ``grid_voltage_violations`` and
-        ``grid_loading_violations`` (counts in the step), and ``grid_voltage_<sub>_pu`` at
+        ``grid_loading_violations`` (counts in the step), ``grid_excess_kw_eq`` (the step's
+        excess over the network's limits in kW-equivalents,
+        :func:`~ersgrid.grid.sensitivity.excess_kw_eq`) and ``grid_voltage_<sub>_pu`` at
         each connection's bus.
     kpis : dict
         ``renewable_kwh``, ``renewable_used_kwh``, ``renewable_other_kwh``,
@@ -104,7 +106,11 @@ def energy_outputs(
         return columns, kpis, None
     t0 = time.perf_counter()
     import_kw, export_kw, _ = connection_balance(road_sub_kw, energy)
-    check = run_grid_check(world, import_kw - export_kw, case)
+    # the road's (and its batteries') part of each connection's draw: what the site would
+    # draw without it is the network's own
+    site_import_kw, site_export_kw, _ = connection_balance(np.zeros_like(road_sub_kw), energy)
+    draw_kw = import_kw - export_kw
+    check = run_grid_check(world, draw_kw, case, draw_kw - (site_import_kw - site_export_kw))
     kpis["network"] = scenario.grid.network
     res = check.result
     spec = scenario.grid
@@ -120,6 +126,7 @@ def energy_outputs(
         "grid_max_trafo_loading_pct": _row_max(res.trafo_loading_pct) + nan,
         "grid_voltage_violations": v_bad.astype(np.int64),
         "grid_loading_violations": l_bad.astype(np.int64),
+        "grid_excess_kw_eq": check.excess_kw_eq,
     }
     bus_pos = {name: i for i, name in enumerate(check.bus_names)}
     for conn in spec.connections:

@@ -35,9 +35,13 @@ from ersgrid.grid.powerflow import (
     solve_states,
 )
 
-__all__ = ["Sensitivities", "finite_differences", "sensitivities"]
+__all__ = ["MOVED_PER_MW", "Sensitivities", "excess_kw_eq", "finite_differences", "sensitivities"]
 
 FloatArray = npt.NDArray[np.float64]
+
+MOVED_PER_MW = 1e-9
+"""An element is moved by the road when some connection changes it by more than this per MW
+[p.u./MW or %/MW]; the planner watches such elements and only their excess is priced."""
 ComplexArray = npt.NDArray[np.complex128]
 IntArray = npt.NDArray[np.int64]
 
@@ -182,3 +186,77 @@ def finite_differences(
         out_l.append((up.line_loading_pct - down.line_loading_pct) / (2 * delta_mw))
         out_t.append((up.trafo_loading_pct - down.trafo_loading_pct) / (2 * delta_mw))
     return base, np.stack(out_v, axis=2), np.stack(out_l, axis=2), np.stack(out_t, axis=2)
+
+
+def excess_kw_eq(
+    case: GridCase,
+    inputs: GridInputs,
+    result: PowerFlowResult,
+    voltage_min_pu: float,
+    voltage_max_pu: float,
+    loading_max_pct: float,
+    controlled_mw: FloatArray | None = None,
+) -> FloatArray:
+    """Each step's excess over the network's limits that the road's draw caused, in kW of
+    draw at the connection that moves each element most (kW-equivalent), summed over the
+    elements.
+
+    For element ``e`` at step ``t`` beyond its limit by ``excess`` [p.u. or %], the
+    kW-equivalent is ``excess / max_s |∂value/∂P_s|``: the draw the most effective
+    connection would have had to give up to keep the limit, at the linearisation of the
+    realised operating point. It is the unit of the planner's network slack
+    (:mod:`ersgrid.optimize.network`), so a realised violation can be priced as the plan
+    prices one. Only the part of an excess the controlled draw caused counts: its linear
+    effect on the element (``Σ_s ∂value/∂P_s · controlled_s``) in the direction of the
+    breach, at most the excess; what the network's own loads break whatever the road does,
+    and elements no connection moves (:data:`MOVED_PER_MW`), are not counted.
+
+    Parameters
+    ----------
+    case : GridCase
+    inputs : GridInputs
+        The operating point of every step (the run's network loads, generation and road draw).
+    result : PowerFlowResult
+        The power flow of ``inputs`` (its voltages and loadings decide which steps break a
+        limit; only those are linearised).
+    voltage_min_pu, voltage_max_pu : float [p.u.]
+    loading_max_pct : float [%]
+    controlled_mw : ndarray [MW], shape (steps, connections), optional
+        The part of each connection's draw the road's EMS controls (road, storage, V2G);
+        default: the whole draw.
+
+    Returns
+    -------
+    ndarray [kW-equivalent], shape (steps,)
+        0 at steps within every limit and at steps whose power flow did not converge.
+    """
+    out = np.zeros(len(result.converged))
+    if len(out) == 0:
+        return out
+    values = np.concatenate(
+        [result.vm_pu, result.line_loading_pct, result.trafo_loading_pct], axis=1
+    )
+    n_bus = result.vm_pu.shape[1]
+    lower = np.full(values.shape[1], -np.inf)
+    upper = np.full(values.shape[1], loading_max_pct)
+    lower[:n_bus], upper[:n_bus] = voltage_min_pu, voltage_max_pu
+    with np.errstate(invalid="ignore"):
+        excess = np.maximum(np.maximum(values - upper, lower - values), 0.0)
+    excess = np.where(np.isfinite(excess), excess, 0.0)
+    steps = np.flatnonzero(result.converged & (excess > 0.0).any(axis=1))
+    if len(steps) == 0:
+        return out
+    sub = GridInputs(inputs.load_factor[steps], inputs.sgen_factor[steps], inputs.conn_p_mw[steps])
+    s = sensitivities(case, sub)
+    coef = np.concatenate([s.dvm_pu_per_mw, s.dline_pct_per_mw, s.dtrafo_pct_per_mw], axis=1)
+    coef = np.nan_to_num(coef, nan=0.0)
+    scale_per_mw = np.abs(coef).max(axis=2, initial=0.0)
+    moved = scale_per_mw > MOVED_PER_MW
+    controlled = inputs.conn_p_mw if controlled_mw is None else controlled_mw
+    effect = np.einsum("tec,tc->te", coef, np.asarray(controlled, dtype=np.float64)[steps])
+    v = values[steps]
+    toward = np.where(v > upper, effect, np.where(v < lower, -effect, 0.0))
+    caused = np.clip(toward, 0.0, excess[steps])
+    kw_eq = np.where(moved, caused / np.where(moved, scale_per_mw, 1.0) * 1000.0, 0.0)
+    out[steps] = kw_eq.sum(axis=1)
+    return out

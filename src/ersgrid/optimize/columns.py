@@ -38,8 +38,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from ersgrid.optimize.network import NETWORK_PENALTY_FACTOR
-
 if TYPE_CHECKING:
     from ersgrid.optimize.model import CohortLP, Frame
 
@@ -226,7 +224,7 @@ def _network_slack_cost(lp: CohortLP) -> FloatArray:
     """:data:`~ersgrid.optimize.network.NETWORK_PENALTY_FACTOR` shortfall penalties of the
     step's kWh per kW-equivalent."""
     inp = lp.inputs
-    per = NETWORK_PENALTY_FACTOR * inp.weights.shortfall_penalty_per_kwh * inp.step_h
+    per = inp.weights.network_penalty_per_kwh_eq * inp.step_h
     return np.full(_elements(lp), per)
 
 

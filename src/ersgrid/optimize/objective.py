@@ -5,11 +5,18 @@
 + degradation·storage discharge − user_price·energy into vehicle batteries
 + (user_price + V2G wear + V2G payment)·energy out of vehicle batteries
 + penalty·energy vehicles needed at their exit and did not get
++ network penalty·Σ Δ·excess over the network's limits [kW-equivalent]
 − refill cost·(stored energy at the end − at the start)`` [currency].
 
 The last term values what the stationary batteries hold at the end of a run at what it
 would cost to put it back (:func:`refill_cost_per_kwh`), so neither emptying nor filling the
 batteries by the end of a run is free.
+
+The network term prices a step's excess over the voltage band and loading limits in kW of
+draw at the connection that moves each element most (:mod:`ersgrid.optimize.network`) at
+:attr:`ObjectiveWeights.network_penalty_per_kwh_eq`: the planner pays it on its slack, and a
+run on what the power flow of its realised draw breaks, so a strategy that keeps the band by
+giving up vehicle energy is not ranked behind one that breaks it.
 
 Lower is better; ``−objective`` is the margin after carbon, wear and unmet-need penalty.
 """
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from ersgrid.optimize.network import NETWORK_PENALTY_FACTOR
 from ersgrid.scenario.schema import Scenario
 from ersgrid.scenario.v2g import wear_cost
 
@@ -67,6 +75,13 @@ class ObjectiveWeights:
     shortfall_penalty_per_kwh: float
     v2g_cost_per_kwh: float = 0.0
     demand_charge_per_kw: float = 0.0
+
+    @property
+    def network_penalty_per_kwh_eq(self) -> float:
+        """Per kW-equivalent of excess over a network limit for one hour
+        [currency/kWh-equivalent]: :data:`~ersgrid.optimize.network.NETWORK_PENALTY_FACTOR`
+        shortfall penalties."""
+        return NETWORK_PENALTY_FACTOR * self.shortfall_penalty_per_kwh
 
     @classmethod
     def from_scenario(cls, scenario: Scenario, days: float = 1.0) -> ObjectiveWeights:

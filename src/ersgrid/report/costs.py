@@ -30,6 +30,7 @@ TERM_LABELS: dict[str, str] = {
     "storage_wear_cost": "storage wear",
     "v2g_wear_cost": "V2G battery wear",
     "shortfall_penalty": "penalty on unmet energy",
+    "network_penalty": "penalty on network limits",
     "stored_energy_carbon_value": "stored energy, carbon value",
 }
 """How the cost breakdown names each term of :data:`~ersgrid.run.kpis.MARGIN_TERMS` and

@@ -50,11 +50,13 @@ OBJECTIVE_TERMS: tuple[tuple[str, int], ...] = (
     ("storage_wear_cost", -1),
     ("v2g_wear_cost", -1),
     ("shortfall_penalty", -1),
+    ("network_penalty", -1),
     ("stored_energy_carbon_value", 1),
 )
 """The KPIs (key, sign) that take ``margin`` to ``−objective`` [currency]: ``objective =
 −(margin + Σ sign × KPI)``, the costs the planner weighs beyond the money (demand charge,
-carbon, wear, the penalty on unmet energy) and the carbon part of the stored energy's value."""
+carbon, wear, the penalties on unmet energy and on the excess over the network's limits) and
+the carbon part of the stored energy's value."""
 
 
 def pseudonym(seed: int, vehicle_id: npt.NDArray[np.int64]) -> list[str]:
@@ -232,6 +234,13 @@ def compute_kpis(
     peak_kw = float(timeseries["grid_import_kw"].max())
     demand_charge = w.demand_charge_per_kw * peak_kw
     refill_with_carbon = refill_cost_per_kwh(scenario, price, co2)
+    # what the power flow of the realised draw found beyond the network's limits, in the
+    # planner's unit (kW-equivalent) and at its price (None: the scenario has no network)
+    excess_kwh_eq = (
+        float(timeseries["grid_excess_kw_eq"].to_numpy().sum() * dt_h)
+        if "grid_excess_kw_eq" in timeseries
+        else None
+    )
     terms = {
         "revenue": revenue,
         "export_revenue": export_revenue,
@@ -246,6 +255,7 @@ def compute_kpis(
         "storage_wear_cost": w.degradation_cost_per_kwh * storage_discharged_kwh,
         "v2g_wear_cost": v2g_wear,
         "shortfall_penalty": w.shortfall_penalty_per_kwh * unmet,
+        "network_penalty": w.network_penalty_per_kwh_eq * (excess_kwh_eq or 0.0),
         "stored_energy_carbon_value": storage_change_kwh * refill_with_carbon - stored_value,
     }
     margin = sum(sign * terms[key] for key, sign in MARGIN_TERMS)
@@ -277,6 +287,7 @@ def compute_kpis(
         "cost_per_kwh_delivered": energy_cost / delivered if delivered > 0 else float("nan"),
         "trips": len(trips),
         "unmet_energy_kwh": unmet,
+        "network_excess_kwh_eq": excess_kwh_eq,
         "revenue": revenue,
         "export_revenue": export_revenue,
         "margin": margin,
@@ -310,6 +321,7 @@ _SUM = (
     "ledger_records", "ledger_blocks", "ledger_wall_time_s", "dr_events", "dr_reduction_kwh",
     "dr_reduction_cbl_kwh", "grid_energy_cost", "carbon_cost", "storage_wear_cost",
     "shortfall_penalty", "stored_energy_carbon_value", "planned_network_slack_steps",
+    "network_penalty", "network_excess_kwh_eq",
 )  # fmt: skip
 _OMIT = (
     "capex", "annual_energy_sales", "annual_operating_margin", "npv", "irr", "lcoe_per_kwh",
