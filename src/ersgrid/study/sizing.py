@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "build_sizing",
     "realised_cost",
     "size_storage",
+    "storage_sweep",
     "with_sizes",
     "year_scale",
 ]
@@ -375,3 +376,19 @@ def realised_cost(
             + spec.power_kw * annual_cost_per_unit(scenario, "storage_power_kw")
         )
     return capital + float(year.kpis["objective"]) * year_scale(scenario, typical), year.kpis
+
+
+def storage_sweep(
+    scenario: Scenario,
+    typical: TypicalDays,
+    energies_kwh: Sequence[float],
+    power_kw: float,
+    strategy: str = "oracle",
+) -> list[float]:
+    """The year's realised cost (:func:`realised_cost`) with each unit of each energy in
+    ``energies_kwh`` [kWh] and ``power_kw`` [kW]: the representative year run by the twin
+    once per size, the check of what :func:`size_storage` chooses [currency/a]."""
+    return [
+        realised_cost(with_sizes(scenario, e, power_kw), typical, strategy)[0]
+        for e in energies_kwh
+    ]
