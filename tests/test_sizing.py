@@ -19,6 +19,7 @@ from ersgrid.scenario.schema import Scenario
 from ersgrid.study.economics import annual_cost_per_unit
 from ersgrid.study.sizing import (
     SizingOptions,
+    capacities,
     realised_cost,
     size_storage,
     storage_sweep,
@@ -57,9 +58,7 @@ def _day_objectives(sc: Scenario, typical: TypicalDays) -> float:
 
 
 @pytest.mark.parametrize("k", [1, 2])
-def test_a_fixed_size_costs_what_the_day_models_with_that_size_cost(
-    tiny: Scenario, k: int
-) -> None:
+def test_a_fixed_size_costs_what_the_day_models_with_that_size_cost(tiny: Scenario, k: int) -> None:
     # with one typical day the year's peak is that day's: a demand charge bills the same
     tariff = tiny.tariff.model_copy(update={"demand_charge_per_kw": 20.0 if k == 1 else 0.0})
     sc = tiny.model_copy(update={"tariff": tariff})
@@ -131,6 +130,44 @@ def test_a_sweep_of_storage_energy_finds_the_chosen_size(
     assert abs(best - chosen) <= step
 
 
+def test_a_connection_fixed_at_its_limit_adds_only_its_capital(
+    tiny: Scenario, two_days: TypicalDays
+) -> None:
+    limit = 1500.0  # tiny's grid.connections import_limit_kw
+    plain = size_storage(tiny, two_days, options=SizingOptions(profile_points=0))
+    fixed = size_storage(
+        tiny,
+        two_days,
+        options=SizingOptions(connections=True, capacity_kw=(limit, limit), profile_points=0),
+    )
+    capital = limit * annual_cost_per_unit(tiny, "import_capacity_kw")
+    assert fixed.breakdown["connection_capital"] == pytest.approx(capital)
+    assert fixed.annual_cost == pytest.approx(plain.annual_cost + capital, rel=1e-7)
+
+
+def test_sized_connections_carry_the_peak_and_the_twin_realises_them(
+    tiny: Scenario, two_days: TypicalDays
+) -> None:
+    s = size_storage(tiny, two_days, options=SizingOptions(connections=True, profile_points=0))
+    caps = capacities(s)
+    assert set(caps) == {"SS-Test"}
+    # one connection: its capacity is the corridor's peak, below the scenario's limit
+    assert caps["SS-Test"] == pytest.approx(s.sizes["year_peak_kw"], rel=1e-6)
+    assert caps["SS-Test"] < 1500.0
+    sized = with_sizes(tiny, s.sizes["storage_energy_kwh"], s.sizes["storage_power_kw"], caps)
+    realised, _ = realised_cost(sized, two_days, connections=list(caps))
+    assert realised == pytest.approx(s.annual_cost, rel=0.03)
+
+
+def test_connections_need_a_grid_section(tiny: Scenario, two_days: TypicalDays) -> None:
+    with pytest.raises(ScenarioError, match=r"grid\.connections"):
+        size_storage(
+            tiny.model_copy(update={"grid": None}),
+            two_days,
+            options=SizingOptions(connections=True),
+        )
+
+
 def test_bad_options_are_named() -> None:
     with pytest.raises(ScenarioError, match="--min-energy-kwh"):
         SizingOptions(energy_kwh=(5.0, 1.0)).check()
@@ -154,7 +191,8 @@ def test_size_cli(tmp_path: Path) -> None:
     assert written["sizes"] == pytest.approx(data["sizes"])
     assert len(written["profile"]["storage_energy_kwh"]) == 3
     page = (out / "sizing.html").read_text(encoding="utf-8")
-    assert "plotly" in page and "<script" in page
+    assert "plotly" in page
+    assert "<script" in page
 
 
 @pytest.mark.parametrize(
@@ -164,6 +202,7 @@ def test_size_cli(tmp_path: Path) -> None:
         (["--energy-kwh", "5", "--max-energy-kwh", "9"], "--energy-kwh"),
         (["--energy-kwh", "-1"], "--energy-kwh"),
         (["--profile-points", "1"], "--profile-points"),
+        (["--max-capacity-kw", "5"], "--connections"),
     ],
 )
 def test_size_cli_bad_options_exit_2(args: list[str], named: str) -> None:

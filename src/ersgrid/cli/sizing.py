@@ -16,6 +16,7 @@ __all__ = ["size"]
 _LINES = {
     "storage_energy_capital": "Storage energy part (capital + O&M)",
     "storage_power_capital": "Storage power part (capital + O&M)",
+    "connection_capital": "Grid connections' import capacity (capital + O&M)",
     "energy_bought": "Grid energy bought",
     "demand_charge": "Demand charge",
     "storage_wear_and_content": "Storage wear, less the content gained",
@@ -35,7 +36,10 @@ def size(
     typical_days: Annotated[
         int,
         typer.Option(
-            "--typical-days", "-k", min=1, max=366,
+            "--typical-days",
+            "-k",
+            min=1,
+            max=366,
             help="Typical days the calendar year is clustered into; one LP per day.",
         ),
     ] = 12,
@@ -64,6 +68,19 @@ def size(
         float | None,
         typer.Option(help="Fix each unit's power [kW] (only the energy is chosen)."),
     ] = None,
+    connections: Annotated[
+        bool,
+        typer.Option(
+            "--connections",
+            help="Also size each grid connection's import capacity (grid.connections).",
+        ),
+    ] = False,
+    min_capacity_kw: Annotated[
+        float | None, typer.Option(help="Least import capacity of a connection [kW].")
+    ] = None,
+    max_capacity_kw: Annotated[
+        float | None, typer.Option(help="Most import capacity of a connection [kW].")
+    ] = None,
     profile_points: Annotated[
         int,
         typer.Option(
@@ -80,11 +97,13 @@ def size(
         typer.Option("--json", help="Print the sizing as JSON on stdout, and nothing else."),
     ] = False,
 ) -> None:
-    """Size the stationary storage: each unit's energy and power that minimise the year's
-    annualised storage capital plus operating cost, over typical days (one perfect-hindsight
-    LP per day, stacked with the sizes as columns, solved by HiGHS)."""  # fmt: skip
+    """Size the stationary storage (and with --connections the grid connections' import
+    capacity): each unit's energy and power that minimise the year's annualised capital plus
+    operating cost, over typical days (one perfect-hindsight LP per day, stacked with the
+    sizes as columns, solved by HiGHS)."""
     from ersgrid.cli.console import progress, status
     from ersgrid.errors import ScenarioError
+    from ersgrid.report.sizing import SIZE_LABELS
     from ersgrid.results.economics import write_sizing
     from ersgrid.scenario.loader import load_scenario
     from ersgrid.study.sizing import SizingOptions, size_storage
@@ -103,8 +122,12 @@ def size(
         else (_bound(min_energy_kwh, 0.0), _bound(max_energy_kwh, math.inf)),
         power_kw=(power_kw, power_kw) if power_kw is not None
         else (_bound(min_power_kw, 0.0), _bound(max_power_kw, math.inf)),
+        connections=connections,
+        capacity_kw=(_bound(min_capacity_kw, 0.0), _bound(max_capacity_kw, math.inf)),
         profile_points=profile_points,
     )  # fmt: skip
+    if not connections and (min_capacity_kw is not None or max_capacity_kw is not None):
+        raise ScenarioError("--min-capacity-kw/--max-capacity-kw: give --connections too")
     options.check()
     sc = load_scenario(scenario)
     if seed is not None:
@@ -132,11 +155,15 @@ def size(
         return
     cur = sizing.currency
     subs = ", ".join(sizing.substations)
+    units = f"{sizing.units} unit{'s' if sizing.units != 1 else ''}"
     print_tables(
         fit_tables(
-            f"{sizing.scenario}: storage per unit ({sizing.units} units: {subs})",
+            f"{sizing.scenario}: storage per unit ({units}: {subs})",
             "size",
-            ["energy [kWh]", "power [kW]", "year's peak import [kW]"],
+            [
+                SIZE_LABELS.get(k, f"Import capacity of {k.split('/', 1)[-1]} [kW]")
+                for k in sizing.sizes
+            ],
             {"chosen": [format_value(v, step=1.0) for v in sizing.sizes.values()]},
         )
     )

@@ -12,6 +12,8 @@ column                    unit   meaning
 ``storage_energy_kwh``    kWh    nameplate energy of each unit
 ``storage_power_kw``      kW     charge and discharge limit of each unit, AC side
 ``year_peak_kw``          kW     the year's peak of the corridor's total import
+``import_capacity_kw``    kW     per sized connection (:attr:`SizingLP.connections`,
+                                 optional): its import limit
 ========================  =====  ================================================
 
 The day bounds a size sets become linking rows, per day and (step, storage substation):
@@ -20,7 +22,8 @@ storage row of each day's first step stores ``soc_initial·E`` (``soc − … �
 0``). Each day's ``peak`` column costs nothing and stays under ``year_peak_kw``
 (``peak − year peak ≤ 0``), which carries the demand charge of the year: the tariff's daily
 rate times the days of the year, on the highest day's peak, as the representative year's
-KPIs bill it (:func:`~ersgrid.run.kpis.combine_kpis`).
+KPIs bill it (:func:`~ersgrid.run.kpis.combine_kpis`). A sized connection's import bound
+becomes ``imp − C ≤ 0`` at every step of every day.
 """
 
 from __future__ import annotations
@@ -34,13 +37,17 @@ import scipy.sparse as sp
 
 from ersgrid.optimize.model import Bounds, CohortLP
 
-__all__ = ["SIZES", "SizeBounds", "SizingLP", "StorageUnit"]
+__all__ = ["CAPACITY", "SIZES", "SizeBounds", "SizingLP", "StorageUnit"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 SIZES = ("storage_energy_kwh", "storage_power_kw", "year_peak_kw")
-"""The size columns of :class:`SizingLP`, in column order after the days' columns."""
+"""The size columns of :class:`SizingLP`, in column order after the days' columns; the
+sized connections' import capacities follow them."""
+
+CAPACITY = "import_capacity_kw"
+"""Name prefix of a connection's import capacity column (``import_capacity_kw/<id>``)."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,11 @@ class SizeBounds:
 
     Attributes
     ----------
-    lower, upper : ndarray [unit of the size], shape (len(SIZES),)
+    lower, upper : ndarray [unit of the size], shape (len(SIZES) + sized connections,)
         Equal bounds fix a size.
-    annual_cost : ndarray [currency/a per unit of the size], shape (len(SIZES),)
+    annual_cost : ndarray [currency/a per unit of the size], same shape
         For every unit together: annualised capital and fixed O&M of the storage, the
-        demand charge of a year on the peak.
+        demand charge of a year on the peak; a connection's annualised capital per kW.
     """
 
     lower: FloatArray
@@ -100,6 +107,9 @@ class SizingLP:
         the economics' year scaling).
     unit : StorageUnit
     sizes : SizeBounds
+    connections : ndarray of bool, per substation, optional
+        The connections whose import capacity is sized (one column each, after
+        :data:`SIZES`); None: none, the days' import limits hold.
 
     Attributes
     ----------
@@ -118,6 +128,7 @@ class SizingLP:
         weights: Sequence[float],
         unit: StorageUnit,
         sizes: SizeBounds,
+        connections: npt.NDArray[np.bool_] | None = None,
     ) -> None:
         if len(days) != len(weights) or not days:
             raise ValueError(f"{len(days)} day models for {len(weights)} weights")
@@ -125,6 +136,13 @@ class SizingLP:
         self.weights = np.asarray(weights, dtype=np.float64)
         self.unit = unit
         self.sizes = sizes
+        n_sub = self.days[0].inputs.n_substations
+        self.connections = (
+            np.zeros(n_sub, dtype=bool) if connections is None else np.asarray(connections)
+        )
+        sized = np.flatnonzero(self.connections)
+        if len(sizes.lower) != len(SIZES) + len(sized):
+            raise ValueError(f"{len(sizes.lower)} size bounds for {len(SIZES) + len(sized)} sizes")
         self.col_offsets: list[int] = []
         row_offsets: list[int] = []
         nc = nr = 0
@@ -133,8 +151,11 @@ class SizingLP:
             row_offsets.append(nr)
             nc += m.n_cols
             nr += m.n_rows
-        self.size_col = {name: nc + i for i, name in enumerate(SIZES)}
-        self.n_cols = nc + len(SIZES)
+        ids = unit.ids if unit.ids else tuple(str(i) for i in range(n_sub))
+        names = [*SIZES, *(f"{CAPACITY}/{ids[s]}" for s in sized)]
+        self.size_col = {name: nc + i for i, name in enumerate(names)}
+        self.n_cols = nc + len(names)
+        cap_col = np.array([self.size_col[n] for n in names[len(SIZES) :]], dtype=np.int64)
         e_col, p_col, y_col = (self.size_col[n] for n in SIZES)
         rows: list[IntArray] = []
         cols: list[IntArray] = []
@@ -172,6 +193,15 @@ class SizingLP:
                 lo.append(np.full(n, lower))
                 hi.append(np.full(n, upper))
                 pos += n
+            if len(sized):
+                S = m.inputs.n_substations
+                cell = (np.arange(T)[:, None] * S + sized[None, :]).ravel()
+                r = pos + np.arange(len(cell), dtype=np.int64)
+                add(r, c0 + m.offsets["imp"] + cell, 1.0)
+                add(r, np.tile(cap_col, T), -1.0)
+                lo.append(np.full(len(cell), -np.inf))
+                hi.append(np.zeros(len(cell)))
+                pos += len(cell)
             add(np.array([pos]), np.array([c0 + m.offsets["peak"]]), 1.0)
             add(np.array([pos]), np.array([y_col]), -1.0)
             lo.append(np.array([-np.inf]))
@@ -203,6 +233,10 @@ class SizingLP:
                 sl = slice(m.offsets[block], m.offsets[block] + len(room))
                 b.col_lower[sl] = 0.0
                 b.col_upper[sl] = room
+            if self.connections.any():  # rows imp − C ≤ 0 bound the sized connections
+                S = m.inputs.n_substations
+                imp = b.col_upper[m.offsets["imp"] : m.offsets["imp"] + T * S].reshape(T, S)
+                imp[:, self.connections] = np.inf
             lo_c.append(b.col_lower)
             hi_c.append(b.col_upper)
             lo_r.append(b.row_lower)

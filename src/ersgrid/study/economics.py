@@ -211,6 +211,7 @@ def _annuity(rate: float, life: AssetCostSpec) -> float:
 SIZED_PRICES: dict[str, tuple[str, str]] = {
     "storage_energy_kwh": ("storage_per_kwh", "storage"),
     "storage_power_kw": ("storage_per_kw", "storage"),
+    "import_capacity_kw": ("grid_connection_per_kw", "grid_connection"),
 }
 """Each size a study may choose, with its price and lifetime fields of ``economics``."""
 

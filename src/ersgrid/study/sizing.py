@@ -35,7 +35,7 @@ from ersgrid.control.base import RunContext
 from ersgrid.control.oracle import hindsight_model
 from ersgrid.errors import ScenarioError
 from ersgrid.optimize.model import CohortLP
-from ersgrid.optimize.sizing import SIZES, SizeBounds, SizingLP, StorageUnit
+from ersgrid.optimize.sizing import CAPACITY, SIZES, SizeBounds, SizingLP, StorageUnit
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
 from ersgrid.scenario.schema import Scenario
@@ -49,6 +49,7 @@ __all__ = [
     "Sizing",
     "SizingOptions",
     "build_sizing",
+    "capacities",
     "realised_cost",
     "size_storage",
     "storage_sweep",
@@ -61,6 +62,7 @@ FloatArray = npt.NDArray[np.float64]
 COST_LINES: dict[str, tuple[str, ...]] = {
     "storage_energy_capital": ("storage_energy_kwh",),
     "storage_power_capital": ("storage_power_kw",),
+    "connection_capital": (CAPACITY,),
     "energy_bought": ("imp",),
     "demand_charge": ("year_peak_kw",),
     "storage_wear_and_content": ("ch", "dis"),
@@ -70,7 +72,8 @@ COST_LINES: dict[str, tuple[str, ...]] = {
     "unmet_need_penalty": ("u",),
 }
 """The annual cost breakdown [currency/a] and the LP columns each line sums (revenues are
-negative costs); the lines sum to the objective (the network slacks, 0 here, aside)."""
+negative costs; ``import_capacity_kw`` every sized connection's); the lines sum to the
+objective (the network slacks, 0 here, aside)."""
 
 
 @dataclass(frozen=True)
@@ -83,20 +86,31 @@ class SizingOptions:
         Lower and upper bound of each unit's nameplate energy; equal bounds fix it.
     power_kw : (float, float) [kW]
         Lower and upper bound of each unit's power.
+    connections : bool
+        Also size the import capacity of every connection of ``grid.connections`` (its
+        ``import_limit_kw``), at ``economics.grid_connection_per_kw``.
+    capacity_kw : (float, float) [kW]
+        Lower and upper bound of each sized connection's import capacity.
     profile_points : int
-        Values of each size in its profile (0: no profile).
+        Values of each storage size in its profile (0: no profile).
     time_limit_s : float [s]
         Per solve.
     """
 
     energy_kwh: tuple[float, float] = (0.0, math.inf)
     power_kw: tuple[float, float] = (0.0, math.inf)
+    connections: bool = False
+    capacity_kw: tuple[float, float] = (0.0, math.inf)
     profile_points: int = 9
     time_limit_s: float = 3600.0
 
     def check(self) -> None:
         """Raise ScenarioError naming the option that is out of range."""
-        for name, (lo, hi) in (("energy-kwh", self.energy_kwh), ("power-kw", self.power_kw)):
+        for name, (lo, hi) in (
+            ("energy-kwh", self.energy_kwh),
+            ("power-kw", self.power_kw),
+            ("capacity-kw", self.capacity_kw),
+        ):
             if not (0.0 <= lo <= hi) or math.isnan(hi):
                 raise ScenarioError(
                     f"--min-{name} {lo:g} / --max-{name} {hi:g}: give 0 <= min <= max"
@@ -232,6 +246,8 @@ def build_sizing(
         if progress is not None:
             progress(i + 1, len(typical.dates))
     unit = _unit(scenario, models[0].inputs.n_substations, sub_ids)
+    sized = _connections(scenario, sub_ids) if options.connections else np.zeros(0, dtype=bool)
+    n_conn = int(sized.sum())
     scale = year_scale(scenario, typical)
     days = typical.days_in_year
     annual = np.array(
@@ -239,19 +255,35 @@ def build_sizing(
             unit.units * annual_cost_per_unit(scenario, "storage_energy_kwh"),
             unit.units * annual_cost_per_unit(scenario, "storage_power_kw"),
             scenario.tariff.demand_charge_per_kw * days * scale,
+            *[annual_cost_per_unit(scenario, "import_capacity_kw")] * n_conn,
         ]
     )
     sizes = SizeBounds(
-        lower=np.array([options.energy_kwh[0], options.power_kw[0], 0.0]),
-        upper=np.array([options.energy_kwh[1], options.power_kw[1], np.inf]),
+        lower=np.array([options.energy_kwh[0], options.power_kw[0], 0.0,
+                        *[options.capacity_kw[0]] * n_conn]),
+        upper=np.array([options.energy_kwh[1], options.power_kw[1], np.inf,
+                        *[options.capacity_kw[1]] * n_conn]),
         annual_cost=annual,
-    )
+    )  # fmt: skip
     weights = [w * scale for w in typical.weights]
-    return SizingLP(models, weights, unit, sizes)
+    return SizingLP(models, weights, unit, sizes, sized if n_conn else None)
+
+
+def _connections(scenario: Scenario, sub_ids: list[str]) -> npt.NDArray[np.bool_]:
+    """The substations with a grid connection, whose import capacity is sized."""
+    have = {c.substation for c in scenario.grid.connections} if scenario.grid else set()
+    if not have:
+        raise ScenarioError(
+            "grid.connections: sizing the connections needs a grid section with the "
+            "substations' connections; add one, or size the storage only"
+        )
+    return np.array([sid in have for sid in sub_ids], dtype=bool)
 
 
 def _breakdown(lp: SizingLP, values: FloatArray) -> dict[str, float]:
     by = lp.cost_by_block(values)
+    for name in [n for n in by if n.startswith(f"{CAPACITY}/")]:
+        by[CAPACITY] = by.get(CAPACITY, 0.0) + by.pop(name)
     return {line: sum(by.get(c, 0.0) for c in cols) for line, cols in COST_LINES.items()}
 
 
@@ -307,8 +339,8 @@ def size_storage(
         annual_cost=solution.objective,
         breakdown=_breakdown(lp, values),
         unit_costs={
-            "storage_energy_kwh": annual_cost_per_unit(scenario, "storage_energy_kwh"),
-            "storage_power_kw": annual_cost_per_unit(scenario, "storage_power_kw"),
+            name: annual_cost_per_unit(scenario, name)
+            for name in ("storage_energy_kwh", "storage_power_kw", CAPACITY)
         },
         lp={"rows": lp.n_rows, "columns": lp.n_cols, "nonzeros": int(lp.matrix.nnz)},
         build_s=build_s,
@@ -351,21 +383,49 @@ def _profile(
     return out
 
 
-def with_sizes(scenario: Scenario, energy_kwh: float, power_kw: float) -> Scenario:
-    """``scenario`` with each storage unit of ``energy_kwh`` [kWh] and ``power_kw`` [kW]."""
+def with_sizes(
+    scenario: Scenario,
+    energy_kwh: float,
+    power_kw: float,
+    capacity_kw: dict[str, float] | None = None,
+) -> Scenario:
+    """``scenario`` with each storage unit of ``energy_kwh`` [kWh] and ``power_kw`` [kW],
+    and the import limit of each connection of ``capacity_kw`` (substation id to kW)."""
     spec = scenario.storage
     if spec is None:
         raise ScenarioError("storage: the scenario has no storage section to size")
     unit = spec.model_copy(update={"energy_kwh": float(energy_kwh), "power_kw": float(power_kw)})
-    return scenario.model_copy(update={"storage": unit})
+    update: dict[str, Any] = {"storage": unit}
+    if capacity_kw:
+        grid = scenario.grid
+        if grid is None:
+            raise ScenarioError("grid.connections: no grid section to set import limits in")
+        conns = [
+            c.model_copy(update={"import_limit_kw": float(capacity_kw[c.substation])})
+            if c.substation in capacity_kw
+            else c
+            for c in grid.connections
+        ]
+        update["grid"] = grid.model_copy(update={"connections": conns})
+    return scenario.model_copy(update=update)
+
+
+def capacities(sizing: Sizing) -> dict[str, float]:
+    """The sized connections' import capacities, substation id to kW."""
+    prefix = f"{CAPACITY}/"
+    return {k[len(prefix) :]: v for k, v in sizing.sizes.items() if k.startswith(prefix)}
 
 
 def realised_cost(
-    scenario: Scenario, typical: TypicalDays, strategy: str = "oracle"
+    scenario: Scenario,
+    typical: TypicalDays,
+    strategy: str = "oracle",
+    connections: Sequence[str] = (),
 ) -> tuple[float, dict[str, Any]]:
     """The year's cost the twin realises with the scenario's storage, on the terms of the
-    sizing objective: storage capital and O&M plus the representative year's ``objective``
-    scaled to the economics' year [currency/a]; and the year's KPIs."""
+    sizing objective: storage capital and O&M (and that of the import limits of the
+    ``connections``, substation ids) plus the representative year's ``objective`` scaled to
+    the economics' year [currency/a]; and the year's KPIs."""
     year = representative_year(scenario, strategy, typical)
     spec = scenario.storage
     capital = 0.0
@@ -375,6 +435,16 @@ def realised_cost(
             spec.energy_kwh * annual_cost_per_unit(scenario, "storage_energy_kwh")
             + spec.power_kw * annual_cost_per_unit(scenario, "storage_power_kw")
         )
+    limits = (
+        {c.substation: c.import_limit_kw for c in scenario.grid.connections}
+        if (scenario.grid)
+        else {}
+    )
+    for sid in connections:
+        kw = limits.get(sid)
+        if kw is None:
+            raise ScenarioError(f"grid.connections: {sid} has no import limit to cost")
+        capital += kw * annual_cost_per_unit(scenario, CAPACITY)
     return capital + float(year.kpis["objective"]) * year_scale(scenario, typical), year.kpis
 
 
@@ -389,6 +459,5 @@ def storage_sweep(
     ``energies_kwh`` [kWh] and ``power_kw`` [kW]: the representative year run by the twin
     once per size, the check of what :func:`size_storage` chooses [currency/a]."""
     return [
-        realised_cost(with_sizes(scenario, e, power_kw), typical, strategy)[0]
-        for e in energies_kwh
+        realised_cost(with_sizes(scenario, e, power_kw), typical, strategy)[0] for e in energies_kwh
     ]
