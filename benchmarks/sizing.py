@@ -1,13 +1,13 @@
 """``ersgrid size`` on a full corridor: build and solve time, LP size, peak memory.
 
     python benchmarks/sizing.py [--scenario shin-tomei] [-k 12] [--profile-points 0]
-                                [--connections]
+                                [--connections] [--pv]
 
 clusters the year into K typical days, builds the sizing LP (one oracle LP per typical day,
 stacked with the storage size columns), solves it with HiGHS on one thread, and prints the
 time of each stage, the LP's rows, columns and non-zeros, the peak resident memory of the
 process, the sizes chosen and the annual cost (with ``--connections`` the grid connections' import
-capacity is sized too). With ``--profile-points`` it also times the
+capacity, with ``--pv`` the PV at each substation with arrays are sized too). With ``--profile-points`` it also times the
 profile (each point one warm re-solve). The goal on a 2-core machine: under 10 min and
 4 GB for shin-tomei with 12 typical days.
 """
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("-k", "--typical-days", type=int, default=12)
     parser.add_argument("--profile-points", type=int, default=0)
     parser.add_argument("--connections", action="store_true")
+    parser.add_argument("--pv", action="store_true")
     args = parser.parse_args()
     sc = load_scenario(args.scenario)
     print(f"commit {_commit()}  python {platform.python_version()}  cores {os.cpu_count()}")
@@ -53,7 +54,9 @@ def main() -> None:
     typical = typical_days(sc, args.typical_days)
     cluster_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    options = SizingOptions(connections=args.connections, profile_points=args.profile_points)
+    options = SizingOptions(
+        connections=args.connections, pv=args.pv, profile_points=args.profile_points
+    )
     sizing = size_storage(sc, typical, options=options)
     total_s = time.perf_counter() - t1
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

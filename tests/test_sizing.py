@@ -168,6 +168,44 @@ def test_connections_need_a_grid_section(tiny: Scenario, two_days: TypicalDays) 
         )
 
 
+def test_pv_fixed_at_the_scenarios_arrays_adds_only_their_capital(
+    tiny: Scenario, two_days: TypicalDays
+) -> None:
+    kwp = 200.0  # tiny's roof PV at SS-Test
+    plain = size_storage(tiny, two_days, options=SizingOptions(profile_points=0))
+    fixed = size_storage(
+        tiny, two_days, options=SizingOptions(pv=True, pv_kwp=(kwp, kwp), profile_points=0)
+    )
+    capital = kwp * annual_cost_per_unit(tiny, "pv_kwp")
+    assert fixed.breakdown["pv_capital"] == pytest.approx(capital)
+    assert fixed.annual_cost == pytest.approx(plain.annual_cost + capital, rel=1e-7)
+
+
+def test_sized_pv_and_storage_are_realised_by_the_twin(
+    tiny: Scenario, two_days: TypicalDays
+) -> None:
+    s = size_storage(tiny, two_days, options=SizingOptions(pv=True, profile_points=0))
+    pv = capacities(s, "pv_kwp")
+    assert set(pv) == {"SS-Test"}
+    sized = with_sizes(
+        tiny, s.sizes["storage_energy_kwh"], s.sizes["storage_power_kw"], pv_kwp_at=pv
+    )
+    realised, kpis = realised_cost(sized, two_days, pv=list(pv))
+    assert realised == pytest.approx(s.annual_cost, rel=0.03)
+    bought = kpis["import_cost"] * year_scale(tiny, two_days)
+    assert bought == pytest.approx(s.breakdown["energy_bought"], rel=0.03)
+
+
+def test_pv_sizing_refuses_a_bought_output(tiny: Scenario, two_days: TypicalDays) -> None:
+    settled = tiny.settlement.model_copy(update={"ppa_price_per_kwh": 10.0})
+    with pytest.raises(ScenarioError, match="ppa_price_per_kwh"):
+        size_storage(
+            tiny.model_copy(update={"settlement": settled}),
+            two_days,
+            options=SizingOptions(pv=True),
+        )
+
+
 def test_bad_options_are_named() -> None:
     with pytest.raises(ScenarioError, match="--min-energy-kwh"):
         SizingOptions(energy_kwh=(5.0, 1.0)).check()
@@ -203,6 +241,7 @@ def test_size_cli(tmp_path: Path) -> None:
         (["--energy-kwh", "-1"], "--energy-kwh"),
         (["--profile-points", "1"], "--profile-points"),
         (["--max-capacity-kw", "5"], "--connections"),
+        (["--min-pv-kwp", "5"], "--pv"),
     ],
 )
 def test_size_cli_bad_options_exit_2(args: list[str], named: str) -> None:

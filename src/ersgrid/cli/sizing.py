@@ -17,6 +17,7 @@ _LINES = {
     "storage_energy_capital": "Storage energy part (capital + O&M)",
     "storage_power_capital": "Storage power part (capital + O&M)",
     "connection_capital": "Grid connections' import capacity (capital + O&M)",
+    "pv_capital": "PV (capital + O&M)",
     "energy_bought": "Grid energy bought",
     "demand_charge": "Demand charge",
     "storage_wear_and_content": "Storage wear, less the content gained",
@@ -25,6 +26,11 @@ _LINES = {
     "v2g": "V2G refunds, wear and payments",
     "unmet_need_penalty": "Unmet exit energy (penalty)",
 }
+
+
+def _size_label(name: str) -> str:
+    kind, _, sub = name.partition("/")
+    return f"PV at {sub} [kWp]" if kind == "pv_kwp" else f"Import capacity of {sub} [kW]"
 
 
 def _bound(value: float | None, default: float) -> float:
@@ -81,6 +87,16 @@ def size(
     max_capacity_kw: Annotated[
         float | None, typer.Option(help="Most import capacity of a connection [kW].")
     ] = None,
+    pv: Annotated[
+        bool,
+        typer.Option(
+            "--pv", help="Also size the PV at each substation with arrays (renewables.pv)."
+        ),
+    ] = False,
+    min_pv_kwp: Annotated[
+        float | None, typer.Option(help="Least PV at a substation [kWp].")
+    ] = None,
+    max_pv_kwp: Annotated[float | None, typer.Option(help="Most PV at a substation [kWp].")] = None,
     profile_points: Annotated[
         int,
         typer.Option(
@@ -97,10 +113,10 @@ def size(
         typer.Option("--json", help="Print the sizing as JSON on stdout, and nothing else."),
     ] = False,
 ) -> None:
-    """Size the stationary storage (and with --connections the grid connections' import
-    capacity): each unit's energy and power that minimise the year's annualised capital plus
-    operating cost, over typical days (one perfect-hindsight LP per day, stacked with the
-    sizes as columns, solved by HiGHS)."""
+    """Size the stationary storage (with --connections also the grid connections' import
+    capacity, with --pv the PV at each substation): the sizes that minimise the year's
+    annualised capital plus operating cost, over typical days (one perfect-hindsight LP per
+    day, stacked with the sizes as columns, solved by HiGHS)."""
     from ersgrid.cli.console import progress, status
     from ersgrid.errors import ScenarioError
     from ersgrid.report.sizing import SIZE_LABELS
@@ -124,8 +140,12 @@ def size(
         else (_bound(min_power_kw, 0.0), _bound(max_power_kw, math.inf)),
         connections=connections,
         capacity_kw=(_bound(min_capacity_kw, 0.0), _bound(max_capacity_kw, math.inf)),
+        pv=pv,
+        pv_kwp=(_bound(min_pv_kwp, 0.0), _bound(max_pv_kwp, math.inf)),
         profile_points=profile_points,
     )  # fmt: skip
+    if not pv and (min_pv_kwp is not None or max_pv_kwp is not None):
+        raise ScenarioError("--min-pv-kwp/--max-pv-kwp: give --pv too")
     if not connections and (min_capacity_kw is not None or max_capacity_kw is not None):
         raise ScenarioError("--min-capacity-kw/--max-capacity-kw: give --connections too")
     options.check()
@@ -160,10 +180,7 @@ def size(
         fit_tables(
             f"{sizing.scenario}: storage per unit ({units}: {subs})",
             "size",
-            [
-                SIZE_LABELS.get(k, f"Import capacity of {k.split('/', 1)[-1]} [kW]")
-                for k in sizing.sizes
-            ],
+            [SIZE_LABELS.get(k, _size_label(k)) for k in sizing.sizes],
             {"chosen": [format_value(v, step=1.0) for v in sizing.sizes.values()]},
         )
     )

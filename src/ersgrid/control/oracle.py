@@ -60,14 +60,21 @@ def hindsight_cohorts(
     return kept, ex, ids
 
 
-def hindsight_model(context: RunContext, storage: StorageArrays | None = None) -> CohortLP:
+def hindsight_model(
+    context: RunContext,
+    storage: StorageArrays | None = None,
+    renewable_kw: npt.NDArray[np.float64] | None = None,
+) -> CohortLP:
     """The oracle's perfect-hindsight LP of a run, without the network rows, optionally with
-    other batteries than the scenario's (``storage``): the model a study solves per day
+    other batteries than the scenario's (``storage``) or other renewables at the connections
+    (``renewable_kw`` [kW], shape (steps, substations)): the model a study solves per day
     (e.g. :mod:`ersgrid.study.sizing`)."""
     cohorts, ex, _ = hindsight_cohorts(context)
     inputs = plan_inputs(context, 0, len(context.index))
     if storage is not None:
         inputs = dataclasses.replace(inputs, storage=storage)
+    if renewable_kw is not None:
+        inputs = dataclasses.replace(inputs, renewable_kw=renewable_kw)
     return CohortLP(cohorts, ex, inputs, storage_value(context))
 
 

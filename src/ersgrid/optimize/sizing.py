@@ -14,6 +14,8 @@ column                    unit   meaning
 ``year_peak_kw``          kW     the year's peak of the corridor's total import
 ``import_capacity_kw``    kW     per sized connection (:attr:`SizingLP.connections`,
                                  optional): its import limit
+``pv_kwp``                kWp    per substation with sized PV (:attr:`SizingLP.pv`,
+                                 optional): the PV arrays at its connection
 ========================  =====  ================================================
 
 The day bounds a size sets become linking rows, per day and (step, storage substation):
@@ -23,7 +25,11 @@ storage row of each day's first step stores ``soc_initial·E`` (``soc − … �
 (``peak − year peak ≤ 0``), which carries the demand charge of the year: the tariff's daily
 rate times the days of the year, on the highest day's peak, as the representative year's
 KPIs bill it (:func:`~ersgrid.run.kpis.combine_kpis`). A sized connection's import bound
-becomes ``imp − C ≤ 0`` at every step of every day.
+becomes ``imp − C ≤ 0`` at every step of every day. Sized PV of ``K`` kWp yields ``K·φ``
+(the day's per-kWp profile ``φ``) in the substation balance (``… + φ·K = other − the other
+plants' output``) (the day model's renewables are
+those of the other plants), and curtailment is at most the renewables: ``curt − φ·K ≤``
+the other plants' output.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import scipy.sparse as sp
 
 from ersgrid.optimize.model import Bounds, CohortLP
 
-__all__ = ["CAPACITY", "SIZES", "SizeBounds", "SizingLP", "StorageUnit"]
+__all__ = ["CAPACITY", "PV", "SIZES", "SizeBounds", "SizingLP", "StorageUnit"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -48,6 +54,9 @@ sized connections' import capacities follow them."""
 
 CAPACITY = "import_capacity_kw"
 """Name prefix of a connection's import capacity column (``import_capacity_kw/<id>``)."""
+
+PV = "pv_kwp"
+"""Name prefix of a substation's PV column (``pv_kwp/<id>``)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,8 @@ class SizeBounds:
 
     Attributes
     ----------
-    lower, upper : ndarray [unit of the size], shape (len(SIZES) + sized connections,)
+    lower, upper : ndarray [unit of the size], shape (len(SIZES) + sized connections +
+        substations with sized PV,)
         Equal bounds fix a size.
     annual_cost : ndarray [currency/a per unit of the size], same shape
         For every unit together: annualised capital and fixed O&M of the storage, the
@@ -110,6 +120,11 @@ class SizingLP:
     connections : ndarray of bool, per substation, optional
         The connections whose import capacity is sized (one column each, after
         :data:`SIZES`); None: none, the days' import limits hold.
+    pv : ndarray of bool, per substation, optional
+        The substations whose PV is sized (one column each, after the connections').
+    pv_kw_per_kwp : sequence of ndarray [kW/kWp], shape (steps, substations), optional
+        Per day, the sized PV's yield per kWp; the day models' ``renewable_kw`` must leave
+        that PV out.
 
     Attributes
     ----------
@@ -129,6 +144,8 @@ class SizingLP:
         unit: StorageUnit,
         sizes: SizeBounds,
         connections: npt.NDArray[np.bool_] | None = None,
+        pv: npt.NDArray[np.bool_] | None = None,
+        pv_kw_per_kwp: Sequence[FloatArray] | None = None,
     ) -> None:
         if len(days) != len(weights) or not days:
             raise ValueError(f"{len(days)} day models for {len(weights)} weights")
@@ -141,8 +158,14 @@ class SizingLP:
             np.zeros(n_sub, dtype=bool) if connections is None else np.asarray(connections)
         )
         sized = np.flatnonzero(self.connections)
-        if len(sizes.lower) != len(SIZES) + len(sized):
-            raise ValueError(f"{len(sizes.lower)} size bounds for {len(SIZES) + len(sized)} sizes")
+        self.pv = np.zeros(n_sub, dtype=bool) if pv is None else np.asarray(pv)
+        pv_at = np.flatnonzero(self.pv)
+        if len(pv_at) and (pv_kw_per_kwp is None or len(pv_kw_per_kwp) != len(self.days)):
+            raise ValueError("sized PV needs each day's yield per kWp")
+        self.pv_kw_per_kwp = list(pv_kw_per_kwp or [])
+        n_sizes = len(SIZES) + len(sized) + len(pv_at)
+        if len(sizes.lower) != n_sizes:
+            raise ValueError(f"{len(sizes.lower)} size bounds for {n_sizes} sizes")
         self.col_offsets: list[int] = []
         row_offsets: list[int] = []
         nc = nr = 0
@@ -152,10 +175,13 @@ class SizingLP:
             nc += m.n_cols
             nr += m.n_rows
         ids = unit.ids if unit.ids else tuple(str(i) for i in range(n_sub))
-        names = [*SIZES, *(f"{CAPACITY}/{ids[s]}" for s in sized)]
+        cap_names = [f"{CAPACITY}/{ids[s]}" for s in sized]
+        pv_names = [f"{PV}/{ids[s]}" for s in pv_at]
+        names = [*SIZES, *cap_names, *pv_names]
         self.size_col = {name: nc + i for i, name in enumerate(names)}
         self.n_cols = nc + len(names)
-        cap_col = np.array([self.size_col[n] for n in names[len(SIZES) :]], dtype=np.int64)
+        cap_col = np.array([self.size_col[n] for n in cap_names], dtype=np.int64)
+        pv_col = np.array([self.size_col[n] for n in pv_names], dtype=np.int64)
         e_col, p_col, y_col = (self.size_col[n] for n in SIZES)
         rows: list[IntArray] = []
         cols: list[IntArray] = []
@@ -172,7 +198,7 @@ class SizingLP:
             a = m.matrix.tocoo()
             add(a.row + r0, a.col + c0, a.data)
         pos = nr
-        for m, c0, r0 in zip(self.days, self.col_offsets, row_offsets, strict=True):
+        for d, (m, c0, r0) in enumerate(zip(self.days, self.col_offsets, row_offsets, strict=True)):
             T = m.inputs.n_steps
             cells = np.flatnonzero(np.tile(unit.present, T)).astype(np.int64)
             first = np.flatnonzero(unit.present).astype(np.int64)
@@ -201,6 +227,19 @@ class SizingLP:
                 add(r, np.tile(cap_col, T), -1.0)
                 lo.append(np.full(len(cell), -np.inf))
                 hi.append(np.zeros(len(cell)))
+                pos += len(cell)
+            if len(pv_at):
+                S = m.inputs.n_substations
+                phi = np.asarray(self.pv_kw_per_kwp[d], dtype=np.float64)[:, pv_at]
+                cell = (np.arange(T)[:, None] * S + pv_at[None, :]).ravel()
+                cols_pv = np.tile(pv_col, T)
+                # balance: … + φ·K = other − (other plants' output)
+                add(r0 + m.row_offsets["balance"] + cell, cols_pv, phi.ravel())
+                r = pos + np.arange(len(cell), dtype=np.int64)
+                add(r, c0 + m.offsets["curt"] + cell, 1.0)
+                add(r, cols_pv, -phi.ravel())
+                lo.append(np.full(len(cell), -np.inf))
+                hi.append(m.inputs.renewable_kw.reshape(T, S)[:, pv_at].ravel().astype(np.float64))
                 pos += len(cell)
             add(np.array([pos]), np.array([c0 + m.offsets["peak"]]), 1.0)
             add(np.array([pos]), np.array([y_col]), -1.0)
@@ -237,6 +276,10 @@ class SizingLP:
                 S = m.inputs.n_substations
                 imp = b.col_upper[m.offsets["imp"] : m.offsets["imp"] + T * S].reshape(T, S)
                 imp[:, self.connections] = np.inf
+            if self.pv.any():  # rows curt − φ·K ≤ other output bound the curtailment
+                S = m.inputs.n_substations
+                curt = b.col_upper[m.offsets["curt"] : m.offsets["curt"] + T * S].reshape(T, S)
+                curt[:, self.pv] = np.inf
             lo_c.append(b.col_lower)
             hi_c.append(b.col_upper)
             lo_r.append(b.row_lower)

@@ -212,6 +212,7 @@ SIZED_PRICES: dict[str, tuple[str, str]] = {
     "storage_energy_kwh": ("storage_per_kwh", "storage"),
     "storage_power_kw": ("storage_per_kw", "storage"),
     "import_capacity_kw": ("grid_connection_per_kw", "grid_connection"),
+    "pv_kwp": ("pv_per_kwp", "pv"),
 }
 """Each size a study may choose, with its price and lifetime fields of ``economics``."""
 

@@ -35,7 +35,7 @@ from ersgrid.control.base import RunContext
 from ersgrid.control.oracle import hindsight_model
 from ersgrid.errors import ScenarioError
 from ersgrid.optimize.model import CohortLP
-from ersgrid.optimize.sizing import CAPACITY, SIZES, SizeBounds, SizingLP, StorageUnit
+from ersgrid.optimize.sizing import CAPACITY, PV, SIZES, SizeBounds, SizingLP, StorageUnit
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
 from ersgrid.scenario.schema import Scenario
@@ -50,6 +50,7 @@ __all__ = [
     "SizingOptions",
     "build_sizing",
     "capacities",
+    "pv_kwp",
     "realised_cost",
     "size_storage",
     "storage_sweep",
@@ -63,6 +64,7 @@ COST_LINES: dict[str, tuple[str, ...]] = {
     "storage_energy_capital": ("storage_energy_kwh",),
     "storage_power_capital": ("storage_power_kw",),
     "connection_capital": (CAPACITY,),
+    "pv_capital": (PV,),
     "energy_bought": ("imp",),
     "demand_charge": ("year_peak_kw",),
     "storage_wear_and_content": ("ch", "dis"),
@@ -86,6 +88,11 @@ class SizingOptions:
         Lower and upper bound of each unit's nameplate energy; equal bounds fix it.
     power_kw : (float, float) [kW]
         Lower and upper bound of each unit's power.
+    pv : bool
+        Also size the modelled PV at each substation with arrays (``renewables.pv``: its
+        arrays scaled together), at ``economics.pv_per_kwp``.
+    pv_kwp : (float, float) [kWp]
+        Lower and upper bound of each substation's PV.
     connections : bool
         Also size the import capacity of every connection of ``grid.connections`` (its
         ``import_limit_kw``), at ``economics.grid_connection_per_kw``.
@@ -101,6 +108,8 @@ class SizingOptions:
     power_kw: tuple[float, float] = (0.0, math.inf)
     connections: bool = False
     capacity_kw: tuple[float, float] = (0.0, math.inf)
+    pv: bool = False
+    pv_kwp: tuple[float, float] = (0.0, math.inf)
     profile_points: int = 9
     time_limit_s: float = 3600.0
 
@@ -110,6 +119,7 @@ class SizingOptions:
             ("energy-kwh", self.energy_kwh),
             ("power-kw", self.power_kw),
             ("capacity-kw", self.capacity_kw),
+            ("pv-kwp", self.pv_kwp),
         ):
             if not (0.0 <= lo <= hi) or math.isnan(hi):
                 raise ScenarioError(
@@ -207,11 +217,35 @@ def _unit(scenario: Scenario, n_substations: int, sub_ids: list[str]) -> Storage
     return StorageUnit(present, spec.soc_min, spec.soc_max, spec.soc_initial, tuple(sub_ids))
 
 
-def _day_model(scenario: Scenario, day: Any) -> tuple[CohortLP, list[str]]:
-    """The oracle's LP of one typical day with unbounded batteries."""
+def pv_kwp(scenario: Scenario) -> dict[str, float]:
+    """The modelled PV arrays' peak power at each substation that has any [kWp]."""
+    out: dict[str, float] = {}
+    for a in scenario.renewables.pv:
+        out[a.substation] = out.get(a.substation, 0.0) + a.peak_kw
+    return out
+
+
+def _day_model(
+    scenario: Scenario, day: Any, size_pv: bool = False
+) -> tuple[CohortLP, list[str], FloatArray | None]:
+    """The oracle's LP of one typical day with unbounded batteries (and, with ``size_pv``,
+    without the modelled PV arrays), and their yield per kWp at each connection."""
     world = build_world(scenario, planning_index(scenario, 1.0, day))
     context = RunContext(world=world, energy=world.energy, layout=world.layout)
     n = world.layout.n_substations
+    sub_ids = list(world.layout.sub_ids)
+    others = None
+    per_kwp = None
+    if size_pv:
+        plants = world.plants
+        modelled = np.zeros_like(world.energy.renewable_kw)
+        for i, (kind, sub) in enumerate(zip(plants.kinds, plants.substations, strict=True)):
+            if kind == "pv" and not plants.measured[i]:
+                modelled[:, sub_ids.index(sub)] += np.nan_to_num(plants.power_kw[:, i])
+        kwp = pv_kwp(scenario)
+        peak = np.array([kwp.get(sid, 0.0) for sid in sub_ids])
+        per_kwp = modelled / np.where(peak > 0.0, peak, 1.0)
+        others = np.maximum(world.energy.renewable_kw - modelled, 0.0)
     spec = scenario.storage
     assert spec is not None
     z = np.zeros(n)
@@ -219,7 +253,7 @@ def _day_model(scenario: Scenario, day: Any) -> tuple[CohortLP, list[str]]:
         z, np.full(n, np.inf), z.copy(), np.full(n, np.inf),
         spec.charge_efficiency, spec.discharge_efficiency,
     )  # fmt: skip
-    return hindsight_model(context, open_), list(world.layout.sub_ids)
+    return hindsight_model(context, open_, renewable_kw=others), sub_ids, per_kwp
 
 
 def build_sizing(
@@ -237,17 +271,25 @@ def build_sizing(
     """
     options.check()
     models: list[CohortLP] = []
+    yields: list[FloatArray] = []
     sub_ids: list[str] = []
     if scenario.storage is None:
         _unit(scenario, 0, [])
+    if options.pv:
+        _check_pv(scenario)
     for i, day in enumerate(typical.dates):
-        model, sub_ids = _day_model(scenario, day)
+        model, sub_ids, per_kwp = _day_model(scenario, day, options.pv)
         models.append(model)
+        if per_kwp is not None:
+            yields.append(per_kwp)
         if progress is not None:
             progress(i + 1, len(typical.dates))
     unit = _unit(scenario, models[0].inputs.n_substations, sub_ids)
     sized = _connections(scenario, sub_ids) if options.connections else np.zeros(0, dtype=bool)
     n_conn = int(sized.sum())
+    kwp = pv_kwp(scenario)
+    pv_at = np.array([options.pv and sid in kwp for sid in sub_ids], dtype=bool)
+    n_pv = int(pv_at.sum())
     scale = year_scale(scenario, typical)
     days = typical.days_in_year
     annual = np.array(
@@ -256,17 +298,34 @@ def build_sizing(
             unit.units * annual_cost_per_unit(scenario, "storage_power_kw"),
             scenario.tariff.demand_charge_per_kw * days * scale,
             *[annual_cost_per_unit(scenario, "import_capacity_kw")] * n_conn,
+            *[annual_cost_per_unit(scenario, "pv_kwp")] * n_pv,
         ]
     )
     sizes = SizeBounds(
         lower=np.array([options.energy_kwh[0], options.power_kw[0], 0.0,
-                        *[options.capacity_kw[0]] * n_conn]),
+                        *[options.capacity_kw[0]] * n_conn, *[options.pv_kwp[0]] * n_pv]),
         upper=np.array([options.energy_kwh[1], options.power_kw[1], np.inf,
-                        *[options.capacity_kw[1]] * n_conn]),
+                        *[options.capacity_kw[1]] * n_conn, *[options.pv_kwp[1]] * n_pv]),
         annual_cost=annual,
     )  # fmt: skip
     weights = [w * scale for w in typical.weights]
-    return SizingLP(models, weights, unit, sizes, sized if n_conn else None)
+    return SizingLP(
+        models, weights, unit, sizes, sized if n_conn else None,
+        pv_at if n_pv else None, yields if n_pv else None,
+    )  # fmt: skip
+
+
+def _check_pv(scenario: Scenario) -> None:
+    """PV sizing prices the arrays as the road's own: refuse what it cannot size."""
+    if not scenario.renewables.pv:
+        raise ScenarioError(
+            "renewables.pv: sizing PV scales the modelled arrays at each substation; add one"
+        )
+    if scenario.settlement.ppa_price_per_kwh > 0:
+        raise ScenarioError(
+            "settlement.ppa_price_per_kwh: sizing PV prices the arrays as the road's own "
+            "(capital, no purchase of their output); set it to 0 or leave out --pv"
+        )
 
 
 def _connections(scenario: Scenario, sub_ids: list[str]) -> npt.NDArray[np.bool_]:
@@ -282,8 +341,9 @@ def _connections(scenario: Scenario, sub_ids: list[str]) -> npt.NDArray[np.bool_
 
 def _breakdown(lp: SizingLP, values: FloatArray) -> dict[str, float]:
     by = lp.cost_by_block(values)
-    for name in [n for n in by if n.startswith(f"{CAPACITY}/")]:
-        by[CAPACITY] = by.get(CAPACITY, 0.0) + by.pop(name)
+    for prefix in (CAPACITY, PV):
+        for name in [n for n in by if n.startswith(f"{prefix}/")]:
+            by[prefix] = by.get(prefix, 0.0) + by.pop(name)
     return {line: sum(by.get(c, 0.0) for c in cols) for line, cols in COST_LINES.items()}
 
 
@@ -340,7 +400,7 @@ def size_storage(
         breakdown=_breakdown(lp, values),
         unit_costs={
             name: annual_cost_per_unit(scenario, name)
-            for name in ("storage_energy_kwh", "storage_power_kw", CAPACITY)
+            for name in ("storage_energy_kwh", "storage_power_kw", CAPACITY, PV)
         },
         lp={"rows": lp.n_rows, "columns": lp.n_cols, "nonzeros": int(lp.matrix.nnz)},
         build_s=build_s,
@@ -388,9 +448,12 @@ def with_sizes(
     energy_kwh: float,
     power_kw: float,
     capacity_kw: dict[str, float] | None = None,
+    pv_kwp_at: dict[str, float] | None = None,
 ) -> Scenario:
     """``scenario`` with each storage unit of ``energy_kwh`` [kWh] and ``power_kw`` [kW],
-    and the import limit of each connection of ``capacity_kw`` (substation id to kW)."""
+    the import limit of each connection of ``capacity_kw`` (substation id to kW), and the
+    modelled PV arrays at each substation of ``pv_kwp_at`` scaled to that total [kWp]
+    (none left at 0)."""
     spec = scenario.storage
     if spec is None:
         raise ScenarioError("storage: the scenario has no storage section to size")
@@ -407,13 +470,24 @@ def with_sizes(
             for c in grid.connections
         ]
         update["grid"] = grid.model_copy(update={"connections": conns})
+    if pv_kwp_at:
+        now = pv_kwp(scenario)
+        arrays = []
+        for a in scenario.renewables.pv:
+            if a.substation not in pv_kwp_at:
+                arrays.append(a)
+            elif pv_kwp_at[a.substation] > 0.0:
+                ratio = pv_kwp_at[a.substation] / now[a.substation]
+                arrays.append(a.model_copy(update={"peak_kw": a.peak_kw * ratio}))
+        update["renewables"] = scenario.renewables.model_copy(update={"pv": arrays})
     return scenario.model_copy(update=update)
 
 
-def capacities(sizing: Sizing) -> dict[str, float]:
-    """The sized connections' import capacities, substation id to kW."""
-    prefix = f"{CAPACITY}/"
-    return {k[len(prefix) :]: v for k, v in sizing.sizes.items() if k.startswith(prefix)}
+def capacities(sizing: Sizing, prefix: str = CAPACITY) -> dict[str, float]:
+    """The sized connections' import capacities (or with ``prefix`` :data:`PV` the sized
+    PV), substation id to kW (kWp)."""
+    head = f"{prefix}/"
+    return {k[len(head) :]: v for k, v in sizing.sizes.items() if k.startswith(head)}
 
 
 def realised_cost(
@@ -421,11 +495,12 @@ def realised_cost(
     typical: TypicalDays,
     strategy: str = "oracle",
     connections: Sequence[str] = (),
+    pv: Sequence[str] = (),
 ) -> tuple[float, dict[str, Any]]:
     """The year's cost the twin realises with the scenario's storage, on the terms of the
     sizing objective: storage capital and O&M (and that of the import limits of the
-    ``connections``, substation ids) plus the representative year's ``objective`` scaled to
-    the economics' year [currency/a]; and the year's KPIs."""
+    ``connections`` and of the modelled PV at the substations ``pv``) plus the representative
+    year's ``objective`` scaled to the economics' year [currency/a]; and the year's KPIs."""
     year = representative_year(scenario, strategy, typical)
     spec = scenario.storage
     capital = 0.0
@@ -445,6 +520,8 @@ def realised_cost(
         if kw is None:
             raise ScenarioError(f"grid.connections: {sid} has no import limit to cost")
         capital += kw * annual_cost_per_unit(scenario, CAPACITY)
+    kwp = pv_kwp(scenario)
+    capital += sum(kwp.get(sid, 0.0) for sid in pv) * annual_cost_per_unit(scenario, PV)
     return capital + float(year.kpis["objective"]) * year_scale(scenario, typical), year.kpis
 
 
