@@ -4,12 +4,12 @@
                                 [--connections] [--pv]
 
 clusters the year into K typical days, builds the sizing LP (one oracle LP per typical day,
-stacked with the storage size columns), solves it with HiGHS on one thread, and prints the
-time of each stage, the LP's rows, columns and non-zeros, the peak resident memory of the
-process, the sizes chosen and the annual cost (with ``--connections`` the grid connections' import
-capacity, with ``--pv`` the PV at each substation with arrays are sized too). With ``--profile-points`` it also times the
-profile (each point one warm re-solve). The goal on a 2-core machine: under 10 min and
-4 GB for shin-tomei with 12 typical days.
+stacked with the size columns), solves it with HiGHS on one thread, and prints the time of
+each stage, the LP's rows, columns and non-zeros, the peak resident memory of the process,
+the sizes chosen and the annual cost. With ``--connections`` the grid connections' import
+capacity and with ``--pv`` the PV at each substation with arrays are sized too; with
+``--profile-points`` it also times the profile (each point one warm re-solve). The goal on
+a 2-core machine: under 10 min and 4 GB for shin-tomei with 12 typical days.
 """
 
 from __future__ import annotations
