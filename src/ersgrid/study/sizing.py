@@ -1,4 +1,5 @@
-"""``ersgrid size``: the storage unit size that minimises a year's cost, from typical days.
+"""``ersgrid size``: the storage unit size (and optionally the grid connections' import
+capacity and the PV at each substation) that minimises a year's cost, from typical days.
 
 The year is clustered into typical days (:func:`~ersgrid.study.typical_days.typical_days`).
 Each day's perfect-hindsight LP is the oracle's
@@ -9,15 +10,18 @@ scaling (``annualise.days_per_year`` over the days of the year, as
 :func:`~ersgrid.study.typical_days.year_economics` scales the year), and adds the unit's
 energy and power as columns priced at their annualised capital and O&M
 (:func:`~ersgrid.study.economics.annual_cost_per_unit`, times the number of units) and the
-year's peak import priced at the demand charge. HiGHS solves it once (one thread); each
+year's peak import priced at the demand charge; with :attr:`SizingOptions.connections` each
+connection's import capacity, with :attr:`SizingOptions.pv` each substation's modelled PV
+(the day models then leave those arrays out of their renewables), each priced at its
+annualised capital and O&M. HiGHS solves it once (one thread); each
 point of a size's profile fixes that size and re-solves the rest, warm.
 
-The objective is the year's annualised storage capital plus its operating objective (the
+The objective is the year's annualised capital of the sized assets plus its operating objective (the
 KPIs' ``objective``: energy bought, demand charge, wear, unmet-need penalty, less sales to
 vehicles and export, the batteries' change of content at refill cost), scaled to the year:
 what the representative year under ``oracle`` with these sizes realises
-(:func:`realised_cost`). Assets the sizing does not change (road, substations, grid
-connections, PV) are left out of it.
+(:func:`realised_cost`). Assets the sizing does not change (road, substations, and the grid
+connections and PV unless sized) are left out of it.
 """
 
 from __future__ import annotations
@@ -141,7 +145,8 @@ class Sizing:
     currency : str
     typical : TypicalDays
     sizes : dict of str to float
-        :data:`~ersgrid.optimize.sizing.SIZES` per unit [kWh, kW], and the year's peak [kW].
+        :data:`~ersgrid.optimize.sizing.SIZES` per unit [kWh, kW], and the year's peak [kW];
+        ``import_capacity_kw/<id>`` [kW] and ``pv_kwp/<id>`` [kWp] per sized asset.
     units : int
         Storage units (one per substation the storage section names).
     substations : list of str
