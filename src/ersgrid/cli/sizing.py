@@ -28,6 +28,13 @@ _LINES = {
 }
 
 
+_STAGES = {
+    "build": ("day LPs", "days"),
+    "solve": ("sizing LP", "solves"),
+    "profile": ("profile", "solves"),
+}
+
+
 def _size_label(name: str) -> str:
     kind, _, sub = name.partition("/")
     return f"PV at {sub} [kWp]" if kind == "pv_kwp" else f"Import capacity of {sub} [kW]"
@@ -161,9 +168,8 @@ def size(
 
         def tick(stage: str, done: int, total: int) -> None:
             if stage not in ticks:
-                label = "day LPs" if stage == "build" else "profile"
-                ticks[stage] = bar.task(f"{sc.name} / {label}", unit="solves"
-                                        if stage == "profile" else "days")  # fmt: skip
+                label, unit = _STAGES[stage]
+                ticks[stage] = bar.task(f"{sc.name} / {label}", unit=unit)
             ticks[stage](done, total)
 
         sizing = size_storage(sc, typical, options=options, progress=tick)

@@ -372,7 +372,7 @@ def size_storage(
     options : SizingOptions, optional
     progress : callable, optional
         Called as ``progress(stage, done, total)``: stage ``build`` per day model,
-        ``profile`` per profile solve.
+        ``solve`` before and after the solve, ``profile`` per profile solve.
 
     Raises
     ------
@@ -392,7 +392,11 @@ def size_storage(
     lp = build_sizing(scenario, typical, options, day_progress)
     session = HighsSession(lp, time_limit_s=options.time_limit_s, threads=1)
     build_s = time.perf_counter() - t0
+    if progress is not None:
+        progress("solve", 0, 1)
     solution = session.solve_bounds(lp.bounds())
+    if progress is not None:
+        progress("solve", 1, 1)
     values = solution.values
     sizing = Sizing(
         scenario=scenario.name,
