@@ -7,18 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control.base import RunContext
 from ersgrid.control.oracle import hindsight_model
 from ersgrid.errors import ScenarioError
+from ersgrid.optimize.sizing import SizingLP
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.study.economics import annual_cost_per_unit
 from ersgrid.study.sizing import (
     SizingOptions,
+    build_sizing,
     capacities,
     realised_cost,
     size_storage,
@@ -204,6 +208,39 @@ def test_pv_sizing_refuses_a_bought_output(tiny: Scenario, two_days: TypicalDays
             two_days,
             options=SizingOptions(pv=True),
         )
+
+
+@pytest.fixture(scope="module")
+def tiny_lp(tiny: Scenario, two_days: TypicalDays) -> tuple[SizingLP, HighsSession, float]:
+    lp = build_sizing(tiny, two_days, SizingOptions(profile_points=0))
+    session = HighsSession(lp, threads=1)
+    return lp, session, session.solve_bounds(lp.bounds()).objective
+
+
+SIZE = st.tuples(st.floats(0.0, 300.0), st.floats(0.0, 300.0))
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(a=SIZE, b=SIZE)
+def test_the_cost_of_fixed_sizes_is_convex_and_above_the_optimum(
+    tiny_lp: tuple[SizingLP, HighsSession, float],
+    a: tuple[float, float],
+    b: tuple[float, float],
+) -> None:
+    lp, session, best = tiny_lp
+
+    def cost(size: tuple[float, float]) -> float:
+        lower, upper = lp.sizes.lower.copy(), lp.sizes.upper.copy()
+        lower[:2] = upper[:2] = size
+        return session.solve_bounds(lp.bounds(lower, upper)).objective
+
+    mid = ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)
+    ca, cb, cm = cost(a), cost(b), cost(mid)
+    tol = 1e-7 * abs(best)
+    assert min(ca, cb, cm) >= best - tol
+    assert cm <= (ca + cb) / 2.0 + tol
 
 
 def test_bad_options_are_named() -> None:
