@@ -104,7 +104,7 @@ def test_scenarios_lists_builtins() -> None:
     "command",
     [[], ["run"], ["compare"], ["validate"], ["scenarios"], ["scenario-doc"], ["export"],
      ["reserve"], ["outage"], ["sweep"], ["serve"], ["dr", "run"], ["ledger", "verify"],
-     ["forecast", "backtest"]],
+     ["forecast", "backtest"], ["size"]],
 )  # fmt: skip
 def test_help_for_every_command(command: list[str]) -> None:
     res = runner.invoke(app, [*command, "--help"])

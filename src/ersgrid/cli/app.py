@@ -17,6 +17,7 @@ from ersgrid.cli import (
     mqtt,
     runs,
     serve,
+    sizing,
     support,
     sweep,
     users,
@@ -43,6 +44,7 @@ app.command()(runs.export)
 app.command()(economics.economics)
 app.command()(coalitions.coalitions)
 app.command("economics-year")(economics.economics_year)
+app.command()(sizing.size)
 app.command()(support.reserve)
 app.command()(support.outage)
 app.command()(sweep.sweep)

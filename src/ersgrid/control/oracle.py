@@ -27,14 +27,55 @@ from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.network import NetworkView
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule, StrategyError
-from ersgrid.optimize.cohorts import drop_idle, exposure, vehicle_cohorts
+from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, exposure, vehicle_cohorts
 from ersgrid.optimize.model import CohortLP
 from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession, Solution
+from ersgrid.optimize.storage import StorageArrays
 
-__all__ = ["Oracle"]
+__all__ = ["Oracle", "hindsight_cohorts", "hindsight_model"]
 
 log = logging.getLogger(__name__)
+
+
+def hindsight_cohorts(
+    context: RunContext,
+) -> tuple[Cohorts, Exposure, npt.NDArray[np.int64]]:
+    """The run's realised vehicles (``context.arrivals``) as one cohort each, those that
+    never reach an energised segment dropped; their exposure over the run's steps, and the
+    vehicle id of each kept cohort.
+
+    Raises
+    ------
+    StrategyError
+        If the context has no realised arrivals.
+    """
+    if context.arrivals is None:
+        raise StrategyError("the oracle needs the run's realised arrivals (RunContext.arrivals)")
+    T = len(context.index)
+    cohorts = vehicle_cohorts(context.arrivals, context.step_h)
+    expo = exposure(cohorts, context.layout, T, context.step_h)
+    ids = np.asarray(context.arrivals.vehicle_id, dtype=np.int64)[np.unique(expo.cohort)]
+    kept, ex = drop_idle(cohorts, expo)
+    return kept, ex, ids
+
+
+def hindsight_model(
+    context: RunContext,
+    storage: StorageArrays | None = None,
+    renewable_kw: npt.NDArray[np.float64] | None = None,
+) -> CohortLP:
+    """The oracle's perfect-hindsight LP of a run, without the network rows, optionally with
+    other batteries than the scenario's (``storage``) or other renewables at the connections
+    (``renewable_kw`` [kW], shape (steps, substations)): the model a study solves per day
+    (e.g. :mod:`ersgrid.study.sizing`)."""
+    cohorts, ex, _ = hindsight_cohorts(context)
+    inputs = plan_inputs(context, 0, len(context.index))
+    if storage is not None:
+        inputs = dataclasses.replace(inputs, storage=storage)
+    if renewable_kw is not None:
+        inputs = dataclasses.replace(inputs, renewable_kw=renewable_kw)
+    return CohortLP(cohorts, ex, inputs, storage_value(context))
 
 
 class Oracle(Strategy):
@@ -80,13 +121,10 @@ class Oracle(Strategy):
         self.relinearised = 0
         self.network_slack = np.zeros((0, 0))
         T = len(context.index)
-        cohorts = vehicle_cohorts(context.arrivals, context.step_h)
-        expo = exposure(cohorts, context.layout, T, context.step_h)
+        cohorts, ex, ids = hindsight_cohorts(context)
         # the vehicle behind each kept cohort, sorted for the measured-state lookup
-        ids = np.asarray(context.arrivals.vehicle_id, dtype=np.int64)[np.unique(expo.cohort)]
         self._id_order = np.argsort(ids)
         self._ids_sorted = ids[self._id_order]
-        cohorts, ex = drop_idle(cohorts, expo)
         inputs = plan_inputs(context, 0, T)
         self._network = NetworkView(context) if self.see_network and context.scenario.grid else None
         if self._network is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import highspy
 import numpy as np
@@ -19,13 +20,28 @@ from ersgrid.errors import InfeasibleSchedule
 from ersgrid.optimize.model import Bounds, CohortLP
 from ersgrid.optimize.request import PlanRequest
 
-__all__ = ["HighsSession", "Solution", "quiet_highs"]
+__all__ = ["HighsSession", "LinearModel", "Solution", "quiet_highs"]
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
 
 PROBE_TIME_LIMIT_S = 60.0
 """Time limit of each relaxed solve that names the binding constraint group [s]."""
+
+
+class LinearModel(Protocol):
+    """What a session needs of a model: its matrix, costs and first bounds (a
+    :class:`~ersgrid.optimize.model.CohortLP`, or one built from several, as
+    :class:`~ersgrid.optimize.sizing.SizingLP` is)."""
+
+    n_rows: int
+    n_cols: int
+    matrix: Any
+    cost: FloatArray
+
+    def bounds(self) -> Bounds:
+        """The bounds of the model's first solve."""
+        ...
 
 
 def quiet_highs() -> highspy.Highs:
@@ -76,14 +92,17 @@ class HighsSession:
 
     Parameters
     ----------
-    model : CohortLP
+    model : CohortLP or LinearModel
+        Another model than a CohortLP solves by :meth:`solve_bounds` only.
     time_limit_s : float [s]
         Per solve; a solve that hits it counts as a failure.
     threads : int
         HiGHS threads (1 keeps runs reproducible and polite on shared machines).
     """
 
-    def __init__(self, model: CohortLP, time_limit_s: float = 60.0, threads: int = 1) -> None:
+    def __init__(
+        self, model: CohortLP | LinearModel, time_limit_s: float = 60.0, threads: int = 1
+    ) -> None:
         self.model = model
         h = quiet_highs()
         h.setOptionValue("threads", int(threads))
@@ -109,6 +128,8 @@ class HighsSession:
         InfeasibleSchedule
             As :meth:`solve_bounds`.
         """
+        if not isinstance(self.model, CohortLP):
+            raise TypeError("a plan request needs a CohortLP; give this model's bounds")
         return self.solve_bounds(self.model.bounds(request))
 
     def solve_bounds(self, bounds: Bounds) -> Solution:
@@ -136,7 +157,7 @@ class HighsSession:
         if status != highspy.HighsModelStatus.kOptimal:
             text = h.modelStatusToString(status)
             group = ""
-            if status == highspy.HighsModelStatus.kInfeasible:
+            if status == highspy.HighsModelStatus.kInfeasible and isinstance(self.model, CohortLP):
                 group = f"; binding group: {binding_group(self.model, bounds)}"
             timed_out = status == highspy.HighsModelStatus.kTimeLimit
             if not timed_out:  # a timed-out solve keeps its basis: the next one goes on
@@ -216,7 +237,7 @@ def binding_group(model: CohortLP, bounds: Bounds) -> str:
     return "unknown (no single group's relaxation restores feasibility)"
 
 
-def _pass(h: highspy.Highs, model: CohortLP, b: Bounds) -> object:
+def _pass(h: highspy.Highs, model: CohortLP | LinearModel, b: Bounds) -> object:
     """Hand the model to HiGHS in one call, straight from numpy arrays (no Python lists)."""
     A = model.matrix
     return h.passModel(

@@ -14,18 +14,24 @@ from ersgrid.jsonsafe import json_safe
 if TYPE_CHECKING:
     from ersgrid.scenario.schema import Scenario
     from ersgrid.study.economics import Economics
+    from ersgrid.study.sizing import Sizing
     from ersgrid.study.typical_days import RepresentativeYear
 
 __all__ = [
     "ECONOMICS_FILE",
+    "SIZING_FILE",
+    "SIZING_PAGE",
     "TYPICAL_DAYS_FILE",
     "folder_economics",
     "read_statements",
     "write_economics",
+    "write_sizing",
     "write_year",
 ]
 
 ECONOMICS_FILE = "economics.json"
+SIZING_FILE = "sizing.json"
+SIZING_PAGE = "sizing.html"
 TYPICAL_DAYS_FILE = "typical_days.json"
 
 
@@ -142,6 +148,30 @@ def write_year(folder: Path, year: RepresentativeYear, economics: Economics) -> 
     _write_json(folder / TYPICAL_DAYS_FILE, days)
     _write_json(folder / "kpis.json", year.kpis)
     write_economics(folder, economics)
+    return folder
+
+
+def write_sizing(folder: Path, sizing: Sizing) -> Path:
+    """Write ``sizing.json`` (sizes, annual cost and its breakdown, the profile, the typical
+    days) and ``sizing.html`` (the profile, plotly inlined) into ``folder`` (created if
+    missing); returns the folder.
+
+    Raises
+    ------
+    DataError
+        If the folder cannot be created or a file cannot be written.
+    """
+    from ersgrid.report.sizing import write_sizing_page
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create {str(folder)!r}: {err}") from None
+    _write_json(folder / SIZING_FILE, sizing.as_dict())
+    try:
+        write_sizing_page(folder / SIZING_PAGE, sizing)
+    except OSError as err:
+        raise DataError(f"cannot write {str(folder / SIZING_PAGE)!r}: {err}") from None
     return folder
 
 

@@ -45,9 +45,11 @@ from ersgrid.study.counterfactuals import Counterfactuals, compute_counterfactua
 
 __all__ = [
     "ECONOMICS_LABELS",
+    "SIZED_PRICES",
     "Asset",
     "Economics",
     "PartyPnL",
+    "annual_cost_per_unit",
     "asset_register",
     "capital_recovery_factor",
     "compute_economics",
@@ -201,6 +203,37 @@ def _receivers(scenario: Scenario) -> dict[str, float]:
     return out
 
 
+def _annuity(rate: float, life: AssetCostSpec) -> float:
+    """Capital recovery factor of an asset group [1/a]; its O&M share comes on top."""
+    return capital_recovery_factor(rate, life.lifetime_years)
+
+
+SIZED_PRICES: dict[str, tuple[str, str]] = {
+    "storage_energy_kwh": ("storage_per_kwh", "storage"),
+    "storage_power_kw": ("storage_per_kw", "storage"),
+    "import_capacity_kw": ("grid_connection_per_kw", "grid_connection"),
+    "pv_kwp": ("pv_per_kwp", "pv"),
+}
+"""Each size a study may choose, with its price and lifetime fields of ``economics``."""
+
+
+def annual_cost_per_unit(scenario: Scenario, size: str) -> float:
+    """Annualised capital and fixed O&M of one unit of a size of :data:`SIZED_PRICES`, in
+    the scenario's currency [currency/a per kWh, kW or kWp]: ``price × (CRF + O&M share)``,
+    as :func:`asset_register` charges every asset.
+
+    Raises
+    ------
+    ScenarioError
+        If an exchange rate is missing.
+    """
+    spec: EconomicsSpec = scenario.economics
+    price_field, life_field = SIZED_PRICES[size]
+    price = float(getattr(spec, price_field)) * _rate(scenario)
+    life: AssetCostSpec = getattr(spec, life_field)
+    return price * (_annuity(spec.discount_rate, life) + life.om_share_per_year)
+
+
 def asset_register(scenario: Scenario) -> list[Asset]:
     """The road's asset groups with their quantities from the scenario and their costs.
 
@@ -220,7 +253,7 @@ def asset_register(scenario: Scenario) -> list[Asset]:
               carrier: str, om_extra: float = 0.0) -> Asset:  # fmt: skip
         capex *= fx
         om = capex * life.om_share_per_year + om_extra * fx
-        annual = capex * capital_recovery_factor(r, life.lifetime_years) + om
+        annual = capex * _annuity(r, life) + om
         return Asset(name, qty, unit, capex, om, life.lifetime_years, annual, carrier)
 
     lane_km: dict[str, float] = defaultdict(float)
