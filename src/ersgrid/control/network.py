@@ -92,8 +92,9 @@ class NetworkView:
         )
         lower = np.concatenate([np.full(n_bus, spec.voltage_min_pu + PLAN_MARGIN_PU),
                                 np.full(n_line + n_trafo, -np.inf)])  # fmt: skip
+        loading_max = spec.loading_max_pct - PLAN_MARGIN_PCT
         upper = np.concatenate([np.full(n_bus, spec.voltage_max_pu - PLAN_MARGIN_PU),
-                                np.full(n_line + n_trafo, spec.loading_max_pct - PLAN_MARGIN_PCT)])  # fmt: skip
+                                np.full(n_line + n_trafo, loading_max)])  # fmt: skip
         self._is_voltage = np.arange(len(kinds)) < n_bus
         _, coef = self._linearise(0, T, self.site_kw, every=True)
         self._keep = np.flatnonzero(np.nanmax(np.abs(coef), axis=(0, 2)) * 1000.0 > MOVED_PER_MW)
