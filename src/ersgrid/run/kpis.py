@@ -434,7 +434,9 @@ def combine_kpis(
         if rule == "omit":
             continue
         if rule == "sum":
-            if weights is None:
+            if all(v is None for v in values):  # not measured in any block (e.g. no grid)
+                out[key] = None
+            elif weights is None:
                 out[key] = sum(values)
             else:
                 out[key] = sum(wi * b[key] for wi, b in zip(w, blocks, strict=True) if key in b)
