@@ -188,8 +188,8 @@ def test_end_state_file_round_trip(
 def test_kpis_a_run_without_a_network_does_not_measure_stay_unmeasured() -> None:
     """Without a grid section the grid KPIs are None in every block: combined they stay None
     (weighted or not), never a TypeError or a zero that reads as measured."""
-    blocks = [{"voltage_violations": None, "network_excess_kwh_eq": None, "days": 1.0}] * 2
+    keys = ("voltage_violations", "network_excess_kwh_eq", "min_voltage_pu", "max_loading_pct")
+    blocks = [dict.fromkeys(keys) | {"days": 1.0}] * 2
     for weights in (None, [3.0, 4.0]):
         out = combine_kpis(blocks, weights=weights)
-        assert out["voltage_violations"] is None
-        assert out["network_excess_kwh_eq"] is None
+        assert all(out[k] is None for k in keys)

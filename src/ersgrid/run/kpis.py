@@ -433,10 +433,10 @@ def combine_kpis(
         rule = KPI_COMBINE[key]
         if rule == "omit":
             continue
-        if rule == "sum":
-            if all(v is None for v in values):  # not measured in any block (e.g. no grid)
-                out[key] = None
-            elif weights is None:
+        if rule in ("sum", "max", "min") and all(v is None for v in values):
+            out[key] = None  # not measured in any block (e.g. the grid's, without a grid)
+        elif rule == "sum":
+            if weights is None:
                 out[key] = sum(values)
             else:
                 out[key] = sum(wi * b[key] for wi, b in zip(w, blocks, strict=True) if key in b)
