@@ -73,7 +73,9 @@ def main() -> None:
     if args.workers:
         if not isinstance(policy, MPC):
             parser.error("--workers needs --strategy mpc (or mpc-decomposed)")
-        policy = type(policy)(dataclasses.replace(policy.settings, workers=args.workers))
+        policy = type(policy)(
+            dataclasses.replace(policy.settings_for(lay.n_substations), workers=args.workers)
+        )
     tick = None
     if args.progress:
         last = [time.perf_counter()]

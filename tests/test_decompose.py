@@ -367,3 +367,15 @@ def test_jacobi_on_one_dask_worker_equals_jacobi_in_process(
     np.testing.assert_allclose(remote.values, local.values, rtol=0, atol=1e-9)
     assert lp.feasible(again.values, model.bounds())
     np.testing.assert_allclose(again.values, local_again.values, rtol=0, atol=1e-9)
+
+
+def test_mpc_on_one_dask_worker_runs_like_mpc_on_one_substation(tiny: Scenario) -> None:
+    pytest.importorskip("distributed")
+    # one group: a Jacobi sweep is the group's own solve, so the run must be mpc's
+    plain = MPC(MPCSettings(horizon_steps=8))
+    pooled = MPC(MPCSettings(horizon_steps=8, decompose=True, workers=1))
+    a = run(tiny, plain, days=0.0625)
+    b = run(tiny, pooled, days=0.0625)
+    assert pooled.groups_per_plan == 1
+    assert b.kpis["fallbacks"] == 0
+    assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=1e-9)

@@ -155,6 +155,7 @@ class MPC(Strategy):
         forecaster: TrafficForecaster | None = None,
     ) -> None:
         self._given = mpc_preset(settings) if isinstance(settings, str) else settings
+        self._pool: GroupExecutor | None = None  # Dask workers, kept from run to run
         if self._given is not None:
             self.settings = self._given
         self.sweeps: list[int] = []
@@ -194,7 +195,6 @@ class MPC(Strategy):
         self.guide_s: list[float] = []
         self._session: HighsSession | None = None
         self._groups: DecomposedLP | None = None
-        self._pool: GroupExecutor | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
         self._log: dict[str, FloatArray] = {}
         self._issued = np.full(len(context.index), -1, dtype=np.int64)

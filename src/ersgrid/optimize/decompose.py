@@ -37,10 +37,17 @@ costs of the cumulative-charge bounds, the duals of the exit-energy rows, added 
 other groups' charge costs): they were zero or moved nothing at those points (degenerate:
 the exposures' caps carry the duals), so they are not used.
 
-The groups of one sweep run one after another in-process (Gauss–Seidel: each uses its
-predecessors' fresh plans). A Jacobi variant (every group against the previous sweep, e.g.
-as Dask tasks or threads, each with its own HiGHS) would parallelise a sweep at the price of
-more sweeps.
+By default the groups of one sweep run one after another (Gauss–Seidel: each uses its
+predecessors' fresh plans). ``scheme="jacobi"`` solves every group against the previous
+sweep's plan, all at once on a :class:`GroupExecutor` (e.g. Dask workers,
+:mod:`ersgrid.optimize.parallel`). Each plan "x with only group g changed" is feasible for
+the monolithic model, so their mean ``x + (1/G)·Σ_g (x_g − x)`` is too (convex feasible set)
+and costs at most the mean of theirs (linear objective). Longer steps toward the per-column
+mean of the groups' plans are tried first and kept only if they pass the monolithic rows and
+columns (:meth:`DecomposedLP.feasible`) and cost no more. The first sweep starts from blocks
+not yet set, so it takes the per-column mean (a convex combination of plans that each keep
+every substation's own rows), checked the same way; if it fails, that sweep runs
+Gauss–Seidel.
 """
 
 from __future__ import annotations
@@ -139,7 +146,7 @@ class DecomposedSolution:
     solve_s : float [s]
         HiGHS time summed over every group solve.
     sweeps : int
-        Gauss–Seidel sweeps over the groups.
+        Sweeps over the groups.
     group_solve_s : list of float [s]
         HiGHS time of each group solve, in order.
     iterations : int
@@ -294,9 +301,13 @@ class DecomposedLP:
     cold_time_limit_s : float [s]
         Per group for its first (cold) solve; default ``time_limit_s``.
     max_sweeps : int
-        Most Gauss–Seidel sweeps per solve.
+        Most sweeps per solve.
     tolerance : float [-]
         Stop when a sweep lowers the objective by less than this share of its magnitude.
+    scheme : {"gauss-seidel", "jacobi"}
+        How a sweep coordinates the groups (module text).
+    executor : GroupExecutor, optional
+        Where the groups' models live and solve; default :class:`LocalGroups` (in-process).
     """
 
     def __init__(
