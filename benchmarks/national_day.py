@@ -13,12 +13,13 @@ xinjiang-g30 ``mpc`` takes its ``large-corridor`` preset (``MPC_PRESETS``: hourl
 cohorts of an hour's entries, one entry state-of-charge bin, two sweeps; docs/planning.md).
 
 Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]
-[--progress]``
+[--progress] [--workers N]``; ``--workers N`` runs the groups' sweeps Jacobi on N Dask workers
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import resource
@@ -48,6 +49,10 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=1.0)
     parser.add_argument("--scenario", default="xinjiang-g30")
     parser.add_argument("--progress", action="store_true", help="print each re-plan")
+    parser.add_argument(
+        "--workers", type=int, default=0,
+        help="mpc: solve the substation groups by Jacobi sweeps on this many Dask workers",
+    )  # fmt: skip
     args = parser.parse_args()
     sc = load_scenario(args.scenario)
     lay = build_layout(sc)
@@ -65,6 +70,12 @@ def main() -> None:
     base_rss = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     policy: Strategy = make_strategy(args.strategy)
+    if args.workers:
+        if not isinstance(policy, MPC):
+            parser.error("--workers needs --strategy mpc (or mpc-decomposed)")
+        policy = type(policy)(
+            dataclasses.replace(policy.settings_for(lay.n_substations), workers=args.workers)
+        )
     tick = None
     if args.progress:
         last = [time.perf_counter()]

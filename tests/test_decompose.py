@@ -319,3 +319,63 @@ def test_groups_keep_the_network_limits_the_monolithic_plan_keeps(
     assert best - 1e-6 * abs(best) <= split.objective <= best + 5e-3 * abs(best)
     # the limits cost nothing here (the plan moves charge between ties), and never gain
     assert mono.objective >= blind.objective - 1e-9 * abs(blind.objective)
+
+
+def _shin_tomei_groups() -> list[np.ndarray]:
+    return substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+
+
+def test_jacobi_plan_is_feasible_and_within_one_percent_of_gauss_seidel(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    model, best, _ = shin_tomei
+    b = model.bounds()
+    seq = DecomposedLP(model, _shin_tomei_groups()).solve()
+    jac_lp = DecomposedLP(model, _shin_tomei_groups(), max_sweeps=8, scheme="jacobi")
+    jac = jac_lp.solve()
+    assert _violation(model, jac.values, b) < 1e-6
+    assert jac_lp.feasible(jac.values, b)
+    assert jac.objective == pytest.approx(float(model.cost @ jac.values), rel=1e-12)
+    assert jac.objective >= best - 1e-6 * abs(best)
+    assert jac.objective <= seq.objective + 1e-2 * abs(seq.objective)
+    # a sweep from a checked plan never ends above it: more sweeps, never a dearer plan
+    one = DecomposedLP(model, _shin_tomei_groups(), max_sweeps=2, scheme="jacobi").solve()
+    assert jac.objective <= one.objective + 1e-9 * abs(one.objective)
+    again = jac_lp.solve(start=seq.values)
+    assert jac_lp.feasible(again.values, b)
+
+
+def test_jacobi_on_one_dask_worker_equals_jacobi_in_process(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    pytest.importorskip("distributed")
+    from ersgrid.optimize.parallel import DaskGroups
+
+    model, _, _ = shin_tomei
+    local_lp = DecomposedLP(model, _shin_tomei_groups(), max_sweeps=3, scheme="jacobi")
+    local = local_lp.solve()
+    local_again = local_lp.solve(start=local.values)
+    pool = DaskGroups(workers=1)
+    try:
+        lp = DecomposedLP(model, _shin_tomei_groups(), max_sweeps=3, scheme="jacobi", executor=pool)
+        remote = lp.solve()
+        # a second solve sends only the bounds that changed and stays warm on the worker
+        again = lp.solve(start=remote.values)
+    finally:
+        pool.close()
+    assert remote.sweeps == local.sweeps
+    np.testing.assert_allclose(remote.values, local.values, rtol=0, atol=1e-9)
+    assert lp.feasible(again.values, model.bounds())
+    np.testing.assert_allclose(again.values, local_again.values, rtol=0, atol=1e-9)
+
+
+def test_mpc_on_one_dask_worker_runs_like_mpc_on_one_substation(tiny: Scenario) -> None:
+    pytest.importorskip("distributed")
+    # one group: a Jacobi sweep is the group's own solve, so the run must be mpc's
+    plain = MPC(MPCSettings(horizon_steps=8))
+    pooled = MPC(MPCSettings(horizon_steps=8, decompose=True, workers=1))
+    a = run(tiny, plain, days=0.0625)
+    b = run(tiny, pooled, days=0.0625)
+    assert pooled.groups_per_plan == 1
+    assert b.kpis["fallbacks"] == 0
+    assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=1e-9)

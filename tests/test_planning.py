@@ -450,7 +450,8 @@ def test_every_mpc_preset_is_a_strategy_name_and_bad_settings_are_named() -> Non
         make_strategy("tou:fast")
     for bad, field in ((dict(horizon_steps=0), "horizon_steps"), (dict(group_overlap=6),
                        "group_overlap"), (dict(reserve_share=1.5), "reserve_share"),
-                       (dict(time_limit_s=0.0), "time_limit_s")):  # fmt: skip
+                       (dict(time_limit_s=0.0), "time_limit_s"), (dict(workers=-1), "workers"),
+                       (dict(workers=True), "workers")):  # fmt: skip
         with pytest.raises(StrategyError, match=field):
             MPCSettings(**bad)  # type: ignore[arg-type]
 

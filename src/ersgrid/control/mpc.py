@@ -53,6 +53,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import weakref
 from typing import cast
 
 import numpy as np
@@ -80,7 +81,7 @@ from ersgrid.optimize.cohorts import (
     exposure,
     forecast_cohorts,
 )
-from ersgrid.optimize.decompose import DecomposedLP, substation_groups
+from ersgrid.optimize.decompose import DecomposedLP, GroupExecutor, substation_groups
 from ersgrid.optimize.model import CohortLP, PlanInputs
 from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
@@ -154,6 +155,7 @@ class MPC(Strategy):
         forecaster: TrafficForecaster | None = None,
     ) -> None:
         self._given = mpc_preset(settings) if isinstance(settings, str) else settings
+        self._pool: GroupExecutor | None = None  # Dask workers, kept from run to run
         if self._given is not None:
             self.settings = self._given
         self.sweeps: list[int] = []
@@ -238,6 +240,8 @@ class MPC(Strategy):
             self._groups = DecomposedLP(
                 self._model, groups, self.settings.time_limit_s, self.settings.max_sweeps,
                 cold_time_limit_s=COLD_TIME_LIMIT_S,
+                scheme="jacobi" if self.settings.workers else "gauss-seidel",
+                executor=self._executor(),
             )  # fmt: skip
             self.groups_per_plan = len(groups)
             self._session = None
@@ -247,6 +251,19 @@ class MPC(Strategy):
         self._origin = step
         self._stop = stop
         self._matcher.index(coh)
+
+    def _executor(self) -> GroupExecutor | None:
+        """The Dask workers of the groups (started at the first decomposed build), or None
+        for in-process solves."""
+        if not self.settings.workers:
+            return None
+        if self._pool is None:
+            from ersgrid.optimize.parallel import DaskGroups  # Dask only when asked for
+
+            pool = DaskGroups(self.settings.workers)
+            weakref.finalize(self, pool.close)
+            self._pool = pool
+        return self._pool
 
     def _decomposed(self) -> bool:
         return self.settings.decomposed(self.context.layout.n_substations)

@@ -51,6 +51,10 @@ class MPCSettings:
         one group solve).
     max_sweeps : int [-]
         Most Gauss–Seidel sweeps over the groups per re-plan when decomposed.
+    workers : int [-]
+        0: the groups' sweeps run Gauss–Seidel in-process; ``n`` ≥ 1: Jacobi sweeps, the
+        groups solved at once on a local Dask cluster of ``n`` one-thread workers
+        (:class:`~ersgrid.optimize.parallel.DaskGroups`).
     guide_days : float [d]
         Longest guide plan under a demand charge with storage (0: none; never when
         decomposed). Past the learned forecasts' reach (2 days) the guide plans on the
@@ -91,6 +95,7 @@ class MPCSettings:
     group_substations: int = 6
     group_overlap: int = 2
     max_sweeps: int = 4
+    workers: int = 0
     guide_days: float = 7.0
     guide_every_steps: int = 24
     guide_quantile: str | float = "p90"
@@ -108,6 +113,11 @@ class MPCSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StrategyError(f"mpc setting {name} = {value!r}: give a whole number >= 1")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise StrategyError(
+                f"mpc setting workers = {self.workers!r}: give 0 (in-process) or a whole number "
+                "of Dask workers"
+            )
         if not 0 <= self.group_overlap < self.group_substations:
             raise StrategyError(
                 f"mpc setting group_overlap = {self.group_overlap!r}: give 0 to "

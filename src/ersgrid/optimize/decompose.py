@@ -37,15 +37,24 @@ costs of the cumulative-charge bounds, the duals of the exit-energy rows, added 
 other groups' charge costs): they were zero or moved nothing at those points (degenerate:
 the exposures' caps carry the duals), so they are not used.
 
-The groups of one sweep run one after another in-process (Gauss–Seidel: each uses its
-predecessors' fresh plans). A Jacobi variant (every group against the previous sweep, e.g.
-as Dask tasks or threads, each with its own HiGHS) would parallelise a sweep at the price of
-more sweeps.
+By default the groups of one sweep run one after another (Gauss–Seidel: each uses its
+predecessors' fresh plans). ``scheme="jacobi"`` solves every group against the previous
+sweep's plan, all at once on a :class:`GroupExecutor` (e.g. Dask workers,
+:mod:`ersgrid.optimize.parallel`). Each plan "x with only group g changed" is feasible for
+the monolithic model, so their mean ``x + (1/G)·Σ_g (x_g − x)`` is too (convex feasible set)
+and costs at most the mean of theirs (linear objective). Longer steps toward the per-column
+mean of the groups' plans are tried first and kept only if they pass the monolithic rows and
+columns (:meth:`DecomposedLP.feasible`) and cost no more. The first sweep starts from blocks
+not yet set, so it takes the per-column mean (a convex combination of plans that each keep
+every substation's own rows), checked the same way; if it fails, that sweep runs
+Gauss–Seidel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -57,7 +66,13 @@ from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
 
-__all__ = ["DecomposedLP", "DecomposedSolution", "substation_groups"]
+__all__ = [
+    "SCHEMES", "DecomposedLP", "DecomposedSolution", "GroupExecutor", "GroupJob", "GroupOutcome",
+    "LocalGroups", "solve_group", "substation_groups",
+]  # fmt: skip
+
+SCHEMES = ("gauss-seidel", "jacobi")
+"""How a sweep coordinates the groups (see the module text)."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -131,7 +146,7 @@ class DecomposedSolution:
     solve_s : float [s]
         HiGHS time summed over every group solve.
     sweeps : int
-        Gauss–Seidel sweeps over the groups.
+        Sweeps over the groups.
     group_solve_s : list of float [s]
         HiGHS time of each group solve, in order.
     iterations : int
@@ -151,10 +166,81 @@ class DecomposedSolution:
     skipped: int = 0
 
 
+@dataclass(frozen=True)
+class GroupJob:
+    """One group solve to run: the group's index, its bounds and time limit [s]."""
+
+    group: int
+    bounds: Bounds
+    time_limit_s: float
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """One group solve's result: column values of the group's model (``None`` if it
+    failed), HiGHS time [s], simplex iterations, and for a failure its message and whether
+    it stopped at the time limit."""
+
+    values: FloatArray | None
+    solve_s: float
+    iterations: int
+    error: str = ""
+    timed_out: bool = False
+
+
+def solve_group(session: HighsSession, job: GroupJob) -> GroupOutcome:
+    """Run ``job`` on the group's warm ``session`` (in-process or on a worker)."""
+    session.set_time_limit(job.time_limit_s)
+    try:
+        sol = session.solve_bounds(job.bounds)
+    except InfeasibleSchedule as err:
+        return GroupOutcome(None, 0.0, 0, str(err), err.timed_out)
+    return GroupOutcome(sol.values, sol.solve_s, sol.iterations)
+
+
+class GroupExecutor(Protocol):
+    """Where the groups' models live and are solved: :class:`LocalGroups` in-process, or
+    :class:`~ersgrid.optimize.parallel.DaskGroups` on Dask workers."""
+
+    def start(self, models: Sequence[CohortLP], time_limit_s: float) -> None:
+        """Hold ``models`` (one per group, replacing any held before), each with its own
+        warm HiGHS session."""
+
+    def solve(self, jobs: Sequence[GroupJob]) -> list[GroupOutcome]:
+        """Run ``jobs`` (at most one per group), possibly at once; outcomes in job order."""
+        ...
+
+
+class LocalGroups:
+    """The groups solved in this process, one after another."""
+
+    def __init__(self) -> None:
+        self.sessions: list[HighsSession] = []
+
+    def start(self, models: Sequence[CohortLP], time_limit_s: float) -> None:
+        """Build one HiGHS session per group model."""
+        self.sessions = []  # free the old instances first (peak memory)
+        self.sessions = [HighsSession(m, time_limit_s=time_limit_s) for m in models]
+
+    def solve(self, jobs: Sequence[GroupJob]) -> list[GroupOutcome]:
+        """Run ``jobs`` one after another."""
+        return [solve_group(self.sessions[j.group], j) for j in jobs]
+
+
+@dataclass
+class _Stats:
+    """HiGHS time [s] per group solve, iterations and skipped solves of one sweep."""
+
+    times: list[float] = field(default_factory=list)
+    iterations: int = 0
+    skipped: int = 0
+
+
 class _Group:
     """One group's model, session and index maps into the monolithic model."""
 
-    def __init__(self, full: CohortLP, subs: IntArray, time_limit_s: float) -> None:
+    def __init__(self, full: CohortLP, subs: IntArray, index: int) -> None:
+        self.index = index
         ex = full.exposure
         inp = full.inputs
         S = inp.n_substations
@@ -199,7 +285,6 @@ class _Group:
         self.y = np.searchsorted(full.y_x, self.x[m.y_x])
         self.yc = np.searchsorted(full.y_cohort, self.cohorts[m.y_cohort])
         self.cells = (np.arange(T)[:, None] * S + subs[None, :]).ravel()
-        self.session = HighsSession(m, time_limit_s=time_limit_s)
 
 
 class DecomposedLP:
@@ -216,9 +301,13 @@ class DecomposedLP:
     cold_time_limit_s : float [s]
         Per group for its first (cold) solve; default ``time_limit_s``.
     max_sweeps : int
-        Most Gauss–Seidel sweeps per solve.
+        Most sweeps per solve.
     tolerance : float [-]
         Stop when a sweep lowers the objective by less than this share of its magnitude.
+    scheme : {"gauss-seidel", "jacobi"}
+        How a sweep coordinates the groups (module text).
+    executor : GroupExecutor, optional
+        Where the groups' models live and solve; default :class:`LocalGroups` (in-process).
     """
 
     def __init__(
@@ -229,6 +318,8 @@ class DecomposedLP:
         max_sweeps: int = 4,
         tolerance: float = 1e-4,
         cold_time_limit_s: float | None = None,
+        scheme: str = "gauss-seidel",
+        executor: GroupExecutor | None = None,
     ) -> None:
         S = model.inputs.n_substations
         every = np.unique(np.concatenate(groups)) if groups else np.zeros(0, dtype=np.int64)
@@ -243,16 +334,23 @@ class DecomposedLP:
         self.cold_time_limit_s = float(
             time_limit_s if cold_time_limit_s is None else cold_time_limit_s
         )
-        self.groups = [_Group(model, np.asarray(g, dtype=np.int64), time_limit_s) for g in groups]
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+        self.scheme = scheme
+        self.groups = [
+            _Group(model, np.asarray(g, dtype=np.int64), i) for i, g in enumerate(groups)
+        ]
+        self._executor: GroupExecutor = LocalGroups() if executor is None else executor
+        self._executor.start([g.model for g in self.groups], self.time_limit_s)
+        self._solves = [0] * len(self.groups)
         self._row_of_x = model.row_of_x
         self._start = _segment_start(model.full_cohort)
         self._cohort_starts = np.flatnonzero(self._start == np.arange(len(self._start)))
         self._last = model.last_of_cohort
 
     def set_time_limit(self, seconds: float) -> None:
-        """Change the per-group-solve time limit [s]."""
-        for g in self.groups:
-            g.session.set_time_limit(seconds)
+        """Change the per-group-solve time limit [s] (of the solves after the first)."""
+        self.time_limit_s = float(seconds)
 
     def _net(self, x: FloatArray, y: FloatArray, group: _Group | None = None) -> FloatArray:
         """Net charge (charge − V2G discharge) per (cohort, step) of the monolithic model
@@ -309,57 +407,34 @@ class DecomposedLP:
         sweeps = 0
         skipped = 0
         solved: set[int] = set()
+        jacobi = self.scheme == "jacobi"
+        verified = False  # the current plan passed the monolithic check (Jacobi only)
         for sweep in range(self.max_sweeps):
-            order = self.groups if sweep % 2 == 0 else self.groups[::-1]
-            for g in order:
-                gm = g.model
-                gb = gm.bounds(req.restrict(g.subs, g.cohorts))
-                others = self._net(x, y) - self._net(x, y, g)
-                done = _segment_cumsum(others, self._start)
-                # the group's cumulative charge at its step t holds until its next step of the
-                # cohort: the room left by the others over those steps bounds it
-                left = _min_until_next(room - done, self._cohort_starts, g.full)
-                go = gm.offsets
-                cum = slice(go["cum"], go["cum"] + len(gm.full_cohort))
-                hi = np.minimum(gb.col_upper[cum], left)
-                gb.col_upper[cum] = np.maximum(hi, gb.col_lower[cum])
-                gr = gm.row_offsets
-                short = slice(gr["short"], gr["short"] + len(gm.u_cohort))
-                gb.row_lower[short] -= done[self._last[g.u]]
-                if len(gm.y_cohort):
-                    y_other = y.copy()
-                    y_other[g.y] = 0.0
-                    ycoh = np.searchsorted(m.y_cohort, m.exposure.cohort[m.y_x])
-                    y_sum = np.bincount(ycoh, weights=y_other, minlength=len(m.y_cohort))
-                    v2g = slice(gr["v2gcap"], gr["v2gcap"] + len(gm.y_cohort))
-                    gb.row_upper[v2g] = np.maximum(gb.row_upper[v2g] - y_sum[g.yc], 0.0)
-                imp = cells["imp"].reshape(T, S)
-                other_imp = imp.sum(axis=1) - imp[:, g.subs].sum(axis=1)
-                gb.row_upper[gr["peak"] : gr["peak"] + T] = -other_imp
-                if m.inputs.n_elements:
-                    # the network rows of every element, less the other groups' draw
-                    rows = slice(gr["network"], gr["network"] + T * m.inputs.n_elements)
-                    others_act = self._network_activity(cells, g)
-                    gb.row_lower[rows] -= others_act
-                    gb.row_upper[rows] -= others_act
-                cold = g.session.solves == 0
-                g.session.set_time_limit(self.cold_time_limit_s if cold else self.time_limit_s)
-                try:
-                    sol = g.session.solve_bounds(gb)
-                except InfeasibleSchedule as err:
-                    # the group's plan of an earlier sweep of this call is still feasible
-                    # (every later group solve was bounded by it): keep it and go on
-                    if not err.timed_out or id(g) not in solved:
-                        raise
-                    skipped += 1
-                    continue
-                solved.add(id(g))
-                times.append(sol.solve_s)
-                iterations += sol.iterations
-                x[g.x] = sol.values[: len(gm.exposure)]
-                y[g.y] = sol.values[go["y"] :]
-                for name in BLOCKS:
-                    cells[name][g.cells] = sol.values[go[name] : go[name] + len(g.cells)]
+            stats = _Stats()
+            outcome = None
+            if jacobi and (verified or sweep == 0):
+                outcome = self._jacobi_sweep(
+                    req, room, x, y, cells, full_b, verified, solved, stats
+                )
+            if outcome is not None:
+                x, y, cells = outcome
+                verified = True
+            else:
+                # a Gauss–Seidel sweep: also Jacobi's first one when the averaged plan of a
+                # start whose blocks are not yet set fails the monolithic check
+                order = self.groups if sweep % 2 == 0 else self.groups[::-1]
+                for g in order:
+                    gb = self._group_bounds(g, req, room, x, y, cells)
+                    result = self._executor.solve([self._job(g, gb)])[0]
+                    if self._accept(g, result, solved, stats):
+                        assert result.values is not None
+                        self._take(g, result.values, x, y, cells)
+                verified = jacobi and self.feasible(
+                    self._assemble(x, y, cells, full_b, peak_floor_kw), full_b
+                )
+            times += stats.times
+            iterations += stats.iterations
+            skipped += stats.skipped
             sweeps += 1
             values = self._assemble(x, y, cells, full_b, peak_floor_kw)
             new = float(m.cost @ values)
@@ -369,6 +444,189 @@ class DecomposedLP:
                 break
         return DecomposedSolution(values, objective, float(sum(times)), sweeps, times,
                                   iterations, skipped)  # fmt: skip
+
+    def _group_bounds(
+        self,
+        g: _Group,
+        req: PlanRequest,
+        room: FloatArray,
+        x: FloatArray,
+        y: FloatArray,
+        cells: dict[str, FloatArray],
+    ) -> Bounds:
+        """Group ``g``'s bounds with the other groups' plans ``x, y, cells`` held fixed."""
+        m = self.model
+        T, S = m.inputs.n_steps, m.inputs.n_substations
+        gm = g.model
+        gb = gm.bounds(req.restrict(g.subs, g.cohorts))
+        others = self._net(x, y) - self._net(x, y, g)
+        done = _segment_cumsum(others, self._start)
+        # the group's cumulative charge at its step t holds until its next step of the
+        # cohort: the room left by the others over those steps bounds it
+        left = _min_until_next(room - done, self._cohort_starts, g.full)
+        go = gm.offsets
+        cum = slice(go["cum"], go["cum"] + len(gm.full_cohort))
+        hi = np.minimum(gb.col_upper[cum], left)
+        gb.col_upper[cum] = np.maximum(hi, gb.col_lower[cum])
+        gr = gm.row_offsets
+        short = slice(gr["short"], gr["short"] + len(gm.u_cohort))
+        gb.row_lower[short] -= done[self._last[g.u]]
+        if len(gm.y_cohort):
+            y_other = y.copy()
+            y_other[g.y] = 0.0
+            ycoh = np.searchsorted(m.y_cohort, m.exposure.cohort[m.y_x])
+            y_sum = np.bincount(ycoh, weights=y_other, minlength=len(m.y_cohort))
+            v2g = slice(gr["v2gcap"], gr["v2gcap"] + len(gm.y_cohort))
+            gb.row_upper[v2g] = np.maximum(gb.row_upper[v2g] - y_sum[g.yc], 0.0)
+        imp = cells["imp"].reshape(T, S)
+        other_imp = imp.sum(axis=1) - imp[:, g.subs].sum(axis=1)
+        gb.row_upper[gr["peak"] : gr["peak"] + T] = -other_imp
+        if m.inputs.n_elements:
+            # the network rows of every element, less the other groups' draw
+            rows = slice(gr["network"], gr["network"] + T * m.inputs.n_elements)
+            others_act = self._network_activity(cells, g)
+            gb.row_lower[rows] -= others_act
+            gb.row_upper[rows] -= others_act
+        return gb
+
+    def _job(self, g: _Group, bounds: Bounds) -> GroupJob:
+        cold = self._solves[g.index] == 0
+        self._solves[g.index] += 1
+        return GroupJob(g.index, bounds, self.cold_time_limit_s if cold else self.time_limit_s)
+
+    def _accept(self, g: _Group, result: GroupOutcome, solved: set[int], stats: _Stats) -> bool:
+        """Whether group ``g``'s solve gave a plan to take; raise if it failed in a way the
+        plan cannot absorb."""
+        if result.values is None:
+            # the group's plan of an earlier sweep of this call is still feasible (every
+            # later group solve was bounded by it): keep it and go on
+            if not result.timed_out or g.index not in solved:
+                raise InfeasibleSchedule(
+                    f"group {g.index} (substations {g.subs.tolist()}): {result.error}",
+                    timed_out=result.timed_out,
+                )
+            stats.skipped += 1
+            return False
+        solved.add(g.index)
+        stats.times.append(result.solve_s)
+        stats.iterations += result.iterations
+        return True
+
+    def _take(
+        self, g: _Group, sol: FloatArray, x: FloatArray, y: FloatArray,
+        cells: dict[str, FloatArray],
+    ) -> None:  # fmt: skip
+        """Write group ``g``'s solution ``sol`` into the monolithic plan ``x, y, cells``."""
+        gm = g.model
+        go = gm.offsets
+        x[g.x] = sol[: len(gm.exposure)]
+        y[g.y] = sol[go["y"] :]
+        for name in BLOCKS:
+            cells[name][g.cells] = sol[go[name] : go[name] + len(g.cells)]
+
+    def _jacobi_sweep(
+        self,
+        req: PlanRequest,
+        room: FloatArray,
+        x: FloatArray,
+        y: FloatArray,
+        cells: dict[str, FloatArray],
+        bounds: Bounds,
+        verified: bool,
+        solved: set[int],
+        stats: _Stats,
+    ) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]] | None:
+        """One Jacobi sweep from the plan ``x, y, cells``: the accepted plan, or ``None``
+        when ``verified`` is false (the plan's blocks not yet set) and the groups' averaged
+        plan fails the monolithic check (the caller then sweeps Gauss–Seidel)."""
+        m = self.model
+        jobs = [self._job(g, self._group_bounds(g, req, room, x, y, cells)) for g in self.groups]
+        results = self._executor.solve(jobs)
+        # per column: the sum of the groups' new values and how many groups hold it
+        sx, nx = np.zeros_like(x), np.zeros_like(x)
+        sy, ny = np.zeros_like(y), np.zeros_like(y)
+        sc = {name: np.zeros_like(cells[name]) for name in BLOCKS}
+        nc = np.zeros_like(cells["imp"])
+        for g, result in zip(self.groups, results, strict=True):
+            if not self._accept(g, result, solved, stats):
+                continue  # x_g = x: adds nothing to either combination
+            assert result.values is not None
+            gx, gy = x.copy(), y.copy()
+            gcells = {name: cells[name].copy() for name in BLOCKS}
+            self._take(g, result.values, gx, gy, gcells)
+            sx[g.x] += gx[g.x]
+            nx[g.x] += 1.0
+            sy[g.y] += gy[g.y]
+            ny[g.y] += 1.0
+            for name in BLOCKS:
+                sc[name][g.cells] += gcells[name][g.cells]
+            nc[g.cells] += 1.0
+        G = float(len(self.groups))
+
+        def average() -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
+            # each column the mean of the groups that re-planned it: every substation's own
+            # rows hold (a convex combination of plans that keep them)
+            def mean(total: FloatArray, count: FloatArray, old: FloatArray) -> FloatArray:
+                return np.where(count > 0, total / np.maximum(count, 1.0), old)
+
+            return (mean(sx, nx, x), mean(sy, ny, y),
+                    {name: mean(sc[name], nc, cells[name]) for name in BLOCKS})  # fmt: skip
+
+        def step(
+            t: float, to: tuple[FloatArray, FloatArray, dict[str, FloatArray]]
+        ) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
+            px, py, pc = to
+            moved = {name: cells[name] + t * (pc[name] - cells[name]) for name in BLOCKS}
+            return x + t * (px - x), y + t * (py - y), moved
+
+        def check(
+            plan: tuple[FloatArray, FloatArray, dict[str, FloatArray]],
+        ) -> tuple[bool, float]:
+            v = self._assemble(*plan, bounds, req.peak_floor_kw)
+            return self.feasible(v, bounds), float(m.cost @ v)
+
+        full = average()
+        if not verified:
+            ok, _ = check(full)
+            return full if ok else None
+        _, before = check((x, y, cells))
+        # the provable step: x + (1/G)·Σ_g (x_g − x), the mean of G plans that are each
+        # feasible for the monolithic model (one group changed) with objective at most
+        # the mean of theirs
+        proof = (x + (sx - nx * x) / G, y + (sy - ny * y) / G,
+                 {name: cells[name] + (sc[name] - nc * cells[name]) / G
+                  for name in BLOCKS})  # fmt: skip
+        # longer steps toward the groups' averaged plan, kept only if they pass the check
+        t = 1.0
+        while t > 1.0 / G:
+            plan = step(t, full)
+            ok, value = check(plan)
+            if ok and value <= before:
+                return plan
+            t /= 2.0
+        ok, value = check(proof)
+        if ok and value <= before:
+            return proof
+        return x, y, cells  # nothing accepted: the sweep gains nothing and the solve stops
+
+    def feasible(self, values: FloatArray, bounds: Bounds, tolerance: float = 1e-6) -> bool:
+        """Whether ``values`` is feasible for the monolithic model under ``bounds``: every
+        column and row within its bounds to ``tolerance`` of the bound's magnitude, rows
+        also of the magnitude of their terms."""
+        m = self.model
+        cols = 1.0 + np.abs(np.where(np.isfinite(values), values, 0.0))
+        if not np.all(np.isfinite(values)):
+            return False
+        if np.any(values < bounds.col_lower - tolerance * cols) or np.any(
+            values > bounds.col_upper + tolerance * cols
+        ):
+            return False
+        act = m.matrix @ values
+        scale = 1.0 + abs(m.matrix) @ np.abs(values)
+        return bool(
+            np.all(act >= bounds.row_lower - tolerance * scale)
+            and np.all(act <= bounds.row_upper + tolerance * scale)
+        )
 
     def feasible_start(
         self, values: FloatArray, bounds: Bounds
