@@ -25,6 +25,10 @@ on loopback; the service (bridge, store writer, paced live loop, uvicorn) runs h
    (``ersgrid serve --ingest-workers 2``) instead of in the service process, where the
    API's requests share the interpreter with it.
 
+Before the live loop starts, the start-up heap is frozen out of the garbage collector's
+full passes, as ``ersgrid serve`` does (:func:`ersgrid.service.server.freeze_startup_heap`);
+``FREEZE=0`` leaves it to the collector, to measure what that costs.
+
 ``SECTIONS=4`` runs only the last section (any comma-separated subset of 1,2,3,4).
 
 With ``SECURED=1`` the benchmark starts its own Mosquitto on a free loopback port with the
@@ -286,6 +290,7 @@ def _corridor() -> Any:
 def main() -> int:
     from ersgrid.service.live import LiveLoop
     from ersgrid.service.mqtt import MqttBridge
+    from ersgrid.service.server import freeze_startup_heap
     from ersgrid.service.storage import Store
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -331,6 +336,8 @@ def main() -> int:
         + (f"by {LIVE_WORKERS} ingest processes" if LIVE_WORKERS else "in the service process")
     )
     bridge.start()
+    if os.environ.get("FREEZE", "1") == "1":  # as `ersgrid serve` does before the loop starts
+        print(f"start-up heap frozen: {freeze_startup_heap():,} objects")
     loop.start()  # from here on the twin runs at x60 beside the bridge
     if 2 in SECTIONS:
         latency(ctx, q, site, segs, bridge)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,6 +37,33 @@ def test_running_counts_equal_a_count_of_every_alarm(ops: list[tuple[str, int]])
         assert book.count(active=True) == sum(a.active for a in every)
         assert book.count(acknowledged=False) == sum(not a.acknowledged for a in every)
         assert book.count() == len(every)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@given(st.dictionaries(st.text(max_size=4), JSON, max_size=4), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_an_alarm_as_dict_is_dataclasses_asdict_and_a_copy(data: dict[str, Any], ack: bool) -> None:
+    book = AlarmBook(lambda: "2035-04-02T00:00:00")
+    alarm = book.raise_alarm("meter_balance", "sub1", "gap", source="anomaly", data=data)
+    if ack:
+        book.acknowledge(alarm.id, "ops")
+        book.clear("meter_balance", "sub1")
+    view, before = alarm.as_dict(), dataclasses.asdict(alarm)
+    assert view == before
+    assert list(view) == [f.name for f in dataclasses.fields(alarm)]
+    view["data"]["changed"] = [1]
+    for value in view["data"].values():
+        if isinstance(value, list | dict):
+            value.clear()
+    view["active"] = None
+    assert alarm.as_dict() == before
 
 
 def test_alarms_raised_at_once_share_commits_and_all_are_stored(tmp_path: Path) -> None:

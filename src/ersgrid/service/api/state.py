@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from ersgrid.jsonsafe import json_safe
 from ersgrid.service.api.cache import Rendered
 from ersgrid.service.api.common import VIEWER, conflict, errors, not_found
 from ersgrid.service.api.control import override_view
+from ersgrid.service.live import TickReport
 from ersgrid.service.state import corridor_view, live_core, live_state, live_status, plan_view
 
 if TYPE_CHECKING:
@@ -25,7 +27,30 @@ __all__ = ["router"]
 def router(service: Service) -> APIRouter:
     """Everything a viewer may read about the corridor now."""
     loop = service.loop
-    api = APIRouter(tags=["state"], dependencies=[VIEWER], responses=errors(401))
+
+    def revision() -> tuple[int, int]:  # alarms do not change these views
+        changes, _alarms, dr = loop.revision
+        return changes, dr
+
+    core = Rendered(lambda: live_core(loop), revision)
+    plan_json = Rendered(lambda: plan_view(loop), revision)
+
+    def prerender(_report: TickReport) -> None:
+        core.refresh()
+        plan_json.refresh()
+
+    @asynccontextmanager
+    async def prerendering(_app: FastAPI) -> AsyncIterator[None]:
+        """While the app is served, the loop renders the views read after each tick (first,
+        so that the requests waiting for them wait the least)."""
+        loop.observers.insert(0, prerender)
+        try:
+            yield
+        finally:
+            loop.observers.remove(prerender)
+
+    api = APIRouter(tags=["state"], dependencies=[VIEWER], responses=errors(401),
+                    lifespan=prerendering)  # fmt: skip
 
     @api.get("/api/scenario")
     def scenario() -> dict[str, Any]:
@@ -39,18 +64,12 @@ def router(service: Service) -> APIRouter:
 
         return describe_builtins()
 
-    def revision() -> tuple[int, int]:  # alarms do not change these views
-        changes, _alarms, dr = loop.revision
-        return changes, dr
-
-    core = Rendered(lambda: live_core(loop), revision)
-    plan_json = Rendered(lambda: plan_view(loop), revision)
-
     @api.get("/api/state", response_model=dict[str, Any])
     async def state() -> Response:
         """The live state of every segment and substation."""
         status = json.dumps(json_safe(live_status(loop)), separators=(",", ":")).encode()
-        return Response(status[:-1] + b"," + core.body()[1:], media_type="application/json")
+        body = await core.body_async()
+        return Response(status[:-1] + b"," + body[1:], media_type="application/json")
 
     @api.get("/api/history")
     def history() -> list[dict[str, Any]]:
@@ -60,7 +79,7 @@ def router(service: Service) -> APIRouter:
     @api.get("/api/plan", response_model=dict[str, Any])
     async def plan() -> Response:
         """What the strategy decided for the current step and the limits in force."""
-        return plan_json.response()
+        return await plan_json.response()
 
     @api.get("/api/segments/{segment}/telemetry", responses=errors(404, 409))
     def segment_telemetry(
