@@ -18,9 +18,10 @@ connection's import capacity, with :attr:`SizingOptions.pv` each substation's mo
 annualised capital and O&M. HiGHS solves it once (one thread); each
 point of a size's profile fixes that size and re-solves the rest, warm.
 
-The objective is the year's annualised capital of the sized assets plus its operating objective (the
-KPIs' ``objective``: energy bought, demand charge, wear, unmet-need and network penalties, less sales to
-vehicles and export, the batteries' change of content at refill cost), scaled to the year:
+The objective is the year's annualised capital of the sized assets plus its operating
+objective (the KPIs' ``objective``: energy bought, demand charge, wear, unmet-need and network
+penalties, less sales to vehicles and export, the batteries' change of content at refill
+cost), scaled to the year:
 what the representative year under ``oracle`` with these sizes realises
 (:func:`realised_cost`). Assets the sizing does not change (road, substations, and the grid
 connections and PV unless sized) are left out of it.
