@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ersgrid.cli import app
 from ersgrid.control.base import RunContext
-from ersgrid.control.oracle import hindsight_model
+from ersgrid.control.oracle import Oracle, hindsight_model
 from ersgrid.errors import ScenarioError
 from ersgrid.optimize.sizing import SizingLP
 from ersgrid.optimize.solver import HighsSession
@@ -75,6 +75,30 @@ def test_a_fixed_size_costs_what_the_day_models_with_that_size_cost(tiny: Scenar
     expected = capital + _day_objectives(with_sizes(sc, e, p), typical)
     assert s.annual_cost == pytest.approx(expected, rel=1e-6)
     assert sum(s.breakdown.values()) == pytest.approx(s.annual_cost, rel=1e-9)
+
+
+def test_the_day_lps_plan_within_the_network_as_the_oracle_does(tiny: Scenario) -> None:
+    # a loading limit that binds on tiny: the oracle plans within it (slack where it cannot)
+    grid = tiny.grid.model_copy(update={"loading_max_pct": 60.0}) if tiny.grid else None
+    sc = tiny.model_copy(update={"grid": grid})
+    typical = typical_days(sc, 1)
+    e, p = 120.0, 60.0
+    seen = size_storage(sc, typical, options=SizingOptions((e, e), (p, p), profile_points=0))
+    blind = size_storage(
+        sc, typical, options=SizingOptions((e, e), (p, p), network=False, profile_points=0)
+    )
+    sized = with_sizes(sc, e, p)
+    world = build_world(sized, planning_index(sized, 1.0, typical.dates[0]))
+    oracle = Oracle(replan_steps=0)
+    oracle.reset(RunContext(world=world, energy=world.energy, layout=world.layout))
+    capital = e * annual_cost_per_unit(sc, "storage_energy_kwh")
+    capital += p * annual_cost_per_unit(sc, "storage_power_kw")
+    planned = capital + oracle.planned_objective * typical.weights[0] * year_scale(sc, typical)
+    assert seen.annual_cost == pytest.approx(planned, rel=1e-6)
+    assert seen.breakdown["network_penalty"] > 0.0
+    assert sum(seen.breakdown.values()) == pytest.approx(seen.annual_cost, rel=1e-9)
+    assert blind.annual_cost < 0.99 * seen.annual_cost  # blind to the limit: too optimistic
+    assert blind.breakdown["network_penalty"] == 0.0
 
 
 @pytest.mark.parametrize("factor", [0.5, 2.0])

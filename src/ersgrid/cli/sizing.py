@@ -25,6 +25,7 @@ _LINES = {
     "energy_sales": "Energy sales to vehicles",
     "v2g": "V2G refunds, wear and payments",
     "unmet_need_penalty": "Unmet exit energy (penalty)",
+    "network_penalty": "Excess over the network's limits (penalty)",
 }
 
 
@@ -104,6 +105,14 @@ def size(
         float | None, typer.Option(help="Least PV at a substation [kWp].")
     ] = None,
     max_pv_kwp: Annotated[float | None, typer.Option(help="Most PV at a substation [kWp].")] = None,
+    network: Annotated[
+        bool,
+        typer.Option(
+            "--network/--no-network",
+            help="With a grid section, plan each day within the network's limits, as the "
+            "oracle does (default); --no-network: without them.",
+        ),
+    ] = True,
     profile_points: Annotated[
         int,
         typer.Option(
@@ -149,6 +158,7 @@ def size(
         capacity_kw=(_bound(min_capacity_kw, 0.0), _bound(max_capacity_kw, math.inf)),
         pv=pv,
         pv_kwp=(_bound(min_pv_kwp, 0.0), _bound(max_pv_kwp, math.inf)),
+        network=network,
         profile_points=profile_points,
     )  # fmt: skip
     if not pv and (min_pv_kwp is not None or max_pv_kwp is not None):

@@ -29,6 +29,7 @@ from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, 
 from ersgrid.errors import InfeasibleSchedule, StrategyError
 from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, exposure, vehicle_cohorts
 from ersgrid.optimize.model import CohortLP
+from ersgrid.optimize.network import NetworkRows
 from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession, Solution
 from ersgrid.optimize.storage import StorageArrays
@@ -64,17 +65,21 @@ def hindsight_model(
     context: RunContext,
     storage: StorageArrays | None = None,
     renewable_kw: npt.NDArray[np.float64] | None = None,
+    network: NetworkRows | None = None,
 ) -> CohortLP:
-    """The oracle's perfect-hindsight LP of a run, without the network rows, optionally with
-    other batteries than the scenario's (``storage``) or other renewables at the connections
-    (``renewable_kw`` [kW], shape (steps, substations)): the model a study solves per day
-    (e.g. :mod:`ersgrid.study.sizing`)."""
+    """The oracle's perfect-hindsight LP of a run, optionally with other batteries than the
+    scenario's (``storage``), other renewables at the connections (``renewable_kw`` [kW],
+    shape (steps, substations)) and the network rows (``network``, e.g.
+    :meth:`NetworkView.rows <ersgrid.control.network.NetworkView.rows>`; None: none): the
+    model a study solves per day (e.g. :mod:`ersgrid.study.sizing`)."""
     cohorts, ex, _ = hindsight_cohorts(context)
     inputs = plan_inputs(context, 0, len(context.index))
     if storage is not None:
         inputs = dataclasses.replace(inputs, storage=storage)
     if renewable_kw is not None:
         inputs = dataclasses.replace(inputs, renewable_kw=renewable_kw)
+    if network is not None:
+        inputs = dataclasses.replace(inputs, network=network)
     return CohortLP(cohorts, ex, inputs, storage_value(context))
 
 

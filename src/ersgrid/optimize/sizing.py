@@ -1,7 +1,8 @@
 """The sizing LP: typical days' cohort LPs stacked with the storage size as columns.
 
 Each typical day is its own :class:`~ersgrid.optimize.model.CohortLP` (built with unbounded
-storage: ``energy_max_kwh``, ``power_kw`` infinite, nothing stored at the start). The sizing
+storage: ``energy_max_kwh``, ``power_kw`` infinite, nothing stored at the start), solved on
+the bounds of its own request (e.g. the ``network_base`` of its network rows). The sizing
 LP stacks their matrices block-diagonally, weighs each day's costs by the days it stands for,
 and adds the size columns of :data:`SIZES`, one value per unit (the scenario's ``storage``
 section gives one unit size for every substation it names):
@@ -42,6 +43,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from ersgrid.optimize.model import Bounds, CohortLP
+from ersgrid.optimize.request import PlanRequest
 
 __all__ = ["CAPACITY", "PV", "SIZES", "SizeBounds", "SizingLP", "StorageUnit"]
 
@@ -125,6 +127,9 @@ class SizingLP:
     pv_kw_per_kwp : sequence of ndarray [kW/kWp], shape (steps, substations), optional
         Per day, the sized PV's yield per kWp; the day models' ``renewable_kw`` must leave
         that PV out.
+    requests : sequence of PlanRequest or None, optional
+        Per day, the request whose bounds the day's block takes (e.g. the ``network_base``
+        of a day model with network rows); None: the whole day on its own data.
 
     Attributes
     ----------
@@ -146,9 +151,15 @@ class SizingLP:
         connections: npt.NDArray[np.bool_] | None = None,
         pv: npt.NDArray[np.bool_] | None = None,
         pv_kw_per_kwp: Sequence[FloatArray] | None = None,
+        requests: Sequence[PlanRequest | None] | None = None,
     ) -> None:
         if len(days) != len(weights) or not days:
             raise ValueError(f"{len(days)} day models for {len(weights)} weights")
+        if requests is not None and len(requests) != len(days):
+            raise ValueError(f"{len(requests)} requests for {len(days)} day models")
+        self.requests: list[PlanRequest | None] = (
+            [None] * len(days) if requests is None else list(requests)
+        )
         self.days = list(days)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.unit = unit
@@ -264,8 +275,8 @@ class SizingLP:
         """Column and row bounds, with the sizes between ``lower`` and ``upper`` (default:
         :attr:`sizes`' bounds)."""
         lo_c, hi_c, lo_r, hi_r = [], [], [], []
-        for m in self.days:
-            b = m.bounds()
+        for m, request in zip(self.days, self.requests, strict=True):
+            b = m.bounds(request)
             T = m.inputs.n_steps
             room = np.where(np.tile(self.unit.present, T), np.inf, 0.0)
             for block in ("soc", "ch", "dis"):

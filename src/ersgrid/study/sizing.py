@@ -3,8 +3,10 @@ capacity and the PV at each substation) that minimises a year's cost, from typic
 
 The year is clustered into typical days (:func:`~ersgrid.study.typical_days.typical_days`).
 Each day's perfect-hindsight LP is the oracle's
-(:func:`~ersgrid.control.oracle.hindsight_model`, the realised vehicles of that day, no
-network rows) with unbounded batteries; :class:`~ersgrid.optimize.sizing.SizingLP` stacks
+(:func:`~ersgrid.control.oracle.hindsight_model`, the realised vehicles of that day; on a
+scenario with a grid section the oracle's network rows and planning margin, linearised at
+the connections' draw without the road, unless :attr:`SizingOptions.network` is off) with
+unbounded batteries; :class:`~ersgrid.optimize.sizing.SizingLP` stacks
 them, weighs each day's operating cost by the days it stands for times the economics' year
 scaling (``annualise.days_per_year`` over the days of the year, as
 :func:`~ersgrid.study.typical_days.year_economics` scales the year), and adds the unit's
@@ -16,9 +18,10 @@ connection's import capacity, with :attr:`SizingOptions.pv` each substation's mo
 annualised capital and O&M. HiGHS solves it once (one thread); each
 point of a size's profile fixes that size and re-solves the rest, warm.
 
-The objective is the year's annualised capital of the sized assets plus its operating objective (the
-KPIs' ``objective``: energy bought, demand charge, wear, unmet-need penalty, less sales to
-vehicles and export, the batteries' change of content at refill cost), scaled to the year:
+The objective is the year's annualised capital of the sized assets plus its operating
+objective (the KPIs' ``objective``: energy bought, demand charge, wear, unmet-need and network
+penalties, less sales to vehicles and export, the batteries' change of content at refill
+cost), scaled to the year:
 what the representative year under ``oracle`` with these sizes realises
 (:func:`realised_cost`). Assets the sizing does not change (road, substations, and the grid
 connections and PV unless sized) are left out of it.
@@ -36,9 +39,11 @@ import numpy as np
 import numpy.typing as npt
 
 from ersgrid.control.base import RunContext
+from ersgrid.control.network import NetworkView
 from ersgrid.control.oracle import hindsight_model
 from ersgrid.errors import ScenarioError
 from ersgrid.optimize.model import CohortLP
+from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.sizing import CAPACITY, PV, SIZES, SizeBounds, SizingLP, StorageUnit
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
@@ -76,10 +81,11 @@ COST_LINES: dict[str, tuple[str, ...]] = {
     "energy_sales": ("x",),
     "v2g": ("y",),
     "unmet_need_penalty": ("u",),
+    "network_penalty": ("nup", "ndn"),
 }
 """The annual cost breakdown [currency/a] and the LP columns each line sums (revenues are
 negative costs; ``import_capacity_kw`` every sized connection's); the lines sum to the
-objective (the network slacks, 0 here, aside)."""
+objective."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,11 @@ class SizingOptions:
         ``import_limit_kw``), at ``economics.grid_connection_per_kw``.
     capacity_kw : (float, float) [kW]
         Lower and upper bound of each sized connection's import capacity.
+    network : bool
+        On a scenario with a grid section, plan each day within the network's linearised
+        voltage and loading limits, with the oracle's margin
+        (:class:`~ersgrid.control.network.NetworkView`), as the oracle the sizing is
+        checked against does; False: without network rows.
     profile_points : int
         Values of each storage size in its profile (0: no profile).
     time_limit_s : float [s]
@@ -114,6 +125,7 @@ class SizingOptions:
     capacity_kw: tuple[float, float] = (0.0, math.inf)
     pv: bool = False
     pv_kwp: tuple[float, float] = (0.0, math.inf)
+    network: bool = True
     profile_points: int = 9
     time_limit_s: float = 3600.0
 
@@ -231,10 +243,12 @@ def pv_kwp(scenario: Scenario) -> dict[str, float]:
 
 
 def _day_model(
-    scenario: Scenario, day: Any, size_pv: bool = False
-) -> tuple[CohortLP, list[str], FloatArray | None]:
+    scenario: Scenario, day: Any, size_pv: bool = False, network: bool = True
+) -> tuple[CohortLP, list[str], FloatArray | None, PlanRequest | None]:
     """The oracle's LP of one typical day with unbounded batteries (and, with ``size_pv``,
-    without the modelled PV arrays), and their yield per kWp at each connection."""
+    without the modelled PV arrays; with ``network`` and a grid section, with the oracle's
+    network rows), their yield per kWp at each connection, and the request of the day's
+    solve (its ``network_base``; None without network rows)."""
     world = build_world(scenario, planning_index(scenario, 1.0, day))
     context = RunContext(world=world, energy=world.energy, layout=world.layout)
     n = world.layout.n_substations
@@ -258,7 +272,13 @@ def _day_model(
         z, np.full(n, np.inf), z.copy(), np.full(n, np.inf),
         spec.charge_efficiency, spec.discharge_efficiency,
     )  # fmt: skip
-    return hindsight_model(context, open_, renewable_kw=others), sub_ids, per_kwp
+    view = NetworkView(context) if network and scenario.grid is not None else None
+    rows = None if view is None else view.rows(0, len(context.index))
+    model = hindsight_model(context, open_, renewable_kw=others, network=rows)
+    request = None
+    if view is not None:  # linearised at the connections' draw without the road, as the oracle
+        request = PlanRequest(network_base=view.base(model, 0, view.site_kw))
+    return model, sub_ids, per_kwp, request
 
 
 def build_sizing(
@@ -282,9 +302,11 @@ def build_sizing(
         _unit(scenario, 0, [])
     if options.pv:
         _check_pv(scenario)
+    requests: list[PlanRequest | None] = []
     for i, day in enumerate(typical.dates):
-        model, sub_ids, per_kwp = _day_model(scenario, day, options.pv)
+        model, sub_ids, per_kwp, request = _day_model(scenario, day, options.pv, options.network)
         models.append(model)
+        requests.append(request)
         if per_kwp is not None:
             yields.append(per_kwp)
         if progress is not None:
@@ -316,7 +338,7 @@ def build_sizing(
     weights = [w * scale for w in typical.weights]
     return SizingLP(
         models, weights, unit, sizes, sized if n_conn else None,
-        pv_at if n_pv else None, yields if n_pv else None,
+        pv_at if n_pv else None, yields if n_pv else None, requests,
     )  # fmt: skip
 
 
