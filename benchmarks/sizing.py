@@ -29,7 +29,8 @@ from ersgrid.study.sizing import SizingOptions, size_storage
 from ersgrid.study.typical_days import typical_days
 
 
-def _commit() -> str:
+def commit() -> str:
+    """The checkout's short commit, or ``unknown`` outside git."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--pv", action="store_true")
     args = parser.parse_args()
     sc = load_scenario(args.scenario)
-    print(f"commit {_commit()}  python {platform.python_version()}  cores {os.cpu_count()}")
+    print(f"commit {commit()}  python {platform.python_version()}  cores {os.cpu_count()}")
     print(f"load average at start: {os.getloadavg()}")
     t0 = time.perf_counter()
     typical = typical_days(sc, args.typical_days)

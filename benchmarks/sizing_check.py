@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
@@ -42,16 +41,7 @@ from ersgrid.study.sizing import (
     year_scale,
 )
 from ersgrid.study.typical_days import TypicalDays, representative_year, typical_days
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from sizing import commit  # the sizing benchmark beside this script
 
 
 def _day_terms(values: npt.NDArray[np.float64], lp: SizingLP, day: int) -> dict[str, float]:
@@ -74,7 +64,7 @@ def main() -> None:
     ap.add_argument("--no-network", action="store_true")
     ap.add_argument("--sweep", default="", help="storage energies [kWh], comma-separated")
     args = ap.parse_args()
-    print(f"commit {_commit()}, load average {os.getloadavg()}")
+    print(f"commit {commit()}, load average {os.getloadavg()}")
     sc = load_scenario(args.scenario)
     td = typical_days(sc, args.k)
     network = not args.no_network

@@ -126,6 +126,14 @@ def write_economics(folder: Path, economics: Economics) -> Path:
     return _write_json(folder / ECONOMICS_FILE, economics.as_dict())
 
 
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents (DataError naming it if it cannot be)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create {str(folder)!r}: {err}") from None
+
+
 def write_year(folder: Path, year: RepresentativeYear, economics: Economics) -> Path:
     """Write a representative year into ``folder`` (created if missing): ``typical_days.json``
     (the typical days, their weights, the days each stands for, and each one's KPIs),
@@ -136,10 +144,7 @@ def write_year(folder: Path, year: RepresentativeYear, economics: Economics) -> 
     DataError
         If the folder cannot be created or a file cannot be written.
     """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"cannot create {str(folder)!r}: {err}") from None
+    _make_folder(folder)
     days = year.typical.as_dict()
     for entry, kpis in zip(days["typical_days"], year.day_kpis, strict=True):
         entry["kpis"] = kpis
@@ -163,10 +168,7 @@ def write_sizing(folder: Path, sizing: Sizing) -> Path:
     """
     from ersgrid.report.sizing import write_sizing_page
 
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(f"cannot create {str(folder)!r}: {err}") from None
+    _make_folder(folder)
     _write_json(folder / SIZING_FILE, sizing.as_dict())
     try:
         write_sizing_page(folder / SIZING_PAGE, sizing)
