@@ -120,7 +120,8 @@ def numpy_step(state: dict[str, np.ndarray], lay: Layout, dt_s: float) -> None:
 
     Move, exit, consume, look up the segment, request (receiver, segment limit, coverage,
     room in the battery), quantised lowest-slack-first priority, segment budget, substation
-    cap, water-filling over the priority classes of each segment, deliver and meter. No V2G,
+    cap served class by class over its segments, water-filling over the priority classes of
+    each segment, deliver and meter. No V2G,
     no pass records: on a corridor without V2G export this is the kernel's physics.
     """
     dt_h = dt_s / 3600.0
@@ -147,11 +148,19 @@ def numpy_step(state: dict[str, np.ndarray], lay: Layout, dt_s: float) -> None:
     demand = np.bincount(s * N_PRIORITY + b, weights=grid, minlength=n_seg * N_PRIORITY)
     demand = demand.reshape(n_seg, N_PRIORITY)
     budget = np.minimum(demand.sum(axis=1), lay.seg_rating_kw)
-    sub_total = np.bincount(lay.seg_substation, weights=budget, minlength=lay.n_substations)
-    over = sub_total > lay.sub_rating_kw
-    scale = np.where(over, lay.sub_rating_kw / np.where(over, sub_total, 1.0), 1.0)
-    budget = budget * scale[lay.seg_substation]
     before = np.cumsum(demand, axis=1) - demand
+    # each segment's demand per class within its budget; a substation over its rating
+    # serves the classes of all its segments in order
+    within = np.clip(budget[:, None] - before, 0.0, demand)
+    sub = lay.seg_substation
+    sub_class = np.zeros((lay.n_substations, N_PRIORITY))
+    np.add.at(sub_class, sub, within)
+    sub_before = np.cumsum(sub_class, axis=1) - sub_class
+    cap = lay.sub_rating_kw[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        served = np.where(sub_class > 0.0, np.clip((cap - sub_before) / sub_class, 0.0, 1.0), 0.0)
+    over = sub_class.sum(axis=1) > lay.sub_rating_kw
+    budget = np.where(over[sub], (within * served[sub]).sum(axis=1), budget)
     with np.errstate(divide="ignore", invalid="ignore"):
         frac = np.where(demand > 0.0, np.clip((budget[:, None] - before) / demand, 0.0, 1.0), 0.0)
     got = grid * frac[s, b]

@@ -281,3 +281,45 @@ def test_run_counts_v2g_in_the_balance() -> None:
     evening = res.timeseries.index.hour >= 17
     assert (res.timeseries.loc[evening, "road_power_kw"] <= 1e-9).all()
     assert res.trips["v2g_grid_kwh"].sum() > 0
+
+
+def test_a_substation_serves_the_neediest_vehicle_on_any_of_its_segments(
+    tiny_data: dict[str, Any],
+) -> None:
+    # two 4-km segments of one substation that can feed one receiver: the needy truck on the
+    # first segment gets it all, the full one on the second nothing (not half each)
+    sec = tiny_data["road"]["sections"][0]
+    sec.update(start_km=1.0, length_km=8.0, segment_length_m=4000, rating_kw=1000,
+               directions=["A"], coverage=1.0, efficiency=0.9, vehicle_limit_kw=150)  # fmt: skip
+    lay = build_layout(parse_scenario(tiny_data))
+    assert lay.n_segments == 2 and len(set(lay.seg_substation.tolist())) == 1
+    arr = _arrivals(2, entry_m=np.array([1_000.0, 5_000.0]), energy_kwh=np.array([100.0, 400.0]))
+    twin = RoadTwin(lay, arr, 1.0, 100)
+    report = twin.advance(100, lay.seg_rating_kw, np.array([150.0 / 0.9]))
+    twin.finish()
+    got = twin.passes().groupby("vehicle_id")["battery_kwh"].sum()
+    assert got.get(0, 0.0) == pytest.approx(150.0 * 100 / 3600, rel=1e-9)
+    assert got.get(1, 0.0) == pytest.approx(0.0, abs=1e-12)
+    assert report.sub_peak_kw[0] == pytest.approx(150.0 / 0.9, rel=1e-9)
+
+
+def test_an_energy_budget_is_paced_over_the_call(tiny_data: dict[str, Any]) -> None:
+    # a budget one receiver would spend in 40 s, over a 100-s call: the full truck on the
+    # road from the start does not spend it before the needy one arrives at 50 s; all of it
+    # is spent by the end, and no step draws more than what is left over the time left
+    sc = _one_segment(tiny_data, rating_kw=1000)
+    lay = build_layout(sc)
+    budget_kwh = 150.0 / 0.9 * 40 / 3600
+    arr = _arrivals(
+        2, time_s=np.array([0.0, 50.0]), entry_m=np.array([1_000.0, 1_000.0]),
+        energy_kwh=np.array([400.0, 100.0]),
+    )  # fmt: skip
+    twin = RoadTwin(lay, arr, 1.0, 100)
+    report = twin.advance(
+        100, lay.seg_rating_kw, lay.sub_rating_kw, sub_energy_kwh=np.array([budget_kwh])
+    )
+    twin.finish()
+    got = twin.passes().groupby("vehicle_id")["grid_kwh"].sum()
+    assert got.sum() == pytest.approx(budget_kwh, rel=1e-9)
+    assert got.get(1, 0.0) > 0.4 * budget_kwh  # the late, needy truck is served first
+    assert report.sub_peak_kw[0] <= budget_kwh / (50 / 3600) * (1 + 1e-9)

@@ -22,9 +22,16 @@ step like any other.
 
 Energy budgets: ``sub_energy_kwh`` (one number per substation, ``inf`` for none) is the
 grid-side energy a substation may feed to charging over the call; the twin spends it as
-vehicles ask (within the power limits) and stops at zero. A plan that holds a substation at
-a 15-min *average* power gives it that energy rather than an instantaneous cap, so bursty
-traffic still gets what the plan meant.
+vehicles ask (within the power limits), at each step at most what is left over the steps
+left (the budget paced over the call, what one step leaves unspent carried to the next), and
+stops at zero. A plan that holds a substation at a 15-min *average* power gives it that
+energy rather than an instantaneous cap, so bursty traffic still gets what the plan meant,
+and pacing keeps it for the vehicles that come late in the step.
+
+Substation caps (its limit, or its paced budget): a substation whose segments ask more serves
+the priority classes of all its segments in order (the neediest vehicles on any of them
+first), each segment's demand taken within its own budget; the segment then water-fills its
+share as above.
 
 Column layouts of the output buffers are given by :data:`TRIP_COLUMNS` and
 :data:`PASS_COLUMNS`.
@@ -94,6 +101,68 @@ def _emit_pass(
     fs[F_PASS_GRID, k] = 0.0
     fs[F_PASS_V2G_BATT, k] = 0.0
     fs[F_PASS_V2G_GRID, k] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _substation_cut(
+    bin_demand: np.ndarray, seg_demand: np.ndarray, seg_sub: np.ndarray, touched: np.ndarray,
+    n_touched: int, bin_lo: np.ndarray, bin_hi: np.ndarray, sub_total: np.ndarray,
+    sub_cap: np.ndarray, sub_bin: np.ndarray, sub_cut: np.ndarray, sub_cutf: np.ndarray,
+) -> None:  # fmt: skip
+    """For each substation whose segments ask more than its cap (``sub_cap`` [kW]), the
+    priority class where the cap runs out over all its segments (``sub_cut``) and the share
+    of that class it serves (``sub_cutf``): a substation serves the neediest vehicles on any
+    of its segments first, each segment's demand taken within its own budget."""
+    n_sub = sub_total.shape[0]
+    for sub in range(n_sub):
+        sub_cut[sub] = N_PRIORITY
+        sub_cutf[sub] = 1.0
+    for t in range(n_touched):
+        s = touched[t]
+        sub = seg_sub[s]
+        if sub_total[sub] <= sub_cap[sub]:
+            continue
+        top = bin_hi[s] if bin_hi[s] < N_PRIORITY else N_PRIORITY - 1
+        rem = seg_demand[s]
+        for b in range(bin_lo[s], top + 1):
+            take = bin_demand[s, b]
+            if take > rem:
+                take = rem
+            sub_bin[sub, b] += take
+            rem -= take
+    for sub in range(n_sub):
+        if sub_total[sub] <= sub_cap[sub]:
+            continue
+        left = sub_cap[sub]
+        for b in range(N_PRIORITY):
+            d = sub_bin[sub, b]
+            if d > 0.0 and sub_cut[sub] == N_PRIORITY:
+                if d <= left:
+                    left -= d
+                else:
+                    sub_cut[sub] = b
+                    sub_cutf[sub] = left / d
+            sub_bin[sub, b] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _below_cut(
+    bin_demand: np.ndarray, s: int, lo: int, hi: int, budget: float, cut: int, frac: float
+) -> float:
+    """Segment ``s``'s share of its substation's cap [kW]: its demand within its own
+    ``budget`` in the classes below ``cut``, and ``frac`` of it in class ``cut``."""
+    rem = budget
+    out = 0.0
+    for b in range(lo, hi + 1):
+        take = bin_demand[s, b]
+        if take > rem:
+            take = rem
+        rem -= take
+        if b < cut:
+            out += take
+        elif b == cut:
+            out += take * frac
+    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -171,6 +240,11 @@ def advance(
     dt_h = dt_s / 3600.0
     inv_dt_h = 1.0 / dt_h
     cap = fs.shape[1]
+    n_subs = sub_total.shape[0]
+    sub_cap = np.empty(n_subs)
+    sub_bin = np.zeros((n_subs, N_PRIORITY))
+    sub_cut = np.empty(n_subs, dtype=np.int64)
+    sub_cutf = np.empty(n_subs)
     n_arr = arr_step.shape[0]
     n_sub = sub_total.shape[0]
     max_lut = lut.shape[1] - 1
@@ -372,19 +446,34 @@ def advance(
             budget = min(seg_demand[s], seg_limit_kw[s])
             sub_total[seg_sub[s]] += budget
             seg_demand[s] = budget
+        # an energy budget is paced over the steps left in the call
+        left_h = (n_steps - local) * dt_h
+        any_over = False
+        for sub in range(n_sub):
+            cap_kw = sub_energy_kwh[sub] / left_h
+            if sub_limit_kw[sub] < cap_kw:
+                cap_kw = sub_limit_kw[sub]
+            sub_cap[sub] = cap_kw
+            if sub_total[sub] > cap_kw:
+                any_over = True
+        if any_over:
+            _substation_cut(
+                bin_demand, seg_demand, seg_sub, touched, n_touched, bin_lo, bin_hi, sub_total,
+                sub_cap, sub_bin, sub_cut, sub_cutf,
+            )  # fmt: skip
         for t in range(n_touched):
             s = touched[t]
             sub = seg_sub[s]
+            top = bin_hi[s] if bin_hi[s] < N_PRIORITY else N_PRIORITY - 1
             budget = seg_demand[s]
-            sub_cap = min(sub_limit_kw[sub], sub_energy_kwh[sub] * inv_dt_h)
-            if sub_total[sub] > sub_cap:
-                budget *= sub_cap / sub_total[sub]
+            if sub_total[sub] > sub_cap[sub]:
+                budget = _below_cut(bin_demand, s, bin_lo[s], top, budget, sub_cut[sub],
+                                    sub_cutf[sub])  # fmt: skip
             if budget > seg_rating_kw[s] * (1.0 + 1e-9):
                 counters[0] += 1
-            top = bin_hi[s] if bin_hi[s] < N_PRIORITY else N_PRIORITY - 1
             _water_fill(bin_demand, bin_frac, s, bin_lo[s], top, budget)
         for sub in range(n_sub):
-            served = min(sub_total[sub], sub_limit_kw[sub], sub_energy_kwh[sub] * inv_dt_h)
+            served = min(sub_total[sub], sub_cap[sub])
             left_kwh = sub_energy_kwh[sub] - served * dt_h
             sub_energy_kwh[sub] = left_kwh if left_kwh > 0.0 else 0.0
             if served > sub_rating_kw[sub] * (1.0 + 1e-9):
