@@ -4,12 +4,14 @@
                                       [--sweep 0,300,600,900,1200,1800]
 
 sizes the storage over K typical days (no profile), runs the representative year under
-``oracle`` with the chosen sizes and prints the estimate, the realised cost and, per typical
-day, the LP's and the twin's terms side by side (unmet-need penalty, energy bought, sales to
-vehicles, the day's peak; the LP's day terms unweighted, at the sizes chosen). With
-``--sweep`` it also prints the realised cost of each storage energy [kWh] at the chosen power
-(each point the representative year run by the twin). Each realised year is about a minute
-on shin-tomei; the load average is printed at the start and the end.
+``oracle`` with the chosen sizes (the sized year's peak as the tariff's demand target) and
+prints the estimate, the realised cost and, per typical day, the LP's and the twin's terms
+side by side (unmet-need penalty, energy bought, sales to vehicles, the day's peak; the LP's
+day terms unweighted, at the sizes chosen). With ``--sweep`` it also prints the realised cost
+of each storage energy [kWh] at the chosen power (each point the representative year run by
+the twin, at the same demand target), and how many grid steps its lowest point lies from the
+sizing's choice. Each realised year is about a minute on shin-tomei; the load average is
+printed at the start and the end.
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def main() -> None:
     lp = build_sizing(sc, td, fixed)
     values = HighsSession(lp, threads=1).solve_bounds(lp.bounds()).values
     t1 = time.perf_counter()
-    real, kpis = realised_cost(with_sizes(sc, e, p), td, "oracle")
+    target = sz.sizes["year_peak_kw"]
+    real, kpis = realised_cost(with_sizes(sc, e, p, demand_target_kw=target), td, "oracle")
     print(
         f"realised {real / 1e6:,.2f} M {sz.currency}/a ({real / sz.annual_cost - 1:+.1%}, "
         f"{time.perf_counter() - t1:.0f} s); year's peak {kpis['peak_import_kw']:,.0f} kW, "
@@ -91,7 +94,7 @@ def main() -> None:
         f"{kpis['shortfall_penalty'] / 1e6:,.2f} M, network penalty "
         f"{(kpis.get('network_penalty') or 0.0) / 1e6:,.2f} M (scale {year_scale(sc, td):.4f})"
     )
-    year = [dict(k) for k in _representative_days(sc, e, p, td)]
+    year = [dict(k) for k in _representative_days(sc, e, p, target, td)]
     print(
         "day        weight | LP: penalty  bought   sales  peak kW"
         " | twin: penalty  bought   sales  peak kW"
@@ -100,7 +103,8 @@ def main() -> None:
         t = _day_terms(values, lp, d)
         k = year[d]
         print(
-            f"{day} {w:6d} | {t['u'] / 1e6:9.3f} {t['imp'] / 1e6:8.3f} {-t['x'] / 1e6:7.3f} "
+            f"{day} {w:6d} | {(t['u'] + lp.days[d].objective_offset) / 1e6:9.3f} "
+            f"{t['imp'] / 1e6:8.3f} {-t['x'] / 1e6:7.3f} "
             f"{t['peak_kw']:8,.0f} | {k['shortfall_penalty'] / 1e6:9.3f} "
             f"{k['grid_energy_cost'] / 1e6:8.3f} {k['revenue'] / 1e6:7.3f} "
             f"{k['peak_import_kw']:8,.0f}"
@@ -108,16 +112,30 @@ def main() -> None:
     if args.sweep:
         grid = [float(v) for v in args.sweep.split(",")]
         t2 = time.perf_counter()
-        costs = storage_sweep(sc, td, grid, p, "oracle")
-        print(f"sweep at {p:.1f} kW ({time.perf_counter() - t2:.0f} s):")
+        costs = storage_sweep(sc, td, grid, p, "oracle", demand_target_kw=target)
+        print(
+            f"sweep at {p:.1f} kW, demand target {target:,.0f} kW "
+            f"({time.perf_counter() - t2:.0f} s):"
+        )
         for v, c in zip(grid, costs, strict=True):
             print(f"  {v:8.1f} kWh  {c / 1e6:12,.2f} M {sz.currency}/a")
+        best = grid[int(np.argmin(costs))]
+        steps = np.diff(sorted(grid))
+        print(
+            f"lowest at {best:.1f} kWh: {abs(best - e):.1f} kWh from the sizing's {e:.1f} kWh "
+            f"({abs(best - e) / float(steps.max(initial=1.0)):.2f} grid steps)"
+        )
     print(f"load average {os.getloadavg()}")
 
 
-def _representative_days(sc: Scenario, e: float, p: float, td: TypicalDays) -> list[dict[str, Any]]:
-    """Each typical day's KPIs under ``oracle`` with units of ``e`` kWh and ``p`` kW."""
-    return representative_year(with_sizes(sc, e, p), "oracle", td).day_kpis
+def _representative_days(
+    sc: Scenario, e: float, p: float, target_kw: float, td: TypicalDays
+) -> list[dict[str, Any]]:
+    """Each typical day's KPIs under ``oracle`` with units of ``e`` kWh and ``p`` kW and the
+    demand target ``target_kw``."""
+    return representative_year(
+        with_sizes(sc, e, p, demand_target_kw=target_kw), "oracle", td
+    ).day_kpis
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from ersgrid.control.oracle import Oracle, hindsight_model
 from ersgrid.errors import ScenarioError
 from ersgrid.optimize.sizing import SizingLP
 from ersgrid.optimize.solver import HighsSession
+from ersgrid.run.runner import run
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.study.economics import annual_cost_per_unit
@@ -26,6 +27,7 @@ from ersgrid.study.sizing import (
     capacities,
     realised_cost,
     size_storage,
+    start_vehicles,
     storage_sweep,
     with_sizes,
     year_scale,
@@ -56,7 +58,8 @@ def _day_objectives(sc: Scenario, typical: TypicalDays) -> float:
     total = 0.0
     for day, w in zip(typical.dates, typical.weights, strict=True):
         world = build_world(sc, planning_index(sc, 1.0, day))
-        model = hindsight_model(RunContext(world=world, energy=world.energy, layout=world.layout))
+        context = RunContext(world=world, energy=world.energy, layout=world.layout)
+        model = hindsight_model(context, vehicles=start_vehicles(world))
         total += w * HighsSession(model, threads=1).solve().objective
     return total * year_scale(sc, typical)
 
@@ -88,9 +91,8 @@ def test_the_day_lps_plan_within_the_network_as_the_oracle_does(tiny: Scenario) 
         sc, typical, options=SizingOptions((e, e), (p, p), network=False, profile_points=0)
     )
     sized = with_sizes(sc, e, p)
-    world = build_world(sized, planning_index(sized, 1.0, typical.dates[0]))
     oracle = Oracle(replan_steps=0)
-    oracle.reset(RunContext(world=world, energy=world.energy, layout=world.layout))
+    run(sized, oracle, days=1, start=typical.dates[0])
     capital = e * annual_cost_per_unit(sc, "storage_energy_kwh")
     capital += p * annual_cost_per_unit(sc, "storage_power_kw")
     planned = capital + oracle.planned_objective * typical.weights[0] * year_scale(sc, typical)

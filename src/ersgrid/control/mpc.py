@@ -188,7 +188,7 @@ class MPC(Strategy):
         self.sweeps = []
         self.skipped = 0
         self._origin = -1
-        self._peak_kw = 0.0
+        self._peak_kw = context.scenario.tariff.demand_target_kw or 0.0  # owed already
         self._guide_peak_kw = 0.0
         self._guide_soc: FloatArray | None = None
         self._guided_at = -1

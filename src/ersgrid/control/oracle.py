@@ -1,8 +1,11 @@
 """``oracle``: the cohort LP solved once with the run's realised traffic — the lower bound.
 
 The oracle plans every realised vehicle as its own cohort (its actual entry time, entry and
-exit, speed and battery energy, from ``RunContext.arrivals``) together with the run's
-prices, loads and renewables, over the whole run in one solve. No causal strategy can know
+exit, speed and battery energy, from ``RunContext.arrivals``; the vehicles already on the
+road at the first step where they are then, with the energy they have) together with the
+run's prices, loads and renewables, over the whole run in one solve, at its first step.
+Its objective counts the unmet energy of the vehicles that cannot charge anywhere, so that
+the planned objective is the run's. No causal strategy can know
 this; every other strategy is measured against it. It is the only strategy allowed to read
 ``RunContext.arrivals``.
 
@@ -22,12 +25,21 @@ import logging
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.network import NetworkView
 from ersgrid.control.planning import plan_dispatch, plan_inputs, safe_dispatch, storage_value
 from ersgrid.errors import InfeasibleSchedule, StrategyError
-from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, exposure, vehicle_cohorts
+from ersgrid.optimize.cohorts import (
+    Cohorts,
+    Exposure,
+    drop_idle,
+    exposure,
+    idle_shortfall_kwh,
+    road_cohorts,
+    vehicle_cohorts,
+)
 from ersgrid.optimize.model import CohortLP
 from ersgrid.optimize.network import NetworkRows
 from ersgrid.optimize.request import PlanRequest
@@ -40,11 +52,14 @@ log = logging.getLogger(__name__)
 
 
 def hindsight_cohorts(
-    context: RunContext,
-) -> tuple[Cohorts, Exposure, npt.NDArray[np.int64]]:
-    """The run's realised vehicles (``context.arrivals``) as one cohort each, those that
-    never reach an energised segment dropped; their exposure over the run's steps, and the
-    vehicle id of each kept cohort.
+    context: RunContext, vehicles: pd.DataFrame | None = None
+) -> tuple[Cohorts, Exposure, npt.NDArray[np.int64], float]:
+    """The run's realised vehicles as one cohort each: those on the road at the start
+    (``vehicles``, the twin's state then: :func:`~ersgrid.optimize.cohorts.road_cohorts`)
+    and the arrivals after it (``context.arrivals``); those that never reach an energised
+    segment dropped. Returns the kept cohorts, their exposure over the run's steps, the
+    vehicle id of each, and what the dropped ones that leave within the run fall short of
+    their exit targets [kWh] (:func:`~ersgrid.optimize.cohorts.idle_shortfall_kwh`).
 
     Raises
     ------
@@ -55,10 +70,21 @@ def hindsight_cohorts(
         raise StrategyError("the oracle needs the run's realised arrivals (RunContext.arrivals)")
     T = len(context.index)
     cohorts = vehicle_cohorts(context.arrivals, context.step_h)
+    all_ids = np.asarray(context.arrivals.vehicle_id, dtype=np.int64)
+    if vehicles is not None and len(vehicles):
+        on_road = road_cohorts(vehicles)
+        cohorts = Cohorts(
+            **{
+                f.name: np.concatenate([getattr(on_road, f.name), getattr(cohorts, f.name)])
+                for f in dataclasses.fields(Cohorts)
+            }
+        )
+        all_ids = np.concatenate([vehicles["vehicle_id"].to_numpy().astype(np.int64), all_ids])
     expo = exposure(cohorts, context.layout, T, context.step_h)
-    ids = np.asarray(context.arrivals.vehicle_id, dtype=np.int64)[np.unique(expo.cohort)]
+    fixed_kwh = idle_shortfall_kwh(cohorts, expo, T, context.step_h)
+    ids = all_ids[np.unique(expo.cohort)]
     kept, ex = drop_idle(cohorts, expo)
-    return kept, ex, ids
+    return kept, ex, ids, fixed_kwh
 
 
 def hindsight_model(
@@ -66,13 +92,16 @@ def hindsight_model(
     storage: StorageArrays | None = None,
     renewable_kw: npt.NDArray[np.float64] | None = None,
     network: NetworkRows | None = None,
+    vehicles: pd.DataFrame | None = None,
 ) -> CohortLP:
     """The oracle's perfect-hindsight LP of a run, optionally with other batteries than the
     scenario's (``storage``), other renewables at the connections (``renewable_kw`` [kW],
-    shape (steps, substations)) and the network rows (``network``, e.g.
-    :meth:`NetworkView.rows <ersgrid.control.network.NetworkView.rows>`; None: none): the
-    model a study solves per day (e.g. :mod:`ersgrid.study.sizing`)."""
-    cohorts, ex, _ = hindsight_cohorts(context)
+    shape (steps, substations)), the network rows (``network``, e.g.
+    :meth:`NetworkView.rows <ersgrid.control.network.NetworkView.rows>`; None: none) and the
+    vehicles on the road at the start (``vehicles``, the twin's state after its warm-up): the
+    model a study solves per day (e.g. :mod:`ersgrid.study.sizing`). Its objective counts the
+    unmet energy of the vehicles that cannot charge (``fixed_shortfall_kwh``)."""
+    cohorts, ex, _, fixed_kwh = hindsight_cohorts(context, vehicles)
     inputs = plan_inputs(context, 0, len(context.index))
     if storage is not None:
         inputs = dataclasses.replace(inputs, storage=storage)
@@ -80,7 +109,7 @@ def hindsight_model(
         inputs = dataclasses.replace(inputs, renewable_kw=renewable_kw)
     if network is not None:
         inputs = dataclasses.replace(inputs, network=network)
-    return CohortLP(cohorts, ex, inputs, storage_value(context))
+    return CohortLP(cohorts, ex, inputs, storage_value(context), fixed_shortfall_kwh=fixed_kwh)
 
 
 class Oracle(Strategy):
@@ -125,24 +154,39 @@ class Oracle(Strategy):
         self.solve_s = 0.0
         self.relinearised = 0
         self.network_slack = np.zeros((0, 0))
+        self.planned_objective = float("nan")
+        self._values: npt.NDArray[np.float64] | None = None
+        self._held: npt.NDArray[np.bool_] | None = None
+        self._peak_kw = context.scenario.tariff.demand_target_kw or 0.0  # owed already
+        self._started = False
+        self._network = NetworkView(context) if self.see_network and context.scenario.grid else None
+
+    def _start(self, observation: Observation) -> None:
+        """Build the run's LP with the vehicles on the road at the first step (the twin's,
+        after its warm-up or from the run this one continues) and every later arrival, and
+        solve it."""
+        self._started = True
+        context = self.context
         T = len(context.index)
-        cohorts, ex, ids = hindsight_cohorts(context)
+        cohorts, ex, ids, fixed_kwh = hindsight_cohorts(context, observation.vehicles)
         # the vehicle behind each kept cohort, sorted for the measured-state lookup
         self._id_order = np.argsort(ids)
         self._ids_sorted = ids[self._id_order]
         inputs = plan_inputs(context, 0, T)
-        self._network = NetworkView(context) if self.see_network and context.scenario.grid else None
         if self._network is not None:
             inputs = dataclasses.replace(inputs, network=self._network.rows(0, T))
-        self.model = CohortLP(cohorts, ex, inputs, storage_value(context))
-        self._values: npt.NDArray[np.float64] | None = None
-        self._held: npt.NDArray[np.bool_] | None = None
-        self._peak_kw = 0.0
+        self.model = CohortLP(
+            cohorts, ex, inputs, storage_value(context), fixed_shortfall_kwh=fixed_kwh
+        )
         self._session = HighsSession(self.model, time_limit_s=self.time_limit_s)
-        request = PlanRequest()
+        stored = observation.storage_kwh
+        request = PlanRequest(
+            stored_kwh=None if stored is None else np.asarray(stored, dtype=np.float64),
+            peak_floor_kw=self._peak_kw,
+        )
         if self._network is not None:
-            request = PlanRequest(
-                network_base=self._network.base(self.model, 0, self._network.site_kw)
+            request = dataclasses.replace(
+                request, network_base=self._network.base(self.model, 0, self._network.site_kw)
             )
         try:
             solution = self._solve(request)
@@ -217,6 +261,8 @@ class Oracle(Strategy):
         return int((np.nan_to_num(self.network_slack, nan=0.0) > 1e-9).sum())
 
     def decide(self, observation: Observation) -> Dispatch:
+        if not self._started:
+            self._start(observation)
         if self._values is None:
             self.fallbacks += 1
             return safe_dispatch(self.context)
@@ -226,4 +272,4 @@ class Oracle(Strategy):
         planned = float(self.model.block(self._values, "imp")[k].sum())
         self._peak_kw = max(self._peak_kw, planned)
         held = None if self._held is None else self._held[k]
-        return plan_dispatch(self.context, self.model, self._values, k, held)
+        return plan_dispatch(self.context, self.model, self._values, k, held, hold_peak=True)

@@ -32,7 +32,7 @@ def plan_inputs(context: RunContext, start: int, stop: int) -> PlanInputs:
         export_limit_kw=en.export_limit_kw[sl],
         road_rating_kw=context.layout.sub_rating_kw.astype(np.float64),
         weights=ObjectiveWeights.from_scenario(
-            context.scenario, days=len(context.index) * context.step_h / 24.0
+            context.scenario, days=len(context.index) * context.step_h / 24.0, planning=True
         ),
         storage=storage_arrays(context.scenario, context.layout),
     )
@@ -59,7 +59,7 @@ def safe_dispatch(context: RunContext) -> Dispatch:
 
 def plan_dispatch(
     context: RunContext, model: CohortLP, values: FloatArray, step: int,
-    network_held: npt.NDArray[np.bool_] | None = None,
+    network_held: npt.NDArray[np.bool_] | None = None, hold_peak: bool = False,
 ) -> Dispatch:  # fmt: skip
     """Turn the plan's model step ``step`` into the twin's limits and battery set-points.
 
@@ -73,6 +73,11 @@ def plan_dispatch(
     not a reason to hold: the twin keeps it for every strategy, after the batteries'
     set-point, so the road takes what the cap leaves whatever traffic the plan foresaw (a
     budget from the plan's forecast traffic served fewer vehicles than the cap allowed).
+    With ``hold_peak``, a substation is also held at a step where the plan's corridor import
+    is at its planned peak under a demand charge and its road power is below what its
+    vehicles could take: the plan gave up vehicle energy there to keep the peak, which only a
+    plan of the realised vehicles (the oracle's) can do without starving vehicles a forecast
+    missed.
 
     Batteries follow the plan's set-point, except where the plan discharges to cover the
     whole site load (no import left): there they follow the actual load (full power; the
@@ -97,6 +102,11 @@ def plan_dispatch(
     hold = losing
     if network_held is not None:
         hold = hold | network_held
+    if hold_peak and w.demand_charge_per_kw > 0.0:
+        peak = float(values[model.offsets["peak"]])
+        if peak > 0.0 and float(imp.sum()) >= peak * (1.0 - 1e-6):
+            short = road < model.road_potential_kw(model.cohorts.count)[step] * (1.0 - 1e-3)
+            hold = hold | short
     # a held substation gets the plan's energy for the step, spent as vehicles come, not
     # its 15-min average power as an instantaneous cap (bursty traffic would lose energy)
     energy = None

@@ -33,7 +33,9 @@ __all__ = [
     "entry_soc_bins",
     "exposure",
     "forecast_cohorts",
+    "idle_shortfall_kwh",
     "od_table",
+    "road_cohorts",
     "vehicle_cohorts",
     "window_last_step",
 ]
@@ -379,6 +381,69 @@ def vehicle_cohorts(arrivals: Arrivals, step_h: float) -> Cohorts:
         consumption_kwh_per_m=arrivals.consumption_kwh_per_m.astype(np.float64),
         v2g=arrivals.v2g.astype(np.float64),
     )
+
+
+def road_cohorts(vehicles: pd.DataFrame) -> Cohorts:
+    """One cohort per vehicle on the road at the model's start (count 1), entering where it
+    is at time 0 with the energy it has then.
+
+    Parameters
+    ----------
+    vehicles : DataFrame
+        The twin's vehicles (:meth:`RoadTwin.state <ersgrid.twin.road.RoadTwin.state>`):
+        position, exit, speed, energies, receiver, consumption, class, direction, V2G flag
+        and interchanges of each.
+
+    Notes
+    -----
+    Their need at exit (``target − energy + consumption from here to the exit``) is what the
+    twin counts as their shortfall, so a plan over these and the arrivals after the start
+    accounts for every trip the run completes.
+    """
+    n = len(vehicles)
+
+    def f64(name: str) -> FloatArray:
+        return np.asarray(vehicles[name].to_numpy(), dtype=np.float64)
+
+    def i64(name: str) -> IntArray:
+        return np.asarray(vehicles[name].to_numpy(), dtype=np.int64)
+
+    return Cohorts(
+        direction=i64("direction"),
+        vclass=i64("vclass"),
+        entry_step=np.zeros(n, dtype=np.int64),
+        entry_h=np.zeros(n),
+        entry_m=f64("position_m"),
+        exit_m=f64("exit_m"),
+        entry_ic=i64("entry_ic"),
+        exit_ic=i64("exit_ic"),
+        soc_bin=np.zeros(n, dtype=np.int64),
+        speed_mps=f64("speed_mps"),
+        count=np.ones(n),
+        energy_kwh=f64("energy_kwh"),
+        target_kwh=f64("target_kwh"),
+        full_kwh=f64("full_kwh"),
+        receiver_kw=f64("receiver_kw"),
+        consumption_kwh_per_m=f64("consumption_kwh_per_m"),
+        v2g=f64("v2g"),
+    )
+
+
+def idle_shortfall_kwh(cohorts: Cohorts, expo: Exposure, n_steps: int, step_h: float) -> float:
+    """What the cohorts that cannot charge anywhere in the model and leave within it fall
+    short of their exit targets [kWh]: ``count · max(target − E0 + trip consumption, 0)``.
+
+    :func:`drop_idle` leaves these cohorts out of the LP (nothing to decide for them); their
+    shortfall is a constant of the run's unmet energy, the same under every plan.
+    """
+    idle = np.ones(len(cohorts), dtype=bool)
+    idle[expo.cohort] = False
+    c = cohorts.take(idle)
+    exit_step = np.floor((c.entry_h + c.trip_h()) / step_h)
+    leaves = (exit_step >= 0) & (exit_step < n_steps)
+    trip = c.consumption_kwh_per_m * (c.exit_m - c.entry_m)
+    need = np.maximum(c.target_kwh - c.energy_kwh + trip, 0.0) * c.count
+    return float(need[leaves].sum())
 
 
 def _concat(parts: list[dict[str, npt.NDArray[np.generic]]]) -> Cohorts:

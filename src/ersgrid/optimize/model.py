@@ -169,9 +169,16 @@ class CohortLP:
         Import cost is scaled by ``1 + time_preference · (steps left) / steps``: a tie-break
         that, between steps of equal price, serves load from the battery earlier (see
         :data:`TIME_PREFERENCE`). 0 gives the exact objective.
+    fixed_shortfall_kwh : float [kWh]
+        Unmet energy no plan can change: vehicles of the run that cannot charge anywhere
+        in the model (:func:`~ersgrid.optimize.cohorts.idle_shortfall_kwh`). Priced at the
+        unmet-need penalty, it is the objective's constant, so a solution's objective is
+        the whole run's and not only what the plan decides.
 
     Attributes
     ----------
+    objective_offset : float [currency]
+        The objective's constant: ``fixed_shortfall_kwh`` at the unmet-need penalty.
     matrix : scipy.sparse.csc_matrix
         Constraint matrix, rows × columns.
     cost : ndarray
@@ -210,12 +217,15 @@ class CohortLP:
         inputs: PlanInputs,
         storage_value_per_kwh: float = 0.0,
         time_preference: float = TIME_PREFERENCE,
+        fixed_shortfall_kwh: float = 0.0,
     ) -> None:
         self.cohorts: Cohorts = cohorts
         self.exposure: Exposure = exposure
         self.inputs: PlanInputs = inputs
         self.storage_value_per_kwh = float(storage_value_per_kwh)
         self.time_preference = float(time_preference)
+        self.fixed_shortfall_kwh = float(fixed_shortfall_kwh)
+        self.objective_offset = inputs.weights.shortfall_penalty_per_kwh * self.fixed_shortfall_kwh
         T, dt = inputs.n_steps, inputs.step_h
         ex, c = exposure, cohorts
         self.u_cohort: IntArray = _sorted_unique(ex.cohort)

@@ -32,7 +32,11 @@ from ersgrid.optimize.network import NETWORK_PENALTY_FACTOR
 from ersgrid.scenario.schema import Scenario
 from ersgrid.scenario.v2g import wear_cost
 
-__all__ = ["PENALTY_FACTOR", "ObjectiveWeights", "refill_cost_per_kwh"]
+__all__ = ["PENALTY_FACTOR", "TARGET_TERM_DAYS", "ObjectiveWeights", "refill_cost_per_kwh"]
+
+TARGET_TERM_DAYS = 365.0
+"""Days a peak above the demand target is billed for [d]: a contract demand raised by a
+peak holds for twelve months (``tariff.demand_target_kw``)."""
 
 PENALTY_FACTOR = 3.0
 """Unmet exit energy costs this many times the dearest price of the scenario [-].
@@ -84,10 +88,19 @@ class ObjectiveWeights:
         return NETWORK_PENALTY_FACTOR * self.shortfall_penalty_per_kwh
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario, days: float = 1.0) -> ObjectiveWeights:
+    def from_scenario(
+        cls, scenario: Scenario, days: float = 1.0, planning: bool = False
+    ) -> ObjectiveWeights:
         """The weights of a scenario (its tariff, carbon price and storage) for a run of
-        ``days`` days [d] (the demand charge is a daily rate on the run's one peak)."""
+        ``days`` days [d] (the demand charge is a daily rate on the run's one peak).
+
+        With ``planning`` and a ``tariff.demand_target_kw``, the plans' weights: a peak above
+        the target (the plans' floor of the peak) costs :data:`TARGET_TERM_DAYS` days of the
+        demand charge, what exceeding a contract demand costs (the bill keeps the run's
+        days)."""
         tariff = scenario.tariff
+        if planning and tariff.demand_target_kw is not None:
+            days = max(float(days), TARGET_TERM_DAYS)
         dearest = max(
             [tariff.user_price_per_kwh, tariff.base_price_per_kwh]
             + [w.price_per_kwh for w in tariff.windows]

@@ -135,6 +135,10 @@ class SizingLP:
     ----------
     matrix : scipy.sparse.csc_matrix
     cost : ndarray [currency/a per unit of the column]
+    objective_offset : float [currency/a]
+        The days' constants (:attr:`CohortLP.objective_offset
+        <ersgrid.optimize.model.CohortLP.objective_offset>`: the unmet-need penalty of
+        vehicles that cannot charge), weighed as their costs.
     n_rows, n_cols : int
     col_offsets : list of int
         First column of each day's block.
@@ -270,6 +274,9 @@ class SizingLP:
             c[m.offsets["peak"]] = 0.0  # the year's peak carries the demand charge
             parts.append(c)
         self.cost = np.concatenate([*parts, sizes.annual_cost])
+        self.objective_offset = float(
+            sum(m.objective_offset * w for m, w in zip(self.days, self.weights, strict=True))
+        )
 
     def bounds(self, lower: FloatArray | None = None, upper: FloatArray | None = None) -> Bounds:
         """Column and row bounds, with the sizes between ``lower`` and ``upper`` (default:
@@ -313,7 +320,8 @@ class SizingLP:
 
     def cost_by_block(self, values: FloatArray) -> dict[str, float]:
         """The objective of a solution by column block of the days (weighted, summed over
-        the days) and by size [currency/a]; they sum to the objective."""
+        the days; ``u`` with the days' constant unmet-need penalty,
+        :attr:`objective_offset`) and by size [currency/a]; they sum to the objective."""
         from ersgrid.optimize.columns import COLUMN_BLOCKS
 
         out: dict[str, float] = {}
@@ -325,6 +333,7 @@ class SizingLP:
                 start = m.offsets[name]
                 stop = m.offsets[names[i + 1]] if i + 1 < len(names) else m.n_cols
                 out[name] = out.get(name, 0.0) + float(c[start:stop] @ x[start:stop])
+        out["u"] = out.get("u", 0.0) + self.objective_offset
         for name, col in self.size_col.items():
             out[name] = float(self.cost[col] * values[col])
         return out

@@ -38,6 +38,8 @@ class LinearModel(Protocol):
     n_cols: int
     matrix: Any
     cost: FloatArray
+    objective_offset: float
+    """The objective's constant [currency]: part of every solution's objective."""
 
     def bounds(self) -> Bounds:
         """The bounds of the model's first solve."""
@@ -242,7 +244,7 @@ def _pass(h: highspy.Highs, model: CohortLP | LinearModel, b: Bounds) -> object:
     A = model.matrix
     return h.passModel(
         model.n_cols, model.n_rows, A.nnz, int(highspy.MatrixFormat.kColwise),
-        int(highspy.ObjSense.kMinimize), 0.0, model.cost, b.col_lower, b.col_upper,
-        b.row_lower, b.row_upper, A.indptr.astype(np.int32), A.indices.astype(np.int32),
-        A.data, np.zeros(model.n_cols, dtype=np.int32),
+        int(highspy.ObjSense.kMinimize), float(model.objective_offset), model.cost,
+        b.col_lower, b.col_upper, b.row_lower, b.row_upper, A.indptr.astype(np.int32),
+        A.indices.astype(np.int32), A.data, np.zeros(model.n_cols, dtype=np.int32),
     )  # fmt: skip

@@ -48,6 +48,7 @@ __all__ = [
     "Stepper",
     "dr_baselines",
     "run",
+    "warmed_twin",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -226,6 +227,41 @@ def _merge_blocks(blocks: list[BlockReport]) -> BlockReport:
     )
 
 
+def warmed_twin(world: World, layout: Layout, steps: int) -> tuple[RoadTwin | None, str]:
+    """The twin of ``world`` run ``steps`` planning steps before its start with the arrivals
+    of that window, uncounted from the start on (:meth:`Stepper.warm_up`).
+
+    The road runs uncontrolled within its ratings and the connections' import limits (no
+    batteries, no V2G, no demand-response caps), so what is on the road at the start does
+    not depend on the strategy or the storage. Returns the twin, or None and the reason
+    when there is no data before the start.
+    """
+    sc = world.scenario
+    per = round(sc.simulation.planning_step_min * 60.0 / sc.simulation.twin_step_s)
+    step = pd.Timedelta(minutes=sc.simulation.planning_step_min)
+    index = pd.date_range(world.index[0] - steps * step, periods=steps, freq=step)
+    try:
+        before = build_world(sc, index, layout=layout, history=True)
+    except (DataError, ScenarioError) as err:
+        return None, f"the road starts empty: no data before the start ({err})"
+    arrivals, energy = before.arrivals, before.energy
+    dt_s = sc.simulation.twin_step_s
+    arrivals = replace(arrivals, time_s=arrivals.time_s - steps * per * dt_s)
+    twin = RoadTwin(
+        layout, concat_arrivals([arrivals, world.arrivals]), dt_s,
+        sc.simulation.max_vehicles, first_step=-steps * per,
+    )  # fmt: skip
+    for j in range(steps):
+        limit = layout.sub_rating_kw
+        room = energy.import_limit_kw[j] - energy.other_load_kw[j] + energy.renewable_kw[j]
+        room = np.nan_to_num(room, nan=np.inf)
+        if np.isfinite(room).any():
+            limit = np.minimum(limit, np.maximum(room, 0.0))
+        twin.advance(per, layout.seg_rating_kw, limit)
+    twin.start_counting()
+    return twin, ""
+
+
 class Stepper:
     """The closed loop one planning step at a time; drives :func:`run` and the live loop.
 
@@ -363,30 +399,10 @@ class Stepper:
             raise StrategyError("the warm-up comes before the first step of a fresh run")
         if steps <= 0:
             return
-        sc, layout, per = self.scenario, self.layout, self.steps_per_plan
-        step = pd.Timedelta(minutes=sc.simulation.planning_step_min)
-        index = pd.date_range(self.index[0] - steps * step, periods=steps, freq=step)
-        try:
-            before = build_world(sc, index, layout=layout, history=True)
-            arrivals = before.arrivals
-            energy = before.energy
-        except (DataError, ScenarioError) as err:
-            self.notes.append(f"the road starts empty: no data before the start ({err})")
+        twin, note = warmed_twin(self.world, self.layout, steps)
+        if twin is None:
+            self.notes.append(note)
             return
-        span_s = steps * per * self.dt_s
-        arrivals = replace(arrivals, time_s=arrivals.time_s - span_s)
-        twin = RoadTwin(
-            layout, concat_arrivals([arrivals, self.world.arrivals]), self.dt_s,
-            sc.simulation.max_vehicles, first_step=-steps * per,
-        )  # fmt: skip
-        for j in range(steps):
-            limit = layout.sub_rating_kw
-            room = energy.import_limit_kw[j] - energy.other_load_kw[j] + energy.renewable_kw[j]
-            room = np.nan_to_num(room, nan=np.inf)
-            if np.isfinite(room).any():
-                limit = np.minimum(limit, np.maximum(room, 0.0))
-            twin.advance(per, layout.seg_rating_kw, limit)
-        twin.start_counting()
         self.twin = twin
         self.warmup_steps = steps
 

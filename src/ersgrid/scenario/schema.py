@@ -342,6 +342,15 @@ class TariffSpec(SpecModel):
         "day of the run [currency/kW/d]: a monthly basic charge divided by 30.4 (the run "
         "stands for a billing period of its own length).",
     )
+    demand_target_kw: PositiveFloat | None = Field(
+        default=None,
+        description="Corridor import the plans take as already paid for [kW] (a demand "
+        "target, e.g. the contract demand of a high-voltage supply): the planning strategies "
+        "start from it as the peak owed and price a peak above it at a whole year of the "
+        "demand charge (365 × `demand_charge_per_kw`), as a peak over a Japanese contract "
+        "demand raises the basic charge for twelve months. The bill is unchanged: the run's "
+        "peak at the daily rate. None: the plans price the run's peak at the run's days.",
+    )
 
 
 class Co2Spec(SpecModel):

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from ersgrid.control.base import RunContext
 from ersgrid.control.network import NetworkView
@@ -47,11 +48,12 @@ from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.sizing import CAPACITY, PV, SIZES, SizeBounds, SizingLP, StorageUnit
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
+from ersgrid.run.runner import warmed_twin
 from ersgrid.scenario.schema import Scenario
 from ersgrid.study.economics import annual_cost_per_unit
 from ersgrid.study.typical_days import TypicalDays, representative_year, typical_days
-from ersgrid.timeindex import planning_index
-from ersgrid.world.world import build_world
+from ersgrid.timeindex import planning_index, warmup_steps
+from ersgrid.world.world import World, build_world
 
 __all__ = [
     "COST_LINES",
@@ -62,6 +64,7 @@ __all__ = [
     "pv_kwp",
     "realised_cost",
     "size_storage",
+    "start_vehicles",
     "storage_sweep",
     "with_sizes",
     "year_scale",
@@ -242,15 +245,28 @@ def pv_kwp(scenario: Scenario) -> dict[str, float]:
     return out
 
 
+def start_vehicles(world: World) -> pd.DataFrame | None:
+    """The vehicles on the road at the start of ``world`` in a run of it: the twin's state
+    after the scenario's warm-up (:func:`~ersgrid.run.runner.warmed_twin`; None without a
+    warm-up or data before the start)."""
+    steps = warmup_steps(world.scenario)
+    warm = warmed_twin(world, world.layout, steps)[0] if steps > 0 else None
+    return None if warm is None else warm.state()
+
+
 def _day_model(
     scenario: Scenario, day: Any, size_pv: bool = False, network: bool = True
 ) -> tuple[CohortLP, list[str], FloatArray | None, PlanRequest | None]:
     """The oracle's LP of one typical day with unbounded batteries (and, with ``size_pv``,
     without the modelled PV arrays; with ``network`` and a grid section, with the oracle's
     network rows), their yield per kWp at each connection, and the request of the day's
-    solve (its ``network_base``; None without network rows)."""
+    solve (its ``network_base``; None without network rows).
+
+    The day's vehicles are those the twin's day run has: the ones on the road at its start
+    (:func:`start_vehicles`, which the storage does not change) and the day's arrivals."""
     world = build_world(scenario, planning_index(scenario, 1.0, day))
     context = RunContext(world=world, energy=world.energy, layout=world.layout)
+    vehicles = start_vehicles(world)
     n = world.layout.n_substations
     sub_ids = list(world.layout.sub_ids)
     others = None
@@ -274,7 +290,7 @@ def _day_model(
     )  # fmt: skip
     view = NetworkView(context) if network and scenario.grid is not None else None
     rows = None if view is None else view.rows(0, len(context.index))
-    model = hindsight_model(context, open_, renewable_kw=others, network=rows)
+    model = hindsight_model(context, open_, renewable_kw=others, network=rows, vehicles=vehicles)
     request = None
     if view is not None:  # linearised at the connections' draw without the road, as the oracle
         request = PlanRequest(network_base=view.base(model, 0, view.site_kw))
@@ -480,16 +496,23 @@ def with_sizes(
     power_kw: float,
     capacity_kw: dict[str, float] | None = None,
     pv_kwp_at: dict[str, float] | None = None,
+    demand_target_kw: float | None = None,
 ) -> Scenario:
     """``scenario`` with each storage unit of ``energy_kwh`` [kWh] and ``power_kw`` [kW],
-    the import limit of each connection of ``capacity_kw`` (substation id to kW), and the
-    modelled PV arrays at each substation of ``pv_kwp_at`` scaled to that total [kWp]
-    (none left at 0)."""
+    the import limit of each connection of ``capacity_kw`` (substation id to kW), the
+    modelled PV arrays at each substation of ``pv_kwp_at`` scaled to that total [kWp] (none
+    left at 0), and ``demand_target_kw`` [kW] as the tariff's demand target (the sizing's
+    ``year_peak_kw``: the peak the year's demand charge is sized for, which the plans then
+    keep as a contract demand)."""
     spec = scenario.storage
     if spec is None:
         raise ScenarioError("storage: the scenario has no storage section to size")
     unit = spec.model_copy(update={"energy_kwh": float(energy_kwh), "power_kw": float(power_kw)})
     update: dict[str, Any] = {"storage": unit}
+    if demand_target_kw is not None and demand_target_kw > 0.0:
+        update["tariff"] = scenario.tariff.model_copy(
+            update={"demand_target_kw": float(demand_target_kw)}
+        )
     if capacity_kw:
         grid = scenario.grid
         if grid is None:
@@ -562,10 +585,15 @@ def storage_sweep(
     energies_kwh: Sequence[float],
     power_kw: float,
     strategy: str = "oracle",
+    demand_target_kw: float | None = None,
 ) -> list[float]:
     """The year's realised cost (:func:`realised_cost`) with each unit of each energy in
-    ``energies_kwh`` [kWh] and ``power_kw`` [kW]: the representative year run by the twin
-    once per size, the check of what :func:`size_storage` chooses [currency/a]."""
+    ``energies_kwh`` [kWh], ``power_kw`` [kW] and the demand target ``demand_target_kw``
+    [kW] (:func:`with_sizes`): the representative year run by the twin once per size, the
+    check of what :func:`size_storage` chooses [currency/a]."""
     return [
-        realised_cost(with_sizes(scenario, e, power_kw), typical, strategy)[0] for e in energies_kwh
+        realised_cost(
+            with_sizes(scenario, e, power_kw, demand_target_kw=demand_target_kw), typical, strategy
+        )[0]
+        for e in energies_kwh
     ]
