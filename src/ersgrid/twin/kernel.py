@@ -150,12 +150,15 @@ def advance(
     trip_n: np.ndarray,
     pass_buf: np.ndarray,
     pass_n: np.ndarray,
-    # scratch, zero on entry and left zero on return
+    # scratch: the arrays of sums zero on entry and left zero on return; the bin range,
+    # first requester and order arrays (set here) hold anything
     seg_demand: np.ndarray,
     bin_demand: np.ndarray,
     bin_frac: np.ndarray,
     sub_total: np.ndarray,
     touched: np.ndarray,
+    seg_first: np.ndarray,
+    req_seg: np.ndarray,
     bin_lo: np.ndarray,
     bin_hi: np.ndarray,
     sub_v2g: np.ndarray,
@@ -174,6 +177,10 @@ def advance(
     n_arr = arr_step.shape[0]
     n_sub = sub_total.shape[0]
     max_lut = lut.shape[1] - 1
+    for s in range(seg_demand.shape[0]):
+        bin_lo[s] = 2 * N_PRIORITY
+        bin_hi[s] = -1
+        seg_first[s] = cap
     for local in range(n_steps):
         step = first_step + local
         # --- entries
@@ -224,9 +231,9 @@ def advance(
         n = n_active[0]
         if trip_n[0] + n > trip_buf.shape[0] or pass_n[0] + 2 * n > pass_buf.shape[0]:
             return local
-        n_touched = 0
         # --- move, exit, consume, request (downwards so swap-remove keeps order valid)
         i = n - 1
+        n_seen = 0  # vehicles that stay, in the order this loop meets them
         while i >= 0:
             pos = fs[F_POS, i] + fs[F_STEP_M, i]
             fs[F_POS, i] = pos
@@ -276,51 +283,54 @@ def advance(
                     fs[F_WANT, i] = min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
                     fs[F_INV_EFF, i] = 1.0 / seg_eff[seg]
             fs[F_REQ, i] = 0.0
+            asked_seg = -1
             if seg >= 0:
                 want = fs[F_WANT, i]
                 slack_kwh = energy + fs[F_CONS, i] * pos - fs[F_NEED0, i]
                 b = int(slack_kwh * fs[F_PRIO_SCALE, i] + N_PRIORITY / 2.0)
-                if b < 0:
-                    b = 0
-                elif b >= N_PRIORITY:
-                    b = N_PRIORITY - 1
+                b = min(max(b, 0), N_PRIORITY - 1)
                 grid = 0.0
                 export = False
-                if is_[I_V2G, i] and slack_kwh > 0.0:
-                    offer = slack_kwh * inv_dt_h
-                    if offer > want:
-                        offer = want
-                    seg_acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h
-                    if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
-                        grid = offer * seg_eff[seg]
-                        # discharge bins sit above the charge bins; highest slack first
-                        b = 2 * N_PRIORITY - 1 - b
-                        export = True
+                offer = min(slack_kwh * inv_dt_h, want)
+                if is_[I_V2G, i] == 0 or slack_kwh <= 0.0:
+                    offer = 0.0
+                seg_acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h  # + 0 if none
+                if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
+                    grid = offer * seg_eff[seg]
+                    # discharge bins sit above the charge bins; highest slack first
+                    b = 2 * N_PRIORITY - 1 - b
+                    export = True
                 if not export:
                     room = (fs[F_FULL, i] - energy) * inv_dt_h
                     if room < want:
                         want = room
-                    if want > 1e-9:
-                        grid = want * fs[F_INV_EFF, i]
-                if grid > 0.0:
-                    is_[I_BIN, i] = b
-                    fs[F_REQ, i] = grid
-                    if seg_demand[seg] == 0.0 and seg_v2g_demand[seg] == 0.0:
-                        touched[n_touched] = seg
-                        n_touched += 1
-                        bin_lo[seg] = b
-                        bin_hi[seg] = b
-                    elif b < bin_lo[seg]:
-                        bin_lo[seg] = b
-                    elif b > bin_hi[seg]:
-                        bin_hi[seg] = b
-                    if export:
-                        seg_v2g_demand[seg] += grid
-                    else:
-                        seg_demand[seg] += grid
-                    bin_demand[seg, b] += grid
+                    grid = want * fs[F_INV_EFF, i] if want > 1e-9 else 0.0
+                # Without branches on the request (adding 0 changes no sum): a vehicle
+                # asking nothing leaves the bin range and the first requester as they are.
+                asks = grid > 0.0
+                is_[I_BIN, i] = b
+                fs[F_REQ, i] = grid
+                bin_lo[seg] = min(bin_lo[seg], b if asks else 2 * N_PRIORITY)
+                bin_hi[seg] = max(bin_hi[seg], b if asks else -1)
+                seg_first[seg] = min(seg_first[seg], n_seen if asks else cap)
+                asked_seg = seg if asks else -1
+                if export:
+                    seg_v2g_demand[seg] += grid
+                else:
+                    seg_demand[seg] += grid
+                bin_demand[seg, b] += grid
+            req_seg[n_seen] = asked_seg
+            n_seen += 1
             i -= 1
+        # segments in the order their first requester came in the loop above (the sums per
+        # substation below depend on it), found in a pass of their own: a running "touched
+        # yet?" test in that loop cost more than this pass
         n = n_active[0]
+        n_touched = 0
+        for r in range(n_seen):
+            seg = req_seg[r]
+            touched[n_touched] = seg
+            n_touched += seg >= 0 and seg_first[seg] == r
         counters[1] += n
         # --- V2G first: segment and substation export budgets, highest slack first
         any_v2g = False
@@ -430,6 +440,9 @@ def advance(
             for b in range(bin_lo[s], bin_hi[s] + 1):
                 bin_demand[s, b] = 0.0
                 bin_frac[s, b] = 0.0
+            bin_lo[s] = 2 * N_PRIORITY
+            bin_hi[s] = -1
+            seg_first[s] = cap
     return n_steps
 
 

@@ -174,7 +174,9 @@ class RoadTwin:
         self._bin_frac = np.zeros((n_seg, 2 * kernel.N_PRIORITY))
         self._seg_v2g_demand = np.zeros(n_seg)
         self._sub_total = np.zeros(n_sub)
-        self._touched = np.zeros(n_seg, dtype=np.int64)
+        self._touched = np.zeros(n_seg + 1, dtype=np.int64)  # one spare slot
+        self._seg_first = np.zeros(n_seg, dtype=np.int64)
+        self._req_seg = np.zeros(capacity, dtype=np.int64)
         self._bin_lo = np.zeros(n_seg, dtype=np.int64)
         self._bin_hi = np.zeros(n_seg, dtype=np.int64)
         self._sub_v2g = np.zeros(n_sub)
@@ -321,8 +323,8 @@ class RoadTwin:
                 np.maximum(sub_v2g, 0.0), acc, sub_peak, self.counters,
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
-                self._touched, self._bin_lo, self._bin_hi, self._sub_v2g, self._seg_v2g_demand,
-                budget,
+                self._touched, self._seg_first, self._req_seg, self._bin_lo, self._bin_hi,
+                self._sub_v2g, self._seg_v2g_demand, budget,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
