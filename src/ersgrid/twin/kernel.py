@@ -104,6 +104,8 @@ def _water_fill(
     bins while it lasts, the bin where it runs out in proportion (``bin_frac``)."""
     left = budget
     for b in range(lo, hi + 1):
+        if left <= 0.0:
+            break  # the bins above get nothing
         d = bin_demand[s, b]
         if d <= 0.0:
             continue
