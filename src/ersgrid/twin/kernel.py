@@ -55,9 +55,10 @@ N_A = 6
 F_POS, F_SPEED, F_EXIT, F_ENERGY, F_FULL, F_TARGET, F_RECEIVER, F_CONS = range(8)
 F_BATTERY, F_ENTRY_ENERGY, F_RECV_BATT, F_RECV_GRID, F_DEPLETED = range(8, 13)
 F_PASS_BATT, F_PASS_GRID, F_REQ = range(13, 16)
-# cached per vehicle: metres and driving energy per step, priority constants, and the
-# battery-side request and inverse efficiency of the segment it is on
-F_STEP_M, F_STEP_KWH, F_NEED0, F_PRIO_SCALE, F_WANT, F_INV_EFF = range(16, 22)
+# cached per vehicle: metres and driving energy per step, priority constants, the
+# battery-side request of the segment it is on and where [m of travel] its stretch of the
+# lookup table ends (the table is read again only there; -inf: read it at the next step)
+F_STEP_M, F_STEP_KWH, F_NEED0, F_PRIO_SCALE, F_WANT, F_SEG_END = range(16, 22)
 # V2G energy of the trip and of the open pass (battery and grid side, positive)
 F_V2G_BATT, F_V2G_GRID, F_PASS_V2G_BATT, F_PASS_V2G_GRID = range(22, 26)
 N_F = 26
@@ -133,9 +134,11 @@ def advance(
     n_active: np.ndarray,
     # layout and limits
     lut: np.ndarray,
+    lut_end: np.ndarray,
     seg_vlimit_kw: np.ndarray,
     seg_coverage: np.ndarray,
     seg_eff: np.ndarray,
+    seg_inv_eff: np.ndarray,
     seg_sub: np.ndarray,
     seg_rating_kw: np.ndarray,
     sub_rating_kw: np.ndarray,
@@ -213,7 +216,7 @@ def advance(
             fs[F_NEED0, k] = arr_f[5, a] + arr_f[7, a] * arr_f[1, a]
             fs[F_PRIO_SCALE, k] = (N_PRIORITY / 2.0) / arr_f[8, a]
             fs[F_WANT, k] = 0.0
-            fs[F_INV_EFF, k] = 0.0
+            fs[F_SEG_END, k] = -np.inf
             fs[F_V2G_BATT, k] = 0.0
             fs[F_V2G_GRID, k] = 0.0
             fs[F_PASS_V2G_BATT, k] = 0.0
@@ -273,17 +276,22 @@ def advance(
                 fs[F_DEPLETED, i] += -energy
                 energy = 0.0
             fs[F_ENERGY, i] = energy
-            cell = int(pos)
-            if cell > max_lut:
-                cell = max_lut
-            seg = lut[is_[I_DIR, i], cell]
-            if seg != is_[I_SEG, i]:
-                _emit_pass(is_, fs, i, step, pass_buf, pass_n)
-                is_[I_SEG, i] = seg
-                is_[I_PASS_START, i] = step
-                if seg >= 0:
-                    fs[F_WANT, i] = min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
-                    fs[F_INV_EFF, i] = 1.0 / seg_eff[seg]
+            seg = is_[I_SEG, i]
+            if pos >= fs[F_SEG_END, i]:
+                cell = int(pos)
+                if cell > max_lut:
+                    cell = max_lut
+                d = is_[I_DIR, i]
+                fs[F_SEG_END, i] = lut_end[d, cell]
+                if lut[d, cell] != seg:
+                    seg = lut[d, cell]
+                    _emit_pass(is_, fs, i, step, pass_buf, pass_n)
+                    is_[I_SEG, i] = seg
+                    is_[I_PASS_START, i] = step
+                    if seg >= 0:
+                        fs[F_WANT, i] = (
+                            min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
+                        )
             fs[F_REQ, i] = 0.0
             asked_seg = -1
             if seg >= 0:
@@ -306,7 +314,7 @@ def advance(
                     room = (fs[F_FULL, i] - energy) * inv_dt_h
                     if room < want:
                         want = room
-                    grid = want * fs[F_INV_EFF, i] if want > 1e-9 else 0.0
+                    grid = want * seg_inv_eff[seg] if want > 1e-9 else 0.0
                 # Without branches on the request (adding 0 changes no sum): a vehicle
                 # asking nothing leaves the bin range and the first requester as they are.
                 asks = grid > 0.0
@@ -369,7 +377,7 @@ def advance(
                     want = room
                 if want <= 1e-9:
                     continue
-                grid = want * fs[F_INV_EFF, i]
+                grid = want * seg_inv_eff[s]
                 cb = 2 * N_PRIORITY - 1 - b
                 is_[I_BIN, i] = cb
                 fs[F_REQ, i] = grid
