@@ -15,7 +15,7 @@ more as it takes to reach ``--min-cpu-s`` seconds of CPU in the kernel (at most
 as min / median / max. The numpy reference is timed the same way, in windows of 300 steps
 from the same snapshot of the road, until it too has used ``--min-cpu-s`` seconds of CPU.
 Published peers, for scale (not measured here): SUMO via libsumo ~0.8 M vehicle-steps/s,
-EV2Gym ~0.1 M charger-steps/s on this kind of machine.
+EV2Gym ~0.1 M charger-steps/s on a comparable 2-core machine.
 
 Usage: ``python benchmarks/twin_throughput.py [--hours H] [--repeats N] [--min-cpu-s S]``
 """
