@@ -62,9 +62,10 @@ N_A = 6
 F_POS, F_SPEED, F_EXIT, F_ENERGY, F_FULL, F_TARGET, F_RECEIVER, F_CONS = range(8)
 F_BATTERY, F_ENTRY_ENERGY, F_RECV_BATT, F_RECV_GRID, F_DEPLETED = range(8, 13)
 F_PASS_BATT, F_PASS_GRID, F_REQ = range(13, 16)
-# cached per vehicle: metres and driving energy per step, priority constants, and the
-# battery-side request and inverse efficiency of the segment it is on
-F_STEP_M, F_STEP_KWH, F_NEED0, F_PRIO_SCALE, F_WANT, F_INV_EFF = range(16, 22)
+# cached per vehicle: metres and driving energy per step, priority constants, the
+# battery-side request of the segment it is on and where [m of travel] its stretch of the
+# lookup table ends (the table is read again only there; -inf: read it at the next step)
+F_STEP_M, F_STEP_KWH, F_NEED0, F_PRIO_SCALE, F_WANT, F_SEG_END = range(16, 22)
 # V2G energy of the trip and of the open pass (battery and grid side, positive)
 F_V2G_BATT, F_V2G_GRID, F_PASS_V2G_BATT, F_PASS_V2G_GRID = range(22, 26)
 N_F = 26
@@ -173,6 +174,8 @@ def _water_fill(
     bins while it lasts, the bin where it runs out in proportion (``bin_frac``)."""
     left = budget
     for b in range(lo, hi + 1):
+        if left <= 0.0:
+            break  # the bins above get nothing
         d = bin_demand[s, b]
         if d <= 0.0:
             continue
@@ -200,9 +203,11 @@ def advance(
     n_active: np.ndarray,
     # layout and limits
     lut: np.ndarray,
+    lut_end: np.ndarray,
     seg_vlimit_kw: np.ndarray,
     seg_coverage: np.ndarray,
     seg_eff: np.ndarray,
+    seg_inv_eff: np.ndarray,
     seg_sub: np.ndarray,
     seg_rating_kw: np.ndarray,
     sub_rating_kw: np.ndarray,
@@ -219,12 +224,15 @@ def advance(
     trip_n: np.ndarray,
     pass_buf: np.ndarray,
     pass_n: np.ndarray,
-    # scratch, zero on entry and left zero on return
+    # scratch: the arrays of sums zero on entry and left zero on return; the bin range,
+    # first requester and order arrays (set here) hold anything
     seg_demand: np.ndarray,
     bin_demand: np.ndarray,
     bin_frac: np.ndarray,
     sub_total: np.ndarray,
     touched: np.ndarray,
+    seg_first: np.ndarray,
+    req_seg: np.ndarray,
     bin_lo: np.ndarray,
     bin_hi: np.ndarray,
     sub_v2g: np.ndarray,
@@ -248,6 +256,10 @@ def advance(
     n_arr = arr_step.shape[0]
     n_sub = sub_total.shape[0]
     max_lut = lut.shape[1] - 1
+    for s in range(seg_demand.shape[0]):
+        bin_lo[s] = 2 * N_PRIORITY
+        bin_hi[s] = -1
+        seg_first[s] = cap
     for local in range(n_steps):
         step = first_step + local
         # --- entries
@@ -278,7 +290,7 @@ def advance(
             fs[F_NEED0, k] = arr_f[5, a] + arr_f[7, a] * arr_f[1, a]
             fs[F_PRIO_SCALE, k] = (N_PRIORITY / 2.0) / arr_f[8, a]
             fs[F_WANT, k] = 0.0
-            fs[F_INV_EFF, k] = 0.0
+            fs[F_SEG_END, k] = -np.inf
             fs[F_V2G_BATT, k] = 0.0
             fs[F_V2G_GRID, k] = 0.0
             fs[F_PASS_V2G_BATT, k] = 0.0
@@ -298,9 +310,9 @@ def advance(
         n = n_active[0]
         if trip_n[0] + n > trip_buf.shape[0] or pass_n[0] + 2 * n > pass_buf.shape[0]:
             return local
-        n_touched = 0
         # --- move, exit, consume, request (downwards so swap-remove keeps order valid)
         i = n - 1
+        n_seen = 0  # vehicles that stay, in the order this loop meets them
         while i >= 0:
             pos = fs[F_POS, i] + fs[F_STEP_M, i]
             fs[F_POS, i] = pos
@@ -338,63 +350,71 @@ def advance(
                 fs[F_DEPLETED, i] += -energy
                 energy = 0.0
             fs[F_ENERGY, i] = energy
-            cell = int(pos)
-            if cell > max_lut:
-                cell = max_lut
-            seg = lut[is_[I_DIR, i], cell]
-            if seg != is_[I_SEG, i]:
-                _emit_pass(is_, fs, i, step, pass_buf, pass_n)
-                is_[I_SEG, i] = seg
-                is_[I_PASS_START, i] = step
-                if seg >= 0:
-                    fs[F_WANT, i] = min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
-                    fs[F_INV_EFF, i] = 1.0 / seg_eff[seg]
+            seg = is_[I_SEG, i]
+            if pos >= fs[F_SEG_END, i]:
+                cell = int(pos)
+                if cell > max_lut:
+                    cell = max_lut
+                d = is_[I_DIR, i]
+                fs[F_SEG_END, i] = lut_end[d, cell]
+                if lut[d, cell] != seg:
+                    seg = lut[d, cell]
+                    _emit_pass(is_, fs, i, step, pass_buf, pass_n)
+                    is_[I_SEG, i] = seg
+                    is_[I_PASS_START, i] = step
+                    if seg >= 0:
+                        fs[F_WANT, i] = (
+                            min(fs[F_RECEIVER, i], seg_vlimit_kw[seg]) * seg_coverage[seg]
+                        )
             fs[F_REQ, i] = 0.0
+            asked_seg = -1
             if seg >= 0:
                 want = fs[F_WANT, i]
                 slack_kwh = energy + fs[F_CONS, i] * pos - fs[F_NEED0, i]
                 b = int(slack_kwh * fs[F_PRIO_SCALE, i] + N_PRIORITY / 2.0)
-                if b < 0:
-                    b = 0
-                elif b >= N_PRIORITY:
-                    b = N_PRIORITY - 1
+                b = min(max(b, 0), N_PRIORITY - 1)
                 grid = 0.0
                 export = False
-                if is_[I_V2G, i] and slack_kwh > 0.0:
-                    offer = slack_kwh * inv_dt_h
-                    if offer > want:
-                        offer = want
-                    seg_acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h
-                    if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
-                        grid = offer * seg_eff[seg]
-                        # discharge bins sit above the charge bins; highest slack first
-                        b = 2 * N_PRIORITY - 1 - b
-                        export = True
+                offer = min(slack_kwh * inv_dt_h, want)
+                if is_[I_V2G, i] == 0 or slack_kwh <= 0.0:
+                    offer = 0.0
+                seg_acc[seg, A_V2G_POTENTIAL] += offer * seg_eff[seg] * dt_h  # + 0 if none
+                if seg_v2g_kw[seg] > 0.0 and offer > 1e-9:
+                    grid = offer * seg_eff[seg]
+                    # discharge bins sit above the charge bins; highest slack first
+                    b = 2 * N_PRIORITY - 1 - b
+                    export = True
                 if not export:
                     room = (fs[F_FULL, i] - energy) * inv_dt_h
                     if room < want:
                         want = room
-                    if want > 1e-9:
-                        grid = want * fs[F_INV_EFF, i]
-                if grid > 0.0:
-                    is_[I_BIN, i] = b
-                    fs[F_REQ, i] = grid
-                    if seg_demand[seg] == 0.0 and seg_v2g_demand[seg] == 0.0:
-                        touched[n_touched] = seg
-                        n_touched += 1
-                        bin_lo[seg] = b
-                        bin_hi[seg] = b
-                    elif b < bin_lo[seg]:
-                        bin_lo[seg] = b
-                    elif b > bin_hi[seg]:
-                        bin_hi[seg] = b
-                    if export:
-                        seg_v2g_demand[seg] += grid
-                    else:
-                        seg_demand[seg] += grid
-                    bin_demand[seg, b] += grid
+                    grid = want * seg_inv_eff[seg] if want > 1e-9 else 0.0
+                # Without branches on the request (adding 0 changes no sum): a vehicle
+                # asking nothing leaves the bin range and the first requester as they are.
+                asks = grid > 0.0
+                is_[I_BIN, i] = b
+                fs[F_REQ, i] = grid
+                bin_lo[seg] = min(bin_lo[seg], b if asks else 2 * N_PRIORITY)
+                bin_hi[seg] = max(bin_hi[seg], b if asks else -1)
+                seg_first[seg] = min(seg_first[seg], n_seen if asks else cap)
+                asked_seg = seg if asks else -1
+                if export:
+                    seg_v2g_demand[seg] += grid
+                else:
+                    seg_demand[seg] += grid
+                bin_demand[seg, b] += grid
+            req_seg[n_seen] = asked_seg
+            n_seen += 1
             i -= 1
+        # segments in the order their first requester came in the loop above (the sums per
+        # substation below depend on it), found in a pass of their own: a running "touched
+        # yet?" test in that loop cost more than this pass
         n = n_active[0]
+        n_touched = 0
+        for r in range(n_seen):
+            seg = req_seg[r]
+            touched[n_touched] = seg
+            n_touched += seg >= 0 and seg_first[seg] == r
         counters[1] += n
         # --- V2G first: segment and substation export budgets, highest slack first
         any_v2g = False
@@ -431,7 +451,7 @@ def advance(
                     want = room
                 if want <= 1e-9:
                     continue
-                grid = want * fs[F_INV_EFF, i]
+                grid = want * seg_inv_eff[s]
                 cb = 2 * N_PRIORITY - 1 - b
                 is_[I_BIN, i] = cb
                 fs[F_REQ, i] = grid
@@ -519,6 +539,9 @@ def advance(
             for b in range(bin_lo[s], bin_hi[s] + 1):
                 bin_demand[s, b] = 0.0
                 bin_frac[s, b] = 0.0
+            bin_lo[s] = 2 * N_PRIORITY
+            bin_hi[s] = -1
+            seg_first[s] = cap
     return n_steps
 
 

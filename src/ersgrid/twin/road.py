@@ -100,6 +100,29 @@ class TwinState:
         return out
 
 
+def lookup_ends(lut: npt.NDArray[np.int32]) -> FloatArray:
+    """Where each cell's stretch of equal entries in the segment lookup table ends.
+
+    Parameters
+    ----------
+    lut : ndarray of int32, shape (2, cells)
+        Segment (or -1) of each metre of travel [m], one row per direction.
+
+    Returns
+    -------
+    ndarray, shape (2, cells) [m]
+        For each cell, the first cell after it with another entry (``inf`` if none): a
+        vehicle whose travel stays below it keeps the segment it looked up.
+    """
+    out = np.empty(lut.shape, dtype=np.float64)
+    cells = np.arange(lut.shape[1])
+    for d in range(lut.shape[0]):
+        starts = np.flatnonzero(np.diff(lut[d]) != 0) + 1  # first cells of new stretches
+        ends = np.append(starts.astype(np.float64), np.inf)
+        out[d] = ends[np.searchsorted(starts, cells, side="right")]
+    return out
+
+
 class RoadTwin:
     """Vectorised twin of an electrified corridor and the ERS vehicles on it.
 
@@ -174,13 +197,17 @@ class RoadTwin:
         self._bin_frac = np.zeros((n_seg, 2 * kernel.N_PRIORITY))
         self._seg_v2g_demand = np.zeros(n_seg)
         self._sub_total = np.zeros(n_sub)
-        self._touched = np.zeros(n_seg, dtype=np.int64)
+        self._touched = np.zeros(n_seg + 1, dtype=np.int64)  # one spare slot
+        self._seg_first = np.zeros(n_seg, dtype=np.int64)
+        self._req_seg = np.zeros(capacity, dtype=np.int64)
         self._bin_lo = np.zeros(n_seg, dtype=np.int64)
         self._bin_hi = np.zeros(n_seg, dtype=np.int64)
         self._sub_v2g = np.zeros(n_sub)
         self._trips: list[FloatArray] = []
         self._passes: list[FloatArray] = []
         self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
+        self._seg_inv_eff = 1.0 / np.asarray(layout.seg_efficiency, dtype=np.float64)
+        self._lut_end = lookup_ends(layout.lut)
         self._seg_sub = layout.seg_substation.astype(np.int64)
         self.under_way_ids: IntArray = np.zeros(0, dtype=np.int64)
         """Ids of the vehicles on the road when counting started (:meth:`start_counting`)."""
@@ -315,14 +342,15 @@ class RoadTwin:
                 n_steps - done, self.step, self.dt_s,
                 self._arr_step, self._arr_f, self._arr_i, self._arr_ptr,
                 self._fs, self._is, self._n_active,
-                lay.lut, self._vlimit, lay.seg_coverage, lay.seg_efficiency, self._seg_sub,
+                lay.lut, self._lut_end, self._vlimit, lay.seg_coverage, lay.seg_efficiency,
+                self._seg_inv_eff, self._seg_sub,
                 lay.seg_rating_kw, lay.sub_rating_kw,
                 np.maximum(seg_limit, 0.0), np.maximum(sub_limit, 0.0), np.maximum(v2g, 0.0),
                 np.maximum(sub_v2g, 0.0), acc, sub_peak, self.counters,
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
-                self._touched, self._bin_lo, self._bin_hi, self._sub_v2g, self._seg_v2g_demand,
-                budget,
+                self._touched, self._seg_first, self._req_seg, self._bin_lo, self._bin_hi,
+                self._sub_v2g, self._seg_v2g_demand, budget,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
@@ -440,6 +468,7 @@ class RoadTwin:
         if self.vehicles_on_road:
             raise SimulationError("a road state is restored into an empty road only")
         self._fs[:, :n] = state.floats
+        self._fs[kernel.F_SEG_END, :n] = -np.inf  # look the segments up again
         self._is[:, :n] = state.ints
         shift = self.step - int(state.step)  # the state's steps on this twin's clock
         self._is[kernel.I_ENTRY_STEP, :n] += shift
