@@ -154,8 +154,10 @@ def numpy_step(state: dict[str, np.ndarray], lay: Layout, dt_s: float) -> None:
     # serves the classes of all its segments in order
     within = np.clip(budget[:, None] - before, 0.0, demand)
     sub = lay.seg_substation
-    sub_class = np.zeros((lay.n_substations, N_PRIORITY))
-    np.add.at(sub_class, sub, within)
+    cells = (sub[:, None] * N_PRIORITY + np.arange(N_PRIORITY)).ravel()
+    sub_class = np.bincount(
+        cells, weights=within.ravel(), minlength=lay.n_substations * N_PRIORITY
+    ).reshape(lay.n_substations, N_PRIORITY)
     sub_before = np.cumsum(sub_class, axis=1) - sub_class
     cap = lay.sub_rating_kw[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
