@@ -304,3 +304,14 @@ def test_batch_and_live_give_the_same_kpis(tiny: Scenario, strategy: str) -> Non
             assert live[key] == pytest.approx(value, rel=1e-9, abs=1e-9, nan_ok=True), key
         else:
             assert live[key] == value, key
+
+
+def test_the_bdew_profiles_leave_the_process_warning_filters_as_they_were() -> None:
+    import warnings
+
+    from ersgrid.data.profiles import _year_profiles
+
+    _year_profiles.cache_clear()
+    before = list(warnings.filters)
+    _year_profiles(2031)
+    assert warnings.filters == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -22,7 +23,10 @@ def _year_profiles(year: int) -> pd.DataFrame:
         from demandlib import bdew
     except ModuleNotFoundError:
         raise DataError("BDEW load profiles need demandlib: pip install 'ersgrid[grid]'") from None
-    frame: pd.DataFrame = bdew.ElecSlp(year).get_profiles(*BDEW_PROFILES).astype(float)
+    # demandlib's profile builder turns every warning into an error for the whole process
+    # (``warnings.simplefilter("error")``, never undone): keep that inside this call
+    with warnings.catch_warnings():
+        frame: pd.DataFrame = bdew.ElecSlp(year).get_profiles(*BDEW_PROFILES).astype(float)
     return frame
 
 
