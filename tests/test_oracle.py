@@ -69,7 +69,8 @@ def test_the_oracle_plans_the_vehicles_on_the_road_at_its_start(
 ) -> None:
     sc, oracle, _ = corridor_day
     start = start_vehicles(build_world(sc, planning_index(sc, 1.0, dt.date(2035, 3, 26))))
-    assert start is not None and len(start) > 0
+    assert start is not None
+    assert len(start) > 0
     # each enters where it is at the start; those with no lane left to pass are dropped
     on_road = oracle.model.cohorts.entry_h == 0.0
     assert 0.8 * len(start) <= on_road.sum() <= len(start)

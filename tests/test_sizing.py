@@ -145,6 +145,23 @@ def test_the_twin_realises_the_estimate_within_3_percent(
     assert bought == pytest.approx(s.breakdown["energy_bought"], rel=0.03)
 
 
+def test_under_a_demand_charge_the_twin_keeps_the_sized_peak_as_its_target(
+    tiny: Scenario, two_days: TypicalDays
+) -> None:
+    # the sizing prices one peak for the year; each day's oracle, given it as the demand
+    # target, keeps under it instead of paying its own peak at the daily rate
+    tariff = tiny.tariff.model_copy(update={"demand_charge_per_kw": 60.0})
+    sc = tiny.model_copy(update={"tariff": tariff})
+    s = size_storage(sc, two_days, options=SizingOptions(profile_points=0))
+    e, p, peak = (s.sizes[k] for k in ("storage_energy_kwh", "storage_power_kw", "year_peak_kw"))
+    realised, kpis = realised_cost(with_sizes(sc, e, p, demand_target_kw=peak), two_days)
+    assert kpis["peak_import_kw"] <= peak * (1.0 + 1e-3)  # the 1-s sharing within a step
+    assert realised == pytest.approx(s.annual_cost, rel=0.03)
+    assert kpis["demand_charge"] * year_scale(sc, two_days) == pytest.approx(
+        s.breakdown["demand_charge"], rel=1e-3
+    )
+
+
 def test_a_sweep_of_storage_energy_finds_the_chosen_size(
     tiny: Scenario, two_days: TypicalDays
 ) -> None:
