@@ -292,7 +292,8 @@ def test_a_substation_serves_the_neediest_vehicle_on_any_of_its_segments(
     sec.update(start_km=1.0, length_km=8.0, segment_length_m=4000, rating_kw=1000,
                directions=["A"], coverage=1.0, efficiency=0.9, vehicle_limit_kw=150)  # fmt: skip
     lay = build_layout(parse_scenario(tiny_data))
-    assert lay.n_segments == 2 and len(set(lay.seg_substation.tolist())) == 1
+    assert lay.n_segments == 2
+    assert len(set(lay.seg_substation.tolist())) == 1
     arr = _arrivals(2, entry_m=np.array([1_000.0, 5_000.0]), energy_kwh=np.array([100.0, 400.0]))
     twin = RoadTwin(lay, arr, 1.0, 100)
     report = twin.advance(100, lay.seg_rating_kw, np.array([150.0 / 0.9]))
