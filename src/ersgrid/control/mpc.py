@@ -246,7 +246,8 @@ class MPC(Strategy):
             self.groups_per_plan = len(groups)
             self._session = None
         else:
-            self._session = HighsSession(self._model, time_limit_s=self.settings.time_limit_s)
+            self._session = HighsSession(self._model, time_limit_s=self.settings.time_limit_s,
+                                         compact=self.settings.compact_lp)  # fmt: skip
             self._groups = None
         self._origin = step
         self._stop = stop

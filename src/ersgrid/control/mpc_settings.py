@@ -83,6 +83,11 @@ class MPCSettings:
     see_network : bool
         On a scenario with a grid section, the short plans keep the network's linearised
         voltages and loadings within their limits (:mod:`ersgrid.control.network`).
+    compact_lp : bool
+        HiGHS holds only the short plans' columns not fixed at zero and the rows they touch
+        (:class:`~ersgrid.optimize.solver.HighsSession` ``compact``): the same LP, smaller as
+        the window leaves the model's first steps behind (monolithic only). Off: in the
+        loop it saved no CPU time worth its changes to HiGHS's model (docs/journal.md).
     """
 
     horizon_steps: int = 96
@@ -104,6 +109,7 @@ class MPCSettings:
     replan_tolerance: float = 0.0
     replan_at_least_steps: int = 4
     see_network: bool = True
+    compact_lp: bool = False
 
     def __post_init__(self) -> None:
         at_least_one = ("horizon_steps", "block_steps", "replan_steps", "soc_bins",
