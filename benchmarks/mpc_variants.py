@@ -2,11 +2,12 @@
 
 Runs one scenario under ``mpc`` with its default settings and with each variant given (a
 preset name such as ``fast``, or ``field=value`` pairs of ``MPCSettings`` joined by commas,
-e.g. ``replan_tolerance=0.1``), one after another on the same draws, and prints for each the
-realised objective (lower is better), peak import, unmet energy, limit violations and
-fallbacks, the re-plans solved and skipped, and the wall and CPU time of the steps that
-solved a plan (median and in all) with HiGHS's own time. Timings on a machine shared with
-other work grow with its load (printed with each run); the objective does not depend on it.
+e.g. ``replan_tolerance=0.1`` or ``soc_bins=2,compact_lp=true``), one after another on the
+same draws, and prints for each the realised objective (lower is better; also its change
+against the default's), peak import, unmet energy, limit violations and fallbacks, the
+re-plans solved and skipped, and the wall and CPU time of the steps that solved a plan
+(median and in all) with HiGHS's own time. Timings on a machine shared with other work grow
+with its load (printed with each run); the objective does not depend on it.
 
 The first ``mpc`` run of a scenario and start fits the forecasting models (about a minute;
 later runs load them from the cache): it is run once first and not printed.
@@ -70,14 +71,18 @@ def main() -> None:
     args = parser.parse_args()
     run(args.scenario, TimedMPC(MPCSettings()), days=min(args.days, 0.0625))  # fits forecasts
     print(f"{args.scenario}, {args.days:g} days, {os.cpu_count()} cores")
+    reference = None
     for variant in ["default", *args.variants]:
         policy = TimedMPC(settings_of(variant))
         t0, c0 = time.perf_counter(), time.process_time()
         k = run(args.scenario, policy, days=args.days).kpis
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         load = os.getloadavg()[0]
+        reference = k["objective"] if reference is None else reference
+        change = (k["objective"] - reference) / abs(reference) * 100.0 if reference else 0.0
         print(
-            f"{variant:>24s}: objective {k['objective']:,.2f}, peak {k['peak_import_kw']:,.1f} "
+            f"{variant:>24s}: objective {k['objective']:,.2f} ({change:+.3f} % against the "
+            f"default), peak {k['peak_import_kw']:,.1f} "
             f"kW, unmet {k['unmet_energy_kwh']:,.1f} kWh, violations {k['limit_violations']}, "
             f"fallbacks {k['fallbacks']}; re-plans {len(policy.solve_s)} solved, "
             f"{policy.replans_skipped} skipped; per solved step wall median "

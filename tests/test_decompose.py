@@ -379,3 +379,34 @@ def test_mpc_on_one_dask_worker_runs_like_mpc_on_one_substation(tiny: Scenario) 
     assert pooled.groups_per_plan == 1
     assert b.kpis["fallbacks"] == 0
     assert b.kpis["objective"] == pytest.approx(a.kpis["objective"], rel=1e-9)
+
+
+def test_the_network_view_answers_a_repeated_power_flow_from_its_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan's check and the next plan's base ask for the power flows at the same draw: the
+    second is the first's answer; another draw is solved afresh, as a new view solves it."""
+    sc = load_scenario("shin-tomei")
+    world = build_world(sc, planning_index(sc, 1.0))
+    ctx = RunContext(world=world, energy=world.energy, layout=world.layout)
+    view = NetworkView(ctx)
+    solved = []
+    solve = view._solve_linear
+
+    def counted(*args: object, **kwargs: object) -> object:
+        solved.append(args[:2])
+        return solve(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(view, "_solve_linear", counted)
+    draw = view.site_kw[68:72].copy()
+    values, _ = view._linearise(68, 72, draw)
+    again, _ = view._linearise(68, 72, draw.copy())
+    assert len(solved) == 1
+    assert again is values
+    draw[0, 0] += 500.0
+    moved, moved_coef = view._linearise(68, 72, draw)
+    assert len(solved) == 2
+    fresh, fresh_coef = NetworkView(ctx)._linearise(68, 72, draw)
+    np.testing.assert_allclose(moved, fresh, equal_nan=True)
+    np.testing.assert_allclose(moved_coef, fresh_coef, equal_nan=True)
+    assert not np.allclose(moved, values, equal_nan=True)

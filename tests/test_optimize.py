@@ -260,6 +260,52 @@ def test_warm_resolve_after_bound_changes_equals_cold(tiny: Scenario) -> None:
         assert w.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
 
 
+def test_a_compact_session_solves_the_same_plans_from_a_smaller_lp(tiny: Scenario) -> None:
+    """A compact session takes out what the window fixes at zero and puts it back when a
+    later request frees it: the same objective and flows as a full session and as a cold
+    solve, window after window (forward, then back to the start), from fewer columns."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
+    compact = HighsSession(model, compact=True)
+    full = HighsSession(model)
+    count = cohorts.count * np.linspace(0.5, 1.5, len(cohorts))
+    stored = np.full(inputs.n_substations, 500.0)
+    held = []
+    for window in [(0, 10), (2, 10), (3, 10), (5, 10), (6, 9), (1, 10), (0, 10)]:
+        request = PlanRequest(window=window, count=count, stored_kwh=stored)
+        c, f = compact.solve(request), full.solve(request)
+        cold = HighsSession(model).solve(request)
+        assert c.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
+        assert c.objective == pytest.approx(f.objective, rel=1e-7, abs=1e-6)
+        for name in ("imp", "road", "soc"):
+            planned = model.block(c.values, name).sum(axis=1)
+            assert np.allclose(planned, model.block(f.values, name).sum(axis=1), atol=1e-4)
+        k0, k1 = window
+        for name in ("road", "imp", "ch", "dis"):
+            outside = np.r_[0:k0, k1:10]
+            assert np.all(model.block(c.values, name)[outside] == 0.0), name
+        held.append(compact.held[0])
+    assert min(held) < 0.7 * model.n_cols  # the late windows leave most of the model out
+    assert held[-1] > held[-3]  # and the first steps come back
+    assert full.held == (model.n_cols, model.n_rows)
+
+
+def test_a_compact_session_keeps_an_infeasible_request_infeasible(tiny: Scenario) -> None:
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs, 24.0, 0.0)
+    session = HighsSession(model, compact=True)
+    session.solve(PlanRequest(window=(4, 10)))
+    S = inputs.n_substations
+    full = np.full(S, 900.0)
+    with pytest.raises(InfeasibleSchedule):  # the stored energy cannot stay at its maximum
+        session.solve(PlanRequest(window=(4, 10), stored_kwh=full, reserve_kwh=full,
+                                  import_limit_kw=np.zeros((10, S))))  # fmt: skip
+    again = session.solve(PlanRequest(window=(4, 10)))
+    assert again.objective == pytest.approx(
+        HighsSession(model).solve(PlanRequest(window=(4, 10))).objective, rel=1e-7
+    )
+
+
 def test_outside_the_window_nothing_flows(tiny: Scenario) -> None:
     cohorts, ex, inputs = _instance(tiny)
     model = CohortLP(cohorts, ex, inputs)

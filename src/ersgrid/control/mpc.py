@@ -246,7 +246,8 @@ class MPC(Strategy):
             self.groups_per_plan = len(groups)
             self._session = None
         else:
-            self._session = HighsSession(self._model, time_limit_s=self.settings.time_limit_s)
+            self._session = HighsSession(self._model, time_limit_s=self.settings.time_limit_s,
+                                         compact=self.settings.compact_lp)  # fmt: skip
             self._groups = None
         self._origin = step
         self._stop = stop
@@ -314,6 +315,11 @@ class MPC(Strategy):
         self._guided_at = k
         T = len(ctx.index)
         steps = round(self.settings.guide_days * 24.0 / ctx.step_h)
+        stop = min(T, k + steps)
+        if stop - k <= self.settings.horizon_steps:  # the short plans see as far
+            self._guide_soc = None
+            self._guide_peak_kw = 0.0
+            return
         traffic: TrafficForecaster = self.forecaster
         reach = None
         if isinstance(traffic, LearnedTraffic):
@@ -321,11 +327,6 @@ class MPC(Strategy):
             # to the guide's quantile by the learned forecast's own ratio to its median
             reach = traffic.max_lead_steps(ctx)
             traffic = guide_traffic(traffic, self.settings.guide_quantile, reach)
-        stop = min(T, k + steps)
-        if stop - k <= self.settings.horizon_steps:  # the short plans see as far
-            self._guide_soc = None
-            self._guide_peak_kw = 0.0
-            return
         model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach)
         request = PlanRequest(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
         try:

@@ -95,8 +95,12 @@ def _x_cost(lp: CohortLP) -> FloatArray:
 
 
 def _u_bounds(lp: CohortLP, f: Frame) -> Pair:
-    n = len(lp.u_cohort)
-    return np.zeros(n), np.full(n, np.inf)
+    """``u ≥ 0`` for the cohorts that leave in the window; 0 for the others, whose exit need
+    the window does not plan (row ``short`` free) or has met (0, charge zero before the
+    window): a shortfall that costs and buys nothing, left at zero by any optimum, so a
+    compact session (:mod:`~ersgrid.optimize.solver`) can take it out."""
+    ends = (lp.exit_step >= f.k0) & (lp.exit_step < f.k1)
+    return np.zeros(len(lp.u_cohort)), np.where(ends, np.inf, 0.0)
 
 
 def _u_cost(lp: CohortLP) -> FloatArray:
@@ -105,14 +109,21 @@ def _u_cost(lp: CohortLP) -> FloatArray:
 
 def _cum_bounds(lp: CohortLP, f: Frame) -> Pair:
     """``cum ≤ count·(full − E0 + consumed by the end of the step)``: its vehicles never
-    charge past full; a V2G cohort's net charge may go negative (down to its surplus, row
-    ``v2gcap``). Outside the window the bound holds too (there the cohort's charge is zero
-    before and unchanged after, and the room only grows along the trip), so a moving window
-    never turns a finite bound infinite (which would cost the warm basis its dual
-    feasibility)."""
+    charge past full; a V2G cohort's net charge may go negative, down to its surplus (row
+    ``v2gcap``), so never below ``−count·E0`` (the bound written, implied by the row).
+    Outside the window the bound holds too (there the cohort's charge is zero before and
+    unchanged after, and the room only grows along the trip), so a moving window never turns
+    a finite bound infinite (which would cost the warm basis its dual feasibility). Where a
+    cohort has charged nothing, at a step before the window or at every step when it first
+    charges after the window (its ``x`` and ``y`` are zero there), ``cum`` is fixed at zero,
+    so a compact session (:mod:`~ersgrid.optimize.solver`) takes it out."""
     c, fc = lp.cohorts, lp.full_cohort
     room = np.maximum(c.full_kwh[fc] - f.energy_kwh[fc] + lp.full_consumed_kwh, 0.0) * f.count[fc]
-    return np.where(c.v2g[fc] > 0.5, -np.inf, 0.0), room
+    surplus = np.maximum(f.energy_kwh[fc], 0.0) * f.count[fc]
+    lower = np.where(c.v2g[fc] > 0.5, -surplus, 0.0)
+    first = lp.full_step[np.maximum.accumulate(np.where(lp.has_before, 0, np.arange(len(fc))))]
+    idle = (lp.full_step < f.k0) | (first >= f.k1)
+    return np.where(idle, 0.0, lower), np.where(idle, 0.0, room)
 
 
 def _road_bounds(lp: CohortLP, f: Frame) -> Pair:

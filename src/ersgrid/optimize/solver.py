@@ -3,6 +3,15 @@
 The matrix and costs go to HiGHS once (:meth:`HighsSession.__init__`); each later solve
 sends only the column and row bounds that differ from those the session last sent, so a
 re-plan costs what changed, and HiGHS restarts from the basis of the previous solve.
+
+A warm solve costs HiGHS time in proportion to the model it holds, not to the handful of
+iterations it takes, and a receding-horizon model is mostly fixed at zero: the steps
+before the window, the steps after it and the cohorts that have left or not yet entered.
+A *compact* session (``compact=True``) holds only the columns not fixed at zero and the
+rows they touch (:meth:`HighsSession.solve_bounds`): it takes out the columns a solve fixes
+at zero (those the basis holds at a bound) and the rows left without a column (those whose
+slack is basic), and puts them back, nonbasic and with basic slacks, when a later solve
+frees them, so the basis stays valid and the LP solved is the model's exactly.
 """
 
 from __future__ import annotations
@@ -24,6 +33,11 @@ __all__ = ["HighsSession", "LinearModel", "Solution", "quiet_highs"]
 
 FloatArray = npt.NDArray[np.float64]
 log = logging.getLogger(__name__)
+
+COMPACT_SHARE = 0.02
+"""A compact session takes columns out only once this share of those it holds is fixed at
+zero [-] (each take-out asks HiGHS for its basis, which costs about a tenth of a warm
+solve); it puts columns back at every solve that frees them."""
 
 PROBE_TIME_LIMIT_S = 60.0
 """Time limit of each relaxed solve that names the binding constraint group [s]."""
@@ -100,10 +114,22 @@ class HighsSession:
         Per solve; a solve that hits it counts as a failure.
     threads : int
         HiGHS threads (1 keeps runs reproducible and polite on shared machines).
+    compact : bool
+        HiGHS holds only the columns not fixed at zero and the rows they touch (module
+        docstring); the solutions are the same model's.
+
+    Attributes
+    ----------
+    held : (int, int)
+        Columns and rows HiGHS holds now.
     """
 
     def __init__(
-        self, model: CohortLP | LinearModel, time_limit_s: float = 60.0, threads: int = 1
+        self,
+        model: CohortLP | LinearModel,
+        time_limit_s: float = 60.0,
+        threads: int = 1,
+        compact: bool = False,
     ) -> None:
         self.model = model
         h = quiet_highs()
@@ -116,6 +142,21 @@ class HighsSession:
         self._highs = h
         self._sent: Bounds | None = _copy(first)
         self.solves = 0
+        self.compact = bool(compact)
+        # the model column (row) of each HiGHS column (row), and where each model column
+        # (row) sits in HiGHS (-1: taken out, fixed at zero)
+        self._cols = np.arange(model.n_cols, dtype=np.int64)
+        self._rows = np.arange(model.n_rows, dtype=np.int64)
+        self._col_at = self._cols.copy()
+        self._row_at = self._rows.copy()
+        self._csc: Any = None
+        self._csr: Any = None
+        self._pattern: Any = None
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """Columns and rows HiGHS holds now."""
+        return len(self._cols), len(self._rows)
 
     def set_time_limit(self, seconds: float) -> None:
         """Change the per-solve time limit [s]."""
@@ -147,7 +188,8 @@ class HighsSession:
         """
         h = self._highs
         t0 = time.perf_counter()
-        sent = self._send(bounds)
+        sent = self._reshape(bounds) if self.compact else 0
+        sent += self._send(bounds)
         send_s = time.perf_counter() - t0
         # HiGHS's time limit counts the instance's whole run time, so extend it per solve
         h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
@@ -169,6 +211,10 @@ class HighsSession:
             )
         col_value = h.getSolution().col_value  # a list: fromiter skips its type discovery
         values = np.fromiter(col_value, dtype=np.float64, count=len(col_value))
+        if len(values) < self.model.n_cols:  # the columns taken out are at zero
+            full = np.zeros(self.model.n_cols)
+            full[self._cols] = values
+            values = full
         info = h.getInfo()
         return Solution(values, float(info.objective_function_value), elapsed,
                         int(info.simplex_iteration_count), sent, send_s)  # fmt: skip
@@ -177,29 +223,128 @@ class HighsSession:
         """Send HiGHS the bounds that differ from those it holds; how many were sent."""
         h, last = self._highs, self._sent
         self._sent = None  # until the new bounds are all in
+        cols: npt.NDArray[np.int64]
+        rows: npt.NDArray[np.int64]
         if last is None:  # what HiGHS holds is unknown: send everything
-            cols = np.arange(len(bounds.col_lower), dtype=np.int32)
-            rows = np.arange(len(bounds.row_lower), dtype=np.int32)
+            cols = self._cols
+            rows = self._rows
         else:
             cols = _changed(bounds.col_lower, bounds.col_upper, last.col_lower, last.col_upper)
             rows = _changed(bounds.row_lower, bounds.row_upper, last.row_lower, last.row_upper)
+            # of those, the ones HiGHS holds, in its order (a set must increase)
+            cols = cols[np.argsort(self._col_at[cols], kind="stable")]
+            cols = cols[self._col_at[cols] >= 0]
+            rows = rows[np.argsort(self._row_at[rows], kind="stable")]
+            rows = rows[self._row_at[rows] >= 0]
         error = highspy.HighsStatus.kError
         if len(cols):
             lo, hi = bounds.col_lower[cols], bounds.col_upper[cols]
-            if h.changeColsBounds(len(cols), cols, lo, hi) == error:
+            at = self._col_at[cols].astype(np.int32)
+            if h.changeColsBounds(len(cols), at, lo, hi) == error:
                 raise InfeasibleSchedule("HiGHS rejected the column bounds of the plan")
         if len(rows):
             lo, hi = bounds.row_lower[rows], bounds.row_upper[rows]
-            if h.changeRowsBounds(len(rows), rows, lo, hi) == error:  # type: ignore[attr-defined]
+            at = self._row_at[rows].astype(np.int32)
+            if h.changeRowsBounds(len(rows), at, lo, hi) == error:  # type: ignore[attr-defined]
                 raise InfeasibleSchedule("HiGHS rejected the row bounds of the plan")
         self._sent = _copy(bounds)
         return len(cols) + len(rows)
 
+    def _reshape(self, bounds: Bounds) -> int:
+        """Make HiGHS hold the columns ``bounds`` does not fix at zero and the rows they touch
+        (a compact session, module docstring); how many columns and rows were put back.
+
+        Columns are taken out only when :data:`COMPACT_SHARE` of those held are fixed at
+        zero, and never while basic (nor rows while their slack is nonbasic), so the basis
+        stays valid; a row stays while its bounds exclude zero (the activity of a row
+        without columns), so an infeasible request stays infeasible.
+        """
+        h, model = self._highs, self.model
+        if self._csc is None:
+            self._csc = model.matrix.tocsc()
+            self._csr = model.matrix.tocsr()
+            pattern = self._csr.astype(bool).astype(np.int64)
+            self._pattern = pattern
+        held_col = self._col_at >= 0
+        held_row = self._row_at >= 0
+        want_col = (bounds.col_lower != 0.0) | (bounds.col_upper != 0.0)
+        out = held_col & ~want_col
+        if np.count_nonzero(out) >= COMPACT_SHARE * len(self._cols):
+            status, basic = h.getBasicVariables()  # type: ignore[attr-defined]
+            if status == highspy.HighsStatus.kOk and h.getInfo().basis_validity == 1:
+                basic = np.asarray(basic, dtype=np.int64)
+                basic_col = np.zeros(model.n_cols, dtype=bool)
+                basic_row = np.zeros(model.n_rows, dtype=bool)
+                basic_col[self._cols[basic[basic >= 0]]] = True
+                basic_row[self._rows[-basic[basic < 0] - 1]] = True
+                want_col |= held_col & basic_col
+            else:  # no basis to keep: HiGHS starts afresh on the smaller model
+                basic_row = np.ones(model.n_rows, dtype=bool)
+        else:
+            want_col |= held_col
+            basic_row = np.zeros(model.n_rows, dtype=bool)
+        touched = self._pattern @ want_col.astype(np.int64) > 0
+        zero_out = (bounds.row_lower > 0.0) | (bounds.row_upper < 0.0)
+        want_row = touched | zero_out | (held_row & ~basic_row)
+        error = highspy.HighsStatus.kError
+        drop_cols = np.flatnonzero(~want_col[self._cols]).astype(np.int32)
+        drop_rows = np.flatnonzero(~want_row[self._rows]).astype(np.int32)
+        if len(drop_cols) and h.deleteCols(len(drop_cols), drop_cols) == error:
+            raise InfeasibleSchedule("HiGHS rejected taking out the plan's idle columns")
+        if len(drop_rows) and h.deleteRows(len(drop_rows), drop_rows) == error:
+            raise InfeasibleSchedule("HiGHS rejected taking out the plan's idle rows")
+        cols = self._cols[want_col[self._cols]]
+        rows = self._rows[want_row[self._rows]]
+        self._col_at[:] = -1
+        self._col_at[cols] = np.arange(len(cols))
+        # rows put back, with their entries on the columns HiGHS holds (slacks basic)
+        new_rows = np.flatnonzero(want_row & ~held_row)
+        if len(new_rows):
+            start, index, value = _entries(self._csr, new_rows, self._col_at)
+            lo, hi = bounds.row_lower[new_rows], bounds.row_upper[new_rows]
+            if h.addRows(len(new_rows), lo, hi, len(index), start, index, value) == error:
+                raise InfeasibleSchedule("HiGHS rejected putting back the plan's rows")
+            rows = np.concatenate([rows, new_rows])
+        self._row_at[:] = -1
+        self._row_at[rows] = np.arange(len(rows))
+        # columns put back, with their entries on the rows HiGHS holds (nonbasic)
+        new_cols = np.flatnonzero(want_col & ~held_col)
+        if len(new_cols):
+            start, index, value = _entries(self._csc, new_cols, self._row_at)
+            lo, hi = bounds.col_lower[new_cols], bounds.col_upper[new_cols]
+            cost = np.asarray(model.cost, dtype=np.float64)[new_cols]
+            if h.addCols(len(new_cols), cost, lo, hi, len(index), start, index, value) == error:
+                raise InfeasibleSchedule("HiGHS rejected putting back the plan's columns")
+            cols = np.concatenate([cols, new_cols])
+            self._col_at[cols] = np.arange(len(cols))
+        self._cols, self._rows = cols, rows
+        if self._sent is not None:  # what was put back went in with its bounds
+            self._sent.col_lower[new_cols] = bounds.col_lower[new_cols]
+            self._sent.col_upper[new_cols] = bounds.col_upper[new_cols]
+            self._sent.row_lower[new_rows] = bounds.row_lower[new_rows]
+            self._sent.row_upper[new_rows] = bounds.row_upper[new_rows]
+        return len(new_cols) + len(new_rows)
+
 
 def _changed(lower: FloatArray, upper: FloatArray, was_lower: FloatArray,
-             was_upper: FloatArray) -> npt.NDArray[np.int32]:  # fmt: skip
+             was_upper: FloatArray) -> npt.NDArray[np.int64]:  # fmt: skip
     """Indices where either bound differs from what was sent (NaN: never sent)."""
-    return np.flatnonzero((lower != was_lower) | (upper != was_upper)).astype(np.int32)
+    return np.flatnonzero((lower != was_lower) | (upper != was_upper)).astype(np.int64)
+
+
+def _entries(
+    matrix: Any, lines: npt.NDArray[np.int64], position: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], FloatArray]:
+    """The entries of ``lines`` (columns of a CSC, rows of a CSR matrix) on the other axis's
+    lines that HiGHS holds, as HiGHS start, index and value arrays; ``position`` is where
+    each line of the other axis sits in HiGHS (-1: not held)."""
+    sub = matrix[lines] if matrix.format == "csr" else matrix[:, lines]
+    at = position[sub.indices]
+    keep = at >= 0
+    line = np.repeat(np.arange(len(lines)), np.diff(sub.indptr))[keep]
+    start = np.searchsorted(line, np.arange(len(lines))).astype(np.int32)
+    value = np.asarray(sub.data[keep], dtype=np.float64)
+    return start, at[keep].astype(np.int32), value
 
 
 def _copy(b: Bounds) -> Bounds:
