@@ -34,6 +34,7 @@ from ersgrid.errors import InfeasibleSchedule, StrategyError
 from ersgrid.optimize.cohorts import (
     Cohorts,
     Exposure,
+    concat_cohorts,
     drop_idle,
     exposure,
     idle_shortfall_kwh,
@@ -72,13 +73,7 @@ def hindsight_cohorts(
     cohorts = vehicle_cohorts(context.arrivals, context.step_h)
     all_ids = np.asarray(context.arrivals.vehicle_id, dtype=np.int64)
     if vehicles is not None and len(vehicles):
-        on_road = road_cohorts(vehicles)
-        cohorts = Cohorts(
-            **{
-                f.name: np.concatenate([getattr(on_road, f.name), getattr(cohorts, f.name)])
-                for f in dataclasses.fields(Cohorts)
-            }
-        )
+        cohorts = concat_cohorts([road_cohorts(vehicles), cohorts])
         all_ids = np.concatenate([vehicles["vehicle_id"].to_numpy().astype(np.int64), all_ids])
     expo = exposure(cohorts, context.layout, T, context.step_h)
     fixed_kwh = idle_shortfall_kwh(cohorts, expo, T, context.step_h)

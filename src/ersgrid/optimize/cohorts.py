@@ -29,6 +29,7 @@ __all__ = [
     "Cohorts",
     "Exposure",
     "coarsen_entry_steps",
+    "concat_cohorts",
     "drop_idle",
     "entry_soc_bins",
     "exposure",
@@ -110,6 +111,14 @@ class Cohorts:
     def trip_h(self) -> FloatArray:
         """Duration of each cohort's trip [h]."""
         return (self.exit_m - self.entry_m) / self.speed_mps / 3600.0
+
+    def trip_kwh(self) -> FloatArray:
+        """Energy one vehicle of each cohort consumes over its trip [kWh]."""
+        return self.consumption_kwh_per_m * (self.exit_m - self.entry_m)
+
+    def exit_step(self, step_h: float) -> IntArray:
+        """Planning step of each cohort's exit, counted from the model's first step [-]."""
+        return np.floor((self.entry_h + self.trip_h()) / step_h).astype(np.int64)
 
     def consumed_kwh(self, until_h: FloatArray | float) -> FloatArray:
         """Energy one vehicle of each cohort has consumed by time ``until_h`` [kWh]."""
@@ -439,11 +448,15 @@ def idle_shortfall_kwh(cohorts: Cohorts, expo: Exposure, n_steps: int, step_h: f
     idle = np.ones(len(cohorts), dtype=bool)
     idle[expo.cohort] = False
     c = cohorts.take(idle)
-    exit_step = np.floor((c.entry_h + c.trip_h()) / step_h)
+    exit_step = c.exit_step(step_h)
     leaves = (exit_step >= 0) & (exit_step < n_steps)
-    trip = c.consumption_kwh_per_m * (c.exit_m - c.entry_m)
-    need = np.maximum(c.target_kwh - c.energy_kwh + trip, 0.0) * c.count
+    need = np.maximum(c.target_kwh - c.energy_kwh + c.trip_kwh(), 0.0) * c.count
     return float(need[leaves].sum())
+
+
+def concat_cohorts(parts: list[Cohorts]) -> Cohorts:
+    """The cohorts of ``parts``, one after another."""
+    return _concat([p.__dict__ for p in parts])
 
 
 def _concat(parts: list[dict[str, npt.NDArray[np.generic]]]) -> Cohorts:

@@ -249,9 +249,10 @@ class CohortLP:
             0.0,
             c.exit_m[fc] - c.entry_m[fc],
         )
-        self.trip_kwh = c.consumption_kwh_per_m[uc] * (c.exit_m[uc] - c.entry_m[uc])
-        self.exit_step = np.floor((c.entry_h[uc] + c.trip_h()[uc]) / dt).astype(np.int64)
-        self.y_trip_kwh = c.consumption_kwh_per_m[yc] * (c.exit_m[yc] - c.entry_m[yc])
+        trip_kwh = c.trip_kwh()
+        self.trip_kwh = trip_kwh[uc]
+        self.exit_step = c.exit_step(dt)[uc]
+        self.y_trip_kwh = trip_kwh[yc]
 
         self.offsets: dict[str, int] = {}
         pos = 0

@@ -23,20 +23,20 @@ import pandas as pd
 
 from ersgrid.control.base import Dispatch, Observation, RunContext, Strategy
 from ersgrid.control.registry import make_strategy
-from ersgrid.errors import DataError, ScenarioError, StrategyError
+from ersgrid.errors import ScenarioError, StrategyError
 from ersgrid.grid.check import GridCheck
 from ersgrid.grid.outputs import energy_outputs, prepare_grid
 from ersgrid.market.dr import DRPerformance, cbl_10of10, dr_caps, dr_performance, event_steps
 from ersgrid.optimize.storage import realise_storage, storage_arrays
 from ersgrid.run.kpis import compute_kpis, trips_table
 from ersgrid.run.state import RunState, check_continues, month_peak, scenario_fingerprint
+from ersgrid.run.warmup import warmed_twin
 from ersgrid.scenario.demand_response import DREventSpec
 from ersgrid.scenario.layout import Layout
 from ersgrid.scenario.loader import load_scenario
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index, warmup_steps
 from ersgrid.twin.road import BlockReport, RoadTwin
-from ersgrid.world.arrivals import concat_arrivals
 from ersgrid.world.energy import EnergyContext, connection_balance
 from ersgrid.world.world import World, build_world
 
@@ -48,7 +48,6 @@ __all__ = [
     "Stepper",
     "dr_baselines",
     "run",
-    "warmed_twin",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -227,41 +226,6 @@ def _merge_blocks(blocks: list[BlockReport]) -> BlockReport:
     )
 
 
-def warmed_twin(world: World, layout: Layout, steps: int) -> tuple[RoadTwin | None, str]:
-    """The twin of ``world`` run ``steps`` planning steps before its start with the arrivals
-    of that window, uncounted from the start on (:meth:`Stepper.warm_up`).
-
-    The road runs uncontrolled within its ratings and the connections' import limits (no
-    batteries, no V2G, no demand-response caps), so what is on the road at the start does
-    not depend on the strategy or the storage. Returns the twin, or None and the reason
-    when there is no data before the start.
-    """
-    sc = world.scenario
-    per = round(sc.simulation.planning_step_min * 60.0 / sc.simulation.twin_step_s)
-    step = pd.Timedelta(minutes=sc.simulation.planning_step_min)
-    index = pd.date_range(world.index[0] - steps * step, periods=steps, freq=step)
-    try:
-        before = build_world(sc, index, layout=layout, history=True)
-    except (DataError, ScenarioError) as err:
-        return None, f"the road starts empty: no data before the start ({err})"
-    arrivals, energy = before.arrivals, before.energy
-    dt_s = sc.simulation.twin_step_s
-    arrivals = replace(arrivals, time_s=arrivals.time_s - steps * per * dt_s)
-    twin = RoadTwin(
-        layout, concat_arrivals([arrivals, world.arrivals]), dt_s,
-        sc.simulation.max_vehicles, first_step=-steps * per,
-    )  # fmt: skip
-    for j in range(steps):
-        limit = layout.sub_rating_kw
-        room = energy.import_limit_kw[j] - energy.other_load_kw[j] + energy.renewable_kw[j]
-        room = np.nan_to_num(room, nan=np.inf)
-        if np.isfinite(room).any():
-            limit = np.minimum(limit, np.maximum(room, 0.0))
-        twin.advance(per, layout.seg_rating_kw, limit)
-    twin.start_counting()
-    return twin, ""
-
-
 class Stepper:
     """The closed loop one planning step at a time; drives :func:`run` and the live loop.
 
@@ -331,7 +295,7 @@ class Stepper:
         self.grid_case = prepare_grid(scenario, layout)  # fails fast on a wrong bus or network
 
         self.dt_s = dt_s = scenario.simulation.twin_step_s
-        self.steps_per_plan = round(scenario.simulation.planning_step_min * 60.0 / dt_s)
+        self.steps_per_plan = scenario.simulation.twin_steps_per_plan
         self.twin = RoadTwin(layout, world.arrivals, dt_s, scenario.simulation.max_vehicles)
         self.storage = storage_arrays(scenario, layout)
         self._stored = self.storage.initial_kwh.copy()

@@ -436,6 +436,11 @@ class SimulationSpec(SpecModel):
             raise ValueError("twin_step_s must divide the planning step evenly")
         return self
 
+    @property
+    def twin_steps_per_plan(self) -> int:
+        """Twin steps in one planning step [-]."""
+        return round(self.planning_step_min * 60.0 / self.twin_step_s)
+
 
 class Scenario(SpecModel):
     """A complete ersgrid scenario."""

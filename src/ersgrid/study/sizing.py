@@ -48,7 +48,7 @@ from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.sizing import CAPACITY, PV, SIZES, SizeBounds, SizingLP, StorageUnit
 from ersgrid.optimize.solver import HighsSession
 from ersgrid.optimize.storage import StorageArrays
-from ersgrid.run.runner import warmed_twin
+from ersgrid.run.warmup import warmed_twin
 from ersgrid.scenario.schema import Scenario
 from ersgrid.study.economics import annual_cost_per_unit
 from ersgrid.study.typical_days import TypicalDays, representative_year, typical_days
@@ -247,7 +247,7 @@ def pv_kwp(scenario: Scenario) -> dict[str, float]:
 
 def start_vehicles(world: World) -> pd.DataFrame | None:
     """The vehicles on the road at the start of ``world`` in a run of it: the twin's state
-    after the scenario's warm-up (:func:`~ersgrid.run.runner.warmed_twin`; None without a
+    after the scenario's warm-up (:func:`~ersgrid.run.warmup.warmed_twin`; None without a
     warm-up or data before the start)."""
     steps = warmup_steps(world.scenario)
     warm = warmed_twin(world, world.layout, steps)[0] if steps > 0 else None

@@ -224,8 +224,9 @@ def advance(
     trip_n: np.ndarray,
     pass_buf: np.ndarray,
     pass_n: np.ndarray,
-    # scratch: the arrays of sums zero on entry and left zero on return; the bin range,
-    # first requester and order arrays (set here) hold anything
+    # scratch: the arrays of sums (``sub_bin`` among them) zero on entry and left zero on
+    # return; the bin range, first requester, order and substation cap and cut arrays (set
+    # here) hold anything
     seg_demand: np.ndarray,
     bin_demand: np.ndarray,
     bin_frac: np.ndarray,
@@ -237,6 +238,10 @@ def advance(
     bin_hi: np.ndarray,
     sub_v2g: np.ndarray,
     seg_v2g_demand: np.ndarray,
+    sub_bin: np.ndarray,
+    sub_cap: np.ndarray,
+    sub_cut: np.ndarray,
+    sub_cutf: np.ndarray,
     sub_energy_kwh: np.ndarray,
 ) -> int:
     """Advance the road by up to ``n_steps`` twin steps; return the number of steps done.
@@ -248,11 +253,6 @@ def advance(
     dt_h = dt_s / 3600.0
     inv_dt_h = 1.0 / dt_h
     cap = fs.shape[1]
-    n_subs = sub_total.shape[0]
-    sub_cap = np.empty(n_subs)
-    sub_bin = np.zeros((n_subs, N_PRIORITY))
-    sub_cut = np.empty(n_subs, dtype=np.int64)
-    sub_cutf = np.empty(n_subs)
     n_arr = arr_step.shape[0]
     n_sub = sub_total.shape[0]
     max_lut = lut.shape[1] - 1

@@ -203,6 +203,10 @@ class RoadTwin:
         self._bin_lo = np.zeros(n_seg, dtype=np.int64)
         self._bin_hi = np.zeros(n_seg, dtype=np.int64)
         self._sub_v2g = np.zeros(n_sub)
+        self._sub_bin = np.zeros((n_sub, kernel.N_PRIORITY))
+        self._sub_cap = np.zeros(n_sub)
+        self._sub_cut = np.zeros(n_sub, dtype=np.int64)
+        self._sub_cutf = np.zeros(n_sub)
         self._trips: list[FloatArray] = []
         self._passes: list[FloatArray] = []
         self._vlimit = np.ascontiguousarray(layout.seg_vehicle_limit_kw)
@@ -350,7 +354,8 @@ class RoadTwin:
                 self._trip_buf, self._trip_n, self._pass_buf, self._pass_n,
                 self._seg_demand, self._bin_demand, self._bin_frac, self._sub_total,
                 self._touched, self._seg_first, self._req_seg, self._bin_lo, self._bin_hi,
-                self._sub_v2g, self._seg_v2g_demand, budget,
+                self._sub_v2g, self._seg_v2g_demand, self._sub_bin, self._sub_cap,
+                self._sub_cut, self._sub_cutf, budget,
             )  # fmt: skip
             if made < 0:
                 raise SimulationError(
