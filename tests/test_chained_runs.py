@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from ersgrid import run
+from ersgrid.control.mpc import MPC, MPCSettings
 from ersgrid.errors import DataError, ErsgridError, ScenarioError
 from ersgrid.results import read_end_state, write_end_state
 from ersgrid.run.kpis import KPI_COMBINE, combine_kpis, pseudonym
-from ersgrid.scenario.loader import load_scenario
+from ersgrid.scenario.loader import load_scenario, parse_scenario
 from ersgrid.timeindex import warmup_steps
 
 DAY1 = dt.date(2035, 4, 2)  # tiny's simulation.start
@@ -193,3 +194,20 @@ def test_kpis_a_run_without_a_network_does_not_measure_stay_unmeasured() -> None
     for weights in (None, [3.0, 4.0]):
         out = combine_kpis(blocks, weights=weights)
         assert all(out[k] is None for k in keys)
+
+
+def test_chained_mpc_plans_from_the_peak_already_owed(tiny_data: dict[str, Any]) -> None:
+    """Chained runs are billed on their highest peak, so a chained mpc's first plan takes the
+    peak of the run it continues as owed, not only the last step's import it sees."""
+    data = dict(tiny_data, tariff=dict(tiny_data["tariff"], demand_charge_per_kw=50.0))
+    sc = parse_scenario(data, "tiny-demand-charge")
+    settings = MPCSettings(horizon_steps=32, block_steps=16)
+    first = run(sc, MPC(settings), days=0.5)
+    assert first.end_state is not None
+    peak = first.kpis["peak_import_kw"]
+    last = float(first.timeseries["grid_import_kw"].iloc[-1])
+    assert peak > last + 1.0  # the floor could not come from the last step alone
+    second = run(sc, MPC(settings), days=0.25, start_state=first.end_state)
+    floor = second.timeseries["plan_peak_floor_kw"].to_numpy()
+    assert floor[0] >= peak - 1e-6
+    assert np.all(np.diff(floor) >= -1e-9)  # the floor never falls within the run

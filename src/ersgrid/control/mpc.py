@@ -54,6 +54,7 @@ import dataclasses
 import logging
 import math
 import weakref
+from collections.abc import Mapping
 from typing import cast
 
 import numpy as np
@@ -508,6 +509,21 @@ class MPC(Strategy):
         self._values, self._planned_at = values, k
         self._plan = _PlanState(rel, count, energy, floor)
         return self._dispatch(values, rel)
+
+    def end_state(self, observation: Observation) -> dict[str, FloatArray]:
+        """The corridor peak owed so far [kW] (``peak_kw``: metered or planned), so that a run
+        continuing this one plans from the peak of the runs before it: chained runs are
+        billed as one, on their highest peak (:func:`~ersgrid.run.kpis.combine_kpis`)."""
+        peak = self._peak_kw
+        if observation.import_kw is not None:
+            peak = max(peak, float(np.sum(observation.import_kw)))
+        return {"peak_kw": np.array([peak])}
+
+    def resume(self, state: Mapping[str, FloatArray]) -> None:
+        """Start from the peak owed by the run this one continues (:meth:`end_state`)."""
+        if "peak_kw" in state:
+            carried = float(np.asarray(state["peak_kw"], dtype=np.float64).reshape(-1)[0])
+            self._peak_kw = max(self._peak_kw, carried)
 
     def _on_plan(
         self, k: int, rel: int, count: FloatArray, energy: FloatArray, stored: FloatArray,

@@ -218,6 +218,13 @@ class Forecaster:
         self._models[target] = (t, model)
         return model
 
+    def horizon_steps(self, target: str, issue_time: pd.Timestamp) -> int:
+        """Most steps past its issue a forecast of ``target`` reaches (its model's
+        ``max_horizon_steps``): the model in memory's, else the one of ``issue_time``."""
+        cached = self._models.get(target)
+        model = cached[1] if cached is not None else self.model_for(target, issue_time)
+        return int(model.max_horizon_steps)
+
     def _cache_path(self, target: str, t: pd.Timestamp) -> Path | None:
         """File of the model of ``target`` fitted at ``t`` in the model cache, if any."""
         if self.model_cache is None or self._model_name is None:
@@ -465,7 +472,7 @@ class LearnedTraffic:
         ``max_horizon_steps``: 192 = 48 h for ``gbm``)."""
         fc = self.forecaster_for(context)
         column = next(c for c in fc.history.columns if str(c).startswith(TRAFFIC_PREFIX))
-        return int(fc.model_for(column, context.index[0]).max_horizon_steps)
+        return fc.horizon_steps(column, context.index[0])
 
     def forecaster_for(self, context: _RunLike) -> Forecaster:
         """The forecaster of this run (built on the first call of a run)."""
