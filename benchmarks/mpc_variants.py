@@ -4,7 +4,8 @@ Runs one scenario under ``mpc`` with its default settings and with each variant 
 preset name such as ``fast``, or ``field=value`` pairs of ``MPCSettings`` joined by commas,
 e.g. ``replan_tolerance=0.1`` or ``soc_bins=2,compact_lp=true``), one after another on the
 same draws, and prints for each the realised objective (lower is better; also its change
-against the default's), peak import, unmet energy, limit violations and fallbacks, the
+against the default's), peak import, unmet energy, the network penalty (the price of the
+excess over the network's limits in the objective), limit violations and fallbacks, the
 re-plans solved and skipped, and the wall and CPU time of the steps that solved a plan
 (median and in all) with HiGHS's own time. Timings on a machine shared with other work grow
 with its load (printed with each run); the objective does not depend on it.
@@ -83,7 +84,8 @@ def main() -> None:
         print(
             f"{variant:>24s}: objective {k['objective']:,.2f} ({change:+.3f} % against the "
             f"default), peak {k['peak_import_kw']:,.1f} "
-            f"kW, unmet {k['unmet_energy_kwh']:,.1f} kWh, violations {k['limit_violations']}, "
+            f"kW, unmet {k['unmet_energy_kwh']:,.1f} kWh, network penalty "
+            f"{k.get('network_penalty', 0.0):,.0f}, violations {k['limit_violations']}, "
             f"fallbacks {k['fallbacks']}; re-plans {len(policy.solve_s)} solved, "
             f"{policy.replans_skipped} skipped; per solved step wall median "
             f"{np.median(policy.wall_s):.3f} s, CPU median {np.median(policy.cpu_s):.3f} s, "

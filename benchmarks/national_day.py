@@ -8,9 +8,10 @@ machine's load average (other processes share the cores).
 With ``--strategy mpc`` (or ``mpc-decomposed``) it also prints the planner's solve times per
 re-plan, fallbacks, and, when the corridor is split into substation groups, the number of
 groups, the Gauss–Seidel sweeps per re-plan and the group solves that timed out in a later
-sweep and kept their earlier plan; ``--progress`` prints each re-plan as it ends. On
-xinjiang-g30 ``mpc`` takes its ``large-corridor`` preset (``MPC_PRESETS``: hourly re-plans,
-cohorts of an hour's entries, one entry state-of-charge bin, two sweeps; docs/planning.md).
+sweep and kept their earlier plan; ``--progress`` prints each re-plan as it ends, with the
+memory resident then. On xinjiang-g30 ``mpc`` takes its ``large-corridor`` preset
+(``MPC_PRESETS``: hourly re-plans, cohorts of an hour's entries, one entry state-of-charge
+bin, two sweeps; docs/planning.md).
 
 Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]
 [--progress] [--workers N]``; ``--workers N`` runs the groups' sweeps Jacobi on N Dask workers
@@ -41,6 +42,12 @@ from ersgrid.results import write_results
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def rss_mb() -> float:
+    """Resident memory now [MB] (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def main() -> None:
@@ -87,7 +94,8 @@ def main() -> None:
                 extra = f", solve {policy.solve_s[-1]:.2f} s"
                 if policy.sweeps:
                     extra += f", {policy.sweeps[-1]} sweeps"
-            print(f"  step {done}/{total}: {now - last[0]:6.2f} s wall{extra}", flush=True)
+            print(f"  step {done}/{total}: {now - last[0]:6.2f} s wall{extra}, "
+                  f"{rss_mb():,.0f} MB resident", flush=True)  # fmt: skip
             last[0] = now
 
     res = run(sc, policy, days=args.days, progress=tick)

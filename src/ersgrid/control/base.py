@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,9 @@ from ersgrid.twin.road import BlockReport
 from ersgrid.world.arrivals import Arrivals
 from ersgrid.world.energy import EnergyContext
 from ersgrid.world.world import World
+
+if TYPE_CHECKING:
+    from ersgrid.grid.powerflow import GridCase
 
 __all__ = ["Dispatch", "Observation", "RunContext", "Strategy"]
 
@@ -42,11 +45,16 @@ class RunContext:
         world's, with the import caps of demand-response events known before the run.
     layout : Layout
         The corridor the twin runs (the world's, or the live service's own copy).
+    grid_case : GridCase or None
+        The scenario's network compiled for the run (the one the grid check after the run
+        solves), for a strategy that plans within its limits; None without a grid section,
+        or where the caller compiled none (such a strategy then compiles its own).
     """
 
     world: World
     energy: EnergyContext
     layout: Layout
+    grid_case: GridCase | None = None
 
     @property
     def scenario(self) -> Scenario:

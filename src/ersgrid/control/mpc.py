@@ -218,9 +218,12 @@ class MPC(Strategy):
 
     def _rebuild(self, step: int) -> None:
         ctx = self.context
-        # free the old block's solver instances before building the new ones (peak memory)
+        # free the old block's model, plan and solver instances before building the new ones
+        # (peak memory)
         self._session = None
         self._groups = None
+        self._values = None
+        self.__dict__.pop("_model", None)
         T = len(ctx.index)
         stop = min(step + self.settings.block_steps + self.settings.horizon_steps, T)
         self._model, volume, coh = self._build(step, stop, record=True, network=True)

@@ -78,7 +78,8 @@ class NetworkView:
         spec = context.scenario.grid
         if spec is None:
             raise ValueError("NetworkView needs a scenario with a grid section")
-        self.case = prepare_case(spec, context.layout.sub_ids)
+        case = context.grid_case
+        self.case = prepare_case(spec, context.layout.sub_ids) if case is None else case
         T, S = len(context.index), context.layout.n_substations
         self.inputs = grid_inputs(context.world, self.case, np.zeros((T, S)))
         en = context.energy

@@ -502,7 +502,8 @@ def exposure(cohorts: Cohorts, layout: Layout, n_steps: int, step_h: float) -> E
     ``exit_m``; on a segment it can take ``min(receiver, segment vehicle limit) × coverage``
     (battery side). Time on each segment is split over the planning steps it spans.
     """
-    ks, ts, ss, xs, gs = [], [], [], [], []
+    n_sub = layout.n_substations
+    keys, xsums, gsums = [], [], []
     for d in (0, 1):
         segs = np.flatnonzero(layout.seg_direction == d)
         coh = np.flatnonzero(cohorts.direction == d)
@@ -522,11 +523,13 @@ def exposure(cohorts: Cohorts, layout: Layout, n_steps: int, step_h: float) -> E
             v_h = cohorts.speed_mps[k] * 3600.0
             ta = cohorts.entry_h[k] + (a[row, col] - cohorts.entry_m[k]) / v_h
             tb = cohorts.entry_h[k] + (b[row, col] - cohorts.entry_m[k]) / v_h
+            del a, b, row, col
             sa = np.floor(ta / step_h).astype(np.int64)
             sb = np.floor(np.nextafter(tb, -np.inf) / step_h).astype(np.int64)
             power = np.minimum(cohorts.receiver_kw[k], layout.seg_vehicle_limit_kw[seg])
             power = power * layout.seg_coverage[seg]
             span = sb - sa
+            ks, ts, ss, xs, gs = [], [], [], [], []
             for j in range(int(span.max(initial=0)) + 1):
                 m = span >= j
                 st = sa[m] + j
@@ -537,25 +540,28 @@ def exposure(cohorts: Cohorts, layout: Layout, n_steps: int, step_h: float) -> E
                 ss.append(layout.seg_substation[seg[m]].astype(np.int64))
                 xs.append(xbar)
                 gs.append(xbar / layout.seg_efficiency[seg[m]])
-    if not ks:
+            # a cohort lies in one chunk: its (step, substation) entries are summed here, so
+            # only one chunk's segment entries are ever held at once
+            kc, tc, sc = np.concatenate(ks), np.concatenate(ts), np.concatenate(ss)
+            xc, gc = np.concatenate(xs), np.concatenate(gs)
+            keep = (tc >= 0) & (tc < n_steps) & (xc > 1e-9)
+            key = (kc[keep] * n_steps + tc[keep]) * n_sub + sc[keep]
+            uniq, inv = np.unique(key, return_inverse=True)
+            keys.append(uniq)
+            xsums.append(np.bincount(inv, weights=xc[keep], minlength=len(uniq)))
+            gsums.append(np.bincount(inv, weights=gc[keep], minlength=len(uniq)))
+    if not keys:
         z = np.zeros(0, dtype=np.int64)
         return Exposure(z, z, z, np.zeros(0), np.zeros(0))
-    k = np.concatenate(ks)
-    t = np.concatenate(ts)
-    s = np.concatenate(ss)
-    x = np.concatenate(xs)
-    g = np.concatenate(gs)
-    keep = (t >= 0) & (t < n_steps) & (x > 1e-9)
-    k, t, s, x, g = k[keep], t[keep], s[keep], x[keep], g[keep]
-    n_sub = layout.n_substations
-    key = (k * n_steps + t) * n_sub + s
-    uniq, inv = np.unique(key, return_inverse=True)
-    xsum = np.asarray(np.bincount(inv, weights=x, minlength=len(uniq)), dtype=np.float64)
-    gsum = np.asarray(np.bincount(inv, weights=g, minlength=len(uniq)), dtype=np.float64)
+    key = np.concatenate(keys)
+    order = np.argsort(key, kind="stable")  # the keys are unique: one order, by key
+    key = key[order]
+    xsum = np.asarray(np.concatenate(xsums)[order], dtype=np.float64)
+    gsum = np.asarray(np.concatenate(gsums)[order], dtype=np.float64)
     return Exposure(
-        cohort=uniq // (n_steps * n_sub),
-        step=(uniq // n_sub) % n_steps,
-        substation=uniq % n_sub,
+        cohort=key // (n_steps * n_sub),
+        step=(key // n_sub) % n_steps,
+        substation=key % n_sub,
         max_kwh=xsum,
         efficiency=xsum / gsum,
     )

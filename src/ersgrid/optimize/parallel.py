@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ersgrid.optimize.decompose import GroupJob, GroupOutcome, solve_group
+from ersgrid.optimize.decompose import GROUP_PRESOLVE, GroupJob, GroupOutcome, solve_group
 from ersgrid.optimize.model import Bounds, CohortLP
 from ersgrid.optimize.solver import HighsSession
 
@@ -45,7 +45,7 @@ class GroupActor:
     """One group's model and warm HiGHS session on a worker."""
 
     def __init__(self, model: CohortLP, time_limit_s: float) -> None:
-        self.session = HighsSession(model, time_limit_s=time_limit_s)
+        self.session = HighsSession(model, time_limit_s=time_limit_s, presolve=GROUP_PRESOLVE)
         first = model.bounds()
         self.bounds = Bounds(*(getattr(first, n).copy() for n in _FIELDS))
 

@@ -117,6 +117,11 @@ class HighsSession:
     compact : bool
         HiGHS holds only the columns not fixed at zero and the rows they touch (module
         docstring); the solutions are the same model's.
+    presolve : bool
+        Let HiGHS presolve the cold solve (a warm one starts from the basis and skips it).
+        The decomposed planner's groups turn it off: there it cost more than it saved,
+        while the long models of ``mpc``'s guide solve much faster with it
+        (docs/journal.md, Planner).
 
     Attributes
     ----------
@@ -130,10 +135,12 @@ class HighsSession:
         time_limit_s: float = 60.0,
         threads: int = 1,
         compact: bool = False,
+        presolve: bool = True,
     ) -> None:
         self.model = model
         h = quiet_highs()
         h.setOptionValue("threads", int(threads))
+        h.setOptionValue("presolve", "on" if presolve else "off")
         self.time_limit_s = float(time_limit_s)
         first = model.bounds()
         status = _pass(h, model, first)

@@ -290,9 +290,10 @@ class Stepper:
         if events:
             energy = replace(energy, import_limit_kw=np.minimum(energy.import_limit_kw, caps))
         self.energy = energy
-        self.context = context = RunContext(world=world, energy=energy, layout=layout)
-        policy.reset(context)
         self.grid_case = prepare_grid(scenario, layout)  # fails fast on a wrong bus or network
+        self.context = context = RunContext(world=world, energy=energy, layout=layout,
+                                            grid_case=self.grid_case)  # fmt: skip
+        policy.reset(context)
 
         self.dt_s = dt_s = scenario.simulation.twin_step_s
         self.steps_per_plan = scenario.simulation.twin_steps_per_plan
