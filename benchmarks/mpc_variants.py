@@ -59,7 +59,11 @@ def settings_of(variant: str) -> MPCSettings:
     changes: dict[str, object] = {}
     for item in variant.split(","):
         key, _, value = item.partition("=")
-        kind = type(getattr(base, key))
+        current = getattr(base, key)
+        if current is None:  # a setting off by default: a whole number when it reads as one
+            changes[key] = int(value) if value.isdigit() else value
+            continue
+        kind = type(current)
         changes[key] = value.lower() == "true" if kind is bool else kind(value)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

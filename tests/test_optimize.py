@@ -20,6 +20,7 @@ from ersgrid.optimize import (
     exposure,
     forecast_cohorts,
 )
+from ersgrid.optimize import cohorts as cohorts_module
 from ersgrid.optimize.cohorts import Cohorts, Exposure, drop_idle, entry_soc_bins
 from ersgrid.optimize.network import network_rows
 from ersgrid.scenario import build_layout
@@ -342,6 +343,26 @@ def test_cohorts_carry_the_expected_ers_traffic(tiny: Scenario) -> None:
     want = sum(volume[f"{c}_{d}"].sum() * ers_fraction(tiny, c) for c in tiny.vehicles
                for d in "AB")  # fmt: skip
     assert cohorts.count.sum() == pytest.approx(want, rel=1e-12)
+
+
+def test_exposure_is_the_same_whatever_the_chunk(
+    tiny: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exposures are summed chunk of cohorts by chunk: any chunk gives the same arrays,
+    in the same order, as one chunk holding every cohort."""
+    layout = build_layout(tiny)
+    index = planning_index(tiny, 1.0, None)[24:48]
+    cohorts = forecast_cohorts(tiny, layout, expected_volume(tiny, index) * 3.0, DT,
+                               first_step=-4, n_bins=2)  # fmt: skip
+    whole = exposure(cohorts, layout, 20, DT)
+    assert len(whole) > 100
+    for pairs in (1, 37, 500):
+        monkeypatch.setattr(cohorts_module, "_CHUNK_PAIRS", pairs)
+        part = exposure(cohorts, layout, 20, DT)
+        for name in ("cohort", "step", "substation", "max_kwh", "efficiency"):
+            assert np.array_equal(getattr(part, name), getattr(whole, name)), (pairs, name)
+    assert np.all(np.diff((whole.cohort * 20 + whole.step) * layout.n_substations
+                          + whole.substation) > 0)  # fmt: skip
 
 
 def test_exposure_of_one_vehicle_matches_hand_calculation(tiny: Scenario) -> None:

@@ -624,3 +624,39 @@ def test_mpc_skips_a_replan_while_the_measurements_match_its_plan(tiny: Scenario
     assert a.kpis["fallbacks"] == b.kpis["fallbacks"] == 0
     with pytest.raises(StrategyError, match="replan_tolerance"):
         MPCSettings(replan_tolerance=1.0)
+
+
+class _GuideSizeMPC(MPC):
+    """mpc recording the cohorts of each model it builds, the guide's apart."""
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.built: list[tuple[bool, int]] = []
+
+    def _build(self, *args: Any, **kwargs: Any) -> Any:
+        out = super()._build(*args, **kwargs)
+        self.built.append((bool(kwargs.get("guide", False)), len(out[0].cohorts)))
+        return out
+
+
+def test_the_guide_plans_on_its_own_coarser_cohorts(tiny_data: dict[str, Any]) -> None:
+    data = copy.deepcopy(tiny_data)
+    data["tariff"]["demand_charge_per_kw"] = 50.0
+    sc = parse_scenario(data, "tiny-demand-charge")
+    base = MPCSettings(horizon_steps=24, block_steps=24, replan_steps=4)
+    fine = _GuideSizeMPC(base, ExpectedProfile())
+    coarse = _GuideSizeMPC(
+        dataclasses.replace(base, guide_soc_bins=1, guide_entry_window_steps=4),
+        ExpectedProfile(),
+    )
+    a = run(sc, fine, days=1.0)
+    b = run(sc, coarse, days=1.0)
+    assert a.kpis["fallbacks"] == b.kpis["fallbacks"] == 0
+    assert len(fine.guide_s) == len(coarse.guide_s) == 3  # steps 0, 24 and 48
+    guide_fine = [n for is_guide, n in fine.built if is_guide]
+    guide_coarse = [n for is_guide, n in coarse.built if is_guide]
+    short = {n for is_guide, n in coarse.built if not is_guide}
+    assert short == {n for is_guide, n in fine.built if not is_guide}  # the short plans' own
+    assert all(c * 4 <= f for c, f in zip(guide_coarse, guide_fine, strict=True))
+    with pytest.raises(StrategyError, match="guide_soc_bins"):
+        MPCSettings(guide_soc_bins=0)

@@ -281,17 +281,24 @@ class MPC(Strategy):
         forecaster: TrafficForecaster | None = None,
         reach: int | None = None,
         network: bool = False,
+        guide: bool = False,
     ) -> tuple[CohortLP, pd.DataFrame, Cohorts]:
         """The model of run steps ``step .. stop - 1`` on the forecasts issued at ``step``
         (kept in :attr:`forecasts` when ``record``), its traffic forecast and cohorts; with
         ``network``, and a network to see, its rows ``network`` linearised at the draw
-        without the road (each plan re-linearises their right-hand sides)."""
+        without the road (each plan re-linearises their right-hand sides); with ``guide``,
+        on the guide's cohorts (``guide_soc_bins``, ``guide_entry_window_steps``)."""
         ctx = self.context
+        s = self.settings
+        n_bins, window = s.soc_bins, s.entry_window_steps
+        if guide:
+            n_bins = s.guide_soc_bins or n_bins
+            window = s.guide_entry_window_steps or window
         traffic = self.forecaster if forecaster is None else forecaster
         volume = traffic.forecast(ctx, step, step - self._lookback, stop)
         coh = forecast_cohorts(
             ctx.scenario, ctx.layout, volume, ctx.step_h, first_step=-self._lookback,
-            n_bins=self.settings.soc_bins,
+            n_bins=n_bins,
         )  # fmt: skip
         # vehicles of a past step still on the road now are the ones that entered late in it:
         # model them as entering at the end of their step, not in its middle
@@ -299,7 +306,7 @@ class MPC(Strategy):
         late_h = (coh.entry_step + 1) * ctx.step_h - 1e-6
         coh = dataclasses.replace(coh, entry_h=np.where(past, late_h, coh.entry_h))
         coh, ex = drop_idle(coh, exposure(coh, ctx.layout, stop - step, ctx.step_h))
-        coh, ex = coarsen_entry_steps(coh, ex, self.settings.entry_window_steps, offset=step)
+        coh, ex = coarsen_entry_steps(coh, ex, window, offset=step)
         inputs = plan_inputs(ctx, step, stop)
         if network and self._network is not None:
             inputs = dataclasses.replace(inputs, network=self._network.rows(step, stop))
@@ -331,7 +338,8 @@ class MPC(Strategy):
             # to the guide's quantile by the learned forecast's own ratio to its median
             reach = traffic.max_lead_steps(ctx)
             traffic = guide_traffic(traffic, self.settings.guide_quantile, reach)
-        model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach)
+        model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach,
+                                  guide=True)  # fmt: skip
         request = PlanRequest(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
         try:
             solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(request)

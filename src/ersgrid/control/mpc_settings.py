@@ -61,6 +61,12 @@ class MPCSettings:
         traffic model's calendar profile carried to its quantile.
     guide_every_steps : int [steps]
         Steps between guide plans (each is a cold solve of a model as long as the guide).
+    guide_soc_bins : int or None [-]
+        Entry state-of-charge bins per class of the guide's cohorts (None: ``soc_bins``).
+    guide_entry_window_steps : int or None [steps]
+        Consecutive entry steps merged into one cohort of the guide (None:
+        ``entry_window_steps``). The guide sets the batteries' path and the peak floor, not
+        the vehicles' charge, so coarser cohorts make its cold solves cheaper.
     guide_quantile : {"p10", "p50", "p90"} or float [-]
         Traffic the guide plans on: a learned quantile, or a weight ``w`` within 0 and 1 for
         P50 + ``w`` (P90 − P50). The peak is set by the heavy days, so the guide plans above
@@ -105,6 +111,8 @@ class MPCSettings:
     workers: int = 0
     guide_days: float = 7.0
     guide_every_steps: int = 24
+    guide_soc_bins: int | None = None
+    guide_entry_window_steps: int | None = None
     guide_quantile: str | float = "p90"
     reserve_share: float = 0.25
     follow_guide: bool = True
@@ -121,6 +129,13 @@ class MPCSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise StrategyError(f"mpc setting {name} = {value!r}: give a whole number >= 1")
+        for name in ("guide_soc_bins", "guide_entry_window_steps"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):  # fmt: skip
+                raise StrategyError(
+                    f"mpc setting {name} = {value!r}: give a whole number >= 1, or none"
+                )
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise StrategyError(
                 f"mpc setting workers = {self.workers!r}: give 0 (in-process) or a whole number "
