@@ -644,11 +644,12 @@ def test_the_guide_plans_on_its_own_coarser_cohorts(tiny_data: dict[str, Any]) -
     data["tariff"]["demand_charge_per_kw"] = 50.0
     sc = parse_scenario(data, "tiny-demand-charge")
     base = MPCSettings(horizon_steps=24, block_steps=24, replan_steps=4)
-    fine = _GuideSizeMPC(base, ExpectedProfile())
-    coarse = _GuideSizeMPC(
-        dataclasses.replace(base, guide_soc_bins=1, guide_entry_window_steps=4),
+    assert (base.guide_soc_bins, base.guide_entry_window_steps) == (1, 4)  # the default
+    fine = _GuideSizeMPC(
+        dataclasses.replace(base, guide_soc_bins=None, guide_entry_window_steps=None),
         ExpectedProfile(),
     )
+    coarse = _GuideSizeMPC(base, ExpectedProfile())
     a = run(sc, fine, days=1.0)
     b = run(sc, coarse, days=1.0)
     assert a.kpis["fallbacks"] == b.kpis["fallbacks"] == 0

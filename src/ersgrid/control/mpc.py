@@ -19,7 +19,8 @@ Under a demand charge on a corridor with storage, the 24-h horizon is too short:
 is owed on the peak of the whole billing period (the run), and a plan that empties the
 batteries to cut today's peak meets tomorrow's heavier traffic with none. Every
 ``guide_every_steps`` the strategy therefore also solves a **guide**: the same model over the
-rest of the run, up to ``guide_days``, on heavy traffic (``guide_quantile``: by default the
+rest of the run, up to ``guide_days``, on coarser cohorts (``guide_soc_bins``,
+``guide_entry_window_steps``) and heavy traffic (``guide_quantile``: by default the
 learned P90) as far as the forecasts reach (48 h for the learned ones) and beyond on the
 traffic model's calendar profile carried to the same level by the learned forecast's ratio
 to its median (PV and wind: the forecast's last day repeated). Its peak
