@@ -197,7 +197,9 @@ MPC_PRESETS: dict[str, MPCSettings] = {
   which understates the need of the emptiest ones), cohorts of an hour's entries (a quarter
   of the cohort columns and rows, each step's charging capacity kept) and at most two sweeps
   per re-plan (each starts from the last plan);
-- ``fast``: ``default`` re-planned hourly, the plan's steps in between dispatched as planned;
+- ``fast``: ``default`` re-planned hourly, the plan's steps in between dispatched as planned:
+  a quarter of the re-plans, for runs where time counts more than the plan (on shin-tomei
+  as good over 1 and 3 days, 1.5 % dearer over a week: docs/journal.md);
 - ``one-bin``: ``default`` on one entry state-of-charge bin per class: half the cohorts and
   about half the re-plans' CPU; the vehicles on the road still enter with their measured
   energy, the forecast ones at their class's mean. As good on shin-tomei (1 and 2 days) and
