@@ -155,8 +155,10 @@ def test_dashboard_live_in_chromium(tiny: Scenario, tmp_path: Path) -> None:
         assert page.text_content(f"{row} td.dr-cap") == "400"
         assert page.text_content(f"{row} td.override") == "200"
         capped_at = page.text_content("#sim-time") or ""
-        seen = []
-        for _ in range(3):  # later ticks: the substation stays under the cap
+        seen: list[float] = []
+        # later ticks: the substation stays under the cap, and (the vehicles on its segments
+        # come and go from tick to tick) within some ticks its demand reaches the cap
+        while len(seen) < 3 or (max(seen) <= 150.0 and len(seen) < 30):
             page.wait_for_function(
                 f"document.getElementById('sim-time').textContent > {capped_at!r}",
                 timeout=30_000,
