@@ -127,16 +127,15 @@ class MPCSettings:
         at_least_one = ("horizon_steps", "block_steps", "replan_steps", "soc_bins",
                         "entry_window_steps", "group_substations", "max_sweeps",
                         "guide_every_steps", "replan_at_least_steps")  # fmt: skip
-        for name in at_least_one:
+        or_none = ("guide_soc_bins", "guide_entry_window_steps")  # None: the short plans'
+        for name in at_least_one + or_none:
             value = getattr(self, name)
+            if value is None and name in or_none:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise StrategyError(f"mpc setting {name} = {value!r}: give a whole number >= 1")
-        for name in ("guide_soc_bins", "guide_entry_window_steps"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):  # fmt: skip
+                also = ", or none" if name in or_none else ""
                 raise StrategyError(
-                    f"mpc setting {name} = {value!r}: give a whole number >= 1, or none"
+                    f"mpc setting {name} = {value!r}: give a whole number >= 1{also}"
                 )
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise StrategyError(
