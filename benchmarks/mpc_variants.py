@@ -51,11 +51,12 @@ class TimedMPC(MPC):
         return dispatch
 
 
-def settings_of(variant: str) -> MPCSettings:
-    """A preset by name, or the default preset with ``field=value,...`` changed."""
+def settings_of(variant: str, base: MPCSettings | None = None) -> MPCSettings:
+    """A preset by name, or ``base`` (default: the default preset) with ``field=value,...``
+    changed."""
     if "=" not in variant:
         return mpc_preset(variant)
-    base = MPCSettings()
+    base = MPCSettings() if base is None else base
     changes: dict[str, object] = {}
     for item in variant.split(","):
         key, _, value = item.partition("=")

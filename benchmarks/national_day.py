@@ -14,7 +14,9 @@ memory resident then. On xinjiang-g30 ``mpc`` takes its ``large-corridor`` prese
 bin, two sweeps; docs/planning.md).
 
 Usage: ``python benchmarks/national_day.py [--strategy NAME] [--days D] [--scenario NAME]
-[--progress] [--workers N]``; ``--workers N`` runs the groups' sweeps Jacobi on N Dask workers
+[--progress] [--workers N] [--set FIELD=VALUE,...]``; ``--workers N`` runs the groups' sweeps
+Jacobi on N Dask workers, ``--set`` changes settings of the preset as
+``benchmarks/mpc_variants.py`` reads them (e.g. ``--set keep_group_solvers=false``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from ersgrid.control.base import Strategy
 from ersgrid.control.mpc import MPC
 from ersgrid.control.registry import make_strategy
 from ersgrid.results import write_results
+from mpc_variants import settings_of  # the benchmark beside this one
 
 
 def peak_rss_mb() -> float:
@@ -60,6 +63,10 @@ def main() -> None:
         "--workers", type=int, default=0,
         help="mpc: solve the substation groups by Jacobi sweeps on this many Dask workers",
     )  # fmt: skip
+    parser.add_argument(
+        "--set", default="", metavar="FIELD=VALUE,...",
+        help="mpc: change these settings of the corridor's preset (e.g. keep_group_solvers=false)",
+    )  # fmt: skip
     args = parser.parse_args()
     sc = load_scenario(args.scenario)
     lay = build_layout(sc)
@@ -77,12 +84,15 @@ def main() -> None:
     base_rss = peak_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     policy: Strategy = make_strategy(args.strategy)
-    if args.workers:
+    if args.workers or args.set:
         if not isinstance(policy, MPC):
-            parser.error("--workers needs --strategy mpc (or mpc-decomposed)")
-        policy = type(policy)(
-            dataclasses.replace(policy.settings_for(lay.n_substations), workers=args.workers)
-        )
+            parser.error("--workers and --set need --strategy mpc (or mpc-decomposed)")
+        settings = policy.settings_for(lay.n_substations)
+        if args.set:
+            settings = settings_of(args.set, settings)
+        if args.workers:
+            settings = dataclasses.replace(settings, workers=args.workers)
+        policy = type(policy)(settings)
     tick = None
     if args.progress:
         last = [time.perf_counter()]

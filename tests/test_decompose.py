@@ -21,7 +21,7 @@ from ersgrid.optimize import (
     forecast_cohorts,
 )
 from ersgrid.optimize.cohorts import drop_idle
-from ersgrid.optimize.decompose import DecomposedLP, substation_groups
+from ersgrid.optimize.decompose import DecomposedLP, LocalGroups, substation_groups
 from ersgrid.run import run
 from ersgrid.scenario.schema import Scenario
 from ersgrid.timeindex import PLANNING_STEP_H, planning_index
@@ -169,6 +169,24 @@ def test_a_replan_started_from_the_last_plan_is_feasible_and_no_worse(
         warm = DecomposedLP(model, groups, max_sweeps=sweeps).solve(request, start=first.values)
         assert _violation(model, warm.values, b) < 1e-9
         assert warm.objective <= cold.objective + 1e-9 * abs(cold.objective)
+
+
+def test_groups_that_free_their_solvers_plan_as_groups_that_keep_them(
+    shin_tomei: tuple[CohortLP, float, float],
+) -> None:
+    """One HiGHS instance at a time, each group's rebuilt from its basis: the same plans,
+    cold and re-planned."""
+    model, _, _ = shin_tomei
+    groups = substation_groups(build_layout(load_scenario("shin-tomei")).sub_position_km, 3, 2)
+    kept = DecomposedLP(model, groups)
+    freed = DecomposedLP(model, groups, executor=LocalGroups(resident=False))
+    rng = np.random.default_rng(3)
+    for window in ((0, HORIZON), (2, HORIZON), (5, HORIZON)):
+        n = model.cohorts.count * rng.uniform(0.8, 1.2, len(model.cohorts))
+        request = PlanRequest(window=window, count=n)
+        a, b = kept.solve(request), freed.solve(request)
+        assert b.objective == pytest.approx(a.objective, rel=1e-7)
+        assert _violation(model, b.values, model.bounds(request)) < 1e-9
 
 
 def test_a_group_that_times_out_in_a_later_sweep_keeps_its_plan(

@@ -261,6 +261,31 @@ def test_warm_resolve_after_bound_changes_equals_cold(tiny: Scenario) -> None:
         assert w.objective == pytest.approx(cold.objective, rel=1e-7, abs=1e-6)
 
 
+def test_a_session_that_frees_highs_between_solves_resumes_from_its_basis(
+    tiny: Scenario,
+) -> None:
+    """Freed after each solve and rebuilt at the next, a session solves every request as a
+    resident one does, from the last basis: the same request again takes no iteration."""
+    cohorts, ex, inputs = _instance(tiny)
+    model = CohortLP(cohorts, ex, inputs)
+    held, freed = HighsSession(model), HighsSession(model, resident=False)
+    assert freed._highs is None  # nothing built before the first solve
+    rng = np.random.default_rng(11)
+    S = inputs.n_substations
+    for k in range(5):
+        count = cohorts.count * rng.uniform(0.7, 1.3, len(cohorts))
+        request = PlanRequest(window=(k, 10), count=count,
+                              stored_kwh=np.full(S, rng.uniform(100.0, 800.0)))  # fmt: skip
+        a, b = held.solve(request), freed.solve(request)
+        assert b.objective == pytest.approx(a.objective, rel=1e-7, abs=1e-6)
+        assert freed._highs is None  # HiGHS freed, its basis kept
+        again = freed.solve(request)
+        assert again.iterations == 0
+        assert again.objective == pytest.approx(b.objective, rel=1e-9, abs=1e-9)
+    with pytest.raises(ValueError, match="resident"):
+        HighsSession(model, compact=True, resident=False)
+
+
 def test_a_compact_session_solves_the_same_plans_from_a_smaller_lp(tiny: Scenario) -> None:
     """A compact session takes out what the window fixes at zero and puts it back when a
     later request frees it: the same objective and flows as a full session and as a cold

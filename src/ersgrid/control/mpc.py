@@ -83,7 +83,12 @@ from ersgrid.optimize.cohorts import (
     exposure,
     forecast_cohorts,
 )
-from ersgrid.optimize.decompose import DecomposedLP, GroupExecutor, substation_groups
+from ersgrid.optimize.decompose import (
+    DecomposedLP,
+    GroupExecutor,
+    LocalGroups,
+    substation_groups,
+)
 from ersgrid.optimize.model import CohortLP, PlanInputs
 from ersgrid.optimize.request import PlanRequest
 from ersgrid.optimize.solver import HighsSession
@@ -258,15 +263,15 @@ class MPC(Strategy):
         self._stop = stop
         self._matcher.index(coh)
 
-    def _executor(self) -> GroupExecutor | None:
-        """The Dask workers of the groups (started at the first decomposed build), or None
-        for in-process solves."""
+    def _executor(self) -> GroupExecutor:
+        """Where the groups solve: in-process, or on the Dask workers (started at the first
+        decomposed build)."""
         if not self.settings.workers:
-            return None
+            return LocalGroups(resident=self.settings.keep_group_solvers)
         if self._pool is None:
             from ersgrid.optimize.parallel import DaskGroups  # Dask only when asked for
 
-            pool = DaskGroups(self.settings.workers)
+            pool = DaskGroups(self.settings.workers, resident=self.settings.keep_group_solvers)
             weakref.finalize(self, pool.close)
             self._pool = pool
         return self._pool

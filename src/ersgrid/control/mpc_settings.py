@@ -91,6 +91,13 @@ class MPCSettings:
     see_network : bool
         On a scenario with a grid section, the short plans keep the network's linearised
         voltages and loadings within their limits (:mod:`ersgrid.control.network`).
+    keep_group_solvers : bool
+        When decomposed, each group keeps its HiGHS instance between re-plans. Off by
+        default: the groups, solved one after another, hold one instance at a time, each
+        group's built again warm from its last basis at its next solve
+        (:class:`~ersgrid.optimize.solver.HighsSession` ``resident``). On xinjiang-g30's day
+        the process then peaked at 1.4 GB instead of 2.8 GB, for 15 % more run time
+        (docs/journal.md, Planner).
     compact_lp : bool
         HiGHS holds only the short plans' columns not fixed at zero and the rows they touch
         (:class:`~ersgrid.optimize.solver.HighsSession` ``compact``): the same LP, smaller as
@@ -121,6 +128,7 @@ class MPCSettings:
     replan_tolerance: float = 0.0
     replan_at_least_steps: int = 4
     see_network: bool = True
+    keep_group_solvers: bool = False
     compact_lp: bool = False
 
     def __post_init__(self) -> None:

@@ -4,7 +4,9 @@ On a national corridor one :class:`~ersgrid.optimize.model.CohortLP` over every 
 is too slow to re-solve each planning step. :class:`DecomposedLP` cuts the corridor into
 groups of adjacent substations and gives each group its own ``CohortLP`` (same class, same
 rows): the exposures at its substations, the cohorts that drive through it, its sites'
-loads, limits and batteries. Each group keeps its own warm :class:`HighsSession`.
+loads, limits and batteries. Each group has its own :class:`HighsSession`, warm from its
+last basis, whether its HiGHS instance stays between solves or is built again at each
+(:class:`LocalGroups` ``resident``).
 
 What couples the groups, and how each group sees it while the other groups' plans are
 held fixed (block-coordinate descent, one group after another):
@@ -217,16 +219,28 @@ class GroupExecutor(Protocol):
 
 
 class LocalGroups:
-    """The groups solved in this process, one after another."""
+    """The groups solved in this process, one after another.
 
-    def __init__(self) -> None:
+    Parameters
+    ----------
+    resident : bool
+        Keep each group's HiGHS instance between its solves (:class:`HighsSession`
+        ``resident``). False: one instance at a time, each group's rebuilt warm from its
+        basis at its next solve (less memory, a rebuild per group solve).
+    """
+
+    def __init__(self, resident: bool = True) -> None:
         self.sessions: list[HighsSession] = []
+        self.resident = bool(resident)
 
     def start(self, models: Sequence[CohortLP], time_limit_s: float) -> None:
         """Build one HiGHS session per group model."""
         self.sessions = []  # free the old instances first (peak memory)
-        self.sessions = [HighsSession(m, time_limit_s=time_limit_s, presolve=GROUP_PRESOLVE)
-                         for m in models]  # fmt: skip
+        self.sessions = [
+            HighsSession(m, time_limit_s=time_limit_s, presolve=GROUP_PRESOLVE,
+                         resident=self.resident)
+            for m in models
+        ]  # fmt: skip
 
     def solve(self, jobs: Sequence[GroupJob]) -> list[GroupOutcome]:
         """Run ``jobs`` one after another."""

@@ -44,8 +44,10 @@ def _changes(old: Bounds | None, new: Bounds) -> Change:
 class GroupActor:
     """One group's model and warm HiGHS session on a worker."""
 
-    def __init__(self, model: CohortLP, time_limit_s: float) -> None:
-        self.session = HighsSession(model, time_limit_s=time_limit_s, presolve=GROUP_PRESOLVE)
+    def __init__(self, model: CohortLP, time_limit_s: float, resident: bool = True) -> None:
+        self.session = HighsSession(
+            model, time_limit_s=time_limit_s, presolve=GROUP_PRESOLVE, resident=resident
+        )
         first = model.bounds()
         self.bounds = Bounds(*(getattr(first, n).copy() for n in _FIELDS))
 
@@ -65,9 +67,15 @@ class DaskGroups:
         Worker processes (one thread each) of a local cluster.
     scheduler : str, optional
         Address of a running Dask scheduler to use instead of a local cluster.
+    resident : bool
+        Each actor keeps its HiGHS instance between solves
+        (:class:`~ersgrid.optimize.solver.HighsSession` ``resident``).
     """
 
-    def __init__(self, workers: int = 2, scheduler: str | None = None) -> None:
+    def __init__(
+        self, workers: int = 2, scheduler: str | None = None, resident: bool = True
+    ) -> None:
+        self.resident = bool(resident)
         import distributed
 
         dist: Any = distributed  # untyped package
@@ -97,7 +105,7 @@ class DaskGroups:
         self._actors, self._futures, self._sent = [], [], []  # release the old actors
         addrs = self.workers
         self._futures = [
-            self._client.submit(GroupActor, m, time_limit_s, actor=True, pure=False,
+            self._client.submit(GroupActor, m, time_limit_s, self.resident, actor=True, pure=False,
                                 workers=[addrs[i % len(addrs)]])
             for i, m in enumerate(models)
         ]  # fmt: skip

@@ -122,6 +122,14 @@ class HighsSession:
         The decomposed planner's groups turn it off: there it cost more than it saved,
         while the long models of ``mpc``'s guide solve much faster with it
         (docs/journal.md, Planner).
+    resident : bool
+        Keep the HiGHS instance between solves. False: the instance is freed after each
+        solve, keeping only its basis, and built again (the model passed with the next
+        solve's bounds, the basis set) at the next, which starts warm from that basis.
+        A HiGHS instance holds several copies of the model and the simplex's work arrays
+        (about 290 MB for a 357,000-column group of the national corridor); the decomposed
+        planner's groups, solved one after another, then hold one instance at a time for
+        the price of a rebuild and a factorisation per solve. Not with ``compact``.
 
     Attributes
     ----------
@@ -136,18 +144,21 @@ class HighsSession:
         threads: int = 1,
         compact: bool = False,
         presolve: bool = True,
+        resident: bool = True,
     ) -> None:
+        if compact and not resident:
+            raise ValueError("a compact session keeps its HiGHS instance: give resident=True")
         self.model = model
-        h = quiet_highs()
-        h.setOptionValue("threads", int(threads))
-        h.setOptionValue("presolve", "on" if presolve else "off")
         self.time_limit_s = float(time_limit_s)
-        first = model.bounds()
-        status = _pass(h, model, first)
-        if status == highspy.HighsStatus.kError:
-            raise InfeasibleSchedule("HiGHS rejected the planning model (passModel failed)")
-        self._highs = h
-        self._sent: Bounds | None = _copy(first)
+        self._options = {"threads": int(threads), "presolve": "on" if presolve else "off"}
+        self.resident = bool(resident)
+        self._basis: Any = None  # a freed instance's basis, set into the next
+        self._highs: highspy.Highs | None = None
+        self._sent: Bounds | None = None
+        if self.resident:
+            first = model.bounds()
+            self._highs = self._instance(first)
+            self._sent = _copy(first)
         self.solves = 0
         self.compact = bool(compact)
         # the model column (row) of each HiGHS column (row), and where each model column
@@ -159,6 +170,15 @@ class HighsSession:
         self._csc: Any = None
         self._csr: Any = None
         self._pattern: Any = None
+
+    def _instance(self, bounds: Bounds) -> highspy.Highs:
+        """A HiGHS instance holding the model under ``bounds``, with the session's options."""
+        h = quiet_highs()
+        for name, value in self._options.items():
+            h.setOptionValue(name, value)
+        if _pass(h, self.model, bounds) == highspy.HighsStatus.kError:
+            raise InfeasibleSchedule("HiGHS rejected the planning model (passModel failed)")
+        return h
 
     @property
     def held(self) -> tuple[int, int]:
@@ -193,10 +213,18 @@ class HighsSession:
             for an infeasible model, the constraint group whose relaxation restores
             feasibility.
         """
-        h = self._highs
         t0 = time.perf_counter()
-        sent = self._reshape(bounds) if self.compact else 0
-        sent += self._send(bounds)
+        if self._highs is None:  # freed after the last solve: built again, warm from its basis
+            h = self._highs = self._instance(bounds)
+            self._sent = _copy(bounds)
+            if self._basis is not None and h.setBasis(self._basis) == highspy.HighsStatus.kError:
+                log.warning("HiGHS rejected the saved basis; this solve starts cold")
+            self._basis = None
+            sent = self.model.n_cols + self.model.n_rows
+        else:
+            h = self._highs
+            sent = self._reshape(bounds) if self.compact else 0
+            sent += self._send(bounds)
         send_s = time.perf_counter() - t0
         # HiGHS's time limit counts the instance's whole run time, so extend it per solve
         h.setOptionValue("time_limit", h.getRunTime() + self.time_limit_s)
@@ -205,6 +233,18 @@ class HighsSession:
         elapsed = time.perf_counter() - t0
         status = h.getModelStatus()
         self.solves += 1
+        try:
+            return self._result(h, status, bounds, elapsed, sent, send_s)
+        finally:
+            if not self.resident:
+                if h.getInfo().basis_validity == 1:
+                    self._basis = h.getBasis()
+                self._highs = None  # frees the instance; the model and bounds stay here
+                self._sent = None
+
+    def _result(self, h: highspy.Highs, status: Any, bounds: Bounds, elapsed: float,
+                sent: int, send_s: float) -> Solution:  # fmt: skip
+        """The solution of the solve just run, or the error that names why there is none."""
         if status != highspy.HighsModelStatus.kOptimal:
             text = h.modelStatusToString(status)
             group = ""
@@ -229,6 +269,7 @@ class HighsSession:
     def _send(self, bounds: Bounds) -> int:
         """Send HiGHS the bounds that differ from those it holds; how many were sent."""
         h, last = self._highs, self._sent
+        assert h is not None
         self._sent = None  # until the new bounds are all in
         cols: npt.NDArray[np.int64]
         rows: npt.NDArray[np.int64]
@@ -267,6 +308,7 @@ class HighsSession:
         without columns), so an infeasible request stays infeasible.
         """
         h, model = self._highs, self.model
+        assert h is not None
         if self._csc is None:
             self._csc = model.matrix.tocsc()
             self._csr = model.matrix.tocsr()
