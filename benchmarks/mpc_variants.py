@@ -13,7 +13,9 @@ with its load (printed with each run); the objective does not depend on it.
 The first ``mpc`` run of a scenario and start fits the forecasting models (about a minute;
 later runs load them from the cache): it is run once first and not printed.
 
-Usage: ``python benchmarks/mpc_variants.py [--scenario shin-tomei] [--days 1] VARIANT ...``
+Usage: ``python benchmarks/mpc_variants.py [--scenario shin-tomei] [--days 1] [--reference
+default] VARIANT ...``; ``--reference`` names the variant run first and compared with (the
+default settings unless given).
 """
 
 from __future__ import annotations
@@ -73,12 +75,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", default="shin-tomei")
     parser.add_argument("--days", type=float, default=1.0)
+    parser.add_argument(
+        "--reference", default="default",
+        help="the variant run first, which the others' objectives are compared with",
+    )  # fmt: skip
     parser.add_argument("variants", nargs="*", default=["fast"])
     args = parser.parse_args()
     run(args.scenario, TimedMPC(MPCSettings()), days=min(args.days, 0.0625))  # fits forecasts
     print(f"{args.scenario}, {args.days:g} days, {os.cpu_count()} cores")
     reference = None
-    for variant in ["default", *args.variants]:
+    for variant in [args.reference, *args.variants]:
         policy = TimedMPC(settings_of(variant))
         t0, c0 = time.perf_counter(), time.process_time()
         k = run(args.scenario, policy, days=args.days).kpis
@@ -87,8 +93,8 @@ def main() -> None:
         reference = k["objective"] if reference is None else reference
         change = (k["objective"] - reference) / abs(reference) * 100.0 if reference else 0.0
         print(
-            f"{variant:>24s}: objective {k['objective']:,.2f} ({change:+.3f} % against the "
-            f"default), peak {k['peak_import_kw']:,.1f} "
+            f"{variant:>24s}: objective {k['objective']:,.2f} ({change:+.3f} % against "
+            f"{args.reference}), peak {k['peak_import_kw']:,.1f} "
             f"kW, unmet {k['unmet_energy_kwh']:,.1f} kWh, network penalty "
             f"{k.get('network_penalty', 0.0):,.0f}, violations {k['limit_violations']}, "
             f"fallbacks {k['fallbacks']}; re-plans {len(policy.solve_s)} solved, "

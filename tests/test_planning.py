@@ -661,3 +661,46 @@ def test_the_guide_plans_on_its_own_coarser_cohorts(tiny_data: dict[str, Any]) -
     assert all(c * 4 <= f for c, f in zip(guide_coarse, guide_fine, strict=True))
     with pytest.raises(StrategyError, match="guide_soc_bins"):
         MPCSettings(guide_soc_bins=0)
+
+
+class _GuideRecordMPC(_GuideSizeMPC):
+    """mpc recording each guide: its step, the steps its stored energy covers, its peak."""
+
+    def reset(self, context: RunContext) -> None:
+        super().reset(context)
+        self.guides: list[tuple[int, int, int, float]] = []
+
+    def _guide(self, observation: Observation) -> None:
+        n = len(self.guide_s)
+        super()._guide(observation)
+        if len(self.guide_s) > n and self._guide_soc is not None:
+            covered = np.flatnonzero(np.isfinite(self._guide_soc).all(axis=1))
+            first, last = int(covered[0]), int(covered[-1])
+            self.guides.append((observation.step, first, last, self._guide_peak_kw))
+
+
+def test_the_guides_of_a_block_reuse_one_model_and_plan_as_fresh_ones(
+    tiny_data: dict[str, Any],
+) -> None:
+    """With ``guide_block_steps`` the guides between two builds re-solve the block's model
+    with the window moved: one build where each guide built its own, each guide's stored
+    energy over the same steps, the first guide's plan the same and the run as good."""
+    data = copy.deepcopy(tiny_data)
+    data["tariff"]["demand_charge_per_kw"] = 50.0
+    sc = parse_scenario(data, "tiny-demand-charge")
+    base = MPCSettings(horizon_steps=24, block_steps=24, replan_steps=4)
+    assert base.guide_block_steps == 96  # the default
+    block = _GuideRecordMPC(base, ExpectedProfile())
+    fresh = _GuideRecordMPC(dataclasses.replace(base, guide_block_steps=24), ExpectedProfile())
+    a = run(sc, block, days=1.0)
+    b = run(sc, fresh, days=1.0)
+    assert a.kpis["fallbacks"] == b.kpis["fallbacks"] == 0
+    assert sum(is_guide for is_guide, _ in block.built) == 1
+    assert sum(is_guide for is_guide, _ in fresh.built) == 3
+    # each guide's stored energy from its own step to the run's end (a week reaches past it)
+    want = [(0, 0, 95), (24, 24, 95), (48, 48, 95)]
+    assert [g[:3] for g in block.guides] == [g[:3] for g in fresh.guides] == want
+    assert block.guides[0][3] == pytest.approx(fresh.guides[0][3], rel=1e-9)
+    assert a.kpis["objective"] == pytest.approx(b.kpis["objective"], rel=1e-3)
+    with pytest.raises(StrategyError, match="guide_block_steps"):
+        MPCSettings(guide_block_steps=0)

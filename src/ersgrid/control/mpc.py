@@ -23,7 +23,9 @@ rest of the run, up to ``guide_days``, on coarser cohorts (``guide_soc_bins``,
 ``guide_entry_window_steps``) and heavy traffic (``guide_quantile``: by default the
 learned P90) as far as the forecasts reach (48 h for the learned ones) and beyond on the
 traffic model's calendar profile carried to the same level by the learned forecast's ratio
-to its median (PV and wind: the forecast's last day repeated). Its peak
+to its median (PV and wind: the forecast's last day repeated). The guide's model is built
+every ``guide_block_steps`` as far as the block's last guide reaches; the guides in between
+solve windows of it warm from the previous guide's basis. Its peak
 becomes the demand-charge floor of the short plans (no value in cutting below the period's
 expected peak) and its stored energy at each short plan's horizon end that plan's least
 terminal energy (so the batteries keep what later days need); the short plans also follow
@@ -200,6 +202,9 @@ class MPC(Strategy):
         self._guide_soc: FloatArray | None = None
         self._guided_at = -1
         self.guide_s: list[float] = []
+        self._guide_model: CohortLP | None = None
+        self._guide_session: HighsSession | None = None
+        self._guide_origin = -1
         self._session: HighsSession | None = None
         self._groups: DecomposedLP | None = None
         self._storage = storage_arrays(context.scenario, context.layout)
@@ -337,27 +342,41 @@ class MPC(Strategy):
             self._guide_soc = None
             self._guide_peak_kw = 0.0
             return
-        traffic: TrafficForecaster = self.forecaster
-        reach = None
-        if isinstance(traffic, LearnedTraffic):
-            # beyond the learned models' reach: the traffic model's calendar profile, carried
-            # to the guide's quantile by the learned forecast's own ratio to its median
-            reach = traffic.max_lead_steps(ctx)
-            traffic = guide_traffic(traffic, self.settings.guide_quantile, reach)
-        model, _, _ = self._build(k, stop, record=False, forecaster=traffic, reach=reach,
-                                  guide=True)  # fmt: skip
-        request = PlanRequest(stored_kwh=self._stored(observation), peak_floor_kw=self._peak_kw)
+        block = self.settings.guide_block_steps
+        due = self._guide_origin < 0 or k >= self._guide_origin + block
+        if self._guide_session is None or self._guide_model is None or due:
+            self._guide_session = None  # free the old instance before the new model
+            self._guide_model = None
+            traffic: TrafficForecaster = self.forecaster
+            reach = None
+            if isinstance(traffic, LearnedTraffic):
+                # beyond the learned models' reach: the traffic model's calendar profile,
+                # carried to the guide's quantile by the learned forecast's ratio to its median
+                reach = traffic.max_lead_steps(ctx)
+                traffic = guide_traffic(traffic, self.settings.guide_quantile, reach)
+            # one model for the guides of the next block_steps, each solved as a window of it
+            end = min(T, stop + block - 1)
+            self._guide_model, _, _ = self._build(k, end, record=False, forecaster=traffic,
+                                                  reach=reach, guide=True)  # fmt: skip
+            self._guide_session = HighsSession(self._guide_model, time_limit_s=COLD_TIME_LIMIT_S)
+            self._guide_origin = k
+        model, k0 = self._guide_model, self._guide_origin
+        stop = min(stop, k0 + model.inputs.n_steps)
+        request = PlanRequest(window=(k - k0, stop - k0), stored_kwh=self._stored(observation),
+                              peak_floor_kw=self._peak_kw)  # fmt: skip
         try:
-            solution = HighsSession(model, time_limit_s=COLD_TIME_LIMIT_S).solve(request)
+            solution = self._guide_session.solve(request)
         except InfeasibleSchedule as err:
             log.warning("mpc step %d: no guide plan, the short plans go on alone: %s", k, err)
+            if not err.timed_out:
+                self._guide_session = None
             self._guide_soc = None
             self._guide_peak_kw = 0.0
             return
         self.guide_s.append(solution.solve_s)
         self._guide_peak_kw = float(solution.values[model.offsets["peak"]])
         soc = np.full((T, ctx.layout.n_substations), np.nan)
-        soc[k:stop] = model.block(solution.values, "soc")[: stop - k]
+        soc[k:stop] = model.block(solution.values, "soc")[k - k0 : stop - k0]
         self._guide_soc = soc
 
     def _terminal(self, end: int) -> FloatArray | None:

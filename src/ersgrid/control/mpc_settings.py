@@ -60,7 +60,13 @@ class MPCSettings:
         decomposed). Past the learned forecasts' reach (2 days) the guide plans on the
         traffic model's calendar profile carried to its quantile.
     guide_every_steps : int [steps]
-        Steps between guide plans (each is a cold solve of a model as long as the guide).
+        Steps between guide plans.
+    guide_block_steps : int [steps]
+        Steps between builds of the guide's model. The model reaches as far as the last
+        guide of the block needs, and each guide in between re-solves it warm from the
+        previous guide's basis with its window moved (the traffic forecast of the build
+        kept, as the short plans keep theirs within their block); at most
+        ``guide_every_steps``: every guide builds and solves its own model cold.
     guide_soc_bins : int or None [-]
         Entry state-of-charge bins per class of the guide's cohorts (None: ``soc_bins``).
     guide_entry_window_steps : int or None [steps]
@@ -120,6 +126,7 @@ class MPCSettings:
     workers: int = 0
     guide_days: float = 7.0
     guide_every_steps: int = 24
+    guide_block_steps: int = 96
     guide_soc_bins: int | None = 1
     guide_entry_window_steps: int | None = 4
     guide_quantile: str | float = "p90"
@@ -134,7 +141,8 @@ class MPCSettings:
     def __post_init__(self) -> None:
         at_least_one = ("horizon_steps", "block_steps", "replan_steps", "soc_bins",
                         "entry_window_steps", "group_substations", "max_sweeps",
-                        "guide_every_steps", "replan_at_least_steps")  # fmt: skip
+                        "guide_every_steps", "guide_block_steps",
+                        "replan_at_least_steps")  # fmt: skip
         or_none = ("guide_soc_bins", "guide_entry_window_steps")  # None: the short plans'
         for name in at_least_one + or_none:
             value = getattr(self, name)
@@ -196,8 +204,8 @@ MPC_PRESETS: dict[str, MPCSettings] = {
 """Named settings of ``mpc``:
 
 - ``default``: re-plans every 15-min step over 24 h, rebuilt daily, two entry
-  state-of-charge bins, a week's guide on the P90 traffic (on one bin and cohorts of an
-  hour's entries) and a 25 % reserve under a demand charge;
+  state-of-charge bins, a week's guide every 6 h on the P90 traffic (on one bin and cohorts
+  of an hour's entries, its model built daily) and a 25 % reserve under a demand charge;
 - ``large-corridor``: by substation groups, a 12-h horizon, a model rebuilt every 6 h (a
   72-step model instead of 192), hourly re-plans, one entry state-of-charge bin per class
   (half the cohorts; the plan then sees every vehicle at its class's mean entry energy,
