@@ -1,7 +1,7 @@
 """Benchmark: ``mpc``'s settings side by side on the realised objective and the re-plans' cost.
 
 Runs one scenario under ``mpc`` with its default settings and with each variant given (a
-preset name such as ``fast``, or ``field=value`` pairs of ``MPCSettings`` joined by commas,
+preset name such as ``every-step``, or ``field=value`` pairs of ``MPCSettings`` joined by commas,
 e.g. ``replan_tolerance=0.1`` or ``soc_bins=2,compact_lp=true``), one after another on the
 same draws, and prints for each the realised objective (lower is better; also its change
 against the default's), peak import, unmet energy, the network penalty (the price of the
@@ -79,7 +79,7 @@ def main() -> None:
         "--reference", default="default",
         help="the variant run first, which the others' objectives are compared with",
     )  # fmt: skip
-    parser.add_argument("variants", nargs="*", default=["fast"])
+    parser.add_argument("variants", nargs="*", default=["every-step"])
     args = parser.parse_args()
     run(args.scenario, TimedMPC(MPCSettings()), days=min(args.days, 0.0625))  # fits forecasts
     print(f"{args.scenario}, {args.days:g} days, {os.cpu_count()} cores")

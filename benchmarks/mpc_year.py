@@ -15,7 +15,7 @@ The first run of a scenario and start fits the forecasting models of its first b
 a minute; later runs load them from the cache); the later blocks fit theirs as they come,
 once a week of run time, and that time is counted. Nothing is written.
 
-Usage: ``python benchmarks/mpc_year.py [--scenario shin-tomei] [--strategy mpc:fast]
+Usage: ``python benchmarks/mpc_year.py [--scenario shin-tomei] [--strategy mpc:every-step]
 [--days 365] [--block-days 7] [--peer uncontrolled]``
 """
 

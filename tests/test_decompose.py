@@ -130,8 +130,8 @@ def test_substation_groups_cover_the_corridor_in_road_order() -> None:
 
 def test_mpc_decomposed_runs_like_mpc_on_one_substation(tiny: Scenario) -> None:
     # one substation: one group, so the decomposed path must reproduce mpc's run exactly
-    plain = MPC(MPCSettings(horizon_steps=8))
-    split = MPC(MPCSettings(horizon_steps=8, decompose=True))
+    plain = MPC(MPCSettings(horizon_steps=8, replan_steps=1))
+    split = MPC(MPCSettings(horizon_steps=8, replan_steps=1, decompose=True))
     a = run(tiny, plain, days=0.0625)
     b = run(tiny, split, days=0.0625)
     assert split.groups_per_plan == 1

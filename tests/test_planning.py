@@ -84,7 +84,7 @@ def test_objective_ordering_on_tiny(tiny_runs: dict[str, RunResult]) -> None:
 
 
 def test_mpc_uses_warm_solves(tiny: Scenario) -> None:
-    policy = MPC(MPCSettings(horizon_steps=32, block_steps=16))
+    policy = MPC(MPCSettings(horizon_steps=32, block_steps=16, replan_steps=1))
     result = run(tiny, policy, days=0.25)
     assert result.kpis["fallbacks"] == 0
     assert len(policy.solve_s) == 24
@@ -400,8 +400,9 @@ def test_the_ems_keeps_an_import_target_with_the_battery() -> None:
 
 
 def test_mpc_replans_every_n_steps_and_dispatches_the_plan_between(tiny: Scenario) -> None:
-    every = MPC(MPCSettings(horizon_steps=16, block_steps=16))
-    hourly = MPC(MPCSettings(horizon_steps=16, block_steps=16, replan_steps=4))
+    every = MPC(MPCSettings(horizon_steps=16, block_steps=16, replan_steps=1))
+    hourly = MPC(MPCSettings(horizon_steps=16, block_steps=16))
+    assert hourly.settings_for(1).replan_steps == 4  # the default
     a = run(tiny, every, days=0.25)
     b = run(tiny, hourly, days=0.25)
     assert len(every.solve_s) == 24
@@ -422,7 +423,7 @@ def test_mpc_takes_the_large_corridor_preset_by_itself() -> None:
     assert MPC().settings_for(big).decomposed(big) is True
     given = MPCSettings(horizon_steps=40)
     assert MPC(given).settings_for(big) is given  # given settings win
-    assert MPC("fast").settings_for(big) == MPC_PRESETS["fast"]
+    assert MPC("every-step").settings_for(big) == MPC_PRESETS["every-step"]
     # forced decomposition keeps the small-corridor defaults unless told otherwise
     forced = DecomposedMPC().settings_for(4)
     assert forced == dataclasses.replace(MPCSettings(), decompose=True)
@@ -447,7 +448,7 @@ def test_every_mpc_preset_is_a_strategy_name_and_bad_settings_are_named() -> Non
             assert dataclasses.replace(policy.settings, decompose=None) == dataclasses.replace(
                 MPC_PRESETS[preset], decompose=None
             )
-    with pytest.raises(StrategyError, match="presets: default, large-corridor, fast"):
+    with pytest.raises(StrategyError, match="presets: default, large-corridor, every-step"):
         make_strategy("mpc:slow")
     with pytest.raises(StrategyError, match="has no presets"):
         make_strategy("tou:fast")
@@ -539,7 +540,10 @@ def test_mpc_keeps_the_guides_energy_and_a_reserve_under_a_demand_charge(
     data = copy.deepcopy(tiny_data)
     data["tariff"]["demand_charge_per_kw"] = 50.0
     sc = parse_scenario(data, "tiny-demand-charge")
-    policy = _CheckedMPC(MPCSettings(horizon_steps=24, block_steps=24), ExpectedProfile())
+    # every step re-plans, so each dispatched step is checked against a plan made from it
+    policy = _CheckedMPC(
+        MPCSettings(horizon_steps=24, block_steps=24, replan_steps=1), ExpectedProfile()
+    )
     r = run(sc, policy, days=1.0)
     assert r.kpis["fallbacks"] == 0
     # a guide every 24 steps while it reaches past the 24-step horizon: steps 0, 24 and 48
@@ -609,7 +613,7 @@ class _StepsMPC(MPC):
 
 
 def test_mpc_skips_a_replan_while_the_measurements_match_its_plan(tiny: Scenario) -> None:
-    base = MPCSettings(horizon_steps=16, block_steps=16)
+    base = MPCSettings(horizon_steps=16, block_steps=16, replan_steps=1)
     loose = _StepsMPC(dataclasses.replace(base, replan_tolerance=0.5), ExpectedProfile())
     never = _StepsMPC(base, ExpectedProfile())
     a = run(tiny, loose, days=0.25)

@@ -1,6 +1,7 @@
 """``mpc``: receding-horizon planning on the cohort LP with a warm HiGHS.
 
-Every planning step the strategy re-plans the next ``horizon_steps`` steps with
+Every ``replan_steps`` (hourly by default) the strategy re-plans the next ``horizon_steps``
+steps with
 
 - a **traffic forecast** of the vehicles that will enter (a :class:`TrafficForecaster`;
   by default the forecasting module's learned P50, issued at each rebuild from data before
@@ -48,7 +49,7 @@ On a corridor with more than :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations (or
 (:class:`~ersgrid.optimize.decompose.DecomposedLP`), each group with its own warm HiGHS.
 
 Every setting named here is a field of :class:`~ersgrid.control.mpc_settings.MPCSettings`;
-:data:`~ersgrid.control.mpc_settings.MPC_PRESETS` names the presets (``mpc:fast``, ...).
+:data:`~ersgrid.control.mpc_settings.MPC_PRESETS` names the presets (``mpc:every-step``, ...).
 """
 
 from __future__ import annotations

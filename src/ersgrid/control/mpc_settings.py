@@ -2,7 +2,7 @@
 
 A preset is chosen on the command line as ``--strategy mpc:<preset>`` (also
 ``mpc-decomposed:<preset>`` and ``mpc-expected:<preset>``); in Python,
-``MPC("fast")`` or ``MPC(dataclasses.replace(MPC_PRESETS["default"], horizon_steps=48))``.
+``MPC("every-step")`` or ``MPC(dataclasses.replace(MPC_PRESETS["default"], horizon_steps=48))``.
 Plain ``mpc`` takes ``default`` on a corridor of up to
 :data:`DECOMPOSE_ABOVE_SUBSTATIONS` substations and ``large-corridor`` above.
 """
@@ -33,6 +33,8 @@ class MPCSettings:
         Steps between model rebuilds (each rebuild is a cold solve).
     replan_steps : int [steps]
         Steps between re-plans; in between, the last plan's steps are dispatched as planned.
+        Hourly by default: over two shin-tomei weeks 0.5 % dearer than a re-plan every step
+        in half the time, and on e20's week 0.1 % cheaper (docs/journal.md, Planner).
     soc_bins : int [-]
         Entry state-of-charge bins per class.
     entry_window_steps : int [steps]
@@ -115,7 +117,7 @@ class MPCSettings:
 
     horizon_steps: int = 96
     block_steps: int = 96
-    replan_steps: int = 1
+    replan_steps: int = 4
     soc_bins: int = 2
     entry_window_steps: int = 1
     time_limit_s: float = 30.0
@@ -198,12 +200,12 @@ MPC_PRESETS: dict[str, MPCSettings] = {
         max_sweeps=2,
         decompose=True,
     ),
-    "fast": MPCSettings(replan_steps=4),
+    "every-step": MPCSettings(replan_steps=1),
     "one-bin": MPCSettings(soc_bins=1),
 }
 """Named settings of ``mpc``:
 
-- ``default``: re-plans every 15-min step over 24 h, rebuilt daily, two entry
+- ``default``: re-plans hourly over 24 h, rebuilt daily, two entry
   state-of-charge bins, a week's guide every 6 h on the P90 traffic (on one bin and cohorts
   of an hour's entries, its model built daily) and a 25 % reserve under a demand charge;
 - ``large-corridor``: by substation groups, a 12-h horizon, a model rebuilt every 6 h (a
@@ -212,9 +214,9 @@ MPC_PRESETS: dict[str, MPCSettings] = {
   which understates the need of the emptiest ones), cohorts of an hour's entries (a quarter
   of the cohort columns and rows, each step's charging capacity kept) and at most two sweeps
   per re-plan (each starts from the last plan);
-- ``fast``: ``default`` re-planned hourly, the plan's steps in between dispatched as planned:
-  a quarter of the re-plans, for runs where time counts more than the plan (on shin-tomei
-  as good over 1 and 3 days, 1.5 % dearer over a week: docs/journal.md);
+- ``every-step``: ``default`` re-planned every 15-min step: four times the re-plans, for
+  runs where the plan counts more than time (on shin-tomei 0.2 % cheaper over a week and
+  0.5 % over two, in twice the time; on e20's week 0.1 % dearer: docs/journal.md);
 - ``one-bin``: ``default`` on one entry state-of-charge bin per class: half the cohorts and
   about half the re-plans' CPU; the vehicles on the road still enter with their measured
   energy, the forecast ones at their class's mean. As good on shin-tomei (1 and 2 days) and

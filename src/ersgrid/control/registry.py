@@ -26,7 +26,7 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 
 
 def strategy_names() -> list[str]:
-    """Every built-in name, presets included (``mpc:fast``, ...), sorted."""
+    """Every built-in name, presets included (``mpc:every-step``, ...), sorted."""
     names = set(STRATEGIES)
     for name, cls in STRATEGIES.items():
         if issubclass(cls, MPC):
@@ -35,7 +35,7 @@ def strategy_names() -> list[str]:
 
 
 def make_strategy(name: str) -> Strategy:
-    """A fresh strategy by built-in name, ``<mpc strategy>:<preset>`` (e.g. ``mpc:fast``,
+    """A fresh strategy by built-in name, ``<mpc strategy>:<preset>`` (e.g. ``mpc:every-step``,
     ``mpc-decomposed:large-corridor``; see :data:`~ersgrid.control.mpc_settings.MPC_PRESETS`)
     or ``package.module:ClassName``.
 

@@ -39,6 +39,13 @@ COMPACT_SHARE = 0.02
 zero [-] (each take-out asks HiGHS for its basis, which costs about a tenth of a warm
 solve); it puts columns back at every solve that frees them."""
 
+PRIMAL_FEASIBILITY_TOLERANCE = 1e-6
+"""HiGHS's primal feasibility tolerance [kWh, kW]: ten times its default. Over a day of warm
+re-plans residues a little above the default (1e-7) piled up on hundreds of rows until the
+dual simplex stopped at "possibly dual unbounded" and retried, taking 1–3 s for a handful of
+iterations; at 1e-6 (a micro-kWh on values up to thousands) a shin-tomei day of re-plans
+took 12 s of HiGHS instead of 45 s (docs/journal.md, Planner)."""
+
 PROBE_TIME_LIMIT_S = 60.0
 """Time limit of each relaxed solve that names the binding constraint group [s]."""
 
@@ -150,7 +157,10 @@ class HighsSession:
             raise ValueError("a compact session keeps its HiGHS instance: give resident=True")
         self.model = model
         self.time_limit_s = float(time_limit_s)
-        self._options = {"threads": int(threads), "presolve": "on" if presolve else "off"}
+        self._options: dict[str, Any] = {
+            "threads": int(threads), "presolve": "on" if presolve else "off",
+            "primal_feasibility_tolerance": PRIMAL_FEASIBILITY_TOLERANCE,
+        }  # fmt: skip
         self.resident = bool(resident)
         self._basis: Any = None  # a freed instance's basis, set into the next
         self._highs: highspy.Highs | None = None
