@@ -344,7 +344,7 @@ class MPC(Strategy):
             self._guide_peak_kw = 0.0
             return
         block = self.settings.guide_block_steps
-        due = self._guide_origin < 0 or k >= self._guide_origin + block
+        due = k >= self._guide_origin + block
         if self._guide_session is None or self._guide_model is None or due:
             self._guide_session = None  # free the old instance before the new model
             self._guide_model = None

@@ -342,9 +342,10 @@ def network_bounds(lp: CohortLP, f: Frame) -> Pair:
         most = np.maximum(f.import_limit_kw, 0.0)[:, None, :]  # draw in [-export, import]
         least = -inp.export_limit_kw[:, None, :]
         with np.errstate(invalid="ignore"):  # 0 · inf: a substation that moves nothing
-            a, b = np.nan_to_num(coef * most), np.nan_to_num(coef * least)
-        reach_hi = np.where(coef == 0.0, 0.0, np.maximum(a, b)).sum(axis=2)
-        reach_lo = np.where(coef == 0.0, 0.0, np.minimum(a, b)).sum(axis=2)
+            a, b = coef * most, coef * least
+        moved = coef != 0.0
+        reach_hi = np.where(moved, np.maximum(a, b), 0.0).sum(axis=2)
+        reach_lo = np.where(moved, np.minimum(a, b), 0.0).sum(axis=2)
         hi = np.where(hi >= reach_hi, np.inf, hi)
         lo = np.where(lo <= reach_lo, -np.inf, lo)
     live = ((np.arange(T) >= f.k0) & (np.arange(T) < f.k1))[:, None]

@@ -226,7 +226,6 @@ class HighsSession:
         t0 = time.perf_counter()
         if self._highs is None:  # freed after the last solve: built again, warm from its basis
             h = self._highs = self._instance(bounds)
-            self._sent = _copy(bounds)
             if self._basis is not None and h.setBasis(self._basis) == highspy.HighsStatus.kError:
                 log.warning("HiGHS rejected the saved basis; this solve starts cold")
             self._basis = None
@@ -249,8 +248,7 @@ class HighsSession:
             if not self.resident:
                 if h.getInfo().basis_validity == 1:
                     self._basis = h.getBasis()
-                self._highs = None  # frees the instance; the model and bounds stay here
-                self._sent = None
+                self._highs = None  # frees the instance; the model stays here
 
     def _result(self, h: highspy.Highs, status: Any, bounds: Bounds, elapsed: float,
                 sent: int, send_s: float) -> Solution:  # fmt: skip
