@@ -285,11 +285,9 @@ def test_one_request_binds_the_decomposed_planner_as_the_monolithic(
 
 
 @pytest.fixture(scope="module")
-def shin_tomei_network() -> tuple[CohortLP, PlanRequest]:
+def shin_tomei_view() -> tuple[CohortLP, NetworkView, int]:
     """shin-tomei's planning LP from 17:00 over 4 h (the evening peak), with the network's
-    rows linearised at the draw without the road, and a request linearised at the plan
-    without the network, the network's own voltages 0.005 p.u. lower (so the rows bind: that
-    plan breaks the band)."""
+    rows linearised at the draw without the road; its network view and first run step."""
     sc = load_scenario("shin-tomei")
     world = build_world(sc, planning_index(sc, 1.0))
     lay = world.layout
@@ -300,13 +298,47 @@ def shin_tomei_network() -> tuple[CohortLP, PlanRequest]:
     coh, ex = drop_idle(coh, exposure(coh, lay, HORIZON, PLANNING_STEP_H))
     view = NetworkView(ctx)
     inputs = dataclasses.replace(plan_inputs(ctx, first, stop), network=view.rows(first, stop))
-    model = CohortLP(coh, ex, inputs, storage_value(ctx))
+    return CohortLP(coh, ex, inputs, storage_value(ctx)), view, first
+
+
+@pytest.fixture(scope="module")
+def shin_tomei_network(
+    shin_tomei_view: tuple[CohortLP, NetworkView, int],
+) -> tuple[CohortLP, PlanRequest]:
+    """:func:`shin_tomei_view`'s LP and a request linearised at its plan without the network,
+    the network's own voltages 0.005 p.u. lower (so the rows bind: that plan breaks the
+    band)."""
+    model, view, first = shin_tomei_view
     blind = HighsSession(model).solve()
     draw = view.planned_draw(model, blind.values, first, None)
     base = view.base(model, first, draw)
     # the network's own voltages 0.005 p.u. lower than the profiles say (a heavier evening)
     base[:, [label.startswith("voltage") for label in view.labels]] -= 0.005
     return model, PlanRequest(network_base=base)
+
+
+def test_a_plan_is_rebased_on_the_steps_it_checks(
+    shin_tomei_view: tuple[CohortLP, NetworkView, int],
+) -> None:
+    """Linearised at the plan's own draw, the AC power flow is the prediction and the plan
+    stands; a linearisation off from step 8 on sends the whole window back to be solved
+    again, and a plan that checks only its first 8 steps (what it dispatches before the
+    next re-plan) stands, while one that checks 9 does not."""
+    model, view, first = shin_tomei_view
+    plan = HighsSession(model).solve().values
+    draw = view.planned_draw(model, plan, first, None)
+    exact = PlanRequest(network_base=view.base(model, first, draw))
+    assert view.rebased(model, exact, plan, first) is None
+    base = np.asarray(exact.network_base).copy()
+    assert model.inputs.network is not None
+    volts = np.array([label.startswith("voltage") for label in model.inputs.network.labels])
+    base[8:, volts] += 0.01  # 50 times the re-linearisation tolerance
+    off = PlanRequest(network_base=base)
+    again = view.rebased(model, off, plan, first)
+    assert again is not None
+    np.testing.assert_allclose(np.asarray(again.network_base), np.asarray(exact.network_base))
+    assert view.rebased(model, off, plan, first, checked_steps=8) is None
+    assert view.rebased(model, off, plan, first, checked_steps=9) is not None
 
 
 def test_groups_keep_the_network_limits_the_monolithic_plan_keeps(

@@ -601,11 +601,12 @@ class MPC(Strategy):
 
     def _solve_planned(self, request: PlanRequest) -> tuple[FloatArray, float, PlanRequest]:
         """:meth:`_solve`, and on a network once more re-linearised at the plan's draw when
-        the power flow there leaves the linearisation; the plan, its HiGHS time [s] and the
-        request it solved."""
+        the power flow there leaves the linearisation in the steps dispatched before the
+        next re-plan; the plan, its HiGHS time [s] and the request it solved."""
         values, solve_s = self._solve(request)
         if self._network is not None:
-            again = self._network.rebased(self._model, request, values, self._origin)
+            again = self._network.rebased(self._model, request, values, self._origin,
+                                          checked_steps=self.settings.replan_steps)  # fmt: skip
             if again is not None:
                 self.relinearised += 1
                 request = again

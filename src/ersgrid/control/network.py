@@ -14,7 +14,8 @@ their derivatives by each connection's draw at an operating point:
   re-linearised for every plan at the draw the previous plan left (:meth:`NetworkView.base`),
   and once more after a solve when the AC power flow at the planned draw differs from the
   linear prediction by more than :data:`RELINEARISE_PU` or :data:`RELINEARISE_PCT`
-  (:meth:`NetworkView.rebased`).
+  (:meth:`NetworkView.rebased`; ``mpc`` checks the steps it dispatches before its next
+  re-plan).
 
 The network's own loads follow their profiles and its PV and wind units the run's weather
 (as the grid check drives them); the road connections' draw is the plan's import less
@@ -169,11 +170,17 @@ class NetworkView:
         return np.asarray(site, dtype=np.float64)
 
     def rebased(
-        self, model: CohortLP, request: PlanRequest, values: FloatArray, start: int
-    ) -> PlanRequest | None:
+        self, model: CohortLP, request: PlanRequest, values: FloatArray, start: int,
+        checked_steps: int | None = None,
+    ) -> PlanRequest | None:  # fmt: skip
         """The request re-linearised at the plan's draw if the AC power flow there is
-        further from the linear prediction than the tolerances in the request's window;
-        None if the linearisation holds."""
+        further from the linear prediction than the tolerances in the first
+        ``checked_steps`` of the request's window (default: all of it); None if the
+        linearisation holds.
+
+        A receding-horizon plan checks the steps it dispatches before its next re-plan: that
+        plan is linearised at this one's draw, so the later steps' linearisation is brought
+        to the plan at each re-plan without a second solve."""
         if request.network_base is None:
             return None
         n = model.inputs.n_steps
@@ -181,7 +188,8 @@ class NetworkView:
         draw = self.planned_draw(model, values, start, (k0, k1))
         ac, _ = self._linearise(start, start + n, draw)
         predicted = model.network_values(values, np.asarray(request.network_base))
-        off = np.abs(ac - predicted)[k0:k1]
+        last = k1 if checked_steps is None else min(k1, k0 + checked_steps)
+        off = np.abs(ac - predicted)[k0:last]
         if not np.any(np.nan_to_num(off, nan=0.0) > self._tolerance[None, :]):
             return None
         return dataclasses.replace(request, network_base=self.base(model, start, draw))
